@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class ConfigConfig(AppConfig):
+    """The project package as an app: it owns the health checks' heartbeat table."""
+
+    name = "config"
+    verbose_name = "Project"

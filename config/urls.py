@@ -1,0 +1,16 @@
+"""Top-level URLs: each app mounts its own; health checks at /health/."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from config import health
+
+urlpatterns = [
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("lti/", include("lti.urls")),
+    path("courses/", include("courses.urls")),
+    path("", include("tutor.urls")),
+]

@@ -1,0 +1,4 @@
+"""URLs of the courses app."""
+
+app_name = "courses"
+urlpatterns = []

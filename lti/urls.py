@@ -1,0 +1,4 @@
+"""URLs of the lti app."""
+
+app_name = "lti"
+urlpatterns = []

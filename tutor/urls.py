@@ -1,0 +1,4 @@
+"""URLs of the tutor app."""
+
+app_name = "tutor"
+urlpatterns = []
