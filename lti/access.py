@@ -1,0 +1,91 @@
+"""Who may see a course page: the session opened by an LTI launch, or a launch-bound token.
+
+Moodle shows the tool in an iframe, where browsers may drop third-party cookies. Every page a
+launch opens therefore also carries a signed, short-lived *launch token* (query parameter ``lt``,
+form field ``lt`` or header ``X-Launch-Token``) naming the user and the course; views accept either.
+Views use the decorator ``course_member`` and templates build links with ``{% tool_url %}``.
+"""
+
+import functools
+
+from django.contrib.auth import get_user_model
+from django.core import signing
+from django.http import HttpResponseForbidden
+from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
+
+from courses.models import Course, Membership
+
+TOKEN_SALT = "lti.launch-token"
+TOKEN_MAX_AGE = 8 * 3600
+
+
+def make_launch_token(user_id, course_id):
+    """A signed token binding this browser tab to (user, course) for a working day."""
+    return signing.dumps({"u": user_id, "c": course_id}, salt=TOKEN_SALT, compress=True)
+
+
+def read_launch_token(token):
+    """(user_id, course_id) from a valid token, else None."""
+    try:
+        data = signing.loads(token, salt=TOKEN_SALT, max_age=TOKEN_MAX_AGE)
+        return data["u"], data["c"]
+    except (signing.BadSignature, KeyError, TypeError):
+        return None
+
+
+def _token_from(request):
+    return (request.GET.get("lt") or request.POST.get("lt") or request.headers.get("X-Launch-Token") or "")
+
+
+def resolve_membership(request, course_id):
+    """The Membership of the requesting person in course_id, from the session or a launch token."""
+    token = _token_from(request)
+    user_id = None
+    if token:
+        found = read_launch_token(token)
+        if found and found[1] == int(course_id):
+            user_id = found[0]
+    elif request.user.is_authenticated:
+        user_id = request.user.pk
+    if user_id is None:
+        return None
+    membership = (Membership.objects.select_related("course", "user")
+                  .filter(course_id=course_id, user_id=user_id).first())
+    if membership and not request.user.is_authenticated:
+        request.user = membership.user
+    return membership
+
+
+def forbidden(request, message):
+    """A clear page for a person who may not see this."""
+    return HttpResponseForbidden(render_to_string("lti/error.html", {"message": message}, request=request))
+
+
+def course_member(teaching=False):
+    """View decorator: requires a membership in the URL's course; sets request.course/.membership/.launch_token.
+
+    With teaching=True only instructors, teaching assistants and administrators pass.
+    """
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(request, course_id, *args, **kwargs):
+            membership = resolve_membership(request, course_id)
+            if membership is None:
+                return forbidden(request, _("Please open this tool from your course in the learning platform."))
+            if teaching and not membership.is_teaching:
+                return forbidden(request, _("Only the course's teachers may open this page."))
+            request.course = membership.course
+            request.membership = membership
+            request.launch_token = make_launch_token(membership.user_id, membership.course_id)
+            return view(request, course_id, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def user_model():
+    """The Django user model (pseudonymous users created by LTI launches)."""
+    return get_user_model()
