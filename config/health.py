@@ -11,13 +11,17 @@ from django.views.decorators.http import require_GET
 
 
 def check_database():
-    """PostgreSQL answers and has the pgvector extension."""
+    """PostgreSQL answers and offers the pgvector extension."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
-        row = cursor.fetchone()
-    if row is None:
-        raise RuntimeError("pgvector extension is not installed in the database (run migrations)")
-    return f"PostgreSQL with pgvector {row[0]}"
+        cursor.execute("SELECT current_setting('server_version'), "
+                       "(SELECT extversion FROM pg_extension WHERE extname = 'vector'), "
+                       "(SELECT default_version FROM pg_available_extensions WHERE name = 'vector')")
+        server, installed, available = cursor.fetchone()
+    if installed:
+        return f"PostgreSQL {server} with pgvector {installed}"
+    if available:
+        return f"PostgreSQL {server}; pgvector {available} available, created by the first migration"
+    raise RuntimeError(f"PostgreSQL {server} has no pgvector extension: install pgvector on the database server")
 
 
 def check_redis():

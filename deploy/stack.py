@@ -208,17 +208,19 @@ def smollm2_path():
     return Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def start_llama(stack, port, threads=2, n_ctx=8192):
+def start_llama(stack, port, log_path, threads=2, n_ctx=8192):
     """Start llama-cpp-python's OpenAI-compatible server on 127.0.0.1:port, serving model 'smollm2'."""
     if importlib.util.find_spec("llama_cpp") is None:
         raise StackError("llama-cpp-python is not installed (pip install -e '.[inference]')")
     if port_open("127.0.0.1", port):
         raise StackError(f"port {port} is taken by another program; set INFERENCE_URL or stop that program")
+    log(f"llama.cpp server logs to {log_path}")
+    logfile = open(log_path, "ab")
     process = stack.spawn("llama.cpp", [PYTHON, "-m", "llama_cpp.server", "--model", smollm2_path(),
                                         "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
                                         "--n_ctx", str(n_ctx), "--n_threads", str(threads),
-                                        "--chat_format", "chatml"],
-                          stdout=subprocess.DEVNULL if os.environ.get("STACK_QUIET_LLAMA") else None)
+                                        "--chat_format", "chatml", "--verbose", "False"],
+                          stdout=logfile, stderr=subprocess.STDOUT)
     wait_for_port("127.0.0.1", port, "llama.cpp server", process, timeout=120)
     return process
 
@@ -261,7 +263,7 @@ def start_services(stack, env, data_dir, llama=True):
     if _is_default(env, "REDIS_URL"):
         start_redis(stack, data_dir / "redis", 6389)
     if llama and _is_default(env, "INFERENCE_URL"):
-        start_llama(stack, 8089)
+        start_llama(stack, 8089, data_dir / "llama.log")
     return env
 
 
