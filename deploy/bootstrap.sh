@@ -5,18 +5,38 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PY="${PYTHON:-python3}"
 VENV="$ROOT/.venv"
+EXTRAS="$1"
+mkdir -p "$ROOT/var"
+PIPLOG="$ROOT/var/pip-install.log"
+
+pip_install() {
+  if ! "$VENV/bin/python" -m pip install "$@" >>"$PIPLOG" 2>&1; then
+    echo "[bootstrap] pip install $* failed; the end of $PIPLOG:" >&2
+    grep -v "WARNING: Location" "$PIPLOG" | tail -25 >&2
+    exit 1
+  fi
+}
+
 if [ ! -x "$VENV/bin/python" ]; then
   echo "[bootstrap] creating $VENV" >&2
   "$PY" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade pip wheel
+  pip_install --upgrade pip wheel
 fi
-stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)-$1"
+stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)-$EXTRAS"
 if [ ! -f "$stamp" ]; then
-  echo "[bootstrap] installing dependencies into $VENV (the first time builds llama.cpp: about 10-15 minutes on 2 cores; pip caches the wheel)" >&2
+  echo "[bootstrap] installing dependencies into $VENV (log: $PIPLOG). The first time compiles llama.cpp:" \
+       "about 10-15 minutes on 2 cores; pip caches the wheel for next time." >&2
   # torch first, pinned to the CPU build: any other torch request pulls a multi-GB CUDA build.
-  "$VENV/bin/python" -m pip install -q "torch==2.13.0" || "$VENV/bin/python" -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu
-  "$VENV/bin/python" -m pip install -q -e ".[$1]"
+  pip_install "torch==2.13.0"
+  pip_install -e ".[$EXTRAS]"
   rm -f "$VENV"/.installed-*
   touch "$stamp"
+  echo "[bootstrap] dependencies installed" >&2
+fi
+# The browser test drives Debian's chromium (never a downloaded browser build).
+if [[ "$EXTRAS" == *dev* ]] && ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "[bootstrap] installing Debian's chromium for the browser test" >&2
+  (apt-get install -y -q chromium >>"$PIPLOG" 2>&1 || { apt-get update -q >>"$PIPLOG" 2>&1 && apt-get install -y -q chromium >>"$PIPLOG" 2>&1; }) \
+    || echo "[bootstrap] could not install chromium; the browser test will report it" >&2
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
