@@ -29,7 +29,6 @@ if [ ! -f "$stamp" ]; then
   # torch first, pinned to the CPU build: any other torch request pulls a multi-GB CUDA build.
   pip_install "torch==2.13.0"
   pip_install -e ".[$EXTRAS]"
-  rm -f "$VENV"/.installed-*
   touch "$stamp"
   echo "[bootstrap] dependencies installed" >&2
 fi
