@@ -3,9 +3,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from config import health
+from config import health, views
 
 urlpatterns = [
+    path("", views.index, name="index"),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("i18n/", include("django.conf.urls.i18n")),

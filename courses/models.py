@@ -1,8 +1,11 @@
 """Courses and who belongs to them. Documents, sections and chunks of the course texts live here too."""
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from pgvector.django import VectorField
 
 
 class Course(models.Model):
@@ -57,3 +60,158 @@ class Membership(models.Model):
     def is_teaching(self):
         """Whether this member may manage the course's texts and tutor."""
         return self.role in self.TEACHING_ROLES
+
+
+# --- Course texts: documents, their sections, and the indexed chunks --------------------------------
+
+class EmbeddingIndex(models.Model):
+    """The vector space a course's chunks live in: one embedding model and its dimension.
+
+    A course has one active index; changing the model creates a new index and re-ingests every
+    document into it, so vectors of two models are never compared or mixed.
+    """
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="embedding_indexes")
+    model = models.CharField(_("embedding model"), max_length=200)
+    dimension = models.PositiveIntegerField(_("dimension"))
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["course"], condition=models.Q(active=True),
+                                    name="one_active_index_per_course"),
+        ]
+
+    def __str__(self):
+        return f"{self.model} ({self.dimension}) for course {self.course_id}"
+
+
+class DocumentQuerySet(models.QuerySet):
+    """Documents read as sentences: Document.objects.ready()."""
+
+    def ready(self):
+        """Documents whose chunks are indexed and searchable."""
+        return self.filter(status=Document.READY)
+
+
+class Document(models.Model):
+    """One uploaded course text; the original file is kept so the index can be rebuilt."""
+
+    PDF, DOCX, HTML, MARKDOWN, TEXT = "pdf", "docx", "html", "md", "txt"
+    KINDS = [(PDF, "PDF"), (DOCX, "Word (DOCX)"), (HTML, "HTML"), (MARKDOWN, "Markdown"), (TEXT, _("Plain text"))]
+    QUEUED, PARSING, EMBEDDING, READY, FAILED = "queued", "parsing", "embedding", "ready", "failed"
+    STATUSES = [
+        (QUEUED, _("Queued")),
+        (PARSING, _("Reading the text")),
+        (EMBEDDING, _("Indexing")),
+        (READY, _("Ready")),
+        (FAILED, _("Failed")),
+    ]
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="documents")
+    title = models.CharField(_("title"), max_length=255)
+    file = models.FileField(_("file"), upload_to="courses/", max_length=500)
+    filename = models.CharField(_("original file name"), max_length=255)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    kind = models.CharField(max_length=8, choices=KINDS)
+    size = models.PositiveBigIntegerField(default=0)
+    language = models.CharField(_("language"), max_length=8, blank=True)
+    status = models.CharField(max_length=16, choices=STATUSES, default=QUEUED)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_detail = models.TextField(blank=True)
+    pages_done = models.PositiveIntegerField(default=0)
+    pages_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    chunks_total = models.PositiveIntegerField(default=0)
+    index = models.ForeignKey(EmbeddingIndex, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="documents")
+    indexed_sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DocumentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["title", "id"]
+        verbose_name = _("document")
+        verbose_name_plural = _("documents")
+
+    def __str__(self):
+        return self.title
+
+    @property
+    def error_message(self):
+        """The failure reason in the reader's language."""
+        from courses.ingest import error_message
+
+        return error_message(self.error_code, self.error_detail) if self.status == self.FAILED else ""
+
+    @property
+    def progress_percent(self):
+        """Rough progress of the ingestion, 0–100 (reading counts a third, indexing the rest)."""
+        if self.status == self.READY:
+            return 100
+        parse = self.pages_done / self.pages_total if self.pages_total else 0
+        embed = self.chunks_done / self.chunks_total if self.chunks_total else 0
+        return int(100 * (parse / 3 + 2 * embed / 3))
+
+
+class Section(models.Model):
+    """A part of a document in its own structure (chapter, heading), with its page range."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="sections")
+    path = models.TextField(_("section path"))
+    title = models.TextField(_("section title"))
+    level = models.PositiveSmallIntegerField(default=1)
+    order = models.PositiveIntegerField()
+    page_start = models.PositiveIntegerField(null=True, blank=True)
+    page_end = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["document", "order"]
+
+    def __str__(self):
+        return self.path
+
+
+class Chunk(models.Model):
+    """A searchable passage: text, its place in the source, its vector and its full-text vector."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="chunks")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    section = models.ForeignKey(Section, on_delete=models.CASCADE, null=True, related_name="chunks")
+    index = models.ForeignKey(EmbeddingIndex, on_delete=models.CASCADE, related_name="chunks")
+    ordinal = models.PositiveIntegerField()
+    text = models.TextField()
+    page = models.PositiveIntegerField(null=True, blank=True)
+    token_count = models.PositiveIntegerField(default=0)
+    embedding = VectorField()
+    dimension = models.PositiveSmallIntegerField(default=0)  # selects the partial HNSW index for this size
+    search_vector = SearchVectorField(null=True)
+
+    class Meta:
+        ordering = ["document", "ordinal"]
+        constraints = [models.UniqueConstraint(fields=["document", "ordinal"], name="one_chunk_per_position")]
+        indexes = [
+            models.Index(fields=["course", "index"], name="chunk_course_index"),
+            # btree_gin: the full-text lookup is narrowed to the course inside the GIN index itself
+            GinIndex(fields=["course", "search_vector"], name="chunk_course_search_vector"),
+        ]
+
+    def __str__(self):
+        return f"{self.document} #{self.ordinal}"
+
+
+class CourseTerm(models.Model):
+    """How many of a course's chunks contain a stemmed term: the idf of the full-text half of retrieval."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="terms")
+    lexeme = models.TextField()
+    chunks = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["course", "lexeme"], name="one_count_per_course_term")]
+
+    def __str__(self):
+        return f"{self.lexeme} ({self.chunks} chunks of course {self.course_id})"

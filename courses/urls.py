@@ -1,4 +1,15 @@
-"""URLs of the courses app."""
+"""URLs of the courses app: the lecturer's documents page and the reader view of a cited passage."""
+
+from django.urls import path
+
+from courses import views
 
 app_name = "courses"
-urlpatterns = []
+urlpatterns = [
+    path("<int:course_id>/documents/", views.documents, name="documents"),
+    path("<int:course_id>/documents/status/", views.documents_status, name="documents_status"),
+    path("<int:course_id>/documents/<int:document_id>/replace/", views.replace, name="replace"),
+    path("<int:course_id>/documents/<int:document_id>/reindex/", views.reindex, name="reindex"),
+    path("<int:course_id>/documents/<int:document_id>/delete/", views.delete, name="delete"),
+    path("<int:course_id>/passage/<int:chunk_id>/", views.passage, name="passage"),
+]

@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -216,7 +215,7 @@ def start_llama(stack, port, log_path, threads=2, n_ctx=8192):
         raise StackError(f"port {port} is taken by another program; set INFERENCE_URL or stop that program")
     log(f"llama.cpp server logs to {log_path}")
     logfile = open(log_path, "ab")
-    process = stack.spawn("llama.cpp", [PYTHON, "-m", "llama_cpp.server", "--model", smollm2_path(),
+    process = stack.spawn("llama.cpp", [PYTHON, "-m", "deploy.llama_server", "--model", smollm2_path(),
                                         "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
                                         "--n_ctx", str(n_ctx), "--n_threads", str(threads),
                                         "--chat_format", "chatml", "--verbose", "False"],

@@ -7,14 +7,18 @@ Views use the decorator ``course_member`` and templates build links with ``{% to
 """
 
 import functools
+import logging
 
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.http import HttpResponseForbidden
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 
-from courses.models import Course, Membership
+from courses.models import Membership
+
+log = logging.getLogger(__name__)
 
 TOKEN_SALT = "lti.launch-token"
 TOKEN_MAX_AGE = 8 * 3600
@@ -57,25 +61,45 @@ def resolve_membership(request, course_id):
     return membership
 
 
-def forbidden(request, message):
-    """A clear page for a person who may not see this."""
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
+
+
+def carries_launch_token(request):
+    """Whether a form post or fetch carries the page's launch token (our CSRF defence inside iframes).
+
+    Cookies, and with them Django's CSRF cookie, may be missing in Moodle's iframe; a third-party site
+    cannot know the launch token, so an unsafe request that carries it was made by our own page.
+    """
+    return bool(request.POST.get("lt") or request.headers.get("X-Launch-Token"))
+
+
+def forbidden(request, message, reason=""):
+    """A clear page for a person who may not see this (and a WARNING log line with the reason)."""
+    log.warning("lti.access: refused %s: %s", request.path, reason or message)
     return HttpResponseForbidden(render_to_string("lti/error.html", {"message": message}, request=request))
 
 
 def course_member(teaching=False):
     """View decorator: requires a membership in the URL's course; sets request.course/.membership/.launch_token.
 
-    With teaching=True only instructors, teaching assistants and administrators pass.
+    With teaching=True only instructors, teaching assistants and administrators pass. Unsafe methods
+    must carry the launch token (see carries_launch_token), which replaces Django's CSRF cookie here.
     """
 
     def decorator(view):
+        @csrf_exempt
         @functools.wraps(view)
         def wrapper(request, course_id, *args, **kwargs):
+            if request.method not in SAFE_METHODS and not carries_launch_token(request):
+                return forbidden(request, _("This page has expired. Please reload it and try again."),
+                                 f"{request.method} without the launch token")
             membership = resolve_membership(request, course_id)
             if membership is None:
-                return forbidden(request, _("Please open this tool from your course in the learning platform."))
+                return forbidden(request, _("Please open this tool from your course in the learning platform."),
+                                 "no membership in this course for this session or launch token")
             if teaching and not membership.is_teaching:
-                return forbidden(request, _("Only the course's teachers may open this page."))
+                return forbidden(request, _("Only the course's teachers may open this page."),
+                                 f"role {membership.role} may not open a teaching page")
             request.course = membership.course
             request.membership = membership
             request.launch_token = make_launch_token(membership.user_id, membership.course_id)

@@ -1,1 +1,155 @@
-"""Models of the lti app."""
+"""Models of the lti app: platforms, deployments, the tool's keys, context and user mappings, used nonces."""
+
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Registration(models.Model):
+    """One LTI 1.3 platform registration (issuer + client_id) with the platform's endpoints."""
+
+    PENDING, ACTIVE, DISABLED = "pending", "active", "disabled"
+    STATUSES = [(PENDING, _("Pending")), (ACTIVE, _("Active")), (DISABLED, _("Disabled"))]
+
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    issuer = models.CharField(_("issuer"), max_length=500)
+    client_id = models.CharField(_("client ID"), max_length=255)
+    auth_login_url = models.URLField(_("authentication request URL"), max_length=500)
+    auth_token_url = models.URLField(_("access token URL"), max_length=500, blank=True)
+    key_set_url = models.URLField(_("platform JWKS URL"), max_length=500)
+    auth_audience = models.CharField(_("token audience"), max_length=500, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=STATUSES, default=ACTIVE)
+    test_platform = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("platform registration")
+        verbose_name_plural = _("platform registrations")
+        constraints = [models.UniqueConstraint(fields=["issuer", "client_id"], name="one_registration_per_client")]
+
+    def __str__(self):
+        return self.name or f"{self.issuer} ({self.client_id})"
+
+    @property
+    def is_active(self):
+        """Whether launches from this registration are accepted."""
+        return self.status == self.ACTIVE
+
+
+class Deployment(models.Model):
+    """A deployment_id of a registration (Moodle: one per tool type)."""
+
+    registration = models.ForeignKey(Registration, on_delete=models.CASCADE, related_name="deployments")
+    deployment_id = models.CharField(_("deployment ID"), max_length=255)
+
+    class Meta:
+        verbose_name = _("deployment")
+        verbose_name_plural = _("deployments")
+        constraints = [models.UniqueConstraint(fields=["registration", "deployment_id"], name="one_deployment_id")]
+
+    def __str__(self):
+        return f"{self.deployment_id} @ {self.registration}"
+
+
+class ToolKeyQuerySet(models.QuerySet):
+    """Tool keys read as sentences: ToolKey.objects.published()."""
+
+    def published(self):
+        """Keys whose public half is in the JWKS: the active one and retired ones inside the grace period."""
+        grace = timezone.now() - timezone.timedelta(seconds=settings.LTI_KEY_GRACE_SECONDS)
+        return self.filter(models.Q(active=True) | models.Q(retired_at__gte=grace)).order_by("-created_at")
+
+
+class ToolKey(models.Model):
+    """An RSA key pair of the tool; the active one signs, retired ones stay published for a grace period."""
+
+    kid = models.CharField(max_length=64, unique=True)
+    private_pem = models.TextField()
+    public_pem = models.TextField()
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ToolKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("tool key")
+        verbose_name_plural = _("tool keys")
+        constraints = [models.UniqueConstraint(fields=["active"], condition=models.Q(active=True),
+                                               name="one_active_tool_key")]
+
+    def __str__(self):
+        return f"{self.kid} ({'active' if self.active else 'retired'})"
+
+
+class LtiContext(models.Model):
+    """Maps an LTI context (registration, deployment, context_id) to one Course."""
+
+    registration = models.ForeignKey(Registration, on_delete=models.CASCADE, related_name="contexts")
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="contexts")
+    context_id = models.CharField(max_length=255)
+    course = models.ForeignKey("courses.Course", on_delete=models.CASCADE, related_name="lti_contexts")
+    title = models.CharField(max_length=255, blank=True)
+    memberships_url = models.URLField(max_length=500, blank=True)
+    lineitems_url = models.URLField(max_length=500, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("LTI context")
+        verbose_name_plural = _("LTI contexts")
+        constraints = [models.UniqueConstraint(fields=["registration", "deployment", "context_id"],
+                                               name="one_course_per_context")]
+
+    def __str__(self):
+        return f"{self.context_id} -> {self.course}"
+
+
+def pseudonym(issuer, sub):
+    """The Django username of a platform user: a hash of issuer and sub, nothing personal."""
+    return "lti-" + hashlib.sha256(f"{issuer}\x00{sub}".encode()).hexdigest()[:24]
+
+
+class LtiUser(models.Model):
+    """Maps a platform user (registration + sub) to a pseudonymous Django user."""
+
+    registration = models.ForeignKey(Registration, on_delete=models.CASCADE, related_name="users")
+    sub = models.CharField(max_length=255)
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lti")
+    name = models.CharField(max_length=255, blank=True, help_text=_("only if the platform shares it"))
+
+    class Meta:
+        verbose_name = _("LTI user")
+        verbose_name_plural = _("LTI users")
+        constraints = [models.UniqueConstraint(fields=["registration", "sub"], name="one_user_per_sub")]
+
+    def __str__(self):
+        return self.user.username
+
+
+class UsedNonce(models.Model):
+    """A launch nonce already accepted: a second launch with it is a replay."""
+
+    registration = models.ForeignKey(Registration, on_delete=models.CASCADE)
+    nonce = models.CharField(max_length=255)
+    used_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["registration", "nonce"], name="nonce_single_use")]
+
+    def __str__(self):
+        return self.nonce
+
+
+class TestPlatformKey(models.Model):
+    """The built-in test platform's own signing key (only used when settings.LTI_TEST_PLATFORM)."""
+
+    kid = models.CharField(max_length=64, unique=True)
+    private_pem = models.TextField()
+    public_pem = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.kid

@@ -1,4 +1,19 @@
-"""URLs of the lti app."""
+"""URLs of the lti app (the built-in test platform only when settings.LTI_TEST_PLATFORM)."""
+
+from django.conf import settings
+from django.urls import include, path
+
+from lti import registration_views, views
 
 app_name = "lti"
-urlpatterns = []
+urlpatterns = [
+    path("login", views.oidc_login, name="login"),
+    path("launch", views.launch, name="launch"),
+    path("jwks", views.jwks, name="jwks"),
+    path("deep-link", views.deep_link, name="deep-link"),
+    path("register/", registration_views.register, name="register"),
+]
+if settings.LTI_TEST_PLATFORM:
+    from lti import test_platform
+
+    urlpatterns.append(path("test-platform/", include(test_platform.urlpatterns)))

@@ -60,3 +60,62 @@ def celery_worker(worker_env, tmp_path_factory):
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+# --- Tutor: a stub inference server and the real ASGI web server --------------------------------------
+
+@pytest.fixture(scope="session")
+def stub_llm_server():
+    """One OpenAI-compatible stub inference server on loopback for the session (see tests/stub_llm.py)."""
+    from tests.stub_llm import StubLLM
+
+    with StubLLM() as stub:
+        yield stub
+
+
+@pytest.fixture
+def stub_llm(stub_llm_server):
+    """The session's stub inference server, reset to a healthy default reply for this test."""
+    stub_llm_server.reset()
+    yield stub_llm_server
+    stub_llm_server.reset()
+
+
+@pytest.fixture(scope="session")
+def web_server(worker_env, tmp_path_factory):
+    """The real ASGI app under uvicorn on a free loopback port, against the test database; yields its base URL."""
+    from deploy.stack import free_port, wait_for_port
+
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("web") / "web.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+             "--no-access-log"], env=dict(worker_env, PUBLIC_URL=f"http://127.0.0.1:{port}"), cwd=ROOT, stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True)
+    try:
+        wait_for_port("127.0.0.1", port, "uvicorn", process, timeout=60)
+    except Exception:
+        process.kill()
+        raise RuntimeError(f"uvicorn did not start:\n{log_path.read_text()}") from None
+    process.log_path = log_path
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+# --- LTI: an independent platform (lti1p3platform) on a loopback HTTP server ----------------------------
+
+@pytest.fixture
+def lti_platform(live_server):
+    """A FakeLMS (tests/lti_support.py) for the tool under live_server, already registered in the tool."""
+    from tests.lti_support import FakeLMS
+
+    platform = FakeLMS(live_server.url)
+    platform.register_in_tool()
+    yield platform
+    platform.close()

@@ -50,3 +50,11 @@ def test_readiness_names_what_is_down(client, settings):
     assert body["components"]["redis"]["ok"] is True
     assert body["components"]["inference"]["ok"] is False
     assert "127.0.0.1:9" in body["components"]["inference"]["detail"]
+
+
+@pytest.mark.django_db
+def test_front_page_tells_the_lms_admin_what_to_paste(client, settings):
+    settings.PUBLIC_URL = "https://tutor.example.edu"
+    page = client.get("/").content.decode()
+    for path in ("/lti/register/", "/lti/login", "/lti/launch", "/lti/jwks"):
+        assert f"https://tutor.example.edu{path}" in page

@@ -1,4 +1,16 @@
-"""URLs of the tutor app."""
+"""URLs of the tutor app: the course page with its chat, and the lecturer's tutor pages."""
+
+from django.urls import path
+
+from tutor import views
 
 app_name = "tutor"
-urlpatterns = []
+urlpatterns = [
+    path("c/<int:course_id>/", views.home, name="home"),
+    path("c/<int:course_id>/ask/", views.ask, name="ask"),
+    path("c/<int:course_id>/m/<int:message_id>/", views.message, name="message"),
+    path("c/<int:course_id>/m/<int:message_id>/stream/", views.stream, name="stream"),
+    path("c/<int:course_id>/m/<int:message_id>/feedback/", views.feedback, name="feedback"),
+    path("c/<int:course_id>/settings/", views.tutor_settings, name="settings"),
+    path("c/<int:course_id>/usage/", views.usage, name="usage"),
+]

@@ -1,0 +1,46 @@
+"""Celery tasks of the courses app (queue "ingest"); they take IDs and are idempotent."""
+
+import logging
+
+from celery import shared_task
+from celery.signals import worker_ready
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="courses.tasks.ingest_document", acks_late=True, reject_on_worker_lost=True)
+def ingest_document(document_id):
+    """Index one document (see courses.ingest.ingest_document); safe to run twice or after a crash."""
+    from courses.ingest import ingest_document as run
+
+    return run(document_id)
+
+
+def enqueue_ingestion(document_id):
+    """Queue the ingestion of a document once the current transaction has committed."""
+    transaction.on_commit(lambda: ingest_document.delay(document_id))
+
+
+def resume_interrupted():
+    """Queue again every document left half-indexed (by a killed worker); returns their ids."""
+    from courses.models import Document
+
+    ids = list(Document.objects.filter(status__in=[Document.PARSING, Document.EMBEDDING]).values_list("pk", flat=True))
+    for document_id in ids:
+        ingest_document.delay(document_id)
+    if ids:
+        log.info("resuming the ingestion of documents %s", ids)
+    return ids
+
+
+@worker_ready.connect
+def _resume_on_start(sender=None, **kwargs):
+    """A worker that consumes the ingest queue picks up what a killed worker left unfinished."""
+    queues = {q.name for q in getattr(getattr(sender, "task_consumer", None), "queues", [])} if sender else set()
+    if queues and "ingest" not in queues:
+        return
+    try:
+        resume_interrupted()
+    except Exception:  # never keep a worker from starting
+        log.exception("could not resume interrupted ingestions")

@@ -1,0 +1,63 @@
+"""Assignment and Grade Services: find/create line items, post scores, read results."""
+
+import json
+from urllib.parse import urlencode, urlparse, urlunparse
+
+from django.utils import timezone
+
+from lti.models import LtiUser
+from lti.services import CachedServiceConnector
+
+LINEITEM_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
+RESULT_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
+SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+LINEITEM = "application/vnd.ims.lis.v2.lineitem+json"
+LINEITEMS = "application/vnd.ims.lis.v2.lineitemcontainer+json"
+SCORE = "application/vnd.ims.lis.v1.score+json"
+RESULTS = "application/vnd.ims.lis.v2.resultcontainer+json"
+ACTIVITY = {"Initialized", "Started", "InProgress", "Submitted", "Completed"}
+GRADING = {"FullyGraded", "Pending", "PendingManual", "Failed", "NotReady"}
+
+
+def _sub_url(url, suffix, query=None):
+    """url with /suffix added to its path (keeping its query), plus extra query parameters."""
+    parts = urlparse(url)
+    q = "&".join(p for p in [parts.query, urlencode(query or {})] if p)
+    return urlunparse(parts._replace(path=parts.path.rstrip("/") + suffix, query=q))
+
+
+def find_or_create_line_item(lti_context, resource_id, label, score_maximum, tag=""):
+    """The context's line item for resource_id (created with label and maximum when missing)."""
+    connector = CachedServiceConnector(lti_context.registration)
+    url = _sub_url(lti_context.lineitems_url, "", {"resource_id": resource_id})
+    found = connector.make_service_request([LINEITEM_SCOPE], url, accept=LINEITEMS)["body"] or []
+    if found:
+        return found[0]
+    item = {"label": label, "scoreMaximum": score_maximum, "resourceId": resource_id}
+    if tag:
+        item["tag"] = tag
+    return connector.make_service_request([LINEITEM_SCOPE], lti_context.lineitems_url, is_post=True, data=json.dumps(item),
+                                          content_type=LINEITEM, accept=LINEITEM)["body"]
+
+
+def post_score(lti_context, lineitem_url, user, score_given, score_maximum, *,
+               activity_progress="Completed", grading_progress="FullyGraded", comment=""):
+    """Send one person's score for a line item (the platform's user id is the launch's sub)."""
+    if activity_progress not in ACTIVITY or grading_progress not in GRADING:
+        raise ValueError(f"bad progress {activity_progress!r}/{grading_progress!r}")
+    sub = LtiUser.objects.get(user=user, registration=lti_context.registration).sub
+    score = {"userId": sub, "scoreGiven": score_given, "scoreMaximum": score_maximum,
+             "activityProgress": activity_progress, "gradingProgress": grading_progress,
+             "timestamp": timezone.now().isoformat()}
+    if comment:
+        score["comment"] = comment
+    connector = CachedServiceConnector(lti_context.registration)
+    return connector.make_service_request([SCORE_SCOPE], _sub_url(lineitem_url, "/scores"), is_post=True,
+                                          data=json.dumps(score), content_type=SCORE)["body"]
+
+
+def read_results(lti_context, lineitem_url):
+    """The platform's results for a line item (list of dicts with userId, resultScore, resultMaximum)."""
+    connector = CachedServiceConnector(lti_context.registration)
+    return connector.make_service_request([RESULT_SCOPE], _sub_url(lineitem_url, "/results"),
+                                          accept=RESULTS)["body"] or []

@@ -1,0 +1,184 @@
+"""A real HTTP inference server on loopback that speaks the OpenAI chat API and Ollama's /api/chat.
+
+It streams a fixed reply word by word (deterministic), can wait before the first token or between tokens,
+can fail with HTTP 500 or by closing the connection, and records every request body so tests can
+check what the tutor sent. Use it as a context manager or through the ``stub_llm`` fixture.
+
+    with StubLLM(reply="Hallo Welt [1]") as stub:
+        client = InferenceClient(endpoints=[Endpoint(url=stub.url)])
+"""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def split_tokens(text):
+    """The reply cut into word pieces (each with its leading space), as a model would stream it."""
+    pieces, current = [], ""
+    for char in text:
+        if char == " " and current:
+            pieces.append(current)
+            current = ""
+        current += char
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    @property
+    def stub(self):
+        return self.server.stub
+
+    def _send_json(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):  # noqa: N802
+        if self.path.endswith("/models"):
+            self._send_json(200, {"object": "list", "data": [{"id": self.stub.model, "object": "model"}]})
+        elif self.path.endswith("/api/tags"):
+            self._send_json(200, {"models": [{"name": self.stub.model}]})
+        else:
+            self._send_json(404, {"error": "not found"})
+
+    def do_POST(self):  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        stub = self.stub
+        with stub.lock:
+            stub.requests.append({"path": self.path, "body": body})
+        if stub.fail == "close":
+            self.close_connection = True
+            self.connection.close()
+            return
+        if stub.fail == "500":
+            self._send_json(500, {"error": "stub failure"})
+            return
+        if stub.first_token_delay:
+            time.sleep(stub.first_token_delay)
+        reply = stub.reply_for(body)
+        ollama = self.path.endswith("/api/chat")
+        if not body.get("stream"):
+            if ollama:
+                self._send_json(200, {"model": stub.model, "message": {"role": "assistant", "content": reply},
+                                      "done": True})
+            else:
+                self._send_json(200, {"id": "stub", "object": "chat.completion", "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}]})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson" if ollama else "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for i, piece in enumerate(split_tokens(reply)):
+                if i and stub.token_delay:
+                    time.sleep(stub.token_delay)
+                if ollama:
+                    line = json.dumps({"message": {"role": "assistant", "content": piece}, "done": False}) + "\n"
+                else:
+                    event = {"id": "stub", "object": "chat.completion.chunk",
+                             "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                    line = f"data: {json.dumps(event)}\n\n"
+                self._chunk(line.encode())
+            self._chunk((json.dumps({"done": True}) + "\n").encode() if ollama else b"data: [DONE]\n\n")
+            self._chunk(b"")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _chunk(self, data):
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # listen backlog: many chats connect at once
+
+
+class StubLLM:
+    """The stub server: set ``reply``, ``token_delay``, ``first_token_delay`` and ``fail`` ('500', 'close')."""
+
+    def __init__(self, reply="Das steht im Kurstext [1].", *, token_delay=0.0, first_token_delay=0.0,
+                 model="smollm2", port=0):
+        self.reply = reply
+        self.token_delay = token_delay
+        self.first_token_delay = first_token_delay
+        self.fail = None
+        self.model = model
+        self.requests = []
+        self.lock = threading.Lock()
+        self.server = _Server(("127.0.0.1", port), _Handler)
+        self.server.stub = self
+        self.server.handle_error = lambda request, address: None  # clients that hang up early are normal
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def port(self):
+        """The loopback port it listens on."""
+        return self.server.server_address[1]
+
+    @property
+    def url(self):
+        """Base URL of its OpenAI-compatible API."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def base(self):
+        """Base URL for Ollama's native API."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def reply_for(self, body):
+        """The reply to one request (a callable ``reply`` gets the request body)."""
+        return self.reply(body) if callable(self.reply) else self.reply
+
+    def reset(self, reply="Das steht im Kurstext [1]."):
+        """Back to a plain, healthy stub with no recorded requests."""
+        self.reply, self.token_delay, self.first_token_delay, self.fail = reply, 0.0, 0.0, None
+        with self.lock:
+            self.requests.clear()
+
+    def start(self):
+        """Start serving on a background thread."""
+        self.thread.start()
+        return self
+
+    def stop(self):
+        """Stop serving and free the port."""
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run the stub inference server in the foreground.")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--tokens-per-second", type=float, default=0.0)
+    parser.add_argument("--tokens", type=int, default=40)
+    args = parser.parse_args()
+    stub = StubLLM(reply=" ".join(["wort"] * args.tokens), port=args.port,
+                   token_delay=1 / args.tokens_per_second if args.tokens_per_second else 0.0).start()
+    print(stub.url, flush=True)
+    try:
+        stub.thread.join()
+    except KeyboardInterrupt:
+        stub.stop()

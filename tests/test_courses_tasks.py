@@ -1,0 +1,86 @@
+"""The ingestion task on a real Celery worker: progress, and a worker killed mid-ingestion."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from courses.documents import add_document
+from courses.models import Chunk, Course, Document
+from courses.tasks import ingest_document
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "deploy" / "demo_corpus" / "debian-reference-de"
+
+
+def start_ingest_worker(env, log_path):
+    """A real worker on the ingest queue only, in its own process group (so it can be killed whole)."""
+    from config.celery import app
+
+    name = f"ingest-{uuid.uuid4().hex[:8]}@%h"
+    log = open(log_path, "a")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "ingest", "-n", name, "--concurrency", "1",
+         "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--pool", "prefork"],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, Path(log_path).read_text()
+        if app.control.ping(destination=[name.replace("%h", os.uname().nodename)], timeout=0.5):
+            return process
+    process.kill()
+    raise AssertionError(f"worker did not start:\n{Path(log_path).read_text()}")
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_worker_s_document_finishes_on_restart_without_duplicates(worker_env, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    env = dict(worker_env, EMBEDDING_MODEL="static", TUTOR_MEDIA_ROOT=str(settings.MEDIA_ROOT))
+    course = Course.objects.create(title="Debian")
+    document = add_document(course, "debian-reference.de.pdf", (CORPUS / "debian-reference.de.pdf").read_bytes(),
+                            enqueue=False)
+    log_path = tmp_path / "worker.log"
+    worker = start_ingest_worker(env, log_path)
+    try:
+        ingest_document.delay(document.pk)
+        state = wait_for(lambda: Document.objects.filter(pk=document.pk, pages_done__gt=0)
+                         .values_list("status", flat=True).first(), 60, "the ingestion to start")
+        os.killpg(worker.pid, signal.SIGKILL)  # the whole worker, children included, mid-ingestion
+        worker.wait(timeout=10)
+        document.refresh_from_db()
+        assert state in {Document.PARSING, Document.EMBEDDING} and document.status != Document.READY
+        assert not Chunk.objects.filter(document=document).exists()  # nothing half-written
+
+        worker = start_ingest_worker(env, log_path)  # a new worker resumes what the killed one left
+        wait_for(lambda: Document.objects.filter(pk=document.pk, status=Document.READY).exists(), 120,
+                 f"the resumed ingestion:\n{log_path.read_text()[-3000:]}")
+        document.refresh_from_db()
+        chunks = Chunk.objects.filter(document=document)
+        assert document.pages_done == document.pages_total == 276
+        assert chunks.count() == document.chunks_total == document.chunks_done > 500
+        assert len(set(chunks.values_list("ordinal", flat=True))) == chunks.count()
+
+        assert ingest_document.delay(document.pk).get(timeout=60) == "unchanged"  # the same content again
+        assert Chunk.objects.filter(document=document).count() == document.chunks_total
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)

@@ -1,0 +1,97 @@
+"""The lecturer's documents page (upload, progress, replace, re-index, delete) and the passage reader."""
+
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from courses.documents import add_document
+from courses.ingest import ingest_document
+from courses.models import Chunk, Course, Document, Membership
+from lti.access import make_launch_token
+
+CORPUS = Path(__file__).resolve().parent.parent / "deploy" / "demo_corpus" / "debian-reference-de"
+
+
+@pytest.fixture
+def course(db, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.EMBEDDING_MODEL = "static"
+    return Course.objects.create(title="Debian")
+
+
+def member(course, role):
+    user = get_user_model().objects.create(username=f"{role}-{course.pk}")
+    Membership.objects.create(course=course, user=user, role=role)
+    return make_launch_token(user.pk, course.pk)
+
+
+def test_a_lecturer_uploads_a_text_and_sees_its_progress(client, course, django_capture_on_commit_callbacks,
+                                                         monkeypatch):
+    queued = []
+    monkeypatch.setattr("courses.tasks.ingest_document.delay", queued.append)
+    token = member(course, Membership.INSTRUCTOR)
+    url = reverse("courses:documents", args=[course.pk])
+    upload = SimpleUploadedFile("kapitel3.html", (CORPUS / "ch03.de.html").read_bytes(), content_type="text/html")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"file": upload, "title": "Kapitel 3", "lt": token})
+    assert response.status_code == 302
+    document = Document.objects.get(course=course)
+    assert document.title == "Kapitel 3" and queued == [document.pk]
+    page = client.get(response.url)
+    assert page.status_code == 200 and "Kapitel 3" in page.content.decode() and "<progress" in page.content.decode()
+    status = client.get(reverse("courses:documents_status", args=[course.pk]), {"lt": token}).json()
+    assert status["documents"][0]["status"] == "queued"
+    ingest_document(document.pk)
+    status = client.get(reverse("courses:documents_status", args=[course.pk]), {"lt": token}).json()
+    assert status["documents"][0]["status"] == "ready" and status["documents"][0]["percent"] == 100
+
+
+def test_upload_errors_are_shown_clearly(client, course, settings):
+    settings.MAX_UPLOAD_MB = 1
+    token = member(course, Membership.INSTRUCTOR)
+    url = reverse("courses:documents", args=[course.pk])
+    big = SimpleUploadedFile("riesig.txt", b"x" * (1024 * 1024 + 10))
+    page = client.post(url, {"file": big, "lt": token}, follow=True, HTTP_ACCEPT_LANGUAGE="de")
+    assert "ist größer als 1 MB" in page.content.decode()
+    wrong = SimpleUploadedFile("bild.png", b"\x89PNG....")
+    page = client.post(url, {"file": wrong, "lt": token}, follow=True)
+    assert "are not supported" in page.content.decode()
+    assert not Document.objects.exists()
+
+
+def test_learners_may_not_manage_texts(client, course):
+    token = member(course, Membership.LEARNER)
+    assert client.get(reverse("courses:documents", args=[course.pk]), {"lt": token}).status_code == 403
+    upload = SimpleUploadedFile("x.txt", b"Text")
+    assert client.post(reverse("courses:documents", args=[course.pk]), {"file": upload, "lt": token}).status_code == 403
+    assert client.get(reverse("courses:documents", args=[course.pk])).status_code == 403  # no launch at all
+    assert not Document.objects.exists()
+
+
+def test_reindex_and_delete(client, course, monkeypatch):
+    monkeypatch.setattr("courses.tasks.ingest_document.delay", lambda pk: None)
+    token = member(course, Membership.TEACHING_ASSISTANT)
+    document = add_document(course, "notes.md", b"# Titel\n\nEin Absatz.", enqueue=False)
+    ingest_document(document.pk)
+    client.post(reverse("courses:reindex", args=[course.pk, document.pk]), {"lt": token})
+    document.refresh_from_db()
+    assert document.status == Document.QUEUED
+    client.post(reverse("courses:delete", args=[course.pk, document.pk]), {"lt": token})
+    assert not Document.objects.exists() and not Chunk.objects.exists()
+
+
+def test_any_member_reads_a_cited_passage_but_only_in_its_own_course(client, course):
+    document = add_document(course, "ch03.de.html", (CORPUS / "ch03.de.html").read_bytes(), enqueue=False)
+    ingest_document(document.pk)
+    chunk = Chunk.objects.filter(document=document, text__contains="UEFI").first()
+    token = member(course, Membership.LEARNER)
+    page = client.get(reverse("courses:passage", args=[course.pk, chunk.pk]), {"lt": token})
+    assert page.status_code == 200
+    assert "3.1 Ein Überblick über den Bootstrap-Prozess" in page.content.decode()
+    other = Course.objects.create(title="Anderer Kurs")
+    other_token = member(other, Membership.INSTRUCTOR)
+    assert client.get(reverse("courses:passage", args=[other.pk, chunk.pk]), {"lt": other_token}).status_code == 404
+    assert client.get(reverse("courses:passage", args=[course.pk, chunk.pk]), {"lt": other_token}).status_code == 403

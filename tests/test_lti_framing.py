@@ -1,0 +1,29 @@
+"""Only the registered LMS platforms may show the tool in a frame."""
+
+import pytest
+
+from lti.models import Registration
+
+pytestmark = pytest.mark.django_db
+
+
+def test_registered_platform_may_frame_the_tool(client):
+    Registration.objects.create(name="Moodle", issuer="https://moodle.example.edu", client_id="abc",
+                                auth_login_url="https://moodle.example.edu/mod/lti/auth.php",
+                                key_set_url="https://moodle.example.edu/mod/lti/certs.php")
+    response = client.get("/health/live")
+    assert response["Content-Security-Policy"] == "frame-ancestors 'self' https://moodle.example.edu"
+    assert "X-Frame-Options" not in response
+
+
+def test_pending_platform_may_not_frame_the_tool(client):
+    Registration.objects.create(name="New", issuer="https://other.example.org", client_id="x",
+                                auth_login_url="https://other.example.org/auth", status=Registration.PENDING,
+                                key_set_url="https://other.example.org/jwks")
+    assert client.get("/health/live")["Content-Security-Policy"] == "frame-ancestors 'self'"
+
+
+def test_admin_is_never_framed(client):
+    response = client.get("/admin/login/")
+    assert response["Content-Security-Policy"] == "frame-ancestors 'none'"
+    assert response["X-Frame-Options"] == "DENY"

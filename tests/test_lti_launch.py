@@ -1,0 +1,254 @@
+"""LTI 1.3 login + launch through real HTTP (live_server) against an independent platform (lti1p3platform).
+
+Every rejected launch shows a clear page, logs a WARNING with the reason and creates no session.
+"""
+
+import logging
+import time
+
+import pytest
+from django.contrib.sessions.models import Session
+from django.urls import reverse
+
+from courses.models import Membership
+from lti.launch import map_role
+from lti.models import LtiContext, LtiUser, UsedNonce, pseudonym
+from tests.lti_support import ROLE, browser, rsa_pem_pair
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TA = "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant"
+ADMIN = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"
+
+
+@pytest.fixture
+def lms(lti_platform):
+    return lti_platform
+
+
+def test_role_mapping_reads_full_uris_and_short_names():
+    assert map_role([ROLE + "Instructor"]) == Membership.INSTRUCTOR
+    assert map_role(["Learner"]) == Membership.LEARNER
+    assert map_role([TA]) == Membership.TEACHING_ASSISTANT
+    assert map_role([ADMIN, ROLE + "Learner"]) == Membership.ADMINISTRATOR
+    assert map_role(["http://purl.imsglobal.org/vocab/lis/v2/membership#ContentDeveloper"]) == Membership.INSTRUCTOR
+    assert map_role(["urn:lti:role:ims/lis/Mentor"]) == Membership.LEARNER
+
+
+@pytest.mark.parametrize("roles, expected", [
+    ([ROLE + "Instructor"], Membership.INSTRUCTOR),
+    ([ROLE + "Learner"], Membership.LEARNER),
+    (["Learner"], Membership.LEARNER),
+    ([TA], Membership.TEACHING_ASSISTANT),
+    ([ADMIN], Membership.ADMINISTRATOR),
+    ([ROLE + "ContentDeveloper"], Membership.INSTRUCTOR),
+])
+def test_launch_as_each_role_lands_on_the_course_page(lms, live_server, roles, expected):
+    client = browser()
+    response = lms.launch(client, user_id="sub-42", roles=roles, name="Erika Mustermann", locale="de-DE")
+
+    assert response.status_code == 302, response.text
+    mapping = LtiContext.objects.get(context_id="course-A")
+    assert response.headers["Location"].startswith(reverse("tutor:home", args=[mapping.course_id]) + "?lt=")
+    link = LtiUser.objects.get(sub="sub-42")
+    assert link.user.username == pseudonym(lms.issuer, "sub-42")
+    assert link.name == "Erika Mustermann" and link.user.email == "" and link.user.first_name == ""
+    assert Membership.objects.get(course=mapping.course, user=link.user).role == expected
+    assert mapping.memberships_url == lms.base + "/nrps/course-A"
+    assert client.cookies.get("django_language") == "de"
+    assert "sessionid" in client.cookies
+    page = client.get(live_server.url + response.headers["Location"])
+    assert page.status_code == 200
+
+
+def test_second_launch_updates_the_role_and_reuses_course_and_user(lms):
+    lms.launch(browser(), user_id="sub-7", roles=[ROLE + "Learner"])
+    response = lms.launch(browser(), user_id="sub-7", roles=[ROLE + "Instructor"])
+    assert response.status_code == 302
+    assert LtiContext.objects.count() == 1 and LtiUser.objects.count() == 1
+    assert Membership.objects.get().role == Membership.INSTRUCTOR
+
+
+def test_login_from_unregistered_platform_is_refused(live_server, caplog):
+    client = browser()
+    with caplog.at_level(logging.WARNING):
+        response = client.get(live_server.url + "/lti/login", params={"iss": "https://evil.example", "login_hint": "x",
+                                                                      "target_link_uri": live_server.url})
+    assert response.status_code == 400
+    assert "not registered" in response.text
+    assert "login:" in caplog.text
+
+
+def test_jwks_publishes_the_active_tool_key(live_server):
+    keys = browser().get(live_server.url + "/lti/jwks").json()["keys"]
+    assert len(keys) == 1 and keys[0]["kty"] == "RSA" and keys[0]["alg"] == "RS256" and keys[0]["kid"]
+
+
+# --- security: each forgery is rejected with a page, a log line and no session -------------------------
+
+def _rejected(response, caplog, reason):
+    assert response.status_code == 403, response.text
+    assert "could not be verified" in response.text or "Please open the tool again" in response.text
+    assert "sessionid" not in response.cookies
+    assert Session.objects.count() == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("lti")]
+    assert any(reason in w for w in warnings), warnings
+
+
+def _post(client, fields, id_token=None, state=None):
+    return client.post(fields["launch_url"], data={"state": fields["state"] if state is None else state,
+                                                   "id_token": id_token or fields["id_token"]},
+                       allow_redirects=False)
+
+
+def _legit(lms, client, **kwargs):
+    auth = lms.login(client, "mallory")
+    return lms.launch_fields(auth, "mallory", [ROLE + "Instructor"], **kwargs)
+
+
+def test_forged_signature_is_rejected(lms, caplog):
+    client = browser()
+    fields, claims = _legit(lms, client)
+    other_key, _public = rsa_pem_pair()
+    with caplog.at_level(logging.WARNING):
+        response = _post(client, fields, lms.sign(claims, private_pem=other_key))
+    _rejected(response, caplog, "Signature verification failed")
+
+
+def test_unknown_kid_is_rejected(lms, caplog):
+    client = browser()
+    fields, claims = _legit(lms, client)
+    with caplog.at_level(logging.WARNING):
+        response = _post(client, fields, lms.sign(claims, kid="not-a-known-kid"))
+    _rejected(response, caplog, "Unable to find public key")
+
+
+def test_wrong_audience_is_rejected(lms, caplog):
+    client = browser()
+    fields, claims = _legit(lms, client)
+    claims.update(aud="another-tool", azp="another-tool")
+    with caplog.at_level(logging.WARNING):
+        response = _post(client, fields, lms.sign(claims))
+    _rejected(response, caplog, "Registration not found")
+
+
+def test_audience_list_without_our_azp_is_rejected(lms, caplog):
+    client = browser()
+    fields, claims = _legit(lms, client)
+    claims.update(aud=[lms.client_id, "another-tool"], azp="another-tool")
+    with caplog.at_level(logging.WARNING):
+        response = _post(client, fields, lms.sign(claims))
+    _rejected(response, caplog, "azp")
+
+
+def test_expired_token_is_rejected(lms, caplog):
+    client = browser()
+    fields, claims = _legit(lms, client)
+    claims.update(iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)
+    with caplog.at_level(logging.WARNING):
+        response = _post(client, fields, lms.sign(claims))
+    _rejected(response, caplog, "expired")
+
+
+def test_replayed_nonce_is_rejected(lms, caplog):
+    client = browser()
+    fields, _claims = _legit(lms, client)
+    assert _post(client, fields).status_code == 302
+    assert UsedNonce.objects.count() == 1
+    Session.objects.all().delete()
+    attacker = browser()  # a copy of the whole browser state: cookie and form
+    attacker.cookies.update({name: value for name, value in client.cookies.items() if name.startswith("lti1p3-")})
+    with caplog.at_level(logging.WARNING):
+        response = _post(attacker, fields)
+    _rejected(response, caplog, "replayed nonce")
+
+
+def test_missing_state_is_rejected(lms, caplog):
+    client = browser()
+    fields, _claims = _legit(lms, client)
+    with caplog.at_level(logging.WARNING):
+        response = _post(client, fields, state="")
+    _rejected(response, caplog, "missing state")
+
+
+def test_state_from_another_browser_is_rejected(lms, caplog):
+    fields, _claims = _legit(lms, browser())
+    with caplog.at_level(logging.WARNING):
+        response = _post(browser(), fields)  # a different browser: no state cookie
+    _rejected(response, caplog, "state does not match")
+
+
+def test_state_of_another_login_is_rejected(lms, caplog):
+    client = browser()
+    fields_1, _claims = _legit(lms, client)
+    fields_2, _claims = _legit(lms, client)
+    with caplog.at_level(logging.WARNING):
+        response = _post(client, fields_1, state=fields_2["state"])
+    _rejected(response, caplog, "nonce does not belong to this state")
+
+
+def test_unknown_deployment_is_rejected(lms, caplog):
+    client = browser()
+    fields, claims = _legit(lms, client)
+    claims["https://purl.imsglobal.org/spec/lti/claim/deployment_id"] = "999"
+    with caplog.at_level(logging.WARNING):
+        response = _post(client, fields, lms.sign(claims))
+    _rejected(response, caplog, "Unable to find deployment")
+
+
+def test_unsupported_lti_version_is_rejected(lms, caplog):
+    client = browser()
+    fields, claims = _legit(lms, client)
+    claims["https://purl.imsglobal.org/spec/lti/claim/version"] = "1.1"
+    with caplog.at_level(logging.WARNING):
+        response = _post(client, fields, lms.sign(claims))
+    _rejected(response, caplog, "unsupported LTI version")
+
+
+def test_unsupported_message_type_is_rejected(lms, caplog):
+    client = browser()
+    fields, claims = _legit(lms, client)
+    claims["https://purl.imsglobal.org/spec/lti/claim/message_type"] = "LtiSubmissionReviewRequest"
+    with caplog.at_level(logging.WARNING):
+        response = _post(client, fields, lms.sign(claims))
+    _rejected(response, caplog, "unsupported message type")
+
+
+def test_launch_meant_for_another_tool_is_rejected(lms, caplog):
+    client = browser()
+    fields, claims = _legit(lms, client)
+    claims["https://purl.imsglobal.org/spec/lti/claim/target_link_uri"] = "https://other-tool.example/launch"
+    with caplog.at_level(logging.WARNING):
+        response = _post(client, fields, lms.sign(claims))
+    assert response.status_code == 403 and "another tool" in response.text
+    assert "target_link_uri" in caplog.text and Session.objects.count() == 0
+    assert not LtiContext.objects.exists()
+
+
+def test_launch_for_course_a_is_refused_on_course_b(lms, live_server, caplog):
+    student = browser()
+    response_a = lms.launch(student, user_id="student", context_id="course-A")
+    lms.launch(browser(), user_id="teacher", roles=[ROLE + "Instructor"], context_id="course-B")
+    course_b = LtiContext.objects.get(context_id="course-B").course_id
+    token_a = response_a.headers["Location"].split("?lt=")[1]
+    sessions = Session.objects.count()
+    with caplog.at_level(logging.WARNING):
+        with_token = browser().get(f"{live_server.url}/c/{course_b}/", params={"lt": token_a})
+        with_session = student.get(f"{live_server.url}/c/{course_b}/")
+    for response in (with_token, with_session):
+        assert response.status_code == 403
+        assert "Please open this tool from your course" in response.text
+    assert "sessionid" not in with_token.cookies and Session.objects.count() == sessions
+    assert sum("lti.access: refused" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_platform_key_rotation_refetches_the_jwks_once(lms):
+    assert lms.launch(browser(), user_id="u1").status_code == 302  # JWKS now cached in Redis
+    jwks_fetches = sum(p == "/jwks" for _m, p, _h in lms.requests)
+    lms.private_pem, lms.public_pem = rsa_pem_pair()
+    lms.registration.set_platform_private_key(lms.private_pem).set_platform_public_key(lms.public_pem)
+
+    assert lms.launch(browser(), user_id="u1").status_code == 302
+    assert sum(p == "/jwks" for _m, p, _h in lms.requests) == jwks_fetches + 1
+    assert lms.launch(browser(), user_id="u1").status_code == 302
+    assert sum(p == "/jwks" for _m, p, _h in lms.requests) == jwks_fetches + 1

@@ -1,0 +1,95 @@
+"""A student in headless Chromium: launches through the built-in LTI test platform, asks, watches the
+answer stream, opens a citation, rates the answer.
+
+The launch is a real signed LTI 1.3 launch (/lti/test-platform/ → /lti/login → /lti/launch → /c/<course>/?lt=…);
+the page runs on the real uvicorn server, the answer comes from the real worker through Redis pub/sub.
+Screenshots are kept in test-artifacts/.
+"""
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.tutor_support import INIT_TEXT, make_course, point_tutor_at
+from tutor.models import Feedback
+
+pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@contextmanager
+def chromium():
+    """Headless Debian Chromium (never a downloaded browser). Start it after the database work: playwright's
+    sync API runs an event loop in this thread, where Django refuses database calls."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield browser
+        browser.close()
+
+
+def demo_course_with(*documents):
+    """The test platform's demo course, holding just these indexed texts (the shipped demo texts are added
+    unindexed, so the launch does not start ingesting a whole book)."""
+    from courses.demo import DEMO_CORPUS, DEMO_DOCUMENTS, DEMO_TITLE
+    from courses.documents import add_document
+
+    course = make_course(*documents, title=DEMO_TITLE)
+    for filename, title in DEMO_DOCUMENTS:
+        if (DEMO_CORPUS / filename).exists():
+            add_document(course, filename, (DEMO_CORPUS / filename).read_bytes(), title=title, enqueue=False)
+    return course
+
+
+def test_student_launches_asks_sees_the_streamed_answer_and_opens_a_citation(celery_worker, web_server, stub_llm):
+    course = demo_course_with(("systemstart.md", INIT_TEXT))
+    point_tutor_at(course, stub_llm.url, welcome_message="Willkommen! Frag mich zum Kurs.")
+    stub_llm.reply = "Der Init-Prozess ist der **erste Prozess** und hat die PID 1 [1]."
+    stub_llm.token_delay = 0.2
+
+    with chromium() as browser:
+        page = browser.new_page(locale="de-DE")
+        page.goto(f"{web_server}/lti/test-platform/")
+        page.locator('a[href$="?user=student-1"]').click()  # "Alex Student", a learner
+        page.wait_for_url(f"{web_server}/c/{course.pk}/?lt=*", timeout=30000)
+        assert page.locator(".welcome").inner_text().startswith("Willkommen!")
+        page.fill("#question", "Welche Prozessnummer hat der Init-Prozess?")
+        page.click("#ask")
+
+        streaming = page.locator(".msg.assistant .body.streaming")
+        streaming.wait_for(timeout=30000)
+        page.wait_for_function("() => { const b = document.querySelector('.msg.assistant .body.streaming');"
+                               " return b && b.textContent.startsWith('Der Init-Prozess ist'); }", timeout=30000)
+        partial = streaming.inner_text()
+        assert "PID 1" not in partial  # seen mid-stream, before the last pieces arrived
+
+        citation = page.locator(".msg.assistant a.cite").first
+        citation.wait_for(timeout=30000)
+        answer = page.locator(".msg.assistant").last
+        assert "erste Prozess" in answer.locator(".body strong").inner_text()
+        assert answer.locator(".sources li.cited a").count() == 1
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "tutor_chat_answer.png"), full_page=True)
+
+        citation.click()
+        page.wait_for_selector("#passage", timeout=15000)
+        assert "erste Prozess, den der Kernel" in page.locator("#passage").inner_text()
+        assert f"/courses/{course.pk}/passage/" in page.url and "lt=" in page.url
+        page.screenshot(path=str(ARTIFACTS / "tutor_chat_citation.png"), full_page=True)
+
+        page.go_back()
+        page.locator(".msg.assistant a.cite").first.wait_for(timeout=15000)  # the conversation is resumed
+        assert page.locator(".msg.user").first.inner_text().startswith("Welche Prozessnummer")
+        page.locator(".msg.assistant .feedback button.down").click()
+        page.fill(".msg.assistant .feedback input", "Bitte ausführlicher")
+        page.locator(".msg.assistant .feedback button").nth(2).click()  # send the comment
+        page.locator(".msg.assistant .feedback .muted").wait_for(timeout=15000)
+
+    feedback = Feedback.objects.get()
+    assert feedback.rating == Feedback.DOWN and feedback.comment == "Bitte ausführlicher"

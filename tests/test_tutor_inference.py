@@ -1,0 +1,144 @@
+"""The inference client against a real HTTP stub server: streaming, JSON modes, retries, failover."""
+
+import asyncio
+import socket
+
+import pytest
+
+from tests.stub_llm import StubLLM
+from tutor.inference import (
+    JSON_OBJECT_SCHEMA,
+    JSON_SCHEMA,
+    OLLAMA,
+    OLLAMA_FORMAT,
+    Endpoint,
+    InferenceBadResponse,
+    InferenceClient,
+    InferenceUnavailable,
+    build_payload,
+    count_tokens,
+    parse_sse_line,
+)
+
+SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+
+
+@pytest.fixture
+def stub():
+    with StubLLM(reply="Init ist der erste Prozess [1].") as server:
+        yield server
+
+
+def closed_port_url():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+
+
+def client_for(*urls, api="openai", retries=1, timeout=5):
+    return InferenceClient(endpoints=[Endpoint(url=u, api=api) for u in urls], retries=retries, timeout=timeout)
+
+
+def test_streams_openai_sse_piece_by_piece(stub):
+    pieces = list(client_for(stub.url).stream_chat([{"role": "user", "content": "Was ist init?"}]))
+    assert pieces == ["Init", " ist", " der", " erste", " Prozess", " [1]."]
+    body = stub.requests[0]["body"]
+    assert stub.requests[0]["path"] == "/v1/chat/completions"
+    assert body["stream"] is True and body["model"] == "smollm2"
+
+
+def test_streams_ollama_native_ndjson(stub):
+    pieces = list(client_for(stub.base, api=OLLAMA).stream_chat([{"role": "user", "content": "Was?"}]))
+    assert "".join(pieces) == "Init ist der erste Prozess [1]."
+    assert stub.requests[0]["path"] == "/api/chat"
+    assert "num_predict" in stub.requests[0]["body"]["options"]
+
+
+def test_async_stream_and_chat(stub):
+    async def run():
+        client = client_for(stub.url)
+        pieces = [p async for p in client.astream_chat([{"role": "user", "content": "Hi"}])]
+        whole = await client.achat([{"role": "user", "content": "Hi"}])
+        return pieces, whole
+
+    pieces, whole = asyncio.run(run())
+    assert "".join(pieces) == whole == "Init ist der erste Prozess [1]."
+
+
+def test_json_schema_in_each_servers_form():
+    messages = [{"role": "user", "content": "x"}]
+    vllm = build_payload(Endpoint(url="http://h/v1", json_mode=JSON_SCHEMA), messages, stream=False, json_schema=SCHEMA)
+    assert vllm["response_format"]["type"] == "json_schema"
+    assert vllm["response_format"]["json_schema"]["schema"] == SCHEMA
+    llama_py = build_payload(Endpoint(url="http://h/v1", json_mode=JSON_OBJECT_SCHEMA), messages, stream=False,
+                             json_schema=SCHEMA)
+    assert llama_py["response_format"] == {"type": "json_object", "schema": SCHEMA}
+    ollama_v1 = build_payload(Endpoint(url="http://h/v1", json_mode=OLLAMA_FORMAT), messages, stream=False,
+                              json_schema=SCHEMA)
+    assert ollama_v1["format"] == SCHEMA
+    native = build_payload(Endpoint(url="http://h", api=OLLAMA), messages, stream=False, json_schema=SCHEMA)
+    assert native["format"] == SCHEMA and "response_format" not in native
+
+
+def test_chat_json_parses_the_answer(stub):
+    stub.reply = '{"answer": "PID 1"}'
+    assert client_for(stub.url).chat_json([{"role": "user", "content": "x"}], SCHEMA) == {"answer": "PID 1"}
+    assert stub.requests[0]["body"]["response_format"]["type"] == "json_object"
+    stub.reply = "kein JSON"
+    with pytest.raises(InferenceBadResponse):
+        client_for(stub.url).chat_json([{"role": "user", "content": "x"}], SCHEMA)
+
+
+def test_fails_over_to_the_next_endpoint(stub):
+    client = client_for(closed_port_url(), stub.url, retries=0)
+    assert client.chat([{"role": "user", "content": "x"}]) == "Init ist der erste Prozess [1]."
+
+
+def test_retries_a_server_error_then_gives_a_readable_reason(stub):
+    stub.fail = "500"
+    with pytest.raises(InferenceUnavailable) as caught:
+        list(client_for(stub.url, retries=1).stream_chat([{"role": "user", "content": "x"}]))
+    assert len(stub.requests) == 2
+    assert "not reachable" in caught.value.reason
+
+
+def test_dropped_connection_and_slow_server_are_unavailable(stub):
+    stub.fail = "close"
+    with pytest.raises(InferenceUnavailable):
+        client_for(stub.url, retries=0).chat([{"role": "user", "content": "x"}])
+    stub.fail = None
+    stub.first_token_delay = 1.5
+    with pytest.raises(InferenceUnavailable):
+        list(client_for(stub.url, retries=0, timeout=0.5).stream_chat([{"role": "user", "content": "x"}]))
+
+
+def test_rejects_a_prompt_that_cannot_fit_the_context_window(stub):
+    client = InferenceClient(endpoints=[Endpoint(url=stub.url)], context_tokens=100)
+    with pytest.raises(InferenceBadResponse):
+        client.chat([{"role": "user", "content": "wort " * 400}], max_tokens=50)
+    assert stub.requests == []
+
+
+def test_token_count_and_sse_parsing():
+    assert 25 <= count_tokens("x" * 100) <= 35
+    assert parse_sse_line('data: {"choices":[{"delta":{"content":"Hal"}}]}') == "Hal"
+    assert parse_sse_line("data: [DONE]") is None
+    assert parse_sse_line(": keep-alive") == ""
+
+
+def test_from_settings_uses_the_configured_endpoints(settings):
+    settings.INFERENCE_URLS = ["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"]
+    client = InferenceClient.from_settings(url="http://127.0.0.1:3/v1", model="other", timeout=7)
+    assert [e.url for e in client.endpoints] == ["http://127.0.0.1:3/v1"]
+    assert client.endpoints[0].model == "other" and client.timeout == 7
+    assert len(InferenceClient.from_settings().endpoints) == 2
+
+
+def test_only_allowed_inference_hosts_are_ever_contacted(settings):
+    """A course's endpoint override on another host is refused before any request is made."""
+    settings.INFERENCE_URLS = ["http://127.0.0.1:8089/v1"]
+    settings.INFERENCE_ALLOWED_HOSTS = ["127.0.0.1", "gpu.uni.example"]
+    assert InferenceClient.from_settings(url="https://gpu.uni.example/v1").endpoints[0].url == "https://gpu.uni.example/v1"
+    with pytest.raises(InferenceBadResponse):
+        InferenceClient.from_settings(url="https://api.elsewhere.example/v1")
+

@@ -1,0 +1,72 @@
+"""Against the real embedded inference server: llama.cpp (llama-cpp-python) with the packaged SmolLM2 model."""
+
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from deploy.stack import ROOT, free_port, smollm2_path, wait_for_port
+from tests.tutor_support import INIT_TEXT, make_course, make_member, point_tutor_at
+from tutor import chat
+from tutor.inference import Endpoint, InferenceClient
+from tutor.models import Citation, Message
+
+pytestmark = pytest.mark.llm
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory):
+    """llama-cpp-python's OpenAI-compatible server with SmolLM2 on a free loopback port; yields its /v1 URL.
+
+    Started through deploy/llama_server.py, which turns off llama.cpp's weight repacking (it segfaults here).
+    """
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("llama") / "llama.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "deploy.llama_server", "--model", str(smollm2_path()), "--model_alias", "smollm2",
+             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2",
+             "--chat_format", "chatml", "--verbose", "False"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for_port("127.0.0.1", port, "llama.cpp server", process, timeout=120)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def test_streams_and_follows_a_json_schema_on_smollm2(llama_server):
+    """Streaming and the llama-cpp-python JSON form ({"type": "json_object", "schema": …}) on the real server."""
+    client = InferenceClient(endpoints=[Endpoint(url=llama_server)], retries=0, timeout=120, context_tokens=4096)
+    pieces = list(client.stream_chat([{"role": "user", "content": "Say hello."}], max_tokens=16, temperature=0))
+    assert len(pieces) >= 2 and "".join(pieces).strip()
+    schema = {"type": "object", "properties": {"pid": {"type": "integer"}}, "required": ["pid"]}
+    data = client.chat_json([{"role": "user", "content": "Which PID has init? Answer as JSON."}], schema,
+                            max_tokens=24, temperature=0)
+    assert isinstance(data["pid"], int)
+    assert httpx.get(llama_server + "/models", timeout=10).json()["data"][0]["id"] == "smollm2"
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_chat_answer_from_smollm2_through_the_worker(celery_worker, llama_server):
+    """The whole chat path with the real model: grounded prompt, streamed answer saved with its sources."""
+    course = make_course(("systemstart.md", INIT_TEXT))
+    user, _ = make_member(course)
+    point_tutor_at(course, llama_server, temperature=0, sources=1, timeout_seconds=120)
+    _, answer = chat.ask(course, user, "Welche Prozessnummer hat der Init-Prozess?")
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        answer.refresh_from_db()
+        if answer.finished:
+            break
+        time.sleep(0.5)
+    assert answer.status == Message.DONE, (answer.status, answer.error)
+    assert answer.text.strip()
+    assert Citation.objects.filter(message=answer).count() == 1

@@ -1,0 +1,153 @@
+"""The tutor's pages and endpoints: access, asking, rate limit, feedback, lecturer settings and usage."""
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from courses.models import Course, Membership
+from tests.tutor_support import make_member
+from tutor import chat
+from tutor.models import Conversation, Feedback, Message, TutorConfig
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _release_pool_connections():
+    """The async ask view works on a thread pool; let its connections go with its threads after each test."""
+    yield
+    import gc
+
+    gc.collect()
+
+
+@pytest.fixture
+def course():
+    return Course.objects.create(title="Betriebssysteme")
+
+
+def test_the_chat_page_shows_the_welcome_and_the_history(client, course):
+    user, token = make_member(course)
+    TutorConfig.objects.create(course=course, welcome_message="Willkommen im Kurs!")
+    conversation = Conversation.objects.create(course=course, user=user)
+    Message.objects.create(conversation=conversation, role=Message.USER, text="Frühere Frage")
+    response = client.get(reverse("tutor:home", args=[course.pk]) + f"?lt={token}")
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]  # private; and Back must not show a stale conversation
+    body = response.content.decode()
+    assert "Willkommen im Kurs!" in body
+    history = json.loads(body.split('id="tutor-history" type="application/json">')[1].split("</script>")[0])
+    assert history[0]["role"] == "user" and "Frühere Frage" in history[0]["html"]
+    assert reverse("tutor:settings", args=[course.pk]) not in body
+
+
+def test_teachers_see_links_to_their_pages(client, course):
+    _, token = make_member(course, Membership.INSTRUCTOR)
+    body = client.get(reverse("tutor:home", args=[course.pk]) + f"?lt={token}").content.decode()
+    for name in ("tutor:settings", "courses:documents", "tutor:usage"):
+        assert reverse(name, args=[course.pk]) + "?lt=" in body
+
+
+def test_strangers_and_other_courses_are_refused(client, course):
+    other = Course.objects.create(title="Anderer Kurs")
+    _, token = make_member(other)
+    assert client.get(reverse("tutor:home", args=[course.pk]) + f"?lt={token}").status_code == 403
+    assert client.get(reverse("tutor:home", args=[course.pk])).status_code == 403
+
+
+def test_learners_may_not_open_the_lecturer_pages(client, course):
+    _, token = make_member(course)
+    assert client.get(reverse("tutor:settings", args=[course.pk]) + f"?lt={token}").status_code == 403
+    assert client.get(reverse("tutor:usage", args=[course.pk]) + f"?lt={token}").status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)  # the async view works on other threads' connections
+def test_asking_stores_the_question_and_a_pending_answer(client, course):
+    user, token = make_member(course)
+    response = client.post(reverse("tutor:ask", args=[course.pk]), {"text": "Was ist PID 1?", "lt": token})
+    assert response.status_code == 200
+    answer = Message.objects.get(pk=response.json()["answer_id"])
+    assert answer.status == Message.PENDING and answer.conversation.user == user
+    assert response.json()["stream_url"].startswith(reverse("tutor:stream", args=[course.pk, answer.pk]) + "?lt=")
+    assert client.post(reverse("tutor:ask", args=[course.pk]), {"text": "  ", "lt": token}).status_code == 400
+
+
+def test_one_message_as_json_only_for_its_author(client, course):
+    user, token = make_member(course)
+    question, _ = chat.ask(course, user, "Was ist **apt**?")
+    url = reverse("tutor:message", args=[course.pk, question.pk])
+    assert client.get(url + f"?lt={token}").json()["html"] == "<p>Was ist <strong>apt</strong>?</p>"
+    _, other_token = make_member(course)
+    assert client.get(url + f"?lt={other_token}").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)  # the async view works on other threads' connections
+def test_a_post_without_the_launch_token_is_refused(client, course):
+    user, _ = make_member(course)
+    client.force_login(user)
+    assert client.post(reverse("tutor:ask", args=[course.pk]), {"text": "Frage"}).status_code == 403
+    assert not Message.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)  # the async view works on other threads' connections
+def test_too_many_questions_get_a_friendly_message(client, course, settings):
+    settings.CHAT_RATE_LIMIT = 2
+    _, token = make_member(course)
+    url = reverse("tutor:ask", args=[course.pk])
+    statuses = [client.post(url, {"text": f"Frage {i}", "lt": token}).status_code for i in range(3)]
+    assert statuses == [200, 200, 429]
+    last = client.post(url, {"text": "Frage", "lt": token})
+    assert "wait a minute" in last.json()["error"]
+    assert Message.objects.filter(role=Message.USER).count() == 2
+
+
+def test_rate_limit_is_per_person(course, settings):
+    settings.CHAT_RATE_LIMIT = 1
+    first, _ = make_member(course)
+    second, _ = make_member(course)
+    chat.ask(course, first, "eins")
+    chat.ask(course, second, "zwei")
+    with pytest.raises(chat.RateLimited):
+        chat.ask(course, first, "drei")
+
+
+def test_thumbs_down_with_a_comment_on_ones_own_answer(client, course):
+    user, token = make_member(course)
+    _, answer = chat.ask(course, user, "Frage")
+    url = reverse("tutor:feedback", args=[course.pk, answer.pk])
+    assert client.post(url, {"rating": "down", "comment": "Zu ungenau", "lt": token}).status_code == 200
+    feedback = Feedback.objects.get(message=answer)
+    assert feedback.rating == Feedback.DOWN and feedback.comment == "Zu ungenau"
+    _, stranger_token = make_member(course)
+    assert client.post(url, {"rating": "up", "lt": stranger_token}).status_code == 404
+
+
+def test_the_lecturer_changes_the_tutor_settings(client, course):
+    _, token = make_member(course, Membership.INSTRUCTOR)
+    url = reverse("tutor:settings", args=[course.pk])
+    assert client.get(url + f"?lt={token}").status_code == 200
+    data = {"lt": token, "answer_language": "en", "strictness": "open", "sources": 3, "temperature": 0.5,
+            "welcome_message": "Hi!", "system_prompt": "", "retention_days": 30, "model": "", "endpoint": "",
+            "timeout_seconds": ""}
+    assert client.post(url + f"?lt={token}", data).status_code == 302
+    config = TutorConfig.objects.get(course=course)
+    assert (config.answer_language, config.strictness, config.sources, config.retention_days) == ("en", "open", 3, 30)
+    bad = client.post(url + f"?lt={token}", dict(data, endpoint="file:///etc/passwd"))
+    assert bad.status_code == 200 and "is not an http(s) address" in bad.content.decode()
+    elsewhere = client.post(url + f"?lt={token}", dict(data, endpoint="https://llm.example.com/v1"))
+    assert "is not one of the institution&#x27;s inference servers" in elsewhere.content.decode()
+    assert client.post(url + f"?lt={token}", dict(data, endpoint="http://127.0.0.1:8090/v1")).status_code == 302
+
+
+def test_usage_shows_counts_topics_and_gaps_without_names(client, course):
+    teacher, token = make_member(course, Membership.INSTRUCTOR)
+    student, _ = make_member(course)
+    conversation = Conversation.objects.create(course=course, user=student)
+    for text in ("Was macht systemd?", "Wie startet systemd Dienste?"):
+        Message.objects.create(conversation=conversation, role=Message.USER, text=text)
+    Message.objects.create(conversation=conversation, role=Message.ASSISTANT, text="Weiß ich nicht", declined=True)
+    body = client.get(reverse("tutor:usage", args=[course.pk]) + f"?lt={token}").content.decode()
+    assert "<td>systemd</td><td>2</td>" in body
+    assert "Wie startet systemd Dienste?" in body.split('id="declined"')[1]
+    assert student.username not in body

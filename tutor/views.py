@@ -1,0 +1,239 @@
+"""Pages and endpoints of the tutor: the chat page, asking, the answer stream (SSE), feedback, settings, usage.
+
+POST endpoints need the launch token (form field ``lt`` or header ``X-Launch-Token``): inside Moodle's
+iframe cookies may be missing, and an unguessable token in the request body is what a CSRF token is, so
+they are CSRF-exempt but refuse requests that rely on the session cookie alone.
+"""
+
+import asyncio
+import json
+import logging
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib import messages
+from django.db import close_old_connections
+from django.http import Http404, HttpResponseForbidden, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from lti.access import carries_launch_token, course_member, make_launch_token, resolve_membership
+from tutor import chat
+from tutor.forms import FeedbackForm, TutorConfigForm
+from tutor.models import Feedback, Message, TutorConfig
+from tutor.relay import relay
+from tutor.usage import usage_report
+
+log = logging.getLogger(__name__)
+KEEPALIVE_SECONDS = 15
+
+
+def _with_token(request, name, *args):
+    return reverse(name, args=args) + f"?lt={request.launch_token}"
+
+
+@never_cache
+@course_member()
+def home(request, course_id):
+    """The chat page of a course: welcome, the conversation so far, the question box; teachers see their links."""
+    conversation = chat.conversation_for(request.course, request.user)
+    history = [chat.message_payload(m, request.launch_token)
+               for m in conversation.messages.prefetch_related("citations").select_related("conversation")]
+    config = TutorConfig.for_course(request.course)
+    return render(request, "tutor/home.html", {
+        "course": request.course, "config": config, "history": history,
+        "is_teaching": request.membership.is_teaching, "conversation": conversation,
+        "welcome": config.welcome_message.strip() or _(
+            "Hello! I answer questions about the texts of this course and show you where each answer comes from."),
+        "client": {
+            "ask_url": _with_token(request, "tutor:ask", course_id),
+            "stream_url": reverse("tutor:stream", args=[course_id, 0]),
+            "feedback_url": reverse("tutor:feedback", args=[course_id, 0]),
+            "token": request.launch_token,
+            "text": {
+                "thinking": _("The tutor is thinking…"), "sources": _("Sources"), "page": _("page"),
+                "failed": _("The answer could not be completed."), "network": _("The connection was lost."),
+                "thanks": _("Thank you for your feedback."), "comment": _("Optional comment"),
+                "send": _("Send"), "helpful": _("Helpful"), "unhelpful": _("Not helpful"),
+            },
+        },
+    })
+
+
+def _ask(request, course_id):
+    """The work of the ask view (database and queue), run on the shared thread pool."""
+    membership = resolve_membership(request, course_id)
+    if membership is None:
+        return None
+    token = make_launch_token(membership.user_id, membership.course_id)
+    conversation = None
+    if request.POST.get("new"):
+        conversation = chat.conversation_for(membership.course, membership.user, new=True)
+    try:
+        question, answer = chat.ask(membership.course, membership.user, request.POST.get("text", ""),
+                                    conversation=conversation)
+    except chat.RateLimited as exc:
+        return JsonResponse({"error": str(exc)}, status=429)
+    except chat.ChatError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    stream_url = reverse("tutor:stream", args=[course_id, answer.pk]) + f"?lt={token}"
+    return JsonResponse({"question": chat.message_payload(question, token), "answer_id": answer.pk,
+                         "stream_url": stream_url})
+
+
+@csrf_exempt
+@require_POST
+async def ask(request, course_id):
+    """Take a question (POST text, launch token); returns the question as shown and the pending answer's stream.
+
+    Async, with its database work on the shared pool: no new database connection per question.
+    """
+    if not carries_launch_token(request):
+        return HttpResponseForbidden(_("This request needs the launch token of your course page."))
+    response = await _in_pool(lambda: _ask(request, course_id))
+    if response is None:
+        return HttpResponseForbidden(_("Please open this tool from your course in the learning platform."))
+    return response
+
+
+@never_cache
+@course_member()
+def message(request, course_id, message_id):
+    """One message of the person's own conversation as JSON (its current state)."""
+    found = get_object_or_404(Message.objects.select_related("conversation"), pk=message_id,
+                              conversation__course_id=course_id, conversation__user=request.user)
+    return JsonResponse(chat.message_payload(found, request.launch_token))
+
+
+# --- The answer stream ----------------------------------------------------------------------------
+
+def _in_pool(function):
+    """Run a sync (database) function on the loop's small shared thread pool, not on a thread of its own
+    per request: a held stream must not hold a database connection."""
+
+    def call():
+        close_old_connections()
+        return function()
+
+    return sync_to_async(call, thread_sensitive=False)()
+
+
+def _sse(event, data):
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+def _final_payload(message_id, token):
+    found = Message.objects.select_related("conversation").get(pk=message_id)
+    return chat.message_payload(found, token)
+
+
+async def answer_events(message_id, token):
+    """The SSE events of one answer: a snapshot of what exists, then each new piece, then the final message."""
+    hub = relay()
+    channel = chat.channel(message_id)
+    queue = await hub.subscribe(channel)
+    try:
+        status = await _in_pool(lambda: Message.objects.filter(pk=message_id).values_list("status", flat=True)[0])
+        if status in (Message.DONE, Message.FAILED):
+            yield _sse("final", await _in_pool(lambda: _final_payload(message_id, token)))
+            return
+        buffered = (await hub.get(chat.buffer_key(message_id)) or b"").decode()
+        sent = len(buffered)
+        yield _sse("snapshot", {"text": buffered})
+        loop = asyncio.get_running_loop()
+        last_activity = loop.time()
+        while True:
+            try:
+                raw = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                if loop.time() - last_activity > settings.CHAT_STREAM_TIMEOUT:
+                    await _in_pool(lambda: chat.fail_if_unfinished(message_id))
+                    yield _sse("final", await _in_pool(lambda: _final_payload(message_id, token)))
+                    return
+                yield ": keepalive\n\n"
+                continue
+            last_activity = loop.time()
+            data = json.loads(raw)
+            if data["t"] == "delta":
+                end, text = data["end"], data["text"]
+                if end <= sent:
+                    continue
+                piece = text[len(text) - (end - sent):]
+                sent = end
+                yield _sse("delta", {"text": piece})
+            elif data["t"] == "reset":
+                sent = 0
+                yield _sse("snapshot", {"text": ""})
+            elif data["t"] == "end":
+                yield _sse("final", await _in_pool(lambda: _final_payload(message_id, token)))
+                return
+    finally:
+        await hub.unsubscribe(channel, queue)
+
+
+def _stream_access(request, course_id, message_id):
+    """(membership, whether the answer is the member's own) for the stream view."""
+    membership = resolve_membership(request, course_id)
+    if membership is None:
+        return None, False
+    own = Message.objects.filter(pk=message_id, role=Message.ASSISTANT, conversation__course_id=course_id,
+                                 conversation__user_id=membership.user_id).exists()
+    return membership, own
+
+
+async def stream(request, course_id, message_id):
+    """Server-sent events of one answer, relayed from Redis pub/sub without holding a thread."""
+    membership, own = await _in_pool(lambda: _stream_access(request, course_id, message_id))
+    if membership is None:
+        return HttpResponseForbidden(_("Please open this tool from your course in the learning platform."))
+    if not own:
+        raise Http404(_("This answer does not exist."))
+    token = make_launch_token(membership.user_id, membership.course_id)
+    response = StreamingHttpResponse(answer_events(message_id, token), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+# --- Feedback, settings, usage ----------------------------------------------------------------------
+
+@require_POST
+@course_member()
+def feedback(request, course_id, message_id):
+    """Thumbs up or down (POST rating=up|down, optional comment) on one of the person's answers."""
+    found = get_object_or_404(Message, pk=message_id, role=Message.ASSISTANT, conversation__course_id=course_id,
+                              conversation__user=request.user)
+    form = FeedbackForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"error": _("Please choose thumbs up or thumbs down.")}, status=400)
+    Feedback.objects.update_or_create(message=found, defaults={
+        "rating": Feedback.UP if form.cleaned_data["rating"] == "up" else Feedback.DOWN,
+        "comment": form.cleaned_data["comment"]})
+    return JsonResponse({"ok": True})
+
+
+@never_cache
+@course_member(teaching=True)
+def tutor_settings(request, course_id):
+    """The lecturer's settings of the course tutor."""
+    config = TutorConfig.for_course(request.course)
+    if request.method == "POST":
+        form = TutorConfigForm(request.POST, instance=config)
+        if form.is_valid():
+            form.save()
+            messages.success(request, _("The tutor settings were saved."))
+            return redirect(_with_token(request, "tutor:settings", course_id))
+    else:
+        form = TutorConfigForm(instance=config)
+    return render(request, "tutor/settings.html", {"course": request.course, "form": form})
+
+
+@never_cache
+@course_member(teaching=True)
+def usage(request, course_id):
+    """Anonymised use of the tutor: questions per day, frequent topics, declined questions (gaps)."""
+    return render(request, "tutor/usage.html", {"course": request.course, "report": usage_report(course_id)})
