@@ -64,3 +64,21 @@ def test_unknown_models_and_failing_servers_raise_a_clear_error(settings, embedd
     settings.EMBEDDING_URL = embeddings_server
     with pytest.raises(EmbeddingError, match="404"):
         get_embedder("server:no-such-model")
+
+
+@pytest.mark.parametrize("name, passages, question", [
+    # e5-small, the default, is multilingual: a German paraphrase finds the German passage
+    ("e5-small", ["Mit shutdown -h now fährt root das System sofort herunter.", "Katzen schlafen gern in der Sonne."],
+     "Wie schalte ich den Rechner sofort aus?"),
+    # all-MiniLM-L6-v2 is English-only (on the German pair above it ranks the cats first)
+    ("minilm", ["As root, shutdown -h now halts the system immediately.", "Cats like to sleep in the sun."],
+     "How do I power off the computer right away?"),
+])
+def test_packaged_transformer_models_embed_and_rank_a_paraphrase_first(name, passages, question):
+    """The packaged transformer models load from site-packages, offline, and rank by meaning."""
+    embedder = get_embedder(name)
+    vectors = embedder.embed_passages(passages)
+    query = embedder.embed_query(question)
+    assert vectors.shape == (2, embedder.dimension) and query.shape == (embedder.dimension,)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    assert vectors[0] @ query > vectors[1] @ query
