@@ -32,10 +32,16 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
   echo "[bootstrap] dependencies installed" >&2
 fi
-# The browser test drives Debian's chromium (never a downloaded browser build).
-if [[ "$EXTRAS" == *dev* ]] && ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "[bootstrap] installing Debian's chromium for the browser test" >&2
-  (apt-get install -y -q chromium >>"$PIPLOG" 2>&1 || { apt-get update -q >>"$PIPLOG" 2>&1 && apt-get install -y -q chromium >>"$PIPLOG" 2>&1; }) \
-    || echo "[bootstrap] could not install chromium; the browser test will report it" >&2
+# The browser test drives Debian's chromium (never a downloaded browser build); the i18n tests run
+# gettext's makemessages/msgfmt. Installed from Debian when missing and we are root.
+if [[ "$EXTRAS" == *dev* ]] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v msgfmt >/dev/null 2>&1 || missing+=(gettext)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "[bootstrap] installing Debian packages for the tests: ${missing[*]}" >&2
+    (apt-get install -y -q "${missing[@]}" >>"$PIPLOG" 2>&1 || { apt-get update -q >>"$PIPLOG" 2>&1 && apt-get install -y -q "${missing[@]}" >>"$PIPLOG" 2>&1; }) \
+      || echo "[bootstrap] could not install ${missing[*]}; the tests that need them will say so" >&2
+  fi
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1

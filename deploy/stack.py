@@ -60,6 +60,20 @@ def wait_for_port(host, port, what, process=None, timeout=60):
     raise StackError(f"{what} did not listen on {host}:{port} within {timeout}s")
 
 
+try:  # loaded in the parent: a child between fork and exec should do as little as possible
+    import ctypes
+
+    _LIBC = ctypes.CDLL(None, use_errno=True)
+except OSError:
+    _LIBC = None
+
+
+def _die_with_parent():
+    """In the child, before exec: get SIGTERM when the stack process dies, so nothing is orphaned."""
+    if _LIBC is not None:
+        _LIBC.prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM
+
+
 class Stack:
     """The processes this command started, stopped in reverse order."""
 
@@ -70,7 +84,8 @@ class Stack:
         """Start a child process whose output goes to our terminal, prefixed by its name."""
         log(f"starting {name}: {' '.join(str(a) for a in args[:6])}{' ...' if len(args) > 6 else ''}")
         process = subprocess.Popen(
-            [str(a) for a in args], env=env, start_new_session=True, cwd=ROOT, **kwargs
+            [str(a) for a in args], env=env, start_new_session=True, cwd=ROOT,
+            preexec_fn=_die_with_parent if _LIBC is not None and sys.platform == "linux" else None, **kwargs
         )
         self.processes.append((name, process))
         return process
@@ -278,14 +293,12 @@ def run(args):
     data_dir = Path(os.environ.get("TUTOR_DATA_DIR", ROOT / "var")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     stack = Stack()
-    stopping = False
 
     def on_signal(signum, frame):
-        nonlocal stopping
-        stopping = True
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)  # also when started in the background, where SIGINT is ignored
     try:
         env = start_services(stack, dict(os.environ, TUTOR_DATA_DIR=str(data_dir)), data_dir,
                              llama=not args.no_llm)
