@@ -46,6 +46,17 @@ def env_int(name, default):
         raise ImproperlyConfigured(f"{name}={value!r} is not an integer") from None
 
 
+def env_float(name, default):
+    """A number from the environment."""
+    value = env(name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a number") from None
+
+
 def env_list(name, default=""):
     """A comma-separated list from the environment."""
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
@@ -253,7 +264,7 @@ CHAT_RATE_WINDOW = env_int("CHAT_RATE_WINDOW", 60)
 # CHAT_MIN_RELEVANCE: lowest hybrid retrieval score of a passage used for an answer (default: none; a passage
 #   must always share a content word with the question); without relevant passages the tutor says the
 #   course texts do not cover the question
-CHAT_MIN_RELEVANCE = float(env("CHAT_MIN_RELEVANCE")) if env("CHAT_MIN_RELEVANCE") else None
+CHAT_MIN_RELEVANCE = env_float("CHAT_MIN_RELEVANCE", None)
 # CHAT_MAX_QUESTION_CHARS: longest question accepted (default 2000)
 CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 2000)
 # CHAT_STREAM_TIMEOUT: seconds the web process waits for a silent answer before giving up (default 180)
