@@ -23,10 +23,13 @@ def enqueue_ingestion(document_id):
 
 
 def resume_interrupted():
-    """Queue again every document left half-indexed (by a killed worker); returns their ids."""
+    """Queue again every document not yet indexed: half-indexed by a killed worker, or queued while the
+    broker lost its message (Redis restarted without its dump). Ingestion is idempotent, so a document
+    that is also still in the queue is only indexed once more at worst; returns their ids."""
     from courses.models import Document
 
-    ids = list(Document.objects.filter(status__in=[Document.PARSING, Document.EMBEDDING]).values_list("pk", flat=True))
+    unfinished = [Document.QUEUED, Document.PARSING, Document.EMBEDDING]
+    ids = list(Document.objects.filter(status__in=unfinished).values_list("pk", flat=True))
     for document_id in ids:
         ingest_document.delay(document_id)
     if ids:

@@ -84,3 +84,25 @@ def test_a_killed_worker_s_document_finishes_on_restart_without_duplicates(worke
                 worker.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queued_document_whose_message_was_lost_is_indexed_when_a_worker_starts(worker_env, settings, tmp_path):
+    """Redis restarted without its dump: the document says "queued" but no message exists; a new worker indexes it."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    env = dict(worker_env, EMBEDDING_MODEL="static", TUTOR_MEDIA_ROOT=str(settings.MEDIA_ROOT))
+    course = Course.objects.create(title="Kapitel 3")
+    document = add_document(course, "ch03.de.html", (CORPUS / "ch03.de.html").read_bytes(), enqueue=False)
+    assert document.status == Document.QUEUED  # and nothing was sent to the broker
+    log_path = tmp_path / "worker.log"
+    worker = start_ingest_worker(env, log_path)
+    try:
+        wait_for(lambda: Document.objects.filter(pk=document.pk, status=Document.READY).exists(), 120,
+                 f"the ingestion on worker start:\n{log_path.read_text()[-3000:]}")
+        assert Chunk.objects.filter(document=document).count() == Document.objects.get(pk=document.pk).chunks_total
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
