@@ -263,6 +263,14 @@ def manage(env, *args, check=True):
     return subprocess.run([PYTHON, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, check=check)
 
 
+def env_count(env, name, default):
+    """A positive whole number from the environment, or a StackError naming the variable."""
+    value = env.get(name, str(default))
+    if not value.isdigit() or int(value) < 1:
+        raise StackError(f"{name}={value!r} must be a positive whole number")
+    return int(value)
+
+
 def _is_default(env, key):
     return env.get(key, EMBEDDED[key]) == EMBEDDED[key]
 
@@ -306,8 +314,10 @@ def run(args):
         preflight(env)
         manage(env, "migrate", "--noinput", "-v", "0")
         manage(env, "seed_demo")
-        for queue in ("chat", "ingest", "generate"):
-            start_worker(stack, env, [queue], queue)
+        # Several chat processes, so one student's answer never waits for another's; batch queues take one.
+        for queue, concurrency in (("chat", env_count(env, "CHAT_WORKER_CONCURRENCY", 4)), ("ingest", 1),
+                                   ("generate", 1)):
+            start_worker(stack, env, [queue], queue, concurrency)
         start_web(stack, env, args.host, args.port)
         public = env["PUBLIC_URL"]
         log("")
