@@ -80,8 +80,9 @@ def check_rate_limit(user_id):
     """Count one question of this person; RateLimited when over settings.CHAT_RATE_LIMIT per window."""
     window = settings.CHAT_RATE_WINDOW
     key = f"tutor:rate:{user_id}:{int(timezone.now().timestamp()) // window}"
-    cache.add(key, 0, timeout=window + 5)
-    if cache.incr(key) > settings.CHAT_RATE_LIMIT:
+    # one Redis round trip for the window's first question (add), two only after it (add fails, incr)
+    count = 1 if cache.add(key, 1, timeout=window + 5) else cache.incr(key)
+    if count > settings.CHAT_RATE_LIMIT:
         log.info("rate limit reached for user %s", user_id)
         raise RateLimited(_("You have asked a lot of questions in a short time. Please wait a minute, "
                             "then ask again."))
