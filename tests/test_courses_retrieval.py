@@ -49,6 +49,16 @@ def test_german_stemming_and_or_semantics_find_the_passage(two_courses):
     assert keyword_text("Wie kann ich das System herunterfahren?") == "das System herunterfahren"
 
 
+def test_german_compounds_in_the_query_are_split_by_the_course_vocabulary(two_courses):
+    """"Kernelmeldungen" is not in chapter 3, "Kernel" and "Meldungen" are: the full-text half finds them."""
+    _, course_b = two_courses
+    index = active_index(course_b.pk)
+    vector = np.random.default_rng(1).normal(size=index.dimension)
+    rows = search(course_b.pk, index.pk, vector, "Kernelmeldungen", k=3, semantic_weight=0.0)
+    assert rows and rows[0][6] > 0, "without the split no chunk matches the full-text half"
+    assert re.search("kernel", rows[0][5], re.I) and re.search("meldung", rows[0][5], re.I)
+
+
 def test_no_query_and_no_index_give_no_passages(two_courses, db):
     empty = Course.objects.create(title="leer")
     assert retrieve(empty.pk, "UEFI") == []
