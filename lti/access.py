@@ -9,7 +9,6 @@ Views use the decorator ``course_member`` and templates build links with ``{% to
 import functools
 import logging
 
-from django.contrib.auth import get_user_model
 from django.core import signing
 from django.http import HttpResponseForbidden
 from django.template.loader import render_to_string
@@ -108,8 +107,3 @@ def course_member(teaching=False):
         return wrapper
 
     return decorator
-
-
-def user_model():
-    """The Django user model (pseudonymous users created by LTI launches)."""
-    return get_user_model()
