@@ -30,6 +30,35 @@ def worker_env(django_db_setup, django_db_blocker):
     return dict(os.environ, DATABASE_URL=_test_database_url(), PYTHONUNBUFFERED="1")
 
 
+_SESSION_WORKERS = []  # full names of the running session worker(s), drained before each test's teardown
+QUEUES = ("default", "chat", "ingest", "generate")
+
+
+def _drain_workers(names, timeout=120):
+    """Drop queued tasks and wait until the workers run none: a task still writing while the test's
+    database is flushed (TRUNCATE) deadlocks with it."""
+    from config.celery import app
+
+    with app.connection_for_write() as connection:
+        for queue in QUEUES:
+            connection.default_channel.queue_purge(queue)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        replies = app.control.inspect(destination=names, timeout=2.0, limit=len(names)).active() or {}
+        if len(replies) == len(names) and not any(replies.values()):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"Celery worker(s) {names} still busy after {timeout} s")
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Before a test's fixtures (and its database) are torn down, let the session worker go idle."""
+    if _SESSION_WORKERS:
+        _drain_workers(list(_SESSION_WORKERS))
+    yield
+
+
 @pytest.fixture(scope="session")
 def celery_worker(worker_env, tmp_path_factory):
     """A real Celery worker process consuming every queue, against the test database."""
@@ -54,7 +83,9 @@ def celery_worker(worker_env, tmp_path_factory):
         process.kill()
         raise RuntimeError(f"Celery worker did not answer within 60 s:\n{log_path.read_text()}")
     process.log_path = log_path
+    _SESSION_WORKERS.append(name.replace("%h", os.uname().nodename))
     yield process
+    _SESSION_WORKERS.clear()
     process.terminate()
     try:
         process.wait(timeout=20)
