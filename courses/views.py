@@ -4,17 +4,16 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from courses.documents import UploadError, add_document, delete_document, reindex_document, replace_document
 from courses.models import Chunk, Document
-from lti.access import course_member
+from lti.access import course_member, tool_url
 
 
 def _back(request, course_id):
-    return redirect(reverse("courses:documents", args=[course_id]) + f"?lt={request.launch_token}")
+    return redirect(tool_url("courses:documents", course_id, token=request.launch_token))
 
 
 def _read_upload(request):

@@ -8,10 +8,12 @@ Views use the decorator ``course_member`` and templates build links with ``{% to
 
 import functools
 import logging
+from urllib.parse import urlencode
 
 from django.core import signing
 from django.http import HttpResponseForbidden
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
@@ -26,6 +28,14 @@ TOKEN_MAX_AGE = 8 * 3600
 def make_launch_token(user_id, course_id):
     """A signed token binding this browser tab to (user, course) for a working day."""
     return signing.dumps({"u": user_id, "c": course_id}, salt=TOKEN_SALT, compress=True)
+
+
+def tool_url(name, *args, token=None):
+    """The URL of a named view, carrying the launch token (``?lt=``) when one is given."""
+    url = reverse(name, args=args)
+    if token:
+        url += ("&" if "?" in url else "?") + urlencode({"lt": token})
+    return url
 
 
 def read_launch_token(token):

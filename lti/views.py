@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lti import deep_linking
-from lti.access import make_launch_token
+from lti.access import make_launch_token, tool_url
 from lti.keys import tool_jwks
 from lti.launch import LaunchRejected, apply_launch, launch_language, start_login, validate_launch
 
@@ -71,7 +71,7 @@ def launch(request):
             "token": deep_linking.make_token(message, membership)})
     else:
         token = make_launch_token(membership.user_id, membership.course_id)
-        response = redirect(reverse("tutor:home", args=[membership.course_id]) + "?lt=" + token)
+        response = redirect(tool_url("tutor:home", membership.course_id, token=token))
     if language:
         response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, samesite=settings.SESSION_COOKIE_SAMESITE,
                             secure=settings.SESSION_COOKIE_SECURE)

@@ -121,14 +121,11 @@ def ask(course, user, text, *, conversation=None):
 
 def message_payload(message, launch_token=""):
     """What the page shows of a message: sanitized HTML, numbered sources with links, state, error text."""
-    from urllib.parse import urlencode
+    from lti.access import tool_url
 
-    from django.urls import reverse
-
-    suffix = "?" + urlencode({"lt": launch_token}) if launch_token else ""
     course_id = message.conversation.course_id
     citations = list(message.citations.all()) if message.role == Message.ASSISTANT else []
-    urls = {c.number: reverse("courses:passage", args=[course_id, c.chunk_id]) + suffix for c in citations}
+    urls = {c.number: tool_url("courses:passage", course_id, c.chunk_id, token=launch_token) for c in citations}
     if message.role == Message.USER:
         html = render_markdown(message.text)
     else:

@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from lti.access import carries_launch_token, course_member, make_launch_token, resolve_membership
+from lti.access import carries_launch_token, course_member, make_launch_token, resolve_membership, tool_url
 from tutor import chat
 from tutor.forms import FeedbackForm, TutorConfigForm
 from tutor.models import Feedback, Message, TutorConfig
@@ -30,10 +30,6 @@ from tutor.usage import usage_report
 
 log = logging.getLogger(__name__)
 KEEPALIVE_SECONDS = 15
-
-
-def _with_token(request, name, *args):
-    return reverse(name, args=args) + f"?lt={request.launch_token}"
 
 
 @never_cache
@@ -50,7 +46,7 @@ def home(request, course_id):
         "welcome": config.welcome_message.strip() or _(
             "Hello! I answer questions about the texts of this course and show you where each answer comes from."),
         "client": {
-            "ask_url": _with_token(request, "tutor:ask", course_id),
+            "ask_url": tool_url("tutor:ask", course_id, token=request.launch_token),
             "stream_url": reverse("tutor:stream", args=[course_id, 0]),
             "feedback_url": reverse("tutor:feedback", args=[course_id, 0]),
             "token": request.launch_token,
@@ -80,7 +76,7 @@ def _ask(request, course_id):
         return JsonResponse({"error": str(exc)}, status=429)
     except chat.ChatError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
-    stream_url = reverse("tutor:stream", args=[course_id, answer.pk]) + f"?lt={token}"
+    stream_url = tool_url("tutor:stream", course_id, answer.pk, token=token)
     return JsonResponse({"question": chat.message_payload(question, token), "answer_id": answer.pk,
                          "stream_url": stream_url})
 
@@ -226,7 +222,7 @@ def tutor_settings(request, course_id):
         if form.is_valid():
             form.save()
             messages.success(request, _("The tutor settings were saved."))
-            return redirect(_with_token(request, "tutor:settings", course_id))
+            return redirect(tool_url("tutor:settings", course_id, token=request.launch_token))
     else:
         form = TutorConfigForm(instance=config)
     return render(request, "tutor/settings.html", {"course": request.course, "form": form})
