@@ -90,6 +90,8 @@ async def tutor_chat(http, web, course_id, token, text, until="first"):
                     if until == "first":
                         break
                 if event == "final":
+                    if first is None:  # finished before the stream was opened: the whole answer came at once
+                        first = time.perf_counter() - started
                     if data["status"] != "done":
                         raise RuntimeError(f"answer {data['id']} {data['status']}: {data['error']}")
                     return first if until == "first" else time.perf_counter() - started
@@ -98,7 +100,15 @@ async def tutor_chat(http, web, course_id, token, text, until="first"):
     return first
 
 
-async def run_ttft(args, web, stub, course_id, tokens):
+def cpu_seconds(pid):
+    """User+system CPU seconds a process has used so far."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+async def run_ttft(args, web, stub, course_id, tokens, pids):
     import httpx
 
     limits = httpx.Limits(max_connections=args.chats * 3 + 10, max_keepalive_connections=args.chats * 3 + 10)
@@ -114,13 +124,25 @@ async def run_ttft(args, web, stub, course_id, tokens):
                 tutor.append(await tutor_chat(http, web, course_id, tokens[i % len(tokens)],
                                               f"Welche Prozessnummer hat der Init-Prozess? ({i})"))
 
+            idle_start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            await asyncio.sleep(3)  # what the processes burn doing nothing (heartbeats, polling), to subtract
+            idle_rate = {name: (cpu_seconds(pid) - idle_start[name]) / 3 for name, pid in pids.items()}
+            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            window_started = time.perf_counter()
             for r in range(rounds):
                 await asyncio.gather(*(one(r * concurrency + i) for i in range(concurrency)))
                 await asyncio.sleep(1.5)  # let the previous round's answers finish streaming
+            # CPU spent per chat by our processes (the whole answer: question, retrieval, 20 pieces relayed):
+            # load-independent, unlike the wall times; on C cores, N concurrent chats need about N x this / C.
+            window = time.perf_counter() - window_started
+            cpu = {name: max(0.0, cpu_seconds(pid) - cpu_before[name] - idle_rate[name] * window) / len(tutor)
+                   for name, pid in pids.items()}
             d50, t50 = statistics.median(direct), statistics.median(tutor)
             print(f"ttft  concurrency={concurrency:3d} n={len(tutor):4d}  direct p50 {ms(d50)} p95 {ms(pct(direct, 95))}"
                   f"  | tutor p50 {ms(t50)} p95 {ms(pct(tutor, 95))}  | added p50 {ms(t50 - d50)}  ratio {t50 / d50:.2f}x"
                   f"  (of which the question POST p50 {ms(statistics.median(POST_TIMES))})", flush=True)
+            print(f"      CPU per chat: " + ", ".join(f"{name} {ms(value)}" for name, value in cpu.items())
+                  + f", together {ms(sum(cpu.values()))}", flush=True)
 
 
 async def run_hold(args, web, web_pid, course_id, token, message_ids):
@@ -276,7 +298,7 @@ def main():
         members = [make_member(course) for _ in range(max(args.chats, 1))]
         tokens = [token for _, token in members]
 
-        stack.spawn("chat-worker", [PYTHON, "-m", "celery", "-A", "config", "worker", "-Q", "chat", "-n",
+        chat_worker = stack.spawn("chat-worker", [PYTHON, "-m", "celery", "-A", "config", "worker", "-Q", "chat", "-n",
                                     "bench-chat@%h", "--pool", "threads", "--concurrency",
                                     str(args.worker_concurrency), "--loglevel", args.log_level, "--without-gossip",
                                     "--without-mingle"], env=env, stdout=logs, stderr=subprocess.STDOUT)
@@ -294,7 +316,7 @@ def main():
               flush=True)
 
         if "ttft" in only:
-            asyncio.run(run_ttft(args, base, stub, course.pk, tokens))
+            asyncio.run(run_ttft(args, base, stub, course.pk, tokens, {"web": web.pid, "worker": chat_worker.pid}))
         if "hold" in only:
             user, token = members[0]
             conversation = Conversation.objects.create(course=course, user=user)

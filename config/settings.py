@@ -205,6 +205,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "courses.tasks.*": {"queue": "ingest"},
     "tutor.tasks.generate_*": {"queue": "generate"},
+    "tutor.tasks.grade_*": {"queue": "generate"},  # grade passback: off the chat queue, retried with backoff
     "tutor.tasks.chat_*": {"queue": "chat"},
 }
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
@@ -252,6 +253,17 @@ for _url in INFERENCE_URLS:
 EMBEDDING_MODEL = env("EMBEDDING_MODEL", "static" if DEPLOYMENT == "test" else "e5-small")
 # EMBEDDING_URL: base URL for "server:" embedding models (default: INFERENCE_URL's first entry)
 EMBEDDING_URL = env("EMBEDDING_URL", INFERENCE_URLS[0])
+# RERANK_URL: a cross-encoder rerank endpoint on the institution's inference server, e.g.
+#   http://gpu-host:8000/v1/rerank (vLLM, llama-server --reranking) or http://tei-host/rerank (default: off)
+RERANK_URL = env("RERANK_URL", "")
+if RERANK_URL and urlparse(RERANK_URL).scheme not in {"http", "https"}:
+    raise ImproperlyConfigured(f"RERANK_URL={RERANK_URL!r} is not an http(s) URL")
+# RERANK_MODEL: the reranker's model name on that server (e.g. BAAI/bge-reranker-v2-m3; default: none sent)
+RERANK_MODEL = env("RERANK_MODEL", "")
+# RERANK_CANDIDATES: how many fused results are reranked to pick the best k (default 20)
+RERANK_CANDIDATES = env_int("RERANK_CANDIDATES", 20)
+# RERANK_TIMEOUT: seconds to wait for the reranker before keeping the fused order (default 5)
+RERANK_TIMEOUT = env_float("RERANK_TIMEOUT", 5.0)
 
 # CHUNK_TOKENS / CHUNK_OVERLAP: passage size and overlap in tokens of the embedding model (default 200 / 40)
 CHUNK_TOKENS = env_int("CHUNK_TOKENS", 200)
@@ -281,6 +293,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 LTI_TEST_PLATFORM = env_bool("LTI_TEST_PLATFORM", not PRODUCTION)
 if PRODUCTION and LTI_TEST_PLATFORM:
     raise ImproperlyConfigured("LTI_TEST_PLATFORM must stay off when DJANGO_ENV=production")
+# LTI_TEST_PLATFORM_URL: base URL the test LMS lives at, e.g. http://127.0.0.1:8000 beside PUBLIC_URL
+# http://localhost:8000 to try the tool as a cross-site iframe (default empty: PUBLIC_URL itself)
+LTI_TEST_PLATFORM_URL = env("LTI_TEST_PLATFORM_URL", "").rstrip("/")
 # LTI_JWKS_CACHE_SECONDS: how long a platform's public keys are cached (default 3600)
 LTI_JWKS_CACHE_SECONDS = env_int("LTI_JWKS_CACHE_SECONDS", 3600)
 # LTI_ALLOWED_PLATFORM_HOSTS: hosts the tool may contact (JWKS, tokens, AGS, NRPS); empty: registered ones

@@ -3,7 +3,9 @@
 import logging
 
 from celery import shared_task
-from celery.signals import worker_ready
+import threading
+
+from celery.signals import worker_process_init, worker_ready
 from django.db import transaction
 
 log = logging.getLogger(__name__)
@@ -47,3 +49,19 @@ def _resume_on_start(sender=None, **kwargs):
         resume_interrupted()
     except Exception:  # never keep a worker from starting
         log.exception("could not resume interrupted ingestions")
+
+
+@worker_process_init.connect
+def _preload_embedder(**kwargs):
+    """Load the embedding model in the background as each worker process starts, so the first question or
+    document after a restart does not wait seconds for it (get_embedder's lock makes an early one wait once)."""
+
+    def load():
+        from courses.embeddings import get_embedder
+
+        try:
+            get_embedder()
+        except Exception:  # the task that needs it reports the error
+            log.exception("could not preload the embedding model")
+
+    threading.Thread(target=load, name="preload-embedder", daemon=True).start()

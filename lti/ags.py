@@ -41,14 +41,18 @@ def find_or_create_line_item(lti_context, resource_id, label, score_maximum, tag
 
 
 def post_score(lti_context, lineitem_url, user, score_given, score_maximum, *,
-               activity_progress="Completed", grading_progress="FullyGraded", comment=""):
-    """Send one person's score for a line item (the platform's user id is the launch's sub)."""
+               activity_progress="Completed", grading_progress="FullyGraded", comment="", timestamp=None):
+    """Send one person's score for a line item (the platform's user id is the launch's sub).
+
+    ``timestamp`` (default: now) is when the score was reached; sending the same score again with the
+    same timestamp changes nothing at the platform.
+    """
     if activity_progress not in ACTIVITY or grading_progress not in GRADING:
         raise ValueError(f"bad progress {activity_progress!r}/{grading_progress!r}")
     sub = LtiUser.objects.get(user=user, registration=lti_context.registration).sub
     score = {"userId": sub, "scoreGiven": score_given, "scoreMaximum": score_maximum,
              "activityProgress": activity_progress, "gradingProgress": grading_progress,
-             "timestamp": timezone.now().isoformat()}
+             "timestamp": (timestamp or timezone.now()).isoformat()}
     if comment:
         score["comment"] = comment
     connector = CachedServiceConnector(lti_context.registration)

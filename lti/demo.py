@@ -34,8 +34,14 @@ DEMO_USERS = {
 
 
 def issuer():
-    """The test platform's issuer: PUBLIC_URL + /lti/test-platform (no trailing slash)."""
-    return settings.PUBLIC_URL + "/lti/test-platform"
+    """The test platform's issuer: LTI_TEST_PLATFORM_URL (default PUBLIC_URL) + /lti/test-platform."""
+    return (settings.LTI_TEST_PLATFORM_URL or settings.PUBLIC_URL) + "/lti/test-platform"
+
+
+def tool_base():
+    """Where the test platform sends the browser to reach the tool: PUBLIC_URL when the platform has a
+    base URL of its own (a cross-site launch), else "" (the tool on the same host as the platform page)."""
+    return settings.PUBLIC_URL if settings.LTI_TEST_PLATFORM_URL else ""
 
 
 def _require_enabled():

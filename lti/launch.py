@@ -4,17 +4,24 @@ pylti1p3 does the JWT work; this module adds what it leaves out: the nonce is co
 also recorded in the database), the state must come back in the browser that started the login and
 must belong to that login's nonce, the audience/azp and exp/iat are checked with a small leeway, and
 only resource-link and deep-linking messages of LTI 1.3.0 from known deployments are accepted.
+
+The state is bound to the browser by a cookie, or, where the LMS iframe gets no cookies (third-party
+cookies blocked), by the platform's storage (1EdTech "LTI Client Side postMessages" / platform storage):
+the login page puts state and nonce into the platform's storage frame, and at launch a page of the tool
+reads them back and posts them with the id_token. That answer is accepted only from the tool's own page
+(its Origin header), for a login that used platform storage, with both values equal to the launch's.
 """
 
 import hashlib
 import logging
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import jwt
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from pylti1p3.contrib.django import DjangoMessageLaunch, DjangoOIDCLogin
@@ -44,10 +51,11 @@ ROLE_RANK = [Membership.ADMINISTRATOR, Membership.INSTRUCTOR, Membership.TEACHIN
 class LaunchRejected(Exception):
     """A launch or login the tool refuses; ``message`` is for the person, ``reason`` for the log."""
 
-    def __init__(self, message, reason):
+    def __init__(self, message, reason, retry_url=""):
         super().__init__(reason)
         self.message = message
         self.reason = reason
+        self.retry_url = retry_url  # the login again, for a new top-level window (first-party cookies)
 
 
 def map_role(roles):
@@ -60,37 +68,142 @@ def map_role(roles):
     return next((r for r in ROLE_RANK if r in found), Membership.LEARNER)
 
 
+class ToolCacheStorage(DjangoCacheDataStorage):
+    """pylti1p3's Redis storage without its own session cookie: in the LMS iframe that cookie may never come
+    back, and the browser binding is the state check below (cookie or platform storage)."""
+
+    def get_session_cookie_name(self):
+        """None: keys are not scoped by a pylti1p3 session cookie."""
+        return None
+
+
 def _storage():
-    return DjangoCacheDataStorage(cache_name="default")
+    return ToolCacheStorage(cache_name="default")
 
 
 def _state_key(state):
     return f"lti:state:{state}"
 
 
+LOGIN_PARAMS = ("iss", "login_hint", "target_link_uri", "lti_message_hint", "lti_deployment_id", "client_id")
+STORAGE_CHECKED = "lti_storage_checked"  # marks the tool page's post of what the platform storage returned
+
+
+def origin_of(url):
+    """scheme://host[:port] of a URL."""
+    parsed = urlparse(url or "")
+    return f"{parsed.scheme}://{parsed.netloc}" if parsed.scheme and parsed.netloc else ""
+
+
+def _param(request, key):
+    return request.GET.get(key) or request.POST.get(key) or ""
+
+
+class LoginStart:
+    """An OIDC login the tool has started: pylti1p3's redirect response, the state and nonce it issued, where
+    it sends the browser, and the platform storage frame named by the LMS (lti_storage_target), if any."""
+
+    def __init__(self, response, state, nonce, storage_target, platform_origin):
+        self.response, self.state, self.nonce = response, state, nonce
+        self.auth_url = response["Location"]
+        self.storage_target, self.platform_origin = storage_target, platform_origin
+
+    def login_url(self, **extra):
+        """The tool's login URL with this login's initiation parameters (to retry it elsewhere)."""
+        return login_url(state_record(self.state) or {}, **extra)
+
+
+def login_url(record, **extra):
+    """The tool's /lti/login URL repeating the initiation parameters recorded for a state."""
+    params = {k: v for k, v in (record.get("params") or {}).items() if v}
+    params.update(extra)
+    return reverse("lti:login") + "?" + urlencode(params)
+
+
+def state_record(state):
+    """What the login recorded for a state (nonce, storage target, platform origin, initiation params), or None."""
+    record = cache.get(_state_key(state)) if state else None
+    return record if isinstance(record, dict) else None
+
+
 def start_login(request, launch_url):
-    """The redirect to the platform's authorization endpoint for an OIDC login initiation request."""
+    """The start of an OIDC login: the redirect to the platform's authorization endpoint, with state and nonce."""
     login = DjangoOIDCLogin(request, DatabaseToolConf(), launch_data_storage=_storage())
     try:
         response = login.redirect(launch_url)
     except OIDCException as exc:
         raise LaunchRejected(_("This learning platform is not registered with the tool."), f"login: {exc}") from exc
     query = parse_qs(urlparse(response["Location"]).query)
-    cache.set(_state_key(query["state"][0]), query["nonce"][0], STATE_TTL)
-    return response
+    state, nonce = query["state"][0], query["nonce"][0]
+    storage_target = _param(request, "lti_storage_target")[:200]
+    platform_origin = origin_of(response["Location"])
+    cache.set(_state_key(state), {"nonce": nonce, "storage": storage_target, "platform_origin": platform_origin,
+                                  "params": {k: _param(request, k) for k in LOGIN_PARAMS}}, STATE_TTL)
+    return LoginStart(response, state, nonce, storage_target, platform_origin)
+
+
+def has_state_cookie(request, state):
+    """Whether the state cookie set at login came back with this request."""
+    return bool(state) and request.COOKIES.get("lti1p3-" + state) == state
+
+
+def storage_check(request):
+    """What the tool's page needs to fetch state and nonce from the platform's storage, or None.
+
+    Only for the platform's own post of the id_token, when the state cookie did not come back and the
+    login used platform storage (or the platform names its storage frame now). Everything is validated
+    again, strictly, when the page posts the answer back.
+    """
+    if request.POST.get(STORAGE_CHECKED):
+        return None
+    state = request.POST.get("state", "")
+    record = state_record(state)
+    if record is None or has_state_cookie(request, state):
+        return None
+    target = (request.POST.get("lti_storage_target") or record.get("storage") or "")[:200]
+    if not target:
+        return None
+    try:
+        nonce = jwt.decode(request.POST.get("id_token", ""), options={"verify_signature": False}).get("nonce")
+    except jwt.InvalidTokenError:
+        return None
+    if not isinstance(nonce, str) or not nonce:
+        return None
+    return {"id_token": request.POST["id_token"], "state": state, "nonce": nonce, "target": target,
+            "platform_origin": record["platform_origin"], "checked_field": STORAGE_CHECKED}
+
+
+def own_origins(request):
+    """The origins this tool's pages are served from: this request's and PUBLIC_URL's."""
+    return {f"{request.scheme}://{request.get_host()}", origin_of(settings.PUBLIC_URL)}
 
 
 class ToolMessageLaunch(DjangoMessageLaunch):
     """pylti1p3's launch with single-use nonces, browser-bound state, audience and clock checks."""
 
     def validate_state(self):
-        """The state must be posted and match the state cookie set in this browser at login."""
+        """The state must be posted, and match the state cookie set in this browser at login or, without
+        the cookie, the state our own page read back from the platform's storage."""
         state = self._get_request_param("state")
         if not state:
             raise LtiException("missing state")
-        if self._cookie_service.get_cookie(state) != state:
+        if self._get_request_param(STORAGE_CHECKED):
+            self._validate_storage_answer(state)
+        elif not has_state_cookie(self.django_request, state):
             raise LtiException("state does not match this browser (no state cookie)")
         return self
+
+    def _validate_storage_answer(self, state):
+        record = state_record(state)
+        if record is None:
+            raise LtiException("unknown or expired state")
+        if not record.get("storage"):
+            raise LtiException("platform storage answer for a login that did not use platform storage")
+        origin = self.django_request.headers.get("Origin", "")
+        if origin not in own_origins(self.django_request):
+            raise LtiException(f"platform storage answer not posted by the tool's own page (Origin {origin!r})")
+        if self._get_request_param("lti_storage_state") != state:
+            raise LtiException("state from platform storage does not match (missing or different)")
 
     def validate_nonce(self):
         """The nonce must be the one issued with this state, not yet used; it is consumed at the end."""
@@ -99,11 +212,13 @@ class ToolMessageLaunch(DjangoMessageLaunch):
             raise LtiException("missing nonce")
         if UsedNonce.objects.filter(nonce=nonce).exists():
             raise LtiException("replayed nonce")
-        expected = cache.get(_state_key(self._get_request_param("state")))
-        if expected is None:
+        record = state_record(self._get_request_param("state"))
+        if record is None:
             raise LtiException("unknown or expired state")
-        if expected != nonce:
+        if record["nonce"] != nonce:
             raise LtiException("nonce does not belong to this state")
+        if self._get_request_param(STORAGE_CHECKED) and self._get_request_param("lti_storage_nonce") != nonce:
+            raise LtiException("nonce from platform storage does not match (missing or different)")
         return self
 
     def validate_registration(self):
@@ -164,8 +279,12 @@ def new_launch(request):
     """A ToolMessageLaunch for this request, with the JWKS cached in Redis."""
     launch = ToolMessageLaunch(request, DatabaseToolConf(), launch_data_storage=_storage(),
                                requests_session=PlatformOnlySession())
+    launch.django_request = request
     launch.set_public_key_caching(_storage(), cache_lifetime=settings.LTI_JWKS_CACHE_SECONDS)
     return launch
+
+
+BROWSER_BINDING = ("no state cookie", "platform storage")
 
 
 def validate_launch(request):
@@ -175,10 +294,12 @@ def validate_launch(request):
         launch.validate()
         launch.consume_nonce()
     except LtiException as exc:
-        if "no state cookie" in str(exc):
-            raise LaunchRejected(_("Your browser did not keep the tool's sign-in cookie inside the course page "
-                                   "(third-party cookies are blocked). Please open the tool again from your "
-                                   "course, or set it to open in a new window."), str(exc)) from exc
+        if any(reason in str(exc) for reason in BROWSER_BINDING):
+            record = state_record(request.POST.get("state", ""))
+            raise LaunchRejected(
+                _("Your browser did not keep the tool's sign-in inside the course page (third-party cookies "
+                  "are blocked). Please open the tool again from your course, or open it in a new window."),
+                str(exc), retry_url=login_url(record, lti1p3_new_window="1") if record else "") from exc
         raise LaunchRejected(_("The launch from your learning platform could not be verified. "
                                "Please open the tool again from your course."), str(exc)) from exc
     return launch

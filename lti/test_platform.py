@@ -3,12 +3,18 @@
 index: pick a demo person -> start: the platform's login initiation into the tool's /lti/login ->
 authorize: the platform side of OIDC (checks client_id, redirect_uri, login_hint), signs the id_token
 and auto-posts it to the tool's /lti/launch. deep-link-return shows what the tool placed.
+
+course: the tool inside an iframe of a course page, as Moodle shows it, beside a platform storage frame
+(storage) that answers the tool's lti.put_data / lti.get_data postMessages, so a launch works where the
+iframe gets no cookies. With LTI_TEST_PLATFORM_URL (e.g. http://127.0.0.1:8000 beside PUBLIC_URL
+http://localhost:8000) the platform and the tool are different sites, as in real life.
 """
 
 import logging
 from urllib.parse import urlencode, urlparse
 
 import jwt
+from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -19,6 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from lti import demo
 from lti.keys import tool_jwks
+from lti.launch import origin_of
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +49,44 @@ def start(request):
     if hint not in demo.DEMO_USERS:
         return _error(request, _("Please choose one of the demo people."), f"unknown demo user {hint!r}")
     registration = demo.ensure_test_platform()
-    target = request.build_absolute_uri(reverse("lti:launch"))
+    tool = demo.tool_base()
+    target = tool + reverse("lti:launch") if tool else request.build_absolute_uri(reverse("lti:launch"))
     message = "deep-link" if request.GET.get("deep_link") else "resource"
     params = demo.login_initiation_params(registration, hint, target, message)
-    return redirect(reverse("lti:login") + "?" + urlencode(params))
+    if request.GET.get("storage"):
+        params["lti_storage_target"] = STORAGE_FRAME
+    return redirect(tool + reverse("lti:login") + "?" + urlencode(params))
+
+
+STORAGE_FRAME = "lti_storage"
+
+
+def _tool_origins(request):
+    return sorted({origin_of(settings.PUBLIC_URL), f"{request.scheme}://{request.get_host()}"})
+
+
+@require_GET
+def course(request):
+    """A course page of the test platform showing the tool in an iframe, with a platform storage frame."""
+    hint = request.GET.get("user", "")
+    if hint not in demo.DEMO_USERS:
+        return _error(request, _("Please choose one of the demo people."), f"unknown demo user {hint!r}")
+    query = {"user": hint}
+    if request.GET.get("deep_link"):
+        query["deep_link"] = "1"
+    if request.GET.get("storage", "1") != "0":
+        query["storage"] = "1"
+    return render(request, "lti/test_platform_course.html", {
+        "tool_src": reverse("lti:test-platform-start") + "?" + urlencode(query), "name": demo.DEMO_USERS[hint][0],
+        "frame": STORAGE_FRAME, "storage": "storage" in query,
+        "capabilities": {"frame": STORAGE_FRAME if "storage" in query else "", "tool_origins": _tool_origins(request)}})
+
+
+@xframe_options_exempt
+@require_GET
+def storage(request):
+    """The platform storage frame: keeps what the tool's origin puts (in this page's memory) and gives it back."""
+    return render(request, "lti/test_platform_storage.html", {"tool_origins": _tool_origins(request)})
 
 
 @require_GET
@@ -61,7 +102,8 @@ def authorize(request):
         problems.append("response_type/scope/nonce")
     if hint not in demo.DEMO_USERS:
         problems.append("login_hint")
-    if urlparse(redirect_uri).path != reverse("lti:launch") or urlparse(redirect_uri).netloc != request.get_host():
+    tool_hosts = {request.get_host(), urlparse(settings.PUBLIC_URL).netloc}
+    if urlparse(redirect_uri).path != reverse("lti:launch") or urlparse(redirect_uri).netloc not in tool_hosts:
         problems.append("redirect_uri")
     if problems:
         return _error(request, _("The tool's login request was not valid."), "authorize: bad " + ", ".join(problems))
@@ -101,6 +143,8 @@ def deep_link_return(request):
 urlpatterns = [
     path("", index, name="test-platform"),
     path("start", start, name="test-platform-start"),
+    path("course", course, name="test-platform-course"),
+    path("storage", storage, name="test-platform-storage"),
     path("authorize", authorize, name="test-platform-authorize"),
     path("jwks", jwks, name="test-platform-jwks"),
     path("deep-link-return", deep_link_return, name="test-platform-deep-link-return"),

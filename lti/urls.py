@@ -8,6 +8,7 @@ from lti import registration_views, views
 app_name = "lti"
 urlpatterns = [
     path("login", views.oidc_login, name="login"),
+    path("login/blocked", views.login_blocked, name="login-blocked"),
     path("launch", views.launch, name="launch"),
     path("jwks", views.jwks, name="jwks"),
     path("deep-link", views.deep_link, name="deep-link"),

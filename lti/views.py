@@ -16,9 +16,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lti import deep_linking
-from lti.access import make_launch_token, tool_url
+from lti.access import make_launch_token
 from lti.keys import tool_jwks
-from lti.launch import LaunchRejected, apply_launch, launch_language, start_login, validate_launch
+from lti.launch import (LaunchRejected, apply_launch, launch_language, login_url, start_login, state_record,
+                        storage_check, validate_launch)
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 def reject(request, exc, status=403):
     """The error page for a refused login/launch, with a WARNING log line naming the reason."""
     log.warning("lti: rejected %s: %s", request.path, exc.reason)
-    return render(request, "lti/error.html", {"message": exc.message}, status=status)
+    return render(request, "lti/error.html", {"message": exc.message, "retry_url": exc.retry_url}, status=status)
 
 
 def launch_url(request):
@@ -34,16 +35,53 @@ def launch_url(request):
     return request.build_absolute_uri(reverse("lti:launch"))
 
 
+def _in_cross_site_frame(request):
+    """Whether the browser says this page opens in another site's iframe (Fetch Metadata)."""
+    return request.headers.get("Sec-Fetch-Dest") == "iframe" and request.headers.get("Sec-Fetch-Site") == "cross-site"
+
+
 @csrf_exempt
 @xframe_options_exempt
 @never_cache
 @require_http_methods(["GET", "POST"])
 def oidc_login(request):
-    """OIDC third-party initiated login: redirect to the platform's authorization endpoint."""
+    """OIDC third-party initiated login: redirect to the platform's authorization endpoint.
+
+    With platform storage (lti_storage_target) or inside another site's iframe, a small page goes first: it
+    stores state and nonce in the platform's storage, or finds that cookies work, before it redirects.
+    """
     try:
-        return start_login(request, launch_url(request))
+        started = start_login(request, launch_url(request))
     except LaunchRejected as exc:
         return reject(request, exc, status=400)
+    new_window = request.GET.get("lti1p3_new_window") or request.POST.get("lti1p3_new_window")
+    if not started.storage_target and (new_window or not _in_cross_site_frame(request)):
+        return started.response
+    page = render(request, "lti/login_storage.html", {"config": {
+        "mode": "login", "auth_url": started.auth_url, "state": started.state, "nonce": started.nonce,
+        "target": started.storage_target, "platform_origin": started.platform_origin,
+        "probe_cookies": not started.storage_target, "secure": request.is_secure(),
+        "login_url": started.login_url(), "blocked_url": reverse("lti:login-blocked") + "?state=" + started.state}})
+    for name, morsel in started.response.cookies.items():  # the state cookie, for browsers that keep it
+        page.cookies[name] = morsel
+    return page
+
+
+@xframe_options_exempt
+@never_cache
+@require_GET
+def login_blocked(request):
+    """Neither cookies nor platform storage work in this frame: offer the login again in a new window."""
+    record = state_record(request.GET.get("state", ""))
+    params = (record or {}).get("params") or {}
+    log.warning("lti: no cookies and no platform storage in the LMS frame at login (iss %r, client_id %r)",
+                params.get("iss"), params.get("client_id"))
+    message = _("Your browser blocks the tool's cookies inside the course page, and your learning platform "
+                "offers no other way to sign in there. Please open the tool in a new window.")
+    if record is None:
+        message = _("This sign-in has expired. Please open the tool again from your course.")
+    return render(request, "lti/error.html", {
+        "message": message, "retry_url": login_url(record, lti1p3_new_window="1") if record else ""})
 
 
 @csrf_exempt
@@ -51,7 +89,17 @@ def oidc_login(request):
 @never_cache
 @require_POST
 def launch(request):
-    """The platform posts the id_token here; on success the person lands on the course page."""
+    """The platform posts the id_token here; on success the person lands on the course page.
+
+    Without the state cookie, after a login that used platform storage, a page of the tool first reads
+    state and nonce back from the platform's storage and posts them here together with the id_token.
+    """
+    check = storage_check(request)
+    if check is not None:
+        log.info("lti: launch without the state cookie; asking the platform's storage (%s)",
+                 check["platform_origin"])
+        return render(request, "lti/launch_storage.html", {"config": dict(check, mode="launch"),
+                                                           "action": launch_url(request)})
     try:
         message = validate_launch(request)
         membership = apply_launch(request, message)
@@ -67,11 +115,11 @@ def launch(request):
         translation.activate(language)
     if message.is_deep_link_launch():
         response = render(request, "lti/deep_link.html", {
-            "course": membership.course, "choices": deep_linking.choices(),
+            "course": membership.course, "choices": deep_linking.choices(membership.course),
             "token": deep_linking.make_token(message, membership)})
     else:
         token = make_launch_token(membership.user_id, membership.course_id)
-        response = redirect(tool_url("tutor:home", membership.course_id, token=token))
+        response = redirect(deep_linking.landing_url(message, membership, token))
     if language:
         response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, samesite=settings.SESSION_COOKIE_SAMESITE,
                             secure=settings.SESSION_COOKIE_SECURE)
@@ -87,7 +135,7 @@ def deep_link(request):
         request_data = signing.loads(request.POST.get("token", ""), salt=deep_linking.SALT,
                                      max_age=deep_linking.MAX_AGE)
         jwt_value, return_url = deep_linking.response_for(request_data, request.POST.get("choice", ""),
-                                                          launch_url(request))
+                                                          launch_url(request), graded=bool(request.POST.get("graded")))
     except signing.BadSignature:
         return reject(request, LaunchRejected(_("This placement page has expired. Please start again from "
                                                 "your course."), "deep linking token invalid or expired"))

@@ -44,8 +44,14 @@ def _drain_workers(names, timeout=120):
             connection.default_channel.queue_purge(queue)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        replies = app.control.inspect(destination=names, timeout=2.0, limit=len(names)).active() or {}
-        if len(replies) == len(names) and not any(replies.values()):
+        inspect = app.control.inspect(destination=names, timeout=2.0, limit=len(names))
+        # tasks waiting for a countdown (retries) would run in a later test against reused ids: revoke them
+        scheduled = [entry["request"]["id"] for entries in (inspect.scheduled() or {}).values() for entry in entries]
+        if scheduled:
+            app.control.revoke(scheduled, destination=names)
+        replies = inspect.active() or {}
+        reserved = inspect.reserved() or {}
+        if len(replies) == len(names) and not any(replies.values()) and not any(reserved.values()):
             return
         time.sleep(0.05)
     raise RuntimeError(f"Celery worker(s) {names} still busy after {timeout} s")

@@ -89,6 +89,7 @@ class FakeLMS:
         self.requests = []  # (method, path, headers)
         self.registration_requests = []
         self.token_errors = []
+        self.score_failures = 0  # how many score posts to answer with 503 before taking them
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.base = f"http://127.0.0.1:{self.server.server_port}"
         self.issuer = self.base
@@ -131,7 +132,7 @@ class FakeLMS:
         return {k: v[0] for k, v in parse_qs(urlparse(location).query).items()}
 
     def launch_fields(self, auth_params, user_id, roles, context_id="course-A", *, deep_link=False,
-                      name=None, locale="en-US"):
+                      name=None, locale="en-US", custom=None, lineitem=None):
         """(fields to post, the claims) for the auth request: built and signed by lti1p3platform."""
         launch = PlatformLaunch(_AuthRequest(auth_params), self.conf)
         launch.set_user_data(user_id, roles, full_name=name)
@@ -141,7 +142,9 @@ class FakeLMS:
         launch.lti_claim_launch_presentation["https://purl.imsglobal.org/spec/lti/claim/launch_presentation"][
             "locale"] = locale
         launch.set_nrps(self.base + f"/nrps/{context_id}")
-        launch.set_ags(self.base + f"/lineitems/{context_id}")
+        launch.set_ags(self.base + f"/lineitems/{context_id}", lineitem_url=lineitem)
+        if custom:
+            launch.set_custom_parameters_claim(custom)
         if deep_link:
             launch.set_dl(self.base + "/deep-link-return", title="Place", accept_types={"ltiResourceLink"},
                           extra_data={"data": "opaque-42"})
@@ -242,6 +245,9 @@ class FakeLMS:
                 if m:
                     if not self._authorized(["https://purl.imsglobal.org/spec/lti-ags/scope/score"]):
                         return self._json(401, {"error": "invalid token"})
+                    if lms.score_failures > 0:
+                        lms.score_failures -= 1
+                        return self._json(503, {"error": "try again later"})
                     score = json.loads(body)
                     lms.scores.setdefault(int(m[2]), {})[score["userId"]] = score
                     self.send_response(204)

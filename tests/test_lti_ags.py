@@ -1,13 +1,19 @@
 """AGS against the independent platform: find/create a line item, post a score, read it back."""
 
 import json
+import re
+import time
 
 import pytest
 from django.core.cache import cache
 
+from courses.models import Course
 from lti.ags import find_or_create_line_item, post_score, read_results
 from lti.models import LtiContext, LtiUser
 from tests.lti_support import ROLE, browser
+from tests.test_lti_deep_linking import _form
+from tests.tutor_support import make_released_set
+from tutor.models import Attempt, QuestionSet
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,3 +49,102 @@ def test_bad_progress_is_refused_before_any_request(lti_platform):
         post_score(context, lti_platform.base + "/lineitems/course-A/1", LtiUser.objects.get().user, 1, 2,
                    activity_progress="Done")
     assert json.dumps(lti_platform.requests).count("/scores") == 0
+
+
+# --- Grade passback of practice question sets: the product posts the score, the platform reads it back -----
+
+def _wait_for(predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+def _place_graded(lti_platform, live_server, client, question_set):
+    """The lecturer places the set as graded; the platform creates the line item from the content item."""
+    page = lti_platform.launch(client, user_id="teacher", roles=[ROLE + "Instructor"], deep_link=True)
+    action, fields = _form(page.text)
+    answer = client.post(live_server.url + action, data={**fields, "choice": f"set:{question_set.pk}", "graded": "1"})
+    _url, returned = _form(answer.text)
+    [item] = lti_platform.conf.validate_deeplinking_resp({"JWT": returned["JWT"]})
+    line_item = dict(item["lineItem"], id=f"{lti_platform.base}/lineitems/course-A/{len(lti_platform.lineitems) + 1}")
+    lti_platform.lineitems[len(lti_platform.lineitems) + 1] = line_item
+    return item, line_item
+
+
+def _practise(lti_platform, live_server, student, custom, lineitem, choices):
+    """The student opens the placed link (lands on the set) and submits `choices` (index per question)."""
+    landing = lti_platform.launch(student, user_id="student-9", roles=[ROLE + "Learner"], custom=custom,
+                                  lineitem=lineitem)
+    assert landing.status_code == 302 and "/practice/" in landing.headers["Location"], landing.text
+    page = student.get(live_server.url + landing.headers["Location"])
+    assert page.status_code == 200
+    action = re.search(r'<form id="practice" method="post" action="([^"]+)"', page.text)[1].replace("&amp;", "&")
+    token = re.search(r'name="lt" value="([^"]+)"', page.text)[1]
+    names = re.findall(r'name="(q-\d+)" value="0"', page.text)
+    assert len(names) == len(choices)
+    done = student.post(live_server.url + action, data={"lt": token, **dict(zip(names, map(str, choices), strict=True))},
+                        allow_redirects=False)
+    assert done.status_code == 302, done.text
+    return Attempt.objects.get()
+
+
+@pytest.mark.worker
+def test_a_graded_set_placed_by_deep_linking_reports_each_attempt(lti_platform, live_server, celery_worker):
+    cache.clear()
+    teacher = browser()
+    lti_platform.launch(teacher, user_id="teacher", roles=[ROLE + "Instructor"])
+    question_set = make_released_set(Course.objects.get(), answers=(1, 0, 2))
+    item, line_item = _place_graded(lti_platform, live_server, teacher, question_set)
+
+    attempt = _practise(lti_platform, live_server, browser(), item["custom"], line_item["id"], [1, 0, 0])
+    submitted = time.monotonic()
+    assert (attempt.score, attempt.max_score) == (2, 3)
+    question_set.refresh_from_db()
+    assert question_set.line_item_url == line_item["id"] and question_set.lti_context.context_id == "course-A"
+
+    _wait_for(lambda: Attempt.objects.get(pk=attempt.pk).grade_status == Attempt.SENT)
+    print(f"score at the platform {time.monotonic() - submitted:.2f} s after the submission")  # a number, no limit
+    results = read_results(LtiContext.objects.get(), line_item["id"])
+    assert results == [{"userId": "student-9", "resultScore": 2, "resultMaximum": 3, "scoreOf": line_item["id"]}]
+    sent = lti_platform.scores[1]["student-9"]
+    assert sent["activityProgress"] == "Completed" and sent["gradingProgress"] == "FullyGraded"
+    assert sent["timestamp"] == Attempt.objects.get().submitted_at.isoformat()
+    assert len(lti_platform.lineitems) == 1 and lti_platform.token_errors == []
+    review = teacher.get(f"{live_server.url}/c/{question_set.course_id}/questions/{question_set.pk}/").text
+    assert "Graded in the LMS: 1 scores sent to the gradebook, 0 could not be sent." in review
+    assert "1 attempt (67 % right on average)" in review
+
+
+@pytest.mark.worker
+def test_score_is_retried_and_the_line_item_found_by_resource_id(lti_platform, live_server, celery_worker):
+    """The launch names no line item: the worker finds/creates it by the set's resourceId; the platform
+    refuses the first two score posts, the task retries until the score is taken, exactly once."""
+    cache.clear()
+    lti_platform.launch(browser(), user_id="teacher", roles=[ROLE + "Instructor"])
+    question_set = make_released_set(Course.objects.get(), answers=(2, 2))
+    QuestionSet.objects.filter(pk=question_set.pk).update(graded=True)
+    lti_platform.score_failures = 2
+
+    custom = {"placement": "question_set", "question_set": str(question_set.pk)}
+    attempt = _practise(lti_platform, live_server, browser(), custom, None, [2, 2])
+    _wait_for(lambda: Attempt.objects.get(pk=attempt.pk).grade_status == Attempt.SENT, timeout=90)
+
+    [created] = lti_platform.lineitems.values()
+    assert created["resourceId"] == question_set.resource_id and created["scoreMaximum"] == 2
+    assert QuestionSet.objects.get(pk=question_set.pk).line_item_url == created["id"]
+    assert read_results(LtiContext.objects.get(), created["id"])[0]["resultScore"] == 2
+    posts = [p for m, p, _h in lti_platform.requests if m == "POST" and p.endswith("/scores")]
+    assert len(posts) == 3 and lti_platform.score_failures == 0
+    assert Attempt.objects.get().grade_error == ""
+
+
+def test_an_ungraded_set_sends_nothing(lti_platform, live_server):
+    lti_platform.launch(browser(), user_id="teacher", roles=[ROLE + "Instructor"])
+    question_set = make_released_set(Course.objects.get(), answers=(0,))
+    custom = {"placement": "question_set", "question_set": str(question_set.pk)}
+    attempt = _practise(lti_platform, live_server, browser(), custom, None, [0])
+    assert attempt.score == 1 and attempt.grade_status == Attempt.NOT_GRADED
+    assert not [p for _m, p, _h in lti_platform.requests if "/lineitems/" in p]

@@ -211,3 +211,28 @@ def test_a_crash_while_answering_still_ends_the_answer_with_a_reason(stub_llm, c
     assert answer.status == Message.FAILED and answer.error == "internal"
     assert "question is saved" in chat.error_text(answer.error)
 
+
+
+def test_a_failed_answer_can_be_tried_again_once_the_server_is_back(celery_worker, web_server, stub_llm, course):
+    """'Try again' on a failed answer answers the same question in the same place; a done answer is not retried."""
+    user, token = make_member(course)
+    point_tutor_at(course, closed_port_url())
+    reply = ask(web_server, course, token, "Welche Prozessnummer hat der Init-Prozess?")
+    assert sse_events(web_server + reply["stream_url"])[-1][1]["status"] == "failed"
+
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = "Der Init-Prozess hat die PID 1 [1]."
+    url = f"{web_server}/c/{course.pk}/m/{reply['answer_id']}/retry/"
+    again = httpx.post(url, data={"lt": token}, headers={"X-Launch-Token": token}, timeout=30)
+    assert again.status_code == 200, again.text
+    assert again.json()["answer_id"] == reply["answer_id"]
+    final = sse_events(web_server + again.json()["stream_url"])[-1][1]
+    assert final["status"] == "done" and "PID 1" in final["html"] and final["citations"]
+    assert Message.objects.filter(conversation__user=user).count() == 2
+    assert "Welche Prozessnummer" in stub_llm.requests[-1]["body"]["messages"][-1]["content"]
+
+    twice = httpx.post(url, data={"lt": token}, headers={"X-Launch-Token": token}, timeout=30)
+    assert twice.status_code == 400 and "failed" in twice.json()["error"]
+    _, stranger = make_member(course)
+    other = httpx.post(url, data={"lt": stranger}, headers={"X-Launch-Token": stranger}, timeout=30)
+    assert other.status_code == 400 and Message.objects.get(pk=reply["answer_id"]).status == "done"

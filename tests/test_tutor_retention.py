@@ -58,7 +58,7 @@ def test_export_and_delete_one_persons_chat_data():
     call_command("export_user_data", str(user.pk), stdout=out)
     assert json.loads(out.getvalue())["conversations"][0]["course"] == "Betriebssysteme"
 
-    assert delete_user_data(user.pk) == {"conversations": 1, "messages": 2}
+    assert delete_user_data(user.pk) == {"conversations": 1, "messages": 2, "attempts": 0}
     assert not Feedback.objects.exists() and not Citation.objects.exists()
     assert Message.objects.get().text == "Fremde Frage"
     out = StringIO()

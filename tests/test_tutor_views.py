@@ -151,3 +151,28 @@ def test_usage_shows_counts_topics_and_gaps_without_names(client, course):
     assert "<td>systemd</td><td>2</td>" in body
     assert "Wie startet systemd Dienste?" in body.split('id="declined"')[1]
     assert student.username not in body
+
+
+@pytest.mark.django_db(transaction=True)  # the async view works on other threads' connections
+def test_a_new_conversation_keeps_the_old_one_reachable_and_private(client, course):
+    """'New conversation' starts afresh; the earlier one is listed and opens again; nobody else can open it."""
+    user, token = make_member(course)
+    ask_url = reverse("tutor:ask", args=[course.pk])
+    first = client.post(ask_url, {"text": "Was macht systemd?", "lt": token}).json()
+    second = client.post(ask_url, {"text": "Was ist apt?", "lt": token, "new": "1"}).json()
+    assert first["conversation_id"] != second["conversation_id"]
+    third = client.post(ask_url, {"text": "Und dpkg?", "lt": token,
+                                  "conversation": str(first["conversation_id"])}).json()
+    assert third["conversation_id"] == first["conversation_id"]
+
+    home = reverse("tutor:home", args=[course.pk])
+    page = client.get(home + f"?lt={token}").content.decode()
+    assert "Earlier conversations" in page and "Was macht systemd?" in page and "Was ist apt?" in page
+    old = client.get(home + f"?lt={token}&conversation={second['conversation_id']}").content.decode()
+    history = old.split('id="tutor-history"')[1].split("</script>")[0]
+    assert "Was ist apt?" in history and "systemd" not in history
+
+    _, stranger = make_member(course)
+    assert client.get(home + f"?lt={stranger}&conversation={first['conversation_id']}").status_code == 404
+    refused = client.post(ask_url, {"text": "Hallo", "lt": stranger, "conversation": str(first["conversation_id"])})
+    assert refused.status_code == 400

@@ -60,3 +60,16 @@ def point_tutor_at(course, url, **fields):
         setattr(config, name, value)
     config.save()
     return config
+
+
+def make_released_set(course, answers=(1, 0, 2), title="Systemstart: Fragen"):
+    """A released question set of approved three-option questions whose correct options are `answers`."""
+    from tutor.models import Question, QuestionSet
+
+    question_set = QuestionSet.objects.create(course=course, title=title, status=QuestionSet.RELEASED,
+                                              generation=QuestionSet.DONE, requested=len(answers))
+    for position, correct in enumerate(answers, start=1):
+        Question.objects.create(question_set=question_set, position=position, stem=f"Frage {position}?",
+                                options=["A", "B", "C"], correct_index=correct, explanation=f"Weil {position}.",
+                                review=Question.APPROVED)
+    return question_set

@@ -15,7 +15,7 @@ import time
 import redis
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -88,13 +88,57 @@ def check_rate_limit(user_id):
                             "then ask again."))
 
 
-def conversation_for(course, user, *, new=False):
-    """The person's latest conversation in the course (a new one when asked or when there is none)."""
+def conversation_for(course, user, *, new=False, conversation_id=None):
+    """The person's conversation in the course: the one asked for by id (only their own), else the latest;
+    a new one when asked or when there is none. An id that is not theirs raises ChatError."""
+    mine = Conversation.objects.filter(course=course, user=user)
+    if conversation_id:
+        found = mine.filter(pk=conversation_id).first()
+        if found is None:
+            raise ChatError(_("This conversation does not belong to you."))
+        return found
     if not new:
-        found = Conversation.objects.filter(course=course, user=user).first()
+        found = mine.first()
         if found:
             return found
     return Conversation.objects.create(course=course, user=user)
+
+
+def conversation_list(course, user, limit=30):
+    """The person's conversations in the course, newest first, each titled by its first question."""
+    first_question = Message.objects.filter(conversation=models.OuterRef("pk"), role=Message.USER).order_by("pk")
+    rows = (Conversation.objects.filter(course=course, user=user)
+            .annotate(title=models.Subquery(first_question.values("text")[:1]))
+            .exclude(title=None).values("pk", "title", "updated_at")[:limit])
+    return [{"id": r["pk"], "title": r["title"][:80], "updated_at": r["updated_at"]} for r in rows]
+
+
+def retry(course, user, message_id):
+    """Answer a failed answer again (same question, same place in the conversation); returns the answer.
+
+    Only the person's own failed answers can be retried; a retry counts against the rate limit.
+    """
+    from tutor.tasks import chat_answer
+
+    answer = Message.objects.filter(pk=message_id, role=Message.ASSISTANT, conversation__course=course,
+                                    conversation__user=user).select_related("conversation").first()
+    if answer is None:
+        raise ChatError(_("This answer does not exist."))
+    if answer.status != Message.FAILED:
+        raise ChatError(_("Only an answer that failed can be tried again."))
+    check_rate_limit(user.pk)
+    with transaction.atomic():
+        changed = Message.objects.filter(pk=answer.pk, status=Message.FAILED).update(
+            status=Message.PENDING, error="", text="", finished_at=None)
+        if changed:
+            Citation.objects.filter(message=answer).delete()
+            transaction.on_commit(lambda: chat_answer.delay(answer.pk))
+    try:
+        redis_client().delete(buffer_key(answer.pk))
+    except redis.RedisError:
+        log.exception("could not clear the stream buffer of answer %s", answer.pk)
+    answer.refresh_from_db()
+    return answer
 
 
 def ask(course, user, text, *, conversation=None):

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from courses.models import Course
@@ -134,3 +135,123 @@ class Feedback(models.Model):
 
     def __str__(self):
         return f"{self.rating:+d} on message {self.message_id}"
+
+
+# --- Practice: question sets generated from a section, reviewed by the lecturer, answered by students -----
+
+class QuestionSet(models.Model):
+    """Multiple-choice questions about one or more sections of the course texts.
+
+    Generated drafts wait for the lecturer's review; only a released set is shown to students, and only
+    its approved questions. When the set was placed in the LMS as a graded item, ``line_item_url`` names
+    the AGS line item that attempts are scored on.
+    """
+
+    DRAFT, RELEASED = "draft", "released"
+    STATUSES = [(DRAFT, _("Draft")), (RELEASED, _("Released"))]
+    IDLE, QUEUED, RUNNING, DONE, FAILED = "idle", "queued", "running", "done", "failed"
+    GENERATION = [(IDLE, _("Not started")), (QUEUED, _("Waiting")), (RUNNING, _("Generating")),
+                  (DONE, _("Generated")), (FAILED, _("Failed"))]
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="question_sets")
+    sections = models.ManyToManyField("courses.Section", related_name="question_sets", blank=True)
+    title = models.CharField(_("title"), max_length=255)
+    status = models.CharField(_("status"), max_length=16, choices=STATUSES, default=DRAFT)
+    requested = models.PositiveSmallIntegerField(_("number of questions"), default=5,
+                                                 validators=[MinValueValidator(1), MaxValueValidator(20)])
+    generation = models.CharField(max_length=16, choices=GENERATION, default=IDLE)
+    generation_error = models.CharField(max_length=32, blank=True)
+    generation_detail = models.TextField(blank=True)
+    dropped = models.PositiveSmallIntegerField(default=0, help_text=_("Generated questions that failed the checks."))
+    generation_changed_at = models.DateTimeField(null=True, blank=True)
+    generated_at = models.DateTimeField(null=True, blank=True)
+    graded = models.BooleanField(default=False, help_text=_("Placed in the LMS with a gradebook column."))
+    lti_context = models.ForeignKey("lti.LtiContext", on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="question_sets")
+    line_item_url = models.URLField(max_length=500, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("question set")
+        verbose_name_plural = _("question sets")
+
+    def __str__(self):
+        return self.title
+
+    @property
+    def is_released(self):
+        """Whether students can practise it."""
+        return self.status == self.RELEASED
+
+    @property
+    def generation_stalled(self):
+        """Queued or generating for longer than any generation may take (its worker was lost)."""
+        from tutor.questions import STALLED_AFTER
+
+        return (self.generation in (self.QUEUED, self.RUNNING) and self.generation_changed_at is not None
+                and timezone.now() - self.generation_changed_at > STALLED_AFTER)
+
+    @property
+    def resource_id(self):
+        """The resourceId of its AGS line item (stable across placements)."""
+        return f"tutor-question-set-{self.pk}"
+
+
+class Question(models.Model):
+    """One multiple-choice question with its options, the correct one, an explanation and its source passage."""
+
+    MULTIPLE_CHOICE = "multichoice"
+    KINDS = [(MULTIPLE_CHOICE, _("Multiple choice"))]
+    DRAFT, APPROVED, REJECTED = "draft", "approved", "rejected"
+    REVIEW = [(DRAFT, _("Not reviewed")), (APPROVED, _("Approved")), (REJECTED, _("Rejected"))]
+
+    question_set = models.ForeignKey(QuestionSet, on_delete=models.CASCADE, related_name="questions")
+    position = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=16, choices=KINDS, default=MULTIPLE_CHOICE)
+    stem = models.TextField(_("question"))
+    options = models.JSONField(_("options"), default=list)
+    correct_index = models.PositiveSmallIntegerField(_("correct option"))
+    explanation = models.TextField(_("explanation"), blank=True)
+    source_chunk = models.ForeignKey("courses.Chunk", on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="+")
+    source_section = models.ForeignKey("courses.Section", on_delete=models.SET_NULL, null=True, blank=True,
+                                       related_name="+")
+    review = models.CharField(_("review"), max_length=16, choices=REVIEW, default=DRAFT)
+    edited = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["question_set", "position"]
+        constraints = [models.UniqueConstraint(fields=["question_set", "position"], name="one_question_per_position")]
+
+    def __str__(self):
+        return self.stem[:80]
+
+
+class Attempt(models.Model):
+    """A student's submitted answers to a released set, the score, and the state of its grade passback."""
+
+    NOT_GRADED, PENDING, SENT, FAILED = "none", "pending", "sent", "failed"
+    GRADE_STATUSES = [(NOT_GRADED, _("Not graded in the LMS")), (PENDING, _("Sending to the gradebook")),
+                      (SENT, _("Sent to the gradebook")), (FAILED, _("Could not be sent to the gradebook"))]
+
+    question_set = models.ForeignKey(QuestionSet, on_delete=models.CASCADE, related_name="attempts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attempts")
+    answers = models.JSONField(default=dict, help_text="question id -> chosen option index (or null)")
+    score = models.PositiveSmallIntegerField(default=0)
+    max_score = models.PositiveSmallIntegerField(default=0)
+    submitted_at = models.DateTimeField(auto_now_add=True)
+    grade_status = models.CharField(max_length=16, choices=GRADE_STATUSES, default=NOT_GRADED)
+    grade_error = models.TextField(blank=True)
+    grade_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        indexes = [models.Index(fields=["question_set", "user"], name="attempt_set_user")]
+
+    def __str__(self):
+        return f"Attempt {self.pk}: {self.score}/{self.max_score}"

@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.db.models import Count
 from django.utils import timezone
 
-from tutor.models import Conversation, Feedback, Message, TutorConfig
+from tutor.models import Attempt, Conversation, Feedback, Message, TutorConfig
 
 log = logging.getLogger(__name__)
 DEFAULT_RETENTION_DAYS = TutorConfig._meta.get_field("retention_days").default
@@ -47,11 +47,18 @@ def export_user_data(user_id):
                              if m.pk in feedback else None),
             } for m in conversation.messages.all()],
         })
-    return {"user_id": user_id, "exported_at": timezone.now().isoformat(), "conversations": out}
+    attempts = [{"course_id": a.question_set.course_id, "question_set": a.question_set.title, "answers": a.answers,
+                 "score": a.score, "max_score": a.max_score, "submitted": a.submitted_at.isoformat(),
+                 "gradebook": a.grade_status}
+                for a in Attempt.objects.filter(user_id=user_id).select_related("question_set").order_by("submitted_at")]
+    return {"user_id": user_id, "exported_at": timezone.now().isoformat(), "conversations": out,
+            "practice_attempts": attempts}
 
 
 def delete_user_data(user_id):
     """Delete every conversation of one person (messages, sources and feedback with them); returns the count."""
     deleted, by_model = Conversation.objects.filter(user_id=user_id).delete()
-    log.info("deleted the chat data of user %s: %s", user_id, by_model)
-    return {"conversations": by_model.get("tutor.Conversation", 0), "messages": by_model.get("tutor.Message", 0)}
+    attempts, _by_model = Attempt.objects.filter(user_id=user_id).delete()
+    log.info("deleted the chat data of user %s: %s and %d practice attempts", user_id, by_model, attempts)
+    return {"conversations": by_model.get("tutor.Conversation", 0), "messages": by_model.get("tutor.Message", 0),
+            "attempts": attempts}

@@ -20,3 +20,31 @@ def chat_purge_conversations():
     from tutor.retention import purge_conversations
 
     return purge_conversations()
+
+
+# --- Practice: question generation and grade passback (queue "generate", see CELERY_TASK_ROUTES) ----------
+
+@shared_task(name="tutor.tasks.generate_questions", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+             soft_time_limit=900, time_limit=960)
+def generate_questions(set_id):
+    """Generate the draft questions of one question set (see tutor.questions.generate); idempotent."""
+    from tutor.questions import generate
+
+    return generate(set_id)
+
+
+GRADE_RETRIES = 10
+
+
+@shared_task(name="tutor.tasks.grade_attempt", bind=True, acks_late=True, reject_on_worker_lost=True,
+             ignore_result=True, max_retries=GRADE_RETRIES)
+def grade_attempt(self, attempt_id):
+    """Post one attempt's score to the LMS gradebook; retried with backoff while the LMS does not take it."""
+    from tutor.practice import GradeNotSent, grade_failed, send_grade
+
+    try:
+        return send_grade(attempt_id)
+    except GradeNotSent as exc:
+        if self.request.retries >= GRADE_RETRIES:
+            return grade_failed(attempt_id, str(exc))
+        raise self.retry(countdown=min(2 ** self.request.retries, 600)) from exc

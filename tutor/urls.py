@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from tutor import views
+from tutor import practice_views, views
 
 app_name = "tutor"
 urlpatterns = [
@@ -11,6 +11,8 @@ urlpatterns = [
     path("c/<int:course_id>/m/<int:message_id>/", views.message, name="message"),
     path("c/<int:course_id>/m/<int:message_id>/stream/", views.stream, name="stream"),
     path("c/<int:course_id>/m/<int:message_id>/feedback/", views.feedback, name="feedback"),
+    path("c/<int:course_id>/m/<int:message_id>/retry/", views.retry, name="retry"),
     path("c/<int:course_id>/settings/", views.tutor_settings, name="settings"),
     path("c/<int:course_id>/usage/", views.usage, name="usage"),
 ]
+urlpatterns += practice_views.urlpatterns  # question sets and practice

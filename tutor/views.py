@@ -36,25 +36,35 @@ KEEPALIVE_SECONDS = 15
 @course_member()
 def home(request, course_id):
     """The chat page of a course: welcome, the conversation so far, the question box; teachers see their links."""
-    conversation = chat.conversation_for(request.course, request.user)
+    try:
+        conversation = chat.conversation_for(request.course, request.user,
+                                             conversation_id=_int_or_none(request.GET.get("conversation")))
+    except chat.ChatError:
+        raise Http404(_("This conversation does not exist."))
     history = [chat.message_payload(m, request.launch_token)
                for m in conversation.messages.prefetch_related("citations").select_related("conversation")]
     config = TutorConfig.for_course(request.course)
     return render(request, "tutor/home.html", {
         "course": request.course, "config": config, "history": history,
         "is_teaching": request.membership.is_teaching, "conversation": conversation,
+        "conversations": _with_urls(chat.conversation_list(request.course, request.user), course_id,
+                                    request.launch_token),
+        "new_url": tool_url("tutor:home", course_id, token=request.launch_token),
         "welcome": config.welcome_message.strip() or _(
             "Hello! I answer questions about the texts of this course and show you where each answer comes from."),
         "client": {
             "ask_url": tool_url("tutor:ask", course_id, token=request.launch_token),
             "stream_url": reverse("tutor:stream", args=[course_id, 0]),
             "feedback_url": reverse("tutor:feedback", args=[course_id, 0]),
+            "retry_url": reverse("tutor:retry", args=[course_id, 0]),
+            "conversation_id": conversation.pk,
             "token": request.launch_token,
             "text": {
                 "thinking": _("The tutor is thinking…"), "sources": _("Sources"), "page": _("page"),
                 "failed": _("The answer could not be completed."), "network": _("The connection was lost."),
                 "thanks": _("Thank you for your feedback."), "comment": _("Optional comment"),
                 "send": _("Send"), "helpful": _("Helpful"), "unhelpful": _("Not helpful"),
+                "retry": _("Try again"),
             },
         },
     })
@@ -66,10 +76,13 @@ def _ask(request, course_id):
     if membership is None:
         return None
     token = make_launch_token(membership.user_id, membership.course_id)
-    conversation = None
-    if request.POST.get("new"):
-        conversation = chat.conversation_for(membership.course, membership.user, new=True)
     try:
+        conversation = None
+        if request.POST.get("new"):
+            conversation = chat.conversation_for(membership.course, membership.user, new=True)
+        elif request.POST.get("conversation"):
+            conversation = chat.conversation_for(membership.course, membership.user,
+                                                 conversation_id=_int_or_none(request.POST["conversation"]) or -1)
         question, answer = chat.ask(membership.course, membership.user, request.POST.get("text", ""),
                                     conversation=conversation)
     except chat.RateLimited as exc:
@@ -78,7 +91,48 @@ def _ask(request, course_id):
         return JsonResponse({"error": str(exc)}, status=400)
     stream_url = tool_url("tutor:stream", course_id, answer.pk, token=token)
     return JsonResponse({"question": chat.message_payload(question, token), "answer_id": answer.pk,
-                         "stream_url": stream_url})
+                         "stream_url": stream_url, "conversation_id": answer.conversation_id})
+
+
+def _with_urls(conversations, course_id, token):
+    home_url = tool_url("tutor:home", course_id, token=token)
+    for item in conversations:
+        item["url"] = home_url + ("&" if "?" in home_url else "?") + f"conversation={item['id']}"
+    return conversations
+
+
+def _int_or_none(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _retry(request, course_id, message_id):
+    membership = resolve_membership(request, course_id)
+    if membership is None:
+        return None
+    try:
+        answer = chat.retry(membership.course, membership.user, message_id)
+    except chat.RateLimited as exc:
+        return JsonResponse({"error": str(exc)}, status=429)
+    except chat.ChatError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    token = make_launch_token(membership.user_id, membership.course_id)
+    return JsonResponse({"answer_id": answer.pk, "status": answer.status,
+                         "stream_url": tool_url("tutor:stream", course_id, answer.pk, token=token)})
+
+
+@csrf_exempt
+@require_POST
+async def retry(request, course_id, message_id):
+    """Answer a failed answer again (POST, launch token): returns the answer's stream like ask does."""
+    if not carries_launch_token(request):
+        return HttpResponseForbidden(_("This request needs the launch token of your course page."))
+    response = await _in_pool(lambda: _retry(request, course_id, message_id))
+    if response is None:
+        return HttpResponseForbidden(_("Please open this tool from your course in the learning platform."))
+    return response
 
 
 @csrf_exempt

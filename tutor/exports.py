@@ -1,0 +1,60 @@
+"""Exports of a released question set for the LMS's own question bank: Moodle XML and GIFT (multiple choice)."""
+
+import re
+import xml.etree.ElementTree as ET
+
+from django.utils.html import escape
+
+from tutor.questions import released_questions
+
+
+def _text(parent, tag, value, **attributes):
+    node = ET.SubElement(parent, tag, attributes)
+    ET.SubElement(node, "text").text = value
+    return node
+
+
+def moodle_xml(question_set):
+    """The approved questions of a released set as a Moodle XML quiz file (bytes, UTF-8)."""
+    quiz = ET.Element("quiz")
+    category = ET.SubElement(quiz, "question", type="category")
+    _text(category, "category", f"$course$/top/{question_set.title}")
+    for number, question in enumerate(released_questions(question_set), start=1):
+        node = ET.SubElement(quiz, "question", type="multichoice")
+        _text(node, "name", f"{number:02d} {question.stem[:60]}")
+        _text(node, "questiontext", f"<p>{escape(question.stem)}</p>", format="html")
+        _text(node, "generalfeedback", f"<p>{escape(question.explanation)}</p>" if question.explanation else "",
+              format="html")
+        for tag, value in (("defaultgrade", "1"), ("penalty", "0.3333333"), ("hidden", "0"), ("single", "true"),
+                           ("shuffleanswers", "true"), ("answernumbering", "abc")):
+            ET.SubElement(node, tag).text = value
+        for index, option in enumerate(question.options):
+            answer = _text(node, "answer", escape(option), fraction="100" if index == question.correct_index else "0",
+                           format="html")
+            _text(answer, "feedback", "", format="html")
+    ET.indent(quiz)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(quiz, encoding="utf-8") + b"\n"
+
+
+_GIFT_SPECIAL = re.compile(r"([~=#{}:\\])")
+
+
+def _gift(text):
+    return _GIFT_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def gift(question_set):
+    """The approved questions of a released set in Moodle's GIFT format (text)."""
+    blocks = [f"$CATEGORY: $course$/top/{_gift(question_set.title)}"]
+    for number, question in enumerate(released_questions(question_set), start=1):
+        options = "\n".join(("=" if i == question.correct_index else "~") + _gift(option)
+                            for i, option in enumerate(question.options))
+        feedback = f"\n####{_gift(question.explanation)}" if question.explanation else ""
+        blocks.append(f"::{number:02d}::{_gift(question.stem)} {{\n{options}{feedback}\n}}")
+    return "\n\n".join(blocks) + "\n"
+
+
+def filename(question_set, extension):
+    """A safe download name for the set."""
+    stem = re.sub(r"[^\w-]+", "-", question_set.title, flags=re.UNICODE).strip("-")[:60] or "questions"
+    return f"{stem}.{extension}"
