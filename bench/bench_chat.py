@@ -141,7 +141,7 @@ async def run_ttft(args, web, stub, course_id, tokens, pids):
             print(f"ttft  concurrency={concurrency:3d} n={len(tutor):4d}  direct p50 {ms(d50)} p95 {ms(pct(direct, 95))}"
                   f"  | tutor p50 {ms(t50)} p95 {ms(pct(tutor, 95))}  | added p50 {ms(t50 - d50)}  ratio {t50 / d50:.2f}x"
                   f"  (of which the question POST p50 {ms(statistics.median(POST_TIMES))})", flush=True)
-            print(f"      CPU per chat: " + ", ".join(f"{name} {ms(value)}" for name, value in cpu.items())
+            print("      CPU per chat: " + ", ".join(f"{name} {ms(value)}" for name, value in cpu.items())
                   + f", together {ms(sum(cpu.values()))}", flush=True)
 
 

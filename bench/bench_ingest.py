@@ -85,6 +85,7 @@ def run(args):
     try:
         started = time.perf_counter()
         embedder = get_embedder(model)
+        embedder.embed_passages(["warm-up"])  # models that load their passage engine on first use (e5-small)
         load = time.perf_counter() - started
         document = add_document(course, Path(args.pdf).name, data, enqueue=False)
         index, _ = ensure_index(course.pk, model)
@@ -98,7 +99,9 @@ def run(args):
         t3 = time.perf_counter()
         _store(document.pk, document.sha256, index, parsed, drafts, vectors)
         t4 = time.perf_counter()
-        print(f"model {model} (dimension {embedder.dimension}), loaded in {load:.1f} s, {os.cpu_count()} CPUs")
+        engine = getattr(embedder, "passage_engine", "")
+        print(f"model {model}{f' ({engine} engine)' if engine else ''} (dimension {embedder.dimension}), "
+              f"loaded in {load:.1f} s, {os.cpu_count()} CPUs")
         print(f"{parsed.pages_total} pages, {len(drafts)} chunks")
         print(f"parse  {t1 - t0:7.2f} s")
         print(f"chunk  {t2 - t1:7.2f} s")

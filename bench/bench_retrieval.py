@@ -1,17 +1,23 @@
 """Benchmark: hybrid retrieval latency for one course of 20k chunks among many courses (synthetic vectors).
 
     .venv/bin/python bench/bench_retrieval.py [--total 1000000] [--courses 500] [--target 20000] [--dim 384]
-                                              [--queries 200]
+                                              [--queries 200] [--ef-search N] [--sweep] [--keep DIR]
 
 Builds the chunks table with clustered random vectors and real German chunk texts (their tsvectors come
-from the Debian-Referenz), then times the production SQL (courses.retrieval.search: semantic CTE through the
-partial HNSW index with hnsw.iterative_scan = relaxed_order + idf-weighted full-text CTE, fused by RRF) for
-the target course, and compares the semantic half with exact search inside the course (latency and recall).
-Uses $DATABASE_URL when it answers, else a throwaway PostgreSQL (see bench_ingest.setup_django).
+from the Debian-Referenz), then times the production SQL (courses.retrieval.search: semantic CTE exact or
+through the partial HNSW index with hnsw.iterative_scan = relaxed_order, as semantic_path chooses, plus the
+idf-weighted full-text CTE, fused by RRF) in the target course and in a small one, with each plan forced,
+and each half alone (the semantic half's recall against exact search); --sweep also times HNSW at smaller
+shares of the table, where semantic_path's cost constants come from.
+Uses $DATABASE_URL when it answers, else a throwaway PostgreSQL (see bench_ingest.setup_django); with
+--keep DIR the PostgreSQL data lives in DIR and stays after the run. Either way a database that already holds
+a build of the same sizes (recorded in the table bench_retrieval_build) is reused: building 1M rows and their
+HNSW index takes tens of minutes on 2 cores, a reused run starts measuring within seconds.
 """
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -29,6 +35,46 @@ def percentiles(samples):
     """(p50, p95) in milliseconds."""
     ordered = sorted(samples)
     return 1000 * statistics.median(ordered), 1000 * ordered[int(0.95 * (len(ordered) - 1))]
+
+
+BUILD_TABLE = """CREATE TABLE IF NOT EXISTS bench_retrieval_build (
+    sizes text PRIMARY KEY, course_id bigint NOT NULL, index_id bigint NOT NULL, topics text NOT NULL,
+    rng_state text NOT NULL)"""
+
+
+def sizes_key(args):
+    return f"total={args.total} courses={args.courses} target={args.target} dim={args.dim}"
+
+
+def reuse(args):
+    """(target course, index id, topics, rng) of an earlier build of these sizes in this database, or None."""
+    from django.db import connection
+
+    from courses.models import Course
+
+    with connection.cursor() as cursor:
+        cursor.execute(BUILD_TABLE)
+        cursor.execute("SELECT course_id, index_id, topics, rng_state FROM bench_retrieval_build WHERE sizes = %s",
+                       [sizes_key(args)])
+        row = cursor.fetchone()
+    course = row and Course.objects.filter(pk=row[0]).first()
+    if course is None:
+        return None
+    rng = np.random.default_rng(1)
+    rng.bit_generator.state = json.loads(row[3])
+    return course, row[1], np.array(json.loads(row[2]), dtype=np.float32), rng
+
+
+def record(args, course, index_id, topics, rng):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(BUILD_TABLE)
+        cursor.execute("INSERT INTO bench_retrieval_build VALUES (%s, %s, %s, %s, %s) ON CONFLICT (sizes) DO UPDATE"
+                       " SET course_id = EXCLUDED.course_id, index_id = EXCLUDED.index_id, topics = EXCLUDED.topics,"
+                       " rng_state = EXCLUDED.rng_state",
+                       [sizes_key(args), course.pk, index_id, json.dumps(topics.tolist()),
+                        json.dumps(rng.bit_generator.state)])
 
 
 def build(args, rng):
@@ -65,6 +111,7 @@ def build(args, rng):
     columns = ("course_id, document_id, section_id, index_id, ordinal, text, page, token_count, embedding, dimension,"
                " search_vector")
     written = 0
+    vector_format = "[" + ",".join(["%.4f"] * args.dim) + "]"
     with connection.cursor() as cursor:
         with cursor.cursor.copy(f"COPY courses_chunk ({columns}) FROM STDIN") as copy:
             for i, (course, index, document, section) in enumerate(zip(courses, indexes, documents, sections, strict=True)):
@@ -76,7 +123,7 @@ def build(args, rng):
                 vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
                 picks = rng.integers(0, len(pool), count)
                 for ordinal in range(count):
-                    vector = "[" + ",".join(f"{x:.4f}" for x in vectors[ordinal].tolist()) + "]"
+                    vector = vector_format % tuple(vectors[ordinal].tolist())
                     p = int(picks[ordinal])
                     copy.write_row((course.pk, document.pk, section.pk, index.pk, ordinal, pool[p], 1, 100,
                                     vector, args.dim, pool_tsv[p]))
@@ -86,7 +133,7 @@ def build(args, rng):
     print(f"loaded {written} chunks over {args.courses} courses in {time.perf_counter() - started:.0f} s")
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute("SET maintenance_work_mem = '2GB'")
+        cursor.execute("SET maintenance_work_mem = '4GB'")
         cursor.execute(f"CREATE INDEX chunk_hnsw_{args.dim} ON courses_chunk USING hnsw "
                        f"((embedding::vector({args.dim})) vector_cosine_ops) WHERE dimension = {args.dim}")
         cursor.execute("VACUUM ANALYZE courses_chunk")
@@ -103,22 +150,55 @@ def main():
     parser.add_argument("--target", type=int, default=20_000, help="chunks in the course that is searched")
     parser.add_argument("--dim", type=int, default=384, help="vector dimension (e5-small and MiniLM: 384)")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--ef-search", type=int, help="hnsw.ef_search (default: courses.retrieval.HNSW_EF_SEARCH)")
+    parser.add_argument("--sweep", action="store_true", help="also time HNSW at smaller shares of the table")
+    parser.add_argument("--keep", metavar="DIR", help="keep PostgreSQL's data in DIR and reuse its build next time")
     args = parser.parse_args()
-    cleanup = setup_django()
+    stack = None
+    if args.keep and not os.environ.get("DATABASE_URL"):
+        from deploy.stack import Stack, free_port, start_postgres
+
+        stack, port = Stack(), free_port()
+        start_postgres(stack, Path(args.keep).resolve() / "pgdata", port, "bench")
+        os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{port}/bench"
     try:
-        run(args)
+        cleanup = setup_django()
+        try:
+            run(args)
+        finally:
+            cleanup()
     finally:
-        cleanup()
+        if stack is not None:
+            stack.stop()
 
 
 def run(args):
     from django.db import connection
 
+    from courses import retrieval
     from courses.models import Course
-    from courses.retrieval import search
+    from courses.retrieval import (
+        CANDIDATES,
+        KEYWORD_POOL,
+        KEYWORD_ROW_BUDGET,
+        MAX_TERM_SHARE,
+        execute_planned,
+        hybrid_sql,
+        keyword_text,
+        search,
+        semantic_path,
+    )
 
-    rng = np.random.default_rng(1)
-    course, index_id, topics = build(args, rng)
+    if args.ef_search:
+        retrieval.HNSW_EF_SEARCH = args.ef_search
+    reused = reuse(args)
+    if reused:
+        course, index_id, topics, rng = reused
+        print(f"reusing the chunks built earlier in this database ({sizes_key(args)})")
+    else:
+        rng = np.random.default_rng(1)
+        course, index_id, topics = build(args, rng)
+        record(args, course, index_id, topics, rng)
     questions = [json.loads(line)["q"] for line in QA.read_text(encoding="utf-8").splitlines() if line.strip()]
     queries = []
     for i in range(args.queries):
@@ -126,8 +206,8 @@ def run(args):
         queries.append((vector / np.linalg.norm(vector), questions[i % len(questions)]))
 
     def timed(function):
-        for vector, text in queries[:10]:
-            function(vector, text)  # warm the cache
+        for vector, text in queries:
+            function(vector, text)  # warm the caches: steady-state latency is measured
         samples = []
         for vector, text in queries:
             started = time.perf_counter()
@@ -135,33 +215,93 @@ def run(args):
             samples.append(time.perf_counter() - started)
         return percentiles(samples)
 
-    print(f"target course: {args.target} chunks; dimension {args.dim}; {args.queries} queries")
-    p50, p95 = timed(lambda v, t: search(course.pk, index_id, v, t, k=5))
-    print(f"hybrid retrieve SQL (HNSW + full text), k=5:    p50 {p50:.1f} ms  p95 {p95:.1f} ms")
-    d = args.dim
-    vector_sql = f"""SELECT id FROM courses_chunk WHERE course_id = %s AND index_id = %s AND dimension = {d}
-                    ORDER BY embedding::vector({d}) <=> %s::vector({d}) LIMIT 40"""
-
-    def semantic(vector, text, exact=False):
+    def own_queries(course_id):
+        """Queries near a course's own chunks (20 of its vectors as topics), with the benchmark's questions."""
         with connection.cursor() as cursor:
-            cursor.execute("SET enable_indexscan = " + ("off" if exact else "on"))  # off: no HNSW, exact distances
-            cursor.execute("SET hnsw.iterative_scan = relaxed_order")
-            cursor.execute(vector_sql, [course.pk, index_id, "[" + ",".join(map(str, vector)) + "]"])
-            rows = [r[0] for r in cursor.fetchall()]
-            cursor.execute("SET enable_indexscan = on")
-            return rows
+            cursor.execute("SELECT embedding::text FROM courses_chunk WHERE course_id = %s ORDER BY id LIMIT 20",
+                           [course_id])
+            picked = np.array([json.loads(row[0]) for row in cursor.fetchall()])
+        made = []
+        for i in range(args.queries):
+            vector = picked[i % len(picked)] + 0.05 * rng.normal(size=args.dim)
+            made.append((vector / np.linalg.norm(vector), questions[i % len(questions)]))
+        return made
 
-    p50, p95 = timed(semantic)
-    recall = np.mean([len(set(semantic(v, t)[:10]) & set(semantic(v, t, exact=True)[:10])) / 10
-                      for v, t in queries[:50]])
-    print(f"semantic half alone, HNSW iterative scan:       p50 {p50:.1f} ms  p95 {p95:.1f} ms  "
-          f"recall@10 vs exact {recall:.2f}")
-    p50, p95 = timed(lambda v, t: semantic(v, t, exact=True))
-    print(f"semantic half alone, exact inside the course:   p50 {p50:.1f} ms  p95 {p95:.1f} ms")
     other = Course.objects.filter(pk__gt=course.pk).order_by("pk").first()
-    small = timed(lambda v, t: search(other.pk, other.embedding_indexes.get().pk, v, t, k=5))
-    print(f"hybrid in a small course ({(args.total - args.target) // max(1, args.courses - 1)} chunks):"
-          f"        p50 {small[0]:.1f} ms  p95 {small[1]:.1f} ms")
+    other_index = other.embedding_indexes.get().pk
+    small_rows = (args.total - args.target) // max(1, args.courses - 1)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'courses_chunk'::regclass")
+        total_rows = cursor.fetchone()[0]
+    print(f"target course: {args.target} chunks; dimension {args.dim}; {args.queries} queries; "
+          f"table {total_rows:.0f} rows; hnsw.ef_search {retrieval.HNSW_EF_SEARCH}")
+    print(f"semantic plan chosen: target course {semantic_path(args.target, total_rows)}, "
+          f"small course ({small_rows} chunks) {semantic_path(small_rows, total_rows)}")
+    hybrid = {}
+    for path, label in [(None, "chosen plan"), ("hnsw", "HNSW forced"), ("exact", "exact forced")]:
+        hybrid[path] = timed(lambda v, t, path=path: search(course.pk, index_id, v, t, k=5, path=path))
+        print(f"hybrid SQL, k=5, {label + ':':16} p50 {hybrid[path][0]:5.1f} ms  p95 {hybrid[path][1]:5.1f} ms")
+
+    # the halves alone: the production CTEs, each run on its own
+    semantic_sql = {p: "WITH " + hybrid_sql(args.dim, p).split("WITH ", 1)[1].split("lexemes AS (")[0].rstrip()
+                    .rstrip(",") + "\nSELECT id FROM semantic ORDER BY rank, id" for p in ("hnsw", "exact")}
+    keyword_sql = ("WITH lexemes AS (" + hybrid_sql(args.dim).split("lexemes AS (", 1)[1].split("\nSELECT c.id")[0]
+                   + "\nSELECT id FROM keyword")
+
+    def half(sql, course_id, index, vector, text):
+        params = {"vector": "[" + ",".join(f"{x:.6f}" for x in vector) + "]", "course": course_id,
+                  "index": index, "text": keyword_text(text), "configs": ["german"], "documents": None,
+                  "candidates": CANDIDATES, "max_share": MAX_TERM_SHARE, "pool": KEYWORD_POOL,
+                  "row_budget": KEYWORD_ROW_BUDGET}
+        with connection.cursor() as cursor:
+            return [row[0] for row in execute_planned(cursor, sql, params, hnsw="index_id + 0" in sql)]
+
+    def recall(course_id, index, sample, at):
+        found = [len(set(half(semantic_sql["hnsw"], course_id, index, v, t)[:at])
+                     & set(half(semantic_sql["exact"], course_id, index, v, t)[:at])) / at for v, t in sample]
+        return float(np.mean(found)), float(np.min(found))
+
+    per_row = {}
+
+    def measure(name, course_id, index, rows, sample):
+        queries[:] = sample
+        for path in ("hnsw", "exact"):
+            p50, p95 = timed(lambda v, t, path=path: half(semantic_sql[path], course_id, index, v, t))
+            line = f"semantic half, {name} course ({rows} chunks), {path + ':':6} p50 {p50:5.1f} ms  p95 {p95:5.1f} ms"
+            if path == "hnsw":
+                r5, r5_min = recall(course_id, index, sample[:50], 5)
+                r10, _ = recall(course_id, index, sample[:50], 10)
+                line += f"  recall@5 vs exact {r5:.3f} (worst query {r5_min:.1f}), recall@10 {r10:.3f}"
+            else:
+                per_row[name] = (p50, rows)
+            print(line)
+
+    target_queries = queries[:]
+    measure("target", course.pk, index_id, args.target, target_queries)
+    p50, p95 = timed(lambda v, t: half(keyword_sql, course.pk, index_id, v, t))
+    print(f"full-text half, target course:             p50 {p50:5.1f} ms  p95 {p95:5.1f} ms")
+    measure("small", other.pk, other_index, small_rows, own_queries(other.pk))
+    for path, label in [(None, "chosen plan"), ("hnsw", "HNSW forced")]:
+        p50, p95 = timed(lambda v, t, path=path: search(other.pk, other_index, v, t, k=5, path=path))
+        print(f"hybrid SQL in the small course, {label + ':':13} p50 {p50:5.1f} ms  p95 {p95:5.1f} ms")
+    queries[:] = target_queries
+    (big_ms, big_rows), (small_ms, small_n) = per_row["target"], per_row["small"]
+    if big_rows > small_n:
+        print(f"exact semantic search costs {1000 * (big_ms - small_ms) / (big_rows - small_n):.2f} us per chunk of"
+              " the course")
+    if args.sweep:  # where semantic_path's constants come from
+        print("sweep: the target course thinned to every m-th row (its topics kept), a smaller share of the table")
+        per_row_ms = (big_ms - small_ms) / max(1, big_rows - small_n)
+        for m in (1, 2, 4, 5, 10):
+            thinned = {p: sql.replace("AND (%(documents)s::bigint[] IS NULL",
+                                      f"AND id %% {m} = 0 AND (%(documents)s::bigint[] IS NULL", 1)
+                       for p, sql in semantic_sql.items()}
+            p50, p95 = timed(lambda v, t, sql=thinned["hnsw"]: half(sql, course.pk, index_id, v, t))
+            found = [len(set(half(thinned["hnsw"], course.pk, index_id, v, t)[:5])
+                         & set(half(thinned["exact"], course.pk, index_id, v, t)[:5])) / 5 for v, t in queries[:50]]
+            rows = args.target // m
+            print(f"sweep: {rows:6} rows ({rows / total_rows:.2%} of the table): HNSW p50 {p50:5.1f} ms  "
+                  f"p95 {p95:5.1f} ms  recall@5 {np.mean(found):.3f}; exact: ~{rows * per_row_ms:5.1f} ms")
     print("(query embedding not included: e5-small measured 35 ms p50 per query here, static < 1 ms)")
 
 

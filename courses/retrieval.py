@@ -5,22 +5,28 @@ ranked by ``embedding <=> query`` and a keyword CTE (every stemmed query term co
 each weighted BM25-style by its idf within the course times ``ts_rank``), both restricted to the course
 INSIDE the CTE, fused by reciprocal rank fusion.
 
-Index strategy, measured with bench/bench_retrieval.py (384-d vectors, one course of 20k chunks among
-others): exact distances inside the course took ~19 ms p50, the partial HNSW index with
-``hnsw.iterative_scan = relaxed_order`` ~1.6 ms at recall@10 0.95 against exact, so vectors of the common
-sizes are searched through HNSW; the planner still scans small courses exactly (extended statistics on
-course_id/index_id keep its row estimates right). The keyword CTE was the slow half (ts_rank on every row
-holding any query term, and a heap visit per row and term): it now gathers a pool of rows from the rarest
-terms only (up to KEYWORD_ROW_BUDGET matching rows) and computes ts_rank for those KEYWORD_POOL rows alone.
+Index strategy, measured with bench/bench_retrieval.py (384-d vectors, one course of 20k chunks among 1M
+in 500 courses). Semantic half: exact distances inside the course cost ~1.5 us per row (~30 ms for 20k under
+load), the partial HNSW index with ``hnsw.iterative_scan = relaxed_order`` a few ms at recall@5 ~0.98
+against exact; but the planner, left alone, scans a big course exactly (its btree on course_id is cheaper on
+paper). So semantic_path chooses by the course's size and share of the table, and the HNSW path hides the
+course filter from the btree ("course_id + 0", still inside the SQL: never post-filtering) and turns off
+sequential scans for that statement. The keyword CTE was the slow half (ts_rank on every row holding any
+query term, and a heap visit per row and term): it gathers a pool of rows from the rarest terms only (up to
+KEYWORD_ROW_BUDGET matching rows), looked up in a GIN index keyed by course and term (its cost follows the
+course, not the table), and computes ts_rank for those KEYWORD_POOL rows alone, each tsvector decompressed once.
 Long query words are split into compound parts that the course's own vocabulary knows (Koehn & Knight).
 """
 
 import re
 from dataclasses import dataclass
 
-from django.db import connection
+import psycopg
+from django.conf import settings
+from django.db import connection, transaction
 from django.urls import reverse
 
+from courses import rerank
 from courses.embeddings import get_embedder
 from courses.ingest import active_index, ts_config
 from courses.models import Document
@@ -37,16 +43,28 @@ KEYWORD_POOL = 200  # rows ranked with ts_rank: those holding the rarest query t
 KEYWORD_ROW_BUDGET = 2000  # matching rows fetched for that pool (the rarest terms first)
 
 HNSW_DIMENSIONS = (64, 384, 768, 1024)  # sizes with a partial HNSW index (migration 0003)
-HNSW_EF_SEARCH = 40
+HNSW_EF_SEARCH = 100  # recall@5 against exact at 1M rows: 0.92 with 40, 0.98 with 100, 0.995 with 160
+# Which plan the semantic half takes (semantic_path), from bench/bench_retrieval.py --sweep at 1M rows on a
+# loaded 2-core machine: exact search costs ~1.7 us per row of the course; HNSW with iterative scan ~1.3 ms
+# plus ~1.1 us per row it visits, about candidates / the course's share of the table (3.4 ms at 2%, 5.3 at 1%,
+# 9.8 at 0.5%; a real 1,963-row course, 0.2%: 19 ms at recall@5 0.70). Unloaded both are ~2x faster and
+# cross near 5,000 rows at 1M, where this model puts the switch (5,500). In units of one exact row:
+HNSW_COST_BASE = 800
+HNSW_COST_PER_VISITED = 0.63
+HNSW_MIN_ROWS = 2000  # below this, exact search is exact and about as fast as HNSW at any table size
 
 HYBRID_SQL = """
-WITH semantic AS (
-    SELECT id, RANK() OVER (ORDER BY {distance}) AS rank
+WITH nearest AS MATERIALIZED (
+    -- HNSW's iterative scan yields rows in roughly (relaxed) distance order: ranked after the scan
+    SELECT id, {distance} AS distance
     FROM courses_chunk
-    WHERE course_id = %(course)s::bigint AND index_id = %(index)s::bigint {dimension_filter}
+    WHERE {course_filter} {dimension_filter}
       AND (%(documents)s::bigint[] IS NULL OR document_id = ANY(%(documents)s::bigint[]))
     ORDER BY {distance}
     LIMIT %(candidates)s
+),
+semantic AS (
+    SELECT id, RANK() OVER (ORDER BY distance) AS rank FROM nearest
 ),
 lexemes AS (
     SELECT DISTINCT lexeme
@@ -60,6 +78,7 @@ total AS (
 terms AS (
     -- idf from the course's term counts; terms in most chunks say little and cost most, so they are left out
     SELECT quote_literal(t.lexeme)::tsquery AS query, t.chunks,
+           quote_literal(%(course)s::bigint::text || ' ' || t.lexeme)::tsquery AS course_query,
            ln(1 + (GREATEST(total.n, t.chunks) - t.chunks + 0.5) / (t.chunks + 0.5)) AS idf,
            SUM(t.chunks) OVER (ORDER BY t.chunks, t.lexeme ROWS UNBOUNDED PRECEDING) AS rarer_chunks
     FROM lexemes l
@@ -68,21 +87,30 @@ terms AS (
 ),
 keyword_pool AS (
     -- cheap first pass, no ts_rank: the rows holding the rarest query terms (sum of their idf); each
-    -- matching row costs a heap visit, so only the rarest terms up to a budget of rows are looked up here
+    -- matching row costs a heap visit, so only the rarest terms up to a budget of rows are looked up here.
+    -- The GIN index on courses_course_lexemes (migration 0005) holds "<course id> <lexeme>" terms, so a
+    -- lookup reads this course's rows of the term only, however many other courses use the same word.
     SELECT m.id
     FROM (SELECT * FROM terms WHERE rarer_chunks <= %(row_budget)s OR rarer_chunks = chunks) t,
          LATERAL (SELECT c.id FROM courses_chunk c
-                  WHERE c.course_id = %(course)s::bigint AND c.search_vector @@ t.query
+                  WHERE courses_course_lexemes(c.course_id, c.search_vector) @@ t.course_query
+                    AND c.course_id + 0 = %(course)s::bigint  -- implied by the key; "+ 0": no index for it
                     AND (%(documents)s::bigint[] IS NULL OR c.document_id = ANY(%(documents)s::bigint[]))) m
     GROUP BY m.id
     ORDER BY SUM(t.idf) DESC, m.id
     LIMIT %(pool)s
 ),
+pooled AS MATERIALIZED (
+    -- the pool's tsvectors, decompressed once (setweight with no lexemes returns a plain copy) rather than
+    -- once per term and per use below
+    SELECT c.id, setweight(c.search_vector, 'A', ARRAY[]::text[]) AS search_vector
+    FROM keyword_pool p
+    JOIN courses_chunk c ON c.id = p.id
+),
 keyword AS (
     -- BM25-style score (idf times ts_rank as the term frequency) only for that pool
     SELECT c.id, RANK() OVER (ORDER BY SUM(t.idf * ts_rank(c.search_vector, t.query)) DESC) AS rank
-    FROM keyword_pool p
-    JOIN courses_chunk c ON c.id = p.id
+    FROM pooled c
     JOIN terms t ON c.search_vector @@ t.query
     GROUP BY c.id
     ORDER BY SUM(t.idf * ts_rank(c.search_vector, t.query)) DESC
@@ -102,12 +130,43 @@ LIMIT %(k)s
 """
 
 
-def hybrid_sql(dimension):
-    """The hybrid statement for vectors of this size: through the HNSW index where one exists, else exact."""
-    if dimension in HNSW_DIMENSIONS:
+# The course filter of the semantic half, per path. Both keep the course inside the SQL; they differ only in
+# which index can serve them. "exact": the btree on (course_id, index_id) finds the course's rows and every
+# distance is computed (the ORDER BY does not match the HNSW index expression, so HNSW cannot be chosen).
+# "hnsw": "+ 0" hides course_id/index_id from the btree indexes, so (with sequential scans off, see
+# execute_planned) the only plan left for the ORDER BY ... LIMIT is the partial HNSW index, walked with iterative
+# scan, the course filter applied to each row it yields.
+COURSE_FILTERS = {
+    "exact": "course_id = %(course)s::bigint AND index_id = %(index)s::bigint",
+    "hnsw": "course_id + 0 = %(course)s::bigint AND index_id + 0 = %(index)s::bigint",
+}
+
+
+def hybrid_sql(dimension, path="hnsw"):
+    """The hybrid statement for vectors of this size, its semantic half exact or through the HNSW index.
+
+    Vectors of a size without an HNSW index are always searched exactly.
+    """
+    if path == "hnsw" and dimension in HNSW_DIMENSIONS:
         distance = f"embedding::vector({dimension}) <=> %(vector)s::vector({dimension})"
-        return HYBRID_SQL.format(distance=distance, dimension_filter=f"AND dimension = {dimension}")
-    return HYBRID_SQL.format(distance="embedding <=> %(vector)s::vector", dimension_filter="")
+        return HYBRID_SQL.format(distance=distance, course_filter=COURSE_FILTERS["hnsw"],
+                                 dimension_filter=f"AND dimension = {dimension}")
+    return HYBRID_SQL.format(distance="embedding <=> %(vector)s::vector", course_filter=COURSE_FILTERS["exact"],
+                             dimension_filter="")
+
+
+def semantic_path(rows, total_rows, candidates=CANDIDATES):
+    """"hnsw" or "exact" for a semantic search over `rows` chunks among `total_rows` in the table.
+
+    Exact search reads every row of the course; HNSW under the course filter reads rows of every course
+    until `candidates` of this one have turned up, about candidates / share of them. Both costs, in units of
+    one exact row, were measured with bench/bench_retrieval.py (see HNSW_COST_*): HNSW wins from ~5,400
+    rows in a 1M-row table, ~2,700 in 200k, ~16,000 in 10M. Small courses stay exact in any case.
+    """
+    if rows < HNSW_MIN_ROWS:
+        return "exact"
+    share = rows / max(total_rows, rows)
+    return "hnsw" if HNSW_COST_BASE + HNSW_COST_PER_VISITED * candidates / share < rows else "exact"
 
 
 @dataclass
@@ -126,6 +185,11 @@ class Passage:
     def url(self):
         """The reader view of this passage in its section."""
         return reverse("courses:passage", args=[self.course_id, self.chunk_id])
+
+    @property
+    def rerank_text(self):
+        """What a reranker reads: the section's title path, then the passage."""
+        return f"{self.section_path}\n{self.text}" if self.section_path else self.text
 
 
 # Question words and phrasing that every question shares; PostgreSQL's stop word lists keep some of them.
@@ -188,11 +252,12 @@ def _languages(course_id):
 
 
 def search(course_id, index_id, vector, text, *, configs=("german",), k=5, document_ids=None,
-           semantic_weight=None, keyword_weight=None, candidates=None):
+           semantic_weight=None, keyword_weight=None, candidates=None, path=None):
     """Run the hybrid SQL for a pre-embedded query: [(chunk_id, document_id, title, path, page, text, score)].
 
     text is the query as typed: each text search configuration stems it, and every resulting term
-    counts (OR semantics), weighted by its rarity in this course (BM25's idf).
+    counts (OR semantics), weighted by its rarity in this course (BM25's idf). path forces the semantic
+    half's plan ("hnsw" or "exact"); by default semantic_path picks it from the course's size.
     """
     params = {
         "vector": "[" + ",".join(f"{float(x):.6f}" for x in vector) + "]",
@@ -205,28 +270,73 @@ def search(course_id, index_id, vector, text, *, configs=("german",), k=5, docum
         "keyword_weight": KEYWORD_WEIGHT if keyword_weight is None else keyword_weight,
     }
     with connection.cursor() as cursor:
-        # HNSW under a filter: keep scanning until enough rows of this course are found (pgvector >= 0.8)
-        cursor.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', false),"
-                       " set_config('hnsw.ef_search', %s, false)", [str(HNSW_EF_SEARCH)])
+        # HNSW under a filter: keep scanning until enough rows of this course are found (pgvector >= 0.8);
+        # the same round trip reads the size of what is searched (chunks of the course's ready documents
+        # in this index) and of the whole table (the planner's estimate) to choose the semantic half's plan
+        cursor.execute(SETUP_SQL, {"ef_search": str(HNSW_EF_SEARCH), **params})
+        rows, total_rows = cursor.fetchone()
         if COMPOUND_MIN_LENGTH:
             parts = _compound_parts(cursor, course_id, params["text"], params["configs"])
             params["text"] = " ".join([params["text"], *parts])
-        cursor.execute(hybrid_sql(len(vector)), params)
+        path = path or semantic_path(rows, total_rows, params["candidates"])
+        return execute_planned(cursor, hybrid_sql(len(vector), path), params,
+                               hnsw=path == "hnsw" and len(vector) in HNSW_DIMENSIONS)
+
+
+def execute_planned(cursor, sql, params, *, hnsw):
+    """Run a statement whose semantic half takes the HNSW path (hnsw=True) or the exact one; its rows.
+
+    The planner's row estimate for the hidden course filter of the HNSW path is a guess (0.5%) that makes
+    the HNSW scan look dearer than reading the whole table, so sequential scans are turned off for that one
+    statement (SET LOCAL: to the end of its transaction); the HNSW index is then the plan.
+    """
+    if not hnsw:
+        cursor.execute(sql, params)
         return cursor.fetchall()
+    if not connection.in_atomic_block and isinstance(cursor.cursor, psycopg.ClientCursor):
+        # one round trip: the two statements of one query string run as one implicit transaction
+        cursor.execute("SELECT set_config('enable_seqscan', 'off', true);\n" + sql, params)
+        cursor.nextset()
+        return cursor.fetchall()
+    nested = connection.in_atomic_block
+    with transaction.atomic():
+        cursor.execute("SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)")
+        previous = cursor.fetchone()[0]
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+        if nested:  # an enclosing transaction goes on: give it back its setting
+            cursor.execute("SELECT set_config('enable_seqscan', %s, true)", [previous])
+    return rows
+
+
+SETUP_SQL = """
+SELECT (SELECT COALESCE(sum(chunks_total), 0) FROM courses_document
+        WHERE course_id = %(course)s::bigint AND index_id = %(index)s::bigint
+          AND (%(documents)s::bigint[] IS NULL OR id = ANY(%(documents)s::bigint[]))),
+       (SELECT reltuples FROM pg_class WHERE oid = 'courses_chunk'::regclass)
+FROM (SELECT set_config('hnsw.iterative_scan', 'relaxed_order', false),
+             set_config('hnsw.ef_search', %(ef_search)s, false)) AS settings
+"""
 
 
 def retrieve(course_id, query, k=5, *, language=None, document_ids=None):
-    """The k passages of this course's indexed texts that best answer the query (never another course's)."""
+    """The k passages of this course's indexed texts that best answer the query (never another course's).
+
+    With a rerank server configured (RERANK_URL), the best RERANK_CANDIDATES fused passages are reranked
+    by it and its k best returned (see courses.rerank: a failing reranker keeps the fused order).
+    """
     course_id = int(getattr(course_id, "pk", course_id))
     index = active_index(course_id)
     if index is None or not query.strip():
         return []
     vector = get_embedder(index.model).embed_query(query)
     languages = [language] if language else _languages(course_id)
+    candidates = max(k, settings.RERANK_CANDIDATES) if rerank.enabled() else k
     rows = search(course_id, index.pk, vector, query, configs=[ts_config(code) for code in languages],
-                  k=k, document_ids=document_ids)
-    return [Passage(chunk_id=r[0], course_id=course_id, document_id=r[1], document_title=r[2], section_path=r[3],
-                    page=r[4], text=r[5], score=float(r[6])) for r in rows]
+                  k=candidates, document_ids=document_ids)
+    passages = [Passage(chunk_id=r[0], course_id=course_id, document_id=r[1], document_title=r[2],
+                        section_path=r[3], page=r[4], text=r[5], score=float(r[6])) for r in rows]
+    return rerank.rerank(query, passages, k) if rerank.enabled() else passages
 
 
 def course_documents(course_id):

@@ -1,10 +1,9 @@
 """Celery tasks of the courses app (queue "ingest"); they take IDs and are idempotent."""
 
 import logging
-
-from celery import shared_task
 import threading
 
+from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 from django.db import transaction
 

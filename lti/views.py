@@ -18,8 +18,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from lti import deep_linking
 from lti.access import make_launch_token
 from lti.keys import tool_jwks
-from lti.launch import (LaunchRejected, apply_launch, launch_language, login_url, start_login, state_record,
-                        storage_check, validate_launch)
+from lti.launch import (
+    LaunchRejected,
+    apply_launch,
+    launch_language,
+    login_url,
+    start_login,
+    state_record,
+    storage_check,
+    validate_launch,
+)
 
 log = logging.getLogger(__name__)
 

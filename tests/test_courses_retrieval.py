@@ -6,28 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from courses import retrieval
 from courses.documents import add_document
 from courses.embeddings import get_embedder
 from courses.ingest import active_index, ingest_document
-from courses.models import Chunk, Course
+from courses.models import Chunk, Course, Document, EmbeddingIndex
 from courses.retrieval import Passage, course_documents, keyword_text, retrieve, search
 
 CORPUS = Path(__file__).resolve().parent.parent / "deploy" / "demo_corpus" / "debian-reference-de"
-
-
-@pytest.fixture
-def two_courses(db, settings, tmp_path):
-    """Course A holds chapter 1 of the Debian-Referenz, course B chapter 3 (static embeddings: fast)."""
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.EMBEDDING_MODEL = "static"
-    courses = []
-    for title, name in [("A", "ch01.de.html"), ("B", "ch03.de.html")]:
-        course = Course.objects.create(title=title)
-        document = add_document(course, name, (CORPUS / name).read_bytes(), enqueue=False)
-        assert ingest_document(document.pk) == "ready"
-        courses.append(course)
-    return courses
 
 
 def test_retrieve_returns_ranked_passages_with_their_place_in_the_source(two_courses):
@@ -66,7 +55,7 @@ def test_no_query_and_no_index_give_no_passages(two_courses, db):
 
 
 def test_ten_thousand_random_queries_never_cross_courses(two_courses):
-    """Isolation lives in the SQL: whatever the query, only the asked course's chunks come back."""
+    """Isolation lives in the SQL: whatever the query and plan, only the asked course's chunks come back."""
     rng = random.Random(7)
     ids = {c.pk: set(Chunk.objects.filter(course=c).values_list("pk", flat=True)) for c in two_courses}
     assert all(ids.values()) and not set.intersection(*ids.values())
@@ -80,9 +69,98 @@ def test_ten_thousand_random_queries_never_cross_courses(two_courses):
     for i in range(10_000):
         course_id = rng.choice(list(ids))
         rows = search(course_id, indexes[course_id], vectors[i % len(vectors)], queries[i % len(queries)],
-                      k=rng.choice([1, 5, 10, 50]))
+                      k=rng.choice([1, 5, 10, 50]), path=rng.choice(["exact", "hnsw"]))  # both plans
         assert rows, "every query finds something in its own course"
         assert {row[0] for row in rows} <= ids[course_id]
+
+
+def make_interleaved_courses(chunks, rng):
+    """Two courses of synthetic 64-d chunks whose vectors share the same 20 topics: under a course filter
+    every other neighbour in the HNSW graph belongs to the wrong course (the hard case for filtering)."""
+    topics = rng.normal(size=(20, 64))
+    courses = []
+    for title in ("X", "Y"):
+        course = Course.objects.create(title=title)
+        index = EmbeddingIndex.objects.create(course=course, model="synthetic", dimension=64)
+        document = Document.objects.create(course=course, title=title, filename="x.txt", sha256=title * 64,
+                                           kind="txt", status=Document.READY, index=index, chunks_total=chunks)
+        vectors = topics[rng.integers(0, 20, chunks)] + 0.6 * rng.normal(size=(chunks, 64))
+        Chunk.objects.bulk_create([Chunk(course=course, document=document, index=index, ordinal=i, text=f"{i}",
+                                         embedding=vector / np.linalg.norm(vector), dimension=64)
+                                   for i, vector in enumerate(vectors)], batch_size=500)
+        courses.append((course.pk, index.pk))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE courses_chunk")
+    return courses, topics
+
+
+@pytest.fixture
+def interleaved_courses(db):
+    """Two courses of 1,500 chunks each, interleaved in vector space."""
+    rng = np.random.default_rng(3)
+    courses, topics = make_interleaved_courses(1500, rng)
+    return courses, topics, rng
+
+
+def test_the_hnsw_path_keeps_to_the_course_and_matches_exact_search(interleaved_courses):
+    """The large-course plan walks the HNSW index (iterative scan) with the course filter in the SQL: only the
+    course's chunks come back, and its top 5 agree with exact search inside the course."""
+    courses, topics, rng = interleaved_courses
+    owned = {course: set(Chunk.objects.filter(course_id=course).values_list("pk", flat=True)) for course, _ in courses}
+    overlaps = []
+    for i in range(60):
+        course, index = courses[i % 2]
+        vector = topics[i % 20] + 0.6 * rng.normal(size=64)
+        found = {}
+        for path in ("hnsw", "exact"):
+            rows = search(course, index, vector, "nichts", k=5, keyword_weight=0.0, path=path)
+            assert len(rows) == 5 and {row[0] for row in rows} <= owned[course]
+            found[path] = {row[0] for row in rows}
+        overlaps.append(len(found["hnsw"] & found["exact"]) / 5)
+    assert np.mean(overlaps) >= 0.95, f"recall@5 of the HNSW path against exact search: {np.mean(overlaps):.3f}"
+    course, index = courses[0]
+    with connection.cursor() as cursor:  # and it really is the HNSW index that serves it, not a course scan
+        plan = retrieval.execute_planned(cursor, "EXPLAIN " + retrieval.hybrid_sql(64, "hnsw"), {
+            "vector": "[" + ",".join(["0.1"] * 64) + "]", "course": course, "index": index, "text": "x",
+            "configs": ["german"], "documents": None, "candidates": 40, "k": 5, "rrf_k": 2, "max_share": 0.2,
+            "pool": 200, "row_budget": 2000, "semantic_weight": 1.0, "keyword_weight": 1.0}, hnsw=True)
+        cursor.execute("SHOW enable_seqscan")  # the planner setting stays inside that one statement
+        assert cursor.fetchone()[0] == "on"
+    plan = "\n".join(row[0] for row in plan)
+    assert "Index Scan using chunk_hnsw_64" in plan, plan
+
+
+def test_the_semantic_plan_follows_the_course_size(interleaved_courses, monkeypatch):
+    """Small courses (or a small share of the table) are searched exactly, large ones through HNSW."""
+    assert retrieval.semantic_path(retrieval.HNSW_MIN_ROWS - 1, retrieval.HNSW_MIN_ROWS) == "exact"
+    assert retrieval.semantic_path(20_000, 10**6) == "hnsw"
+    assert retrieval.semantic_path(4_000, 10**6) == "exact"
+    assert retrieval.semantic_path(20_000, 10**8) == "exact"  # a tiny share of the table: HNSW would wander
+    assert retrieval.semantic_path(50_000, -1) == "hnsw"  # table never analysed yet
+    (course, index), _ = interleaved_courses[0]
+    topic = interleaved_courses[1][0]
+    for minimum, hnsw in [(2000, False), (1000, True)]:
+        monkeypatch.setattr(retrieval, "HNSW_MIN_ROWS", minimum)  # the course has 1,500 chunks
+        with CaptureQueriesContext(connection) as queries:
+            assert search(course, index, topic, "nichts", k=5)
+        statement = next(q["sql"] for q in queries.captured_queries if "WITH nearest" in q["sql"])
+        assert ("index_id + 0 = " in statement) == hnsw  # the HNSW path's filter of the semantic half
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_hnsw_path_in_autocommit_leaves_the_session_as_it_was():
+    """Outside a transaction the HNSW path sends its planner setting and the statement as one implicit
+    transaction: the setting ends with it (connections are reused), and isolation holds there too."""
+    courses, topics = make_interleaved_courses(300, np.random.default_rng(4))
+    (course, index), (other, _) = courses
+    theirs = set(Chunk.objects.filter(course_id=other).values_list("pk", flat=True))
+    assert not connection.in_atomic_block
+    for topic in topics[:5]:
+        rows = search(course, index, topic, "nichts", k=10, path="hnsw")
+        assert len(rows) == 10 and not {row[0] for row in rows} & theirs
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_seqscan")
+        assert cursor.fetchone()[0] == "on"
 
 
 @pytest.mark.slow

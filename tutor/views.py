@@ -40,7 +40,7 @@ def home(request, course_id):
         conversation = chat.conversation_for(request.course, request.user,
                                              conversation_id=_int_or_none(request.GET.get("conversation")))
     except chat.ChatError:
-        raise Http404(_("This conversation does not exist."))
+        raise Http404(_("This conversation does not exist.")) from None
     history = [chat.message_payload(m, request.launch_token)
                for m in conversation.messages.prefetch_related("citations").select_related("conversation")]
     config = TutorConfig.for_course(request.course)
