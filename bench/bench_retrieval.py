@@ -152,6 +152,9 @@ def main():
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--ef-search", type=int, help="hnsw.ef_search (default: courses.retrieval.HNSW_EF_SEARCH)")
     parser.add_argument("--sweep", action="store_true", help="also time HNSW at smaller shares of the table")
+    parser.add_argument("--rerank-stub", action="store_true",
+                        help="also time k=5 after reranking 20 candidates on a loopback rerank server (HTTP cost "
+                             "only: a real cross-encoder adds its own scoring time on the inference server)")
     parser.add_argument("--keep", metavar="DIR", help="keep PostgreSQL's data in DIR and reuse its build next time")
     args = parser.parse_args()
     stack = None
@@ -241,6 +244,28 @@ def run(args):
     for path, label in [(None, "chosen plan"), ("hnsw", "HNSW forced"), ("exact", "exact forced")]:
         hybrid[path] = timed(lambda v, t, path=path: search(course.pk, index_id, v, t, k=5, path=path))
         print(f"hybrid SQL, k=5, {label + ':':16} p50 {hybrid[path][0]:5.1f} ms  p95 {hybrid[path][1]:5.1f} ms")
+
+    if args.rerank_stub:
+        from django.conf import settings
+
+        from courses import rerank
+        from courses.retrieval import Passage
+        from tests.stub_rerank import StubReranker
+
+        stub = StubReranker()
+        settings.RERANK_URL, candidates = stub.url, settings.RERANK_CANDIDATES
+
+        def reranked(vector, text):
+            rows = search(course.pk, index_id, vector, text, k=candidates)
+            passages = [Passage(chunk_id=r[0], course_id=course.pk, document_id=r[1], document_title=r[2],
+                                section_path=r[3], page=r[4], text=r[5], score=float(r[6])) for r in rows]
+            return rerank.rerank(text, passages, 5)
+
+        p50, p95 = timed(reranked)
+        stub.stop()
+        settings.RERANK_URL = ""
+        print(f"hybrid SQL, k={candidates} + rerank to 5 on a loopback stub: p50 {p50:5.1f} ms  p95 {p95:5.1f} ms "
+              "(plus the reranker's own scoring time on a real server)")
 
     # the halves alone: the production CTEs, each run on its own
     semantic_sql = {p: "WITH " + hybrid_sql(args.dim, p).split("WITH ", 1)[1].split("lexemes AS (")[0].rstrip()

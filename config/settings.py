@@ -205,7 +205,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "courses.tasks.*": {"queue": "ingest"},
     "tutor.tasks.generate_*": {"queue": "generate"},
-    "tutor.tasks.grade_*": {"queue": "generate"},  # grade passback: off the chat queue, retried with backoff
+    "tutor.tasks.grade_*": {"queue": "generate"},
+    "lti.tasks.*": {"queue": "generate"},  # roster sync (NRPS): calls to the LMS, off the chat queue  # grade passback: off the chat queue, retried with backoff
     "tutor.tasks.chat_*": {"queue": "chat"},
 }
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
@@ -296,6 +297,10 @@ if PRODUCTION and LTI_TEST_PLATFORM:
 # LTI_TEST_PLATFORM_URL: base URL the test LMS lives at, e.g. http://127.0.0.1:8000 beside PUBLIC_URL
 # http://localhost:8000 to try the tool as a cross-site iframe (default empty: PUBLIC_URL itself)
 LTI_TEST_PLATFORM_URL = env("LTI_TEST_PLATFORM_URL", "").rstrip("/")
+# LTI_ROSTER_SYNC_HOURS: a teacher's launch syncs the course roster (NRPS) at most this often; members who
+#   left the course in the LMS lose access (default 24; 0 turns the sync off)
+#   (the test suite turns it on where it tests it: a stray sync would call other tests' platforms)
+LTI_ROSTER_SYNC_HOURS = env_int("LTI_ROSTER_SYNC_HOURS", 0 if DEPLOYMENT == "test" else 24)
 # LTI_JWKS_CACHE_SECONDS: how long a platform's public keys are cached (default 3600)
 LTI_JWKS_CACHE_SECONDS = env_int("LTI_JWKS_CACHE_SECONDS", 3600)
 # LTI_ALLOWED_PLATFORM_HOSTS: hosts the tool may contact (JWKS, tokens, AGS, NRPS); empty: registered ones

@@ -341,6 +341,10 @@ def apply_launch(request, launch):
     if membership.role != role:
         membership.role = role
         membership.save(update_fields=["role", "updated_at"])
+    if membership.is_teaching:
+        from lti.tasks import sync_roster_soon
+
+        sync_roster_soon(mapping)  # members who left the course in the LMS lose access here too
     return membership
 
 

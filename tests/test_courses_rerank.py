@@ -5,53 +5,14 @@ the two shapes real servers use (vLLM/llama.cpp "results", TEI list) and scores 
 contains a word the test picks: what a cross-encoder does, made deterministic.
 """
 
-import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from courses.retrieval import retrieve
+from tests.stub_rerank import StubReranker
 
 QUERY = "Wie sehe ich die Meldungen des Systems?"
-
-
-class StubReranker:
-    def __init__(self):
-        self.favourite, self.shape, self.broken, self.requests = "", "results", False, []
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                stub.requests.append(body)
-                if stub.broken:
-                    payload = {"results": [{"index": 0}]}
-                else:
-                    scored = [{"index": i, "score": text.count(stub.favourite) / (1 + len(text) / 1000)}
-                              for i, text in enumerate(body["documents"])]
-                    if stub.shape == "results":
-                        payload = {"results": [{"index": s["index"], "relevance_score": s["score"]} for s in scored]}
-                    else:
-                        payload = scored
-                data = json.dumps(payload).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/rerank"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

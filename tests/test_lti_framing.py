@@ -27,3 +27,20 @@ def test_admin_is_never_framed(client):
     response = client.get("/admin/login/")
     assert response["Content-Security-Policy"] == "frame-ancestors 'none'"
     assert response["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.django_db(transaction=True)  # the async path reads registrations on another thread's connection
+def test_the_async_path_sets_the_same_policy():
+    """Under ASGI the middleware runs async (no shared thread per request) and sets the same header."""
+    import asyncio
+
+    from django.test import AsyncClient
+
+    from lti.framing import FrameAncestorsMiddleware
+
+    Registration.objects.create(name="Moodle", issuer="https://moodle.example.edu", client_id="abc",
+                                auth_login_url="https://moodle.example.edu/mod/lti/auth.php",
+                                key_set_url="https://moodle.example.edu/mod/lti/certs.php")
+    response = asyncio.run(AsyncClient().get("/health/live"))
+    assert response["Content-Security-Policy"] == "frame-ancestors 'self' https://moodle.example.edu"
+    assert FrameAncestorsMiddleware.async_capable

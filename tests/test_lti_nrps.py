@@ -45,3 +45,34 @@ def test_sync_without_nrps_url_says_why(lti_platform):
     context.save()
     with pytest.raises(ValueError, match="no NRPS memberships URL"):
         sync_roster(context.pk)
+
+
+@pytest.mark.worker
+def test_a_teacher_s_launch_syncs_the_roster_on_a_worker_once_a_day(lti_platform, celery_worker, settings):
+    """The product triggers NRPS: a teacher's launch queues the sync (queue generate), a student's does not,
+    and a second teacher launch within LTI_ROSTER_SYNC_HOURS queues nothing; members who left lose access."""
+    import time
+
+    from django.core.cache import cache
+
+    settings.LTI_ROSTER_SYNC_HOURS = 24
+    cache.delete_many([f"lti:roster:{pk}" for pk in LtiContext.objects.values_list("pk", flat=True)])
+    lti_platform.members = [{"user_id": "s1", "roles": ["Learner"], "status": "Active"},
+                            {"user_id": "s2", "roles": ["Learner"], "status": "Active"}]
+    lti_platform.launch(browser(), user_id="s0", roles=[ROLE + "Learner"])
+    context = LtiContext.objects.get(context_id="course-A")
+    cache.delete(f"lti:roster:{context.pk}")
+    time.sleep(1)
+    assert not [p for _m, p, _h in lti_platform.requests if p.startswith("/nrps/")], "a student's launch syncs nothing"
+
+    lti_platform.launch(browser(), user_id="teacher", roles=[ROLE + "Instructor"])
+    deadline = time.monotonic() + 60
+    while not Membership.objects.filter(course=context.course, user__lti__sub="s2").exists():
+        assert time.monotonic() < deadline, "the roster was not synced by the worker"
+        time.sleep(0.2)
+    assert Membership.objects.filter(course=context.course).count() == 4  # s0, teacher, s1, s2
+
+    lti_platform.members[1]["status"] = "Inactive"
+    lti_platform.launch(browser(), user_id="teacher", roles=[ROLE + "Instructor"])
+    time.sleep(2)
+    assert Membership.objects.filter(course=context.course, user__lti__sub="s2").exists(), "synced once a day"

@@ -1,0 +1,30 @@
+"""Celery tasks of the LTI app (queue "generate", with the other calls to the LMS); they take IDs."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="lti.tasks.sync_roster", acks_late=True, ignore_result=True, autoretry_for=(Exception,),
+             retry_backoff=30, max_retries=3)
+def sync_roster(lti_context_id):
+    """Sync one course's roster from the LMS (NRPS, every page); idempotent."""
+    from lti.nrps import sync_roster as run
+
+    return run(lti_context_id)
+
+
+def sync_roster_soon(lti_context):
+    """Queue a roster sync of the context after a teacher's launch, at most once per LTI_ROSTER_SYNC_HOURS."""
+    if not lti_context.memberships_url or settings.LTI_ROSTER_SYNC_HOURS <= 0:
+        return False
+    if not cache.add(f"lti:roster:{lti_context.pk}", 1, timeout=settings.LTI_ROSTER_SYNC_HOURS * 3600):
+        return False
+    transaction.on_commit(lambda: sync_roster.delay(lti_context.pk))
+    log.info("lti: roster sync of course %s queued", lti_context.course_id)
+    return True
