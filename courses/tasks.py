@@ -50,7 +50,8 @@ def _resume_on_start(sender=None, **kwargs):
         log.exception("could not resume interrupted ingestions")
 
 
-@worker_process_init.connect
+@worker_process_init.connect  # prefork: in each child process
+@worker_ready.connect  # threads pool (the chat worker): the tasks run in this process
 def _preload_embedder(**kwargs):
     """Load the embedding model in the background as each worker process starts, so the first question or
     document after a restart does not wait seconds for it (get_embedder's lock makes an early one wait once)."""

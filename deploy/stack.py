@@ -241,10 +241,10 @@ def start_llama(stack, port, log_path, threads=2, n_ctx=8192):
 
 # --- Celery workers and the web server ------------------------------------------------------------
 
-def start_worker(stack, env, queues, name, concurrency=1):
+def start_worker(stack, env, queues, name, concurrency=1, pool="prefork"):
     """Start one Celery worker consuming the given queues."""
     return stack.spawn(f"worker-{name}", [PYTHON, "-m", "celery", "-A", "config", "worker",
-                                          "-Q", ",".join(queues), "-n", f"{name}@%h",
+                                          "-Q", ",".join(queues), "-n", f"{name}@%h", "--pool", pool,
                                           "--concurrency", str(concurrency), "--loglevel", "INFO",
                                           "--without-gossip", "--without-mingle"], env=env)
 
@@ -314,10 +314,11 @@ def run(args):
         preflight(env)
         manage(env, "migrate", "--noinput", "-v", "0")
         manage(env, "seed_demo")
-        # Several chat processes, so one student's answer never waits for another's; batch queues take one.
-        for queue, concurrency in (("chat", env_count(env, "CHAT_WORKER_CONCURRENCY", 4)), ("ingest", 1),
-                                   ("generate", 1)):
-            start_worker(stack, env, [queue], queue, concurrency)
+        # Chat answers mostly wait for the model's tokens: one chat worker answers many at once in threads
+        # (a student's answer never waits for another's); the batch queues take one task at a time.
+        start_worker(stack, env, ["chat"], "chat", env_count(env, "CHAT_WORKER_CONCURRENCY", 32), pool="threads")
+        for queue in ("ingest", "generate"):
+            start_worker(stack, env, [queue], queue, 1)
         start_web(stack, env, args.host, args.port)
         public = env["PUBLIC_URL"]
         log("")

@@ -58,3 +58,14 @@ def test_front_page_tells_the_lms_admin_what_to_paste(client, settings):
     page = client.get("/").content.decode()
     for path in ("/lti/register/", "/lti/login", "/lti/launch", "/lti/jwks"):
         assert f"https://tutor.example.edu{path}" in page
+
+
+def test_every_cache_object_of_a_process_shares_one_redis_pool():
+    """Django makes a cache object per async context (per ASGI request); they must not each open Redis anew."""
+    from django.core.cache import caches
+
+    first, second = caches.create_connection("default"), caches.create_connection("default")
+    assert first is not second
+    assert first._cache._get_connection_pool(True) is second._cache._get_connection_pool(True)
+    first.set("pool-check", 1)
+    assert second.get("pool-check") == 1
