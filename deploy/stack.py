@@ -48,6 +48,15 @@ def port_open(host, port, timeout=0.3):
         return False
 
 
+def stop_process(process, grace=10):
+    """SIGTERM a child, then SIGKILL if it has not ended within grace seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def wait_for_port(host, port, what, process=None, timeout=60):
     """Wait until host:port accepts connections, or fail with a clear reason."""
     deadline = time.monotonic() + timeout

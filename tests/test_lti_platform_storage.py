@@ -214,7 +214,7 @@ def test_test_platform_course_page_embeds_the_tool_beside_a_storage_frame(live_s
 def cross_site_server(worker_env, tmp_path):
     """The ASGI app under uvicorn where the tool is http://localhost:PORT and the test platform
     http://127.0.0.1:PORT: two different sites, so the tool's iframe is a third-party context."""
-    from deploy.stack import free_port, wait_for_port
+    from deploy.stack import free_port, stop_process, wait_for_port
 
     port = free_port()
     log_path = tmp_path / "web.log"
@@ -227,11 +227,7 @@ def cross_site_server(worker_env, tmp_path):
         wait_for_port("127.0.0.1", port, "uvicorn", process, timeout=60)
         yield port, log_path
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
 
 
 def _chromium(playwright, block_third_party_cookies):

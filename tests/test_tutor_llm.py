@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from deploy.stack import ROOT, free_port, smollm2_path, wait_for_port
+from deploy.stack import ROOT, free_port, smollm2_path, stop_process, wait_for_port
 from tests.tutor_support import INIT_TEXT, make_course, make_member, point_tutor_at
 from tutor import chat
 from tutor.inference import Endpoint, InferenceClient
@@ -34,11 +34,7 @@ def llama_server(tmp_path_factory):
         wait_for_port("127.0.0.1", port, "llama.cpp server", process, timeout=120)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
 
 
 def test_streams_and_follows_a_json_schema_on_smollm2(llama_server):
