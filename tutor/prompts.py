@@ -69,6 +69,25 @@ def format_source(number, passage, text):
     return f"<source {attributes}>\n{defuse(text)}\n</source>"
 
 
+def course_texts(passages, budget, render, overhead=30):
+    """(the <course_texts> block, passages included): numbered sources in order while they fit in budget
+    tokens; the first that does not fit is cut to the rest (when 80 tokens or more are left), then stop.
+    render(number, passage, text) gives one source's block; passages have .text."""
+    included, blocks = [], []
+    for passage in passages:
+        text = passage.text
+        cost = count_tokens(text) + overhead
+        if cost > budget:
+            if budget < 80:
+                break
+            text = truncate_to_tokens(text, budget - 40)
+            cost = budget
+        included.append(passage)
+        blocks.append(render(len(included), passage, text))
+        budget -= cost
+    return "<course_texts>\n" + "\n".join(blocks) + "\n</course_texts>", included
+
+
 def build_messages(config, question, passages, history, *, language, context_tokens):
     """The chat messages for one answer: system prompt, earlier turns, then sources and question as data.
 
@@ -85,19 +104,7 @@ def build_messages(config, question, passages, history, *, language, context_tok
             break
         turns.insert(0, {"role": turn["role"], "content": turn["content"]})
         budget -= cost
-    included, blocks = [], []
-    for passage in passages:
-        text = passage.text
-        cost = count_tokens(text) + 30
-        if cost > budget:
-            if budget < 80:
-                break
-            text = truncate_to_tokens(text, budget - 40)
-            cost = budget
-        included.append(passage)
-        blocks.append(format_source(len(included), passage, text))
-        budget -= cost
-    sources = "<course_texts>\n" + "\n".join(blocks) + "\n</course_texts>"
+    sources, included = course_texts(passages, budget, format_source)
     user = {"role": "user", "content": f"{sources}\n\n{question_block}"}
     messages = [system, *turns, user]
     return messages, included

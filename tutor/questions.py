@@ -17,15 +17,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from courses.models import Chunk, Section
-from tutor.inference import (
-    InferenceBadResponse,
-    InferenceClient,
-    InferenceError,
-    count_tokens,
-    truncate_to_tokens,
-)
+from tutor.inference import InferenceBadResponse, InferenceClient, InferenceError
 from tutor.models import Question, QuestionSet, TutorConfig
-from tutor.prompts import defuse
+from tutor.prompts import course_texts, defuse
 
 log = logging.getLogger(__name__)
 
@@ -161,20 +155,9 @@ def language_for(question_set, config):
 
 def build_messages(passages, count, language, context_tokens):
     """(messages, passages that fit): numbered passages inside <course_texts>, then the task."""
-    budget = context_tokens - count * TOKENS_PER_QUESTION - 400
-    parts, used = [], []
-    for number, chunk in enumerate(passages, start=1):
-        text = chunk.text
-        need = count_tokens(text) + 12
-        if budget - need < 0:
-            if not parts:
-                text = truncate_to_tokens(text, max(budget - 12, 50))
-            else:
-                break
-        budget -= need
-        parts.append(f'<source id="{number}">\n{defuse(text)}\n</source>')
-        used.append(chunk)
-    texts = "<course_texts>\n" + "\n".join(parts) + "\n</course_texts>"
+    texts, used = course_texts(passages, context_tokens - count * TOKENS_PER_QUESTION - 400,
+                               lambda number, chunk, text: f'<source id="{number}">\n{defuse(text)}\n</source>',
+                               overhead=12)
     return [{"role": "system", "content": PROMPT[language]},
             {"role": "user", "content": texts + "\n\n" + TASK[language].format(n=count)}], used
 

@@ -127,9 +127,14 @@ def _retry(request, course_id, message_id):
 @require_POST
 async def retry(request, course_id, message_id):
     """Answer a failed answer again (POST, launch token): returns the answer's stream like ask does."""
+    return await _chat_post(request, lambda: _retry(request, course_id, message_id))
+
+
+async def _chat_post(request, work):
+    """A chat POST: launch token required, the database work (returns None for non-members) on the pool."""
     if not carries_launch_token(request):
         return HttpResponseForbidden(_("This request needs the launch token of your course page."))
-    response = await _in_pool(lambda: _retry(request, course_id, message_id))
+    response = await _in_pool(work)
     if response is None:
         return HttpResponseForbidden(_("Please open this tool from your course in the learning platform."))
     return response
@@ -142,12 +147,7 @@ async def ask(request, course_id):
 
     Async, with its database work on the shared pool: no new database connection per question.
     """
-    if not carries_launch_token(request):
-        return HttpResponseForbidden(_("This request needs the launch token of your course page."))
-    response = await _in_pool(lambda: _ask(request, course_id))
-    if response is None:
-        return HttpResponseForbidden(_("Please open this tool from your course in the learning platform."))
-    return response
+    return await _chat_post(request, lambda: _ask(request, course_id))
 
 
 @never_cache
