@@ -208,6 +208,43 @@ def keyword_text(query):
     return " ".join(kept) or query
 
 
+# German separable verbs put their particle at the end of the clause: "Wie fahre ich das System herunter?"
+# asks about "herunterfahren", which is the word the texts use ("Wie Sie das System herunterfahren"); the
+# stemmer sees only "fahr" and "herunt". Particles (and the particle pairs "wieder her", "wieder auf"):
+SEPARABLE_PARTICLES = set("""
+ab an auf aus bei dar ein fest fort her herab heran herauf heraus herein herum herunter hervor hin hinab hinauf
+hinaus hinein hinter hinunter hinzu hoch los mit nach nieder um vor voran voraus vorbei vorher weg weiter wieder
+zu zurecht zurück zusammen
+""".split())
+VERB_ENDINGS = ("est", "et", "st", "en", "t", "e")
+
+
+def separable_verbs(query):
+    """The verbs a German query splits, joined again ("fahre … herunter" → "herunterfahren").
+
+    A clause ending in one or two separable particles is joined with each of its other words (the finite
+    verb is one of them; which one is not known without a parser), in the infinitive made by replacing the
+    verb ending with "-en". Wrong pairs ("herunterdas") are harmless: the full-text half only uses terms
+    that occur in the course's texts.
+    """
+    joined = []
+    for clause in re.split(r"[?!.,;:]", query):
+        words = re.findall(r"[^\W\d_]+", clause.lower())
+        particles = []
+        while words and words[-1] in SEPARABLE_PARTICLES and len(particles) < 2:
+            particles.insert(0, words.pop())
+        if not particles or not words:
+            continue
+        prefix = "".join(particles)
+        for word in words:
+            if len(word) < 3 or word in QUESTION_WORDS or word in SEPARABLE_PARTICLES:
+                continue
+            stem = next((word[:-len(e)] for e in VERB_ENDINGS if word.endswith(e) and len(word) - len(e) >= 2),
+                        word)
+            joined.append(prefix + stem + "en")
+    return joined
+
+
 COMPOUND_MIN_LENGTH = 10  # query words this long may be German compounds ("Spracheinstellungen")
 COMPOUND_MIN_PART = 4
 
@@ -278,6 +315,8 @@ def search(course_id, index_id, vector, text, *, configs=("german",), k=5, docum
         if COMPOUND_MIN_LENGTH:
             parts = _compound_parts(cursor, course_id, params["text"], params["configs"])
             params["text"] = " ".join([params["text"], *parts])
+        if "german" in params["configs"]:
+            params["text"] = " ".join([params["text"], *separable_verbs(text)])
         path = path or semantic_path(rows, total_rows, params["candidates"])
         return execute_planned(cursor, hybrid_sql(len(vector), path), params,
                                hnsw=path == "hnsw" and len(vector) in HNSW_DIMENSIONS)
