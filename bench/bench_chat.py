@@ -5,7 +5,9 @@ tests/stub_llm.py on loopback, one chat worker and ONE uvicorn web process, then
 
 1. ttft: time to first token through the tutor (POST question → first streamed piece on the SSE stream,
    including retrieval, queueing, the worker and the Redis relay) vs calling the same stub directly,
-   at 1 and --chats concurrent chats. The stub waits --first-token-ms before its first token.
+   at 1 and --chats concurrent chats. The stub waits --first-token-ms before its first token. "concurrency=N"
+   fires N questions at the same instant (a burst); "steady" holds N chats open, each asking its next question
+   when its answer has ended, for --steady-seconds.
 2. hold: --hold concurrent SSE streams held by the one web process while --hold-tokens pieces are published
    to each at 20 pieces/s (the pieces are published to Redis as the chat worker would, by this script:
    one 2-core machine cannot also run that many model streams); reports errors and the web process's memory.
@@ -69,8 +71,20 @@ async def direct_ttft(http, stub_url):
     raise RuntimeError("no token from the stub")
 
 
+async def direct_stream(http, stub_url):
+    """(seconds to the first content piece, seconds to the end) of one whole answer streamed directly."""
+    started, first = time.perf_counter(), None
+    payload = {"model": "smollm2", "stream": True, "messages": [{"role": "user", "content": "Was ist PID 1?"}]}
+    async with http.stream("POST", stub_url + "/chat/completions", json=payload) as response:
+        async for line in response.aiter_lines():
+            if first is None and line.startswith("data:") and '"content"' in line:
+                first = time.perf_counter() - started
+    return first, time.perf_counter() - started
+
+
 async def tutor_chat(http, web, course_id, token, text, until="first"):
-    """Ask through the tutor; seconds to the first streamed piece (until='first') or to the final answer."""
+    """Ask through the tutor; seconds to the first streamed piece (until='first'), to the final answer
+    (until='final') or both (until='both')."""
     started = time.perf_counter()
     response = await http.post(f"{web}/c/{course_id}/ask/", data={"text": text, "lt": token},
                                headers={"X-Launch-Token": token})
@@ -94,6 +108,8 @@ async def tutor_chat(http, web, course_id, token, text, until="first"):
                         first = time.perf_counter() - started
                     if data["status"] != "done":
                         raise RuntimeError(f"answer {data['id']} {data['status']}: {data['error']}")
+                    if until == "both":
+                        return first, time.perf_counter() - started
                     return first if until == "first" else time.perf_counter() - started
     if first is None:
         raise RuntimeError("stream ended without a piece")
@@ -143,6 +159,31 @@ async def run_ttft(args, web, stub, course_id, tokens, pids):
                   f"  (of which the question POST p50 {ms(statistics.median(POST_TIMES))})", flush=True)
             print("      CPU per chat: " + ", ".join(f"{name} {ms(value)}" for name, value in cpu.items())
                   + f", together {ms(sum(cpu.values()))}", flush=True)
+        if args.steady_seconds:
+            await run_steady(args, http, web, stub, course_id, tokens)
+
+
+async def run_steady(args, http, web, stub, course_id, tokens):
+    """--chats chats held open for --steady-seconds, each asking its next question as soon as its answer has
+    streamed to the end (a class of students chatting at once), vs as many direct streams doing the same."""
+    async def loop(ask, results):
+        stop = time.perf_counter() + args.steady_seconds
+        while time.perf_counter() < stop:
+            results.append(await ask())
+
+    direct, tutor = [], []
+    await asyncio.gather(*(loop(lambda: direct_stream(http, stub.url), direct) for _ in range(args.chats)))
+    counter = iter(range(10**9))
+    await asyncio.gather(*(
+        loop(lambda i=i: tutor_chat(http, web, course_id, tokens[i % len(tokens)],
+                                    f"Welche Prozessnummer hat der Init-Prozess? ({next(counter)})", until="both"),
+             tutor)
+        for i in range(args.chats)))
+    d50, t50 = statistics.median(f for f, _ in direct), statistics.median(f for f, _ in tutor)
+    print(f"ttft  steady {args.chats} chats, each asking again when its answer ends, {args.steady_seconds:.0f} s: "
+          f"direct p50 {ms(d50)} p95 {ms(pct([f for f, _ in direct], 95))} (n={len(direct)})  | tutor p50 {ms(t50)} "
+          f"p95 {ms(pct([f for f, _ in tutor], 95))} (n={len(tutor)})  | added p50 {ms(t50 - d50)}  "
+          f"ratio {t50 / d50:.2f}x", flush=True)
 
 
 async def run_hold(args, web, web_pid, course_id, token, message_ids):
@@ -255,6 +296,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chats", type=int, default=50, help="concurrent chats for the ttft measurement")
     parser.add_argument("--samples", type=int, default=20, help="samples per measurement")
+    parser.add_argument("--steady-seconds", type=float, default=20,
+                        help="ttft: also hold --chats chats asking one question after another this long (0: skip)")
     parser.add_argument("--first-token-ms", type=float, default=300, help="the stub's wait before its first token")
     parser.add_argument("--tokens", type=int, default=20, help="pieces per stub answer")
     parser.add_argument("--hold", type=int, default=500, help="concurrent streams held by the web process")

@@ -11,12 +11,20 @@ from django.views.decorators.http import require_GET
 
 
 def check_database():
-    """PostgreSQL answers and offers the pgvector extension."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('server_version'), "
-                       "(SELECT extversion FROM pg_extension WHERE extname = 'vector'), "
-                       "(SELECT default_version FROM pg_available_extensions WHERE name = 'vector')")
-        server, installed, available = cursor.fetchone()
+    """PostgreSQL answers and offers the pgvector extension.
+
+    Checked over a connection of its own, not one from the pool (settings DATABASE_POOL): when the server is
+    down, the pool only says it got no connection in time; a direct connection says why.
+    """
+    import psycopg
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    with psycopg.connect(**params) as direct:
+        server, installed, available = direct.execute(
+            "SELECT current_setting('server_version'), "
+            "(SELECT extversion FROM pg_extension WHERE extname = 'vector'), "
+            "(SELECT default_version FROM pg_available_extensions WHERE name = 'vector')").fetchone()
     if installed:
         return f"PostgreSQL {server} with pgvector {installed}"
     if available:

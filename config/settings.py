@@ -76,6 +76,15 @@ def database_from_url(url):
         port = parsed.port
     except ValueError:
         raise ImproperlyConfigured(f"DATABASE_URL {url!r} has a bad port") from None
+    options = {"connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 5)}
+    # DATABASE_POOL (default on): each process keeps a pool of open connections (psycopg_pool) that its threads
+    # borrow and give back. Celery closes a task's connections before and after every task; without a pool that
+    # meant a new PostgreSQL connection (~10 ms) for every chat answer. DATABASE_POOL_MAX: connections per
+    # process at most (a threads-pool chat worker runs CHAT_WORKER_CONCURRENCY answers at once).
+    pooled = env_bool("DATABASE_POOL", True)
+    if pooled:
+        options["pool"] = {"min_size": 1, "max_size": env_int("DATABASE_POOL_MAX", 40),
+                           "timeout": env_int("DATABASE_POOL_TIMEOUT", 5)}
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": name,
@@ -83,9 +92,10 @@ def database_from_url(url):
         "PASSWORD": unquote(parsed.password or ""),
         "HOST": unquote(parsed.hostname or ""),
         "PORT": str(port or ""),
-        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
+        # pooled connections go back to the pool at the end of each request or task (Django requires 0)
+        "CONN_MAX_AGE": 0 if pooled else env_int("DATABASE_CONN_MAX_AGE", 60),
         "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": {"connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 5)},
+        "OPTIONS": options,
         "TEST": {"NAME": env("DATABASE_TEST_NAME", f"test_{name}")},
     }
 
@@ -143,14 +153,15 @@ INSTALLED_APPS = [
     "tutor",
 ]
 
+# Django's own middleware, in config.middleware subclasses that run their hooks on the event loop under ASGI
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "config.middleware.SecurityMiddleware",
+    "config.middleware.SessionMiddleware",
+    "config.middleware.LocaleMiddleware",
+    "config.middleware.CommonMiddleware",
+    "config.middleware.CsrfViewMiddleware",
+    "config.middleware.AuthenticationMiddleware",
+    "config.middleware.MessageMiddleware",
     "lti.framing.FrameAncestorsMiddleware",  # the LMS may frame the tool; nobody else
 ]
 

@@ -28,7 +28,7 @@ from django.urls import reverse
 
 from courses import rerank
 from courses.embeddings import get_embedder
-from courses.ingest import active_index, ts_config
+from courses.ingest import ts_config
 from courses.models import Document
 
 # Fusion parameters, chosen with evaluate_retrieval on tests/data/debian_reference_de_qa.jsonl (70 German
@@ -283,18 +283,14 @@ def _compound_parts(cursor, course_id, text, configs):
     return parts
 
 
-def _languages(course_id):
-    return sorted(set(Document.objects.filter(course_id=course_id).exclude(language="")
-                      .values_list("language", flat=True))) or ["de"]
-
-
 def search(course_id, index_id, vector, text, *, configs=("german",), k=5, document_ids=None,
-           semantic_weight=None, keyword_weight=None, candidates=None, path=None):
+           semantic_weight=None, keyword_weight=None, candidates=None, path=None, sizes=None):
     """Run the hybrid SQL for a pre-embedded query: [(chunk_id, document_id, title, path, page, text, score)].
 
     text is the query as typed: each text search configuration stems it, and every resulting term
     counts (OR semantics), weighted by its rarity in this course (BM25's idf). path forces the semantic
-    half's plan ("hnsw" or "exact"); by default semantic_path picks it from the course's size.
+    half's plan ("hnsw" or "exact"); by default semantic_path picks it from the course's size. sizes: the
+    (rows searched, rows in the table) that course_setup read along with the index, saving a round trip.
     """
     params = {
         "vector": "[" + ",".join(f"{float(x):.6f}" for x in vector) + "]",
@@ -310,8 +306,10 @@ def search(course_id, index_id, vector, text, *, configs=("german",), k=5, docum
         # HNSW under a filter: keep scanning until enough rows of this course are found (pgvector >= 0.8);
         # the same round trip reads the size of what is searched (chunks of the course's ready documents
         # in this index) and of the whole table (the planner's estimate) to choose the semantic half's plan
-        cursor.execute(SETUP_SQL, {"ef_search": str(HNSW_EF_SEARCH), **params})
-        rows, total_rows = cursor.fetchone()
+        if sizes is None:
+            cursor.execute(SETUP_SQL, {"ef_search": str(HNSW_EF_SEARCH), **params})
+            sizes = cursor.fetchone()
+        rows, total_rows = sizes
         if COMPOUND_MIN_LENGTH:
             parts = _compound_parts(cursor, course_id, params["text"], params["configs"])
             params["text"] = " ".join([params["text"], *parts])
@@ -358,6 +356,37 @@ FROM (SELECT set_config('hnsw.iterative_scan', 'relaxed_order', false),
 """
 
 
+# What retrieve needs to know before it searches, in one round trip: the course's active index and embedding
+# model, its texts' languages, the size of what is searched and of the table (semantic_path), and the HNSW
+# settings of this connection (see SETUP_SQL).
+COURSE_SETUP_SQL = """
+SELECT i.id, i.model,
+       ARRAY(SELECT DISTINCT d.language FROM courses_document d
+             WHERE d.course_id = i.course_id AND d.language <> '' ORDER BY 1),
+       (SELECT COALESCE(sum(d.chunks_total), 0) FROM courses_document d
+        WHERE d.course_id = i.course_id AND d.index_id = i.id
+          AND (%(documents)s::bigint[] IS NULL OR d.id = ANY(%(documents)s::bigint[]))),
+       (SELECT reltuples FROM pg_class WHERE oid = 'courses_chunk'::regclass)
+FROM courses_embeddingindex i,
+     (SELECT set_config('hnsw.iterative_scan', 'relaxed_order', false),
+             set_config('hnsw.ef_search', %(ef_search)s, false)) AS settings
+WHERE i.course_id = %(course)s::bigint AND i.active
+"""
+
+
+def course_setup(course_id, document_ids=None):
+    """(index id, embedding model, languages, (rows searched, rows in the table)) of the course's active
+    index, or None when nothing was indexed yet."""
+    with connection.cursor() as cursor:
+        cursor.execute(COURSE_SETUP_SQL, {"course": course_id, "ef_search": str(HNSW_EF_SEARCH),
+                                          "documents": list(document_ids) if document_ids else None})
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    index_id, model, languages, rows, total_rows = found
+    return index_id, model, list(languages) or ["de"], (rows, total_rows)
+
+
 def retrieve(course_id, query, k=5, *, language=None, document_ids=None):
     """The k passages of this course's indexed texts that best answer the query (never another course's).
 
@@ -365,14 +394,15 @@ def retrieve(course_id, query, k=5, *, language=None, document_ids=None):
     by it and its k best returned (see courses.rerank: a failing reranker keeps the fused order).
     """
     course_id = int(getattr(course_id, "pk", course_id))
-    index = active_index(course_id)
-    if index is None or not query.strip():
+    setup = course_setup(course_id, document_ids) if query.strip() else None
+    if setup is None:
         return []
-    vector = get_embedder(index.model).embed_query(query)
-    languages = [language] if language else _languages(course_id)
+    index_id, model, languages, sizes = setup
+    vector = get_embedder(model).embed_query(query)
+    languages = [language] if language else languages
     candidates = max(k, settings.RERANK_CANDIDATES) if rerank.enabled() else k
-    rows = search(course_id, index.pk, vector, query, configs=[ts_config(code) for code in languages],
-                  k=candidates, document_ids=document_ids)
+    rows = search(course_id, index_id, vector, query, configs=[ts_config(code) for code in languages],
+                  k=candidates, document_ids=document_ids, sizes=sizes)
     passages = [Passage(chunk_id=r[0], course_id=course_id, document_id=r[1], document_title=r[2],
                         section_path=r[3], page=r[4], text=r[5], score=float(r[6])) for r in rows]
     return rerank.rerank(query, passages, k) if rerank.enabled() else passages

@@ -8,9 +8,11 @@ the active platform registrations (the admin site is never framed).
 import time
 from urllib.parse import urlparse
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.cache import cache
 from django.db.models.signals import post_delete, post_save
+
+from config.threads import db_in_thread
 
 CACHE_KEY = "lti.frame-ancestors"
 CACHE_SECONDS = 60
@@ -78,7 +80,7 @@ class FrameAncestorsMiddleware:
         if self._needs_policy(response):
             origins = [] if request.path.startswith("/admin/") else _local_origins()
             if origins is None:
-                origins = await sync_to_async(platform_origins, thread_sensitive=False)()
+                origins = await db_in_thread(platform_origins)
             self._frame(request, response, origins)
         return response
 

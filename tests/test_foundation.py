@@ -69,3 +69,77 @@ def test_every_cache_object_of_a_process_shares_one_redis_pool():
     assert first._cache._get_connection_pool(True) is second._cache._get_connection_pool(True)
     first.set("pool-check", 1)
     assert second.get("pool-check") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_work_from_async_code_borrows_pooled_connections_and_gives_them_back():
+    """Celery and the async views close a connection after each task or call; with DATABASE_POOL that hands it
+    back to the process's pool instead of ending it, so 30 calls open at most a few connections."""
+    import asyncio
+
+    from django.db import connection
+
+    from config.threads import db_in_thread
+    from courses.models import Course
+
+    assert connection.settings_dict["OPTIONS"]["pool"]["max_size"] >= 1
+    pool = connection.pool
+    opened_before = pool.get_stats().get("connections_num", 0)
+
+    async def many():
+        return [await db_in_thread(Course.objects.count) for _ in range(30)]
+
+    assert asyncio.run(many()) == [0] * 30
+    connection.close()  # this test's own connection goes back too
+    stats = pool.get_stats()
+    assert stats.get("connections_num", 0) - opened_before <= 3
+    assert stats["pool_available"] == stats["pool_size"], "a connection was kept by an idle thread"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_asgi_a_changed_session_is_still_saved(django_user_model):
+    """config.middleware runs Django's middleware hooks on the event loop; saving a changed session (database)
+    still goes to a thread: an admin login under ASGI keeps its session for the next request."""
+    import asyncio
+
+    from django.test import AsyncClient
+
+    django_user_model.objects.create_superuser("admin", "admin@example.edu", "pw-123456")
+
+    async def login_then_open_admin():
+        client = AsyncClient()
+        login = await client.post("/admin/login/?next=/admin/", {"username": "admin", "password": "pw-123456",
+                                                                  "next": "/admin/"})
+        return login, await client.get("/admin/")
+
+    login, admin = asyncio.run(login_then_open_admin())
+    assert login.status_code == 302 and login["Location"] == "/admin/"
+    assert admin.status_code == 200
+    assert admin["X-Frame-Options"] == "DENY" and "nosniff" in admin["X-Content-Type-Options"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_django_s_middleware_runs_without_a_thread_per_hook():
+    """Django's MiddlewareMixin hands each hook of an async request to a thread (~14 hand-overs for our seven
+    middlewares, ~5 ms a request); config.middleware runs them inline: a GET under ASGI keeps only Django's own
+    hand-overs for the signals, CSRF's process_view and the sync view."""
+    import asyncio
+    from unittest import mock
+
+    from asgiref.sync import SyncToAsync
+    from django.test import AsyncClient
+
+    calls = []
+    original = SyncToAsync.__call__
+
+    def counted(self, *args, **kwargs):
+        calls.append(getattr(self.func, "__qualname__", repr(self.func)))
+        return original(self, *args, **kwargs)
+
+    asyncio.run(AsyncClient().get("/health/live"))  # warm-up: first-request work is not counted
+    with mock.patch.object(SyncToAsync, "__call__", counted):
+        response = asyncio.run(AsyncClient().get("/health/live"))
+    assert response.status_code == 200
+    hooks = [name for name in calls if "process_request" in name or "process_response" in name]
+    assert hooks == [], calls
+    assert len(calls) <= 4, calls  # request_started signal, CSRF's process_view, the view, response.close

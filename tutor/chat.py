@@ -154,12 +154,14 @@ def ask(course, user, text, *, conversation=None):
     if conversation is not None and (conversation.course_id != course.pk or conversation.user_id != user.pk):
         raise ChatError(_("This conversation does not belong to you."))
     check_rate_limit(user.pk)
-    with transaction.atomic():
-        conversation = conversation or conversation_for(course, user)
-        question = Message.objects.create(conversation=conversation, role=Message.USER, text=text)
-        answer = Message.objects.create(conversation=conversation, role=Message.ASSISTANT, status=Message.PENDING)
-        Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
-        transaction.on_commit(lambda: chat_answer.delay(answer.pk))
+    conversation = conversation or conversation_for(course, user)
+    # one INSERT for both (atomic by itself), queued as soon as it is committed: the answer's time to its first
+    # token starts here
+    question, answer = Message.objects.bulk_create([
+        Message(conversation=conversation, role=Message.USER, text=text),
+        Message(conversation=conversation, role=Message.ASSISTANT, status=Message.PENDING)])
+    transaction.on_commit(lambda: chat_answer.delay(answer.pk))
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     return question, answer
 
 
@@ -304,11 +306,15 @@ def _is_time_limit():
 
 def _answer(message_id):
     started = time.monotonic()
-    message = Message.objects.select_related("conversation__course").filter(pk=message_id).first()
+    message = (Message.objects.select_related("conversation__course__tutor_config")
+               .filter(pk=message_id).first())
     if message is None or message.role != Message.ASSISTANT or message.finished:
         return
     course = message.conversation.course
-    config = TutorConfig.for_course(course)
+    try:
+        config = course.tutor_config
+    except TutorConfig.DoesNotExist:
+        config = TutorConfig.for_course(course)
     publisher = _Publisher(message_id)
     if message.status == Message.STREAMING:
         publisher.reset()

@@ -9,10 +9,8 @@ import asyncio
 import json
 import logging
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
-from django.db import close_old_connections
 from django.http import Http404, HttpResponseForbidden, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -21,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from config.threads import db_in_thread
 from lti.access import carries_launch_token, course_member, make_launch_token, resolve_membership, tool_url
 from tutor import chat
 from tutor.forms import FeedbackForm, TutorConfigForm
@@ -134,7 +133,7 @@ async def _chat_post(request, work):
     """A chat POST: launch token required, the database work (returns None for non-members) on the pool."""
     if not carries_launch_token(request):
         return HttpResponseForbidden(_("This request needs the launch token of your course page."))
-    response = await _in_pool(work)
+    response = await db_in_thread(work)
     if response is None:
         return HttpResponseForbidden(_("Please open this tool from your course in the learning platform."))
     return response
@@ -161,17 +160,6 @@ def message(request, course_id, message_id):
 
 # --- The answer stream ----------------------------------------------------------------------------
 
-def _in_pool(function):
-    """Run a sync (database) function on the loop's small shared thread pool, not on a thread of its own
-    per request: a held stream must not hold a database connection."""
-
-    def call():
-        close_old_connections()
-        return function()
-
-    return sync_to_async(call, thread_sensitive=False)()
-
-
 def _sse(event, data):
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
@@ -187,9 +175,9 @@ async def answer_events(message_id, token):
     channel = chat.channel(message_id)
     queue = await hub.subscribe(channel)
     try:
-        status = await _in_pool(lambda: Message.objects.filter(pk=message_id).values_list("status", flat=True)[0])
+        status = await db_in_thread(lambda: Message.objects.filter(pk=message_id).values_list("status", flat=True)[0])
         if status in (Message.DONE, Message.FAILED):
-            yield _sse("final", await _in_pool(lambda: _final_payload(message_id, token)))
+            yield _sse("final", await db_in_thread(lambda: _final_payload(message_id, token)))
             return
         buffered = (await hub.get(chat.buffer_key(message_id)) or b"").decode()
         sent = len(buffered)
@@ -201,8 +189,8 @@ async def answer_events(message_id, token):
                 raw = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
             except TimeoutError:
                 if loop.time() - last_activity > settings.CHAT_STREAM_TIMEOUT:
-                    await _in_pool(lambda: chat.fail_if_unfinished(message_id))
-                    yield _sse("final", await _in_pool(lambda: _final_payload(message_id, token)))
+                    await db_in_thread(lambda: chat.fail_if_unfinished(message_id))
+                    yield _sse("final", await db_in_thread(lambda: _final_payload(message_id, token)))
                     return
                 yield ": keepalive\n\n"
                 continue
@@ -219,7 +207,7 @@ async def answer_events(message_id, token):
                 sent = 0
                 yield _sse("snapshot", {"text": ""})
             elif data["t"] == "end":
-                yield _sse("final", await _in_pool(lambda: _final_payload(message_id, token)))
+                yield _sse("final", await db_in_thread(lambda: _final_payload(message_id, token)))
                 return
     finally:
         await hub.unsubscribe(channel, queue)
@@ -237,7 +225,7 @@ def _stream_access(request, course_id, message_id):
 
 async def stream(request, course_id, message_id):
     """Server-sent events of one answer, relayed from Redis pub/sub without holding a thread."""
-    membership, own = await _in_pool(lambda: _stream_access(request, course_id, message_id))
+    membership, own = await db_in_thread(lambda: _stream_access(request, course_id, message_id))
     if membership is None:
         return HttpResponseForbidden(_("Please open this tool from your course in the learning platform."))
     if not own:
