@@ -134,7 +134,24 @@ def ingest_document(document_id, *, model=None):
     if written:
         log.info("document %s: %d pages, %d chunks in %.1f s", document_id, parsed.pages_total, len(drafts),
                  time.monotonic() - started)
+        index_large_course(index)
     return "ready" if written else "gone"
+
+
+def index_large_course(index):
+    """Give a course that has grown large its own partial HNSW index (courses.vector_index); a failure only
+    costs search speed, so it is logged, never the document's state."""
+    from courses.vector_index import ensure_course_hnsw
+
+    try:
+        rows = Chunk.objects.filter(index_id=index.pk).count()
+        if connection.in_atomic_block:  # (tests) a savepoint, so a failed build leaves the transaction usable
+            with transaction.atomic():
+                ensure_course_hnsw(index.pk, index.dimension, rows)
+        else:
+            ensure_course_hnsw(index.pk, index.dimension, rows)
+    except Exception:
+        log.exception("could not build the partial HNSW index of embedding index %s", index.pk)
 
 
 def _store(document_id, sha, index, parsed, drafts, vectors):

@@ -30,6 +30,7 @@ from courses import rerank
 from courses.embeddings import get_embedder
 from courses.ingest import ts_config
 from courses.models import Document
+from courses.vector_index import VALID_SQL
 
 # Fusion parameters, chosen with evaluate_retrieval on tests/data/debian_reference_de_qa.jsonl (70 German
 # questions, e5-small): RRF k=60 gave recall@5 0.84, k=5 0.89, k=2 0.90 (k=2 was at least as good as k=5 with
@@ -143,10 +144,16 @@ COURSE_FILTERS = {
 
 
 def hybrid_sql(dimension, path="hnsw"):
-    """The hybrid statement for vectors of this size, its semantic half exact or through the HNSW index.
+    """The hybrid statement for vectors of this size, its semantic half exact, through the shared HNSW index
+    ("hnsw") or through the course's own partial HNSW index ("course", see courses.vector_index).
 
-    Vectors of a size without an HNSW index are always searched exactly.
+    Vectors of a size without a shared HNSW index are searched exactly on the "hnsw" path.
     """
+    if path == "course":
+        # the course filter as on the exact path (it implies the partial index's predicate "index_id = N"), the
+        # distance written as in the partial index's expression so the planner can use it
+        distance = f"embedding::vector({dimension}) <=> %(vector)s::vector({dimension})"
+        return HYBRID_SQL.format(distance=distance, course_filter=COURSE_FILTERS["exact"], dimension_filter="")
     if path == "hnsw" and dimension in HNSW_DIMENSIONS:
         distance = f"embedding::vector({dimension}) <=> %(vector)s::vector({dimension})"
         return HYBRID_SQL.format(distance=distance, course_filter=COURSE_FILTERS["hnsw"],
@@ -155,14 +162,19 @@ def hybrid_sql(dimension, path="hnsw"):
                              dimension_filter="")
 
 
-def semantic_path(rows, total_rows, candidates=CANDIDATES):
-    """"hnsw" or "exact" for a semantic search over `rows` chunks among `total_rows` in the table.
+def semantic_path(rows, total_rows, candidates=CANDIDATES, course_index=False):
+    """"course", "hnsw" or "exact" for a semantic search over `rows` chunks among `total_rows` in the table.
+
+    A course with its own partial HNSW index (course_index; built for large courses, courses.vector_index)
+    searches that.
 
     Exact search reads every row of the course; HNSW under the course filter reads rows of every course
     until `candidates` of this one have turned up, about candidates / share of them. Both costs, in units of
     one exact row, were measured with bench/bench_retrieval.py (see HNSW_COST_*): HNSW wins from ~5,400
     rows in a 1M-row table, ~2,700 in 200k, ~16,000 in 10M. Small courses stay exact in any case.
     """
+    if course_index:
+        return "course"
     if rows < HNSW_MIN_ROWS:
         return "exact"
     share = rows / max(total_rows, rows)
@@ -289,8 +301,9 @@ def search(course_id, index_id, vector, text, *, configs=("german",), k=5, docum
 
     text is the query as typed: each text search configuration stems it, and every resulting term
     counts (OR semantics), weighted by its rarity in this course (BM25's idf). path forces the semantic
-    half's plan ("hnsw" or "exact"); by default semantic_path picks it from the course's size. sizes: the
-    (rows searched, rows in the table) that course_setup read along with the index, saving a round trip.
+    half's plan ("course", "hnsw" or "exact"); by default semantic_path picks it from the course's size and
+    index. sizes: (rows searched, rows in the table, whether the course has its own HNSW index) as
+    course_setup read them along with the index, saving a round trip.
     """
     params = {
         "vector": "[" + ",".join(f"{float(x):.6f}" for x in vector) + "]",
@@ -309,13 +322,13 @@ def search(course_id, index_id, vector, text, *, configs=("german",), k=5, docum
         if sizes is None:
             cursor.execute(SETUP_SQL, {"ef_search": str(HNSW_EF_SEARCH), **params})
             sizes = cursor.fetchone()
-        rows, total_rows = sizes
+        rows, total_rows, course_index = sizes
         if COMPOUND_MIN_LENGTH:
             parts = _compound_parts(cursor, course_id, params["text"], params["configs"])
             params["text"] = " ".join([params["text"], *parts])
         if "german" in params["configs"]:
             params["text"] = " ".join([params["text"], *separable_verbs(text)])
-        path = path or semantic_path(rows, total_rows, params["candidates"])
+        path = path or semantic_path(rows, total_rows, params["candidates"], course_index)
         return execute_planned(cursor, hybrid_sql(len(vector), path), params,
                                hnsw=path == "hnsw" and len(vector) in HNSW_DIMENSIONS)
 
@@ -350,7 +363,8 @@ SETUP_SQL = """
 SELECT (SELECT COALESCE(sum(chunks_total), 0) FROM courses_document
         WHERE course_id = %(course)s::bigint AND index_id = %(index)s::bigint
           AND (%(documents)s::bigint[] IS NULL OR id = ANY(%(documents)s::bigint[]))),
-       (SELECT reltuples FROM pg_class WHERE oid = 'courses_chunk'::regclass)
+       (SELECT reltuples FROM pg_class WHERE oid = 'courses_chunk'::regclass),
+       """ + VALID_SQL.format(id="%(index)s::bigint") + """
 FROM (SELECT set_config('hnsw.iterative_scan', 'relaxed_order', false),
              set_config('hnsw.ef_search', %(ef_search)s, false)) AS settings
 """
@@ -366,7 +380,8 @@ SELECT i.id, i.model,
        (SELECT COALESCE(sum(d.chunks_total), 0) FROM courses_document d
         WHERE d.course_id = i.course_id AND d.index_id = i.id
           AND (%(documents)s::bigint[] IS NULL OR d.id = ANY(%(documents)s::bigint[]))),
-       (SELECT reltuples FROM pg_class WHERE oid = 'courses_chunk'::regclass)
+       (SELECT reltuples FROM pg_class WHERE oid = 'courses_chunk'::regclass),
+       """ + VALID_SQL.format(id="i.id") + """
 FROM courses_embeddingindex i,
      (SELECT set_config('hnsw.iterative_scan', 'relaxed_order', false),
              set_config('hnsw.ef_search', %(ef_search)s, false)) AS settings
@@ -375,16 +390,16 @@ WHERE i.course_id = %(course)s::bigint AND i.active
 
 
 def course_setup(course_id, document_ids=None):
-    """(index id, embedding model, languages, (rows searched, rows in the table)) of the course's active
-    index, or None when nothing was indexed yet."""
+    """(index id, embedding model, languages, (rows searched, rows in the table, own HNSW index or not)) of
+    the course's active index, or None when nothing was indexed yet."""
     with connection.cursor() as cursor:
         cursor.execute(COURSE_SETUP_SQL, {"course": course_id, "ef_search": str(HNSW_EF_SEARCH),
                                           "documents": list(document_ids) if document_ids else None})
         found = cursor.fetchone()
     if found is None:
         return None
-    index_id, model, languages, rows, total_rows = found
-    return index_id, model, list(languages) or ["de"], (rows, total_rows)
+    index_id, model, languages, rows, total_rows, course_index = found
+    return index_id, model, list(languages) or ["de"], (rows, total_rows, course_index)
 
 
 def retrieve(course_id, query, k=5, *, language=None, document_ids=None):

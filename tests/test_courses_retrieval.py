@@ -194,3 +194,46 @@ def test_the_default_model_finds_paraphrased_questions(db, settings, tmp_path):
     assert active_index(course.pk).model == "e5-small"
     passages = retrieve(course.pk, "Welches Programm startet als erster Prozess nach dem Kernel?", k=5)
     assert any("systemd" in p.text for p in passages)
+
+
+def test_a_large_course_gets_its_own_hnsw_index_that_search_uses(two_courses, monkeypatch):
+    """Past COURSE_HNSW_MIN_ROWS chunks a course gets a partial HNSW index of its own (built after ingestion);
+    search takes the "course" path through it and finds what exact search finds; the index goes with the
+    embedding index."""
+    from courses import vector_index
+    from courses.ingest import index_large_course
+    from courses.retrieval import course_setup, semantic_path
+
+    course_a, course_b = two_courses
+    index = active_index(course_a.pk)
+    name = vector_index.index_name(index.pk)
+    assert course_setup(course_a.pk)[3][2] is False
+    monkeypatch.setattr(vector_index, "COURSE_HNSW_MIN_ROWS", 50)
+    with connection.cursor() as cursor:  # (the test's transaction) no deferred checks pending at CREATE INDEX
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    index_large_course(index)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_indexdef(to_regclass(%s))", [name])
+        definition = cursor.fetchone()[0]
+    assert "hnsw" in definition and f"index_id = {index.pk}" in definition
+    rows, total, own = course_setup(course_a.pk)[3]
+    assert own is True and semantic_path(rows, total, course_index=own) == "course"
+    assert course_setup(course_b.pk)[3][2] is False  # the other course has none
+
+    vector = get_embedder(index.model).embed_query("Wie fahre ich das System herunter?")
+    exact = search(course_a.pk, index.pk, vector, "Wie fahre ich das System herunter?", k=5, path="exact")
+    chosen = search(course_a.pk, index.pk, vector, "Wie fahre ich das System herunter?", k=5)
+    assert [r[0] for r in chosen] == [r[0] for r in exact]
+    with connection.cursor() as cursor:  # the planner can use it for the course's own filter
+        cursor.execute("SET LOCAL enable_sort = off")
+        semantic_only = ("WITH " + retrieval.hybrid_sql(index.dimension, "course").split("WITH ", 1)[1]
+                         .split("lexemes AS (")[0].rstrip().rstrip(",") + "\nSELECT id FROM semantic")
+        cursor.execute("EXPLAIN " + semantic_only,
+                       {"vector": "[" + ",".join(f"{x:.6f}" for x in vector) + "]", "course": course_a.pk,
+                        "index": index.pk, "documents": None, "candidates": 40})
+        assert name in "\n".join(row[0] for row in cursor.fetchall())
+
+    index.delete()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [name])
+        assert cursor.fetchone()[0] is None

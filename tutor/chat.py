@@ -205,7 +205,8 @@ class _Publisher:
         self.length += len(text)
         pipe = self.client.pipeline(transaction=False)
         pipe.append(buffer_key(self.message_id), text.encode())
-        pipe.expire(buffer_key(self.message_id), BUFFER_SECONDS)
+        if len(self.text) == 1:  # APPEND keeps a key's expiry: set it once
+            pipe.expire(buffer_key(self.message_id), BUFFER_SECONDS)
         pipe.publish(channel(self.message_id), json.dumps({"t": "delta", "text": text, "end": self.length}))
         pipe.execute()
 
@@ -389,12 +390,20 @@ def fail_if_unfinished(message_id, code="timeout"):
     return bool(changed)
 
 
+_purge_checked = {"day": None}
+
+
 def _schedule_daily_purge():
-    """Queue the retention purge at most once a day, from whichever chat worker answers first."""
+    """Queue the retention purge at most once a day, from whichever chat worker answers first (each process
+    asks Redis once a day, not once per answer)."""
     from tutor.tasks import chat_purge_conversations
 
+    today = timezone.now().date().isoformat()
+    if _purge_checked["day"] == today:
+        return
     try:
-        if cache.add(f"tutor:purge:{timezone.now().date().isoformat()}", 1, timeout=2 * 86400):
+        if cache.add(f"tutor:purge:{today}", 1, timeout=2 * 86400):
             chat_purge_conversations.delay()
+        _purge_checked["day"] = today
     except Exception:
         log.exception("could not schedule the daily purge")
