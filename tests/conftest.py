@@ -24,6 +24,20 @@ def _test_database_url():
     return f"postgresql://{auth}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _end_stray_pooled_connections(django_db_setup):
+    """Before the test database is dropped: end connections that Django's AsyncClient left checked out of the
+    pool (its handler keeps connections open on purpose, and its sync views run on threads that end without
+    giving them back; a pooled connection is not closed when its thread goes). Child processes are gone by
+    then, so these are the only other sessions."""
+    yield
+    import psycopg
+
+    with psycopg.connect(_test_database_url(), autocommit=True) as direct:
+        direct.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
 @pytest.fixture(scope="session")
 def worker_env(django_db_setup, django_db_blocker):
     """Environment for child processes that must use the test database (workers, servers)."""

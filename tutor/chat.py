@@ -268,10 +268,21 @@ def declined_text(course_id, language):
             "titles": listing}
 
 
-def _history(answer):
+def _conversation_so_far(message_id):
+    """(the answer with its conversation, course and tutor settings; the conversation's earlier messages, oldest
+    first), in one query: every message of the answer's conversation up to it (ids grow with time)."""
+    message_id = int(message_id)
+    rows = list(Message.objects.select_related("conversation__course__tutor_config")
+                .filter(conversation_id=models.Subquery(Message.objects.filter(pk=message_id)
+                                                        .values("conversation_id")[:1]),
+                        pk__lte=message_id)
+                .order_by("created_at", "id"))
+    message = next((m for m in rows if m.pk == message_id), None)
+    return message, [m for m in rows if m.pk != message_id]
+
+
+def _history(answer, earlier):
     """Earlier finished turns of the conversation, oldest first, and the question being answered."""
-    earlier = list(Message.objects.filter(conversation_id=answer.conversation_id, created_at__lte=answer.created_at)
-                   .exclude(pk=answer.pk).order_by("created_at", "id"))
     question = next((m for m in reversed(earlier) if m.role == Message.USER), None)
     turns = [{"role": m.role, "content": m.text} for m in earlier
              if m is not question and m.text and (m.role == Message.USER or m.status == Message.DONE)]
@@ -307,8 +318,7 @@ def _is_time_limit():
 
 def _answer(message_id):
     started = time.monotonic()
-    message = (Message.objects.select_related("conversation__course__tutor_config")
-               .filter(pk=message_id).first())
+    message, earlier = _conversation_so_far(message_id)
     if message is None or message.role != Message.ASSISTANT or message.finished:
         return
     course = message.conversation.course
@@ -321,7 +331,7 @@ def _answer(message_id):
         publisher.reset()
         message.citations.all().delete()
     Message.objects.filter(pk=message_id).update(status=Message.STREAMING)
-    question, turns = _history(message)
+    question, turns = _history(message, earlier)
     if question is None:
         return _fail(message, publisher, "internal")
     language = answer_language(config, question.text, course)
