@@ -63,12 +63,16 @@ def test_learners_may_not_open_the_lecturer_pages(client, course):
 
 
 @pytest.mark.django_db(transaction=True)  # the async view works on other threads' connections
-def test_asking_stores_the_question_and_a_pending_answer(client, course):
+def test_asking_stores_the_question_and_a_pending_answer(client, course, monkeypatch):
+    queued = []
+    # a session Celery worker started by other tests would answer it before it is read: only record the queueing
+    monkeypatch.setattr("tutor.tasks.chat_answer.delay", queued.append)
     user, token = make_member(course)
     response = client.post(reverse("tutor:ask", args=[course.pk]), {"text": "Was ist PID 1?", "lt": token})
     assert response.status_code == 200
     answer = Message.objects.get(pk=response.json()["answer_id"])
     assert answer.status == Message.PENDING and answer.conversation.user == user
+    assert queued == [answer.pk]
     assert response.json()["stream_url"].startswith(reverse("tutor:stream", args=[course.pk, answer.pk]) + "?lt=")
     assert client.post(reverse("tutor:ask", args=[course.pk]), {"text": "  ", "lt": token}).status_code == 400
 
