@@ -203,7 +203,7 @@ def run(args):
         course, index_id, topics = build(args, rng)
         record(args, course, index_id, topics, rng)
     questions = [json.loads(line)["q"] for line in QA.read_text(encoding="utf-8").splitlines() if line.strip()]
-    from courses.vector_index import COURSE_HNSW_MIN_ROWS, ensure_course_hnsw
+    from courses.vector_index import COURSE_HNSW_MIN_ROWS, ensure_course_hnsw, index_name
 
     started = time.perf_counter()
     if ensure_course_hnsw(index_id, args.dim, args.target):  # as the ingest worker does for a large course
@@ -247,7 +247,7 @@ def run(args):
     print(f"target course: {args.target} chunks; dimension {args.dim}; {args.queries} queries; "
           f"table {total_rows:.0f} rows; hnsw.ef_search {retrieval.HNSW_EF_SEARCH}")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [f"chunk_hnsw_i{index_id}"])
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [index_name(index_id)])
         own_index = cursor.fetchone()[0]
     print(f"semantic plan chosen: target course {semantic_path(args.target, total_rows, course_index=own_index)}, "
           f"small course ({small_rows} chunks) {semantic_path(small_rows, total_rows)}")

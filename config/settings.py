@@ -217,8 +217,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "courses.tasks.*": {"queue": "ingest"},
     "tutor.tasks.generate_*": {"queue": "generate"},
-    "tutor.tasks.grade_*": {"queue": "generate"},
-    "lti.tasks.*": {"queue": "generate"},  # roster sync (NRPS): calls to the LMS, off the chat queue  # grade passback: off the chat queue, retried with backoff
+    "tutor.tasks.grade_*": {"queue": "generate"},  # grade passback: off the chat queue, retried with backoff
+    "lti.tasks.*": {"queue": "generate"},  # roster sync (NRPS): calls to the LMS, off the chat queue
     "tutor.tasks.chat_*": {"queue": "chat"},
 }
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)

@@ -5,6 +5,7 @@ already indexed is left alone; otherwise its sections and chunks are replaced in
 killed worker leaves either the old state or the new one, never a half-written or duplicated one.
 """
 
+import contextlib
 import logging
 import time
 
@@ -145,10 +146,8 @@ def index_large_course(index):
 
     try:
         rows = Chunk.objects.filter(index_id=index.pk).count()
-        if connection.in_atomic_block:  # (tests) a savepoint, so a failed build leaves the transaction usable
-            with transaction.atomic():
-                ensure_course_hnsw(index.pk, index.dimension, rows)
-        else:
+        # inside a transaction (tests): a savepoint, so a failed build leaves it usable
+        with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
             ensure_course_hnsw(index.pk, index.dimension, rows)
     except Exception:
         log.exception("could not build the partial HNSW index of embedding index %s", index.pk)

@@ -150,13 +150,12 @@ def hybrid_sql(dimension, path="hnsw"):
 
     Vectors of a size without a shared HNSW index are searched exactly on the "hnsw" path.
     """
+    # written as in the HNSW indexes' expression, so the planner can use them
+    distance = f"embedding::vector({dimension}) <=> %(vector)s::vector({dimension})"
     if path == "course":
-        # the course filter as on the exact path (it implies the partial index's predicate "index_id = N"), the
-        # distance written as in the partial index's expression so the planner can use it
-        distance = f"embedding::vector({dimension}) <=> %(vector)s::vector({dimension})"
+        # the course filter as on the exact path: it implies the partial index's predicate "index_id = N"
         return HYBRID_SQL.format(distance=distance, course_filter=COURSE_FILTERS["exact"], dimension_filter="")
     if path == "hnsw" and dimension in HNSW_DIMENSIONS:
-        distance = f"embedding::vector({dimension}) <=> %(vector)s::vector({dimension})"
         return HYBRID_SQL.format(distance=distance, course_filter=COURSE_FILTERS["hnsw"],
                                  dimension_filter=f"AND dimension = {dimension}")
     return HYBRID_SQL.format(distance="embedding <=> %(vector)s::vector", course_filter=COURSE_FILTERS["exact"],
@@ -317,12 +316,9 @@ def search(course_id, index_id, vector, text, *, configs=("german",), k=5, docum
         "keyword_weight": KEYWORD_WEIGHT if keyword_weight is None else keyword_weight,
     }
     with connection.cursor() as cursor:
-        # HNSW under a filter: keep scanning until enough rows of this course are found (pgvector >= 0.8);
-        # the same round trip reads the size of what is searched (chunks of the course's ready documents
-        # in this index) and of the whole table (the planner's estimate) to choose the semantic half's plan
         if sizes is None:
-            cursor.execute(SETUP_SQL, {"ef_search": str(HNSW_EF_SEARCH), **params})
-            sizes = cursor.fetchone()
+            setup = course_setup(course_id, document_ids, index_id=index_id)
+            sizes = setup[3] if setup else (0, 0, False)
         rows, total_rows, course_index = sizes
         if COMPOUND_MIN_LENGTH:
             parts = _compound_parts(cursor, course_id, params["text"], params["configs"])
@@ -360,20 +356,10 @@ def execute_planned(cursor, sql, params, *, hnsw):
     return rows
 
 
-SETUP_SQL = """
-SELECT (SELECT COALESCE(sum(chunks_total), 0) FROM courses_document
-        WHERE course_id = %(course)s::bigint AND index_id = %(index)s::bigint
-          AND (%(documents)s::bigint[] IS NULL OR id = ANY(%(documents)s::bigint[]))),
-       (SELECT reltuples FROM pg_class WHERE oid = 'courses_chunk'::regclass),
-       """ + VALID_SQL.format(id="%(index)s::bigint") + """
-FROM (SELECT set_config('hnsw.iterative_scan', 'relaxed_order', false),
-             set_config('hnsw.ef_search', %(ef_search)s, false)) AS settings
-"""
-
-
-# What retrieve needs to know before it searches, in one round trip: the course's active index and embedding
-# model, its texts' languages, the size of what is searched and of the table (semantic_path), and the HNSW
-# settings of this connection (see SETUP_SQL).
+# What a search needs to know first, in one round trip: the course's active (or given) index and embedding
+# model, its texts' languages, the size of what is searched and of the table and whether the course has its
+# own HNSW index (semantic_path); and the HNSW settings of this connection: keep scanning under a filter until
+# enough rows of this course are found (pgvector >= 0.8).
 COURSE_SETUP_SQL = """
 SELECT i.id, i.model,
        ARRAY(SELECT DISTINCT d.language FROM courses_document d
@@ -386,15 +372,16 @@ SELECT i.id, i.model,
 FROM courses_embeddingindex i,
      (SELECT set_config('hnsw.iterative_scan', 'relaxed_order', false),
              set_config('hnsw.ef_search', %(ef_search)s, false)) AS settings
-WHERE i.course_id = %(course)s::bigint AND i.active
+WHERE i.course_id = %(course)s::bigint
+  AND (i.id = %(index)s::bigint OR (%(index)s::bigint IS NULL AND i.active))
 """
 
 
-def course_setup(course_id, document_ids=None):
+def course_setup(course_id, document_ids=None, index_id=None):
     """(index id, embedding model, languages, (rows searched, rows in the table, own HNSW index or not)) of
-    the course's active index, or None when nothing was indexed yet."""
+    the course's active index (or of index_id), or None when nothing was indexed yet."""
     with connection.cursor() as cursor:
-        cursor.execute(COURSE_SETUP_SQL, {"course": course_id, "ef_search": str(HNSW_EF_SEARCH),
+        cursor.execute(COURSE_SETUP_SQL, {"course": course_id, "index": index_id, "ef_search": str(HNSW_EF_SEARCH),
                                           "documents": list(document_ids) if document_ids else None})
         found = cursor.fetchone()
     if found is None:

@@ -19,13 +19,17 @@ log = logging.getLogger(__name__)
 COURSE_HNSW_MIN_ROWS = 4000  # below this, exact distances within the course take a few ms at most
 
 
+NAME_PREFIX = "chunk_hnsw_i"
+
+
 def index_name(index_id):
     """The partial HNSW index of one embedding index (one course, one model)."""
-    return f"chunk_hnsw_i{int(index_id)}"
+    return f"{NAME_PREFIX}{int(index_id)}"
 
 
 # For SQL that reads whether an embedding index `i` has a valid partial HNSW index (see courses.retrieval)
-VALID_SQL = "COALESCE((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('chunk_hnsw_i' || {id})), false)"
+VALID_SQL = ("COALESCE((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('" + NAME_PREFIX
+             + "' || {id})), false)")
 
 
 def ensure_course_hnsw(index_id, dimension, rows):

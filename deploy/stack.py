@@ -154,7 +154,7 @@ def _pg_user_kwargs(data_dir):
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
-def start_postgres(stack, data_dir, port, database, shared_buffers="256MB"):
+def start_postgres(stack, data_dir, port, database):
     """Initialise (once) and start PostgreSQL on 127.0.0.1:port, then create the database."""
     data_dir = Path(data_dir)
     kwargs = _pg_user_kwargs(data_dir)
@@ -172,7 +172,7 @@ def start_postgres(stack, data_dir, port, database, shared_buffers="256MB"):
     log(f"PostgreSQL logs to {data_dir.parent / 'postgres.log'}")
     process = stack.spawn("postgres", [binaries / "postgres", "-D", data_dir, "-p", str(port),
                                        "-h", "127.0.0.1", "-k", "", "-c", "max_connections=300",
-                                       "-c", f"shared_buffers={shared_buffers}"],
+                                       "-c", "shared_buffers=256MB"],
                           stdout=logfile, stderr=subprocess.STDOUT, **kwargs)
     wait_for_port("127.0.0.1", port, "PostgreSQL", process)
     import psycopg

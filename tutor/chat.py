@@ -322,10 +322,7 @@ def _answer(message_id):
     if message is None or message.role != Message.ASSISTANT or message.finished:
         return
     course = message.conversation.course
-    try:
-        config = course.tutor_config
-    except TutorConfig.DoesNotExist:
-        config = TutorConfig.for_course(course)
+    config = TutorConfig.for_course(course)
     publisher = _Publisher(message_id)
     if message.status == Message.STREAMING:
         publisher.reset()
