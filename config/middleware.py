@@ -61,6 +61,16 @@ class CommonMiddleware(InlineHooks, common.CommonMiddleware):
 
 
 class CsrfViewMiddleware(InlineHooks, csrf.CsrfViewMiddleware):
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        if self.async_mode and not settings.CSRF_USE_SESSIONS:
+            # Django hands a sync process_view to the request's thread, and the first hand-over of a request
+            # starts that thread; with the token in a cookie the check does no I/O, so it runs inline here
+            self.process_view = self._process_view_inline
+
+    async def _process_view_inline(self, request, callback, callback_args, callback_kwargs):
+        return csrf.CsrfViewMiddleware.process_view(self, request, callback, callback_args, callback_kwargs)
+
     def request_needs_thread(self, request):
         return settings.CSRF_USE_SESSIONS
 

@@ -7,6 +7,8 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 from django.db import transaction
 
+from config.heap import freeze_startup_objects
+
 log = logging.getLogger(__name__)
 
 
@@ -63,5 +65,6 @@ def _preload_embedder(**kwargs):
             get_embedder()
         except Exception:  # the task that needs it reports the error
             log.exception("could not preload the embedding model")
+        freeze_startup_objects("worker")
 
     threading.Thread(target=load, name="preload-embedder", daemon=True).start()

@@ -2,7 +2,7 @@
 
 It streams a fixed reply word by word (deterministic), can wait before the first token or between tokens,
 can fail with HTTP 500 or by closing the connection, and records every request body so tests can
-check what the tutor sent. Use it as a context manager or through the ``stub_llm`` fixture.
+check what the tutor sent. It counts tokens at /tokenize (as vLLM) and can refuse prompts over a context window. Use it as a context manager or through the ``stub_llm`` fixture.
 
     with StubLLM(reply="Hallo Welt [1]") as stub:
         client = InferenceClient(endpoints=[Endpoint(url=stub.url)])
@@ -57,8 +57,23 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         stub = self.stub
+        if "tokenize" in self.path:  # counts at vLLM's route
+            with stub.lock:
+                stub.tokenize_requests.append(body)
+            if not stub.tokenizer or self.path != "/tokenize":
+                self._send_json(404, {"detail": "Not Found"})
+            else:
+                count = stub.count_tokens(body["prompt"])
+                self._send_json(200, {"count": count, "tokens": list(range(count)), "max_model_len": stub.context})
+            return
         with stub.lock:
             stub.requests.append({"path": self.path, "body": body})
+        if stub.context and stub.tokenizer:
+            needed = sum(stub.count_tokens(m["content"]) + 4 for m in body.get("messages", []))
+            if needed + body.get("max_tokens", 0) > stub.context:  # as vLLM refuses a prompt over the window
+                self._send_json(400, {"error": {"message": f"This model's maximum context length is {stub.context} "
+                                                           f"tokens; the request needs {needed}"}})
+                return
         if stub.fail == "close":
             self.close_connection = True
             self.connection.close()
@@ -118,6 +133,9 @@ class StubLLM:
         self.first_token_delay = first_token_delay
         self.fail = None
         self.model = model
+        self.tokenizer = True  # answer /tokenize (False: a server without one, as Ollama)
+        self.context = None  # refuse chat requests over this many tokens (by count_tokens)
+        self.tokenize_requests = []
         self.requests = []
         self.lock = threading.Lock()
         self.server = _Server(("127.0.0.1", port), _Handler)
@@ -140,6 +158,11 @@ class StubLLM:
         """Base URL for Ollama's native API."""
         return f"http://127.0.0.1:{self.port}"
 
+    @staticmethod
+    def count_tokens(text):
+        """The stub's tokenizer: a token every 2 characters, denser than the tutor's estimate (3.5)."""
+        return len(text) // 2 + 1
+
     def reply_for(self, body):
         """The reply to one request (a callable ``reply`` gets the request body)."""
         return self.reply(body) if callable(self.reply) else self.reply
@@ -147,8 +170,10 @@ class StubLLM:
     def reset(self, reply="Das steht im Kurstext [1]."):
         """Back to a plain, healthy stub with no recorded requests."""
         self.reply, self.token_delay, self.first_token_delay, self.fail = reply, 0.0, 0.0, None
+        self.tokenizer, self.context = True, None
         with self.lock:
             self.requests.clear()
+            self.tokenize_requests.clear()
 
     def start(self):
         """Start serving on a background thread."""

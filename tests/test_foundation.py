@@ -142,4 +142,29 @@ def test_django_s_middleware_runs_without_a_thread_per_hook():
     assert response.status_code == 200
     hooks = [name for name in calls if "process_request" in name or "process_response" in name]
     assert hooks == [], calls
-    assert len(calls) <= 4, calls  # request_started signal, CSRF's process_view, the view, response.close
+    assert not [name for name in calls if "process_view" in name], calls
+    assert len(calls) <= 3, calls  # request_started signal, the (sync) view, response.close
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_asgi_csrf_still_refuses_a_post_without_its_token(django_user_model):
+    """CSRF's view check runs inline on the event loop under ASGI: it still refuses a form post without the
+    token and lets the one with it through."""
+    import asyncio
+    import re
+
+    from django.test import AsyncClient
+
+    django_user_model.objects.create_superuser("admin", "admin@example.edu", "pw-123456")
+    form = {"username": "admin", "password": "pw-123456", "next": "/admin/"}
+
+    async def posts():
+        client = AsyncClient(enforce_csrf_checks=True)
+        refused = await client.post("/admin/login/", form)
+        page = await client.get("/admin/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
+        return refused, await client.post("/admin/login/", {**form, "csrfmiddlewaretoken": token})
+
+    refused, accepted = asyncio.run(posts())
+    assert refused.status_code == 403
+    assert accepted.status_code == 302 and accepted["Location"] == "/admin/"

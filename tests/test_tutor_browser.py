@@ -55,6 +55,8 @@ def test_student_launches_asks_sees_the_streamed_answer_and_opens_a_citation(cel
 
     with chromium() as browser:
         page = browser.new_page(locale="de-DE")
+        requested = []
+        page.on("request", lambda request: requested.append(request.url))
         page.goto(f"{web_server}/lti/test-platform/")
         page.locator('a[href$="?user=student-1"]').click()  # "Alex Student", a learner
         page.wait_for_url(f"{web_server}/c/{course.pk}/?lt=*", timeout=30000)
@@ -74,6 +76,7 @@ def test_student_launches_asks_sees_the_streamed_answer_and_opens_a_citation(cel
         answer = page.locator(".msg.assistant").last
         assert "erste Prozess" in answer.locator(".body strong").inner_text()
         assert answer.locator(".sources li.cited a").count() == 1
+        assert not [url for url in requested if "/stream/" in url]  # it came in the question's own response
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "tutor_chat_answer.png"), full_page=True)
 
@@ -90,6 +93,20 @@ def test_student_launches_asks_sees_the_streamed_answer_and_opens_a_citation(cel
         page.fill(".msg.assistant .feedback input", "Bitte ausführlicher")
         page.locator(".msg.assistant .feedback button").nth(2).click()  # send the comment
         page.locator(".msg.assistant .feedback .muted").wait_for(timeout=15000)
+
+        # the connection drops after the question was accepted: the page continues on the answer's own stream
+        def cut_after_accepted(route):
+            whole = route.fetch().text()
+            route.fulfill(status=200, headers={"Content-Type": "text/event-stream"},
+                          body=whole[:whole.index("\n\n") + 2])
+
+        page.route("**/ask/**", cut_after_accepted)
+        stub_llm.reply = "Mit apt install [1]."
+        page.fill("#question", "Wie installiert man Pakete mit apt?")
+        page.click("#ask")
+        page.wait_for_function("() => [...document.querySelectorAll('.msg.assistant .body')]"
+                               ".some(b => b.textContent.includes('Mit apt install'))", timeout=30000)
+        assert [url for url in requested if "/stream/" in url]
 
     feedback = Feedback.objects.get()
     assert feedback.rating == Feedback.DOWN and feedback.comment == "Bitte ausführlicher"

@@ -4,6 +4,7 @@ Only the language model is a stand-in: the loopback stub server of tests/stub_ll
 """
 
 import json
+import re
 import socket
 
 import httpx
@@ -38,6 +39,34 @@ def ask(web_server, course, token, text):
                           headers={"X-Launch-Token": token}, timeout=30)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def ask_streaming(web_server, course, token, text, headers=None):
+    """POST a question as the chat page does (Accept: text/event-stream); the (event, data) pairs of that one
+    response, until 'final'."""
+    events = []
+    with httpx.stream("POST", f"{web_server}/c/{course.pk}/ask/", data={"text": text, "lt": token}, timeout=60,
+                      headers={"X-Launch-Token": token, "Accept": "text/event-stream", **(headers or {})}) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        name = None
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                events.append((name, json.loads(line[5:])))
+                if name == "final":
+                    break
+    return events
+
+
+def without_tokens(payload):
+    """A message payload with its launch tokens (made anew for each response) blanked out."""
+    if isinstance(payload, dict):
+        return {key: without_tokens(value) for key, value in payload.items()}
+    if isinstance(payload, list):
+        return [without_tokens(value) for value in payload]
+    return re.sub(r"lt=[\w.:%-]+", "lt=", payload) if isinstance(payload, str) else payload
 
 
 def closed_port_url():
@@ -236,3 +265,113 @@ def test_a_failed_answer_can_be_tried_again_once_the_server_is_back(celery_worke
     _, stranger = make_member(course)
     other = httpx.post(url, data={"lt": stranger}, headers={"X-Launch-Token": stranger}, timeout=30)
     assert other.status_code == 400 and Message.objects.get(pk=reply["answer_id"]).status == "done"
+
+
+def test_the_answer_streams_in_the_response_to_the_question(celery_worker, web_server, stub_llm, course):
+    """The chat page's one request: the accepted question, the answer's pieces, then its final message as the
+    chat worker published it. A stream opened later gets that message from Redis; once Redis no longer has
+    it, from the database."""
+    import redis
+    from django.conf import settings
+
+    from tutor import chat
+
+    _, token = make_member(course)
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = "Der Init-Prozess hat die **PID 1** [1]."
+    stub_llm.token_delay = 0.05
+
+    events = ask_streaming(web_server, course, token, "Welche Prozessnummer hat der Init-Prozess?")
+    names = [name for name, _ in events]
+    assert names[0] == "accepted" and names[-1] == "final" and names.count("delta") >= 3
+    accepted, final = events[0][1], events[-1][1]
+    assert accepted["question"]["role"] == "user" and "Prozessnummer" in accepted["question"]["html"]
+    assert accepted["stream_url"].startswith(f"/c/{course.pk}/m/{accepted['answer_id']}/stream/?lt=")
+    assert "".join(data["text"] for name, data in events if name in ("snapshot", "delta")) == stub_llm.reply
+    assert final["id"] == accepted["answer_id"] and final["status"] == "done"
+    assert "<strong>PID 1</strong>" in final["html"] and final["citations"][0]["cited"]
+    assert httpx.get(web_server + final["citations"][0]["url"], timeout=10).status_code == 200
+    stored = Message.objects.select_related("conversation").get(pk=final["id"])
+    assert without_tokens(final) == without_tokens(chat.message_payload(stored, token))
+
+    Message.objects.filter(pk=final["id"]).update(text="Geändert in der Datenbank.")
+    later = sse_events(web_server + accepted["stream_url"])
+    assert [name for name, _ in later] == ["final"] and "<strong>PID 1</strong>" in later[0][1]["html"]
+    redis.Redis.from_url(settings.REDIS_URL).delete(chat.final_key(final["id"]))
+    assert "Geändert in der Datenbank." in sse_events(web_server + accepted["stream_url"])[0][1]["html"]
+
+
+def test_a_streaming_ask_still_refuses_with_a_plain_error(celery_worker, web_server, stub_llm, course):
+    """Errors of a question asked for a stream are JSON with their status, as for any other question."""
+    _, token = make_member(course)
+    url = f"{web_server}/c/{course.pk}/ask/"
+    empty = httpx.post(url, data={"text": " ", "lt": token}, timeout=30,
+                       headers={"X-Launch-Token": token, "Accept": "text/event-stream"})
+    assert empty.status_code == 400 and empty.json()["error"] == "Please type a question."
+    _, other_course_token = make_member(make_course(title="Andere"))
+    stranger = httpx.post(url, data={"text": "Hallo?", "lt": other_course_token}, timeout=30,
+                          headers={"X-Launch-Token": other_course_token, "Accept": "text/event-stream"})
+    assert stranger.status_code == 403
+
+
+def test_a_failed_answer_is_explained_in_the_reader_s_language(celery_worker, web_server, course):
+    """The worker publishes the failure; the web side words it in the language of the person reading."""
+    user, token = make_member(course)
+    point_tutor_at(course, closed_port_url())
+    events = ask_streaming(web_server, course, token, "Welche Prozessnummer hat der Init-Prozess?",
+                           headers={"Accept-Language": "de"})
+    final = events[-1][1]
+    assert final["status"] == "failed" and final["error_code"] == "unavailable"
+    assert "gerade nicht erreichbar" in final["error"] and "Frage ist gespeichert" in final["error"]
+    english = sse_events(web_server + events[0][1]["stream_url"])[-1][1]
+    assert "not reachable right now" in english["error"]
+    assert Message.objects.filter(conversation__user=user, role=Message.USER).count() == 1
+
+
+def test_only_the_latest_turns_are_read_for_an_answer(course):
+    """A long conversation costs the worker no more than a short one: the answer, its question and the last
+    HISTORY_TURNS turns are read, nothing older."""
+    from tutor import chat
+    from tutor.models import Conversation
+    from tutor.prompts import HISTORY_TURNS
+
+    user, _ = make_member(course)
+    conversation = Conversation.objects.create(course=course, user=user)
+    for n in range(30):
+        Message.objects.create(conversation=conversation, role=Message.USER, text=f"Frage {n}")
+        Message.objects.create(conversation=conversation, role=Message.ASSISTANT, status=Message.DONE,
+                               text=f"Antwort {n}")
+    Message.objects.create(conversation=conversation, role=Message.USER, text="Die neue Frage")
+    answer = Message.objects.create(conversation=conversation, role=Message.ASSISTANT, status=Message.PENDING)
+    message, earlier = chat._conversation_so_far(answer.pk)
+    assert message.pk == answer.pk and message.conversation.course.pk == course.pk
+    question, turns = chat._history(message, earlier)
+    assert question.text == "Die neue Frage"
+    assert [t["content"] for t in turns][-2:] == ["Frage 29", "Antwort 29"]
+    assert len(turns) == 2 * HISTORY_TURNS and turns[0]["content"] == f"Frage {30 - HISTORY_TURNS}"
+
+
+def test_a_prompt_near_the_window_is_sized_by_the_server_s_tokenizer(stub_llm, settings):
+    """Many long relevant passages and a small context window: the estimate would overflow this server's
+    tokenizer (which refuses such a prompt, as vLLM does); counted by the server, the sources are cut to fit."""
+    from tutor import chat, inference
+
+    inference._tokenize_routes.clear()
+    sections = "\n\n".join(
+        f"## Abschnitt {n}\n\n" + f"Der Init-Prozess startet beim Systemstart den Dienst Nummer {n}. " * 14
+        for n in range(1, 7))
+    course = make_course(("init.md", "# Init\n\n" + sections))
+    user, _ = make_member(course)
+    point_tutor_at(course, stub_llm.url, sources=6)
+    settings.INFERENCE_CONTEXT_TOKENS = 2048
+    stub_llm.context = 2048
+    answer = _pending_answer(course, user, "Was startet der Init-Prozess beim Systemstart?")
+    chat.answer(answer.pk)
+    answer.refresh_from_db()
+    assert answer.status == Message.DONE, answer.error
+    assert stub_llm.tokenize_requests, "the prompt was not counted by the server"
+    sent = stub_llm.requests[-1]["body"]
+    needed = sum(stub_llm.count_tokens(m["content"]) + 4 for m in sent["messages"])
+    assert needed + sent["max_tokens"] <= 2048
+    assert needed + sent["max_tokens"] > 0.8 * 2048  # cut to the window, not to nothing
+    assert answer.citations.count() >= 2

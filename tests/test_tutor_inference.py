@@ -142,3 +142,35 @@ def test_only_allowed_inference_hosts_are_ever_contacted(settings):
     with pytest.raises(InferenceBadResponse):
         InferenceClient.from_settings(url="https://api.elsewhere.example/v1")
 
+
+
+def test_near_the_window_the_server_s_tokenizer_counts(stub):
+    """The estimate (3.5 characters a token) undercounts for this server's tokenizer (2): fit() asks the server
+    before refusing, and the route that answered is remembered."""
+    from tutor import inference
+
+    inference._tokenize_routes.clear()
+    client = InferenceClient(endpoints=[Endpoint(url=stub.url)], retries=0, context_tokens=1000)
+    messages = [{"role": "user", "content": "Wort " * 500}]  # 2,500 characters
+    assert inference.count_message_tokens(messages) == 719
+    assert client.count_message_tokens_exactly(messages) == 1251 + 4
+    with pytest.raises(InferenceBadResponse):  # 719 estimated + 300 > 1000: counted exactly, still too long
+        client.fit(messages, 300)
+    client.fit([{"role": "user", "content": "Wort " * 300}], 200)  # 433 + 200 estimated: no count needed
+    assert len(stub.tokenize_requests) == 2 and stub.tokenize_requests[0]["model"] == "smollm2"
+    assert inference._tokenize_routes[stub.url[:-3]][0] == "/tokenize"
+
+
+def test_a_server_without_a_tokenizer_keeps_the_estimate(stub):
+    """Ollama has no tokenize route: both routes are tried once, then the estimate is used without asking."""
+    from tutor import inference
+
+    inference._tokenize_routes.clear()
+    stub.tokenizer = False
+    client = InferenceClient(endpoints=[Endpoint(url=stub.url)], retries=0, context_tokens=1000)
+    messages = [{"role": "user", "content": "Wort " * 500}]
+    assert client.count_message_tokens_exactly(messages) is None
+    assert client.count_message_tokens_exactly(messages) is None
+    assert len(stub.tokenize_requests) == 2 and stub.requests == []
+    ollama = InferenceClient(endpoints=[Endpoint(url=stub.base, api=OLLAMA)], context_tokens=1000)
+    assert ollama.count_message_tokens_exactly(messages) is None and len(stub.tokenize_requests) == 2

@@ -49,6 +49,23 @@ def test_streams_and_follows_a_json_schema_on_smollm2(llama_server):
     assert httpx.get(llama_server + "/models", timeout=10).json()["data"][0]["id"] == "smollm2"
 
 
+def test_the_server_s_own_tokenizer_counts_the_prompt(llama_server):
+    """Near the context window the tutor counts with the model's tokenizer: llama-cpp-python's
+    /extras/tokenize/count (after /tokenize, vLLM's and llama-server's route, was not found there)."""
+    from tutor import inference
+
+    client = InferenceClient(endpoints=[Endpoint(url=llama_server)], retries=0, timeout=120, context_tokens=4096)
+    text = "Der Init-Prozess hat die Prozessnummer 1. " * 20
+    messages = [{"role": "user", "content": text}]
+    counted = client.count_message_tokens_exactly(messages)
+    assert inference._tokenize_routes[llama_server[:-3]][0] == "/extras/tokenize/count"
+    reply = httpx.post(llama_server + "/chat/completions", timeout=120, json={
+        "model": "smollm2", "messages": messages, "max_tokens": 1, "temperature": 0}).json()
+    prompt_tokens = reply["usage"]["prompt_tokens"]  # the content plus the chat template's tokens
+    assert counted - 4 < prompt_tokens <= counted + 12
+    assert abs(counted - inference.count_message_tokens(messages)) > 5  # not the estimate
+
+
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_chat_answer_from_smollm2_through_the_worker(celery_worker, llama_server):

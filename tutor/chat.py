@@ -24,7 +24,7 @@ from courses.parsing import detect_language
 from courses.retrieval import course_documents, retrieve
 from tutor.inference import InferenceBadResponse, InferenceClient, InferenceError, InferenceUnavailable
 from tutor.models import Citation, Conversation, Message, TutorConfig
-from tutor.prompts import ANSWER_TOKENS, build_messages, search_query
+from tutor.prompts import ANSWER_TOKENS, HISTORY_TURNS, fitted_messages, search_query
 from tutor.rendering import render_markdown
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,11 @@ def channel(message_id):
 def buffer_key(message_id):
     """The Redis key holding the answer text streamed so far (for reconnecting browsers)."""
     return f"tutor:chat:{message_id}:text"
+
+
+def final_key(message_id):
+    """The Redis key holding a finished answer's payload (see message_payload) for BUFFER_SECONDS."""
+    return f"tutor:chat:{message_id}:final"
 
 
 _redis = None
@@ -127,16 +132,16 @@ def retry(course, user, message_id):
     if answer.status != Message.FAILED:
         raise ChatError(_("Only an answer that failed can be tried again."))
     check_rate_limit(user.pk)
+    try:  # before the answer is queued again: its new pieces must not be deleted
+        redis_client().delete(buffer_key(answer.pk), final_key(answer.pk))
+    except redis.RedisError:
+        log.exception("could not clear the stream buffer of answer %s", answer.pk)
     with transaction.atomic():
         changed = Message.objects.filter(pk=answer.pk, status=Message.FAILED).update(
             status=Message.PENDING, error="", text="", finished_at=None)
         if changed:
             Citation.objects.filter(message=answer).delete()
             transaction.on_commit(lambda: chat_answer.delay(answer.pk))
-    try:
-        redis_client().delete(buffer_key(answer.pk))
-    except redis.RedisError:
-        log.exception("could not clear the stream buffer of answer %s", answer.pk)
     answer.refresh_from_db()
     return answer
 
@@ -167,19 +172,25 @@ def ask(course, user, text, *, conversation=None):
 
 def message_payload(message, launch_token=""):
     """What the page shows of a message: sanitized HTML, numbered sources with links, state, error text."""
+    citations = list(message.citations.all()) if message.role == Message.ASSISTANT else []
+    return payload(message, citations, launch_token)
+
+
+def payload(message, citations, launch_token=""):
+    """message_payload for a message whose citations are at hand (the chat worker has just written them)."""
     from lti.access import tool_url
 
     course_id = message.conversation.course_id
-    citations = list(message.citations.all()) if message.role == Message.ASSISTANT else []
     urls = {c.number: tool_url("courses:passage", course_id, c.chunk_id, token=launch_token) for c in citations}
     if message.role == Message.USER:
         html = render_markdown(message.text)
     else:
         html = render_markdown(message.text, urls)
+    failed = message.status == Message.FAILED
     return {
         "id": message.pk, "role": message.role, "status": message.status, "html": html,
         "declined": message.declined,
-        "error": error_text(message.error) if message.status == Message.FAILED else "",
+        "error": error_text(message.error) if failed else "", "error_code": message.error if failed else "",
         "citations": [{"number": c.number, "title": c.document_title, "section": c.section_path, "page": c.page,
                        "url": urls[c.number], "cited": c.cited} for c in citations],
     }
@@ -197,21 +208,37 @@ class _Publisher:
         self.text = []
 
     def reset(self):
-        self.client.delete(buffer_key(self.message_id))
+        self.client.delete(buffer_key(self.message_id), final_key(self.message_id))
         self._publish({"t": "reset"})
 
     def piece(self, text):
         self.text.append(text)
         self.length += len(text)
         pipe = self.client.pipeline(transaction=False)
-        pipe.append(buffer_key(self.message_id), text.encode())
-        if len(self.text) == 1:  # APPEND keeps a key's expiry: set it once
-            pipe.expire(buffer_key(self.message_id), BUFFER_SECONDS)
+        if len(self.text) == 1:  # the first piece replaces whatever an interrupted earlier run left
+            pipe.set(buffer_key(self.message_id), text.encode(), ex=BUFFER_SECONDS)
+        else:  # APPEND keeps the key's expiry
+            pipe.append(buffer_key(self.message_id), text.encode())
         pipe.publish(channel(self.message_id), json.dumps({"t": "delta", "text": text, "end": self.length}))
         pipe.execute()
 
-    def finish(self, status):
-        self._publish({"t": "end", "status": status})
+    def finish(self, status, message=None, citations=()):
+        """Publish the end of the answer; with the finished message, also its final payload (the web relays it
+        without reading the database) and keep that beside the buffer for a stream opened after the end."""
+        event = {"t": "end", "status": status}
+        if message is not None:
+            from lti.access import make_launch_token
+
+            event["message"] = payload(message, list(citations),
+                                       make_launch_token(message.conversation.user_id, message.conversation.course_id))
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            if message is not None:
+                pipe.set(final_key(self.message_id), json.dumps(event["message"]), ex=BUFFER_SECONDS)
+            pipe.publish(channel(self.message_id), json.dumps(event))
+            pipe.execute()
+        except redis.RedisError:
+            log.exception("could not publish to %s", channel(self.message_id))
 
     def _publish(self, event):
         try:
@@ -269,14 +296,16 @@ def declined_text(course_id, language):
 
 
 def _conversation_so_far(message_id):
-    """(the answer with its conversation, course and tutor settings; the conversation's earlier messages, oldest
-    first), in one query: every message of the answer's conversation up to it (ids grow with time)."""
+    """(the answer with its conversation, course and tutor settings; the conversation's latest messages before
+    it, oldest first), in one query: ids grow with time, and the prompt uses only the last HISTORY_TURNS turns,
+    so a long conversation costs no more than a short one."""
     message_id = int(message_id)
     rows = list(Message.objects.select_related("conversation__course__tutor_config")
                 .filter(conversation_id=models.Subquery(Message.objects.filter(pk=message_id)
                                                         .values("conversation_id")[:1]),
                         pk__lte=message_id)
-                .order_by("created_at", "id"))
+                .order_by("-id")[:2 * HISTORY_TURNS + 2])  # the answer, its question, the turns before
+    rows.reverse()
     message = next((m for m in rows if m.pk == message_id), None)
     return message, [m for m in rows if m.pk != message_id]
 
@@ -304,7 +333,8 @@ def answer(message_id):
         log.exception("answer %s crashed", message_id)
         code = "timeout" if _is_time_limit() else "internal"
         if fail_if_unfinished(message_id, code):
-            _Publisher(message_id).finish(Message.FAILED)
+            failed = Message.objects.select_related("conversation").filter(pk=message_id).first()
+            _Publisher(message_id).finish(Message.FAILED, failed)
         raise
 
 
@@ -324,10 +354,9 @@ def _answer(message_id):
     course = message.conversation.course
     config = TutorConfig.for_course(course)
     publisher = _Publisher(message_id)
-    if message.status == Message.STREAMING:
+    if message.status == Message.STREAMING:  # an earlier run streamed part of it and died: start over
         publisher.reset()
         message.citations.all().delete()
-    Message.objects.filter(pk=message_id).update(status=Message.STREAMING)
     question, turns = _history(message, earlier)
     if question is None:
         return _fail(message, publisher, "internal")
@@ -347,13 +376,13 @@ def _answer(message_id):
     try:
         client = InferenceClient.from_settings(url=config.endpoint or None, model=config.model or None,
                                                timeout=config.timeout_seconds)
-        messages, passages = build_messages(config, question.text, passages, turns, language=language,
-                                            context_tokens=client.context_tokens)
+        messages, passages = fitted_messages(client, config, question.text, passages, turns, language=language)
         for piece in client.stream_chat(messages, temperature=config.temperature, max_tokens=ANSWER_TOKENS):
-            if not publisher.text:
+            publisher.piece(piece)
+            if len(publisher.text) == 1:  # marked after the first piece is out, not before it
+                Message.objects.filter(pk=message_id).update(status=Message.STREAMING)
                 log.info("answer %s: first piece after %.0f ms (retrieval and prompt %.0f ms)", message_id,
                          (time.monotonic() - started) * 1000, (retrieved - started) * 1000)
-            publisher.piece(piece)
     except InferenceUnavailable as exc:
         log.warning("answer %s failed: %s", message_id, exc.reason)
         return _fail(message, publisher, "unavailable", "".join(publisher.text))
@@ -370,24 +399,28 @@ def _answer(message_id):
 
 def _finish(message, publisher, text, passages, *, query, declined=False):
     cited = _cited_numbers(text)
+    citations = [Citation(message=message, number=i, chunk_id=p.chunk_id, document_title=p.document_title[:255],
+                          section_path=p.section_path, page=p.page, excerpt=p.text[:500], score=p.score,
+                          cited=i in cited)
+                 for i, p in enumerate(passages, start=1)]
+    done = {"text": text, "status": Message.DONE, "error": "", "declined": declined, "search_query": query[:2000],
+            "finished_at": timezone.now()}
     with transaction.atomic():
         Citation.objects.filter(message=message).delete()
-        Citation.objects.bulk_create([
-            Citation(message=message, number=i, chunk_id=p.chunk_id, document_title=p.document_title[:255],
-                     section_path=p.section_path, page=p.page, excerpt=p.text[:500], score=p.score,
-                     cited=i in cited)
-            for i, p in enumerate(passages, start=1)
-        ])
-        Message.objects.filter(pk=message.pk).update(text=text, status=Message.DONE, error="", declined=declined,
-                                                     search_query=query[:2000], finished_at=timezone.now())
-    publisher.finish(Message.DONE)
+        Citation.objects.bulk_create(citations)
+        Message.objects.filter(pk=message.pk).update(**done)
+    for field, value in done.items():
+        setattr(message, field, value)
+    publisher.finish(Message.DONE, message, citations)
     _schedule_daily_purge()
 
 
 def _fail(message, publisher, code, partial=""):
-    Message.objects.filter(pk=message.pk).update(status=Message.FAILED, error=code, text=partial,
-                                                 finished_at=timezone.now())
-    publisher.finish(Message.FAILED)
+    failed = {"status": Message.FAILED, "error": code, "text": partial, "finished_at": timezone.now()}
+    Message.objects.filter(pk=message.pk).update(**failed)
+    for field, value in failed.items():
+        setattr(message, field, value)
+    publisher.finish(Message.FAILED, message)
 
 
 def fail_if_unfinished(message_id, code="timeout"):

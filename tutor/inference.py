@@ -1,9 +1,10 @@
 """The one client for the local inference server: OpenAI-compatible chat completions or Ollama's native API.
 
 Streaming (SSE for OpenAI-compatible servers, NDJSON for Ollama), JSON-schema constrained output in each
-server's own form, timeouts, bounded retries with backoff, failover over several endpoints, and a rough
-token count to fit the model's context window. Sync and async variants share the request building and
-parsing. No other module talks to the LLM server, and it only ever talks to the configured URLs.
+server's own form, timeouts, bounded retries with backoff, failover over several endpoints, and token
+counts to fit the model's context window (an estimate; the server's own tokenizer near the limit). Sync and
+async variants share the request building and parsing. No other module talks to the LLM server, and it only
+ever talks to the configured URLs.
 """
 
 import asyncio
@@ -75,6 +76,26 @@ def count_tokens(text):
 def count_message_tokens(messages):
     """Approximate tokens of a chat message list, including a few per message for the chat template."""
     return sum(count_tokens(m["content"]) + 4 for m in messages)
+
+
+TOKENIZE_TIMEOUT = 3.0
+TOKENIZE_RECHECK_SECONDS = 600
+_tokenize_routes = {}  # server root URL -> (route that counted, or None for none; when that was found out)
+
+
+def _server_root(url):
+    """The server's root URL: OpenAI-compatible base URLs end in /v1, the tokenizer routes sit beside it."""
+    root = url.rstrip("/")
+    return root[:-3] if root.endswith("/v1") else root
+
+
+def _count_from(route, body):
+    """The token count in a tokenize route's answer."""
+    if isinstance(body.get("count"), int):  # vLLM /tokenize, llama-cpp-python /extras/tokenize/count
+        return body["count"]
+    if isinstance(body.get("tokens"), list):  # llama.cpp's llama-server /tokenize
+        return len(body["tokens"])
+    raise ValueError(f"no count in the answer of {route}")
 
 
 def truncate_to_tokens(text, tokens):
@@ -224,11 +245,48 @@ class InferenceClient:
         log.warning("inference unavailable: %s", "; ".join(errors))
         return InferenceUnavailable(_("The language model server is not reachable or did not answer in time."))
 
-    def fit(self, messages, max_tokens):
-        """Raise InferenceBadResponse if the messages and the answer cannot fit the context window."""
+    def fit(self, messages, max_tokens, exact=True):
+        """Raise InferenceBadResponse if the messages and the answer cannot fit the context window (counted
+        by the server's tokenizer when the estimate says they do not, unless exact=False: async callers)."""
         needed = count_message_tokens(messages) + max_tokens
         if needed > self.context_tokens:
-            raise InferenceBadResponse(_("The question is too long for the language model."))
+            exact = self.count_message_tokens_exactly(messages) if exact else None
+            if exact is None or exact + max_tokens > self.context_tokens:
+                raise InferenceBadResponse(_("The question is too long for the language model."))
+
+    def count_message_tokens_exactly(self, messages):
+        """Tokens of a chat message list by the model's own tokenizer on the first endpoint (a few per message
+        added for the chat template), or None when the server offers no tokenizer route (Ollama) or does
+        not answer: then the estimate is all there is.
+
+        Tried in turn, and the one that answers remembered per server: /tokenize (vLLM; llama.cpp's
+        llama-server) and /extras/tokenize/count (llama-cpp-python's server).
+        """
+        endpoint = self.endpoints[0] if self.endpoints else None
+        if endpoint is None or endpoint.api != OPENAI:
+            return None
+        root = _server_root(endpoint.url)
+        known, checked = _tokenize_routes.get(root, (False, 0.0))
+        if known is None and time.monotonic() - checked < TOKENIZE_RECHECK_SECONDS:
+            return None
+        text = "\n".join(m["content"] for m in messages)
+        routes = [known] if known else ["/tokenize", "/extras/tokenize/count"]
+        for route in routes:
+            body = {"model": endpoint.model, "prompt": text, "content": text, "input": text}
+            try:
+                response = _sync_http().post(root + route, json=body, headers=endpoint.headers(),
+                                             timeout=TOKENIZE_TIMEOUT)
+                if response.status_code != 200:
+                    continue
+                count = _count_from(route, response.json())
+            except (httpx.HTTPError, ValueError) as exc:
+                log.info("token count at %s%s failed: %s", root, route, exc)
+                continue
+            _tokenize_routes[root] = (route, time.monotonic())
+            return count + 4 * len(messages)
+        log.info("%s has no tokenizer route; token counts stay estimates", root)
+        _tokenize_routes[root] = (None, time.monotonic())
+        return None
 
     # --- sync ------------------------------------------------------------------------------------
 
@@ -293,7 +351,7 @@ class InferenceClient:
     async def astream_chat(self, messages, *, temperature=0.2, max_tokens=512,
                            json_schema=None) -> AsyncIterator[str]:
         """Async variant of stream_chat."""
-        self.fit(messages, max_tokens)
+        self.fit(messages, max_tokens, exact=False)
         errors = []
         for endpoint, attempt in self._attempts():
             if attempt:
@@ -322,7 +380,7 @@ class InferenceClient:
 
     async def achat(self, messages, *, temperature=0.2, max_tokens=512, json_schema=None):
         """Async variant of chat."""
-        self.fit(messages, max_tokens)
+        self.fit(messages, max_tokens, exact=False)
         errors = []
         for endpoint, attempt in self._attempts():
             if attempt:

@@ -7,7 +7,7 @@ delimiters is defused, and the system prompt says that nothing inside them is an
 
 import re
 
-from tutor.inference import count_tokens, truncate_to_tokens
+from tutor.inference import count_message_tokens, count_tokens, truncate_to_tokens
 
 DEFAULT_SYSTEM_PROMPT = {
     "de": (
@@ -107,6 +107,29 @@ def build_messages(config, question, passages, history, *, language, context_tok
     sources, included = course_texts(passages, budget, format_source)
     user = {"role": "user", "content": f"{sources}\n\n{question_block}"}
     messages = [system, *turns, user]
+    return messages, included
+
+
+EXACT_COUNT_ABOVE = 0.8  # of the context window: nearer than this, the server's tokenizer decides
+
+
+def fitted_messages(client, config, question, passages, history, *, language):
+    """build_messages for the client's model: sized by the character estimate, and where that comes near the
+    context window, re-counted by the server's own tokenizer and shrunk until the prompt and the answer fit
+    (a tokenizer can need more tokens than the estimate, e.g. for German compounds or code)."""
+    window = client.context_tokens
+    size = window
+    for _ in range(3):
+        messages, included = build_messages(config, question, passages, history, language=language,
+                                             context_tokens=size)
+        estimate = count_message_tokens(messages)
+        if estimate + ANSWER_TOKENS <= EXACT_COUNT_ABOVE * window:
+            break
+        exact = client.count_message_tokens_exactly(messages)
+        if exact is None or exact + ANSWER_TOKENS <= window:
+            break
+        # the estimate undercounts here by exact/estimate: size the next try down by as much, plus a margin
+        size = ANSWER_TOKENS + int((window - ANSWER_TOKENS) * estimate / exact * 0.97)
     return messages, included
 
 

@@ -80,9 +80,9 @@ class Relay:
                 for queue in list(self.queues.get(channel, ())):
                     queue.put_nowait(message["data"])
 
-    async def get(self, key):
-        """A plain Redis GET over the shared pool."""
-        return await self.client.get(key)
+    async def mget(self, *keys):
+        """A plain Redis MGET over the shared pool."""
+        return await self.client.mget(keys)
 
 
 _relays = weakref.WeakKeyDictionary()

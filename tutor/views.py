@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.http import Http404, HttpResponseForbidden, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -70,7 +71,8 @@ def home(request, course_id):
 
 
 def _ask(request, course_id):
-    """The work of the ask view (database and queue), run on the shared thread pool."""
+    """The work of the ask view (database and queue), run on the shared thread pool: the accepted question
+    (a dict), an error response, or None for a non-member."""
     membership = resolve_membership(request, course_id)
     if membership is None:
         return None
@@ -88,9 +90,9 @@ def _ask(request, course_id):
         return JsonResponse({"error": str(exc)}, status=429)
     except chat.ChatError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
-    stream_url = tool_url("tutor:stream", course_id, answer.pk, token=token)
-    return JsonResponse({"question": chat.message_payload(question, token), "answer_id": answer.pk,
-                         "stream_url": stream_url, "conversation_id": answer.conversation_id})
+    return {"question": chat.message_payload(question, token), "answer_id": answer.pk,
+            "stream_url": tool_url("tutor:stream", course_id, answer.pk, token=token),
+            "conversation_id": answer.conversation_id, "token": token}
 
 
 def _with_urls(conversations, course_id, token):
@@ -142,11 +144,26 @@ async def _chat_post(request, work):
 @csrf_exempt
 @require_POST
 async def ask(request, course_id):
-    """Take a question (POST text, launch token); returns the question as shown and the pending answer's stream.
+    """Take a question (POST text, launch token).
 
-    Async, with its database work on the shared pool: no new database connection per question.
+    A client that accepts text/event-stream (the chat page) gets the answer in this same response: an
+    "accepted" event (the question as shown, the answer's id and its own stream URL for resuming) and then
+    the answer's events, as from the stream view; no second request, nothing read twice. Others get the
+    accepted question as JSON and open the stream URL.
     """
-    return await _chat_post(request, lambda: _ask(request, course_id))
+    accepted = await _chat_post(request, lambda: _ask(request, course_id))
+    if not isinstance(accepted, dict):
+        return accepted
+    token = accepted.pop("token")
+    if "text/event-stream" not in request.headers.get("Accept", ""):
+        return JsonResponse(accepted)
+
+    async def events():
+        yield _sse("accepted", accepted)
+        async for event in answer_events(accepted["answer_id"], token, fresh=True):
+            yield event
+
+    return _event_stream(events())
 
 
 @never_cache
@@ -169,17 +186,37 @@ def _final_payload(message_id, token):
     return chat.message_payload(found, token)
 
 
-async def answer_events(message_id, token):
-    """The SSE events of one answer: a snapshot of what exists, then each new piece, then the final message."""
+def _translated(final, language):
+    """A final payload the chat worker published, with its error text in the reader's language."""
+    if final.get("error_code"):
+        with translation.override(language):
+            final["error"] = chat.error_text(final["error_code"])
+    return final
+
+
+async def answer_events(message_id, token, *, fresh=False):
+    """The SSE events of one answer: a snapshot of what exists, then each new piece, then the final message.
+
+    The chat worker publishes the final message with the end of the answer (and keeps it in Redis for a stream
+    opened after that), so a live answer is relayed without reading the database; fresh=True (the answer was
+    queued by this very request) skips the database also for its state.
+    """
     hub = relay()
     channel = chat.channel(message_id)
+    language = translation.get_language()
     queue = await hub.subscribe(channel)
     try:
-        status = await db_in_thread(lambda: Message.objects.filter(pk=message_id).values_list("status", flat=True)[0])
-        if status in (Message.DONE, Message.FAILED):
-            yield _sse("final", await db_in_thread(lambda: _final_payload(message_id, token)))
+        buffered, final = await hub.mget(chat.buffer_key(message_id), chat.final_key(message_id))
+        if final:
+            yield _sse("final", _translated(json.loads(final), language))
             return
-        buffered = (await hub.get(chat.buffer_key(message_id)) or b"").decode()
+        if not fresh:
+            status = await db_in_thread(
+                lambda: Message.objects.filter(pk=message_id).values_list("status", flat=True)[0])
+            if status in (Message.DONE, Message.FAILED):
+                yield _sse("final", await db_in_thread(lambda: _final_payload(message_id, token)))
+                return
+        buffered = (buffered or b"").decode()
         sent = len(buffered)
         yield _sse("snapshot", {"text": buffered})
         loop = asyncio.get_running_loop()
@@ -207,7 +244,10 @@ async def answer_events(message_id, token):
                 sent = 0
                 yield _sse("snapshot", {"text": ""})
             elif data["t"] == "end":
-                yield _sse("final", await db_in_thread(lambda: _final_payload(message_id, token)))
+                if "message" in data:
+                    yield _sse("final", _translated(data["message"], language))
+                else:  # ended without its payload (a crashed answer): read it
+                    yield _sse("final", await db_in_thread(lambda: _final_payload(message_id, token)))
                 return
     finally:
         await hub.unsubscribe(channel, queue)
@@ -231,9 +271,13 @@ async def stream(request, course_id, message_id):
     if not own:
         raise Http404(_("This answer does not exist."))
     token = make_launch_token(membership.user_id, membership.course_id)
-    response = StreamingHttpResponse(answer_events(message_id, token), content_type="text/event-stream")
+    return _event_stream(answer_events(message_id, token))
+
+
+def _event_stream(events):
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response
 
 
