@@ -375,3 +375,25 @@ def test_a_prompt_near_the_window_is_sized_by_the_server_s_tokenizer(stub_llm, s
     assert needed + sent["max_tokens"] <= 2048
     assert needed + sent["max_tokens"] > 0.8 * 2048  # cut to the window, not to nothing
     assert answer.citations.count() >= 2
+
+
+def test_an_answer_that_streams_too_long_is_stopped_with_what_it_had(stub_llm, course, settings):
+    """CHAT_ANSWER_SECONDS bounds an answer (the threads pool has no Celery time limits): a model that keeps
+    streaming is cut off, the answer fails as 'took too long' and keeps its text so far."""
+    import time
+
+    from tutor import chat
+
+    user, _ = make_member(course)
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = " ".join(f"Wort{n}" for n in range(40))
+    stub_llm.token_delay = 0.1
+    settings.CHAT_ANSWER_SECONDS = 1
+    answer = _pending_answer(course, user, "Welche Prozessnummer hat der Init-Prozess?")
+    started = time.monotonic()
+    chat.answer(answer.pk)
+    assert time.monotonic() - started < 3  # not the 4 s the whole reply takes
+    answer.refresh_from_db()
+    assert answer.status == Message.FAILED and answer.error == "timeout"
+    assert answer.text.startswith("Wort0 Wort1") and "Wort39" not in answer.text
+    assert "took too long" in chat.error_text(answer.error)

@@ -377,7 +377,11 @@ def _answer(message_id):
         client = InferenceClient.from_settings(url=config.endpoint or None, model=config.model or None,
                                                timeout=config.timeout_seconds)
         messages, passages = fitted_messages(client, config, question.text, passages, turns, language=language)
+        deadline = started + settings.CHAT_ANSWER_SECONDS
         for piece in client.stream_chat(messages, temperature=config.temperature, max_tokens=ANSWER_TOKENS):
+            if time.monotonic() > deadline:  # ending the loop closes the model's stream
+                log.warning("answer %s: still streaming after %s s; stopped", message_id, settings.CHAT_ANSWER_SECONDS)
+                return _fail(message, publisher, "timeout", "".join(publisher.text))
             publisher.piece(piece)
             if len(publisher.text) == 1:  # marked after the first piece is out, not before it
                 Message.objects.filter(pk=message_id).update(status=Message.STREAMING)

@@ -4,7 +4,7 @@ from celery import shared_task
 
 
 # Deployed on a threads pool (answers wait on the model): Celery enforces no time limits there, so an answer is
-# bounded by the inference timeouts, ANSWER_TOKENS and the web side's CHAT_STREAM_TIMEOUT instead.
+# bounded by settings.CHAT_ANSWER_SECONDS (checked as pieces arrive) and the inference timeouts (a silent server).
 # ignore_result: the answer lives in the database and Redis; a stored result would only cost a result-backend
 # subscription per question in the web process and a write per answer in the worker.
 @shared_task(name="tutor.tasks.chat_answer", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
