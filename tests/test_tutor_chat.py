@@ -16,10 +16,10 @@ from tutor.models import Citation, Message
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 
-def sse_events(url, timeout=60, stop_after=None):
+def sse_events(url, timeout=60, stop_after=None, method="GET", **request):
     """(event, data) pairs of a server-sent event stream until 'final' (or stop_after events)."""
     events = []
-    with httpx.stream("GET", url, timeout=timeout) as response:
+    with httpx.stream(method, url, timeout=timeout, **request) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
         name = None
@@ -34,7 +34,7 @@ def sse_events(url, timeout=60, stop_after=None):
 
 
 def ask(web_server, course, token, text):
-    """POST a question like the chat page does; returns the JSON reply."""
+    """POST a question like a client that does not take event streams; returns the JSON reply."""
     response = httpx.post(f"{web_server}/c/{course.pk}/ask/", data={"text": text, "lt": token},
                           headers={"X-Launch-Token": token}, timeout=30)
     assert response.status_code == 200, response.text
@@ -44,20 +44,8 @@ def ask(web_server, course, token, text):
 def ask_streaming(web_server, course, token, text, headers=None):
     """POST a question as the chat page does (Accept: text/event-stream); the (event, data) pairs of that one
     response, until 'final'."""
-    events = []
-    with httpx.stream("POST", f"{web_server}/c/{course.pk}/ask/", data={"text": text, "lt": token}, timeout=60,
-                      headers={"X-Launch-Token": token, "Accept": "text/event-stream", **(headers or {})}) as response:
-        assert response.status_code == 200, response.read()
-        assert response.headers["content-type"].startswith("text/event-stream")
-        name = None
-        for line in response.iter_lines():
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                events.append((name, json.loads(line[5:])))
-                if name == "final":
-                    break
-    return events
+    return sse_events(f"{web_server}/c/{course.pk}/ask/", method="POST", data={"text": text, "lt": token},
+                      headers={"X-Launch-Token": token, "Accept": "text/event-stream", **(headers or {})})
 
 
 def without_tokens(payload):
