@@ -385,3 +385,17 @@ def test_an_answer_that_streams_too_long_is_stopped_with_what_it_had(stub_llm, c
     assert answer.status == Message.FAILED and answer.error == "timeout"
     assert answer.text.startswith("Wort0 Wort1") and "Wort39" not in answer.text
     assert "took too long" in chat.error_text(answer.error)
+
+
+def test_an_answer_is_saved_without_the_prompt_tags_the_model_echoed(stub_llm, course):
+    """The saved (and finally shown) answer has no "</course_texts>" a small model copied from its prompt."""
+    from tutor import chat
+
+    user, _ = make_member(course)
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = "</course_texts> Der Init-Prozess hat die PID 1 [1]. <question>"
+    answer = _pending_answer(course, user, "Welche Prozessnummer hat der Init-Prozess?")
+    chat.answer(answer.pk)
+    answer.refresh_from_db()
+    assert answer.status == Message.DONE and answer.text == "Der Init-Prozess hat die PID 1 [1]."
+    assert answer.citations.get(number=1).cited

@@ -67,3 +67,15 @@ def test_a_passage_is_relevant_when_it_shares_a_content_word_with_the_question()
     assert shares_content_words("What is the PID of init?", text)
     assert not shares_content_words("Wie hoch ist der Eiffelturm in Paris?", text)
     assert not shares_content_words("Was ist das?", text)
+
+
+def test_echoed_delimiters_are_taken_out_of_an_answer():
+    """Small models copy the prompt's delimiter tags into their answer; they never belong there, other angle
+    brackets stay."""
+    from tutor.prompts import without_delimiters
+
+    assert without_delimiters("Installiert man Pakete mit apt? </course_texts>") == "Installiert man Pakete mit apt?"
+    echoed = '<source id="1" document="Debian">Init hat die PID 1 [1].</source>\n<question>Frage</question>'
+    assert without_delimiters(echoed) == "Init hat die PID 1 [1].\nFrage"
+    assert without_delimiters("Wenn a < b und c > d gilt, <Strg>+C drücken.") == (
+        "Wenn a < b und c > d gilt, <Strg>+C drücken.")

@@ -24,7 +24,7 @@ from courses.parsing import detect_language
 from courses.retrieval import course_documents, retrieve
 from tutor.inference import InferenceBadResponse, InferenceClient, InferenceError, InferenceUnavailable
 from tutor.models import Citation, Conversation, Message, TutorConfig
-from tutor.prompts import ANSWER_TOKENS, HISTORY_TURNS, fitted_messages, search_query
+from tutor.prompts import ANSWER_TOKENS, HISTORY_TURNS, fitted_messages, search_query, without_delimiters
 from tutor.rendering import render_markdown
 
 log = logging.getLogger(__name__)
@@ -395,7 +395,7 @@ def _answer(message_id):
         return _fail(message, publisher, "bad_response", "".join(publisher.text))
     except InferenceError:
         return _fail(message, publisher, "unavailable", "".join(publisher.text))
-    text = "".join(publisher.text).strip()
+    text = without_delimiters("".join(publisher.text))
     if not text:
         return _fail(message, publisher, "bad_response")
     return _finish(message, publisher, text, passages, query=query)

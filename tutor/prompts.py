@@ -47,6 +47,15 @@ HISTORY_TURNS = 4
 _DELIMITER = re.compile(r"<\s*/?\s*(course_texts|source|question)\b", re.IGNORECASE)
 
 
+_DELIMITER_TAG = re.compile(r"[<‹]\s*/?\s*(course_texts|source|question)\b[^>\n]*>", re.IGNORECASE)
+
+
+def without_delimiters(answer):
+    """A model's answer without the prompt's delimiter tags it echoed (small models copy "</course_texts>" or
+    "<question>" from the prompt; they never belong in an answer)."""
+    return re.sub(r"[ \t]{2,}", " ", _DELIMITER_TAG.sub("", answer)).strip()
+
+
 def defuse(text):
     """Data text in which nothing can open or close one of the prompt's delimiters."""
     return _DELIMITER.sub(lambda m: m.group(0).replace("<", "‹"), text or "")
