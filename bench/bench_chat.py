@@ -130,7 +130,8 @@ async def run_ttft(args, web, stub, course_id, tokens, pids):
 
     limits = httpx.Limits(max_connections=args.chats * 3 + 10, max_keepalive_connections=args.chats * 3 + 10)
     async with httpx.AsyncClient(timeout=120, limits=limits) as http:
-        await tutor_chat(http, web, course_id, tokens[0], "Welche Prozessnummer hat der Init-Prozess?")  # warm up
+        await tutor_chat(http, web, course_id, tokens[0], "Welche Prozessnummer hat der Init-Prozess?",
+                         until="final")  # warm up, and let its answer end before idle CPU is measured
         for concurrency in (1, args.chats):
             direct, tutor = [], []
             POST_TIMES.clear()
