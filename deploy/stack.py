@@ -113,12 +113,12 @@ class Stack:
         """
         for services in (False, True):
             tier = [(name, process) for name, process in reversed(self.processes)
-                    if self._stopping.get(process.pid, (False, None))[0] == services]
+                    if self._stopping[process.pid][0] == services]
             for name, process in tier:
                 if process.poll() is None:
                     log(f"stopping {name}")
                     try:
-                        os.kill(process.pid, self._stopping.get(process.pid, (False, signal.SIGTERM))[1])
+                        os.kill(process.pid, self._stopping[process.pid][1])
                     except ProcessLookupError:
                         pass
             deadline = time.monotonic() + grace

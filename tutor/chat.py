@@ -407,24 +407,26 @@ def _finish(message, publisher, text, passages, *, query, declined=False):
                           section_path=p.section_path, page=p.page, excerpt=p.text[:500], score=p.score,
                           cited=i in cited)
                  for i, p in enumerate(passages, start=1)]
-    done = {"text": text, "status": Message.DONE, "error": "", "declined": declined, "search_query": query[:2000],
-            "finished_at": timezone.now()}
     with transaction.atomic():
         Citation.objects.filter(message=message).delete()
         Citation.objects.bulk_create(citations)
-        Message.objects.filter(pk=message.pk).update(**done)
-    for field, value in done.items():
-        setattr(message, field, value)
+        _save(message, text=text, status=Message.DONE, error="", declined=declined, search_query=query[:2000],
+              finished_at=timezone.now())
     publisher.finish(Message.DONE, message, citations)
     _schedule_daily_purge()
 
 
 def _fail(message, publisher, code, partial=""):
-    failed = {"status": Message.FAILED, "error": code, "text": partial, "finished_at": timezone.now()}
-    Message.objects.filter(pk=message.pk).update(**failed)
-    for field, value in failed.items():
-        setattr(message, field, value)
+    _save(message, status=Message.FAILED, error=code, text=partial, finished_at=timezone.now())
     publisher.finish(Message.FAILED, message)
+
+
+def _save(message, **fields):
+    """Write these fields of the message (an UPDATE: nothing if it was deleted meanwhile) and keep them on it,
+    for the final payload."""
+    Message.objects.filter(pk=message.pk).update(**fields)
+    for field, value in fields.items():
+        setattr(message, field, value)
 
 
 def fail_if_unfinished(message_id, code="timeout"):

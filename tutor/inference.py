@@ -250,8 +250,8 @@ class InferenceClient:
         by the server's tokenizer when the estimate says they do not, unless exact=False: async callers)."""
         needed = count_message_tokens(messages) + max_tokens
         if needed > self.context_tokens:
-            exact = self.count_message_tokens_exactly(messages) if exact else None
-            if exact is None or exact + max_tokens > self.context_tokens:
+            counted = self.count_message_tokens_exactly(messages) if exact else None
+            if counted is None or counted + max_tokens > self.context_tokens:
                 raise InferenceBadResponse(_("The question is too long for the language model."))
 
     def count_message_tokens_exactly(self, messages):

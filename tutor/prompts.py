@@ -44,10 +44,9 @@ STRICTNESS_RULES = {
 
 ANSWER_TOKENS = 400
 HISTORY_TURNS = 4
-_DELIMITER = re.compile(r"<\s*/?\s*(course_texts|source|question)\b", re.IGNORECASE)
-
-
-_DELIMITER_TAG = re.compile(r"[<‹]\s*/?\s*(course_texts|source|question)\b[^>\n]*>", re.IGNORECASE)
+_TAG_NAMES = r"\s*/?\s*(course_texts|source|question)\b"
+_DELIMITER = re.compile("<" + _TAG_NAMES, re.IGNORECASE)  # the opening of a tag (defused in data)
+_DELIMITER_TAG = re.compile("[<‹]" + _TAG_NAMES + r"[^>\n]*>", re.IGNORECASE)  # a whole tag, also defused
 
 
 def without_delimiters(answer):
