@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.netguard"]  # every network connection outside loopback and the configured hosts fails the run
 ROOT = Path(__file__).resolve().parent.parent
 
 
