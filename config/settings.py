@@ -220,6 +220,7 @@ CELERY_TASK_ROUTES = {
     "tutor.tasks.grade_*": {"queue": "generate"},  # grade passback: off the chat queue, retried with backoff
     "lti.tasks.*": {"queue": "generate"},  # roster sync (NRPS): calls to the LMS, off the chat queue
     "tutor.tasks.chat_*": {"queue": "chat"},
+    "config.tasks.*": {"queue": "ingest"},  # the daily retention run: deletes stored files, which ingest workers have
 }
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3300)

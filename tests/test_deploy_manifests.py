@@ -252,7 +252,7 @@ def test_web_and_one_worker_deployment_per_queue_run_known_roles(manifests):
     assert pod_spec(deployments["web"])["containers"][0]["args"] == ["web"]
     for queue in QUEUES:
         assert pod_spec(deployments[f"worker-{queue}"])["containers"][0]["args"] == ["worker", queue]
-    for name, deployment in deployments.items():
+    for deployment in deployments.values():
         spec = pod_spec(deployment)
         for container in spec.get("initContainers", []) + spec["containers"]:
             if container["image"].split(":")[0].endswith("course-tutor") and "args" in container:

@@ -18,10 +18,11 @@ def chat_answer(message_id):
 
 @shared_task(name="tutor.tasks.chat_purge_conversations", acks_late=True, ignore_result=True)
 def chat_purge_conversations():
-    """Delete chat messages past their course's retention (queued once a day by the chat workers)."""
-    from tutor.retention import purge_conversations
+    """Queue the daily retention run (config.privacy.purge_expired_data: chats past their course's retention,
+    expired sessions, used nonces, orphaned files) on the ingest queue, whose workers have the files."""
+    from config.tasks import purge_expired_data
 
-    return purge_conversations()
+    purge_expired_data.delay()
 
 
 # --- Practice: question generation and grade passback (queue "generate", see CELERY_TASK_ROUTES) ----------
