@@ -2,4 +2,21 @@
 # The test suite: installs what is missing, starts throwaway PostgreSQL+pgvector and Redis,
 # and runs pytest (which starts a real Celery worker, loopback stub servers and llama.cpp).
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh" inference,dev
+# The deployment checks (tests/test_deploy_*.py) use Debian's container tools: podman with runc builds and runs
+# the image, debootstrap makes its local Python base, docker-compose validates compose.yaml. Installed when
+# missing and we are root; kubectl (for kustomize) is part of the machine image.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  missing=()
+  for tool in podman:podman runc:runc debootstrap:debootstrap docker-compose:docker-compose unshare:util-linux \
+              ip:iproute2; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "[test] installing Debian packages for the deployment checks: ${missing[*]}" >&2
+    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$PIPLOG" 2>&1 \
+      || { apt-get update -q >>"$PIPLOG" 2>&1 \
+           && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$PIPLOG" 2>&1; }) \
+      || echo "[test] could not install ${missing[*]}; the tests that need them will say so" >&2
+  fi
+fi
 exec "$VENV/bin/python" -m deploy.stack test "$@"
