@@ -189,9 +189,12 @@ def test_courses_nobody_used_for_long_are_listed_then_deleted_with_their_files(s
         call_command("purge_inactive_courses", "--inactive-days", "7")
 
 
-@pytest.mark.worker
-def test_the_chat_workers_daily_purge_runs_the_retention_run_on_an_ingest_worker(transactional_db, celery_worker):
+@pytest.mark.django_db(transaction=True)
+def test_the_chat_workers_daily_purge_runs_the_retention_run_on_an_ingest_worker(worker_env, tmp_path):
+    """The daily trigger of the chat workers queues the run on the ingest queue, and an ingest worker carries it out
+    (its own worker: the session worker, which consumes every queue, would prove nothing about the route)."""
     from config.celery import app
+    from tests.ops_support import private_ingest_worker
     from tutor.tasks import chat_purge_conversations
 
     route = app.amqp.router.route({}, "config.tasks.purge_expired_data", args=(), kwargs={})
@@ -202,8 +205,10 @@ def test_the_chat_workers_daily_purge_runs_the_retention_run_on_an_ingest_worker
     session["_auth_user_id"] = str(user.pk)
     session.create()
     Session.objects.filter(pk=session.session_key).update(expire_date=timezone.now() - timedelta(minutes=1))
-    chat_purge_conversations.delay()
-    deadline = time.monotonic() + 60
-    while Session.objects.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not Session.objects.exists()
+    with private_ingest_worker(worker_env, tmp_path / "worker.log"):
+        chat_purge_conversations()  # what the chat worker runs once a day
+        deadline = time.monotonic() + 60
+        while Session.objects.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert not Session.objects.exists(), (tmp_path / "worker.log").read_text()[-2000:]
+    assert "config.tasks.purge_expired_data" in (tmp_path / "worker.log").read_text()

@@ -324,14 +324,17 @@ def test_no_secret_value_is_in_a_manifest(manifests):
 
 
 def test_inference_is_its_own_service_whose_replicas_the_client_fails_over_across(manifests):
+    """INFERENCE_URL lists the load-balancing Service first, then every replica by its own name: the client's
+    failover goes on to a replica directly when the Service's connection fails."""
     inference = by_kind(manifests, "StatefulSet")["inference"]
-    service = by_kind(manifests, "Service")["inference"]
-    assert service["spec"]["clusterIP"] == "None" and inference["spec"]["serviceName"] == "inference"
-    port = service["spec"]["ports"][0]["port"]
+    services = by_kind(manifests, "Service")
+    assert services["inference-pods"]["spec"]["clusterIP"] == "None"
+    assert inference["spec"]["serviceName"] == "inference-pods"
+    assert services["inference"]["spec"]["selector"] == inference["spec"]["selector"]["matchLabels"]
+    port = services["inference"]["spec"]["ports"][0]["port"]
     urls = by_kind(manifests, "ConfigMap")["tutor-config"]["data"]["INFERENCE_URL"].split(",")
-    assert len(urls) == inference["spec"]["replicas"]
-    for index, url in enumerate(urls):
-        assert url == f"http://inference-{index}.inference:{port}/v1"
+    assert urls == [f"http://inference:{port}/v1",
+                    *(f"http://inference-{i}.inference-pods:{port}/v1" for i in range(inference["spec"]["replicas"]))]
     assert "inference" in {b["metadata"]["name"] for b in by_kind(manifests, "PodDisruptionBudget").values()}
 
 
@@ -346,3 +349,9 @@ def test_the_production_overlay_uses_external_postgresql_and_redis_and_several_i
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
     paths = {p["path"]: p["backend"]["service"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
     assert paths == {"/static/": "static", "/": "web"}
+
+
+def test_an_admins_secrets_beside_the_compose_file_stay_out_of_the_image():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {"deploy/*.env", "deploy/tls", "deploy/models", ".venv", "var"} <= set(ignored)
+    assert "COPY deploy deploy" in (DEPLOY / "Dockerfile").read_text()  # why it matters: deploy/ is copied whole

@@ -1,0 +1,32 @@
+"""Helpers for the operations tests (tests/test_config_*.py): a private ingest worker for one test."""
+
+import contextlib
+import subprocess
+
+from tests.test_courses_tasks import start_ingest_worker
+
+
+def purge_queue(name):
+    """Drop every task waiting in one Celery queue."""
+    from config.celery import app
+
+    with app.connection_for_write() as connection:
+        connection.default_channel.queue_purge(name)
+
+
+@contextlib.contextmanager
+def private_ingest_worker(env, log_path):
+    """A worker of its own on the ingest queue, started on an empty queue and stopped with what it left queued
+    dropped, so no task of this test reaches a later test's worker."""
+    purge_queue("ingest")
+    worker = start_ingest_worker(env, log_path)
+    try:
+        yield worker
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        purge_queue("ingest")
