@@ -20,7 +20,7 @@ pip_install() {
 if [ ! -x "$VENV/bin/python" ]; then
   echo "[bootstrap] creating $VENV" >&2
   "$PY" -m venv "$VENV"
-  pip_install "$(grep -o "^pip==[0-9.]*" requirements/base.lock)"
+  pip_install "$(grep -ho "^pip==[0-9.]*" requirements/*.lock | head -1)"  # the pip version the lock files were checked with
 fi
 # Exact versions with their hashes (requirements/*.lock, made by deploy/lock.sh): the same on every machine.
 case "$EXTRAS" in
