@@ -231,7 +231,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # --- Inference (OpenAI-compatible or Ollama, on the institution's own hosts) -------------------
 # INFERENCE_URL: base URL(s) of the chat model server, comma-separated for failover
 #   (default: the embedded llama.cpp server, http://127.0.0.1:8089/v1)
+#   "none": no inference server (the product runs; the chat says that no model is configured)
 INFERENCE_URLS = env_list("INFERENCE_URL", "http://127.0.0.1:8089/v1")
+if [u.lower() for u in INFERENCE_URLS] == ["none"]:
+    INFERENCE_URLS = []
 # INFERENCE_API: "openai" (vLLM, llama.cpp, LM Studio, Ollama's /v1) or "ollama" (native API)
 INFERENCE_API = env("INFERENCE_API", "openai")
 if INFERENCE_API not in {"openai", "ollama"}:
@@ -252,6 +255,14 @@ INFERENCE_RETRIES = env_int("INFERENCE_RETRIES", 2)
 # INFERENCE_ALLOWED_HOSTS: hosts a lecturer may pick as the course's own inference server
 #   (comma-separated; default: only the hosts of INFERENCE_URL) — chat text never goes anywhere else
 INFERENCE_ALLOWED_HOSTS = env_list("INFERENCE_ALLOWED_HOSTS", ",".join(urlparse(u).hostname or "" for u in INFERENCE_URLS))
+# INFERENCE_SLOTS: requests one inference server works on at once; more wait their turn in a queue shared by all
+#   workers (default 1 for the embedded llama.cpp server, which answers one at a time; 16 for any other server)
+INFERENCE_SLOTS = env_int("INFERENCE_SLOTS", 1 if INFERENCE_URLS == ["http://127.0.0.1:8089/v1"] else 16)
+# INFERENCE_BATCH_SLOTS: of those, how many batch work (question generation) may hold; chat always goes first
+#   in the queue (default: all but one, at least one)
+INFERENCE_BATCH_SLOTS = env_int("INFERENCE_BATCH_SLOTS", 0) or max(1, INFERENCE_SLOTS - 1)
+# INFERENCE_QUEUE_SECONDS: longest a request waits for a free slot before it fails as "busy" (default 600)
+INFERENCE_QUEUE_SECONDS = env_int("INFERENCE_QUEUE_SECONDS", 600)
 for _url in INFERENCE_URLS:
     if urlparse(_url).scheme not in {"http", "https"} or not urlparse(_url).hostname:
         raise ImproperlyConfigured(f"INFERENCE_URL entry {_url!r} is not an http(s) URL")
@@ -265,7 +276,7 @@ for _url in INFERENCE_URLS:
 #   The test suite (DJANGO_ENV=test) defaults to "static" to stay fast; quality is measured by evaluate_retrieval.
 EMBEDDING_MODEL = env("EMBEDDING_MODEL", "static" if DEPLOYMENT == "test" else "e5-small")
 # EMBEDDING_URL: base URL for "server:" embedding models (default: INFERENCE_URL's first entry)
-EMBEDDING_URL = env("EMBEDDING_URL", INFERENCE_URLS[0])
+EMBEDDING_URL = env("EMBEDDING_URL", INFERENCE_URLS[0] if INFERENCE_URLS else "")
 # RERANK_URL: a cross-encoder rerank endpoint on the institution's inference server, e.g.
 #   http://gpu-host:8000/v1/rerank (vLLM, llama-server --reranking) or http://tei-host/rerank (default: off)
 RERANK_URL = env("RERANK_URL", "")

@@ -138,7 +138,7 @@ def test_inference_down_or_slow_fails_clearly_keeps_the_question_and_recovers(ce
     reply = ask(web_server, course, token, "Welche Prozessnummer hat der Init-Prozess?")
     final = sse_events(web_server + reply["stream_url"])[-1][1]
     assert final["status"] == "failed"
-    assert "not reachable right now" in final["error"] and "question is saved" in final["error"]
+    assert "cannot be reached right now" in final["error"] and "question is saved" in final["error"]
     assert Message.objects.filter(conversation__user=user, role=Message.USER).count() == 1
 
     point_tutor_at(course, stub_llm.url, timeout_seconds=1)
@@ -312,7 +312,7 @@ def test_a_failed_answer_is_explained_in_the_reader_s_language(celery_worker, we
     assert final["status"] == "failed" and final["error_code"] == "unavailable"
     assert "gerade nicht erreichbar" in final["error"] and "Frage ist gespeichert" in final["error"]
     english = sse_events(web_server + events[0][1]["stream_url"])[-1][1]
-    assert "not reachable right now" in english["error"]
+    assert "cannot be reached right now" in english["error"]
     assert Message.objects.filter(conversation__user=user, role=Message.USER).count() == 1
 
 
@@ -399,3 +399,85 @@ def test_an_answer_is_saved_without_the_prompt_tags_the_model_echoed(stub_llm, c
     answer.refresh_from_db()
     assert answer.status == Message.DONE and answer.text == "Der Init-Prozess hat die PID 1 [1]."
     assert answer.citations.get(number=1).cited
+
+
+def test_an_answer_the_model_stream_cut_off_fails_with_its_text_and_is_never_done(stub_llm, course):
+    """A stream that stops without a finish reason (llama-cpp-python's interruption, a dropped connection) is a
+    failure with its reason, keeping the text so far for the retry, never a finished (truncated) answer."""
+    from tutor import chat
+
+    user, _ = make_member(course)
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = "Der Init-Prozess hat die Prozessnummer eins [1]."
+    for mode in ("interrupt", "drop"):
+        stub_llm.fail = mode
+        answer = _pending_answer(course, user, "Welche Prozessnummer hat der Init-Prozess?")
+        chat.answer(answer.pk)
+        answer.refresh_from_db()
+        assert answer.status == Message.FAILED and answer.error == "interrupted", mode
+        assert answer.text == "Der Init-Prozess hat" and not answer.citations.exists()
+        assert "stopped in the middle" in chat.error_text(answer.error)
+
+
+def test_an_answer_cut_by_the_token_limit_says_so(stub_llm, course, monkeypatch):
+    """finish_reason "length": the answer is kept, and the reader is told it ends at the length limit."""
+    from tutor import chat
+
+    monkeypatch.setattr(chat, "ANSWER_TOKENS", 4)
+    user, _ = make_member(course)
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = "Der Init-Prozess hat die Prozessnummer eins [1]."
+    answer = _pending_answer(course, user, "Welche Prozessnummer hat der Init-Prozess?")
+    chat.answer(answer.pk)
+    answer.refresh_from_db()
+    assert answer.status == Message.DONE
+    assert answer.text.startswith("Der Init-Prozess hat die") and "Längengrenze erreicht" in answer.text  # German course
+
+
+def test_no_configured_model_is_said_in_the_chat(stub_llm, course, settings):
+    """INFERENCE_URL=none (run.sh --no-llm): the answer says no model is set up; the question stays."""
+    from tutor import chat
+
+    settings.INFERENCE_URLS = []
+    user, _ = make_member(course)
+    answer = _pending_answer(course, user, "Welche Prozessnummer hat der Init-Prozess?")
+    chat.answer(answer.pk)
+    answer.refresh_from_db()
+    assert answer.status == Message.FAILED and answer.error == "no_model"
+    assert "No language model is set up" in chat.error_text(answer.error)
+    assert stub_llm.requests == []
+
+
+def test_answers_asked_at_once_wait_their_turn_and_are_told_so(stub_llm, course, settings):
+    """One slot at the model server (the embedded llama.cpp): three answers asked at the same moment are
+    answered one after another, each complete; the waiting ones publish how many are ahead of them."""
+    import threading
+
+    import redis
+
+    from tutor import chat
+
+    settings.INFERENCE_SLOTS, settings.INFERENCE_BATCH_SLOTS = 1, 1
+    users = [make_member(course)[0] for _ in range(3)]
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = "Der Init-Prozess hat die PID 1 [1]."
+    stub_llm.token_delay = 0.15
+    answers = [_pending_answer(course, user, "Welche Prozessnummer hat der Init-Prozess?") for user in users]
+    listener = redis.Redis.from_url(settings.REDIS_URL).pubsub()
+    listener.subscribe(*[chat.channel(a.pk) for a in answers])
+    threads = [threading.Thread(target=chat.answer, args=(a.pk,)) for a in answers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    queued = {}
+    while (event := listener.get_message(timeout=0.5)) is not None:
+        if event["type"] == "message":
+            data = json.loads(event["data"])
+            if data["t"] == "queue":
+                queued.setdefault(event["channel"].decode(), []).append(data["ahead"])
+    for answer in answers:
+        answer.refresh_from_db()
+        assert answer.status == Message.DONE and answer.text == "Der Init-Prozess hat die PID 1 [1]."
+    assert sorted(max(ahead) for ahead in queued.values()) == [1, 2]  # the first went straight in
+    assert len(stub_llm.requests) == 3

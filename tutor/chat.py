@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 
 from courses.parsing import detect_language
 from courses.retrieval import course_documents, retrieve
-from tutor.inference import InferenceBadResponse, InferenceClient, InferenceError, InferenceUnavailable
+from tutor.inference import InferenceClient, InferenceError
 from tutor.models import Citation, Conversation, Message, TutorConfig
 from tutor.prompts import ANSWER_TOKENS, HISTORY_TURNS, fitted_messages, search_query, without_delimiters
 from tutor.rendering import render_markdown
@@ -31,10 +31,16 @@ log = logging.getLogger(__name__)
 
 BUFFER_SECONDS = 3600
 ERRORS = {
-    "unavailable": gettext_lazy("The tutor's language model is not reachable right now. Your question is saved; "
-                                "please try again in a few minutes."),
-    "bad_response": gettext_lazy("The tutor's language model could not answer this question. Please try again "
-                                 "or ask it differently."),
+    "unavailable": gettext_lazy("The tutor's language model cannot be reached right now. Your question is saved: "
+                                "please try again in a few minutes, and tell your teacher if it keeps happening."),
+    "interrupted": gettext_lazy("The language model stopped in the middle of this answer. Your question is saved: "
+                                "please try again."),
+    "busy": gettext_lazy("Many questions are waiting for the language model right now, and yours waited too long. "
+                         "Your question is saved: please try again in a few minutes."),
+    "no_model": gettext_lazy("No language model is set up for this tutor yet, so it cannot answer. Your question "
+                             "is saved; please tell your teacher."),
+    "bad_response": gettext_lazy("The language model's reply could not be read (a problem on the server, not "
+                                 "with your question). Your question is saved: please try again."),
     "timeout": gettext_lazy("The answer took too long. Your question is saved; please try again."),
     "internal": gettext_lazy("Something went wrong while answering. Your question is saved; please try again."),
 }
@@ -222,6 +228,10 @@ class _Publisher:
         pipe.publish(channel(self.message_id), json.dumps({"t": "delta", "text": text, "end": self.length}))
         pipe.execute()
 
+    def queued(self, ahead):
+        """Tell the reader that the answer waits for the model, with how many requests are ahead of it."""
+        self._publish({"t": "queue", "ahead": ahead})
+
     def finish(self, status, message=None, citations=()):
         """Publish the end of the answer; with the finished message, also its final payload (the web relays it
         without reading the database) and keep that beside the buffer for a stream opened after the end."""
@@ -377,27 +387,32 @@ def _answer(message_id):
         client = InferenceClient.from_settings(url=config.endpoint or None, model=config.model or None,
                                                timeout=config.timeout_seconds)
         messages, passages = fitted_messages(client, config, question.text, passages, turns, language=language)
-        deadline = started + settings.CHAT_ANSWER_SECONDS
-        for piece in client.stream_chat(messages, temperature=config.temperature, max_tokens=ANSWER_TOKENS):
-            if time.monotonic() > deadline:  # ending the loop closes the model's stream
+        stream = client.stream_chat(messages, temperature=config.temperature, max_tokens=ANSWER_TOKENS,
+                                    on_wait=publisher.queued)
+        for piece in stream:
+            # the time limit counts from when the model took the question, not the wait for its turn
+            if time.monotonic() > stream.started_at + settings.CHAT_ANSWER_SECONDS:  # ending the loop closes it
                 log.warning("answer %s: still streaming after %s s; stopped", message_id, settings.CHAT_ANSWER_SECONDS)
                 return _fail(message, publisher, "timeout", "".join(publisher.text))
             publisher.piece(piece)
             if len(publisher.text) == 1:  # marked after the first piece is out, not before it
                 Message.objects.filter(pk=message_id).update(status=Message.STREAMING)
-                log.info("answer %s: first piece after %.0f ms (retrieval and prompt %.0f ms)", message_id,
-                         (time.monotonic() - started) * 1000, (retrieved - started) * 1000)
-    except InferenceUnavailable as exc:
-        log.warning("answer %s failed: %s", message_id, exc.reason)
-        return _fail(message, publisher, "unavailable", "".join(publisher.text))
-    except InferenceBadResponse as exc:
-        log.warning("answer %s failed: %s", message_id, exc.reason)
-        return _fail(message, publisher, "bad_response", "".join(publisher.text))
-    except InferenceError:
-        return _fail(message, publisher, "unavailable", "".join(publisher.text))
+                log.info("answer %s: first piece after %.0f ms (retrieval and prompt %.0f ms, waiting for the "
+                         "model %.0f ms)", message_id, (time.monotonic() - started) * 1000,
+                         (retrieved - started) * 1000, (stream.started_at - retrieved) * 1000)
+    except InferenceError as exc:
+        log.warning("answer %s failed (%s): %s", message_id, exc.code, exc.reason)
+        return _fail(message, publisher, exc.code if exc.code in ERRORS else "unavailable", "".join(publisher.text))
     text = without_delimiters("".join(publisher.text))
     if not text:
+        log.warning("answer %s: the model's answer was empty", message_id)
         return _fail(message, publisher, "bad_response")
+    if stream.cut_off:  # the answer used all ANSWER_TOKENS: kept, and the reader is told where it ends
+        log.info("answer %s: cut off at the length limit (%d tokens)", message_id, ANSWER_TOKENS)
+        with translation.override(language):
+            note = "\n\n*" + _("(The answer reached its length limit and ends here.)") + "*"
+        publisher.piece(note)
+        text += note
     return _finish(message, publisher, text, passages, query=query)
 
 

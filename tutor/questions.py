@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from courses.models import Chunk, Section
-from tutor.inference import InferenceBadResponse, InferenceClient, InferenceError
+from tutor.inference import BATCH, InferenceClient, InferenceError
 from tutor.models import Question, QuestionSet, TutorConfig
 from tutor.prompts import course_texts, defuse
 
@@ -31,6 +31,10 @@ ERRORS = {
     "unavailable": gettext_lazy("The language model server is not reachable or did not answer in time. "
                                 "Please try again later."),
     "bad_response": gettext_lazy("The language model did not answer in the expected form."),
+    "truncated": gettext_lazy("The language model's answer reached its length limit before a single question was "
+                              "complete. Ask for fewer questions or choose a shorter section."),
+    "busy": gettext_lazy("The language model was busy with other work for too long. Please try again later."),
+    "no_model": gettext_lazy("No language model is set up for this installation."),
     "no_text": gettext_lazy("The chosen section has no indexed text."),
     "no_valid": gettext_lazy("The language model produced no usable questions."),
     "internal": gettext_lazy("Something went wrong while generating the questions."),
@@ -229,15 +233,16 @@ def _generate(question_set):
         client = InferenceClient.from_settings(url=config.endpoint or None, model=config.model or None,
                                                timeout=config.timeout_seconds)
         messages, used = build_messages(passages, question_set.requested, language, client.context_tokens)
-        answer = client.chat_json(messages, schema(question_set.requested), temperature=0.3,
-                                  max_tokens=question_set.requested * TOKENS_PER_QUESTION + 100)
-    except InferenceBadResponse as exc:
-        return _fail(question_set.pk, "bad_response", exc.reason)
+        answer, cut_off = client.chat_json(messages, schema(question_set.requested), temperature=0.3,
+                                           max_tokens=question_set.requested * TOKENS_PER_QUESTION + 100, kind=BATCH)
     except InferenceError as exc:
-        return _fail(question_set.pk, "unavailable", exc.reason)
+        return _fail(question_set.pk, exc.code if exc.code in ERRORS else "unavailable", exc.reason)
     items = answer.get("questions") if isinstance(answer, dict) else None
     if not isinstance(items, list):
         return _fail(question_set.pk, "bad_response", "no 'questions' list in the answer")
+    if cut_off:  # the token limit ended the answer: its complete questions are kept, the rest is missing
+        log.warning("question set %s: the answer was cut off at the token limit after %d complete questions",
+                    question_set.pk, len(items))
     valid, dropped = validate(items, used, question_set.requested)
     if dropped:
         log.warning("question set %s: dropped %d of %d generated questions", question_set.pk, dropped, len(items))
