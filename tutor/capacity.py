@@ -93,8 +93,9 @@ def slots_for(endpoint_url):
 @contextmanager
 def slot(endpoint_url, kind=CHAT, *, lease_seconds, on_wait=None, max_wait=None):
     """Hold one of the server's slots for the block; waits its turn (chat first), calling on_wait(ahead)
-    when the number of requests ahead changes and every HEARTBEAT_SECONDS. QueueTimeout after max_wait
-    seconds (settings.INFERENCE_QUEUE_SECONDS). Yields a function that extends the lease (long streams).
+    when the number of requests ahead changes and every HEARTBEAT_SECONDS, and on_wait(0) once its turn came.
+    QueueTimeout after max_wait seconds (settings.INFERENCE_QUEUE_SECONDS). Yields a function that extends
+    the lease (long streams).
 
     If Redis cannot be reached the request goes ahead without a slot (logged): the model server is then the
     only queue, which is how it behaved before.
@@ -121,6 +122,8 @@ def slot(endpoint_url, kind=CHAT, *, lease_seconds, on_wait=None, max_wait=None)
                 return
             if taken:
                 held = True
+                if on_wait is not None and last_ahead is not None:
+                    on_wait(0)  # the wait is over: the model takes the request now
                 break
             now = time.monotonic()
             if now > deadline:

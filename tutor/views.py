@@ -240,6 +240,8 @@ async def answer_events(message_id, token, *, fresh=False):
                 piece = text[len(text) - (end - sent):]
                 sent = end
                 yield _sse("delta", {"text": piece})
+            elif data["t"] == "queue":  # waiting for the model: how many requests are ahead
+                yield _sse("queue", {"ahead": data["ahead"]})
             elif data["t"] == "reset":
                 sent = 0
                 yield _sse("snapshot", {"text": ""})
