@@ -224,7 +224,10 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3300)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# priorities 0 (served first) to 9 on the Redis broker: a document's first indexing turn goes before the later
+# turns of long documents (courses.tasks)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+                                   "queue_order_strategy": "priority", "priority_steps": list(range(10))}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # CELERY_TASK_ALWAYS_EAGER is never on: tests run a real worker.
 
@@ -261,8 +264,9 @@ INFERENCE_SLOTS = env_int("INFERENCE_SLOTS", 1 if INFERENCE_URLS == ["http://127
 # INFERENCE_BATCH_SLOTS: of those, how many batch work (question generation) may hold; chat always goes first
 #   in the queue (default: all but one, at least one)
 INFERENCE_BATCH_SLOTS = env_int("INFERENCE_BATCH_SLOTS", 0) or max(1, INFERENCE_SLOTS - 1)
-# INFERENCE_QUEUE_SECONDS: longest a request waits for a free slot before it fails as "busy" (default 600)
-INFERENCE_QUEUE_SECONDS = env_int("INFERENCE_QUEUE_SECONDS", 600)
+# INFERENCE_QUEUE_SECONDS: longest a request waits for a free slot before it fails as "busy" (default 1800: on the
+#   embedded 135M model on 2 cores an answer takes 15-40 s, so 20 students asking at once wait up to ~10 minutes)
+INFERENCE_QUEUE_SECONDS = env_int("INFERENCE_QUEUE_SECONDS", 1800)
 for _url in INFERENCE_URLS:
     if urlparse(_url).scheme not in {"http", "https"} or not urlparse(_url).hostname:
         raise ImproperlyConfigured(f"INFERENCE_URL entry {_url!r} is not an http(s) URL")
@@ -310,6 +314,9 @@ CHAT_STREAM_TIMEOUT = env_int("CHAT_STREAM_TIMEOUT", 180)
 CHAT_ANSWER_SECONDS = env_int("CHAT_ANSWER_SECONDS", 300)
 
 # --- Uploads and ingestion ----------------------------------------------------------------------
+# INGEST_SLICE_SECONDS: how long one turn of a document's indexing may run before the ingest worker takes the
+#   next waiting document (the rest of a long one follows in later turns; default 10)
+INGEST_SLICE_SECONDS = env_float("INGEST_SLICE_SECONDS", 10.0)
 # MAX_UPLOAD_MB: largest course document accepted (default 50)
 MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 50)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
