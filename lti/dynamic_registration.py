@@ -1,10 +1,12 @@
-"""LTI Dynamic Registration (IMS LTI-DR 1.0, as Moodle 5 does it): the admin pastes /lti/register/ into the LMS.
+"""LTI Dynamic Registration (IMS LTI-DR 1.0, as Moodle 5 does it), started by a one-time link an admin made.
 
-The LMS opens /lti/register/?openid_configuration=...&registration_token=...; the tool fetches that
-configuration (only from the host given), posts its own registration to the platform's
-registration_endpoint, and stores the platform. When LTI_ALLOWED_PLATFORM_HOSTS is set, only those hosts
-may register and they start active; when it is empty any host may register but starts pending until an
-admin activates it in the Django admin (no launches before that).
+The tool's admin creates a registration link (``manage.py registration_link`` or the Django admin) and pastes
+it into the LMS. The LMS opens it with ?openid_configuration=...&registration_token=...; the tool fetches that
+configuration (only from that host, through lti.outbound: public addresses only unless an admin allowed the
+host, no redirects), posts its own registration to the platform's registration_endpoint, and stores the
+platform. Without a usable link nothing is fetched. A registration from a host the admin named (the link's
+host, LTI_ALLOWED_PLATFORM_HOSTS) starts active; any other starts pending until an admin activates it.
+The person sees one generic message on any failure; the reason goes to the log.
 """
 
 import logging
@@ -14,11 +16,19 @@ import requests
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
-from django.utils.translation import gettext as _
+from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
-from lti.models import Deployment, Registration
+from lti.models import Deployment, Registration, RegistrationLink
+from lti.outbound import checked_session, fetch
 
 log = logging.getLogger(__name__)
+
+LINK_REFUSED = gettext_lazy("This registration link is not valid: it is unknown, already used or expired. "
+                            "Ask the administrator of the course tutor for a new one.")
+FAILED = gettext_lazy("The registration could not be completed. The administrator of the course tutor finds "
+                      "the reason in the tool's log.")
+MAX_LINK_HOURS = 24 * 30
 
 PLATFORM_CONFIG = "https://purl.imsglobal.org/spec/lti-platform-configuration"
 TOOL_CONFIG = "https://purl.imsglobal.org/spec/lti-tool-configuration"
@@ -41,7 +51,35 @@ class RegistrationFailed(Exception):
 
 def _host(url):
     parsed = urlparse(url or "")
-    return parsed.netloc if parsed.scheme in {"http", "https"} else ""
+    return parsed.netloc.lower() if parsed.scheme in {"http", "https"} and parsed.hostname else ""
+
+
+def clean_host(value):
+    """A platform host name as an admin types it (``moodle.example.edu``), lower case; ValueError if it is
+    not a bare host name or address."""
+    host = (value or "").strip().lower()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host or any(c in host for c in "/?#@ \t") or (":" in host and host.count(":") < 2):
+        raise ValueError(f"{value!r} is not a host name (no scheme, port or path: e.g. moodle.example.edu)")
+    return host
+
+
+def new_registration_link(allowed_host="", hours=24, note="", link=None):
+    """A one-time registration link: (the stored RegistrationLink, the URL to paste into the LMS, shown once).
+
+    ``link`` is an unsaved RegistrationLink to fill in (the admin site's), else a new one is made.
+    """
+    if not 0 < hours <= MAX_LINK_HOURS:
+        raise ValueError(f"a registration link is valid for 1 to {MAX_LINK_HOURS} hours, not {hours}")
+    link = link or RegistrationLink()
+    link.allowed_host, link.note = (clean_host(allowed_host) if allowed_host else ""), note
+    link.expires_at = timezone.now() + timezone.timedelta(hours=hours)
+    secret = link.new_secret()
+    link.save()
+    log.info("lti: registration link %s created for %s, valid until %s", link.pk, link.allowed_host or "any host",
+             link.expires_at.isoformat())
+    return link, settings.PUBLIC_URL + reverse("lti:register-link", args=[secret])
 
 
 def tool_registration(base_url):
@@ -69,52 +107,75 @@ def tool_registration(base_url):
 
 def _get_json(session, method, url, **kwargs):
     try:
-        response = session.request(method, url, timeout=10, **kwargs)
+        response = fetch(session, method, url, **kwargs)
         response.raise_for_status()
         return response.json()
     except (requests.RequestException, ValueError) as exc:
-        raise RegistrationFailed(_("The learning platform could not be reached or answered unexpectedly."),
-                                 f"{method} {url}: {exc}") from exc
+        raise RegistrationFailed(FAILED, f"{method} {url}: {exc}") from exc
 
 
-def register(openid_configuration, registration_token, base_url, session=None):
-    """Run the whole dynamic registration; returns the stored Registration or raises RegistrationFailed."""
-    host = _host(openid_configuration)
+def _link_for(secret, host):
+    """The usable link of secret that host may use, claimed (marked used) so a second use fails."""
+    link = RegistrationLink.objects.usable().for_secret(secret).first() if secret else None
+    if link is None:
+        raise RegistrationFailed(LINK_REFUSED, "no usable registration link (unknown, used or expired)")
     if not host:
-        raise RegistrationFailed(_("The registration link is incomplete: it names no platform configuration."),
-                                 f"bad openid_configuration {openid_configuration!r}")
+        raise RegistrationFailed(FAILED, "the LMS named no http(s) openid_configuration URL")
+    if link.allowed_host and host != link.allowed_host:
+        raise RegistrationFailed(FAILED, f"registration link {link.pk} is for {link.allowed_host}, not {host}")
     allowed = settings.LTI_ALLOWED_PLATFORM_HOSTS
-    if allowed and urlparse(openid_configuration).hostname not in allowed:
-        raise RegistrationFailed(_("This learning platform is not on the tool's list of allowed platforms."),
-                                 f"{host} is not in LTI_ALLOWED_PLATFORM_HOSTS")
-    session = session or requests.Session()
+    if allowed and host not in allowed and host != link.allowed_host:
+        raise RegistrationFailed(FAILED, f"{host} is not in LTI_ALLOWED_PLATFORM_HOSTS")
+    if not RegistrationLink.objects.usable().filter(pk=link.pk).update(used_at=timezone.now()):
+        raise RegistrationFailed(LINK_REFUSED, f"registration link {link.pk} was used at the same time")
+    return link
+
+
+def register(secret, openid_configuration, registration_token, base_url):
+    """Run the whole dynamic registration for a registration link's secret; returns the stored Registration
+    or raises RegistrationFailed. No request leaves the tool unless the link is usable; a failed
+    registration leaves the link usable for another try."""
+    host = urlparse(openid_configuration or "").hostname if _host(openid_configuration) else ""
+    link = _link_for(secret, host)
+    try:
+        registration = _register(link, host, openid_configuration, registration_token, base_url)
+    except Exception:
+        RegistrationLink.objects.filter(pk=link.pk).update(used_at=None)
+        raise
+    RegistrationLink.objects.filter(pk=link.pk).update(registration=registration)
+    return registration
+
+
+def _register(link, host, openid_configuration, registration_token, base_url):
+    trusted = host == link.allowed_host or host in settings.LTI_ALLOWED_PLATFORM_HOSTS
+    session = checked_session(internal_hosts=[host] if trusted else [])
     config = _get_json(session, "GET", openid_configuration)
     issuer = str(config.get("issuer", "")).rstrip("/")
     endpoint = config.get("registration_endpoint", "")
     needed = ["issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint"]
-    missing = [k for k in needed if not config.get(k)]
+    missing = [k for k in needed if not isinstance(config.get(k), str) or not config.get(k)]
     if missing:
-        raise RegistrationFailed(_("The platform's configuration is incomplete."), f"config lacks {missing}")
-    if _host(issuer) != host or _host(endpoint) != host:
-        raise RegistrationFailed(_("The platform's configuration names another host."),
-                                 f"issuer {issuer!r} / registration endpoint {endpoint!r} not on {host}")
+        raise RegistrationFailed(FAILED, f"configuration lacks {missing}")
+    elsewhere = [k for k in needed if _host(config[k]) != _host(openid_configuration)]
+    if elsewhere:
+        raise RegistrationFailed(FAILED, f"configuration names another host than {_host(openid_configuration)} "
+                                         f"in {elsewhere}: {[config[k] for k in elsewhere]}")
     headers = {"Authorization": f"Bearer {registration_token}"} if registration_token else {}
     answer = _get_json(session, "POST", endpoint, json=tool_registration(base_url), headers=headers)
-    client_id = str(answer.get("client_id") or "")
-    deployment_id = str((answer.get(TOOL_CONFIG) or {}).get("deployment_id") or "")
+    client_id = str(answer.get("client_id") or "") if isinstance(answer, dict) else ""
+    deployment_id = str((answer.get(TOOL_CONFIG) or {}).get("deployment_id") or "") if client_id else ""
     if not client_id:
-        raise RegistrationFailed(_("The platform did not confirm the registration."), "no client_id in answer")
-    trusted = urlparse(openid_configuration).hostname in settings.LTI_ALLOWED_PLATFORM_HOSTS
+        raise RegistrationFailed(FAILED, "the platform's answer has no client_id")
     platform = config.get(PLATFORM_CONFIG) or {}
     with transaction.atomic():
         registration, _created = Registration.objects.update_or_create(
             issuer=issuer, client_id=client_id,
-            defaults={"name": platform.get("product_family_code", "") + " " + host,
+            defaults={"name": f"{platform.get('product_family_code', '')} {_host(openid_configuration)}".strip(),
                       "auth_login_url": config["authorization_endpoint"], "auth_token_url": config["token_endpoint"],
                       "key_set_url": config["jwks_uri"], "auth_audience": config.get("authorization_server", ""),
                       "status": Registration.ACTIVE if trusted else Registration.PENDING})
         if deployment_id:
             Deployment.objects.get_or_create(registration=registration, deployment_id=deployment_id)
-    log.info("lti: dynamic registration of %s client %s deployment %s (%s)", issuer, client_id, deployment_id,
-             registration.status)
+    log.info("lti: dynamic registration of %s client %s deployment %s (%s) with link %s", issuer, client_id,
+             deployment_id, registration.status, link.pk)
     return registration
