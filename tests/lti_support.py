@@ -92,6 +92,7 @@ class FakeLMS:
         self.registration_requests = []
         self.token_errors = []
         self.redirects = {}  # path -> Location: answer a GET of that path with a 302
+        self.pages = {}  # path -> HTML of a page of the platform (e.g. its admin page framing the tool)
         self.score_failures = 0  # how many score posts to answer with 503 before taking them
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.base = f"http://{host}:{self.server.server_port}"
@@ -205,6 +206,14 @@ class FakeLMS:
             def do_GET(self):
                 url = urlparse(self.path)
                 lms.requests.append(("GET", self.path, dict(self.headers)))
+                if url.path in lms.pages:
+                    body = lms.pages[url.path].encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html; charset=utf-8")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return None
                 if url.path in lms.redirects:
                     self.send_response(302)
                     self.send_header("Location", lms.redirects[url.path])

@@ -250,3 +250,45 @@ def test_admin_creates_a_link_in_the_admin_site_and_sees_it_once(admin_client, s
     admin_client.post("/admin/lti/registrationlink/", {"action": "expire", "_selected_action": [link.pk]})
     link.refresh_from_db()
     assert link.status == "expired"
+
+
+# --- what the admin sees in Moodle's registration dialog ----------------------------------------------------
+
+MOODLE_DIALOG = """<!doctype html><html><body>
+<ul id="closed"></ul>
+<iframe id="registration" src="{src}" width="800" height="500"></iframe>
+<script>
+window.addEventListener("message", function (e) {{
+  if (e.data && e.data.subject === "org.imsglobal.lti.close") {{
+    var item = document.createElement("li"); item.textContent = "closed"; document.getElementById("closed").appendChild(item);
+  }}
+}});
+</script></body></html>"""
+
+
+@pytest.mark.browser
+def test_the_registration_dialog_stays_open_until_the_admin_clicks_close(lms, live_server):
+    """Moodle frames the registration page and closes its dialog on org.imsglobal.lti.close: that message
+    comes when the admin clicks Close, not when the page loads."""
+    from urllib.parse import urlencode
+
+    from tests.test_tutor_browser import chromium
+
+    query = urlencode({"openid_configuration": lms.base + "/.well-known/openid-configuration",
+                       "registration_token": "reg-token-1"})
+    lms.pages["/admin/tool/lti"] = MOODLE_DIALOG.format(src=f"{live_server.url}{_link('127.0.0.1')}?{query}")
+    with chromium() as browser_:
+        page = browser_.new_page()
+        failed = []
+        page.on("response", lambda r: failed.append(r.url) if r.status >= 400 and "favicon" not in r.url else None)
+        page.goto(lms.base + "/admin/tool/lti")
+        frame = page.frame_locator("#registration")
+        frame.locator("h1").wait_for()
+        page.wait_for_load_state("load")  # the frame's script has run
+
+        assert frame.locator("h1").inner_text() == "The course tutor is registered"
+        assert page.locator("#closed li").count() == 0  # the admin can read the page
+        frame.locator("#close").click()
+        page.locator("#closed li").wait_for()
+        assert page.locator("#closed li").count() == 1
+        assert failed == []  # registered.js was loaded (no inline script under the CSP)
