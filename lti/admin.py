@@ -5,8 +5,9 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext
 
-from lti.dynamic_registration import MAX_LINK_HOURS, clean_host, new_registration_link
+from lti.dynamic_registration import MAX_LINK_HOURS, link_host, new_registration_link
 from lti.models import Deployment, LtiContext, LtiUser, Registration, RegistrationLink, ToolKey
 
 
@@ -73,12 +74,10 @@ class RegistrationLinkForm(forms.ModelForm):
 
     def clean_allowed_host(self):
         """A bare host name (moodle.example.edu), or empty for any public host."""
-        value = self.cleaned_data["allowed_host"]
         try:
-            return clean_host(value) if value else ""
-        except ValueError:
-            raise forms.ValidationError(_("Enter a host name only, e.g. moodle.example.edu "
-                                          "(no https://, no port, no path).")) from None
+            return link_host(self.cleaned_data["allowed_host"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
 
 @admin.register(RegistrationLink)
@@ -99,10 +98,11 @@ class RegistrationLinkAdmin(admin.ModelAdmin):
         """Only the note of an existing link can change."""
         return [] if obj is None else ["allowed_host", "created_at", "expires_at", "used_at", "registration"]
 
-    @admin.display(description=_("state"))
+    @admin.display(description=_("link state"))
     def state(self, obj):
         """Usable, used or expired."""
-        return {"used": _("used"), "expired": _("expired"), "usable": _("usable")}[obj.status]
+        return {"used": pgettext("registration link", "used"), "expired": pgettext("registration link", "expired"),
+                "usable": pgettext("registration link", "usable")}[obj.status]
 
     def save_model(self, request, obj, form, change):
         """A new link gets its secret here; the URL to paste into the LMS is shown once, in a message."""

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from lti.models import Deployment, Registration, RegistrationLink
@@ -54,14 +55,22 @@ def _host(url):
     return parsed.netloc.lower() if parsed.scheme in {"http", "https"} and parsed.hostname else ""
 
 
-def clean_host(value):
-    """A platform host name as an admin types it (``moodle.example.edu``), lower case; ValueError if it is
-    not a bare host name or address."""
+def link_host(value):
+    """The platform host a registration link is for, as an admin types it (``moodle.example.edu``), in lower
+    case; "" for none. ValueError (a sentence for the admin) if it is not a bare host name or address, or
+    not among LTI_ALLOWED_PLATFORM_HOSTS when that is set."""
     host = (value or "").strip().lower()
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    if not host or any(c in host for c in "/?#@ \t") or (":" in host and host.count(":") < 2):
-        raise ValueError(f"{value!r} is not a host name (no scheme, port or path: e.g. moodle.example.edu)")
+    if not host:
+        return ""
+    if any(c in host for c in "/?#@ \t") or (":" in host and host.count(":") < 2):
+        raise ValueError(_("%(value)s is not a host name: give the host only, e.g. moodle.example.edu "
+                           "(no https://, no port, no path).") % {"value": value})
+    allowed = settings.LTI_ALLOWED_PLATFORM_HOSTS
+    if allowed and host not in allowed:
+        raise ValueError(_("%(host)s is not in LTI_ALLOWED_PLATFORM_HOSTS, the only hosts the tool contacts: "
+                           "add it there first.") % {"host": host})
     return host
 
 
@@ -71,9 +80,10 @@ def new_registration_link(allowed_host="", hours=24, note="", link=None):
     ``link`` is an unsaved RegistrationLink to fill in (the admin site's), else a new one is made.
     """
     if not 0 < hours <= MAX_LINK_HOURS:
-        raise ValueError(f"a registration link is valid for 1 to {MAX_LINK_HOURS} hours, not {hours}")
+        raise ValueError(_("A registration link is valid for 1 to %(max)d hours, not %(hours)s.")
+                         % {"max": MAX_LINK_HOURS, "hours": hours})
     link = link or RegistrationLink()
-    link.allowed_host, link.note = (clean_host(allowed_host) if allowed_host else ""), note
+    link.allowed_host, link.note = link_host(allowed_host), note
     link.expires_at = timezone.now() + timezone.timedelta(hours=hours)
     secret = link.new_secret()
     link.save()
@@ -124,7 +134,7 @@ def _link_for(secret, host):
     if link.allowed_host and host != link.allowed_host:
         raise RegistrationFailed(FAILED, f"registration link {link.pk} is for {link.allowed_host}, not {host}")
     allowed = settings.LTI_ALLOWED_PLATFORM_HOSTS
-    if allowed and host not in allowed and host != link.allowed_host:
+    if allowed and host not in allowed:  # the only hosts the tool contacts at all (lti.tool.allowed_hosts)
         raise RegistrationFailed(FAILED, f"{host} is not in LTI_ALLOWED_PLATFORM_HOSTS")
     if not RegistrationLink.objects.usable().filter(pk=link.pk).update(used_at=timezone.now()):
         raise RegistrationFailed(LINK_REFUSED, f"registration link {link.pk} was used at the same time")

@@ -189,12 +189,12 @@ class RegistrationLink(models.Model):
         _("platform host"), max_length=255, blank=True,
         help_text=_("Only this platform host may use the link (e.g. moodle.example.edu); it may be on an "
                     "internal address, and its registration starts active. Empty: any public host, pending."))
-    note = models.CharField(_("note"), max_length=200, blank=True)
-    created_at = models.DateTimeField(_("created"), auto_now_add=True)
-    expires_at = models.DateTimeField(_("expires"))
-    used_at = models.DateTimeField(_("used"), null=True, blank=True)
+    note = models.CharField(_("note for admins"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created on"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("valid until"))
+    used_at = models.DateTimeField(_("used on"), null=True, blank=True)
     registration = models.ForeignKey(Registration, on_delete=models.SET_NULL, null=True, blank=True,
-                                     related_name="registration_links", verbose_name=_("registration"))
+                                     related_name="registration_links", verbose_name=_("registered platform"))
 
     objects = RegistrationLinkQuerySet.as_manager()
 

@@ -227,10 +227,14 @@ def test_registration_link_command_prints_a_one_time_link_stored_hashed(settings
     assert (link.allowed_host, link.note) == ("moodle.example.edu", "Moodle 5")
     assert secret not in link.secret_hash and RegistrationLink.objects.for_secret(secret).get() == link
     assert timezone.timedelta(hours=1.9) < link.expires_at - timezone.now() <= timezone.timedelta(hours=2)
-    with pytest.raises(CommandError, match="not a host name"):
+    with pytest.raises(CommandError, match="is not a host name"):
         call_command("registration_link", "--allow-host", "https://moodle.example.edu/")
     with pytest.raises(CommandError, match="1 to 720 hours"):
         call_command("registration_link", "--hours", "0")
+    settings.LTI_ALLOWED_PLATFORM_HOSTS = ["moodle.example.edu"]
+    with pytest.raises(CommandError, match="not in LTI_ALLOWED_PLATFORM_HOSTS"):
+        call_command("registration_link", "--allow-host", "other.example.edu")
+    assert RegistrationLink.objects.count() == 1
 
 
 def test_admin_creates_a_link_in_the_admin_site_and_sees_it_once(admin_client, settings):
@@ -246,7 +250,7 @@ def test_admin_creates_a_link_in_the_admin_site_and_sees_it_once(admin_client, s
     listing = admin_client.get("/admin/lti/registrationlink/").content.decode()
     assert url not in listing  # shown only once
     bad = admin_client.post("/admin/lti/registrationlink/add/", {"allowed_host": "https://x/", "hours": "24"})
-    assert bad.status_code == 200 and "host name only" in bad.content.decode()
+    assert bad.status_code == 200 and "is not a host name" in bad.content.decode()
     admin_client.post("/admin/lti/registrationlink/", {"action": "expire", "_selected_action": [link.pk]})
     link.refresh_from_db()
     assert link.status == "expired"
