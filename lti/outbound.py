@@ -31,7 +31,7 @@ class AddressRefused(requests.exceptions.ConnectionError):
     """The host resolves to an address the tool may not contact (or does not resolve); ``reason`` says why."""
 
 
-class _Refused(Exception):  # noqa: N818 (raised inside urllib3, turned into AddressRefused by the adapter)
+class _Refused(Exception):  # raised inside urllib3 (which would wrap an OSError); the adapter re-raises it
     pass
 
 
