@@ -116,12 +116,22 @@ def tool_registration(base_url):
 
 
 def _get_json(session, method, url, **kwargs):
+    """The JSON object the platform answers, or RegistrationFailed."""
     try:
         response = fetch(session, method, url, **kwargs)
         response.raise_for_status()
-        return response.json()
+        data = response.json()
     except (requests.RequestException, ValueError) as exc:
         raise RegistrationFailed(FAILED, f"{method} {url}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RegistrationFailed(FAILED, f"{method} {url}: the answer is no JSON object")
+    return data
+
+
+def _text(data, key, longest):
+    """A string field of the platform's JSON, at most ``longest`` characters, else ""."""
+    value = data.get(key)
+    return value if isinstance(value, str) and len(value) <= longest else ""
 
 
 def _link_for(secret, host):
@@ -160,29 +170,32 @@ def _register(link, host, openid_configuration, registration_token, base_url):
     trusted = host == link.allowed_host or host in settings.LTI_ALLOWED_PLATFORM_HOSTS
     session = checked_session(internal_hosts=[host] if trusted else [])
     config = _get_json(session, "GET", openid_configuration)
-    issuer = str(config.get("issuer", "")).rstrip("/")
-    endpoint = config.get("registration_endpoint", "")
     needed = ["issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint"]
-    missing = [k for k in needed if not isinstance(config.get(k), str) or not config.get(k)]
+    missing = [k for k in needed if not _text(config, k, 500)]
     if missing:
-        raise RegistrationFailed(FAILED, f"configuration lacks {missing}")
+        raise RegistrationFailed(FAILED, f"configuration lacks {missing} (or they are no URLs of at most 500 "
+                                         "characters)")
     elsewhere = [k for k in needed if _host(config[k]) != _host(openid_configuration)]
     if elsewhere:
         raise RegistrationFailed(FAILED, f"configuration names another host than {_host(openid_configuration)} "
                                          f"in {elsewhere}: {[config[k] for k in elsewhere]}")
     headers = {"Authorization": f"Bearer {registration_token}"} if registration_token else {}
-    answer = _get_json(session, "POST", endpoint, json=tool_registration(base_url), headers=headers)
-    client_id = str(answer.get("client_id") or "") if isinstance(answer, dict) else ""
-    deployment_id = str((answer.get(TOOL_CONFIG) or {}).get("deployment_id") or "") if client_id else ""
+    answer = _get_json(session, "POST", config["registration_endpoint"], json=tool_registration(base_url),
+                       headers=headers)
+    client_id = _text(answer, "client_id", 255)
+    tool_config = answer.get(TOOL_CONFIG)
+    deployment_id = str(tool_config.get("deployment_id") or "")[:255] if isinstance(tool_config, dict) else ""
     if not client_id:
         raise RegistrationFailed(FAILED, "the platform's answer has no client_id")
-    platform = config.get(PLATFORM_CONFIG) or {}
+    platform = config.get(PLATFORM_CONFIG) if isinstance(config.get(PLATFORM_CONFIG), dict) else {}
+    issuer = config["issuer"].rstrip("/")
+    name = f"{_text(platform, 'product_family_code', 50)} {_host(openid_configuration)}".strip()[:200]
     with transaction.atomic():
         registration, _created = Registration.objects.update_or_create(
             issuer=issuer, client_id=client_id,
-            defaults={"name": f"{platform.get('product_family_code', '')} {_host(openid_configuration)}".strip(),
+            defaults={"name": name,
                       "auth_login_url": config["authorization_endpoint"], "auth_token_url": config["token_endpoint"],
-                      "key_set_url": config["jwks_uri"], "auth_audience": config.get("authorization_server", ""),
+                      "key_set_url": config["jwks_uri"], "auth_audience": _text(config, "authorization_server", 500),
                       "status": Registration.ACTIVE if trusted else Registration.PENDING})
         if deployment_id:
             Deployment.objects.get_or_create(registration=registration, deployment_id=deployment_id)

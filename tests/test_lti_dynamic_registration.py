@@ -194,6 +194,21 @@ def test_an_address_that_answers_and_one_that_does_not_look_the_same(lms, live_s
     assert "configuration lacks" in caplog.text and "Failed to connect" in caplog.text
 
 
+@pytest.mark.parametrize("configuration", [
+    lambda lms: ["not", "an", "object"],
+    lambda lms: {**FakeLMS.openid_configuration(lms), "issuer": lms.base + "/" + "x" * 600},
+    lambda lms: {**FakeLMS.openid_configuration(lms), "jwks_uri": {"url": lms.base + "/jwks"}},
+], ids=["list", "overlong issuer", "jwks_uri not a string"])
+def test_a_platform_answering_nonsense_gets_the_generic_message(lms, live_server, configuration, caplog):
+    lms.openid_configuration = lambda: configuration(lms)
+    with caplog.at_level(logging.WARNING):
+        page = _register(live_server, lms, _link("127.0.0.1"))
+    assert page.status_code == 400 and _message(page) == (True, False)
+    assert lms.registration_requests == [] and not Registration.objects.exists()
+    assert "dynamic registration failed" in caplog.text
+    assert RegistrationLink.objects.usable().count() == 1
+
+
 def test_configuration_naming_another_host_is_refused(lms, live_server, caplog):
     for key, value in [("issuer", "https://elsewhere.example"), ("jwks_uri", "http://169.254.169.254/keys")]:
         lms.openid_configuration = lambda k=key, v=value: {**FakeLMS.openid_configuration(lms), k: v}
