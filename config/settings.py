@@ -336,7 +336,11 @@ LTI_TEST_PLATFORM_URL = env("LTI_TEST_PLATFORM_URL", "").rstrip("/")
 LTI_ROSTER_SYNC_HOURS = env_int("LTI_ROSTER_SYNC_HOURS", 0 if DEPLOYMENT == "test" else 24)
 # LTI_JWKS_CACHE_SECONDS: how long a platform's public keys are cached (default 3600)
 LTI_JWKS_CACHE_SECONDS = env_int("LTI_JWKS_CACHE_SECONDS", 3600)
-# LTI_ALLOWED_PLATFORM_HOSTS: hosts the tool may contact (JWKS, tokens, AGS, NRPS); empty: registered ones
+# LTI_ALLOWED_PLATFORM_HOSTS: LMS host names the admin trusts (comma-separated, e.g. moodle.example.edu).
+#   When set, only these may register and be contacted (JWKS, tokens, AGS, NRPS); a registration from one
+#   starts active, and it may be on an internal address (loopback, private network). Empty (default): the
+#   hosts of registered platforms are contacted, and a registration link decides who may register (its host
+#   may be internal and starts active; a link without a host: public addresses only, pending until activated)
 LTI_ALLOWED_PLATFORM_HOSTS = env_list("LTI_ALLOWED_PLATFORM_HOSTS", "")
 # LTI_KEY_GRACE_SECONDS: how long a rotated-out tool key stays in the tool's JWKS (default 2 days)
 LTI_KEY_GRACE_SECONDS = env_int("LTI_KEY_GRACE_SECONDS", 2 * 86400)

@@ -8,10 +8,9 @@ from django.views.decorators.http import require_GET
 
 @require_GET
 def index(request):
-    """Registration URLs for the LMS admin, and the test platform link when it is on."""
+    """The URLs an LMS admin needs, and the test platform link when it is on."""
     base = settings.PUBLIC_URL
     endpoints = {
-        "register": base + reverse("lti:register"),
         "login": base + reverse("lti:login"),
         "launch": base + reverse("lti:launch"),
         "deep_link": base + reverse("lti:deep-link"),

@@ -49,7 +49,7 @@ def post_score(lti_context, lineitem_url, user, score_given, score_maximum, *,
     """
     if activity_progress not in ACTIVITY or grading_progress not in GRADING:
         raise ValueError(f"bad progress {activity_progress!r}/{grading_progress!r}")
-    sub = LtiUser.objects.get(user=user, registration=lti_context.registration).sub
+    sub = platform_sub(user, lti_context.registration)
     score = {"userId": sub, "scoreGiven": score_given, "scoreMaximum": score_maximum,
              "activityProgress": activity_progress, "gradingProgress": grading_progress,
              "timestamp": (timestamp or timezone.now()).isoformat()}
@@ -58,6 +58,16 @@ def post_score(lti_context, lineitem_url, user, score_given, score_maximum, *,
     connector = CachedServiceConnector(lti_context.registration)
     return connector.make_service_request([SCORE_SCOPE], _sub_url(lineitem_url, "/scores"), is_post=True,
                                           data=json.dumps(score), content_type=SCORE)["body"]
+
+
+def platform_sub(user, registration):
+    """The platform's user id (sub) of a person: the same under every registration of that platform (issuer),
+    so any of their links will do. LtiUser.DoesNotExist if the person never came from there."""
+    sub = LtiUser.objects.filter(user=user, registration__issuer=registration.issuer).values_list(
+        "sub", flat=True).first()
+    if sub is None:
+        raise LtiUser.DoesNotExist(f"user {user.pk} has no LTI link to {registration.issuer}")
+    return sub
 
 
 def read_results(lti_context, lineitem_url):

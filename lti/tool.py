@@ -115,13 +115,20 @@ def allowed_hosts():
 
 
 class PlatformOnlySession(requests.Session):
-    """A requests session that refuses any host that is not a registered platform's (GDPR: no other egress)."""
+    """A requests session that reaches only registered platforms' hosts (GDPR: no other egress): every
+    request and every redirect it would follow is checked, so a platform cannot redirect the tool elsewhere."""
+
+    max_redirects = 3
 
     def request(self, method, url, *args, **kwargs):
-        """Send the request only when url's host belongs to a registered platform."""
-        host = urlparse(url).hostname
+        """The request with a timeout (10 s unless given)."""
+        kwargs.setdefault("timeout", 10)
+        return super().request(method, url, *args, **kwargs)
+
+    def send(self, request, **kwargs):
+        """Send one request (the first or a redirect's) only when its host belongs to a registered platform."""
+        host = urlparse(request.url).hostname
         if host not in allowed_hosts():
             log.warning("lti: refused outbound request to unregistered host %s", host)
             raise requests.exceptions.InvalidURL(f"{host} is not a registered platform host")
-        kwargs.setdefault("timeout", 10)
-        return super().request(method, url, *args, **kwargs)
+        return super().send(request, **kwargs)

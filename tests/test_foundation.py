@@ -80,8 +80,9 @@ def test_a_busy_model_server_is_not_a_dead_one(client, settings):
 def test_front_page_tells_the_lms_admin_what_to_paste(client, settings):
     settings.PUBLIC_URL = "https://tutor.example.edu"
     page = client.get("/").content.decode()
-    for path in ("/lti/register/", "/lti/login", "/lti/launch", "/lti/jwks"):
+    for path in ("/lti/login", "/lti/launch", "/lti/jwks"):
         assert f"https://tutor.example.edu{path}" in page
+    assert "registration_link" in page  # dynamic registration starts from a one-time link the admin makes
 
 
 def test_every_cache_object_of_a_process_shares_one_redis_pool():

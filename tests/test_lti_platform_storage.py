@@ -298,4 +298,4 @@ def test_student_lands_on_the_course_page_in_a_cross_site_iframe_with_third_part
 
     log = log_path.read_text()
     assert "asking the platform's storage" in log and "rejected" not in log
-    assert Membership.objects.get(course=course, user__lti__sub="demo-student-1").role == Membership.LEARNER
+    assert Membership.objects.get(course=course, user__lti_links__sub="demo-student-1").role == Membership.LEARNER
