@@ -251,7 +251,8 @@ def test_released_set_exports_as_moodle_xml_and_gift(celery_worker, stub_llm, cl
     assert items[0].findtext("single") == "true"
 
     gift = client.get(f"{base}/export.gift?lt={teacher}").content.decode()
-    assert "::01::Welche Prozessnummer hat der Init-Prozess? {\n~0\n=1\n~42\n~100\n####Der Init-Prozess" in gift
+    assert ("::01 Welche Prozessnummer hat der Init-Prozess?::[html]Welche Prozessnummer hat der Init-Prozess? "
+            "{\n~0\n=1\n~42\n~100\n####Der Init-Prozess") in gift
     assert client.get(f"{base}/export.xml?lt={student}").status_code == 403
 
 
