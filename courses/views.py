@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from courses.documents import UploadError, add_document, delete_document, reindex_document, replace_document
 from courses.models import Chunk, Document
-from lti.access import course_member, tool_url
+from courses.access import course_member, tool_url
 
 
 def _back(request, course_id):

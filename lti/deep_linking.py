@@ -16,7 +16,7 @@ from pylti1p3.deep_link import DeepLink
 from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.lineitem import LineItem
 
-from lti.access import tool_url
+from courses.access import tool_url
 from lti.models import LtiContext, Registration
 from lti.tool import to_pylti
 

@@ -239,7 +239,7 @@ def test_launch_for_course_a_is_refused_on_course_b(lms, live_server, caplog):
         assert response.status_code == 403
         assert "Please open this tool from your course" in response.text
     assert "sessionid" not in with_token.cookies and Session.objects.count() == sessions
-    assert sum("lti.access: refused" in r.getMessage() for r in caplog.records) == 2
+    assert sum("courses.access: refused" in r.getMessage() for r in caplog.records) == 2
 
 
 def test_platform_key_rotation_refetches_the_jwks_once(lms):

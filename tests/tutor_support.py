@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from courses.documents import add_document
 from courses.ingest import ingest_document
 from courses.models import Course, Membership
-from lti.access import make_launch_token
+from courses.access import make_launch_token
 from tutor.models import TutorConfig
 
 INIT_TEXT = """# Systemstart

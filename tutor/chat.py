@@ -178,7 +178,7 @@ def message_payload(message, launch_token=""):
 
 def payload(message, citations, launch_token=""):
     """message_payload for a message whose citations are at hand (the chat worker has just written them)."""
-    from lti.access import tool_url
+    from courses.access import tool_url
 
     course_id = message.conversation.course_id
     urls = {c.number: tool_url("courses:passage", course_id, c.chunk_id, token=launch_token) for c in citations}
@@ -227,7 +227,7 @@ class _Publisher:
         without reading the database) and keep that beside the buffer for a stream opened after the end."""
         event = {"t": "end", "status": status}
         if message is not None:
-            from lti.access import make_launch_token
+            from courses.access import make_launch_token
 
             event["message"] = payload(message, list(citations),
                                        make_launch_token(message.conversation.user_id, message.conversation.course_id))

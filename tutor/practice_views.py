@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from lti.access import course_member, tool_url
+from courses.access import course_member, tool_url
 from tutor import exports, practice, questions
 from tutor.models import Attempt, Question, QuestionSet
 

@@ -1,8 +1,7 @@
 """Pages and endpoints of the tutor: the chat page, asking, the answer stream (SSE), feedback, settings, usage.
 
-POST endpoints need the launch token (form field ``lt`` or header ``X-Launch-Token``): inside Moodle's
-iframe cookies may be missing, and an unguessable token in the request body is what a CSRF token is, so
-they are CSRF-exempt but refuse requests that rely on the session cookie alone.
+Every view passes the course access rule (courses.access.course_member, its async form for the chat's
+async views): POST endpoints need the launch token (form field ``lt`` or header ``X-Launch-Token``).
 """
 
 import asyncio
@@ -11,17 +10,16 @@ import logging
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpResponseForbidden, JsonResponse, StreamingHttpResponse
+from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from config.threads import db_in_thread
-from lti.access import carries_launch_token, course_member, make_launch_token, resolve_membership, tool_url
+from courses.access import course_member, tool_url
 from tutor import chat
 from tutor.forms import FeedbackForm, TutorConfigForm
 from tutor.models import Feedback, Message, TutorConfig
@@ -72,11 +70,8 @@ def home(request, course_id):
 
 def _ask(request, course_id):
     """The work of the ask view (database and queue), run on the shared thread pool: the accepted question
-    (a dict), an error response, or None for a non-member."""
-    membership = resolve_membership(request, course_id)
-    if membership is None:
-        return None
-    token = make_launch_token(membership.user_id, membership.course_id)
+    (a dict) or an error response."""
+    membership, token = request.membership, request.launch_token
     try:
         conversation = None
         if request.POST.get("new"):
@@ -110,39 +105,25 @@ def _int_or_none(value):
 
 
 def _retry(request, course_id, message_id):
-    membership = resolve_membership(request, course_id)
-    if membership is None:
-        return None
     try:
-        answer = chat.retry(membership.course, membership.user, message_id)
+        answer = chat.retry(request.course, request.user, message_id)
     except chat.RateLimited as exc:
         return JsonResponse({"error": str(exc)}, status=429)
     except chat.ChatError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
-    token = make_launch_token(membership.user_id, membership.course_id)
     return JsonResponse({"answer_id": answer.pk, "status": answer.status,
-                         "stream_url": tool_url("tutor:stream", course_id, answer.pk, token=token)})
+                         "stream_url": tool_url("tutor:stream", course_id, answer.pk, token=request.launch_token)})
 
 
-@csrf_exempt
 @require_POST
+@course_member()
 async def retry(request, course_id, message_id):
     """Answer a failed answer again (POST, launch token): returns the answer's stream like ask does."""
-    return await _chat_post(request, lambda: _retry(request, course_id, message_id))
+    return await db_in_thread(lambda: _retry(request, course_id, message_id))
 
 
-async def _chat_post(request, work):
-    """A chat POST: launch token required, the database work (returns None for non-members) on the pool."""
-    if not carries_launch_token(request):
-        return HttpResponseForbidden(_("This request needs the launch token of your course page."))
-    response = await db_in_thread(work)
-    if response is None:
-        return HttpResponseForbidden(_("Please open this tool from your course in the learning platform."))
-    return response
-
-
-@csrf_exempt
 @require_POST
+@course_member()
 async def ask(request, course_id):
     """Take a question (POST text, launch token).
 
@@ -151,7 +132,7 @@ async def ask(request, course_id):
     the answer's events, as from the stream view; no second request, nothing read twice. Others get the
     accepted question as JSON and open the stream URL.
     """
-    accepted = await _chat_post(request, lambda: _ask(request, course_id))
+    accepted = await db_in_thread(lambda: _ask(request, course_id))
     if not isinstance(accepted, dict):
         return accepted
     token = accepted.pop("token")
@@ -253,25 +234,15 @@ async def answer_events(message_id, token, *, fresh=False):
         await hub.unsubscribe(channel, queue)
 
 
-def _stream_access(request, course_id, message_id):
-    """(membership, whether the answer is the member's own) for the stream view."""
-    membership = resolve_membership(request, course_id)
-    if membership is None:
-        return None, False
-    own = Message.objects.filter(pk=message_id, role=Message.ASSISTANT, conversation__course_id=course_id,
-                                 conversation__user_id=membership.user_id).exists()
-    return membership, own
-
-
+@course_member()
 async def stream(request, course_id, message_id):
     """Server-sent events of one answer, relayed from Redis pub/sub without holding a thread."""
-    membership, own = await db_in_thread(lambda: _stream_access(request, course_id, message_id))
-    if membership is None:
-        return HttpResponseForbidden(_("Please open this tool from your course in the learning platform."))
+    own = await db_in_thread(lambda: Message.objects.filter(
+        pk=message_id, role=Message.ASSISTANT, conversation__course_id=course_id,
+        conversation__user_id=request.membership.user_id).exists())
     if not own:
         raise Http404(_("This answer does not exist."))
-    token = make_launch_token(membership.user_id, membership.course_id)
-    return _event_stream(answer_events(message_id, token))
+    return _event_stream(answer_events(message_id, request.launch_token))
 
 
 def _event_stream(events):
