@@ -7,9 +7,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from courses.access import course_member, tool_url
 from courses.documents import UploadError, add_document, delete_document, reindex_document, replace_document
 from courses.models import Chunk, Document
-from courses.access import course_member, tool_url
 
 
 def _back(request, course_id):

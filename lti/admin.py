@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from lti.models import Deployment, LtiContext, LtiUser, Registration, ToolKey
+from lti.models import Deployment, LtiContext, LtiLineItem, LtiUser, Registration, ToolKey
 
 
 class DeploymentInline(admin.TabularInline):
@@ -48,6 +48,14 @@ class LtiContextAdmin(admin.ModelAdmin):
     """Which LMS course maps to which tutor course."""
 
     list_display = ["context_id", "title", "course", "registration", "deployment"]
+
+
+@admin.register(LtiLineItem)
+class LtiLineItemAdmin(admin.ModelAdmin):
+    """Gradebook columns (AGS line items) of the tool's resources, per LMS course."""
+
+    list_display = ["resource_id", "context", "url", "updated_at"]
+    readonly_fields = ["context", "resource_id", "url", "updated_at"]
 
 
 @admin.register(LtiUser)

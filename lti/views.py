@@ -15,8 +15,8 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from lti import deep_linking
 from courses.access import make_launch_token
+from lti import deep_linking, placements
 from lti.keys import tool_jwks
 from lti.launch import (
     LaunchRejected,
@@ -124,6 +124,7 @@ def launch(request):
     if message.is_deep_link_launch():
         response = render(request, "lti/deep_link.html", {
             "course": membership.course, "choices": deep_linking.choices(membership.course),
+            "hints": placements.hints(membership.course_id), "gradable": deep_linking.gradable(membership.course),
             "token": deep_linking.make_token(message, membership)})
     else:
         token = make_launch_token(membership.user_id, membership.course_id)

@@ -7,10 +7,10 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from courses.access import make_launch_token
 from courses.documents import add_document
 from courses.ingest import ingest_document
 from courses.models import Chunk, Course, Document, Membership
-from courses.access import make_launch_token
 
 CORPUS = Path(__file__).resolve().parent.parent / "deploy" / "demo_corpus" / "debian-reference-de"
 

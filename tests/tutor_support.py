@@ -4,10 +4,10 @@ import itertools
 
 from django.contrib.auth import get_user_model
 
+from courses.access import make_launch_token
 from courses.documents import add_document
 from courses.ingest import ingest_document
 from courses.models import Course, Membership
-from courses.access import make_launch_token
 from tutor.models import TutorConfig
 
 INIT_TEXT = """# Systemstart

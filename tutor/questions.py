@@ -307,7 +307,7 @@ def release(question_set):
     """Make the set visible to students with its approved questions; needs at least one."""
     if question_set.is_released:
         return question_set
-    if not question_set.questions.filter(review=Question.APPROVED).exists():
+    if not question_set.questions.approved().exists():
         raise QuestionError(_("Approve at least one question before releasing the set."))
     question_set.status, question_set.released_at = QuestionSet.RELEASED, timezone.now()
     question_set.save(update_fields=["status", "released_at"])
@@ -318,4 +318,4 @@ def released_questions(question_set):
     """The questions students see: the approved ones of a released set, in order."""
     if not question_set.is_released:
         return Question.objects.none()
-    return question_set.questions.filter(review=Question.APPROVED).order_by("position")
+    return question_set.questions.approved().order_by("position")
