@@ -191,19 +191,19 @@ def _pending_answer(course, user, text):
 
 def test_answering_is_idempotent_and_a_half_streamed_answer_starts_over(stub_llm, course):
     """chat_answer may run twice (acks_late redelivery): a finished answer stays, a broken-off one is redone."""
-    from tutor import chat
+    from tutor import answering
 
     user, _ = make_member(course)
     point_tutor_at(course, stub_llm.url)
     answer = _pending_answer(course, user, "Welche Prozessnummer hat der Init-Prozess?")
-    chat.answer(answer.pk)
+    answering.answer(answer.pk)
     stub_llm.reply = "Eine andere Antwort [1]."
-    chat.answer(answer.pk)
+    answering.answer(answer.pk)
     answer.refresh_from_db()
     assert answer.text == "Das steht im Kurstext [1]." and len(stub_llm.requests) == 1
 
     Message.objects.filter(pk=answer.pk).update(status=Message.STREAMING, text="")
-    chat.answer(answer.pk)
+    answering.answer(answer.pk)
     answer.refresh_from_db()
     assert answer.status == Message.DONE and answer.text == "Eine andere Antwort [1]."
     numbers = sorted(answer.citations.values_list("number", flat=True))
@@ -212,7 +212,7 @@ def test_answering_is_idempotent_and_a_half_streamed_answer_starts_over(stub_llm
 
 def test_a_crash_while_answering_still_ends_the_answer_with_a_reason(stub_llm, course, monkeypatch):
     """An unexpected error marks the answer failed (so no browser waits forever) and keeps the question."""
-    from tutor import chat
+    from tutor import answering, payloads
 
     user, _ = make_member(course)
     point_tutor_at(course, stub_llm.url)
@@ -221,12 +221,12 @@ def test_a_crash_while_answering_still_ends_the_answer_with_a_reason(stub_llm, c
     def broken(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(chat, "_history", broken)
+    monkeypatch.setattr(answering, "_history", broken)
     with pytest.raises(RuntimeError):
-        chat.answer(answer.pk)
+        answering.answer(answer.pk)
     answer.refresh_from_db()
     assert answer.status == Message.FAILED and answer.error == "internal"
-    assert "question is saved" in chat.error_text(answer.error)
+    assert "question is saved" in payloads.error_text(answer.error)
 
 
 
@@ -262,7 +262,7 @@ def test_the_answer_streams_in_the_response_to_the_question(celery_worker, web_s
     import redis
     from django.conf import settings
 
-    from tutor import chat
+    from tutor import payloads, stream
 
     _, token = make_member(course)
     point_tutor_at(course, stub_llm.url)
@@ -280,12 +280,14 @@ def test_the_answer_streams_in_the_response_to_the_question(celery_worker, web_s
     assert "<strong>PID 1</strong>" in final["html"] and final["citations"][0]["cited"]
     assert httpx.get(web_server + final["citations"][0]["url"], timeout=10).status_code == 200
     stored = Message.objects.select_related("conversation").get(pk=final["id"])
-    assert without_tokens(final) == without_tokens(chat.message_payload(stored, token))
+    assert without_tokens(final) == without_tokens(payloads.message_payload(stored, token))
 
+    kept = redis.Redis.from_url(settings.REDIS_URL).get(stream.final_key(final["id"])).decode()
+    assert "lt=" not in kept and "/passage/" not in kept and '"chunk": ' in kept  # the worker knows no reader
     Message.objects.filter(pk=final["id"]).update(text="Geändert in der Datenbank.")
     later = sse_events(web_server + accepted["stream_url"])
     assert [name for name, _ in later] == ["final"] and "<strong>PID 1</strong>" in later[0][1]["html"]
-    redis.Redis.from_url(settings.REDIS_URL).delete(chat.final_key(final["id"]))
+    redis.Redis.from_url(settings.REDIS_URL).delete(stream.final_key(final["id"]))
     assert "Geändert in der Datenbank." in sse_events(web_server + accepted["stream_url"])[0][1]["html"]
 
 
@@ -319,7 +321,7 @@ def test_a_failed_answer_is_explained_in_the_reader_s_language(celery_worker, we
 def test_only_the_latest_turns_are_read_for_an_answer(course):
     """A long conversation costs the worker no more than a short one: the answer, its question and the last
     HISTORY_TURNS turns are read, nothing older."""
-    from tutor import chat
+    from tutor import answering
     from tutor.models import Conversation
     from tutor.prompts import HISTORY_TURNS
 
@@ -331,9 +333,9 @@ def test_only_the_latest_turns_are_read_for_an_answer(course):
                                text=f"Antwort {n}")
     Message.objects.create(conversation=conversation, role=Message.USER, text="Die neue Frage")
     answer = Message.objects.create(conversation=conversation, role=Message.ASSISTANT, status=Message.PENDING)
-    message, earlier = chat._conversation_so_far(answer.pk)
+    message, earlier = answering._conversation_so_far(answer.pk)
     assert message.pk == answer.pk and message.conversation.course.pk == course.pk
-    question, turns = chat._history(message, earlier)
+    question, turns = answering._history(message, earlier)
     assert question.text == "Die neue Frage"
     assert [t["content"] for t in turns][-2:] == ["Frage 29", "Antwort 29"]
     assert len(turns) == 2 * HISTORY_TURNS and turns[0]["content"] == f"Frage {30 - HISTORY_TURNS}"
@@ -342,7 +344,7 @@ def test_only_the_latest_turns_are_read_for_an_answer(course):
 def test_a_prompt_near_the_window_is_sized_by_the_server_s_tokenizer(stub_llm, settings):
     """Many long relevant passages and a small context window: the estimate would overflow this server's
     tokenizer (which refuses such a prompt, as vLLM does); counted by the server, the sources are cut to fit."""
-    from tutor import chat, inference
+    from tutor import answering, inference
 
     inference._tokenize_routes.clear()
     sections = "\n\n".join(
@@ -354,7 +356,7 @@ def test_a_prompt_near_the_window_is_sized_by_the_server_s_tokenizer(stub_llm, s
     settings.INFERENCE_CONTEXT_TOKENS = 2048
     stub_llm.context = 2048
     answer = _pending_answer(course, user, "Was startet der Init-Prozess beim Systemstart?")
-    chat.answer(answer.pk)
+    answering.answer(answer.pk)
     answer.refresh_from_db()
     assert answer.status == Message.DONE, answer.error
     assert stub_llm.tokenize_requests, "the prompt was not counted by the server"
@@ -370,7 +372,7 @@ def test_an_answer_that_streams_too_long_is_stopped_with_what_it_had(stub_llm, c
     streaming is cut off, the answer fails as 'took too long' and keeps its text so far."""
     import time
 
-    from tutor import chat
+    from tutor import answering, payloads
 
     user, _ = make_member(course)
     point_tutor_at(course, stub_llm.url)
@@ -379,23 +381,23 @@ def test_an_answer_that_streams_too_long_is_stopped_with_what_it_had(stub_llm, c
     settings.CHAT_ANSWER_SECONDS = 1
     answer = _pending_answer(course, user, "Welche Prozessnummer hat der Init-Prozess?")
     started = time.monotonic()
-    chat.answer(answer.pk)
+    answering.answer(answer.pk)
     assert time.monotonic() - started < 3  # not the 4 s the whole reply takes
     answer.refresh_from_db()
     assert answer.status == Message.FAILED and answer.error == "timeout"
     assert answer.text.startswith("Wort0 Wort1") and "Wort39" not in answer.text
-    assert "took too long" in chat.error_text(answer.error)
+    assert "took too long" in payloads.error_text(answer.error)
 
 
 def test_an_answer_is_saved_without_the_prompt_tags_the_model_echoed(stub_llm, course):
     """The saved (and finally shown) answer has no "</course_texts>" a small model copied from its prompt."""
-    from tutor import chat
+    from tutor import answering
 
     user, _ = make_member(course)
     point_tutor_at(course, stub_llm.url)
     stub_llm.reply = "</course_texts> Der Init-Prozess hat die PID 1 [1]. <question>"
     answer = _pending_answer(course, user, "Welche Prozessnummer hat der Init-Prozess?")
-    chat.answer(answer.pk)
+    answering.answer(answer.pk)
     answer.refresh_from_db()
     assert answer.status == Message.DONE and answer.text == "Der Init-Prozess hat die PID 1 [1]."
     assert answer.citations.get(number=1).cited

@@ -14,8 +14,8 @@ from datetime import timedelta
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
+from config import errors
 from courses.models import Chunk, Section
 from tutor.inference import InferenceBadResponse, InferenceClient, InferenceError
 from tutor.models import Question, QuestionSet, TutorConfig
@@ -27,14 +27,6 @@ MAX_QUESTIONS = 20
 MIN_OPTIONS, MAX_OPTIONS = 2, 6
 TOKENS_PER_QUESTION = 220
 STALLED_AFTER = timedelta(minutes=20)  # longer than the task's time limit: its worker is gone
-ERRORS = {
-    "unavailable": gettext_lazy("The language model server is not reachable or did not answer in time. "
-                                "Please try again later."),
-    "bad_response": gettext_lazy("The language model did not answer in the expected form."),
-    "no_text": gettext_lazy("The chosen section has no indexed text."),
-    "no_valid": gettext_lazy("The language model produced no usable questions."),
-    "internal": gettext_lazy("Something went wrong while generating the questions."),
-}
 
 QUESTIONS_SCHEMA = {
     "type": "array",
@@ -90,7 +82,7 @@ def error_message(question_set):
     """Why generation failed, in the reader's language ('' when it did not)."""
     if question_set.generation != QuestionSet.FAILED:
         return ""
-    return str(ERRORS.get(question_set.generation_error, ERRORS["internal"]))
+    return errors.error_message(errors.QUESTIONS, question_set.generation_error)
 
 
 def sections_of(course):
