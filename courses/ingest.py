@@ -13,18 +13,13 @@ from django.db import connection, transaction
 
 from courses.chunking import chunk_sections
 from courses.embeddings import EmbeddingError, get_embedder
+from courses.language import ts_config
 from courses.models import Chunk, Course, Document, EmbeddingIndex, Section
 from courses.parsing import ParseError, parse_file
 
 log = logging.getLogger(__name__)
 
-TS_CONFIGS = {"de": "german", "en": "english"}
 EMBED_BATCH = 64  # progress is saved after every batch
-
-
-def ts_config(language):
-    """The PostgreSQL text search configuration for a language code."""
-    return TS_CONFIGS.get(language, "simple")
 
 
 def active_index(course_id, model=None):

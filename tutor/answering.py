@@ -15,7 +15,7 @@ from django.db import models, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from courses.parsing import detect_language
+from courses.language import detect_language
 from courses.retrieval import course_documents
 from tutor.inference import InferenceBadResponse, InferenceClient, InferenceError, InferenceUnavailable
 from tutor.models import Citation, Message, TutorConfig

@@ -5,13 +5,12 @@ import re
 
 from django.conf import settings
 
+from courses.language import STOPWORDS
 from courses.retrieval import retrieve
 
 
 def content_words(text):
     """The words of a text that carry meaning (no stop words, at least 3 letters), lower-cased."""
-    from tutor.usage import STOPWORDS
-
     return {w for w in re.findall(r"[^\W_]{3,}", text.lower()) if w not in STOPWORDS}
 
 
