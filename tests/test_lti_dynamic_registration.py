@@ -1,6 +1,7 @@
 """LTI Dynamic Registration as Moodle 5 does it, against the independent platform's registration endpoint."""
 
 import logging
+import re
 
 import pytest
 
@@ -26,7 +27,8 @@ def test_registration_sends_what_moodle_requires_and_closes_the_dialog(lms, live
     page = _register(live_server, lms)
 
     assert page.status_code == 200, page.text
-    assert "postMessage({subject: 'org.imsglobal.lti.close'}, '*')" in page.text
+    script = re.search(r'<script type="module" src="([^"]+/registered.js)"', page.text)[1]
+    assert "postMessage({subject: 'org.imsglobal.lti.close'}, '*')" in browser().get(live_server.url + script).text
     headers, sent = lms.registration_requests[0]
     assert headers["Authorization"] == "Bearer reg-token-1"
     assert "id_token" in sent["response_types"]

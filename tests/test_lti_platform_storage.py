@@ -203,7 +203,9 @@ def test_test_platform_course_page_embeds_the_tool_beside_a_storage_frame(live_s
     login = client.get(urljoin(live_server.url, start), allow_redirects=False)
     assert "lti_storage_target=lti_storage" in login.headers["Location"]
     storage = client.get(live_server.url + "/lti/test-platform/storage")
-    assert storage.status_code == 200 and live_server.url in storage.text and "lti.get_data" in storage.text
+    assert storage.status_code == 200 and live_server.url in storage.text
+    script = re.search(r'<script type="module" src="([^"]+)"', storage.text)[1]
+    assert "lti.get_data" in client.get(live_server.url + script).text
     without = client.get(live_server.url + "/lti/test-platform/course", params={"user": "student-1", "storage": "0"})
     assert '<iframe name="lti_storage"' not in without.text
 
