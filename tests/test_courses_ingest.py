@@ -2,22 +2,14 @@
 
 from pathlib import Path
 
-import pytest
 from django.db import connection
 from django.utils import translation
 
 from courses.documents import add_document, delete_document, replace_document
 from courses.ingest import ingest_document
-from courses.models import Chunk, Course, CourseTerm, Document, EmbeddingIndex, Section
+from courses.models import Chunk, CourseTerm, Document, EmbeddingIndex, Section
 
 CORPUS = Path(__file__).resolve().parent.parent / "deploy" / "demo_corpus" / "debian-reference-de"
-
-
-@pytest.fixture
-def course(db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.EMBEDDING_MODEL = "static"  # fast; retrieval quality is measured by evaluate_retrieval
-    return Course.objects.create(title="Debian")
 
 
 def add(course, name, data=None, **kwargs):

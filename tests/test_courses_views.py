@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -11,15 +10,9 @@ from courses.access import make_launch_token
 from courses.documents import add_document
 from courses.ingest import ingest_document
 from courses.models import Chunk, Course, Document, Membership
+from tests.support import page_forms
 
 CORPUS = Path(__file__).resolve().parent.parent / "deploy" / "demo_corpus" / "debian-reference-de"
-
-
-@pytest.fixture
-def course(db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.EMBEDDING_MODEL = "static"
-    return Course.objects.create(title="Debian")
 
 
 def member(course, role):
@@ -102,7 +95,6 @@ def test_the_documents_page_forms_work_as_the_browser_submits_them(course, monke
     each form must carry the launch token itself (issue 11: all three answered 403)."""
     from django.test import Client
 
-    from tests.support import page_forms
 
     monkeypatch.setattr("courses.tasks.ingest_document.delay", lambda pk: None)
     token = member(course, Membership.INSTRUCTOR)

@@ -11,9 +11,8 @@ from courses.models import Course
 from lti.ags import find_or_create_line_item, post_score, read_results
 from lti.models import LtiContext, LtiLineItem, LtiUser
 from tests.lti_support import ROLE, browser
-from tests.support import page_forms
+from tests.support import make_released_set, page_forms, wait_for
 from tests.test_lti_deep_linking import _form
-from tests.tutor_support import make_released_set
 from tutor.models import Attempt, QuestionSet
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,15 +52,6 @@ def test_bad_progress_is_refused_before_any_request(lti_platform):
 
 
 # --- Grade passback of practice question sets: the product posts the score, the platform reads it back -----
-
-def _wait_for(predicate, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
-
 
 def _place_graded(lti_platform, live_server, client, question_set):
     """The lecturer places the set as graded; the platform creates the line item from the content item."""
@@ -105,7 +95,7 @@ def test_a_graded_set_placed_by_deep_linking_reports_each_attempt(lti_platform, 
     recorded = LtiLineItem.objects.get(resource_id=question_set.resource_id)
     assert recorded.url == line_item["id"] and recorded.context.context_id == "course-A"
 
-    _wait_for(lambda: Attempt.objects.get(pk=attempt.pk).grade_status == Attempt.SENT)
+    wait_for(lambda: Attempt.objects.get(pk=attempt.pk).grade_status == Attempt.SENT)
     print(f"score at the platform {time.monotonic() - submitted:.2f} s after the submission")  # a number, no limit
     results = read_results(LtiContext.objects.get(), line_item["id"])
     assert results == [{"userId": "student-9", "resultScore": 2, "resultMaximum": 3, "scoreOf": line_item["id"]}]
@@ -130,7 +120,7 @@ def test_score_is_retried_and_the_line_item_found_by_resource_id(lti_platform, l
 
     custom = {"placement": "question_set", "question_set": str(question_set.pk)}
     attempt = _practise(lti_platform, live_server, browser(), custom, None, [2, 2])
-    _wait_for(lambda: Attempt.objects.get(pk=attempt.pk).grade_status == Attempt.SENT, timeout=90)
+    wait_for(lambda: Attempt.objects.get(pk=attempt.pk).grade_status == Attempt.SENT, timeout=90)
 
     [created] = lti_platform.lineitems.values()
     assert created["resourceId"] == question_set.resource_id and created["scoreMaximum"] == 2

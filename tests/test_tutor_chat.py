@@ -5,12 +5,11 @@ Only the language model is a stand-in: the loopback stub server of tests/stub_ll
 
 import json
 import re
-import socket
 
 import httpx
 import pytest
 
-from tests.tutor_support import INIT_TEXT, INJECTION_TEXT, make_course, make_member, point_tutor_at
+from tests.support import INIT_TEXT, INJECTION_TEXT, closed_port_url, make_course, make_member, point_tutor_at
 from tutor.models import Citation, Message
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -57,15 +56,7 @@ def without_tokens(payload):
     return re.sub(r"lt=[\w.:%-]+", "lt=", payload) if isinstance(payload, str) else payload
 
 
-def closed_port_url():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-
-
-@pytest.fixture
-def course(db):
-    return make_course(("systemstart.md", INIT_TEXT))
+COURSE_TEXTS = [("systemstart.md", INIT_TEXT)]  # for the course fixture (tests/support.py)
 
 
 def test_answer_streams_token_by_token_with_numbered_citations(celery_worker, web_server, stub_llm, course):

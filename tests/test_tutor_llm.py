@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from deploy.stack import ROOT, free_port, smollm2_path, stop_process, wait_for_port
-from tests.tutor_support import INIT_TEXT, make_course, make_member, point_tutor_at
+from tests.support import INIT_TEXT, make_course, make_member, point_tutor_at
 from tutor import conversations
 from tutor.inference import Endpoint, InferenceClient
 from tutor.models import Citation, Message

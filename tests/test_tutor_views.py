@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from courses.models import Course, Membership
-from tests.tutor_support import make_member
+from tests.support import make_member
 from tutor import conversations
 from tutor.models import Conversation, Feedback, Message, TutorConfig
 
@@ -20,11 +20,6 @@ def _release_pool_connections():
     import gc
 
     gc.collect()
-
-
-@pytest.fixture
-def course():
-    return Course.objects.create(title="Betriebssysteme")
 
 
 def test_the_chat_page_shows_the_welcome_and_the_history(client, course):
