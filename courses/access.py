@@ -131,6 +131,7 @@ def course_member(teaching=False):
                     return refused
                 return await view(request, course_id, *args, **kwargs)
 
+            async_wrapper.course_access = {"teaching": teaching}
             return async_wrapper
 
         @csrf_exempt
@@ -141,6 +142,7 @@ def course_member(teaching=False):
                 return refused
             return view(request, course_id, *args, **kwargs)
 
+        wrapper.course_access = {"teaching": teaching}  # kept by functools.wraps of outer decorators
         return wrapper
 
     return decorator
