@@ -337,7 +337,7 @@ def main():
 
         django.setup()
         from tests.stub_llm import StubLLM
-        from tests.tutor_support import INIT_TEXT, make_course, make_member, point_tutor_at
+        from tests.support import INIT_TEXT, make_course, make_member, point_tutor_at
         from tutor.models import Conversation, Message
 
         stub = StubLLM(reply=" ".join(["wort"] * args.tokens), token_delay=0.05,
