@@ -16,6 +16,6 @@ fi
 # only when pytest runs everything (no test paths given): the JavaScript tests, failing the run when they fail
 if ! printf '%s\n' "$@" | grep -q '^tests/'; then
   echo "[test] JavaScript: node --test tests/js/" >&2
-  node --test tests/js/
+  node --test --test-reporter=spec tests/js/
 fi
 exec "$VENV/bin/python" -m deploy.stack test "$@"
