@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import CORPUS_DE, course  # noqa: F401  (the shared fixtures of tests/support.py)
+from tests.support import CORPUS_DE, course, default_language  # noqa: F401  (the shared fixtures of tests/support.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,6 +24,17 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 CORPUS_DE = ROOT / "deploy" / "demo_corpus" / "debian-reference-de"
 
+@pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts in the default language: a request through Django's test client leaves the language of
+    that request active in the test's thread."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 # --- Courses and their members -------------------------------------------------------------------------
 
 INIT_TEXT = """# Systemstart

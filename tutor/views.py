@@ -69,13 +69,13 @@ def _ask(request, course_id):
     """The work of the ask view (database and queue), run on the shared thread pool: the accepted question
     (a dict) or an error response."""
     membership, token = request.membership, request.launch_token
+    requested = _int_or_none(request.POST.get("conversation")) or -1
     try:
         conversation = None
         if request.POST.get("new"):
             conversation = conversations.conversation_for(membership.course, membership.user, new=True)
         elif request.POST.get("conversation"):
-            conversation = conversations.conversation_for(membership.course, membership.user,
-                                                          conversation_id=_int_or_none(request.POST["conversation"]) or -1)
+            conversation = conversations.conversation_for(membership.course, membership.user, conversation_id=requested)
         question, answer = conversations.ask(membership.course, membership.user, request.POST.get("text", ""),
                                              conversation=conversation)
     except conversations.RateLimited as exc:
@@ -84,7 +84,7 @@ def _ask(request, course_id):
         return JsonResponse({"error": str(exc)}, status=400)
     return {"question": message_payload(question, token), "answer_id": answer.pk,
             "stream_url": tool_url("tutor:stream", course_id, answer.pk, token=token),
-            "conversation_id": answer.conversation_id, "token": token}
+            "conversation_id": answer.conversation_id}
 
 
 def _with_urls(items, course_id, token):
@@ -132,13 +132,12 @@ async def ask(request, course_id):
     accepted = await db_in_thread(lambda: _ask(request, course_id))
     if not isinstance(accepted, dict):
         return accepted
-    token = accepted.pop("token")
     if "text/event-stream" not in request.headers.get("Accept", ""):
         return JsonResponse(accepted)
 
     async def events():
         yield stream.sse("accepted", accepted)
-        async for event in stream.answer_events(accepted["answer_id"], course_id, token, fresh=True):
+        async for event in stream.answer_events(accepted["answer_id"], course_id, request.launch_token, fresh=True):
             yield event
 
     return stream.event_stream(events())
