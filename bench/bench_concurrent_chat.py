@@ -152,7 +152,7 @@ def main():
         from courses.documents import add_document
         from courses.ingest import ingest_document
         from courses.models import Course
-        from tests.tutor_support import make_member, point_tutor_at
+        from tests.support import make_member, point_tutor_at
         from tutor.models import Message
 
         corpus = ROOT / "deploy" / "demo_corpus" / "debian-reference-de"

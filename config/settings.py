@@ -162,7 +162,7 @@ MIDDLEWARE = [
     "config.middleware.CsrfViewMiddleware",
     "config.middleware.AuthenticationMiddleware",
     "config.middleware.MessageMiddleware",
-    "lti.framing.FrameAncestorsMiddleware",  # the LMS may frame the tool; nobody else
+    "config.csp.ContentSecurityPolicyMiddleware",  # own scripts and styles only; the LMS may frame the tool
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -363,8 +363,13 @@ USE_I18N = True
 TIME_ZONE = env("TIME_ZONE", "Europe/Berlin")
 USE_TZ = True
 
+# --- Static files (CSS and JavaScript per page: <app>/static/<app>/, the shared ones in static/) ------------
+# Served by the web app itself under /static/ (config.views.static_file); in production nginx serves
+# STATIC_ROOT, filled by `manage.py collectstatic` (see deploy/nginx.conf).
 STATIC_URL = "/static/"
+# STATIC_ROOT: where collectstatic puts the static files for the reverse proxy (default: ./var/static)
 STATIC_ROOT = Path(env("STATIC_ROOT", str(DATA_DIR / "static")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

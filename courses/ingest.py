@@ -21,37 +21,16 @@ import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from courses.chunking import ChunkDraft, chunk_sections
 from courses.embeddings import EmbeddingError, get_embedder
+from courses.language import ts_config
 from courses.models import Chunk, Course, Document, EmbeddingIndex, Section
 from courses.parsing import ParsedDocument, ParsedSection, ParseError, parse_file
 
 log = logging.getLogger(__name__)
 
-TS_CONFIGS = {"de": "german", "en": "english"}
 EMBED_BATCH = 64  # progress is saved after every batch
-
-
-def ts_config(language):
-    """The PostgreSQL text search configuration for a language code."""
-    return TS_CONFIGS.get(language, "simple")
-
-
-def error_message(code, detail=""):
-    """A failure reason for the lecturer, in the active language."""
-    messages = {
-        "broken_pdf": _("The PDF file is damaged and cannot be read. Please export it again and upload the new file."),
-        "encrypted_pdf": _("The PDF file is password-protected. Please upload a version without a password."),
-        "broken_docx": _("The Word file is damaged and cannot be read. Please save it again as .docx and upload it."),
-        "empty": _("No text was found in this file. Scanned pages without a text layer cannot be read."),
-        "encoding": _("The text file's character encoding is not supported. Please save it as UTF-8."),
-        "unsupported": _("This file type is not supported."),
-        "missing_file": _("The stored file is missing. Please upload the document again."),
-        "embedding": _("The embedding model could not index the text. Please try again later."),
-    }
-    return messages.get(code, _("Indexing failed because of an internal error. Please try again or tell your administrator."))
 
 
 def active_index(course_id, model=None):

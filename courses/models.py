@@ -148,9 +148,9 @@ class Document(models.Model):
     @property
     def error_message(self):
         """The failure reason in the reader's language."""
-        from courses.ingest import error_message
+        from config.errors import INGEST, error_message
 
-        return error_message(self.error_code, self.error_detail) if self.status == self.FAILED else ""
+        return error_message(INGEST, self.error_code) if self.status == self.FAILED else ""
 
     @property
     def progress_percent(self):

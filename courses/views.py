@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from courses.access import course_member, tool_url
 from courses.documents import (
     UploadError,
     add_document,
@@ -17,7 +18,6 @@ from courses.documents import (
 )
 from courses.models import Chunk, Document
 from courses.tasks import queue_positions
-from lti.access import course_member, tool_url
 
 
 def _back(request, course_id):

@@ -1,5 +1,21 @@
 #!/usr/bin/env bash
-# The test suite: installs what is missing, starts throwaway PostgreSQL+pgvector and Redis,
-# and runs pytest (which starts a real Celery worker, loopback stub servers and llama.cpp).
+# The test suite: installs what is missing, runs the pages' JavaScript tests (node --test), starts throwaway
+# PostgreSQL+pgvector and Redis, and runs pytest (which starts a real Celery worker, loopback stub servers,
+# llama.cpp, and Chromium for the browser tests with their accessibility audit, axe-core from npm).
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh" inference,dev
+# node and npm from Debian when missing and we are root (the JavaScript tests and axe-core need them)
+if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "[test] installing nodejs and npm from Debian" >&2
+  apt-get update -qq >/dev/null && apt-get install -y -qq nodejs npm >/dev/null
+fi
+# the npm packages of package-lock.json (exact versions), once
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "[test] npm ci (package-lock.json)" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+# only when pytest runs everything (no test paths given): the JavaScript tests, failing the run when they fail
+if ! printf '%s\n' "$@" | grep -q '^tests/'; then
+  echo "[test] JavaScript: node --test tests/js/" >&2
+  node --test --test-reporter=spec tests/js/
+fi
 exec "$VENV/bin/python" -m deploy.stack test "$@"

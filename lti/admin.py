@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
 
 from lti.dynamic_registration import MAX_LINK_HOURS, link_host, new_registration_link
-from lti.models import Deployment, LtiContext, LtiUser, Registration, RegistrationLink, ToolKey
+from lti.models import Deployment, LtiContext, LtiLineItem, LtiUser, Registration, RegistrationLink, ToolKey
 
 
 class DeploymentInline(admin.TabularInline):
@@ -53,6 +53,14 @@ class LtiContextAdmin(admin.ModelAdmin):
     """Which LMS course maps to which tutor course."""
 
     list_display = ["context_id", "title", "course", "registration", "deployment"]
+
+
+@admin.register(LtiLineItem)
+class LtiLineItemAdmin(admin.ModelAdmin):
+    """Gradebook columns (AGS line items) of the tool's resources, per LMS course."""
+
+    list_display = ["resource_id", "context", "url", "updated_at"]
+    readonly_fields = ["context", "resource_id", "url", "updated_at"]
 
 
 @admin.register(LtiUser)

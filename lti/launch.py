@@ -237,7 +237,7 @@ class ToolMessageLaunch(DjangoMessageLaunch):
             return super().get_public_key()
         except LtiException:
             url = self._registration.get_key_set_url()
-            if self._registration.model.test_platform or not url or not self._public_key_cache_data_storage:
+            if self._registration.local_key_set or not url or not self._public_key_cache_data_storage:
                 raise
             self._public_key_cache_data_storage.set_value(
                 "key-set-url-" + hashlib.md5(url.encode()).hexdigest(), None, 1)

@@ -1,5 +1,5 @@
-"""Models of the lti app: platforms, deployments, the tool's keys, context and user mappings, used nonces,
-one-time registration links."""
+"""Models of the lti app: platforms, deployments, the tool's keys, context and user mappings, AGS line items,
+used nonces, one-time registration links."""
 
 import hashlib
 import secrets
@@ -107,6 +107,39 @@ class LtiContext(models.Model):
 
     def __str__(self):
         return f"{self.context_id} -> {self.course}"
+
+
+class LtiLineItemQuerySet(models.QuerySet):
+    """Line items read as sentences: LtiLineItem.objects.record(context, resource_id, url)."""
+
+    def record(self, context, resource_id, url):
+        """Keep the line item URL a launch named for the tool's resource in this context (once; kept up to date)."""
+        item, _created = self.update_or_create(context=context, resource_id=resource_id[:255],
+                                               defaults={"url": url[:500]})
+        return item
+
+
+class LtiLineItem(models.Model):
+    """An AGS line item (gradebook column) of a context, for one of the tool's resources (its resourceId).
+
+    Recorded from a launch of a placed link that names its line item, or when the tool found or created the
+    line item itself; grade reports post scores to its URL.
+    """
+
+    context = models.ForeignKey(LtiContext, on_delete=models.CASCADE, related_name="line_items")
+    resource_id = models.CharField(max_length=255)
+    url = models.URLField(max_length=500)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = LtiLineItemQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("LTI line item")
+        verbose_name_plural = _("LTI line items")
+        constraints = [models.UniqueConstraint(fields=["context", "resource_id"], name="one_line_item_per_resource")]
+
+    def __str__(self):
+        return f"{self.resource_id} -> {self.url}"
 
 
 def pseudonym(issuer, sub):

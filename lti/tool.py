@@ -48,11 +48,24 @@ def to_pylti(registration):
     if registration.auth_audience:
         reg.set_auth_audience(registration.auth_audience)
     reg.model = registration
-    if registration.test_platform:  # the built-in test platform lives in this process: no HTTP to ourselves
-        from lti.demo import platform_jwks
-
-        reg.set_key_set(platform_jwks())
+    reg.local_key_set = False
+    for key_set_of in _local_key_sets:  # a platform living in this process: its keys without HTTP to ourselves
+        found = key_set_of(registration)
+        if found:
+            reg.set_key_set(found)
+            reg.local_key_set = True
+            break
     return reg
+
+
+_local_key_sets = []
+
+
+def add_local_key_set(key_set_of):
+    """Let key_set_of(registration) give the JWKS of platforms that live in this process (None for others);
+    the built-in test platform registers here when it is on (lti.apps)."""
+    if key_set_of not in _local_key_sets:
+        _local_key_sets.append(key_set_of)
 
 
 class DatabaseToolConf(ToolConfAbstract):

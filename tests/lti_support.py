@@ -15,25 +15,15 @@ from urllib.parse import parse_qs, urlparse
 
 import jwt
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract
 from lti1p3platform.message_launch import LTIAdvantageMessageLaunchAbstract
 from lti1p3platform.oidc_login import OIDCLoginAbstract
 from lti1p3platform.registration import Registration as PlatformRegistration
 
+from lti.keys import new_key_pair
+
 ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
 CONTAINER = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
-
-
-def rsa_pem_pair():
-    """(private PEM, public PEM) of a new RSA key, made here so the platform shares no code with the tool."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
 
 
 class PlatformConf(LTI1P3PlatformConfAbstract):
@@ -81,7 +71,7 @@ class FakeLMS:
         """Serve on a loopback port; ``host`` is the name the platform's URLs use (a test resolver may map a
         name such as moodle.test to loopback)."""
         self.tool_url = tool_url
-        self.private_pem, self.public_pem = rsa_pem_pair()
+        self.private_pem, self.public_pem = new_key_pair()
         self.client_id = secrets.token_hex(8)[:15]
         self.deployment_id = "7"
         self.members = []  # NRPS members

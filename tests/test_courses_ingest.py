@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import numpy as np
-import pytest
 from django.db import connection
 from django.utils import translation
 
@@ -12,13 +11,6 @@ from courses.ingest import ingest_document
 from courses.models import Chunk, Course, CourseTerm, Document, EmbeddingIndex, Section
 
 CORPUS = Path(__file__).resolve().parent.parent / "deploy" / "demo_corpus" / "debian-reference-de"
-
-
-@pytest.fixture
-def course(db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.EMBEDDING_MODEL = "static"  # fast; retrieval quality is measured by evaluate_retrieval
-    return Course.objects.create(title="Debian")
 
 
 def add(course, name, data=None, **kwargs):

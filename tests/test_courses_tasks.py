@@ -13,6 +13,7 @@ import pytest
 from courses.documents import add_document
 from courses.models import Chunk, Course, Document
 from courses.tasks import ingest_document
+from tests.support import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "deploy" / "demo_corpus" / "debian-reference-de"
@@ -35,16 +36,6 @@ def start_ingest_worker(env, log_path):
             return process
     process.kill()
     raise AssertionError(f"worker did not start:\n{Path(log_path).read_text()}")
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.django_db(transaction=True)

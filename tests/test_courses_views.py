@@ -2,24 +2,17 @@
 
 from pathlib import Path
 
-import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from courses.access import make_launch_token
 from courses.documents import add_document
 from courses.ingest import ingest_document
 from courses.models import Chunk, Course, Document, Membership
-from lti.access import make_launch_token
+from tests.support import page_forms
 
 CORPUS = Path(__file__).resolve().parent.parent / "deploy" / "demo_corpus" / "debian-reference-de"
-
-
-@pytest.fixture
-def course(db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.EMBEDDING_MODEL = "static"
-    return Course.objects.create(title="Debian")
 
 
 def member(course, role):
@@ -95,3 +88,36 @@ def test_any_member_reads_a_cited_passage_but_only_in_its_own_course(client, cou
     other_token = member(other, Membership.INSTRUCTOR)
     assert client.get(reverse("courses:passage", args=[other.pk, chunk.pk]), {"lt": other_token}).status_code == 404
     assert client.get(reverse("courses:passage", args=[course.pk, chunk.pk]), {"lt": other_token}).status_code == 403
+
+
+def test_the_documents_page_forms_work_as_the_browser_submits_them(course, monkeypatch):
+    """Replace, re-index and delete post exactly what their forms hold (no cookies, nothing added by hand):
+    each form must carry the launch token itself (issue 11: all three answered 403)."""
+    from django.test import Client
+
+
+    monkeypatch.setattr("courses.tasks.ingest_document.delay", lambda pk: None)
+    token = member(course, Membership.INSTRUCTOR)
+    document = add_document(course, "notes.md", b"# Titel\n\nEin Absatz.", enqueue=False)
+    ingest_document(document.pk)
+    browser = Client()  # no session: the launch token is all the page has
+
+    def form(suffix):
+        page = browser.get(reverse("courses:documents", args=[course.pk]), {"lt": token})
+        assert page.status_code == 200
+        found = [f for f in page_forms(page.content.decode()) if f["action"].split("?")[0].endswith(suffix)]
+        assert len(found) == 1, suffix
+        return found[0]
+
+    replace = form(f"/documents/{document.pk}/replace/")
+    upload = SimpleUploadedFile("notes.md", b"# Neu\n\nEin neuer Absatz.")
+    assert browser.post(replace["action"], {**replace["fields"], "file": upload}).status_code == 302
+    document.refresh_from_db()
+    assert document.status == Document.QUEUED and document.filename == "notes.md"
+
+    reindex = form(f"/documents/{document.pk}/reindex/")
+    assert browser.post(reindex["action"], reindex["fields"]).status_code == 302
+
+    delete = form(f"/documents/{document.pk}/delete/")
+    assert browser.post(delete["action"], delete["fields"]).status_code == 302
+    assert not Document.objects.filter(pk=document.pk).exists()

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from django.utils import translation
 
-from courses.models import Course, Membership
-from tests.tutor_support import make_member
+from courses.models import Membership
+from tests.support import make_member
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIP_DIRS = {".venv", "var", "node_modules", ".git", "test-artifacts"}
@@ -44,12 +44,6 @@ def _assert_german(html, german, english):
         assert text in html, f"German text missing: {text!r}"
     for text in english:
         assert text not in html, f"English text still shown: {text!r}"
-
-
-@pytest.fixture
-def course(db):
-    """An empty course; the pages under test need no indexed texts."""
-    return Course.objects.create(title="Betriebssysteme", language="de")
 
 
 def test_chat_page_is_german_for_a_student(client, course):

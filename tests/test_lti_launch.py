@@ -11,9 +11,10 @@ from django.contrib.sessions.models import Session
 from django.urls import reverse
 
 from courses.models import Membership
+from lti.keys import new_key_pair
 from lti.launch import map_role
 from lti.models import LtiContext, LtiUser, UsedNonce, pseudonym
-from tests.lti_support import ROLE, browser, rsa_pem_pair
+from tests.lti_support import ROLE, browser
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -109,7 +110,7 @@ def _legit(lms, client, **kwargs):
 def test_forged_signature_is_rejected(lms, caplog):
     client = browser()
     fields, claims = _legit(lms, client)
-    other_key, _public = rsa_pem_pair()
+    other_key, _public = new_key_pair()
     with caplog.at_level(logging.WARNING):
         response = _post(client, fields, lms.sign(claims, private_pem=other_key))
     _rejected(response, caplog, "Signature verification failed")
@@ -239,13 +240,13 @@ def test_launch_for_course_a_is_refused_on_course_b(lms, live_server, caplog):
         assert response.status_code == 403
         assert "Please open this tool from your course" in response.text
     assert "sessionid" not in with_token.cookies and Session.objects.count() == sessions
-    assert sum("lti.access: refused" in r.getMessage() for r in caplog.records) == 2
+    assert sum("courses.access: refused" in r.getMessage() for r in caplog.records) == 2
 
 
 def test_platform_key_rotation_refetches_the_jwks_once(lms):
     assert lms.launch(browser(), user_id="u1").status_code == 302  # JWKS now cached in Redis
     jwks_fetches = sum(p == "/jwks" for _m, p, _h in lms.requests)
-    lms.private_pem, lms.public_pem = rsa_pem_pair()
+    lms.private_pem, lms.public_pem = new_key_pair()
     lms.registration.set_platform_private_key(lms.private_pem).set_platform_public_key(lms.public_pem)
 
     assert lms.launch(browser(), user_id="u1").status_code == 302

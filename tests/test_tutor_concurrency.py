@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from deploy.stack import ROOT, stop_process
+from tests.support import INIT_TEXT, make_course, make_member, point_tutor_at
 from tests.test_tutor_llm import llama_server  # noqa: F401 (the session's real model server)
-from tests.tutor_support import INIT_TEXT, make_course, make_member, point_tutor_at
 from tutor.models import Message
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.llm, pytest.mark.slow]

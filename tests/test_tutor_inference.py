@@ -1,10 +1,10 @@
 """The inference client against a real HTTP stub server: streaming, JSON modes, retries, failover."""
 
-import socket
 
 import pytest
 
 from tests.stub_llm import StubLLM
+from tests.support import closed_port_url
 from tutor.inference import (
     DONE,
     JSON_OBJECT_SCHEMA,
@@ -31,12 +31,6 @@ SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "requi
 def stub():
     with StubLLM(reply="Init ist der erste Prozess [1].") as server:
         yield server
-
-
-def closed_port_url():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
 
 
 def client_for(*urls, api="openai", retries=1, timeout=5):

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from deploy.stack import ROOT, free_port, smollm2_path, stop_process, wait_for_port
-from tests.tutor_support import INIT_TEXT, make_course, make_member, point_tutor_at
-from tutor import chat
+from tests.support import INIT_TEXT, make_course, make_member, point_tutor_at
+from tutor import conversations
 from tutor.inference import DONE, Endpoint, InferenceClient, parse_sse_line
 from tutor.models import Citation, Message
 
@@ -114,7 +114,7 @@ def test_a_chat_answer_from_smollm2_through_the_worker(celery_worker, llama_serv
     course = make_course(("systemstart.md", INIT_TEXT))
     user, _ = make_member(course)
     point_tutor_at(course, llama_server, temperature=0, sources=1, timeout_seconds=120)
-    _, answer = chat.ask(course, user, "Welche Prozessnummer hat der Init-Prozess?")
+    _, answer = conversations.ask(course, user, "Welche Prozessnummer hat der Init-Prozess?")
     deadline = time.monotonic() + 150
     while time.monotonic() < deadline:
         answer.refresh_from_db()

@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 
 from courses.models import Course, Membership
-from tests.tutor_support import make_member
-from tutor import chat
+from tests.support import make_member
+from tutor import conversations
 from tutor.models import Conversation, Feedback, Message, TutorConfig
 
 pytestmark = pytest.mark.django_db
@@ -20,11 +20,6 @@ def _release_pool_connections():
     import gc
 
     gc.collect()
-
-
-@pytest.fixture
-def course():
-    return Course.objects.create(title="Betriebssysteme")
 
 
 def test_the_chat_page_shows_the_welcome_and_the_history(client, course):
@@ -79,7 +74,7 @@ def test_asking_stores_the_question_and_a_pending_answer(client, course, monkeyp
 
 def test_one_message_as_json_only_for_its_author(client, course):
     user, token = make_member(course)
-    question, _ = chat.ask(course, user, "Was ist **apt**?")
+    question, _ = conversations.ask(course, user, "Was ist **apt**?")
     url = reverse("tutor:message", args=[course.pk, question.pk])
     assert client.get(url + f"?lt={token}").json()["html"] == "<p>Was ist <strong>apt</strong>?</p>"
     _, other_token = make_member(course)
@@ -110,15 +105,15 @@ def test_rate_limit_is_per_person(course, settings):
     settings.CHAT_RATE_LIMIT = 1
     first, _ = make_member(course)
     second, _ = make_member(course)
-    chat.ask(course, first, "eins")
-    chat.ask(course, second, "zwei")
-    with pytest.raises(chat.RateLimited):
-        chat.ask(course, first, "drei")
+    conversations.ask(course, first, "eins")
+    conversations.ask(course, second, "zwei")
+    with pytest.raises(conversations.RateLimited):
+        conversations.ask(course, first, "drei")
 
 
 def test_thumbs_down_with_a_comment_on_ones_own_answer(client, course):
     user, token = make_member(course)
-    _, answer = chat.ask(course, user, "Frage")
+    _, answer = conversations.ask(course, user, "Frage")
     url = reverse("tutor:feedback", args=[course.pk, answer.pk])
     assert client.post(url, {"rating": "down", "comment": "Zu ungenau", "lt": token}).status_code == 200
     feedback = Feedback.objects.get(message=answer)

@@ -8,15 +8,8 @@ from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from courses.language import STOPWORDS
 from tutor.models import Feedback, Message
-
-STOPWORDS = set("""
-der die das und ist nicht ein eine einer eines einem einen mit von den dem des zu im in auf für sich auch werden
-wird sind oder wenn kann können sie es als bei nach aus wie was wer wo warum wann welche welcher welches über
-durch diese dieser dieses ich du man mir mich mein gibt hat haben sein bitte noch schon dass nur mehr gut kein
-the and is are not a an of to in on for with this that be by as it or from can you your which will was were
-have has if at these those what how why when where who do does i me my about there
-""".split())
 
 
 def questions_per_day(course_id, days=30):
