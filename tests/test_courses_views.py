@@ -24,7 +24,7 @@ def member(course, role):
 def test_a_lecturer_uploads_a_text_and_sees_its_progress(client, course, django_capture_on_commit_callbacks,
                                                          monkeypatch):
     queued = []
-    monkeypatch.setattr("courses.tasks.ingest_document.delay", queued.append)
+    monkeypatch.setattr("courses.tasks.ingest_document.apply_async", lambda args, **options: queued.append(args[0]))
     token = member(course, Membership.INSTRUCTOR)
     url = reverse("courses:documents", args=[course.pk])
     upload = SimpleUploadedFile("kapitel3.html", (CORPUS / "ch03.de.html").read_bytes(), content_type="text/html")
@@ -65,7 +65,7 @@ def test_learners_may_not_manage_texts(client, course):
 
 
 def test_reindex_and_delete(client, course, monkeypatch):
-    monkeypatch.setattr("courses.tasks.ingest_document.delay", lambda pk: None)
+    monkeypatch.setattr("courses.tasks.ingest_document.apply_async", lambda args, **options: None)
     token = member(course, Membership.TEACHING_ASSISTANT)
     document = add_document(course, "notes.md", b"# Titel\n\nEin Absatz.", enqueue=False)
     ingest_document(document.pk)
@@ -96,7 +96,7 @@ def test_the_documents_page_forms_work_as_the_browser_submits_them(course, monke
     from django.test import Client
 
 
-    monkeypatch.setattr("courses.tasks.ingest_document.delay", lambda pk: None)
+    monkeypatch.setattr("courses.tasks.ingest_document.apply_async", lambda args, **options: None)
     token = member(course, Membership.INSTRUCTOR)
     document = add_document(course, "notes.md", b"# Titel\n\nEin Absatz.", enqueue=False)
     ingest_document(document.pk)

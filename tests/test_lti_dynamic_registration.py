@@ -291,13 +291,13 @@ def test_the_registration_dialog_stays_open_until_the_admin_clicks_close(lms, li
     comes when the admin clicks Close, not when the page loads."""
     from urllib.parse import urlencode
 
-    from tests.test_tutor_browser import chromium
+    from tests.support import audit, chromium
 
     query = urlencode({"openid_configuration": lms.base + "/.well-known/openid-configuration",
                        "registration_token": "reg-token-1"})
     lms.pages["/admin/tool/lti"] = MOODLE_DIALOG.format(src=f"{live_server.url}{_link('127.0.0.1')}?{query}")
-    with chromium() as browser_:
-        page = browser_.new_page()
+    with chromium(locale="en-US") as (context, _watch):
+        page = context.new_page()
         failed = []
         page.on("response", lambda r: failed.append(r.url) if r.status >= 400 and "favicon" not in r.url else None)
         page.goto(lms.base + "/admin/tool/lti")
