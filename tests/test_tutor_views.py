@@ -44,6 +44,26 @@ def test_teachers_see_links_to_their_pages(client, course):
         assert reverse(name, args=[course.pk]) + "?lt=" in body
 
 
+def test_a_teacher_landing_on_the_chat_sees_how_far_the_tutor_is_set_up(client, course):
+    """Lecturers land on the students' chat: a panel points them to texts, settings, questions and usage."""
+    _, token = make_member(course, Membership.INSTRUCTOR)
+    body = client.get(reverse("tutor:home", args=[course.pk]) + f"?lt={token}",
+                      HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert 'class="teacher-panel' in body and "Für Lehrende:" in body
+    assert "0 bereit" in body and "hat noch keine Kurstexte" in body  # an empty course: texts come first
+    _, student = make_member(course)
+    assert "teacher-panel" not in client.get(reverse("tutor:home", args=[course.pk]) + f"?lt={student}").content.decode()
+
+
+def test_without_a_model_the_chat_says_so_before_anyone_asks(client, course, settings):
+    _, token = make_member(course)
+    settings.INFERENCE_URLS = []
+    body = client.get(reverse("tutor:home", args=[course.pk]) + f"?lt={token}").content.decode()
+    assert 'id="no-model"' in body and "No language model is set up" in body
+    settings.INFERENCE_URLS = ["http://127.0.0.1:8089/v1"]
+    assert 'id="no-model"' not in client.get(reverse("tutor:home", args=[course.pk]) + f"?lt={token}").content.decode()
+
+
 def test_strangers_and_other_courses_are_refused(client, course):
     other = Course.objects.create(title="Anderer Kurs")
     _, token = make_member(other)
