@@ -309,6 +309,9 @@ CHAT_MIN_RELEVANCE = env_float("CHAT_MIN_RELEVANCE", None)
 CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 2000)
 # CHAT_STREAM_TIMEOUT: seconds the web process waits for a silent answer before giving up (default 180)
 CHAT_STREAM_TIMEOUT = env_int("CHAT_STREAM_TIMEOUT", 180)
+# USAGE_MIN_STUDENTS: the lecturer's usage page shows a word of students' questions only when at least this many
+#   different people used it (no question's text is shown; default 5)
+USAGE_MIN_STUDENTS = env_int("USAGE_MIN_STUDENTS", 5)
 # CHAT_ANSWER_SECONDS: longest time one answer may stream; then it ends as failed ("took too long") with the
 #   text so far (default 300). The chat worker's threads pool has no Celery time limits; this is the bound.
 CHAT_ANSWER_SECONDS = env_int("CHAT_ANSWER_SECONDS", 300)

@@ -159,17 +159,27 @@ def test_the_lecturer_changes_the_tutor_settings(client, course):
     assert client.post(url + f"?lt={token}", dict(data, endpoint="http://127.0.0.1:8090/v1")).status_code == 302
 
 
-def test_usage_shows_counts_topics_and_gaps_without_names(client, course):
+def test_usage_shows_counts_and_only_words_many_students_used(client, course, settings):
+    """k-anonymous: a word (or pair) appears only when USAGE_MIN_STUDENTS people used it; no question's text,
+    no name. One student's unusual question stays invisible, however often they ask it."""
+    settings.USAGE_MIN_STUDENTS = 3
     teacher, token = make_member(course, Membership.INSTRUCTOR)
-    student, _ = make_member(course)
-    conversation = Conversation.objects.create(course=course, user=student)
-    for text in ("Was macht systemd?", "Wie startet systemd Dienste?"):
-        Message.objects.create(conversation=conversation, role=Message.USER, text=text)
-    Message.objects.create(conversation=conversation, role=Message.ASSISTANT, text="Weiß ich nicht", declined=True)
+    students = [make_member(course)[0] for _ in range(4)]
+    for n, student in enumerate(students):
+        conversation = Conversation.objects.create(course=course, user=student)
+        Message.objects.create(conversation=conversation, role=Message.USER, text=f"Wie startet systemd Dienste {n}?")
+        Message.objects.create(conversation=conversation, role=Message.ASSISTANT, text="?", declined=n < 3)
+    loner = Conversation.objects.create(course=course, user=students[0])
+    for _ in range(5):  # five times, but one person: never shown
+        Message.objects.create(conversation=loner, role=Message.USER, text="Was kostet Quantenverschränkung?")
     body = client.get(reverse("tutor:usage", args=[course.pk]) + f"?lt={token}").content.decode()
-    assert "<td>systemd</td><td>2</td>" in body
-    assert "Wie startet systemd Dienste?" in body.split('id="declined"')[1]
-    assert student.username not in body
+    topics = body.split('id="topics"')[1].split("</table>")[0]
+    assert "<td>systemd</td><td>4</td>" in topics and "Quantenverschränkung" not in body
+    declined = body.split('id="declined"')[1].split("</table>")[0]
+    assert "<td>3</td>" in declined and "systemd" in declined
+    assert "Wie startet systemd Dienste" not in body  # never a question's text
+    assert all(s.username not in body for s in students)
+    assert "3 questions were declined" in body
 
 
 @pytest.mark.django_db(transaction=True)  # the async view works on other threads' connections

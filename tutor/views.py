@@ -61,7 +61,7 @@ def home(request, course_id):
             "text": {
                 "thinking": _("The tutor is thinking…"), "sources": _("Sources"), "page": _("page"),
                 "failed": _("The answer could not be completed."), "network": _("The connection was lost."),
-                "thanks": _("Thank you for your feedback."), "comment": _("Optional comment"),
+                "thanks": _("Thank you for your feedback."), "comment": _("Optional comment (your teachers read it without your name)"),
                 "send": _("Send"), "helpful": _("Helpful"), "unhelpful": _("Not helpful"),
                 "retry": _("Try again"),
                 "waiting": _("Waiting for its turn at the language model (questions ahead: %(count)s)…"),
