@@ -17,6 +17,7 @@ from courses.documents import (
     status_text,
 )
 from courses.models import Chunk, Document
+from courses.rendering import render_markdown
 from courses.tasks import queue_positions
 
 
@@ -108,9 +109,14 @@ def passage(request, course_id, chunk_id):
              .filter(pk=chunk_id, course_id=course_id).first())
     if chunk is None:
         raise Http404(_("This passage does not exist in this course."))
-    neighbours = (Chunk.objects.filter(section_id=chunk.section_id, course_id=course_id)
-                  .order_by("ordinal").only("id", "text", "page", "ordinal")) if chunk.section_id else [chunk]
+    neighbours = list(Chunk.objects.filter(section_id=chunk.section_id, course_id=course_id)
+                      .order_by("ordinal").only("id", "text", "page", "ordinal")) if chunk.section_id else [chunk]
+    if chunk.document.kind == Document.MARKDOWN:  # shown as the lecturer wrote it, not as its raw syntax
+        chunk.html = render_markdown(chunk.text)
+        for neighbour in neighbours:
+            neighbour.html = chunk.html if neighbour.pk == chunk.pk else render_markdown(neighbour.text)
     return render(request, "courses/passage.html", {
         "course": request.course, "chunk": chunk, "neighbours": neighbours,
+        "section_shown": chunk.section and chunk.section.path.strip() != chunk.document.title.strip(),
         "is_teaching": request.membership.is_teaching,
     })
