@@ -193,7 +193,7 @@ async def run_hold(args, web, web_pid, course_id, token, message_ids):
     import redis.asyncio as aredis
     from asgiref.sync import sync_to_async
 
-    from tutor import chat
+    from tutor import stream
 
     before = rss_mb(web_pid)
     connected = asyncio.Event()
@@ -242,8 +242,8 @@ async def run_hold(args, web, web_pid, course_id, token, message_ids):
             tick = time.perf_counter()
             pipe = redis.pipeline(transaction=False)
             for mid in message_ids:
-                pipe.append(chat.buffer_key(mid), b" wort")
-                pipe.publish(chat.channel(mid), json.dumps({"t": "delta", "text": " wort", "end": 5 * n}))
+                pipe.append(stream.buffer_key(mid), b" wort")
+                pipe.publish(stream.channel(mid), json.dumps({"t": "delta", "text": " wort", "end": 5 * n}))
             await pipe.execute()
             await asyncio.sleep(max(0.0, 0.05 - (time.perf_counter() - tick)))
         stream_s = time.perf_counter() - publish_started
@@ -251,7 +251,7 @@ async def run_hold(args, web, web_pid, course_id, token, message_ids):
         await sync_to_async(mark_done)(message_ids, " wort" * args.hold_tokens)
         pipe = redis.pipeline(transaction=False)
         for mid in message_ids:
-            pipe.publish(chat.channel(mid), json.dumps({"t": "end", "status": "done"}))
+            pipe.publish(stream.channel(mid), json.dumps({"t": "end", "status": "done"}))
         await pipe.execute()
         await asyncio.wait(tasks, timeout=120)
         await redis.aclose()
@@ -337,7 +337,7 @@ def main():
 
         django.setup()
         from tests.stub_llm import StubLLM
-        from tests.tutor_support import INIT_TEXT, make_course, make_member, point_tutor_at
+        from tests.support import INIT_TEXT, make_course, make_member, point_tutor_at
         from tutor.models import Conversation, Message
 
         stub = StubLLM(reply=" ".join(["wort"] * args.tokens), token_delay=0.05,

@@ -179,6 +179,7 @@ def run(args):
     from django.db import connection
 
     from courses import retrieval
+    from courses.language import keyword_text
     from courses.models import Course
     from courses.retrieval import (
         CANDIDATES,
@@ -187,7 +188,6 @@ def run(args):
         MAX_TERM_SHARE,
         execute_planned,
         hybrid_sql,
-        keyword_text,
         search,
         semantic_path,
     )

@@ -57,18 +57,34 @@ def check_workers():
 
 
 def check_inference():
-    """The first reachable inference endpoint lists its models."""
-    errors = []
+    """Each inference endpoint answers: its /health route (vLLM, llama.cpp servers, our embedded one), else its
+    model list. A server that accepts the connection but is slow to answer is busy, not down: answers queue
+    there, so readiness does not fail (and never waits for a model slot)."""
+    from tutor.inference import _server_root
+
+    if not settings.INFERENCE_URLS:
+        return "no inference server configured (INFERENCE_URL=none): the chat says that no model is set up"
+    headers = {"Authorization": f"Bearer {settings.INFERENCE_API_KEY}"} if settings.INFERENCE_API_KEY else {}
+    errors, busy = [], []
     for base in settings.INFERENCE_URLS:
-        url = base.rstrip("/") + ("/models" if settings.INFERENCE_API == "openai" else "/api/tags")
-        headers = {"Authorization": f"Bearer {settings.INFERENCE_API_KEY}"} if settings.INFERENCE_API_KEY else {}
+        fallback = base.rstrip("/") + ("/models" if settings.INFERENCE_API == "openai" else "/api/tags")
         try:
-            response = httpx.get(url, timeout=3, headers=headers)
-            response.raise_for_status()
-            return f"{base} answers"
+            for url in (_server_root(base) + "/health", fallback):
+                response = httpx.get(url, timeout=3, headers=headers)
+                if response.status_code in (404, 405) and url != fallback:
+                    continue
+                response.raise_for_status()
+                return f"{base} answers"
+        except httpx.TimeoutException as exc:
+            if isinstance(exc, httpx.ConnectTimeout):
+                errors.append(f"{base}: {exc.__class__.__name__}: {exc}")
+            else:
+                busy.append(base)
         except httpx.HTTPError as exc:
             errors.append(f"{base}: {exc.__class__.__name__}: {exc}")
-    raise RuntimeError("; ".join(errors) or "no INFERENCE_URL configured")
+    if busy:
+        return f"{busy[0]} is busy (took the connection, slow to answer)"
+    raise RuntimeError("; ".join(errors))
 
 
 CHECKS = {

@@ -128,7 +128,7 @@ def forget_chat_buffers(message_ids):
         return 0
     import redis
 
-    from tutor.chat import buffer_key, final_key
+    from tutor.stream import buffer_key, final_key
 
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
     try:

@@ -162,7 +162,7 @@ MIDDLEWARE = [
     "config.middleware.CsrfViewMiddleware",
     "config.middleware.AuthenticationMiddleware",
     "config.middleware.MessageMiddleware",
-    "lti.framing.FrameAncestorsMiddleware",  # the LMS may frame the tool; nobody else
+    "config.csp.ContentSecurityPolicyMiddleware",  # own scripts and styles only; the LMS may frame the tool
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -225,14 +225,20 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3300)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# priorities 0 (served first) to 9 on the Redis broker: a document's first indexing turn goes before the later
+# turns of long documents (courses.tasks)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+                                   "queue_order_strategy": "priority", "priority_steps": list(range(10))}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # CELERY_TASK_ALWAYS_EAGER is never on: tests run a real worker.
 
 # --- Inference (OpenAI-compatible or Ollama, on the institution's own hosts) -------------------
 # INFERENCE_URL: base URL(s) of the chat model server, comma-separated for failover
 #   (default: the embedded llama.cpp server, http://127.0.0.1:8089/v1)
+#   "none": no inference server (the product runs; the chat says that no model is configured)
 INFERENCE_URLS = env_list("INFERENCE_URL", "http://127.0.0.1:8089/v1")
+if [u.lower() for u in INFERENCE_URLS] == ["none"]:
+    INFERENCE_URLS = []
 # INFERENCE_API: "openai" (vLLM, llama.cpp, LM Studio, Ollama's /v1) or "ollama" (native API)
 INFERENCE_API = env("INFERENCE_API", "openai")
 if INFERENCE_API not in {"openai", "ollama"}:
@@ -253,6 +259,15 @@ INFERENCE_RETRIES = env_int("INFERENCE_RETRIES", 2)
 # INFERENCE_ALLOWED_HOSTS: hosts a lecturer may pick as the course's own inference server
 #   (comma-separated; default: only the hosts of INFERENCE_URL) — chat text never goes anywhere else
 INFERENCE_ALLOWED_HOSTS = env_list("INFERENCE_ALLOWED_HOSTS", ",".join(urlparse(u).hostname or "" for u in INFERENCE_URLS))
+# INFERENCE_SLOTS: requests one inference server works on at once; more wait their turn in a queue shared by all
+#   workers (default 1 for the embedded llama.cpp server, which answers one at a time; 16 for any other server)
+INFERENCE_SLOTS = env_int("INFERENCE_SLOTS", 1 if INFERENCE_URLS == ["http://127.0.0.1:8089/v1"] else 16)
+# INFERENCE_BATCH_SLOTS: of those, how many batch work (question generation) may hold; chat always goes first
+#   in the queue (default: all but one, at least one)
+INFERENCE_BATCH_SLOTS = env_int("INFERENCE_BATCH_SLOTS", 0) or max(1, INFERENCE_SLOTS - 1)
+# INFERENCE_QUEUE_SECONDS: longest a request waits for a free slot before it fails as "busy" (default 1800: on the
+#   embedded 135M model on 2 cores an answer takes 15-40 s, so 20 students asking at once wait up to ~10 minutes)
+INFERENCE_QUEUE_SECONDS = env_int("INFERENCE_QUEUE_SECONDS", 1800)
 for _url in INFERENCE_URLS:
     if urlparse(_url).scheme not in {"http", "https"} or not urlparse(_url).hostname:
         raise ImproperlyConfigured(f"INFERENCE_URL entry {_url!r} is not an http(s) URL")
@@ -266,7 +281,7 @@ for _url in INFERENCE_URLS:
 #   The test suite (DJANGO_ENV=test) defaults to "static" to stay fast; quality is measured by evaluate_retrieval.
 EMBEDDING_MODEL = env("EMBEDDING_MODEL", "static" if DEPLOYMENT == "test" else "e5-small")
 # EMBEDDING_URL: base URL for "server:" embedding models (default: INFERENCE_URL's first entry)
-EMBEDDING_URL = env("EMBEDDING_URL", INFERENCE_URLS[0])
+EMBEDDING_URL = env("EMBEDDING_URL", INFERENCE_URLS[0] if INFERENCE_URLS else "")
 # RERANK_URL: a cross-encoder rerank endpoint on the institution's inference server, e.g.
 #   http://gpu-host:8000/v1/rerank (vLLM, llama-server --reranking) or http://tei-host/rerank (default: off)
 RERANK_URL = env("RERANK_URL", "")
@@ -295,11 +310,17 @@ CHAT_MIN_RELEVANCE = env_float("CHAT_MIN_RELEVANCE", None)
 CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 2000)
 # CHAT_STREAM_TIMEOUT: seconds the web process waits for a silent answer before giving up (default 180)
 CHAT_STREAM_TIMEOUT = env_int("CHAT_STREAM_TIMEOUT", 180)
+# USAGE_MIN_STUDENTS: the lecturer's usage page shows a word of students' questions only when at least this many
+#   different people used it (no question's text is shown; default 5)
+USAGE_MIN_STUDENTS = env_int("USAGE_MIN_STUDENTS", 5)
 # CHAT_ANSWER_SECONDS: longest time one answer may stream; then it ends as failed ("took too long") with the
 #   text so far (default 300). The chat worker's threads pool has no Celery time limits; this is the bound.
 CHAT_ANSWER_SECONDS = env_int("CHAT_ANSWER_SECONDS", 300)
 
 # --- Uploads and ingestion ----------------------------------------------------------------------
+# INGEST_SLICE_SECONDS: how long one turn of a document's indexing may run before the ingest worker takes the
+#   next waiting document (the rest of a long one follows in later turns; default 10)
+INGEST_SLICE_SECONDS = env_float("INGEST_SLICE_SECONDS", 10.0)
 # MAX_UPLOAD_MB: largest course document accepted (default 50)
 MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 50)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -319,7 +340,11 @@ LTI_TEST_PLATFORM_URL = env("LTI_TEST_PLATFORM_URL", "").rstrip("/")
 LTI_ROSTER_SYNC_HOURS = env_int("LTI_ROSTER_SYNC_HOURS", 0 if DEPLOYMENT == "test" else 24)
 # LTI_JWKS_CACHE_SECONDS: how long a platform's public keys are cached (default 3600)
 LTI_JWKS_CACHE_SECONDS = env_int("LTI_JWKS_CACHE_SECONDS", 3600)
-# LTI_ALLOWED_PLATFORM_HOSTS: hosts the tool may contact (JWKS, tokens, AGS, NRPS); empty: registered ones
+# LTI_ALLOWED_PLATFORM_HOSTS: LMS host names the admin trusts (comma-separated, e.g. moodle.example.edu).
+#   When set, only these may register and be contacted (JWKS, tokens, AGS, NRPS); a registration from one
+#   starts active, and it may be on an internal address (loopback, private network). Empty (default): the
+#   hosts of registered platforms are contacted, and a registration link decides who may register (its host
+#   may be internal and starts active; a link without a host: public addresses only, pending until activated)
 LTI_ALLOWED_PLATFORM_HOSTS = env_list("LTI_ALLOWED_PLATFORM_HOSTS", "")
 # LTI_KEY_GRACE_SECONDS: how long a rotated-out tool key stays in the tool's JWKS (default 2 days)
 LTI_KEY_GRACE_SECONDS = env_int("LTI_KEY_GRACE_SECONDS", 2 * 86400)
@@ -342,8 +367,13 @@ USE_I18N = True
 TIME_ZONE = env("TIME_ZONE", "Europe/Berlin")
 USE_TZ = True
 
+# --- Static files (CSS and JavaScript per page: <app>/static/<app>/, the shared ones in static/) ------------
+# Served by the web app itself under /static/ (config.views.static_file); in production nginx serves
+# STATIC_ROOT, filled by `manage.py collectstatic` (see deploy/nginx.conf).
 STATIC_URL = "/static/"
+# STATIC_ROOT: where collectstatic puts the static files for the reverse proxy (default: ./var/static)
 STATIC_ROOT = Path(env("STATIC_ROOT", str(DATA_DIR / "static")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

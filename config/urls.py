@@ -1,12 +1,14 @@
-"""Top-level URLs: each app mounts its own; health checks at /health/."""
+"""Top-level URLs: each app mounts its own; health checks at /health/; static files at STATIC_URL."""
 
+from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from config import health, views
 
 urlpatterns = [
     path("", views.index, name="index"),
+    re_path(r"^" + settings.STATIC_URL.strip("/") + r"/(?P<path>.+)$", views.static_file, name="static"),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -1,20 +1,54 @@
-"""The tool's front page: what it is, and what an LMS administrator pastes into Moodle."""
+"""The tool's front page (what it is, what an LMS administrator pastes into Moodle) and its static files."""
+
+import mimetypes
+import os
 
 from django.conf import settings
+from django.contrib.staticfiles import finders
+from django.core.exceptions import SuspiciousFileOperation
+from django.http import Http404, HttpResponse, HttpResponseNotModified
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import http_date
 from django.views.decorators.http import require_GET
+from django.views.static import was_modified_since
 
 
 @require_GET
 def index(request):
-    """Registration URLs for the LMS admin, and the test platform link when it is on."""
+    """The URLs an LMS admin needs, and the test platform link when it is on."""
     base = settings.PUBLIC_URL
     endpoints = {
-        "register": base + reverse("lti:register"),
         "login": base + reverse("lti:login"),
         "launch": base + reverse("lti:launch"),
         "deep_link": base + reverse("lti:deep-link"),
         "jwks": base + reverse("lti:jwks"),
     }
     return render(request, "index.html", {"endpoints": endpoints, "test_platform": settings.LTI_TEST_PLATFORM})
+
+
+STATIC_MAX_AGE = 3600
+
+
+@require_GET
+async def static_file(request, path):
+    """A static file (CSS, JavaScript) from the apps' static folders, under the ASGI server itself: async, no
+    thread per request. Behind nginx in production, nginx serves STATIC_ROOT (collectstatic) instead."""
+    try:
+        found = finders.find(path)
+    except SuspiciousFileOperation:  # a path out of the static folders (safe_join)
+        raise Http404(path) from None
+    if not found or not os.path.isfile(found):
+        raise Http404(path)
+    modified = os.stat(found).st_mtime
+    if not was_modified_since(request.headers.get("If-Modified-Since"), modified):
+        return HttpResponseNotModified()
+    with open(found, "rb") as file:  # small files from the page cache
+        content = file.read()
+    content_type, encoding = mimetypes.guess_type(found)
+    response = HttpResponse(content, content_type=content_type or "application/octet-stream")
+    response["Last-Modified"] = http_date(modified)
+    response["Cache-Control"] = f"public, max-age={STATIC_MAX_AGE}"
+    if encoding:
+        response["Content-Encoding"] = encoding
+    return response

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from courses.models import Document
 from courses.tasks import enqueue_ingestion
@@ -113,3 +114,11 @@ def delete_document(document):
     refresh_course_terms(course_id)
     if name and not Document.objects.filter(file=name).exists():
         storage.delete(name)
+
+
+def status_text(document, ahead=None):
+    """The document's state for the lecturer; a queued one says how many documents are indexed before it."""
+    if document.status == Document.QUEUED and ahead:
+        return ngettext("Waiting: %(count)d document is indexed before this one",
+                        "Waiting: %(count)d documents are indexed before this one", ahead) % {"count": ahead}
+    return str(document.get_status_display())

@@ -3,44 +3,34 @@
 ``ingest_document(document_id)`` is idempotent: a document whose content and embedding index are
 already indexed is left alone; otherwise its sections and chunks are replaced in ONE transaction, so a
 killed worker leaves either the old state or the new one, never a half-written or duplicated one.
+
+With a time ``budget`` (the ingest task's slice, settings.INGEST_SLICE_SECONDS) a long document stops after
+that much work and returns "continued": what it parsed and the vectors so far wait in a staging file beside the
+uploads, and the task queues the rest behind other documents (courses.tasks). So one 300-page book never keeps
+another course's three-page text waiting for more than a slice.
 """
 
 import contextlib
+import json
 import logging
+import os
 import time
+from pathlib import Path
 
+import numpy as np
+from django.conf import settings
 from django.db import connection, transaction
-from django.utils.translation import gettext as _
+from django.utils import timezone
 
-from courses.chunking import chunk_sections
+from courses.chunking import ChunkDraft, chunk_sections
 from courses.embeddings import EmbeddingError, get_embedder
+from courses.language import ts_config
 from courses.models import Chunk, Course, Document, EmbeddingIndex, Section
-from courses.parsing import ParseError, parse_file
+from courses.parsing import ParsedDocument, ParsedSection, ParseError, parse_file
 
 log = logging.getLogger(__name__)
 
-TS_CONFIGS = {"de": "german", "en": "english"}
 EMBED_BATCH = 64  # progress is saved after every batch
-
-
-def ts_config(language):
-    """The PostgreSQL text search configuration for a language code."""
-    return TS_CONFIGS.get(language, "simple")
-
-
-def error_message(code, detail=""):
-    """A failure reason for the lecturer, in the active language."""
-    messages = {
-        "broken_pdf": _("The PDF file is damaged and cannot be read. Please export it again and upload the new file."),
-        "encrypted_pdf": _("The PDF file is password-protected. Please upload a version without a password."),
-        "broken_docx": _("The Word file is damaged and cannot be read. Please save it again as .docx and upload it."),
-        "empty": _("No text was found in this file. Scanned pages without a text layer cannot be read."),
-        "encoding": _("The text file's character encoding is not supported. Please save it as UTF-8."),
-        "unsupported": _("This file type is not supported."),
-        "missing_file": _("The stored file is missing. Please upload the document again."),
-        "embedding": _("The embedding model could not index the text. Please try again later."),
-    }
-    return messages.get(code, _("Indexing failed because of an internal error. Please try again or tell your administrator."))
 
 
 def active_index(course_id, model=None):
@@ -54,8 +44,6 @@ def ensure_index(course_id, model=None):
     Switching deletes the old index with its chunks (vectors of two models are never mixed); the caller
     re-ingests the course's documents.
     """
-    from django.conf import settings
-
     model = model or settings.EMBEDDING_MODEL
     with transaction.atomic():
         Course.objects.select_for_update().filter(pk=course_id).first()
@@ -89,8 +77,9 @@ def _fail(document, code, detail=""):
     return "failed"
 
 
-def ingest_document(document_id, *, model=None):
-    """Parse, chunk, embed and store one document; returns "ready", "unchanged", "failed" or "gone"."""
+def ingest_document(document_id, *, model=None, budget=None):
+    """Parse, chunk, embed and store one document; returns "ready", "unchanged", "failed" or "gone", or
+    "continued" when a time budget (seconds) ran out first (the work so far is staged for the next call)."""
     document = Document.objects.filter(pk=document_id).first()
     if document is None:
         return "gone"
@@ -99,44 +88,112 @@ def ingest_document(document_id, *, model=None):
         _requeue_others(document)
     if (document.status == Document.READY and document.index_id == index.pk
             and document.indexed_sha256 == document.sha256):
+        _Staging(document, index).remove()
         return "unchanged"
     sha = document.sha256
-    _progress(document.pk, status=Document.PARSING, error_code="", error_detail="", pages_done=0,
-              chunks_done=0, chunks_total=0)
     started = time.monotonic()
+    staging = _Staging(document, index)
     try:
-        try:
-            path = document.file.path
-            open(path, "rb").close()
-        except (FileNotFoundError, ValueError) as exc:
-            raise ParseError("missing_file", str(exc)) from exc
-        parsed = parse_file(path, document.kind, title=document.title,
-                            progress=lambda done, total: _progress(document.pk, pages_done=done, pages_total=total))
+        staged = staging.load()
         embedder = get_embedder(index.model)
-        drafts = chunk_sections(parsed.sections, embedder.count_tokens)
-        if not drafts:
-            raise ParseError("empty")
+        if staged is None:
+            _progress(document.pk, status=Document.PARSING, error_code="", error_detail="", pages_done=0,
+                      chunks_done=0, chunks_total=0)
+            try:
+                path = document.file.path
+                open(path, "rb").close()
+            except (FileNotFoundError, ValueError) as exc:
+                raise ParseError("missing_file", str(exc)) from exc
+            parsed = parse_file(path, document.kind, title=document.title,
+                                progress=lambda done, total: _progress(document.pk, pages_done=done, pages_total=total))
+            drafts = chunk_sections(parsed.sections, embedder.count_tokens)
+            if not drafts:
+                raise ParseError("empty")
+            vectors = []
+        else:
+            parsed, drafts, vectors = staged
+            log.info("document %s: continuing its indexing at passage %d of %d", document_id, len(vectors),
+                     len(drafts))
+        resumed_at = len(vectors)
         _progress(document.pk, status=Document.EMBEDDING, pages_done=parsed.pages_total,
-                  pages_total=parsed.pages_total, chunks_total=len(drafts), language=parsed.language)
-        vectors = []
-        for start in range(0, len(drafts), EMBED_BATCH):
+                  pages_total=parsed.pages_total, chunks_total=len(drafts), chunks_done=len(vectors),
+                  language=parsed.language)
+        for start in range(len(vectors), len(drafts), EMBED_BATCH):
+            # every turn embeds at least one batch, so each one makes progress
+            if budget is not None and start > resumed_at and time.monotonic() - started > budget:
+                staging.save(parsed, drafts, vectors)
+                log.info("document %s: %d of %d passages after %.1f s; the rest after other documents",
+                         document_id, len(vectors), len(drafts), time.monotonic() - started)
+                return "continued"
             batch = drafts[start:start + EMBED_BATCH]
             inputs = [f"{parsed.sections[d.section_index].title}\n{d.text}" for d in batch]
             vectors.extend(embedder.embed_passages(inputs))
             _progress(document.pk, chunks_done=start + len(batch))
         written = _store(document.pk, sha, index, parsed, drafts, vectors)
     except ParseError as exc:
+        staging.remove()
         return _fail(document, exc.code, exc.detail)
     except EmbeddingError as exc:
         return _fail(document, "embedding", str(exc))
     except Exception as exc:  # a clear state for the lecturer, the traceback for the admin
         log.exception("ingestion of document %s crashed", document_id)
+        staging.remove()
         return _fail(document, "internal", f"{type(exc).__name__}: {exc}")
+    staging.remove()
     if written:
-        log.info("document %s: %d pages, %d chunks in %.1f s", document_id, parsed.pages_total, len(drafts),
-                 time.monotonic() - started)
+        log.info("document %s: %d pages, %d chunks in %.1f s (this part)", document_id, parsed.pages_total,
+                 len(drafts), time.monotonic() - started)
         index_large_course(index)
     return "ready" if written else "gone"
+
+
+class _Staging:
+    """The parsed sections, chunk drafts and vectors so far of a document whose indexing takes several turns,
+    in two files beside the uploads (JSON and .npy), written whole or not at all. Only valid for the same
+    content, embedding index and model; anything else starts afresh."""
+
+    def __init__(self, document, index):
+        folder = Path(settings.MEDIA_ROOT) / "ingest-staging"
+        self.json, self.npy = folder / f"{document.pk}.json", folder / f"{document.pk}.npy"
+        self.key = {"sha256": document.sha256, "index": index.pk, "model": index.model}
+
+    def load(self):
+        """(parsed, drafts, vectors) staged for this content and index, else None."""
+        try:
+            data = json.loads(self.json.read_text())
+            if data.get("key") != self.key:
+                return None
+            vectors = list(np.load(self.npy)) if data["vectors"] else []
+        except (OSError, ValueError, KeyError):
+            return None
+        if len(vectors) != data["vectors"]:
+            return None
+        sections = [ParsedSection(title=s["title"], path=s["path"], level=s["level"],
+                                  paragraphs=[(page, "") for page in s["pages"]]) for s in data["sections"]]
+        parsed = ParsedDocument(sections=sections, pages_total=data["pages_total"], language=data["language"])
+        drafts = [ChunkDraft(*row) for row in data["drafts"]]
+        return parsed, drafts, vectors
+
+    def save(self, parsed, drafts, vectors):
+        """Stage the work so far (the vectors first, then the JSON that vouches for them)."""
+        self.json.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.npy.with_suffix(".tmp.npy")
+        np.save(tmp, np.asarray(vectors, dtype=np.float32))
+        os.replace(tmp, self.npy)
+        data = {"key": self.key, "vectors": len(vectors), "pages_total": parsed.pages_total,
+                "language": parsed.language,
+                "sections": [{"title": s.title, "path": s.path, "level": s.level,
+                              "pages": [min(s.pages), max(s.pages)] if s.pages else []} for s in parsed.sections],
+                "drafts": [[d.section_index, d.ordinal, d.text, d.page, d.token_count] for d in drafts]}
+        tmp = self.json.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, self.json)
+
+    def remove(self):
+        """Forget the staged work (done, failed, or no longer wanted)."""
+        for path in (self.json, self.npy):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
 
 def index_large_course(index):
@@ -182,7 +239,7 @@ def _store(document_id, sha, index, parsed, drafts, vectors):
                 " FROM courses_section s WHERE s.id = c.section_id AND c.document_id = %s",
                 [config, config, document_id])
         Document.objects.filter(pk=document_id).update(
-            status=Document.READY, index=index, indexed_sha256=sha, language=parsed.language,
+            status=Document.READY, index=index, indexed_sha256=sha, language=parsed.language, indexed_at=timezone.now(),
             pages_done=parsed.pages_total, pages_total=parsed.pages_total,
             chunks_done=len(drafts), chunks_total=len(drafts), error_code="", error_detail="")
         refresh_course_terms(document.course_id)

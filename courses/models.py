@@ -93,6 +93,10 @@ class DocumentQuerySet(models.QuerySet):
         """Documents whose chunks are indexed and searchable."""
         return self.filter(status=Document.READY)
 
+    def unfinished(self):
+        """Documents waiting for or in the middle of their indexing."""
+        return self.filter(status__in=[Document.QUEUED, Document.PARSING, Document.EMBEDDING])
+
 
 class Document(models.Model):
     """One uploaded course text; the original file is kept so the index can be rebuilt."""
@@ -126,6 +130,8 @@ class Document(models.Model):
     index = models.ForeignKey(EmbeddingIndex, on_delete=models.SET_NULL, null=True, blank=True,
                               related_name="documents")
     indexed_sha256 = models.CharField(max_length=64, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True, help_text=_("When its indexing was last queued."))
+    indexed_at = models.DateTimeField(null=True, blank=True, help_text=_("When its index was last completed."))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -142,9 +148,9 @@ class Document(models.Model):
     @property
     def error_message(self):
         """The failure reason in the reader's language."""
-        from courses.ingest import error_message
+        from config.errors import INGEST, error_message
 
-        return error_message(self.error_code, self.error_detail) if self.status == self.FAILED else ""
+        return error_message(INGEST, self.error_code) if self.status == self.FAILED else ""
 
     @property
     def progress_percent(self):

@@ -10,6 +10,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from courses.language import detect_language
+
 log = logging.getLogger(__name__)
 
 PATH_SEPARATOR = " › "
@@ -57,23 +59,6 @@ class ParsedDocument:
     def text(self):
         """All text, paragraphs separated by blank lines (for language detection and tests)."""
         return "\n\n".join(text for section in self.sections for _, text in section.paragraphs)
-
-
-# --- Language --------------------------------------------------------------------------------------
-
-_STOPWORDS = {
-    "de": set("der die das und ist nicht ein eine einer eines mit von den dem des zu im auf für sich auch "
-              "werden wird sind oder wenn kann können sie es als bei nach aus wie über durch diese dieser".split()),
-    "en": set("the and is are not a an of to in on for with this that be by as it or from can you your "
-              "which will was were have has if at these those".split()),
-}
-
-
-def detect_language(text):
-    """"de" or "en", by counting common function words (enough for course texts)."""
-    words = re.findall(r"[a-zäöüß]+", text[:200000].lower())
-    counts = {lang: sum(1 for w in words if w in stop) for lang, stop in _STOPWORDS.items()}
-    return max(counts, key=counts.get) if any(counts.values()) else "en"
 
 
 # --- Text clean-up ---------------------------------------------------------------------------------

@@ -15,10 +15,10 @@ sequential scans for that statement. The keyword CTE was the slow half (ts_rank 
 query term, and a heap visit per row and term): it gathers a pool of rows from the rarest terms only (up to
 KEYWORD_ROW_BUDGET matching rows), looked up in a GIN index keyed by course and term (its cost follows the
 course, not the table), and computes ts_rank for those KEYWORD_POOL rows alone, each tsvector decompressed once.
-Long query words are split into compound parts that the course's own vocabulary knows (Koehn & Knight).
+German query handling (compound words split where the course's own vocabulary says so, separable verbs joined)
+is courses.language's.
 """
 
-import re
 from dataclasses import dataclass
 
 import psycopg
@@ -28,7 +28,7 @@ from django.urls import reverse
 
 from courses import rerank
 from courses.embeddings import get_embedder
-from courses.ingest import ts_config
+from courses.language import TS_CONFIGS, compound_parts, keyword_text, separable_verbs, ts_config
 from courses.models import Document
 from courses.vector_index import VALID_SQL
 
@@ -204,97 +204,6 @@ class Passage:
         return f"{self.section_path}\n{self.text}" if self.section_path else self.text
 
 
-# Question words and phrasing that every question shares; PostgreSQL's stop word lists keep some of them.
-QUESTION_WORDS = set("""
-warum wieso weshalb wozu woran womit wodurch worauf wofür wie welche welcher welches welchen welchem was wer wen
-wem wo wohin woher kann könnte kannst muss soll sollte darf gibt es ich man mein meine meinen meiner mir mich
-bekomme funktioniert eigentlich bitte
-why how which what who whom where when can could should must do does did is are i my me there
-""".split())
-
-
-def keyword_text(query):
-    """The query without question words, for the full-text half of the search."""
-    words = re.findall(r"[\w./~-]+", query, re.UNICODE)
-    kept = [w for w in words if w.lower() not in QUESTION_WORDS]
-    return " ".join(kept) or query
-
-
-# German separable verbs put their particle at the end of the clause: "Wie fahre ich das System herunter?"
-# asks about "herunterfahren", which is the word the texts use ("Wie Sie das System herunterfahren"); the
-# stemmer sees only "fahr" and "herunt". Particles (and the particle pairs "wieder her", "wieder auf"):
-SEPARABLE_PARTICLES = set("""
-ab an auf aus bei dar ein fest fort her herab heran herauf heraus herein herum herunter hervor hin hinab hinauf
-hinaus hinein hinter hinunter hinzu hoch los mit nach nieder um vor voran voraus vorbei vorher weg weiter wieder
-zu zurecht zurück zusammen
-""".split())
-VERB_ENDINGS = ("est", "et", "st", "en", "t", "e")
-
-
-def separable_verbs(query):
-    """The verbs a German query splits, joined again ("fahre … herunter" → "herunterfahren").
-
-    A clause ending in one or two separable particles is joined with each of its other words (the finite
-    verb is one of them; which one is not known without a parser), in the infinitive made by replacing the
-    verb ending with "-en". Wrong pairs ("herunterdas") are harmless: the full-text half only uses terms
-    that occur in the course's texts.
-    """
-    joined = []
-    for clause in re.split(r"[?!.,;:]", query):
-        words = re.findall(r"[^\W\d_]+", clause.lower())
-        particles = []
-        while words and words[-1] in SEPARABLE_PARTICLES and len(particles) < 2:
-            particles.insert(0, words.pop())
-        if not particles or not words:
-            continue
-        prefix = "".join(particles)
-        for word in words:
-            if len(word) < 3 or word in QUESTION_WORDS or word in SEPARABLE_PARTICLES:
-                continue
-            stem = next((word[:-len(e)] for e in VERB_ENDINGS if word.endswith(e) and len(word) - len(e) >= 2),
-                        word)
-            joined.append(prefix + stem + "en")
-    return joined
-
-
-COMPOUND_MIN_LENGTH = 10  # query words this long may be German compounds ("Spracheinstellungen")
-COMPOUND_MIN_PART = 4
-
-PIECE_COUNTS_SQL = """
-SELECT piece, max(t.chunks)
-FROM unnest(%(pieces)s::text[]) AS piece, unnest(%(configs)s::regconfig[]) AS config,
-     unnest(tsvector_to_array(to_tsvector(config, piece))) AS l(lexeme)
-JOIN courses_courseterm t ON t.course_id = %(course)s::bigint AND t.lexeme = l.lexeme
-GROUP BY piece
-"""
-
-
-def _compound_parts(cursor, course_id, text, configs):
-    """Parts of the query's compound words, split where the course's own vocabulary says so.
-
-    Koehn & Knight's frequency rule: a long word is split into two parts that both occur in the course's
-    chunks when the geometric mean of their chunk counts beats the count of the whole word (0 if absent).
-    """
-    words = {w.lower() for w in re.findall(r"[^\W\d_]+", text) if len(w) >= COMPOUND_MIN_LENGTH}
-    splits = {w: [(w[:i], w[i:]) for i in range(COMPOUND_MIN_PART, len(w) - COMPOUND_MIN_PART + 1)]
-              for w in words}
-    pieces = sorted(words | {part for pairs in splits.values() for pair in pairs for part in pair})
-    if not pieces:
-        return []
-    cursor.execute(PIECE_COUNTS_SQL, {"pieces": pieces, "configs": configs, "course": course_id})
-    counts = dict(cursor.fetchall())
-    parts = []
-    for word, pairs in splits.items():
-        best, best_score = None, counts.get(word, 0)
-        for head, tail in pairs:
-            score = (counts.get(head, 0) * counts.get(tail, 0)) ** 0.5
-            if score > best_score:
-                best, best_score = (head, tail), score
-        if best:
-            parts.extend(best)
-    return parts
-
-
 def search(course_id, index_id, vector, text, *, configs=("german",), k=5, document_ids=None,
            semantic_weight=None, keyword_weight=None, candidates=None, path=None, sizes=None):
     """Run the hybrid SQL for a pre-embedded query: [(chunk_id, document_id, title, path, page, text, score)].
@@ -308,7 +217,7 @@ def search(course_id, index_id, vector, text, *, configs=("german",), k=5, docum
     params = {
         "vector": "[" + ",".join(f"{float(x):.6f}" for x in vector) + "]",
         "course": course_id, "index": index_id, "text": keyword_text(text),
-        "configs": [c for c in configs if c in {"german", "english", "simple"}] or ["simple"],
+        "configs": [c for c in configs if c in {*TS_CONFIGS.values(), "simple"}] or ["simple"],
         "documents": list(document_ids) if document_ids else None,
         "candidates": candidates or CANDIDATES, "k": k, "rrf_k": RRF_K, "max_share": MAX_TERM_SHARE,
         "pool": KEYWORD_POOL, "row_budget": KEYWORD_ROW_BUDGET,
@@ -320,9 +229,7 @@ def search(course_id, index_id, vector, text, *, configs=("german",), k=5, docum
             setup = course_setup(course_id, document_ids, index_id=index_id)
             sizes = setup[3] if setup else (0, 0, False)
         rows, total_rows, course_index = sizes
-        if COMPOUND_MIN_LENGTH:
-            parts = _compound_parts(cursor, course_id, params["text"], params["configs"])
-            params["text"] = " ".join([params["text"], *parts])
+        params["text"] = " ".join([params["text"], *compound_parts(cursor, course_id, params["text"], params["configs"])])
         if "german" in params["configs"]:
             params["text"] = " ".join([params["text"], *separable_verbs(text)])
         path = path or semantic_path(rows, total_rows, params["candidates"], course_index)

@@ -5,24 +5,53 @@ import threading
 
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from config.heap import freeze_startup_objects
 
 log = logging.getLogger(__name__)
 
 
+# Broker priorities (Redis: 0 is served first). A document's first turn goes before the later turns of long
+# documents, so a short upload is indexed at once even while books are in the middle of theirs.
+FIRST_TURN, LATER_TURN = 0, 6
+
+
 @shared_task(name="courses.tasks.ingest_document", acks_late=True, reject_on_worker_lost=True)
 def ingest_document(document_id):
-    """Index one document (see courses.ingest.ingest_document); safe to run twice or after a crash."""
+    """Index one document for one turn of at most settings.INGEST_SLICE_SECONDS (see courses.ingest); a long
+    one queues its next turn behind the documents waiting now. Safe to run twice or after a crash."""
     from courses.ingest import ingest_document as run
 
-    return run(document_id)
+    result = run(document_id, budget=settings.INGEST_SLICE_SECONDS)
+    if result == "continued":
+        ingest_document.apply_async((document_id,), priority=LATER_TURN)
+    return result
 
 
 def enqueue_ingestion(document_id):
-    """Queue the ingestion of a document once the current transaction has committed."""
-    transaction.on_commit(lambda: ingest_document.delay(document_id))
+    """Queue the ingestion of a document once the current transaction has committed (its first turn)."""
+    from courses.models import Document
+
+    Document.objects.filter(pk=document_id).update(queued_at=timezone.now())
+    transaction.on_commit(lambda: ingest_document.apply_async((document_id,), priority=FIRST_TURN))
+
+
+def queue_positions(documents):
+    """{document id: documents ahead of it} for queued documents not started yet: the documents of every course
+    that are being indexed now or were queued before it (each gets a turn first)."""
+    from courses.models import Document
+
+    waiting = [d for d in documents if d.status == Document.QUEUED and d.queued_at]
+    if not waiting:
+        return {}
+    unfinished = list(Document.objects.unfinished().values_list("pk", "status", "queued_at"))
+    started = sum(1 for _, status, _ in unfinished if status != Document.QUEUED)
+    return {d.pk: started + sum(1 for pk, status, queued in unfinished
+                                if status == Document.QUEUED and queued and queued < d.queued_at and pk != d.pk)
+            for d in waiting}
 
 
 def resume_interrupted():
@@ -34,7 +63,7 @@ def resume_interrupted():
     unfinished = [Document.QUEUED, Document.PARSING, Document.EMBEDDING]
     ids = list(Document.objects.filter(status__in=unfinished).values_list("pk", flat=True))
     for document_id in ids:
-        ingest_document.delay(document_id)
+        ingest_document.apply_async((document_id,), priority=FIRST_TURN)
     if ids:
         log.info("resuming the ingestion of documents %s", ids)
     return ids

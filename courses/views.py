@@ -7,9 +7,18 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from courses.documents import UploadError, add_document, delete_document, reindex_document, replace_document
+from courses.access import course_member, tool_url
+from courses.documents import (
+    UploadError,
+    add_document,
+    delete_document,
+    reindex_document,
+    replace_document,
+    status_text,
+)
 from courses.models import Chunk, Document
-from lti.access import course_member, tool_url
+from courses.rendering import render_markdown
+from courses.tasks import queue_positions
 
 
 def _back(request, course_id):
@@ -37,7 +46,10 @@ def documents(request, course_id):
         except UploadError as exc:
             messages.error(request, str(exc))
         return _back(request, course_id)
-    docs = Document.objects.filter(course_id=course_id)
+    docs = list(Document.objects.filter(course_id=course_id))
+    ahead = queue_positions(docs)
+    for document in docs:
+        document.status_text = status_text(document, ahead.get(document.pk))
     return render(request, "courses/documents.html", {"course": request.course, "documents": docs,
                                                      "max_mb": settings.MAX_UPLOAD_MB})
 
@@ -45,11 +57,13 @@ def documents(request, course_id):
 @course_member(teaching=True)
 def documents_status(request, course_id):
     """JSON progress of every document of the course, polled by the documents page."""
+    docs = list(Document.objects.filter(course_id=course_id))
+    ahead = queue_positions(docs)
     rows = [{
-        "id": d.pk, "status": d.status, "status_label": d.get_status_display(), "percent": d.progress_percent,
-        "pages_done": d.pages_done, "pages_total": d.pages_total, "chunks_done": d.chunks_done,
-        "chunks_total": d.chunks_total, "error": d.error_message,
-    } for d in Document.objects.filter(course_id=course_id)]
+        "id": d.pk, "status": d.status, "status_label": status_text(d, ahead.get(d.pk)), "ahead": ahead.get(d.pk),
+        "percent": d.progress_percent, "pages_done": d.pages_done, "pages_total": d.pages_total,
+        "chunks_done": d.chunks_done, "chunks_total": d.chunks_total, "error": d.error_message,
+    } for d in docs]
     return JsonResponse({"documents": rows})
 
 
@@ -95,9 +109,14 @@ def passage(request, course_id, chunk_id):
              .filter(pk=chunk_id, course_id=course_id).first())
     if chunk is None:
         raise Http404(_("This passage does not exist in this course."))
-    neighbours = (Chunk.objects.filter(section_id=chunk.section_id, course_id=course_id)
-                  .order_by("ordinal").only("id", "text", "page", "ordinal")) if chunk.section_id else [chunk]
+    neighbours = list(Chunk.objects.filter(section_id=chunk.section_id, course_id=course_id)
+                      .order_by("ordinal").only("id", "text", "page", "ordinal")) if chunk.section_id else [chunk]
+    if chunk.document.kind == Document.MARKDOWN:  # shown as the lecturer wrote it, not as its raw syntax
+        chunk.html = render_markdown(chunk.text)
+        for neighbour in neighbours:
+            neighbour.html = chunk.html if neighbour.pk == chunk.pk else render_markdown(neighbour.text)
     return render(request, "courses/passage.html", {
         "course": request.course, "chunk": chunk, "neighbours": neighbours,
+        "section_shown": chunk.section and chunk.section.path.strip() != chunk.document.title.strip(),
         "is_teaching": request.membership.is_teaching,
     })

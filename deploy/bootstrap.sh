@@ -1,5 +1,5 @@
 # Sourced by run.sh and test.sh: make .venv with everything the product needs, once.
-# Re-running is cheap: pip is only called when pyproject.toml changed since the last install.
+# Re-running is cheap: pip is only called when pyproject.toml or the lock file changed since the last install.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -20,15 +20,27 @@ pip_install() {
 if [ ! -x "$VENV/bin/python" ]; then
   echo "[bootstrap] creating $VENV" >&2
   "$PY" -m venv "$VENV"
-  pip_install --upgrade pip wheel
+  pip_install "$(grep -ho "^pip==[0-9.]*" requirements/*.lock | head -1)"  # the pip version the lock files were checked with
 fi
-stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)-$EXTRAS"
+# Exact versions with their hashes (requirements/*.lock, made by deploy/lock.sh): the same on every machine.
+case "$EXTRAS" in
+  *dev*) LOCK=requirements/dev.lock ;;
+  *inference*) LOCK=requirements/inference.lock ;;
+  *) LOCK=requirements/base.lock ;;
+esac
+stamp="$VENV/.installed-$(cat pyproject.toml "$LOCK" | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-  echo "[bootstrap] installing dependencies into $VENV (log: $PIPLOG). The first time compiles llama.cpp:" \
-       "about 10-15 minutes on 2 cores; pip caches the wheel for next time." >&2
+  echo "[bootstrap] installing the locked dependencies ($LOCK) into $VENV (log: $PIPLOG). The first time" \
+       "compiles llama.cpp: about 10-15 minutes on 2 cores; pip caches the wheel for next time." >&2
   # torch first, pinned to the CPU build: any other torch request pulls a multi-GB CUDA build.
   pip_install "torch==2.13.0"
-  pip_install -e ".[$EXTRAS]"
+  pip_install --no-deps --require-hashes -r "$LOCK"
+  pip_install --no-deps --no-build-isolation -e .
+  if ! "$VENV/bin/python" -m pip check >>"$PIPLOG" 2>&1; then
+    echo "[bootstrap] the installed packages do not fit together (pip check); the end of $PIPLOG:" >&2
+    tail -10 "$PIPLOG" >&2
+    exit 1
+  fi
   touch "$stamp"
   echo "[bootstrap] dependencies installed" >&2
 fi

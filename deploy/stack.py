@@ -309,8 +309,12 @@ def start_services(stack, env, data_dir, llama=True):
         start_postgres(stack, data_dir / "pgdata", 54329, "tutor")
     if _is_default(env, "REDIS_URL"):
         start_redis(stack, data_dir / "redis", 6389)
-    if llama and _is_default(env, "INFERENCE_URL"):
-        start_llama(stack, 8089, data_dir / "llama.log")
+    if _is_default(env, "INFERENCE_URL"):
+        if llama:
+            start_llama(stack, 8089, data_dir / "llama.log")
+        else:
+            env["INFERENCE_URL"] = "none"
+            log("no inference server (--no-llm): the tutor runs, and its chat says that no model is set up")
     return env
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test suite: installs what is missing, starts throwaway PostgreSQL+pgvector and Redis,
-# and runs pytest (which starts a real Celery worker, loopback stub servers and llama.cpp).
+# The test suite: installs what is missing, runs the pages' JavaScript tests (node --test), starts throwaway
+# PostgreSQL+pgvector and Redis, and runs pytest (which starts a real Celery worker, loopback stub servers,
+# llama.cpp, and Chromium for the browser tests with their accessibility audit, axe-core from npm).
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh" inference,dev
 # The deployment checks (tests/test_deploy_*.py) use Debian's container tools: podman with runc builds and runs
 # the image, debootstrap makes its local Python base, docker-compose validates compose.yaml. Installed when
@@ -18,5 +19,20 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
            && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$PIPLOG" 2>&1; }) \
       || echo "[test] could not install ${missing[*]}; the tests that need them will say so" >&2
   fi
+fi
+# node and npm from Debian when missing and we are root (the JavaScript tests and axe-core need them)
+if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "[test] installing nodejs and npm from Debian" >&2
+  apt-get update -qq >/dev/null && apt-get install -y -qq nodejs npm >/dev/null
+fi
+# the npm packages of package-lock.json (exact versions), once
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "[test] npm ci (package-lock.json)" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+# only when pytest runs everything (no test paths given): the JavaScript tests, failing the run when they fail
+if ! printf '%s\n' "$@" | grep -q '^tests/'; then
+  echo "[test] JavaScript: node --test tests/js/" >&2
+  node --test --test-reporter=spec tests/js/
 fi
 exec "$VENV/bin/python" -m deploy.stack test "$@"

@@ -1,12 +1,18 @@
-"""Assignment and Grade Services: find/create line items, post scores, read results."""
+"""Assignment and Grade Services: find/create line items, post scores, read results; report a score of one of the
+tool's resources (the service the tool's apps call for grade passback)."""
 
 import json
+import logging
 from urllib.parse import urlencode, urlparse, urlunparse
 
+import requests
 from django.utils import timezone
+from pylti1p3.exception import LtiException, LtiServiceException
 
-from lti.models import LtiUser
+from lti.models import LtiContext, LtiLineItem, LtiUser
 from lti.services import CachedServiceConnector
+
+log = logging.getLogger(__name__)
 
 LINEITEM_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
 RESULT_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
@@ -49,7 +55,7 @@ def post_score(lti_context, lineitem_url, user, score_given, score_maximum, *,
     """
     if activity_progress not in ACTIVITY or grading_progress not in GRADING:
         raise ValueError(f"bad progress {activity_progress!r}/{grading_progress!r}")
-    sub = LtiUser.objects.get(user=user, registration=lti_context.registration).sub
+    sub = platform_sub(user, lti_context.registration)
     score = {"userId": sub, "scoreGiven": score_given, "scoreMaximum": score_maximum,
              "activityProgress": activity_progress, "gradingProgress": grading_progress,
              "timestamp": (timestamp or timezone.now()).isoformat()}
@@ -60,8 +66,69 @@ def post_score(lti_context, lineitem_url, user, score_given, score_maximum, *,
                                           data=json.dumps(score), content_type=SCORE)["body"]
 
 
+def platform_sub(user, registration):
+    """The platform's user id (sub) of a person: the same under every registration of that platform (issuer),
+    so any of their links will do. LtiUser.DoesNotExist if the person never came from there."""
+    sub = LtiUser.objects.filter(user=user, registration__issuer=registration.issuer).values_list(
+        "sub", flat=True).first()
+    if sub is None:
+        raise LtiUser.DoesNotExist(f"user {user.pk} has no LTI link to {registration.issuer}")
+    return sub
+
+
 def read_results(lti_context, lineitem_url):
     """The platform's results for a line item (list of dicts with userId, resultScore, resultMaximum)."""
     connector = CachedServiceConnector(lti_context.registration)
     return connector.make_service_request([RESULT_SCOPE], _sub_url(lineitem_url, "/results"),
                                           accept=RESULTS)["body"] or []
+
+
+class ScoreNotSent(Exception):
+    """A score the platform did not take; ``final`` when trying again cannot help (no context, no service)."""
+
+    def __init__(self, reason, *, final=False):
+        super().__init__(reason)
+        self.reason, self.final = reason, final
+
+
+def can_report(user):
+    """Whether the person came from a platform (scores can be reported for them)."""
+    return LtiUser.objects.filter(user=user).exists()
+
+
+def has_line_item(course_id, resource_id):
+    """Whether a line item of the course's contexts is known for the tool's resource."""
+    return LtiLineItem.objects.filter(context__course_id=course_id, resource_id=resource_id).exists()
+
+
+def _target(course_id, resource_id, user):
+    """(context, known LtiLineItem or None) to report through: a context of the course that the person came from,
+    the one holding the resource's line item first, else the latest that offers a line item service."""
+    registrations = LtiUser.objects.filter(user=user).values_list("registration_id", flat=True)
+    contexts = LtiContext.objects.select_related("registration").filter(course_id=course_id,
+                                                                        registration_id__in=registrations)
+    item = (LtiLineItem.objects.select_related("context__registration")
+            .filter(resource_id=resource_id, context__in=contexts).order_by("-updated_at").first())
+    if item is not None:
+        return item.context, item
+    return contexts.exclude(lineitems_url="").order_by("-updated_at").first(), None
+
+
+def report_score(course_id, resource_id, user, score_given, score_maximum, *, label, tag="", timestamp=None):
+    """Post one person's score for the tool's resource in the course (Completed, FullyGraded) to its line item,
+    found or created by resourceId when no launch named it; returns the line item URL. ScoreNotSent otherwise."""
+    context, item = _target(course_id, resource_id, user)
+    if context is None:
+        raise ScoreNotSent("no LTI context of this course for the person", final=True)
+    url = item.url if item else ""
+    try:
+        if not url:
+            if not context.lineitems_url:
+                raise ScoreNotSent("the LMS offers no line item service for this course", final=True)
+            url = find_or_create_line_item(context, resource_id, label, score_maximum, tag=tag)["id"]
+            LtiLineItem.objects.record(context, resource_id, url)
+        post_score(context, url, user, score_given, score_maximum, activity_progress="Completed",
+                   grading_progress="FullyGraded", timestamp=timestamp)
+    except (requests.RequestException, LtiServiceException, LtiException) as exc:
+        raise ScoreNotSent(f"{exc.__class__.__name__}: {exc}"[:500]) from exc
+    return url

@@ -1,23 +1,22 @@
-"""Deep linking: what a lecturer can place in the course, the signed LtiDeepLinkingResponse, and the landing page
-of a launch from a placed item.
+"""Deep linking: the signed LtiDeepLinkingResponse placing what a lecturer chose, and the landing page of a launch
+from a placed link.
 
-Placeable: the course tutor chat, and each released question set of the course. A set placed as graded
-carries a lineItem (scoreMaximum = its number of questions, label, resourceId, tag), so the platform creates
-a gradebook column; its custom parameters (placement=question_set, question_set=<id>) make a launch from
-that link open the set directly, and the launch's AGS claim names the line item that scores go to.
+What can be placed comes from the providers the tool's apps registered in lti.placements. A choice placed as
+graded carries a lineItem (scoreMaximum, label, resourceId, tag), so the platform creates a gradebook column;
+its custom parameters come back with every launch from that link, and the launch's AGS claim names the line
+item that scores go to: it is kept as an LtiLineItem under the placed thing's resourceId.
 """
 
 import logging
 
 from django.core import signing
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from pylti1p3.deep_link import DeepLink
 from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.lineitem import LineItem
 
-from lti.access import tool_url
-from lti.models import LtiContext, Registration
+from lti import placements
+from lti.models import LtiContext, LtiLineItem, Registration
 from lti.tool import to_pylti
 
 log = logging.getLogger(__name__)
@@ -27,28 +26,17 @@ MAX_AGE = 3600
 DL_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
-TUTOR, QUESTION_SET = "tutor", "question_set"
-SET_PREFIX = "set:"
-LINE_ITEM_TAG = "tutor-practice"
-CHOICES = {TUTOR: (gettext_lazy("Course tutor (chat)"),
-                   gettext_lazy("Students ask questions about the course texts and get answers with sources."))}
-
-
-def _released_sets(course_id):
-    from tutor.models import QuestionSet
-
-    return QuestionSet.objects.filter(course_id=course_id, status=QuestionSet.RELEASED)
 
 
 def choices(course=None):
-    """[(key, title, description)] of what can be placed: the tutor, then the course's released question sets."""
-    found = [(key, title, text) for key, (title, text) in CHOICES.items()]
-    if course is not None:
-        for question_set in _released_sets(getattr(course, "pk", course)):
-            count = question_set.questions.filter(review="approved").count()
-            found.append((f"{SET_PREFIX}{question_set.pk}", question_set.title,
-                          _("Practice questions (%(count)d multiple choice)") % {"count": count}))
-    return found
+    """[(key, title, description)] of what can be placed in the course."""
+    course_id = getattr(course, "pk", course)
+    return [(c.key, c.title, c.description) for c in placements.choices(course_id)]
+
+
+def gradable(course=None):
+    """Whether anything placeable in the course can get a gradebook column."""
+    return any(c.line_item is not None for c in placements.choices(getattr(course, "pk", course)))
 
 
 def make_token(launch, membership):
@@ -66,23 +54,14 @@ def _resource(request_data, choice, launch_url, graded):
     """The content item for a choice; LaunchRejected for anything not placeable in the token's course."""
     from lti.launch import LaunchRejected
 
-    if choice in CHOICES:
-        title, _text = CHOICES[choice]
-        return (DeepLinkResource().set_url(launch_url).set_title(str(title))
-                .set_custom_params({"placement": choice}))
-    question_set = None
-    if choice.startswith(SET_PREFIX) and choice[len(SET_PREFIX):].isdigit():
-        question_set = _released_sets(request_data.get("c")).filter(pk=int(choice[len(SET_PREFIX):])).first()
-    if question_set is None:
+    found = placements.chosen(request_data.get("c"), choice, graded)
+    if found is None:
         raise LaunchRejected(_("Please choose what to place."), f"unknown deep linking choice {choice!r}")
-    resource = (DeepLinkResource().set_url(launch_url).set_title(question_set.title)
-                .set_custom_params({"placement": QUESTION_SET, "question_set": str(question_set.pk)}))
-    if graded and request_data.get("li") is not False:  # a platform that takes no lineItem: found by resourceId
-        maximum = question_set.questions.filter(review="approved").count()
-        resource.set_lineitem(LineItem().set_score_maximum(maximum).set_label(question_set.title)
-                              .set_resource_id(question_set.resource_id).set_tag(LINE_ITEM_TAG))
-    if graded:
-        type(question_set).objects.filter(pk=question_set.pk).update(graded=True)
+    resource = DeepLinkResource().set_url(launch_url).set_title(str(found.title)).set_custom_params(found.custom)
+    spec = found.line_item
+    if graded and spec and request_data.get("li") is not False:  # a platform that takes no lineItem: found by resourceId
+        resource.set_lineitem(LineItem().set_score_maximum(spec.score_maximum).set_label(spec.label)
+                              .set_resource_id(spec.resource_id).set_tag(spec.tag))
     return resource
 
 
@@ -103,23 +82,14 @@ def response_for(request_data, choice, launch_url, graded=False):
 
 
 def landing_url(launch, membership, token):
-    """Where a resource-link launch lands: a placed question set (its line item recorded), else the tutor chat."""
+    """Where a resource-link launch lands (see lti.placements); a line item named by the launch is recorded."""
     body = launch.get_launch_data()
-    custom = body.get(CLAIM + "custom") or {}
-    if custom.get("placement") == QUESTION_SET and str(custom.get("question_set", "")).isdigit():
-        from tutor.models import QuestionSet
-        from tutor.practice import record_placement
-
-        question_set = QuestionSet.objects.filter(pk=int(custom["question_set"]), course=membership.course_id).first()
-        if question_set is not None:
-            context = LtiContext.objects.filter(
-                registration=launch._registration.model, course_id=membership.course_id,
-                context_id=(body.get(CLAIM + "context") or {}).get("id")).first()
-            if context is not None:
-                record_placement(question_set, context, body.get(AGS_CLAIM))
-            if question_set.is_released or membership.is_teaching:
-                name = "tutor:practice-set" if question_set.is_released else "tutor:question-set"
-                return tool_url(name, membership.course_id, question_set.pk, token=token)
-        log.warning("lti: placed question set %r is not a released set of course %s", custom.get("question_set"),
-                    membership.course_id)
-    return tool_url("tutor:home", membership.course_id, token=token)
+    landing = placements.land(membership, body.get(CLAIM + "custom") or {}, token)
+    lineitem = (body.get(AGS_CLAIM) or {}).get("lineitem") or ""
+    if landing.resource_id and lineitem:
+        context = LtiContext.objects.filter(
+            registration=launch._registration.model, course_id=membership.course_id,
+            context_id=(body.get(CLAIM + "context") or {}).get("id")).first()
+        if context is not None:
+            LtiLineItem.objects.record(context, landing.resource_id, lineitem)
+    return landing.url

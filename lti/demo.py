@@ -71,6 +71,11 @@ def platform_jwks():
     return {"keys": [public_jwk(key.public_pem, key.kid)]}
 
 
+def local_key_set(registration):
+    """The test platform's JWKS for its own registration (it lives in this process), else None."""
+    return platform_jwks() if registration.test_platform else None
+
+
 def ensure_test_platform():
     """Register the built-in test platform (idempotent) and map its demo context to the demo course.
 

@@ -237,7 +237,7 @@ class ToolMessageLaunch(DjangoMessageLaunch):
             return super().get_public_key()
         except LtiException:
             url = self._registration.get_key_set_url()
-            if self._registration.model.test_platform or not url or not self._public_key_cache_data_storage:
+            if self._registration.local_key_set or not url or not self._public_key_cache_data_storage:
                 raise
             self._public_key_cache_data_storage.set_value(
                 "key-set-url-" + hashlib.md5(url.encode()).hexdigest(), None, 1)
@@ -328,8 +328,9 @@ def apply_launch(request, launch):
     ags = body.get("https://purl.imsglobal.org/spec/lti-ags/claim/endpoint") or {}
     title = context.get("title") or context.get("label") or context["id"]
     if mapping is None:
-        course = Course.objects.create(title=title[:255])
-        mapping = LtiContext(registration=registration, deployment=deployment, context_id=context["id"], course=course)
+        mapping = LtiContext(registration=registration, deployment=deployment, context_id=context["id"],
+                             course=course_of_context(registration.issuer, context["id"]) or
+                             Course.objects.create(title=title[:255]))
     fresh = (title[:255], nrps.get("context_memberships_url", mapping.memberships_url),
              ags.get("lineitems", mapping.lineitems_url))
     if mapping.pk is None or fresh != (mapping.title, mapping.memberships_url, mapping.lineitems_url):
@@ -348,15 +349,28 @@ def apply_launch(request, launch):
     return membership
 
 
+def course_of_context(issuer, context_id):
+    """The course an LMS context already has under another registration or deployment of the same platform
+    (the tool registered again, a second tool type), or None.
+
+    The platform is its issuer: Moodle's context id is the site's course id, so the same issuer and id are
+    the same course, and a re-registered tool finds the course with its texts again.
+    """
+    found = (LtiContext.objects.filter(registration__issuer=issuer, context_id=context_id)
+             .select_related("course").order_by("-updated_at").first())
+    return found.course if found else None
+
+
 def user_for(registration, sub, name=""):
-    """The Django user of a platform user: created once with a pseudonymous username."""
+    """The Django user of a platform user: created once with a pseudonymous username (from issuer and sub),
+    so every registration of the same platform links to the same person."""
     link = LtiUser.objects.select_related("user").filter(registration=registration, sub=sub).first()
     if link is None:
         user, _created = get_user_model().objects.get_or_create(username=pseudonym(registration.issuer, sub))
         if _created:
             user.set_unusable_password()
             user.save(update_fields=["password"])
-        link = LtiUser.objects.create(registration=registration, sub=sub, user=user)
+        link, _created = LtiUser.objects.get_or_create(registration=registration, sub=sub, defaults={"user": user})
     if name and link.name != name[:255]:
         link.name = name[:255]
         link.save(update_fields=["name"])

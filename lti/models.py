@@ -1,6 +1,8 @@
-"""Models of the lti app: platforms, deployments, the tool's keys, context and user mappings, used nonces."""
+"""Models of the lti app: platforms, deployments, the tool's keys, context and user mappings, AGS line items,
+used nonces, one-time registration links."""
 
 import hashlib
+import secrets
 
 from django.conf import settings
 from django.db import models
@@ -107,23 +109,61 @@ class LtiContext(models.Model):
         return f"{self.context_id} -> {self.course}"
 
 
+class LtiLineItemQuerySet(models.QuerySet):
+    """Line items read as sentences: LtiLineItem.objects.record(context, resource_id, url)."""
+
+    def record(self, context, resource_id, url):
+        """Keep the line item URL a launch named for the tool's resource in this context (once; kept up to date)."""
+        item, _created = self.update_or_create(context=context, resource_id=resource_id[:255],
+                                               defaults={"url": url[:500]})
+        return item
+
+
+class LtiLineItem(models.Model):
+    """An AGS line item (gradebook column) of a context, for one of the tool's resources (its resourceId).
+
+    Recorded from a launch of a placed link that names its line item, or when the tool found or created the
+    line item itself; grade reports post scores to its URL.
+    """
+
+    context = models.ForeignKey(LtiContext, on_delete=models.CASCADE, related_name="line_items")
+    resource_id = models.CharField(max_length=255)
+    url = models.URLField(max_length=500)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = LtiLineItemQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("LTI line item")
+        verbose_name_plural = _("LTI line items")
+        constraints = [models.UniqueConstraint(fields=["context", "resource_id"], name="one_line_item_per_resource")]
+
+    def __str__(self):
+        return f"{self.resource_id} -> {self.url}"
+
+
 def pseudonym(issuer, sub):
     """The Django username of a platform user: a hash of issuer and sub, nothing personal."""
     return "lti-" + hashlib.sha256(f"{issuer}\x00{sub}".encode()).hexdigest()[:24]
 
 
 class LtiUser(models.Model):
-    """Maps a platform user (registration + sub) to a pseudonymous Django user."""
+    """Maps a platform user (registration + sub) to a pseudonymous Django user.
+
+    One person of a platform (issuer + sub) is one Django user; each registration of that platform (the
+    tool registered again, a second tool type) gets its own link to that same user.
+    """
 
     registration = models.ForeignKey(Registration, on_delete=models.CASCADE, related_name="users")
     sub = models.CharField(max_length=255)
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lti")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lti_links")
     name = models.CharField(max_length=255, blank=True, help_text=_("only if the platform shares it"))
 
     class Meta:
         verbose_name = _("LTI user")
         verbose_name_plural = _("LTI users")
-        constraints = [models.UniqueConstraint(fields=["registration", "sub"], name="one_user_per_sub")]
+        constraints = [models.UniqueConstraint(fields=["registration", "sub"], name="one_user_per_sub"),
+                       models.UniqueConstraint(fields=["registration", "user"], name="one_link_per_registration")]
 
     def __str__(self):
         return self.user.username
@@ -153,3 +193,60 @@ class TestPlatformKey(models.Model):
 
     def __str__(self):
         return self.kid
+
+
+def _secret_hash(secret):
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class RegistrationLinkQuerySet(models.QuerySet):
+    """Registration links read as sentences: RegistrationLink.objects.usable()."""
+
+    def usable(self):
+        """Links not used yet and not expired."""
+        return self.filter(used_at__isnull=True, expires_at__gt=timezone.now())
+
+    def for_secret(self, secret):
+        """The link whose secret this is (only its hash is stored), or an empty queryset."""
+        return self.filter(secret_hash=_secret_hash(secret or ""))
+
+
+class RegistrationLink(models.Model):
+    """A one-time, expiring link an admin creates and pastes into the LMS to start dynamic registration.
+
+    Only the hash of its secret is stored. Without a usable link /lti/register/ contacts nobody.
+    """
+
+    secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    allowed_host = models.CharField(
+        _("platform host"), max_length=255, blank=True,
+        help_text=_("Only this platform host may use the link (e.g. moodle.example.edu); it may be on an "
+                    "internal address, and its registration starts active. Empty: any public host, pending."))
+    note = models.CharField(_("note for admins"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created on"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("valid until"))
+    used_at = models.DateTimeField(_("used on"), null=True, blank=True)
+    registration = models.ForeignKey(Registration, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="registration_links", verbose_name=_("registered platform"))
+
+    objects = RegistrationLinkQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("registration link")
+        verbose_name_plural = _("registration links")
+
+    def __str__(self):
+        return f"{self.allowed_host or '*'} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+    def new_secret(self):
+        """Give the link a new random secret and return it; only its hash is kept (the secret is shown once)."""
+        secret = secrets.token_urlsafe(32)
+        self.secret_hash = _secret_hash(secret)
+        return secret
+
+    @property
+    def status(self):
+        """'used', 'expired' or 'usable'."""
+        if self.used_at:
+            return "used"
+        return "expired" if self.expires_at <= timezone.now() else "usable"

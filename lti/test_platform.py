@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 def _error(request, message, reason):
     log.warning("lti test platform: %s", reason)
-    return render(request, "lti/error.html", {"message": message}, status=400)
+    return render(request, "error.html", {"message": message}, status=400)
 
 
 @require_GET

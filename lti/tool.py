@@ -48,11 +48,24 @@ def to_pylti(registration):
     if registration.auth_audience:
         reg.set_auth_audience(registration.auth_audience)
     reg.model = registration
-    if registration.test_platform:  # the built-in test platform lives in this process: no HTTP to ourselves
-        from lti.demo import platform_jwks
-
-        reg.set_key_set(platform_jwks())
+    reg.local_key_set = False
+    for key_set_of in _local_key_sets:  # a platform living in this process: its keys without HTTP to ourselves
+        found = key_set_of(registration)
+        if found:
+            reg.set_key_set(found)
+            reg.local_key_set = True
+            break
     return reg
+
+
+_local_key_sets = []
+
+
+def add_local_key_set(key_set_of):
+    """Let key_set_of(registration) give the JWKS of platforms that live in this process (None for others);
+    the built-in test platform registers here when it is on (lti.apps)."""
+    if key_set_of not in _local_key_sets:
+        _local_key_sets.append(key_set_of)
 
 
 class DatabaseToolConf(ToolConfAbstract):
@@ -115,13 +128,20 @@ def allowed_hosts():
 
 
 class PlatformOnlySession(requests.Session):
-    """A requests session that refuses any host that is not a registered platform's (GDPR: no other egress)."""
+    """A requests session that reaches only registered platforms' hosts (GDPR: no other egress): every
+    request and every redirect it would follow is checked, so a platform cannot redirect the tool elsewhere."""
+
+    max_redirects = 3
 
     def request(self, method, url, *args, **kwargs):
-        """Send the request only when url's host belongs to a registered platform."""
-        host = urlparse(url).hostname
+        """The request with a timeout (10 s unless given)."""
+        kwargs.setdefault("timeout", 10)
+        return super().request(method, url, *args, **kwargs)
+
+    def send(self, request, **kwargs):
+        """Send one request (the first or a redirect's) only when its host belongs to a registered platform."""
+        host = urlparse(request.url).hostname
         if host not in allowed_hosts():
             log.warning("lti: refused outbound request to unregistered host %s", host)
             raise requests.exceptions.InvalidURL(f"{host} is not a registered platform host")
-        kwargs.setdefault("timeout", 10)
-        return super().request(method, url, *args, **kwargs)
+        return super().send(request, **kwargs)

@@ -13,6 +13,7 @@ urlpatterns = [
     path("jwks", views.jwks, name="jwks"),
     path("deep-link", views.deep_link, name="deep-link"),
     path("register/", registration_views.register, name="register"),
+    path("register/<str:secret>/", registration_views.register, name="register-link"),
 ]
 if settings.LTI_TEST_PLATFORM:
     from lti import test_platform

@@ -15,8 +15,8 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from lti import deep_linking
-from lti.access import make_launch_token
+from courses.access import make_launch_token
+from lti import deep_linking, placements
 from lti.keys import tool_jwks
 from lti.launch import (
     LaunchRejected,
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 def reject(request, exc, status=403):
     """The error page for a refused login/launch, with a WARNING log line naming the reason."""
     log.warning("lti: rejected %s: %s", request.path, exc.reason)
-    return render(request, "lti/error.html", {"message": exc.message, "retry_url": exc.retry_url}, status=status)
+    return render(request, "error.html", {"message": exc.message, "retry_url": exc.retry_url}, status=status)
 
 
 def launch_url(request):
@@ -88,7 +88,7 @@ def login_blocked(request):
                 "offers no other way to sign in there. Please open the tool in a new window.")
     if record is None:
         message = _("This sign-in has expired. Please open the tool again from your course.")
-    return render(request, "lti/error.html", {
+    return render(request, "error.html", {
         "message": message, "retry_url": login_url(record, lti1p3_new_window="1") if record else ""})
 
 
@@ -124,6 +124,7 @@ def launch(request):
     if message.is_deep_link_launch():
         response = render(request, "lti/deep_link.html", {
             "course": membership.course, "choices": deep_linking.choices(membership.course),
+            "hints": placements.hints(membership.course_id), "gradable": deep_linking.gradable(membership.course),
             "token": deep_linking.make_token(message, membership)})
     else:
         token = make_launch_token(membership.user_id, membership.course_id)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import CORPUS_DE, course, default_language  # noqa: F401  (the shared fixtures of tests/support.py)
+
 pytest_plugins = ["tests.netguard"]  # every network connection outside loopback and the configured hosts fails the run
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -173,9 +175,6 @@ def lti_platform(live_server):
     platform.close()
 
 
-DEMO_CORPUS_DE = Path(__file__).resolve().parent.parent / "deploy" / "demo_corpus" / "debian-reference-de"
-
-
 @pytest.fixture
 def two_courses(db, settings, tmp_path):
     """Two indexed courses (retrieval and rerank tests): A holds chapter 1 of the Debian-Referenz, B chapter 3
@@ -188,8 +187,8 @@ def two_courses(db, settings, tmp_path):
     settings.EMBEDDING_MODEL = "static"
     courses = []
     for title, name in [("A", "ch01.de.html"), ("B", "ch03.de.html")]:
-        course = Course.objects.create(title=title)
-        document = add_document(course, name, (DEMO_CORPUS_DE / name).read_bytes(), enqueue=False)
+        made = Course.objects.create(title=title)
+        document = add_document(made, name, (CORPUS_DE / name).read_bytes(), enqueue=False)
         assert ingest_document(document.pk) == "ready"
-        courses.append(course)
+        courses.append(made)
     return courses

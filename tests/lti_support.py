@@ -15,25 +15,15 @@ from urllib.parse import parse_qs, urlparse
 
 import jwt
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract
 from lti1p3platform.message_launch import LTIAdvantageMessageLaunchAbstract
 from lti1p3platform.oidc_login import OIDCLoginAbstract
 from lti1p3platform.registration import Registration as PlatformRegistration
 
+from lti.keys import new_key_pair
+
 ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
 CONTAINER = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
-
-
-def rsa_pem_pair():
-    """(private PEM, public PEM) of a new RSA key, made here so the platform shares no code with the tool."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
 
 
 class PlatformConf(LTI1P3PlatformConfAbstract):
@@ -77,9 +67,11 @@ class PlatformLaunch(LTIAdvantageMessageLaunchAbstract):
 class FakeLMS:
     """The platform: an issuer on a loopback HTTP server, one client_id and deployment for the tool."""
 
-    def __init__(self, tool_url):
+    def __init__(self, tool_url, host="127.0.0.1"):
+        """Serve on a loopback port; ``host`` is the name the platform's URLs use (a test resolver may map a
+        name such as moodle.test to loopback)."""
         self.tool_url = tool_url
-        self.private_pem, self.public_pem = rsa_pem_pair()
+        self.private_pem, self.public_pem = new_key_pair()
         self.client_id = secrets.token_hex(8)[:15]
         self.deployment_id = "7"
         self.members = []  # NRPS members
@@ -89,9 +81,11 @@ class FakeLMS:
         self.requests = []  # (method, path, headers)
         self.registration_requests = []
         self.token_errors = []
+        self.redirects = {}  # path -> Location: answer a GET of that path with a 302
+        self.pages = {}  # path -> HTML of a page of the platform (e.g. its admin page framing the tool)
         self.score_failures = 0  # how many score posts to answer with 503 before taking them
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.base = f"http://127.0.0.1:{self.server.server_port}"
+        self.base = f"http://{host}:{self.server.server_port}"
         self.issuer = self.base
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -107,6 +101,12 @@ class FakeLMS:
         """Stop the HTTP server."""
         self.server.shutdown()
         self.server.server_close()
+
+    def register_again(self):
+        """The LMS registers the tool once more ("register as a new tool"): a new client_id and deployment."""
+        self.client_id = secrets.token_hex(8)[:15]
+        self.deployment_id = str(int(self.deployment_id) + 1)
+        self.registration.set_client_id(self.client_id).set_deployment_id(self.deployment_id)
 
     # --- registering the platform with the tool (as an admin would in the Django admin) -------------
     def register_in_tool(self, **overrides):
@@ -196,6 +196,20 @@ class FakeLMS:
             def do_GET(self):
                 url = urlparse(self.path)
                 lms.requests.append(("GET", self.path, dict(self.headers)))
+                if url.path in lms.pages:
+                    body = lms.pages[url.path].encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html; charset=utf-8")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return None
+                if url.path in lms.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", lms.redirects[url.path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
                 if url.path == "/jwks":
                     return self._json(200, lms.conf.get_jwks())
                 if url.path == "/.well-known/openid-configuration":

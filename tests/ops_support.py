@@ -30,3 +30,24 @@ def private_ingest_worker(env, log_path):
             worker.kill()
             worker.wait()
         purge_queue("ingest")
+
+
+@contextlib.contextmanager
+def fresh_database(prefix="tutor_scratch"):
+    """A new, empty database in the test PostgreSQL server (its URL), dropped afterwards."""
+    import os
+    import uuid
+    from urllib.parse import urlparse
+
+    import psycopg
+
+    server = urlparse(os.environ["DATABASE_URL"])
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = server._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

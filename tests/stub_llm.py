@@ -1,7 +1,10 @@
 """A real HTTP inference server on loopback that speaks the OpenAI chat API and Ollama's /api/chat.
 
-It streams a fixed reply word by word (deterministic), can wait before the first token or between tokens,
-can fail with HTTP 500 or by closing the connection, and records every request body so tests can
+It streams a fixed reply word by word (deterministic) and ends it with a finish reason ("stop", or "length"
+when the request's max_tokens cut it: a token is a word piece here), can wait before the first token or
+between tokens, can fail with HTTP 500 or by closing the connection, can stop a stream in the middle as
+llama-cpp-python does when it interrupts a request ('interrupt': [DONE] with no finish reason; 'drop': the
+connection closes), and records every request body so tests can
 check what the tutor sent. It counts tokens at /tokenize (as vLLM) and can refuse prompts over a context window. Use it as a context manager or through the ``stub_llm`` fixture.
 
     with StubLLM(reply="Hallo Welt [1]") as stub:
@@ -74,33 +77,52 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(400, {"error": {"message": f"This model's maximum context length is {stub.context} "
                                                            f"tokens; the request needs {needed}"}})
                 return
-        if stub.fail == "close":
+        fail = stub.fail
+        with stub.lock:
+            if stub.fail_requests is not None:  # fail only the next N requests
+                fail = fail if stub.fail_requests > 0 else None
+                stub.fail_requests -= 1
+        if fail == "close":
             self.close_connection = True
             self.connection.close()
             return
-        if stub.fail == "500":
+        if fail == "500":
             self._send_json(500, {"error": "stub failure"})
             return
         if stub.first_token_delay:
             time.sleep(stub.first_token_delay)
         reply = stub.reply_for(body)
         ollama = self.path.endswith("/api/chat")
+        limit = (body.get("options") or {}).get("num_predict") if ollama else body.get("max_tokens")
+        pieces = split_tokens(reply)
+        finish = "stop"
+        if limit and len(pieces) > limit:
+            pieces, finish = pieces[:limit], "length"
         if not body.get("stream"):
+            text = "".join(pieces)
             if ollama:
-                self._send_json(200, {"model": stub.model, "message": {"role": "assistant", "content": reply},
-                                      "done": True})
+                self._send_json(200, {"model": stub.model, "message": {"role": "assistant", "content": text},
+                                      "done": True, "done_reason": finish})
             else:
                 self._send_json(200, {"id": "stub", "object": "chat.completion", "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}]})
+                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}]})
             return
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson" if ollama else "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         try:
-            for i, piece in enumerate(split_tokens(reply)):
+            for i, piece in enumerate(pieces):
                 if i and stub.token_delay:
                     time.sleep(stub.token_delay)
+                if fail in ("interrupt", "drop") and i == len(pieces) // 2 or fail == "interrupt_early" and i == 0:
+                    if fail == "drop":
+                        self.close_connection = True
+                        self.connection.shutdown(2)
+                        return
+                    self._chunk(b"data: [DONE]\n\n")  # as llama-cpp-python ends an interrupted stream
+                    self._chunk(b"")
+                    return
                 if ollama:
                     line = json.dumps({"message": {"role": "assistant", "content": piece}, "done": False}) + "\n"
                 else:
@@ -108,7 +130,12 @@ class _Handler(BaseHTTPRequestHandler):
                              "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
                     line = f"data: {json.dumps(event)}\n\n"
                 self._chunk(line.encode())
-            self._chunk((json.dumps({"done": True}) + "\n").encode() if ollama else b"data: [DONE]\n\n")
+            if ollama:
+                self._chunk((json.dumps({"done": True, "done_reason": finish}) + "\n").encode())
+            else:
+                event = {"id": "stub", "object": "chat.completion.chunk",
+                         "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
+                self._chunk(f"data: {json.dumps(event)}\n\ndata: [DONE]\n\n".encode())
             self._chunk(b"")
         except (BrokenPipeError, ConnectionResetError):
             pass
@@ -124,7 +151,9 @@ class _Server(ThreadingHTTPServer):
 
 
 class StubLLM:
-    """The stub server: set ``reply``, ``token_delay``, ``first_token_delay`` and ``fail`` ('500', 'close')."""
+    """The stub server: set ``reply``, ``token_delay``, ``first_token_delay`` and ``fail`` ('500', 'close',
+    'interrupt', 'interrupt_early' (before the first piece), 'drop'); ``fail_requests`` = N fails only the next
+    N requests."""
 
     def __init__(self, reply="Das steht im Kurstext [1].", *, token_delay=0.0, first_token_delay=0.0,
                  model="smollm2", port=0):
@@ -132,6 +161,7 @@ class StubLLM:
         self.token_delay = token_delay
         self.first_token_delay = first_token_delay
         self.fail = None
+        self.fail_requests = None  # None: every request fails while fail is set; N: only the next N
         self.model = model
         self.tokenizer = True  # answer /tokenize (False: a server without one, as Ollama)
         self.context = None  # refuse chat requests over this many tokens (by count_tokens)
@@ -170,6 +200,7 @@ class StubLLM:
     def reset(self, reply="Das steht im Kurstext [1]."):
         """Back to a plain, healthy stub with no recorded requests."""
         self.reply, self.token_delay, self.first_token_delay, self.fail = reply, 0.0, 0.0, None
+        self.fail_requests = None
         self.tokenizer, self.context = True, None
         with self.lock:
             self.requests.clear()

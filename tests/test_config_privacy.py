@@ -22,8 +22,8 @@ from config import privacy
 from courses.documents import add_document
 from courses.models import Course, Document, Membership
 from lti.models import LtiUser, Registration, UsedNonce
-from tests.tutor_support import make_member, make_released_set
-from tutor.chat import buffer_key, final_key
+from tests.support import make_member, make_released_set
+from tutor.stream import buffer_key, final_key
 from tutor.models import Attempt, Citation, Conversation, Feedback, Message, QuestionSet, TutorConfig
 
 pytestmark = pytest.mark.django_db
@@ -35,6 +35,12 @@ def test_every_table_with_a_user_reference_is_listed_for_export_and_erasure():
     unlisted = tables - set(privacy.PERSONAL_TABLES) - {"auth.user"}
     assert not unlisted, f"tables that refer to a person but neither export nor erasure covers: {unlisted}"
     assert set(privacy.PERSONAL_TABLES) - {"auth.user"} == tables, "PERSONAL_TABLES lists a table that has no user"
+
+
+def a_registration(issuer="https://moodle.example.edu"):
+    """A platform registration of the LMS at issuer."""
+    return Registration.objects.create(issuer=issuer, client_id="tool", auth_login_url=f"{issuer}/auth",
+                                       key_set_url=f"{issuer}/jwks")
 
 
 def a_person_everywhere(course, registration, sub):
@@ -77,9 +83,7 @@ def rows_referring_to(user_id):
 
 def test_export_and_erasure_cover_every_table_and_leave_the_others_alone():
     course = Course.objects.create(title="Betriebssysteme")
-    registration = Registration.objects.create(issuer="https://moodle.example.edu", client_id="tool",
-                                               auth_login_url="https://moodle.example.edu/auth",
-                                               key_set_url="https://moodle.example.edu/jwks")
+    registration = a_registration()
     person, answer = a_person_everywhere(course, registration, "42")
     other, other_answer = a_person_everywhere(course, registration, "43")
     assert set(rows_referring_to(person.pk)) == {t for t, _f in privacy.user_references()} - {"auth.user"}
@@ -109,9 +113,7 @@ def test_export_and_erasure_cover_every_table_and_leave_the_others_alone():
 
 def test_the_commands_find_a_person_by_their_lms_identity():
     course = Course.objects.create(title="Netze")
-    registration = Registration.objects.create(issuer="https://moodle.example.edu", client_id="tool",
-                                               auth_login_url="https://moodle.example.edu/auth",
-                                               key_set_url="https://moodle.example.edu/jwks")
+    registration = a_registration()
     person, _answer = a_person_everywhere(course, registration, "s-1001")
     out = StringIO()
     call_command("export_user_data", "--issuer", "https://moodle.example.edu", "--sub", "s-1001", stdout=out)
@@ -143,9 +145,7 @@ def test_the_retention_run_deletes_what_is_past_its_time(settings, tmp_path):
         session["_auth_user_id"] = str(user.pk)
         session.create()
     Session.objects.filter(pk=expired.session_key).update(expire_date=timezone.now() - timedelta(days=1))
-    registration = Registration.objects.create(issuer="https://lms.example.edu", client_id="c",
-                                               auth_login_url="https://lms.example.edu/a",
-                                               key_set_url="https://lms.example.edu/k")
+    registration = a_registration("https://lms.example.edu")
     stale_nonce = UsedNonce.objects.create(registration=registration, nonce="old")
     UsedNonce.objects.filter(pk=stale_nonce.pk).update(used_at=timezone.now() - timedelta(days=2))
     UsedNonce.objects.create(registration=registration, nonce="fresh")

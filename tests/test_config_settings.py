@@ -45,6 +45,13 @@ def test_unreachable_services_are_named_by_preflight():
     assert "cannot start" in lines[-1]
 
 
+def test_without_a_model_server_preflight_passes_and_says_so():
+    """INFERENCE_URL=none (what run.sh --no-llm sets): the product starts; preflight names the missing model."""
+    result = manage("preflight", "--skip", "database", "--skip", "redis", INFERENCE_URL="none")
+    assert result.returncode == 0, result.stderr
+    assert "ok    inference: no inference server configured" in result.stdout
+
+
 def test_production_refuses_the_test_platform():
     result = manage("check", DJANGO_ENV="production", LTI_TEST_PLATFORM="true")
     assert result.returncode == 2

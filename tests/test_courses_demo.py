@@ -8,7 +8,7 @@ def test_ensure_demo_course_adds_the_shipped_texts_once(db, settings, tmp_path, 
                                                         monkeypatch):
     settings.MEDIA_ROOT = tmp_path / "media"
     queued = []
-    monkeypatch.setattr("courses.tasks.ingest_document.delay", queued.append)
+    monkeypatch.setattr("courses.tasks.ingest_document.apply_async", lambda args, **options: queued.append(args[0]))
     with django_capture_on_commit_callbacks(execute=True):
         course = ensure_demo_course()
         again = ensure_demo_course()

@@ -10,12 +10,6 @@ from courses.models import Course, Document
 CORPUS = Path(__file__).resolve().parent.parent / "deploy" / "demo_corpus" / "debian-reference-de"
 
 
-@pytest.fixture
-def course(db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return Course.objects.create(title="Betriebssysteme")
-
-
 def test_add_document_stores_the_file_and_queues_it(course):
     data = (CORPUS / "ch03.de.html").read_bytes()
     document = add_document(course, "ch03.de.html", data, title="Kapitel 3")

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-import pytest
+import numpy as np
 from django.db import connection
 from django.utils import translation
 
@@ -11,13 +11,6 @@ from courses.ingest import ingest_document
 from courses.models import Chunk, Course, CourseTerm, Document, EmbeddingIndex, Section
 
 CORPUS = Path(__file__).resolve().parent.parent / "deploy" / "demo_corpus" / "debian-reference-de"
-
-
-@pytest.fixture
-def course(db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.EMBEDDING_MODEL = "static"  # fast; retrieval quality is measured by evaluate_retrieval
-    return Course.objects.create(title="Debian")
 
 
 def add(course, name, data=None, **kwargs):
@@ -99,3 +92,47 @@ def test_changing_the_embedding_model_rebuilds_the_index_and_never_mixes_vectors
     assert first.status == Document.QUEUED  # queued again for the new model
     assert ingest_document(first.pk, model="minilm") == "ready"
     assert set(Chunk.objects.filter(course=course).values_list("index_id", flat=True)) == {new_index.pk}
+
+
+def test_a_long_document_is_indexed_in_turns_with_the_same_result(course, monkeypatch):
+    """With a time budget, indexing stops after it ("continued"), keeps its work in a staging file, and the
+    next call goes on from there: the result equals indexing the document in one go."""
+    import courses.ingest as ingest
+
+    monkeypatch.setattr(ingest, "EMBED_BATCH", 16)
+    whole = add(Course.objects.create(title="In one go"), "ch03.de.html")
+    assert ingest_document(whole.pk) == "ready"
+    document = add(course, "ch03.de.html")
+    turns = []
+    while (result := ingest_document(document.pk, budget=0.0)) == "continued":  # one batch per turn
+        turns.append(Document.objects.get(pk=document.pk).chunks_done)
+        assert Document.objects.get(pk=document.pk).status == Document.EMBEDDING
+        assert not Chunk.objects.filter(document=document).exists()  # nothing half-written
+        assert (Path(ingest.settings.MEDIA_ROOT) / "ingest-staging" / f"{document.pk}.json").exists()
+    assert result == "ready" and len(turns) >= 3 and turns == sorted(turns)
+    assert not (Path(ingest.settings.MEDIA_ROOT) / "ingest-staging" / f"{document.pk}.json").exists()
+
+    def rows(doc):
+        return list(Chunk.objects.filter(document=doc).order_by("ordinal")
+                    .values_list("ordinal", "text", "page", "section__path"))
+
+    assert rows(document) == rows(whole)
+    mine = Chunk.objects.filter(document=document).order_by("ordinal").values_list("embedding", flat=True)
+    theirs = Chunk.objects.filter(document=whole).order_by("ordinal").values_list("embedding", flat=True)
+    assert all(np.abs(np.asarray(a) - np.asarray(b)).max() < 1e-5 for a, b in zip(mine, theirs, strict=True))
+
+
+def test_staged_work_of_replaced_content_is_not_used(course, monkeypatch):
+    """The staging file belongs to one content and index: after a replacement the indexing starts afresh."""
+    import courses.ingest as ingest
+
+    monkeypatch.setattr(ingest, "EMBED_BATCH", 16)
+    document = add(course, "ch03.de.html")
+    assert ingest_document(document.pk, budget=0.0) == "continued"
+    replace_document(document, "ch01.de.html", (CORPUS / "ch01.de.html").read_bytes())
+    while ingest_document(document.pk, budget=5.0) == "continued":
+        pass
+    document.refresh_from_db()
+    assert document.status == Document.READY and document.filename == "ch01.de.html"
+    assert Chunk.objects.filter(document=document, text__contains="Debian").exists()
+    assert Chunk.objects.filter(document=document).count() == document.chunks_total

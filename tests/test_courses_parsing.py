@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from courses.parsing import ParseError, detect_language, join_lines, parse_file
+from courses.parsing import ParseError, join_lines, parse_file
 
 CORPUS = Path(__file__).resolve().parent.parent / "deploy" / "demo_corpus" / "debian-reference-de"
 
@@ -98,8 +98,3 @@ def test_broken_files_raise_a_parse_error_with_a_reason(tmp_path):
     with pytest.raises(ParseError) as caught:
         parse_file(bad_docx, "docx")
     assert caught.value.code == "broken_docx"
-
-
-def test_language_detection():
-    assert detect_language("Das ist ein Text, der nicht auf Englisch geschrieben ist und mit dem System arbeitet.") == "de"
-    assert detect_language("This is a text that is written in English and it works with the system.") == "en"

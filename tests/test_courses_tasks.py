@@ -13,6 +13,7 @@ import pytest
 from courses.documents import add_document
 from courses.models import Chunk, Course, Document
 from courses.tasks import ingest_document
+from tests.support import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "deploy" / "demo_corpus" / "debian-reference-de"
@@ -35,16 +36,6 @@ def start_ingest_worker(env, log_path):
             return process
     process.kill()
     raise AssertionError(f"worker did not start:\n{Path(log_path).read_text()}")
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -100,6 +91,44 @@ def test_a_queued_document_whose_message_was_lost_is_indexed_when_a_worker_start
         wait_for(lambda: Document.objects.filter(pk=document.pk, status=Document.READY).exists(), 120,
                  f"the ingestion on worker start:\n{log_path.read_text()[-3000:]}")
         assert Chunk.objects.filter(document=document).count() == Document.objects.get(pk=document.pk).chunks_total
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_small_upload_does_not_wait_for_another_course_s_book(worker_env, settings, tmp_path):
+    """One ingest worker, taking one document at a time: the 276-page PDF of one course is indexed in turns,
+    and a small text another lecturer uploads meanwhile is ready long before the book (its first turn goes
+    before the book's later turns); while it waits, its place in the queue is shown."""
+    from courses.documents import status_text
+    from courses.tasks import queue_positions
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    env = dict(worker_env, EMBEDDING_MODEL="static", TUTOR_MEDIA_ROOT=str(settings.MEDIA_ROOT),
+               INGEST_SLICE_SECONDS="0.3")
+    log_path = tmp_path / "worker.log"
+    worker = start_ingest_worker(env, log_path)
+    try:
+        book = add_document(Course.objects.create(title="Debian"), "debian-reference.de.pdf",
+                            (CORPUS / "debian-reference.de.pdf").read_bytes())
+        wait_for(lambda: Document.objects.filter(pk=book.pk, pages_done__gt=0).exists(), 60, "the book to start")
+        small = add_document(Course.objects.create(title="Kurz"), "kurz.md",
+                             b"# Kurz\n\nDer Init-Prozess hat die Prozessnummer 1.\n")
+        small.refresh_from_db()
+        ahead = queue_positions([small]).get(small.pk)
+        assert ahead == 1 and "1 document is indexed before this one" in status_text(small, ahead)
+        wait_for(lambda: Document.objects.filter(pk=small.pk, status=Document.READY).exists(), 60,
+                 f"the small text:\n{log_path.read_text()[-3000:]}")
+        assert Document.objects.get(pk=book.pk).status != Document.READY  # the book is still taking turns
+        wait_for(lambda: Document.objects.filter(pk=book.pk, status=Document.READY).exists(), 300,
+                 f"the book:\n{log_path.read_text()[-3000:]}")
+        book.refresh_from_db()
+        assert Chunk.objects.filter(document=book).count() == book.chunks_total > 500
+        assert "the rest after other documents" in log_path.read_text()
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:

@@ -2,24 +2,17 @@
 
 from pathlib import Path
 
-import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from courses.access import make_launch_token
 from courses.documents import add_document
 from courses.ingest import ingest_document
 from courses.models import Chunk, Course, Document, Membership
-from lti.access import make_launch_token
+from tests.support import page_forms
 
 CORPUS = Path(__file__).resolve().parent.parent / "deploy" / "demo_corpus" / "debian-reference-de"
-
-
-@pytest.fixture
-def course(db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.EMBEDDING_MODEL = "static"
-    return Course.objects.create(title="Debian")
 
 
 def member(course, role):
@@ -31,7 +24,7 @@ def member(course, role):
 def test_a_lecturer_uploads_a_text_and_sees_its_progress(client, course, django_capture_on_commit_callbacks,
                                                          monkeypatch):
     queued = []
-    monkeypatch.setattr("courses.tasks.ingest_document.delay", queued.append)
+    monkeypatch.setattr("courses.tasks.ingest_document.apply_async", lambda args, **options: queued.append(args[0]))
     token = member(course, Membership.INSTRUCTOR)
     url = reverse("courses:documents", args=[course.pk])
     upload = SimpleUploadedFile("kapitel3.html", (CORPUS / "ch03.de.html").read_bytes(), content_type="text/html")
@@ -72,7 +65,7 @@ def test_learners_may_not_manage_texts(client, course):
 
 
 def test_reindex_and_delete(client, course, monkeypatch):
-    monkeypatch.setattr("courses.tasks.ingest_document.delay", lambda pk: None)
+    monkeypatch.setattr("courses.tasks.ingest_document.apply_async", lambda args, **options: None)
     token = member(course, Membership.TEACHING_ASSISTANT)
     document = add_document(course, "notes.md", b"# Titel\n\nEin Absatz.", enqueue=False)
     ingest_document(document.pk)
@@ -95,3 +88,56 @@ def test_any_member_reads_a_cited_passage_but_only_in_its_own_course(client, cou
     other_token = member(other, Membership.INSTRUCTOR)
     assert client.get(reverse("courses:passage", args=[other.pk, chunk.pk]), {"lt": other_token}).status_code == 404
     assert client.get(reverse("courses:passage", args=[course.pk, chunk.pk]), {"lt": other_token}).status_code == 403
+
+
+def test_a_markdown_text_reads_as_formatted_text_with_its_passage_highlighted(client, course):
+    """The reader view renders a Markdown document (sanitized) instead of showing its syntax, and a document
+    without headings is not named twice."""
+    text = ("# Scheduling\n\n- **Prioritäten-Scheduling**: der Prozess mit der höchsten Priorität läuft.\n"
+            "- Starvation <niedrig>: niedrige Prioritäten kommen nie dran.\n\n<script>alert(1)</script>\n")
+    document = add_document(course, "scheduling.md", text.encode(), enqueue=False)
+    ingest_document(document.pk)
+    chunk = Chunk.objects.filter(document=document).first()
+    token = member(course, Membership.LEARNER)
+    body = client.get(reverse("courses:passage", args=[course.pk, chunk.pk]), {"lt": token}).content.decode()
+    passage = body.split('id="passage">')[1].split("</blockquote>")[0]
+    assert "<strong>Prioritäten-Scheduling</strong>" in passage and "**" not in passage
+    assert "&lt;niedrig&gt;" in passage and "<script>" not in body.split("</header>")[1].split("<script type")[0]
+    plain = add_document(course, "notizen.txt", b"Nur ein Absatz ohne Ueberschrift ueber init.", enqueue=False)
+    ingest_document(plain.pk)
+    chunk = Chunk.objects.filter(document=plain).first()
+    body = client.get(reverse("courses:passage", args=[course.pk, chunk.pk]), {"lt": token}).content.decode()
+    assert "notizen ›" not in body
+
+
+def test_the_documents_page_forms_work_as_the_browser_submits_them(course, monkeypatch):
+    """Replace, re-index and delete post exactly what their forms hold (no cookies, nothing added by hand):
+    each form must carry the launch token itself (issue 11: all three answered 403)."""
+    from django.test import Client
+
+
+    monkeypatch.setattr("courses.tasks.ingest_document.apply_async", lambda args, **options: None)
+    token = member(course, Membership.INSTRUCTOR)
+    document = add_document(course, "notes.md", b"# Titel\n\nEin Absatz.", enqueue=False)
+    ingest_document(document.pk)
+    browser = Client()  # no session: the launch token is all the page has
+
+    def form(suffix):
+        page = browser.get(reverse("courses:documents", args=[course.pk]), {"lt": token})
+        assert page.status_code == 200
+        found = [f for f in page_forms(page.content.decode()) if f["action"].split("?")[0].endswith(suffix)]
+        assert len(found) == 1, suffix
+        return found[0]
+
+    replace = form(f"/documents/{document.pk}/replace/")
+    upload = SimpleUploadedFile("notes.md", b"# Neu\n\nEin neuer Absatz.")
+    assert browser.post(replace["action"], {**replace["fields"], "file": upload}).status_code == 302
+    document.refresh_from_db()
+    assert document.status == Document.QUEUED and document.filename == "notes.md"
+
+    reindex = form(f"/documents/{document.pk}/reindex/")
+    assert browser.post(reindex["action"], reindex["fields"]).status_code == 302
+
+    delete = form(f"/documents/{document.pk}/delete/")
+    assert browser.post(delete["action"], delete["fields"]).status_code == 302
+    assert not Document.objects.filter(pk=document.pk).exists()

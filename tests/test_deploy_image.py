@@ -13,13 +13,12 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from urllib.parse import urlparse
 
-import psycopg
 import pytest
 
 from deploy.stack import free_port
 from tests import container_support as containers
+from tests.ops_support import fresh_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.image]
 
@@ -38,14 +37,8 @@ def image():
 @pytest.fixture(scope="module")
 def image_database():
     """A fresh, empty database in the test PostgreSQL server, for the image's own migrate role."""
-    server = urlparse(os.environ["DATABASE_URL"])
-    name = f"tutor_image_{uuid.uuid4().hex[:8]}"
-    admin = server._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield server._replace(path=f"/{name}").geturl()
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database("tutor_image") as url:
+        yield url
 
 
 def production_env(database_url, **extra):

@@ -71,7 +71,7 @@ def test_the_runtime_stage_installs_no_compiler_and_runs_as_a_user():
     assert "build-essential" in stages[-2]
     assert re.search(r"^USER 10001", runtime, flags=re.M)
     assert re.search(r"^HEALTHCHECK .*deploy\.role.*healthcheck", runtime, flags=re.M)
-    assert "--require-hashes -r /tmp/requirements.lock" in stages[-2]
+    assert '--require-hashes -r "/tmp/$LOCK"' in stages[-2] and "ARG LOCK=requirements/base.lock" in stages[-2]
 
 
 # --- Compose (one host) ------------------------------------------------------------------------------------------

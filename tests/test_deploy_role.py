@@ -7,11 +7,11 @@ import sys
 import uuid
 from urllib.parse import urlparse
 
-import psycopg
 import pytest
 
 from deploy import role
 from deploy.stack import free_port
+from tests.ops_support import fresh_database
 
 
 def test_each_role_runs_its_command():
@@ -72,14 +72,8 @@ def test_the_main_process_command_is_read_from_proc():
 
 @pytest.fixture
 def empty_database():
-    server = urlparse(os.environ["DATABASE_URL"])
-    name = f"tutor_empty_{uuid.uuid4().hex[:8]}"
-    admin = server._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield server._replace(path=f"/{name}").geturl()
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database("tutor_empty") as url:
+        yield url
 
 
 def test_waiting_for_migrations_ends_when_the_schema_is_current(transactional_db, worker_env, empty_database):

@@ -52,12 +52,37 @@ def test_readiness_names_what_is_down(client, settings):
     assert "127.0.0.1:9" in body["components"]["inference"]["detail"]
 
 
+def test_a_busy_model_server_is_not_a_dead_one(client, settings):
+    """A server that takes the connection but does not answer within the check's time (its one slot busy with
+    answers) keeps readiness green; without any server configured, readiness says so and stays green too."""
+    import socket
+    import threading
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections (the kernel does), never answers
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(silent.accept()), daemon=True).start()
+    try:
+        settings.INFERENCE_URLS = [f"http://127.0.0.1:{silent.getsockname()[1]}/v1"]
+        response = client.get("/health/ready")
+        assert response.status_code == 200, response.json()
+        assert "busy" in response.json()["components"]["inference"]["detail"]
+    finally:
+        silent.close()
+    settings.INFERENCE_URLS = []
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    assert "no inference server configured" in response.json()["components"]["inference"]["detail"]
+
+
 @pytest.mark.django_db
 def test_front_page_tells_the_lms_admin_what_to_paste(client, settings):
     settings.PUBLIC_URL = "https://tutor.example.edu"
     page = client.get("/").content.decode()
-    for path in ("/lti/register/", "/lti/login", "/lti/launch", "/lti/jwks"):
+    for path in ("/lti/login", "/lti/launch", "/lti/jwks"):
         assert f"https://tutor.example.edu{path}" in page
+    assert "registration_link" in page  # dynamic registration starts from a one-time link the admin makes
 
 
 def test_every_cache_object_of_a_process_shares_one_redis_pool():
@@ -204,3 +229,55 @@ def test_the_stack_stops_app_processes_before_the_services_they_use(tmp_path):
     ended = [line for line in events.read_text().splitlines() if not line.endswith(" up")]
     assert ended == [f"worker {int(signal.SIGTERM)}", f"database {int(signal.SIGINT)}"]
     assert hung.returncode == -signal.SIGKILL
+
+
+@pytest.mark.slow
+def test_the_run_command_starts_without_a_model_server(tmp_path):
+    """`run.sh --no-llm` (deploy.stack run --no-llm): everything but the model starts, readiness is green and
+    names the missing model, and Ctrl-C stops it. Its own database and Redis database, so its workers never
+    take the test suite's tasks."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    import psycopg
+    from django.conf import settings
+
+    from deploy.stack import ROOT, free_port
+
+    s = connection.settings_dict
+    name = f"nollm_{uuid.uuid4().hex[:8]}"
+    server = f"postgresql://{s['USER']}@{s['HOST']}:{s['PORT']}"
+    with psycopg.connect(server + "/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=f"{server}/{name}", REDIS_URL=settings.REDIS_URL.rsplit("/", 1)[0] + "/7",
+               TUTOR_DATA_DIR=str(tmp_path / "data"), DJANGO_ENV="test", INFERENCE_URL="http://127.0.0.1:8089/v1")
+    log = open(tmp_path / "run.log", "w")
+    process = subprocess.Popen([sys.executable, "-m", "deploy.stack", "run", "--no-llm", "--port", str(port)],
+                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    body = None
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=5) as response:
+                    body = json.load(response)
+                    break
+            except OSError:
+                time.sleep(0.5)
+        assert body is not None, (tmp_path / "run.log").read_text()[-3000:]
+        assert body["status"] == "ok", body
+        assert "no inference server configured" in body["components"]["inference"]["detail"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+        log.close()
+        with psycopg.connect(server + "/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert process.returncode == 0
+    assert "no inference server (--no-llm)" in (tmp_path / "run.log").read_text()

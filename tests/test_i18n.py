@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from django.utils import translation
 
-from courses.models import Course, Membership
-from tests.tutor_support import make_member
+from courses.models import Membership
+from tests.support import make_member
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIP_DIRS = {".venv", "var", "node_modules", ".git", "test-artifacts"}
@@ -46,12 +46,6 @@ def _assert_german(html, german, english):
         assert text not in html, f"English text still shown: {text!r}"
 
 
-@pytest.fixture
-def course(db):
-    """An empty course; the pages under test need no indexed texts."""
-    return Course.objects.create(title="Betriebssysteme", language="de")
-
-
 def test_chat_page_is_german_for_a_student(client, course):
     """The student's chat page: headings, form, retention note and the chat script's strings."""
     _, token = make_member(course)
@@ -61,7 +55,7 @@ def test_chat_page_is_german_for_a_student(client, course):
     german = ["Kurs-Tutor", "Ihre Frage", "Stellen Sie eine Frage zu den Kurstexten",
               "Ihre Unterhaltung wird", "nur f\u00fcr Sie sichtbar", "Sprache",
               # passed to the chat script as JSON (non-ASCII escaped there)
-              "Hallo! Ich beantworte Fragen zu den Texten dieses Kurses", "Hilfreich", "Kommentar (optional)"]
+              "Hallo! Ich beantworte Fragen zu den Texten dieses Kurses", "Hilfreich", "Optionaler Kommentar (Ihre Lehrenden lesen ihn ohne Ihren Namen)"]
     english = ["Course tutor", "Your question", "Ask a question about the course texts",
                "Your conversation is kept", "Hello! I answer questions", "Not helpful", "Optional comment",
                "Thank you for your feedback", "The tutor is thinking"]
@@ -79,16 +73,16 @@ def test_lecturer_pages_are_german(client, course):
     _assert_german(settings_page, ["Tutor-Einstellungen", "Antwortsprache", "Begr\u00fc\u00dfungstext", "Sichern"],
                    ["Tutor settings", "answer language", "welcome message", ">Save<"])
     usage = _german(client, f"/c/{course.pk}/usage/?lt={token}")
-    _assert_german(usage, ["Nutzung des Tutors", "Anonymisiert", "Noch keine Fragen."],
-                   ["Use of the tutor", "Anonymised", "No questions yet."])
+    _assert_german(usage, ["Nutzung des Tutors", "Was diese Seite zeigt", "Noch keine Fragen."],
+                   ["Use of the tutor", "What this page shows", "No questions yet."])
 
 
 def test_front_page_is_german(client, db):
     """The project's front page for the LMS administrator (project-level catalog)."""
     html = _german(client, "/")
     _assert_german(html, ["Kurs-Tutor", "F\u00fcr die Administration der Lernplattform",
-                          "URL f\u00fcr die dynamische Registrierung", "Status der Komponenten"],
-                   ["For the LMS administrator", "Dynamic registration URL", "Component status"])
+                          "Dynamische Registrierung", "einmaligen Registrierungslink", "Status der Komponenten"],
+                   ["For the LMS administrator", "one-time registration link", "Component status"])
     _assert_german(_english(client, "/"), ["For the LMS administrator"], ["Administration der Lernplattform"])
 
 

@@ -9,10 +9,10 @@ from django.core.cache import cache
 
 from courses.models import Course
 from lti.ags import find_or_create_line_item, post_score, read_results
-from lti.models import LtiContext, LtiUser
+from lti.models import LtiContext, LtiLineItem, LtiUser
 from tests.lti_support import ROLE, browser
+from tests.support import make_released_set, page_forms, wait_for
 from tests.test_lti_deep_linking import _form
-from tests.tutor_support import make_released_set
 from tutor.models import Attempt, QuestionSet
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,15 +53,6 @@ def test_bad_progress_is_refused_before_any_request(lti_platform):
 
 # --- Grade passback of practice question sets: the product posts the score, the platform reads it back -----
 
-def _wait_for(predicate, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
-
-
 def _place_graded(lti_platform, live_server, client, question_set):
     """The lecturer places the set as graded; the platform creates the line item from the content item."""
     page = lti_platform.launch(client, user_id="teacher", roles=[ROLE + "Instructor"], deep_link=True)
@@ -81,12 +72,11 @@ def _practise(lti_platform, live_server, student, custom, lineitem, choices):
     assert landing.status_code == 302 and "/practice/" in landing.headers["Location"], landing.text
     page = student.get(live_server.url + landing.headers["Location"])
     assert page.status_code == 200
-    action = re.search(r'<form id="practice" method="post" action="([^"]+)"', page.text)[1].replace("&amp;", "&")
-    token = re.search(r'name="lt" value="([^"]+)"', page.text)[1]
+    [form] = [f for f in page_forms(page.text) if f["attrs"].get("id") == "practice"]
     names = re.findall(r'name="(q-\d+)" value="0"', page.text)
     assert len(names) == len(choices)
-    done = student.post(live_server.url + action, data={"lt": token, **dict(zip(names, map(str, choices), strict=True))},
-                        allow_redirects=False)
+    done = student.post(live_server.url + form["action"],
+                        data={**form["fields"], **dict(zip(names, map(str, choices), strict=True))}, allow_redirects=False)
     assert done.status_code == 302, done.text
     return Attempt.objects.get()
 
@@ -102,10 +92,10 @@ def test_a_graded_set_placed_by_deep_linking_reports_each_attempt(lti_platform, 
     attempt = _practise(lti_platform, live_server, browser(), item["custom"], line_item["id"], [1, 0, 0])
     submitted = time.monotonic()
     assert (attempt.score, attempt.max_score) == (2, 3)
-    question_set.refresh_from_db()
-    assert question_set.line_item_url == line_item["id"] and question_set.lti_context.context_id == "course-A"
+    recorded = LtiLineItem.objects.get(resource_id=question_set.resource_id)
+    assert recorded.url == line_item["id"] and recorded.context.context_id == "course-A"
 
-    _wait_for(lambda: Attempt.objects.get(pk=attempt.pk).grade_status == Attempt.SENT)
+    wait_for(lambda: Attempt.objects.get(pk=attempt.pk).grade_status == Attempt.SENT)
     print(f"score at the platform {time.monotonic() - submitted:.2f} s after the submission")  # a number, no limit
     results = read_results(LtiContext.objects.get(), line_item["id"])
     assert results == [{"userId": "student-9", "resultScore": 2, "resultMaximum": 3, "scoreOf": line_item["id"]}]
@@ -130,11 +120,11 @@ def test_score_is_retried_and_the_line_item_found_by_resource_id(lti_platform, l
 
     custom = {"placement": "question_set", "question_set": str(question_set.pk)}
     attempt = _practise(lti_platform, live_server, browser(), custom, None, [2, 2])
-    _wait_for(lambda: Attempt.objects.get(pk=attempt.pk).grade_status == Attempt.SENT, timeout=90)
+    wait_for(lambda: Attempt.objects.get(pk=attempt.pk).grade_status == Attempt.SENT, timeout=90)
 
     [created] = lti_platform.lineitems.values()
     assert created["resourceId"] == question_set.resource_id and created["scoreMaximum"] == 2
-    assert QuestionSet.objects.get(pk=question_set.pk).line_item_url == created["id"]
+    assert LtiLineItem.objects.get(resource_id=question_set.resource_id).url == created["id"]
     assert read_results(LtiContext.objects.get(), created["id"])[0]["resultScore"] == 2
     posts = [p for m, p, _h in lti_platform.requests if m == "POST" and p.endswith("/scores")]
     assert len(posts) == 3 and lti_platform.score_failures == 0

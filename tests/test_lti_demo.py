@@ -57,7 +57,7 @@ def test_demo_person_opens_the_demo_course(platform, live_server, user, role):
     demo = ensure_demo_course()
     assert final.status_code == 302, final.text
     assert final.headers["Location"].startswith(f"/c/{demo.id}/?lt=")
-    assert Membership.objects.get(course=demo, user__lti__sub=f"demo-{user}").role == role
+    assert Membership.objects.get(course=demo, user__lti_links__sub=f"demo-{user}").role == role
 
 
 def test_lecturer_places_the_tutor_through_the_test_platform(platform, live_server):

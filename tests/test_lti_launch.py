@@ -11,9 +11,10 @@ from django.contrib.sessions.models import Session
 from django.urls import reverse
 
 from courses.models import Membership
+from lti.keys import new_key_pair
 from lti.launch import map_role
 from lti.models import LtiContext, LtiUser, UsedNonce, pseudonym
-from tests.lti_support import ROLE, browser, rsa_pem_pair
+from tests.lti_support import ROLE, browser
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -109,7 +110,7 @@ def _legit(lms, client, **kwargs):
 def test_forged_signature_is_rejected(lms, caplog):
     client = browser()
     fields, claims = _legit(lms, client)
-    other_key, _public = rsa_pem_pair()
+    other_key, _public = new_key_pair()
     with caplog.at_level(logging.WARNING):
         response = _post(client, fields, lms.sign(claims, private_pem=other_key))
     _rejected(response, caplog, "Signature verification failed")
@@ -239,16 +240,93 @@ def test_launch_for_course_a_is_refused_on_course_b(lms, live_server, caplog):
         assert response.status_code == 403
         assert "Please open this tool from your course" in response.text
     assert "sessionid" not in with_token.cookies and Session.objects.count() == sessions
-    assert sum("lti.access: refused" in r.getMessage() for r in caplog.records) == 2
+    assert sum("courses.access: refused" in r.getMessage() for r in caplog.records) == 2
 
 
 def test_platform_key_rotation_refetches_the_jwks_once(lms):
     assert lms.launch(browser(), user_id="u1").status_code == 302  # JWKS now cached in Redis
     jwks_fetches = sum(p == "/jwks" for _m, p, _h in lms.requests)
-    lms.private_pem, lms.public_pem = rsa_pem_pair()
+    lms.private_pem, lms.public_pem = new_key_pair()
     lms.registration.set_platform_private_key(lms.private_pem).set_platform_public_key(lms.public_pem)
 
     assert lms.launch(browser(), user_id="u1").status_code == 302
     assert sum(p == "/jwks" for _m, p, _h in lms.requests) == jwks_fetches + 1
     assert lms.launch(browser(), user_id="u1").status_code == 302
     assert sum(p == "/jwks" for _m, p, _h in lms.requests) == jwks_fetches + 1
+
+
+# --- the tool registered again by the same platform (Moodle: "register as a new tool", delete and re-add) ---
+
+def _session_user_id(client):
+    return Session.objects.get(session_key=client.cookies["sessionid"]).get_decoded()["_auth_user_id"]
+
+
+def test_a_second_registration_of_the_platform_keeps_each_person_and_course(lms, live_server):
+    from courses.documents import add_document
+    from courses.models import Course
+    from tutor.models import Conversation
+
+    assert lms.launch(browser(), user_id="teach-1", roles=[ROLE + "Instructor"]).status_code == 302
+    assert lms.launch(browser(), user_id="stud-1").status_code == 302
+    first = LtiContext.objects.get()
+    person = LtiUser.objects.get(sub="stud-1").user
+    conversation = Conversation.objects.create(course=first.course, user=person)
+    add_document(first.course, "skript.md", b"# Kapitel 1\n\nDer Init-Prozess startet zuerst.", enqueue=False)
+
+    lms.register_again()
+    second = lms.register_in_tool()
+    student = browser()
+    response = lms.launch(student, user_id="stud-1")
+
+    assert response.status_code == 302, response.text  # was HTTP 500: IntegrityError on lti_ltiuser_user_id_key
+    links = LtiUser.objects.filter(sub="stud-1")
+    assert {link.registration for link in links} == {first.registration, second}
+    assert {link.user for link in links} == {person} and _session_user_id(student) == str(person.pk)
+    mapping = LtiContext.objects.get(registration=second)
+    assert mapping.course == first.course and Course.objects.count() == 1  # the same course, with its texts
+    assert list(first.course.documents.values_list("filename", flat=True)) == ["skript.md"]
+    assert Conversation.objects.get(pk=conversation.pk).user == person
+    assert Membership.objects.filter(user=person).count() == 1
+    assert student.get(live_server.url + response.headers["Location"]).status_code == 200
+
+
+def test_another_platform_with_the_same_context_id_gets_its_own_course(lms, live_server):
+    from tests.lti_support import FakeLMS
+
+    lms.launch(browser(), user_id="stud-1", context_id="course-A")
+    other = FakeLMS(live_server.url)  # another issuer
+    try:
+        other.register_in_tool()
+        assert other.launch(browser(), user_id="stud-1", context_id="course-A").status_code == 302
+    finally:
+        other.close()
+    courses = {m.course_id for m in LtiContext.objects.filter(context_id="course-A")}
+    assert len(courses) == 2 and LtiUser.objects.filter(sub="stud-1").values("user").distinct().count() == 2
+
+
+def test_roster_and_grades_through_a_second_registration_reach_the_same_people(lms):
+    from lti.ags import find_or_create_line_item, post_score
+    from lti.nrps import sync_roster
+    from tutor.retention import delete_user_data, export_user_data
+
+    lms.launch(browser(), user_id="stud-1")
+    lms.launch(browser(), user_id="stud-old")  # launches only under the first registration
+    person, old_only = (LtiUser.objects.get(sub=s).user for s in ("stud-1", "stud-old"))
+    lms.register_again()
+    second = lms.register_in_tool()
+    lms.launch(browser(), user_id="teach-1", roles=[ROLE + "Instructor"])
+    mapping = LtiContext.objects.get(registration=second)
+    lms.members = [{"user_id": "teach-1", "roles": [ROLE + "Instructor"]}, {"user_id": "stud-1", "roles": ["Learner"]},
+                   {"user_id": "stud-new", "roles": ["Learner"]}]
+
+    assert sync_roster(mapping.pk) == (3, 0)
+    assert LtiUser.objects.get(registration=second, sub="stud-1").user == person
+    assert Membership.objects.filter(course=mapping.course, user=person).count() == 1
+
+    item = find_or_create_line_item(mapping, "quiz-1", "Quiz 1", 10)
+    post_score(mapping, item["id"], person, 7, 10)
+    post_score(mapping, item["id"], old_only, 4, 10)  # the platform's user id is the same under every registration
+    assert {u: s["scoreGiven"] for u, s in lms.scores[1].items()} == {"stud-1": 7, "stud-old": 4}
+
+    assert export_user_data(person.pk)["user_id"] == person.pk
+    assert delete_user_data(person.pk)["conversations"] == 0

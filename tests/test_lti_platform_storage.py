@@ -13,7 +13,6 @@ import logging
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlparse
 
@@ -23,12 +22,11 @@ from django.contrib.sessions.models import Session
 from courses.models import Membership
 from lti.models import LtiContext, UsedNonce
 from tests.lti_support import ROLE, PlatformLogin, browser
+from tests.support import ARTIFACTS, audit, chromium
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
 FRAME = "post_message_forwarding"
 
 
@@ -203,7 +201,9 @@ def test_test_platform_course_page_embeds_the_tool_beside_a_storage_frame(live_s
     login = client.get(urljoin(live_server.url, start), allow_redirects=False)
     assert "lti_storage_target=lti_storage" in login.headers["Location"]
     storage = client.get(live_server.url + "/lti/test-platform/storage")
-    assert storage.status_code == 200 and live_server.url in storage.text and "lti.get_data" in storage.text
+    assert storage.status_code == 200 and live_server.url in storage.text
+    script = re.search(r'<script type="module" src="([^"]+)"', storage.text)[1]
+    assert "lti.get_data" in client.get(live_server.url + script).text
     without = client.get(live_server.url + "/lti/test-platform/course", params={"user": "student-1", "storage": "0"})
     assert '<iframe name="lti_storage"' not in without.text
 
@@ -230,18 +230,6 @@ def cross_site_server(worker_env, tmp_path):
         stop_process(process)
 
 
-def _chromium(playwright, block_third_party_cookies):
-    """Headless Debian Chromium with a profile whose cookie setting blocks (or allows) third-party cookies."""
-    profile = Path(tempfile.mkdtemp(prefix="chromium-profile-"))
-    (profile / "Default").mkdir()
-    mode = 1 if block_third_party_cookies else 0  # chrome://settings/cookies: 1 = block third-party cookies
-    (profile / "Default" / "Preferences").write_text(json.dumps({"profile": {
-        "cookie_controls_mode": mode, "block_third_party_cookies": block_third_party_cookies}}))
-    return playwright.chromium.launch_persistent_context(
-        str(profile), executable_path=CHROMIUM, headless=True, locale="de-DE",
-        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-
-
 PROBE = ("() => { document.cookie = 'probe=1; path=/; SameSite=None; Secure';"
          " return document.cookie.indexOf('probe=1') >= 0; }")
 
@@ -253,27 +241,21 @@ def test_student_lands_on_the_course_page_in_a_cross_site_iframe_with_third_part
     from courses.documents import add_document
     from courses.models import Course
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
     port, log_path = cross_site_server
     course = Course.objects.create(title=DEMO_TITLE, language="de")  # the demo texts, not indexed: no ingestion
     for filename, title in DEMO_DOCUMENTS:
         if (DEMO_CORPUS / filename).exists():
             add_document(course, filename, (DEMO_CORPUS / filename).read_bytes(), title=title, enqueue=False)
     platform, tool = f"http://127.0.0.1:{port}", f"http://localhost:{port}"
-    from playwright.sync_api import sync_playwright
-
     launches = []
-    with sync_playwright() as playwright:
-        # control: with third-party cookies allowed, the tool's iframe on the platform's page keeps a cookie
-        allowed = _chromium(playwright, block_third_party_cookies=False)
+    # control: with third-party cookies allowed, the tool's iframe on the platform's page keeps a cookie
+    with chromium(block_third_party_cookies=False) as (allowed, _watch):
         page = allowed.new_page()
         page.goto(f"{platform}/lti/test-platform/course?user=student-1&storage=0")
         page.frame_locator("#lti-tool").locator("#lti-new-window, #question").first.wait_for(timeout=60000)
         assert next(f for f in page.frames if f.url.startswith(tool)).evaluate(PROBE) is True
-        allowed.close()
 
-        context = _chromium(playwright, block_third_party_cookies=True)
+    with chromium(block_third_party_cookies=True) as (context, watch):
         page = context.new_page()
         page.on("request", lambda r: launches.append(r) if r.url == f"{tool}/lti/launch" else None)
         page.goto(f"{platform}/lti/test-platform/")
@@ -283,6 +265,7 @@ def test_student_lands_on_the_course_page_in_a_cross_site_iframe_with_third_part
         frame.locator("#question").wait_for(timeout=60000)  # the tutor's course page, inside the iframe
         tool_frame = next(f for f in page.frames if f.url.startswith(f"{tool}/c/{course.pk}/?lt="))
         assert tool_frame.evaluate(PROBE) is False  # this browser keeps no cookie for the tool in the iframe
+        audit(page)  # the platform's course page and the tool's page in its iframe
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "lti_platform_storage_launch.png"), full_page=True)
 
@@ -294,8 +277,8 @@ def test_student_lands_on_the_course_page_in_a_cross_site_iframe_with_third_part
         # the tool's own page, which is the only Origin the tool accepts for it
         assert first.get("origin") in (platform, "null") and answer.get("origin") == tool
         assert "lti_storage_checked=1" in launches[1].post_data
-        context.close()
+        watch.assert_clean()
 
     log = log_path.read_text()
     assert "asking the platform's storage" in log and "rejected" not in log
-    assert Membership.objects.get(course=course, user__lti__sub="demo-student-1").role == Membership.LEARNER
+    assert Membership.objects.get(course=course, user__lti_links__sub="demo-student-1").role == Membership.LEARNER

@@ -46,3 +46,22 @@ def test_admin_registers_a_platform_by_hand(admin_client, registration):
     assert page.status_code == 200 and "key_set_url" in page.content.decode()
     listing = admin_client.get("/admin/lti/registration/")
     assert "moodle.example.edu" in listing.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_platform_cannot_redirect_the_tool_to_another_host(lti_platform, caplog):
+    """Redirects are checked hop by hop: within the registered host they are followed, elsewhere refused."""
+    from tests.lti_support import FakeLMS
+
+    elsewhere = FakeLMS("http://localhost:9")  # not registered: its host must never be contacted
+    try:
+        lti_platform.redirects["/keys-moved"] = lti_platform.base + "/jwks"
+        assert PlatformOnlySession().get(lti_platform.base + "/keys-moved").json()["keys"]
+
+        lti_platform.redirects["/jwks-elsewhere"] = elsewhere.base.replace("127.0.0.1", "localhost") + "/jwks"
+        with caplog.at_level(logging.WARNING), pytest.raises(requests.exceptions.InvalidURL):
+            PlatformOnlySession().get(lti_platform.base + "/jwks-elsewhere")
+        assert "refused outbound request to unregistered host localhost" in caplog.text
+        assert elsewhere.requests == []
+    finally:
+        elsewhere.close()

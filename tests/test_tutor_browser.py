@@ -3,48 +3,16 @@ answer stream, opens a citation, rates the answer.
 
 The launch is a real signed LTI 1.3 launch (/lti/test-platform/ → /lti/login → /lti/launch → /c/<course>/?lt=…);
 the page runs on the real uvicorn server, the answer comes from the real worker through Redis pub/sub.
-Screenshots are kept in test-artifacts/.
+Every page gets the accessibility audit (axe-core, WCAG 2.1 AA) and runs under the strict Content-Security-Policy
+(a blocked script is a console error). Screenshots are kept in test-artifacts/.
 """
-
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
-from tests.tutor_support import INIT_TEXT, make_course, point_tutor_at
+from tests.support import ARTIFACTS, INIT_TEXT, audit, chromium, demo_course_with, point_tutor_at
 from tutor.models import Feedback
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-
-
-@contextmanager
-def chromium():
-    """Headless Debian Chromium (never a downloaded browser). Start it after the database work: playwright's
-    sync API runs an event loop in this thread, where Django refuses database calls."""
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield browser
-        browser.close()
-
-
-def demo_course_with(*documents):
-    """The test platform's demo course, holding just these indexed texts (the shipped demo texts are added
-    unindexed, so the launch does not start ingesting a whole book)."""
-    from courses.demo import DEMO_CORPUS, DEMO_DOCUMENTS, DEMO_TITLE
-    from courses.documents import add_document
-
-    course = make_course(*documents, title=DEMO_TITLE)
-    for filename, title in DEMO_DOCUMENTS:
-        if (DEMO_CORPUS / filename).exists():
-            add_document(course, filename, (DEMO_CORPUS / filename).read_bytes(), title=title, enqueue=False)
-    return course
 
 
 def test_student_launches_asks_sees_the_streamed_answer_and_opens_a_citation(celery_worker, web_server, stub_llm):
@@ -53,14 +21,16 @@ def test_student_launches_asks_sees_the_streamed_answer_and_opens_a_citation(cel
     stub_llm.reply = "Der Init-Prozess ist der **erste Prozess** und hat die PID 1 [1]."
     stub_llm.token_delay = 0.2
 
-    with chromium() as browser:
-        page = browser.new_page(locale="de-DE")
+    with chromium() as (browser, watch):
+        page = browser.new_page()
         requested = []
         page.on("request", lambda request: requested.append(request.url))
         page.goto(f"{web_server}/lti/test-platform/")
+        audit(page)
         page.locator('a[href$="?user=student-1"]').click()  # "Alex Student", a learner
         page.wait_for_url(f"{web_server}/c/{course.pk}/?lt=*", timeout=30000)
         assert page.locator(".welcome").inner_text().startswith("Willkommen!")
+        audit(page)
         page.fill("#question", "Welche Prozessnummer hat der Init-Prozess?")
         page.click("#ask")
 
@@ -77,6 +47,7 @@ def test_student_launches_asks_sees_the_streamed_answer_and_opens_a_citation(cel
         assert "erste Prozess" in answer.locator(".body strong").inner_text()
         assert answer.locator(".sources li.cited a").count() == 1
         assert not [url for url in requested if "/stream/" in url]  # it came in the question's own response
+        audit(page)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "tutor_chat_answer.png"), full_page=True)
 
@@ -84,6 +55,7 @@ def test_student_launches_asks_sees_the_streamed_answer_and_opens_a_citation(cel
         page.wait_for_selector("#passage", timeout=15000)
         assert "erste Prozess, den der Kernel" in page.locator("#passage").inner_text()
         assert f"/courses/{course.pk}/passage/" in page.url and "lt=" in page.url
+        audit(page)
         page.screenshot(path=str(ARTIFACTS / "tutor_chat_citation.png"), full_page=True)
 
         page.go_back()
@@ -107,6 +79,55 @@ def test_student_launches_asks_sees_the_streamed_answer_and_opens_a_citation(cel
         page.wait_for_function("() => [...document.querySelectorAll('.msg.assistant .body')]"
                                ".some(b => b.textContent.includes('Mit apt install'))", timeout=30000)
         assert [url for url in requested if "/stream/" in url]
+        watch.assert_clean()
 
     feedback = Feedback.objects.get()
     assert feedback.rating == Feedback.DOWN and feedback.comment == "Bitte ausführlicher"
+
+
+@pytest.mark.django_db(transaction=False)
+def test_the_accessibility_audit_finds_serious_violations_and_the_watch_finds_errors():
+    """The checks the browser tests rely on can fail: an unlabelled field and an image without alt text are
+    serious violations of WCAG 2.1 AA; a 404 and a console error are recorded."""
+    bad = ('<!doctype html><html lang="en"><head><title>x</title></head><body><main><img src="/a.png">'
+           '<input type="text"><script>console.error("broken")</script></main></body></html>')
+    with chromium() as (browser, watch):
+        page = browser.new_page()
+        page.route("http://audit.test/", lambda route: route.fulfill(body=bad, content_type="text/html"))
+        page.route("http://audit.test/a.png", lambda route: route.fulfill(status=404, body=""))
+        page.goto("http://audit.test/")
+        with pytest.raises(AssertionError) as found:
+            audit(page)
+        assert "image-alt (critical)" in str(found.value) and "label (critical)" in str(found.value)
+        with pytest.raises(AssertionError) as problems:
+            watch.assert_clean()
+        assert "404 GET http://audit.test/a.png" in str(problems.value) and "broken" in str(problems.value)
+
+
+def test_a_student_whose_question_waits_for_the_model_is_told_so(celery_worker, web_server, stub_llm, settings):
+    """Every slot of the model server is taken (tutor.capacity): the page says how many questions are ahead,
+    and the answer follows once a slot frees."""
+    from contextlib import ExitStack
+
+    from tutor import capacity
+
+    course = demo_course_with(("systemstart.md", INIT_TEXT))
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = "Der Init-Prozess hat die PID 1 [1]."
+    with chromium() as (browser, watch), ExitStack() as held:
+        for _ in range(settings.INFERENCE_SLOTS):  # what the worker's settings give this server
+            held.enter_context(capacity.slot(stub_llm.url, capacity.CHAT, lease_seconds=120))
+        page = browser.new_page()
+        page.goto(f"{web_server}/lti/test-platform/")
+        page.locator('a[href$="?user=student-1"]').click()
+        page.wait_for_url(f"{web_server}/c/{course.pk}/?lt=*", timeout=30000)
+        page.fill("#question", "Welche Prozessnummer hat der Init-Prozess?")
+        page.click("#ask")
+        page.wait_for_function("() => { const b = document.querySelector('.msg.assistant .body.streaming');"
+                               " return b && b.textContent.includes('Fragen davor: 1'); }", timeout=30000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "tutor_chat_waiting.png"), full_page=True)
+        held.close()  # the slots free up: the answer comes
+        page.locator(".msg.assistant a.cite").first.wait_for(timeout=30000)
+        assert "PID 1" in page.locator(".msg.assistant").last.inner_text()
+        watch.assert_clean()

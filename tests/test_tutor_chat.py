@@ -5,12 +5,11 @@ Only the language model is a stand-in: the loopback stub server of tests/stub_ll
 
 import json
 import re
-import socket
 
 import httpx
 import pytest
 
-from tests.tutor_support import INIT_TEXT, INJECTION_TEXT, make_course, make_member, point_tutor_at
+from tests.support import INIT_TEXT, INJECTION_TEXT, closed_port_url, make_course, make_member, point_tutor_at
 from tutor.models import Citation, Message
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -57,15 +56,7 @@ def without_tokens(payload):
     return re.sub(r"lt=[\w.:%-]+", "lt=", payload) if isinstance(payload, str) else payload
 
 
-def closed_port_url():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-
-
-@pytest.fixture
-def course(db):
-    return make_course(("systemstart.md", INIT_TEXT))
+COURSE_TEXTS = [("systemstart.md", INIT_TEXT)]  # for the course fixture (tests/support.py)
 
 
 def test_answer_streams_token_by_token_with_numbered_citations(celery_worker, web_server, stub_llm, course):
@@ -138,7 +129,7 @@ def test_inference_down_or_slow_fails_clearly_keeps_the_question_and_recovers(ce
     reply = ask(web_server, course, token, "Welche Prozessnummer hat der Init-Prozess?")
     final = sse_events(web_server + reply["stream_url"])[-1][1]
     assert final["status"] == "failed"
-    assert "not reachable right now" in final["error"] and "question is saved" in final["error"]
+    assert "cannot be reached right now" in final["error"] and "question is saved" in final["error"]
     assert Message.objects.filter(conversation__user=user, role=Message.USER).count() == 1
 
     point_tutor_at(course, stub_llm.url, timeout_seconds=1)
@@ -191,19 +182,19 @@ def _pending_answer(course, user, text):
 
 def test_answering_is_idempotent_and_a_half_streamed_answer_starts_over(stub_llm, course):
     """chat_answer may run twice (acks_late redelivery): a finished answer stays, a broken-off one is redone."""
-    from tutor import chat
+    from tutor import answering
 
     user, _ = make_member(course)
     point_tutor_at(course, stub_llm.url)
     answer = _pending_answer(course, user, "Welche Prozessnummer hat der Init-Prozess?")
-    chat.answer(answer.pk)
+    answering.answer(answer.pk)
     stub_llm.reply = "Eine andere Antwort [1]."
-    chat.answer(answer.pk)
+    answering.answer(answer.pk)
     answer.refresh_from_db()
     assert answer.text == "Das steht im Kurstext [1]." and len(stub_llm.requests) == 1
 
     Message.objects.filter(pk=answer.pk).update(status=Message.STREAMING, text="")
-    chat.answer(answer.pk)
+    answering.answer(answer.pk)
     answer.refresh_from_db()
     assert answer.status == Message.DONE and answer.text == "Eine andere Antwort [1]."
     numbers = sorted(answer.citations.values_list("number", flat=True))
@@ -212,7 +203,7 @@ def test_answering_is_idempotent_and_a_half_streamed_answer_starts_over(stub_llm
 
 def test_a_crash_while_answering_still_ends_the_answer_with_a_reason(stub_llm, course, monkeypatch):
     """An unexpected error marks the answer failed (so no browser waits forever) and keeps the question."""
-    from tutor import chat
+    from tutor import answering, payloads
 
     user, _ = make_member(course)
     point_tutor_at(course, stub_llm.url)
@@ -221,12 +212,12 @@ def test_a_crash_while_answering_still_ends_the_answer_with_a_reason(stub_llm, c
     def broken(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(chat, "_history", broken)
+    monkeypatch.setattr(answering, "_history", broken)
     with pytest.raises(RuntimeError):
-        chat.answer(answer.pk)
+        answering.answer(answer.pk)
     answer.refresh_from_db()
     assert answer.status == Message.FAILED and answer.error == "internal"
-    assert "question is saved" in chat.error_text(answer.error)
+    assert "question is saved" in payloads.error_text(answer.error)
 
 
 
@@ -262,7 +253,7 @@ def test_the_answer_streams_in_the_response_to_the_question(celery_worker, web_s
     import redis
     from django.conf import settings
 
-    from tutor import chat
+    from tutor import payloads, stream
 
     _, token = make_member(course)
     point_tutor_at(course, stub_llm.url)
@@ -280,12 +271,14 @@ def test_the_answer_streams_in_the_response_to_the_question(celery_worker, web_s
     assert "<strong>PID 1</strong>" in final["html"] and final["citations"][0]["cited"]
     assert httpx.get(web_server + final["citations"][0]["url"], timeout=10).status_code == 200
     stored = Message.objects.select_related("conversation").get(pk=final["id"])
-    assert without_tokens(final) == without_tokens(chat.message_payload(stored, token))
+    assert without_tokens(final) == without_tokens(payloads.message_payload(stored, token))
 
+    kept = redis.Redis.from_url(settings.REDIS_URL).get(stream.final_key(final["id"])).decode()
+    assert "lt=" not in kept and "/passage/" not in kept and '"chunk": ' in kept  # the worker knows no reader
     Message.objects.filter(pk=final["id"]).update(text="Geändert in der Datenbank.")
     later = sse_events(web_server + accepted["stream_url"])
     assert [name for name, _ in later] == ["final"] and "<strong>PID 1</strong>" in later[0][1]["html"]
-    redis.Redis.from_url(settings.REDIS_URL).delete(chat.final_key(final["id"]))
+    redis.Redis.from_url(settings.REDIS_URL).delete(stream.final_key(final["id"]))
     assert "Geändert in der Datenbank." in sse_events(web_server + accepted["stream_url"])[0][1]["html"]
 
 
@@ -312,14 +305,14 @@ def test_a_failed_answer_is_explained_in_the_reader_s_language(celery_worker, we
     assert final["status"] == "failed" and final["error_code"] == "unavailable"
     assert "gerade nicht erreichbar" in final["error"] and "Frage ist gespeichert" in final["error"]
     english = sse_events(web_server + events[0][1]["stream_url"])[-1][1]
-    assert "not reachable right now" in english["error"]
+    assert "cannot be reached right now" in english["error"]
     assert Message.objects.filter(conversation__user=user, role=Message.USER).count() == 1
 
 
 def test_only_the_latest_turns_are_read_for_an_answer(course):
     """A long conversation costs the worker no more than a short one: the answer, its question and the last
     HISTORY_TURNS turns are read, nothing older."""
-    from tutor import chat
+    from tutor import answering
     from tutor.models import Conversation
     from tutor.prompts import HISTORY_TURNS
 
@@ -331,9 +324,9 @@ def test_only_the_latest_turns_are_read_for_an_answer(course):
                                text=f"Antwort {n}")
     Message.objects.create(conversation=conversation, role=Message.USER, text="Die neue Frage")
     answer = Message.objects.create(conversation=conversation, role=Message.ASSISTANT, status=Message.PENDING)
-    message, earlier = chat._conversation_so_far(answer.pk)
+    message, earlier = answering._conversation_so_far(answer.pk)
     assert message.pk == answer.pk and message.conversation.course.pk == course.pk
-    question, turns = chat._history(message, earlier)
+    question, turns = answering._history(message, earlier)
     assert question.text == "Die neue Frage"
     assert [t["content"] for t in turns][-2:] == ["Frage 29", "Antwort 29"]
     assert len(turns) == 2 * HISTORY_TURNS and turns[0]["content"] == f"Frage {30 - HISTORY_TURNS}"
@@ -342,7 +335,7 @@ def test_only_the_latest_turns_are_read_for_an_answer(course):
 def test_a_prompt_near_the_window_is_sized_by_the_server_s_tokenizer(stub_llm, settings):
     """Many long relevant passages and a small context window: the estimate would overflow this server's
     tokenizer (which refuses such a prompt, as vLLM does); counted by the server, the sources are cut to fit."""
-    from tutor import chat, inference
+    from tutor import answering, inference
 
     inference._tokenize_routes.clear()
     sections = "\n\n".join(
@@ -354,7 +347,7 @@ def test_a_prompt_near_the_window_is_sized_by_the_server_s_tokenizer(stub_llm, s
     settings.INFERENCE_CONTEXT_TOKENS = 2048
     stub_llm.context = 2048
     answer = _pending_answer(course, user, "Was startet der Init-Prozess beim Systemstart?")
-    chat.answer(answer.pk)
+    answering.answer(answer.pk)
     answer.refresh_from_db()
     assert answer.status == Message.DONE, answer.error
     assert stub_llm.tokenize_requests, "the prompt was not counted by the server"
@@ -370,7 +363,7 @@ def test_an_answer_that_streams_too_long_is_stopped_with_what_it_had(stub_llm, c
     streaming is cut off, the answer fails as 'took too long' and keeps its text so far."""
     import time
 
-    from tutor import chat
+    from tutor import answering, payloads
 
     user, _ = make_member(course)
     point_tutor_at(course, stub_llm.url)
@@ -379,23 +372,105 @@ def test_an_answer_that_streams_too_long_is_stopped_with_what_it_had(stub_llm, c
     settings.CHAT_ANSWER_SECONDS = 1
     answer = _pending_answer(course, user, "Welche Prozessnummer hat der Init-Prozess?")
     started = time.monotonic()
-    chat.answer(answer.pk)
+    answering.answer(answer.pk)
     assert time.monotonic() - started < 3  # not the 4 s the whole reply takes
     answer.refresh_from_db()
     assert answer.status == Message.FAILED and answer.error == "timeout"
     assert answer.text.startswith("Wort0 Wort1") and "Wort39" not in answer.text
-    assert "took too long" in chat.error_text(answer.error)
+    assert "took too long" in payloads.error_text(answer.error)
 
 
 def test_an_answer_is_saved_without_the_prompt_tags_the_model_echoed(stub_llm, course):
     """The saved (and finally shown) answer has no "</course_texts>" a small model copied from its prompt."""
-    from tutor import chat
+    from tutor import answering
 
     user, _ = make_member(course)
     point_tutor_at(course, stub_llm.url)
     stub_llm.reply = "</course_texts> Der Init-Prozess hat die PID 1 [1]. <question>"
     answer = _pending_answer(course, user, "Welche Prozessnummer hat der Init-Prozess?")
-    chat.answer(answer.pk)
+    answering.answer(answer.pk)
     answer.refresh_from_db()
     assert answer.status == Message.DONE and answer.text == "Der Init-Prozess hat die PID 1 [1]."
     assert answer.citations.get(number=1).cited
+
+
+def test_an_answer_the_model_stream_cut_off_fails_with_its_text_and_is_never_done(stub_llm, course):
+    """A stream that stops without a finish reason (llama-cpp-python's interruption, a dropped connection) is a
+    failure with its reason, keeping the text so far for the retry, never a finished (truncated) answer."""
+    from tutor import answering, payloads
+
+    user, _ = make_member(course)
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = "Der Init-Prozess hat die Prozessnummer eins [1]."
+    for mode in ("interrupt", "drop"):
+        stub_llm.fail = mode
+        answer = _pending_answer(course, user, "Welche Prozessnummer hat der Init-Prozess?")
+        answering.answer(answer.pk)
+        answer.refresh_from_db()
+        assert answer.status == Message.FAILED and answer.error == "interrupted", mode
+        assert answer.text == "Der Init-Prozess hat" and not answer.citations.exists()
+        assert "stopped in the middle" in payloads.error_text(answer.error)
+
+
+def test_an_answer_cut_by_the_token_limit_says_so(stub_llm, course, monkeypatch):
+    """finish_reason "length": the answer is kept, and the reader is told it ends at the length limit."""
+    from tutor import answering
+
+    monkeypatch.setattr(answering, "ANSWER_TOKENS", 4)
+    user, _ = make_member(course)
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = "Der Init-Prozess hat die Prozessnummer eins [1]."
+    answer = _pending_answer(course, user, "Welche Prozessnummer hat der Init-Prozess?")
+    answering.answer(answer.pk)
+    answer.refresh_from_db()
+    assert answer.status == Message.DONE
+    assert answer.text.startswith("Der Init-Prozess hat die") and "Längengrenze erreicht" in answer.text  # German course
+
+
+def test_no_configured_model_is_said_in_the_chat(stub_llm, course, settings):
+    """INFERENCE_URL=none (run.sh --no-llm): the answer says no model is set up; the question stays."""
+    from tutor import answering, payloads
+
+    settings.INFERENCE_URLS = []
+    user, _ = make_member(course)
+    answer = _pending_answer(course, user, "Welche Prozessnummer hat der Init-Prozess?")
+    answering.answer(answer.pk)
+    answer.refresh_from_db()
+    assert answer.status == Message.FAILED and answer.error == "no_model"
+    assert "No language model is set up" in payloads.error_text(answer.error)
+    assert stub_llm.requests == []
+
+
+def test_answers_asked_at_once_wait_their_turn_and_are_told_so(stub_llm, course, settings):
+    """One slot at the model server (the embedded llama.cpp): three answers asked at the same moment are
+    answered one after another, each complete; the waiting ones publish how many are ahead of them."""
+    import threading
+
+    import redis
+
+    from tutor import answering, stream
+
+    settings.INFERENCE_SLOTS, settings.INFERENCE_BATCH_SLOTS = 1, 1
+    users = [make_member(course)[0] for _ in range(3)]
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = "Der Init-Prozess hat die PID 1 [1]."
+    stub_llm.token_delay = 0.15
+    answers = [_pending_answer(course, user, "Welche Prozessnummer hat der Init-Prozess?") for user in users]
+    listener = redis.Redis.from_url(settings.REDIS_URL).pubsub()
+    listener.subscribe(*[stream.channel(a.pk) for a in answers])
+    threads = [threading.Thread(target=answering.answer, args=(a.pk,)) for a in answers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    queued = {}
+    while (event := listener.get_message(timeout=0.5)) is not None:
+        if event["type"] == "message":
+            data = json.loads(event["data"])
+            if data["t"] == "queue":
+                queued.setdefault(event["channel"].decode(), []).append(data["ahead"])
+    for answer in answers:
+        answer.refresh_from_db()
+        assert answer.status == Message.DONE and answer.text == "Der Init-Prozess hat die PID 1 [1]."
+    assert sorted(max(ahead) for ahead in queued.values()) == [1, 2]  # the first went straight in
+    assert len(stub_llm.requests) == 3

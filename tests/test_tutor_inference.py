@@ -1,12 +1,12 @@
 """The inference client against a real HTTP stub server: streaming, JSON modes, retries, failover."""
 
-import asyncio
-import socket
 
 import pytest
 
 from tests.stub_llm import StubLLM
+from tests.support import closed_port_url
 from tutor.inference import (
+    DONE,
     JSON_OBJECT_SCHEMA,
     JSON_SCHEMA,
     OLLAMA,
@@ -14,10 +14,14 @@ from tutor.inference import (
     Endpoint,
     InferenceBadResponse,
     InferenceClient,
+    InferenceInterrupted,
+    InferenceTruncated,
     InferenceUnavailable,
+    NoModelConfigured,
     build_payload,
     count_tokens,
     parse_sse_line,
+    read_json,
 )
 
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
@@ -27,12 +31,6 @@ SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "requi
 def stub():
     with StubLLM(reply="Init ist der erste Prozess [1].") as server:
         yield server
-
-
-def closed_port_url():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
 
 
 def client_for(*urls, api="openai", retries=1, timeout=5):
@@ -54,15 +52,37 @@ def test_streams_ollama_native_ndjson(stub):
     assert "num_predict" in stub.requests[0]["body"]["options"]
 
 
-def test_async_stream_and_chat(stub):
-    async def run():
-        client = client_for(stub.url)
-        pieces = [p async for p in client.astream_chat([{"role": "user", "content": "Hi"}])]
-        whole = await client.achat([{"role": "user", "content": "Hi"}])
-        return pieces, whole
+def test_a_complete_answer_says_how_it_ended(stub):
+    stream = client_for(stub.url).stream_chat([{"role": "user", "content": "x"}])
+    assert "".join(stream) == "Init ist der erste Prozess [1]." and stream.finish_reason == "stop"
+    assert not stream.cut_off
+    short = client_for(stub.url).stream_chat([{"role": "user", "content": "x"}], max_tokens=3)
+    assert "".join(short) == "Init ist der" and short.cut_off  # the token limit ended it: "length"
+    assert client_for(stub.url).complete([{"role": "user", "content": "x"}], max_tokens=3) == ("Init ist der",
+                                                                                               "length")
+    ollama = client_for(stub.base, api=OLLAMA).stream_chat([{"role": "user", "content": "x"}], max_tokens=2)
+    assert "".join(ollama) == "Init ist" and ollama.cut_off
 
-    pieces, whole = asyncio.run(run())
-    assert "".join(pieces) == whole == "Init ist der erste Prozess [1]."
+
+def test_a_stream_that_stops_without_a_finish_reason_is_a_failure_not_an_answer(stub):
+    """llama-cpp-python ends an interrupted stream with [DONE] and no finish reason; a dropped connection
+    ends it with nothing: after part of the answer both are InferenceInterrupted, never a finished answer."""
+    for mode in ("interrupt", "drop"):
+        stub.fail = mode
+        stream = client_for(stub.url, retries=2).stream_chat([{"role": "user", "content": "x"}])
+        pieces = []
+        with pytest.raises(InferenceInterrupted):
+            for piece in stream:
+                pieces.append(piece)
+        assert pieces == ["Init", " ist", " der"] and stream.finish_reason is None
+    assert len(stub.requests) == 2  # not retried once the person has seen part of the answer
+
+
+def test_a_stream_cut_before_its_first_piece_is_retried(stub):
+    stub.fail, stub.fail_requests = "interrupt_early", 1
+    stream = client_for(stub.url, retries=1).stream_chat([{"role": "user", "content": "x"}])
+    assert "".join(stream) == "Init ist der erste Prozess [1]." and stream.finish_reason == "stop"
+    assert len(stub.requests) == 2
 
 
 def test_json_schema_in_each_servers_form():
@@ -82,11 +102,40 @@ def test_json_schema_in_each_servers_form():
 
 def test_chat_json_parses_the_answer(stub):
     stub.reply = '{"answer": "PID 1"}'
-    assert client_for(stub.url).chat_json([{"role": "user", "content": "x"}], SCHEMA) == {"answer": "PID 1"}
+    assert client_for(stub.url).chat_json([{"role": "user", "content": "x"}], SCHEMA) == ({"answer": "PID 1"}, False)
     assert stub.requests[0]["body"]["response_format"]["type"] == "json_object"
     stub.reply = "kein JSON"
-    with pytest.raises(InferenceBadResponse):
+    with pytest.raises(InferenceBadResponse) as caught:
         client_for(stub.url).chat_json([{"role": "user", "content": "x"}], SCHEMA)
+    assert caught.value.code == "bad_response"
+
+
+def test_json_with_a_raw_line_break_in_a_string_is_read():
+    """llama.cpp's schema grammar lets a raw line break into a JSON string (seen with llama-cpp-python 0.3.36):
+    that is still the model's answer, not a broken one."""
+    assert read_json('{"stem": "Was ist\nPID 1?", "n": 1}') == ({"stem": "Was ist\nPID 1?", "n": 1}, False)
+    assert read_json('{"a": 1} und noch Text') == ({"a": 1}, False)
+    with pytest.raises(ValueError):
+        read_json('{"a": [1, 2')
+
+
+def test_a_json_answer_cut_by_the_token_limit_keeps_its_complete_part(stub):
+    cut = '{"questions": [{"stem": "A?", "options": ["x", "y"]}, {"stem": "B?", "options": ["x", "y"]}, {"stem": "C'
+    assert read_json(cut, cut_off=True) == ({"questions": [{"stem": "A?", "options": ["x", "y"]},
+                                                           {"stem": "B?", "options": ["x", "y"]}]}, True)
+    stub.reply = '{"questions": [{"stem": "Was", "options": ["a", "b"]}, {"stem": "Wer", "options": ["c", "d"]}]}'
+    data, cut_off = client_for(stub.url).chat_json([{"role": "user", "content": "x"}], SCHEMA, max_tokens=7)
+    assert cut_off and data == {"questions": [{"stem": "Was", "options": ["a", "b"]}]}
+    with pytest.raises(InferenceTruncated) as caught:  # nothing complete before the limit
+        client_for(stub.url).chat_json([{"role": "user", "content": "x"}], SCHEMA, max_tokens=2)
+    assert caught.value.code == "truncated"
+
+
+def test_no_configured_server_is_said_plainly(settings):
+    settings.INFERENCE_URLS = []
+    with pytest.raises(NoModelConfigured) as caught:
+        "".join(InferenceClient.from_settings().stream_chat([{"role": "user", "content": "x"}]))
+    assert caught.value.code == "no_model"
 
 
 def test_fails_over_to_the_next_endpoint(stub):
@@ -121,9 +170,10 @@ def test_rejects_a_prompt_that_cannot_fit_the_context_window(stub):
 
 def test_token_count_and_sse_parsing():
     assert 25 <= count_tokens("x" * 100) <= 35
-    assert parse_sse_line('data: {"choices":[{"delta":{"content":"Hal"}}]}') == "Hal"
-    assert parse_sse_line("data: [DONE]") is None
-    assert parse_sse_line(": keep-alive") == ""
+    assert parse_sse_line('data: {"choices":[{"delta":{"content":"Hal"}}]}') == ("Hal", None)
+    assert parse_sse_line('data: {"choices":[{"delta":{},"finish_reason":"length"}]}') == ("", "length")
+    assert parse_sse_line("data: [DONE]") is DONE
+    assert parse_sse_line(": keep-alive") == ("", None)
 
 
 def test_from_settings_uses_the_configured_endpoints(settings):

@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from deploy.stack import ROOT, free_port, smollm2_path, stop_process, wait_for_port
-from tests.tutor_support import INIT_TEXT, make_course, make_member, point_tutor_at
-from tutor import chat
-from tutor.inference import Endpoint, InferenceClient
+from tests.support import INIT_TEXT, make_course, make_member, point_tutor_at
+from tutor import conversations
+from tutor.inference import DONE, Endpoint, InferenceClient, parse_sse_line
 from tutor.models import Citation, Message
 
 pytestmark = pytest.mark.llm
@@ -43,10 +43,51 @@ def test_streams_and_follows_a_json_schema_on_smollm2(llama_server):
     pieces = list(client.stream_chat([{"role": "user", "content": "Say hello."}], max_tokens=16, temperature=0))
     assert len(pieces) >= 2 and "".join(pieces).strip()
     schema = {"type": "object", "properties": {"pid": {"type": "integer"}}, "required": ["pid"]}
-    data = client.chat_json([{"role": "user", "content": "Which PID has init? Answer as JSON."}], schema,
-                            max_tokens=24, temperature=0)
+    data, _cut_off = client.chat_json([{"role": "user", "content": "Which PID has init? Answer as JSON."}], schema,
+                                      max_tokens=24, temperature=0)
     assert isinstance(data["pid"], int)
     assert httpx.get(llama_server + "/models", timeout=10).json()["data"][0]["id"] == "smollm2"
+
+
+def test_the_embedded_server_queues_requests_and_never_interrupts_an_answer(llama_server):
+    """llama-cpp-python's default ends a streaming answer when any other request arrives. The embedded server
+    (deploy/llama_server.py) queues them: two answers asked at once both end with a finish reason while
+    readiness and token counts are asked in between, and those answer at once (no waiting for the model)."""
+    import threading
+
+    results = {}
+
+    def ask(name):  # straight to the server (the tutor's own queue would keep the two apart)
+        body = {"model": "smollm2", "stream": True, "max_tokens": 40, "temperature": 0,
+                "messages": [{"role": "user", "content": f"Tell me a story about {name}."}]}
+        text, finish = [], None
+        with httpx.stream("POST", llama_server + "/chat/completions", json=body, timeout=240) as response:
+            for line in response.iter_lines():
+                parsed = parse_sse_line(line)
+                if parsed is DONE:
+                    break
+                text.append(parsed[0])
+                finish = parsed[1] or finish
+        results[name] = ("".join(text), finish)
+
+    threads = [threading.Thread(target=ask, args=(name,)) for name in ("Anna", "Ben")]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    root = llama_server[:-3]
+    quick = []
+    for _ in range(3):
+        started = time.monotonic()
+        assert httpx.get(root + "/health", timeout=10).json() == {"status": "ok"}
+        assert httpx.post(root + "/extras/tokenize/count", json={"input": "Hallo Welt"}, timeout=10).json()["count"] > 0
+        quick.append(time.monotonic() - started)
+        time.sleep(0.3)
+    for thread in threads:
+        thread.join(timeout=240)
+    assert set(results) == {"Anna", "Ben"}
+    for text, finish in results.values():
+        assert text.strip() and finish in ("stop", "length")
+    print(f"health + token count while answering: {', '.join(f'{q * 1000:.0f} ms' for q in quick)}")
 
 
 def test_the_server_s_own_tokenizer_counts_the_prompt(llama_server):
@@ -73,7 +114,7 @@ def test_a_chat_answer_from_smollm2_through_the_worker(celery_worker, llama_serv
     course = make_course(("systemstart.md", INIT_TEXT))
     user, _ = make_member(course)
     point_tutor_at(course, llama_server, temperature=0, sources=1, timeout_seconds=120)
-    _, answer = chat.ask(course, user, "Welche Prozessnummer hat der Init-Prozess?")
+    _, answer = conversations.ask(course, user, "Welche Prozessnummer hat der Init-Prozess?")
     deadline = time.monotonic() + 150
     while time.monotonic() < deadline:
         answer.refresh_from_db()

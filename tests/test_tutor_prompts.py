@@ -59,7 +59,7 @@ def test_follow_up_questions_are_joined_to_the_last_question_for_search():
 
 
 def test_a_passage_is_relevant_when_it_shares_a_content_word_with_the_question():
-    from tutor.chat import shares_content_words
+    from tutor.relevance import shares_content_words
 
     text = "Der Init-Prozess hat die Prozessnummer 1. Pakete installiert man mit apt."
     assert shares_content_words("Welche Nummer hat der Init-Prozess?", text)

@@ -2,8 +2,6 @@
 generate queue, PostgreSQL, and the loopback stub inference server answering with deterministic JSON."""
 
 import json
-import socket
-import time
 import xml.etree.ElementTree as ET
 from datetime import timedelta
 
@@ -11,8 +9,8 @@ import pytest
 from django.utils import timezone
 
 from courses.models import Chunk, Membership, Section
+from tests.support import INIT_TEXT, closed_port_url, make_member, point_tutor_at, wait_for
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
-from tests.tutor_support import INIT_TEXT, make_course, make_member, point_tutor_at
 from tutor.models import Attempt, Question, QuestionSet
 from tutor.questions import generate
 from tutor.retention import delete_user_data, export_user_data
@@ -34,30 +32,12 @@ BAD = [
 ]
 
 
-def closed_port_url():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-
-
-def wait_for(predicate, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
-
-
 def finished(set_id):
     found = QuestionSet.objects.get(pk=set_id)
     return found if found.generation in (QuestionSet.DONE, QuestionSet.FAILED) else None
 
 
-@pytest.fixture
-def course(db):
-    return make_course(("systemstart.md", INIT_TEXT))
+COURSE_TEXTS = [("systemstart.md", INIT_TEXT)]  # for the course fixture (tests/support.py)
 
 
 @pytest.fixture
@@ -251,7 +231,8 @@ def test_released_set_exports_as_moodle_xml_and_gift(celery_worker, stub_llm, cl
     assert items[0].findtext("single") == "true"
 
     gift = client.get(f"{base}/export.gift?lt={teacher}").content.decode()
-    assert "::01::Welche Prozessnummer hat der Init-Prozess? {\n~0\n=1\n~42\n~100\n####Der Init-Prozess" in gift
+    assert ("::01 Welche Prozessnummer hat der Init-Prozess?::[html]Welche Prozessnummer hat der Init-Prozess? "
+            "{\n~0\n=1\n~42\n~100\n####Der Init-Prozess") in gift
     assert client.get(f"{base}/export.xml?lt={student}").status_code == 403
 
 

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from courses.models import Course
-from tests.tutor_support import make_member
+from tests.support import make_member
 from tutor.models import Citation, Conversation, Feedback, Message, TutorConfig
 from tutor.retention import delete_user_data, export_user_data, purge_conversations
 

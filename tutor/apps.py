@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class TutorConfig(AppConfig):
     name = "tutor"
+
+    def ready(self):
+        from tutor import placements
+
+        placements.register()

@@ -21,7 +21,7 @@ def moodle_xml(question_set):
     _text(category, "category", f"$course$/top/{question_set.title}")
     for number, question in enumerate(released_questions(question_set), start=1):
         node = ET.SubElement(quiz, "question", type="multichoice")
-        _text(node, "name", f"{number:02d} {question.stem[:60]}")
+        _text(node, "name", question_name(number, question))
         _text(node, "questiontext", f"<p>{escape(question.stem)}</p>", format="html")
         _text(node, "generalfeedback", f"<p>{escape(question.explanation)}</p>" if question.explanation else "",
               format="html")
@@ -40,17 +40,27 @@ _GIFT_SPECIAL = re.compile(r"([~=#{}:\\])")
 
 
 def _gift(text):
-    return _GIFT_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    """Text for a GIFT file whose question is in HTML format: HTML-escaped (Moodle reads GIFT text as HTML, so
+    "<niedrig>" or "#include <stdio.h>" would vanish otherwise), then GIFT's own characters escaped."""
+    return _GIFT_SPECIAL.sub(r"\\\1", escape(" ".join(text.split())))
+
+
+def question_name(number, question):
+    """A question's name in the LMS's question bank: its number in the set and the start of its text."""
+    stem = " ".join(question.stem.split())
+    return f"{number:02d} {stem[:60]}{'…' if len(stem) > 60 else ''}"
 
 
 def gift(question_set):
-    """The approved questions of a released set in Moodle's GIFT format (text)."""
+    """The approved questions of a released set in Moodle's GIFT format (text). Every question says [html], so
+    Moodle's reader takes its text, answers and feedback as HTML, which they are."""
     blocks = [f"$CATEGORY: $course$/top/{_gift(question_set.title)}"]
     for number, question in enumerate(released_questions(question_set), start=1):
         options = "\n".join(("=" if i == question.correct_index else "~") + _gift(option)
                             for i, option in enumerate(question.options))
         feedback = f"\n####{_gift(question.explanation)}" if question.explanation else ""
-        blocks.append(f"::{number:02d}::{_gift(question.stem)} {{\n{options}{feedback}\n}}")
+        blocks.append(f"::{_gift(question_name(number, question))}::[html]{_gift(question.stem)} "
+                      f"{{\n{options}{feedback}\n}}")
     return "\n\n".join(blocks) + "\n"
 
 

@@ -1,19 +1,22 @@
 """The one client for the local inference server: OpenAI-compatible chat completions or Ollama's native API.
 
 Streaming (SSE for OpenAI-compatible servers, NDJSON for Ollama), JSON-schema constrained output in each
-server's own form, timeouts, bounded retries with backoff, failover over several endpoints, and token
-counts to fit the model's context window (an estimate; the server's own tokenizer near the limit). Sync and
-async variants share the request building and parsing. No other module talks to the LLM server, and it only
-ever talks to the configured URLs.
+server's own form, timeouts, bounded retries with backoff, failover over several endpoints, a fair share of
+each server's slots (tutor.capacity: chat first, batch work fills what is free), and token counts to fit the
+model's context window (an estimate; the server's own tokenizer near the limit).
+
+An answer is complete only when the server says why it ended (its finish reason): "stop", or "length" when
+the token limit cut it (callers decide what a cut answer is worth). A stream that simply stops (the server
+was interrupted or the connection dropped) is a failure, retried while nothing was passed on yet. No other
+module talks to the LLM server, and it only ever talks to the configured URLs.
 """
 
-import asyncio
 import json
 import logging
+import re
 import threading
 import time
-import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
@@ -21,16 +24,20 @@ import httpx
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from tutor import capacity
+
 log = logging.getLogger(__name__)
 
 OPENAI, OLLAMA = "openai", "ollama"
 JSON_SCHEMA, JSON_OBJECT_SCHEMA, OLLAMA_FORMAT = "json_schema", "json_object_schema", "ollama_format"
+CHAT, BATCH = capacity.CHAT, capacity.BATCH
+STOP, LENGTH = "stop", "length"
 CHARS_PER_TOKEN = 3.5
 BACKOFF_SECONDS = 0.5
+LEASE_EXTEND_SECONDS = 5
 
 
 _shared_sync = None
-_shared_async = weakref.WeakKeyDictionary()
 _shared_lock = threading.Lock()
 
 
@@ -43,17 +50,10 @@ def _sync_http():
         return _shared_sync
 
 
-def _async_http():
-    """A pooled async HTTP client for the running event loop."""
-    loop = asyncio.get_running_loop()
-    client = _shared_async.get(loop)
-    if client is None or client.is_closed:
-        client = _shared_async[loop] = httpx.AsyncClient(limits=httpx.Limits(max_connections=200))
-    return client
-
-
 class InferenceError(Exception):
     """Something went wrong talking to the inference server; ``reason`` is meant for a person."""
+
+    code = "unavailable"
 
     def __init__(self, reason):
         super().__init__(reason)
@@ -64,8 +64,34 @@ class InferenceUnavailable(InferenceError):
     """No configured endpoint answered in time (down, refusing, overloaded or too slow)."""
 
 
+class NoModelConfigured(InferenceUnavailable):
+    """The installation has no inference server (INFERENCE_URL=none)."""
+
+    code = "no_model"
+
+
+class InferenceBusy(InferenceUnavailable):
+    """Every slot of the model server stayed taken for longer than INFERENCE_QUEUE_SECONDS."""
+
+    code = "busy"
+
+
+class InferenceInterrupted(InferenceUnavailable):
+    """The answer's stream ended without the server saying it was complete (interrupted or dropped)."""
+
+    code = "interrupted"
+
+
 class InferenceBadResponse(InferenceError):
     """The server answered, but not with what was asked for (bad JSON, unknown model, rejected request)."""
+
+    code = "bad_response"
+
+
+class InferenceTruncated(InferenceBadResponse):
+    """The token limit ended a JSON answer before any usable part of it was complete."""
+
+    code = "truncated"
 
 
 def count_tokens(text):
@@ -152,51 +178,110 @@ def build_payload(endpoint, messages, *, stream, temperature=0.2, max_tokens=512
     return payload
 
 
-def parse_sse_line(line):
-    """The text delta in one line of an OpenAI-compatible SSE stream ('' for none); None at [DONE]."""
-    line = line.strip()
-    if not line.startswith("data:"):
-        return ""
-    data = line[5:].strip()
-    if data == "[DONE]":
-        return None
-    try:
-        event = json.loads(data)
-    except json.JSONDecodeError:
-        raise InferenceBadResponse(_("The language model sent an unreadable answer.")) from None
-    if "error" in event:
-        raise InferenceBadResponse(_("The language model reported an error: %(error)s")
-                                   % {"error": str(event["error"])[:200]})
-    choices = event.get("choices") or [{}]
-    return (choices[0].get("delta") or {}).get("content") or ""
+DONE = object()  # the end marker of an OpenAI-compatible stream
 
 
-def parse_ndjson_line(line):
-    """The text delta in one line of an Ollama NDJSON stream ('' for none); None when done."""
-    line = line.strip()
-    if not line:
-        return ""
+def _event(line):
+    """The JSON event of one stream line (None for keep-alives and blank lines)."""
     try:
         event = json.loads(line)
     except json.JSONDecodeError:
         raise InferenceBadResponse(_("The language model sent an unreadable answer.")) from None
-    if "error" in event:
+    if isinstance(event, dict) and "error" in event:
         raise InferenceBadResponse(_("The language model reported an error: %(error)s")
                                    % {"error": str(event["error"])[:200]})
+    return event if isinstance(event, dict) else {}
+
+
+def parse_sse_line(line):
+    """One line of an OpenAI-compatible SSE stream: (text delta, finish reason or None); DONE at [DONE];
+    ("", None) for lines that carry nothing."""
+    line = line.strip()
+    if not line.startswith("data:"):
+        return "", None
+    data = line[5:].strip()
+    if data == "[DONE]":
+        return DONE
+    choice = (_event(data).get("choices") or [{}])[0]
+    return (choice.get("delta") or {}).get("content") or "", choice.get("finish_reason")
+
+
+def parse_ndjson_line(line):
+    """One line of an Ollama NDJSON stream: (text delta, finish reason or None; "stop" when done without one)."""
+    line = line.strip()
+    if not line:
+        return "", None
+    event = _event(line)
     text = (event.get("message") or {}).get("content") or ""
-    if event.get("done"):
-        return text or None
-    return text
+    return text, (event.get("done_reason") or STOP) if event.get("done") else None
 
 
 def parse_completion(endpoint, body):
-    """The full answer text of a non-streaming response."""
+    """(text, finish reason) of a non-streaming response ("stop" where the server names no reason)."""
     try:
         if endpoint.api == OLLAMA:
-            return body["message"]["content"]
-        return body["choices"][0]["message"]["content"] or ""
+            return body["message"]["content"], body.get("done_reason") or STOP
+        choice = body["choices"][0]
+        return choice["message"]["content"] or "", choice.get("finish_reason") or STOP
     except (KeyError, IndexError, TypeError):
         raise InferenceBadResponse(_("The language model sent an answer in an unexpected form.")) from None
+
+
+_CLOSERS = {"{": "}", "[": "]"}
+
+
+def read_json(text, cut_off=False):
+    """(data, salvaged) from a model's JSON answer. Control characters inside strings are accepted (llama.cpp's
+    schema grammar lets a raw line break into a string). An answer the token limit cut off keeps its complete
+    part: the longest prefix that ends a value, with the brackets still open closed (salvaged=True).
+    Raises ValueError when there is nothing to keep."""
+    text = (text or "").strip()
+    try:  # the first JSON value (a small model may add text after it)
+        return json.JSONDecoder(strict=False).raw_decode(text)[0], False
+    except json.JSONDecodeError:
+        if not cut_off:
+            raise ValueError("not valid JSON") from None
+    stack, cuts, in_string, escaped = [], [], False, False
+    for position, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in _CLOSERS:
+            stack.append(_CLOSERS[char])
+        elif char in "}]" and stack:
+            stack.pop()
+            cuts.append((position + 1, "".join(reversed(stack))))
+    for position, closing in reversed(cuts):
+        head = re.sub(r",\s*$", "", text[:position])
+        try:
+            return json.loads(head + closing, strict=False), True
+        except json.JSONDecodeError:
+            continue
+    raise ValueError("nothing complete before the token limit")
+
+
+class AnswerStream:
+    """The pieces of one streamed answer, in order; once iterated, ``finish_reason`` says how it ended
+    ("stop", or "length" when the token limit cut it)."""
+
+    def __init__(self, client, messages, **options):
+        self.client, self.messages, self.options = client, messages, options
+        self.finish_reason = None
+        self.started_at = None  # when the request went to the model (after waiting for a slot)
+
+    def __iter__(self) -> Iterator[str]:
+        return self.client._stream(self)
+
+    @property
+    def cut_off(self):
+        """Whether the token limit ended the answer."""
+        return self.finish_reason == LENGTH
 
 
 @dataclass
@@ -230,6 +315,8 @@ class InferenceClient:
 
     def _attempts(self):
         """(endpoint, attempt number) in the order they are tried."""
+        if not self.endpoints:
+            raise NoModelConfigured(_("No language model is configured for this tutor yet."))
         for endpoint in self.endpoints:
             for attempt in range(self.retries + 1):
                 yield endpoint, attempt
@@ -245,9 +332,14 @@ class InferenceClient:
         log.warning("inference unavailable: %s", "; ".join(errors))
         return InferenceUnavailable(_("The language model server is not reachable or did not answer in time."))
 
+    def _slot(self, endpoint, kind, on_wait):
+        """A slot of the endpoint's server (tutor.capacity), or InferenceBusy after the allowed wait."""
+        lease = self.timeout + (settings.CHAT_ANSWER_SECONDS if kind == CHAT else 30)
+        return capacity.slot(endpoint.url, kind, lease_seconds=lease, on_wait=on_wait)
+
     def fit(self, messages, max_tokens, exact=True):
         """Raise InferenceBadResponse if the messages and the answer cannot fit the context window (counted
-        by the server's tokenizer when the estimate says they do not, unless exact=False: async callers)."""
+        by the server's tokenizer when the estimate says they do not, unless exact=False)."""
         needed = count_message_tokens(messages) + max_tokens
         if needed > self.context_tokens:
             counted = self.count_message_tokens_exactly(messages) if exact else None
@@ -260,7 +352,8 @@ class InferenceClient:
         not answer: then the estimate is all there is.
 
         Tried in turn, and the one that answers remembered per server: /tokenize (vLLM; llama.cpp's
-        llama-server) and /extras/tokenize/count (llama-cpp-python's server).
+        llama-server) and /extras/tokenize/count (llama-cpp-python's server). A route that only timed out
+        (a busy server) is not given up on.
         """
         endpoint = self.endpoints[0] if self.endpoints else None
         if endpoint is None or endpoint.api != OPENAI:
@@ -271,6 +364,7 @@ class InferenceClient:
             return None
         text = "\n".join(m["content"] for m in messages)
         routes = [known] if known else ["/tokenize", "/extras/tokenize/count"]
+        busy = False
         for route in routes:
             body = {"model": endpoint.model, "prompt": text, "content": text, "input": text}
             try:
@@ -279,49 +373,79 @@ class InferenceClient:
                 if response.status_code != 200:
                     continue
                 count = _count_from(route, response.json())
+            except httpx.TimeoutException as exc:
+                log.info("token count at %s%s timed out: %s", root, route, exc)
+                busy = True
+                continue
             except (httpx.HTTPError, ValueError) as exc:
                 log.info("token count at %s%s failed: %s", root, route, exc)
                 continue
             _tokenize_routes[root] = (route, time.monotonic())
             return count + 4 * len(messages)
-        log.info("%s has no tokenizer route; token counts stay estimates", root)
-        _tokenize_routes[root] = (None, time.monotonic())
+        if not busy:
+            log.info("%s has no tokenizer route; token counts stay estimates", root)
+            _tokenize_routes[root] = (None, time.monotonic())
         return None
 
-    # --- sync ------------------------------------------------------------------------------------
+    # --- requests ---------------------------------------------------------------------------------
 
-    def stream_chat(self, messages, *, temperature=0.2, max_tokens=512, json_schema=None) -> Iterator[str]:
-        """Yield the answer's text pieces as they arrive; fails over only before the first piece."""
+    def stream_chat(self, messages, *, temperature=0.2, max_tokens=512, json_schema=None, kind=CHAT,
+                    on_wait=None) -> AnswerStream:
+        """The answer's text pieces as they arrive (an AnswerStream). Waits for a slot of the server first
+        (on_wait(ahead) while it waits); fails over and retries only while no piece was passed on."""
         self.fit(messages, max_tokens)
-        errors = []
+        return AnswerStream(self, messages, temperature=temperature, max_tokens=max_tokens,
+                            json_schema=json_schema, kind=kind, on_wait=on_wait)
+
+    def _stream(self, stream):
+        options = dict(stream.options)
+        kind, on_wait = options.pop("kind"), options.pop("on_wait")
+        errors, passed_on = [], False
         for endpoint, attempt in self._attempts():
             if attempt:
                 time.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
-            started = False
-            payload = build_payload(endpoint, messages, stream=True, temperature=temperature,
-                                    max_tokens=max_tokens, json_schema=json_schema)
+            payload = build_payload(endpoint, stream.messages, stream=True, **options)
             parse = parse_sse_line if endpoint.api == OPENAI else parse_ndjson_line
+            finish = None
             try:
-                with _sync_http().stream("POST", endpoint.chat_url(), json=payload, headers=endpoint.headers(),
-                                         timeout=self._timeout()) as response:
-                    self._check_status(endpoint, response)
-                    for line in response.iter_lines():
-                        piece = parse(line)
-                        if piece is None:
-                            return
-                        if piece:
-                            started = True
-                            yield piece
+                with self._slot(endpoint, kind, on_wait) as extend:
+                    stream.started_at = time.monotonic()
+                    extended = stream.started_at
+                    with _sync_http().stream("POST", endpoint.chat_url(), json=payload,
+                                             headers=endpoint.headers(), timeout=self._timeout()) as response:
+                        self._check_status(endpoint, response)
+                        for line in response.iter_lines():
+                            parsed = parse(line)
+                            if parsed is DONE:
+                                break
+                            piece, reason = parsed
+                            if piece:
+                                passed_on = True
+                                yield piece
+                            if reason:
+                                finish = reason
+                            if time.monotonic() - extended > LEASE_EXTEND_SECONDS:
+                                extend()
+                                extended = time.monotonic()
+                if finish is None:
+                    raise _Interrupted(f"{endpoint.url}: the stream ended without a finish reason")
+                stream.finish_reason = finish
                 return
-            except (httpx.TransportError, _Retryable) as exc:
-                if started:
-                    log.warning("inference stream broke off at %s: %s", endpoint.url, exc)
-                    raise InferenceUnavailable(_("The language model server stopped answering.")) from exc
+            except capacity.QueueTimeout as exc:
+                raise InferenceBusy(_("Many questions are waiting for the language model right now.")) from exc
+            except (httpx.TransportError, _Retryable, _Interrupted) as exc:
+                if passed_on:
+                    log.warning("inference stream broke off at %s after part of the answer: %s", endpoint.url, exc)
+                    raise InferenceInterrupted(_("The language model server stopped in the middle of the answer."))\
+                        from exc
+                log.warning("inference stream at %s failed before its first piece (attempt %d): %s",
+                            endpoint.url, attempt + 1, exc)
                 errors.append(f"{endpoint.url}: {exc.__class__.__name__}: {exc}")
         raise self._unavailable(errors)
 
-    def chat(self, messages, *, temperature=0.2, max_tokens=512, json_schema=None):
-        """The whole answer text (JSON text when a schema is given), with retries and failover."""
+    def complete(self, messages, *, temperature=0.2, max_tokens=512, json_schema=None, kind=BATCH,
+                 on_wait=None):
+        """The whole answer as (text, finish reason), with retries and failover; waits for a slot first."""
         self.fit(messages, max_tokens)
         errors = []
         for endpoint, attempt in self._attempts():
@@ -330,75 +454,49 @@ class InferenceClient:
             payload = build_payload(endpoint, messages, stream=False, temperature=temperature,
                                     max_tokens=max_tokens, json_schema=json_schema)
             try:
-                response = _sync_http().post(endpoint.chat_url(), json=payload, headers=endpoint.headers(),
-                                             timeout=self._timeout())
+                with self._slot(endpoint, kind, on_wait):
+                    response = _sync_http().post(endpoint.chat_url(), json=payload, headers=endpoint.headers(),
+                                                 timeout=self._timeout())
                 self._check_status(endpoint, response)
                 return parse_completion(endpoint, _json(response))
+            except capacity.QueueTimeout as exc:
+                raise InferenceBusy(_("Many requests are waiting for the language model right now.")) from exc
             except (httpx.TransportError, _Retryable) as exc:
                 errors.append(f"{endpoint.url}: {exc.__class__.__name__}: {exc}")
         raise self._unavailable(errors)
+
+    def chat(self, messages, **kwargs):
+        """The whole answer text (see complete; the finish reason is dropped)."""
+        return self.complete(messages, **kwargs)[0]
 
     def chat_json(self, messages, schema, **kwargs):
-        """The answer parsed as JSON, constrained by the schema in the server's own form."""
-        text = self.chat(messages, json_schema=schema, **kwargs)
+        """(data, cut_off): the answer parsed as JSON, constrained by the schema in the server's own form.
+
+        When the token limit cut the answer, its complete part is kept (cut_off=True); InferenceTruncated when
+        nothing was complete, InferenceBadResponse when a whole answer is not JSON."""
+        text, finish = self.complete(messages, json_schema=schema, **kwargs)
+        cut_off = finish == LENGTH
         try:
-            return json.loads(text)
-        except json.JSONDecodeError:
+            data, salvaged = read_json(text, cut_off=cut_off)
+        except ValueError:
+            if cut_off:
+                log.warning("JSON answer cut off at the token limit with nothing complete (%d characters)",
+                            len(text))
+                raise InferenceTruncated(_("The language model's answer reached its length limit before any "
+                                           "part of it was complete.")) from None
+            log.warning("JSON answer is not valid JSON: %r", text[:300])
             raise InferenceBadResponse(_("The language model did not answer with valid JSON.")) from None
-
-    # --- async -----------------------------------------------------------------------------------
-
-    async def astream_chat(self, messages, *, temperature=0.2, max_tokens=512,
-                           json_schema=None) -> AsyncIterator[str]:
-        """Async variant of stream_chat."""
-        self.fit(messages, max_tokens, exact=False)
-        errors = []
-        for endpoint, attempt in self._attempts():
-            if attempt:
-                await asyncio.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
-            started = False
-            payload = build_payload(endpoint, messages, stream=True, temperature=temperature,
-                                    max_tokens=max_tokens, json_schema=json_schema)
-            parse = parse_sse_line if endpoint.api == OPENAI else parse_ndjson_line
-            try:
-                async with _async_http().stream("POST", endpoint.chat_url(), json=payload,
-                                                headers=endpoint.headers(), timeout=self._timeout()) as response:
-                    self._check_status(endpoint, response)
-                    async for line in response.aiter_lines():
-                        piece = parse(line)
-                        if piece is None:
-                            return
-                        if piece:
-                            started = True
-                            yield piece
-                return
-            except (httpx.TransportError, _Retryable) as exc:
-                if started:
-                    raise InferenceUnavailable(_("The language model server stopped answering.")) from exc
-                errors.append(f"{endpoint.url}: {exc.__class__.__name__}: {exc}")
-        raise self._unavailable(errors)
-
-    async def achat(self, messages, *, temperature=0.2, max_tokens=512, json_schema=None):
-        """Async variant of chat."""
-        self.fit(messages, max_tokens, exact=False)
-        errors = []
-        for endpoint, attempt in self._attempts():
-            if attempt:
-                await asyncio.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
-            payload = build_payload(endpoint, messages, stream=False, temperature=temperature,
-                                    max_tokens=max_tokens, json_schema=json_schema)
-            try:
-                response = await _async_http().post(endpoint.chat_url(), json=payload, headers=endpoint.headers(),
-                                                    timeout=self._timeout())
-                self._check_status(endpoint, response)
-                return parse_completion(endpoint, _json(response))
-            except (httpx.TransportError, _Retryable) as exc:
-                errors.append(f"{endpoint.url}: {exc.__class__.__name__}: {exc}")
-        raise self._unavailable(errors)
+        if cut_off:
+            log.info("JSON answer cut off at the token limit; kept its complete part (salvaged=%s)", salvaged)
+        return data, cut_off
 
 
 class _Retryable(Exception):
     """A server-side failure worth retrying (5xx, 429)."""
+
+
+class _Interrupted(Exception):
+    """A stream that ended without a finish reason (worth retrying while nothing was passed on)."""
 
 
 def _json(response):

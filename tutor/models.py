@@ -143,12 +143,20 @@ class Feedback(models.Model):
 
 # --- Practice: question sets generated from a section, reviewed by the lecturer, answered by students -----
 
+class QuestionSetQuerySet(models.QuerySet):
+    """Question sets read as sentences: QuestionSet.objects.filter(course=course).released()."""
+
+    def released(self):
+        """The sets students can practise."""
+        return self.filter(status=QuestionSet.RELEASED)
+
+
 class QuestionSet(models.Model):
     """Multiple-choice questions about one or more sections of the course texts.
 
     Generated drafts wait for the lecturer's review; only a released set is shown to students, and only
-    its approved questions. When the set was placed in the LMS as a graded item, ``line_item_url`` names
-    the AGS line item that attempts are scored on.
+    its approved questions. A set placed in the LMS as a graded item has a gradebook column there: lti keeps
+    its AGS line item (lti.LtiLineItem) under the set's ``resource_id``.
     """
 
     DRAFT, RELEASED = "draft", "released"
@@ -170,13 +178,12 @@ class QuestionSet(models.Model):
     generation_changed_at = models.DateTimeField(null=True, blank=True)
     generated_at = models.DateTimeField(null=True, blank=True)
     graded = models.BooleanField(default=False, help_text=_("Placed in the LMS with a gradebook column."))
-    lti_context = models.ForeignKey("lti.LtiContext", on_delete=models.SET_NULL, null=True, blank=True,
-                                    related_name="question_sets")
-    line_item_url = models.URLField(max_length=500, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     released_at = models.DateTimeField(null=True, blank=True)
+
+    objects = QuestionSetQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -205,6 +212,14 @@ class QuestionSet(models.Model):
         return f"tutor-question-set-{self.pk}"
 
 
+class QuestionQuerySet(models.QuerySet):
+    """Questions read as sentences: question_set.questions.approved()."""
+
+    def approved(self):
+        """The questions the lecturer approved (the only ones students ever see)."""
+        return self.filter(review=Question.APPROVED)
+
+
 class Question(models.Model):
     """One multiple-choice question with its options, the correct one, an explanation and its source passage."""
 
@@ -227,6 +242,8 @@ class Question(models.Model):
     review = models.CharField(_("review"), max_length=16, choices=REVIEW, default=DRAFT)
     edited = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = QuestionQuerySet.as_manager()
 
     class Meta:
         ordering = ["question_set", "position"]

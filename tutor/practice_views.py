@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from lti.access import course_member, tool_url
+from courses.access import course_member, tool_url
 from tutor import exports, practice, questions
 from tutor.models import Attempt, Question, QuestionSet
 
@@ -56,7 +56,7 @@ def question_sets(request, course_id):
 def _set_context(request, question_set):
     return {"course": request.course, "set": question_set, "error": questions.error_message(question_set),
             "questions": question_set.questions.select_related("source_chunk").order_by("position"),
-            "approved": question_set.questions.filter(review=Question.APPROVED).count(),
+            "approved": question_set.questions.approved().count(),
             "attempts": question_set.attempts.count(), "graded": practice.is_graded(question_set),
             "stats": practice.attempt_stats(question_set)}
 
@@ -139,7 +139,7 @@ def question_set_export(request, course_id, set_id, kind):
 def practice_sets(request, course_id):
     """The released question sets of the course."""
     return render(request, "tutor/practice_sets.html", {
-        "course": request.course, "sets": practice.released_sets(request.course),
+        "course": request.course, "sets": QuestionSet.objects.filter(course=request.course).released(),
         "is_teaching": request.membership.is_teaching})
 
 
@@ -147,7 +147,7 @@ def practice_sets(request, course_id):
 @course_member()
 def practice_set(request, course_id, set_id):
     """The questions of a released set (POST: submit the answers, then the result page)."""
-    found = get_object_or_404(QuestionSet, pk=set_id, course_id=course_id, status=QuestionSet.RELEASED)
+    found = get_object_or_404(QuestionSet.objects.released(), pk=set_id, course_id=course_id)
     if request.method == "POST":
         answers = {key[2:]: value for key, value in request.POST.items() if key.startswith("q-")}
         try:

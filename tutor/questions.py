@@ -14,10 +14,10 @@ from datetime import timedelta
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
+from config import errors
 from courses.models import Chunk, Section
-from tutor.inference import InferenceBadResponse, InferenceClient, InferenceError
+from tutor.inference import BATCH, InferenceClient, InferenceError
 from tutor.models import Question, QuestionSet, TutorConfig
 from tutor.prompts import course_texts, defuse
 
@@ -27,14 +27,6 @@ MAX_QUESTIONS = 20
 MIN_OPTIONS, MAX_OPTIONS = 2, 6
 TOKENS_PER_QUESTION = 220
 STALLED_AFTER = timedelta(minutes=20)  # longer than the task's time limit: its worker is gone
-ERRORS = {
-    "unavailable": gettext_lazy("The language model server is not reachable or did not answer in time. "
-                                "Please try again later."),
-    "bad_response": gettext_lazy("The language model did not answer in the expected form."),
-    "no_text": gettext_lazy("The chosen section has no indexed text."),
-    "no_valid": gettext_lazy("The language model produced no usable questions."),
-    "internal": gettext_lazy("Something went wrong while generating the questions."),
-}
 
 QUESTIONS_SCHEMA = {
     "type": "array",
@@ -90,7 +82,7 @@ def error_message(question_set):
     """Why generation failed, in the reader's language ('' when it did not)."""
     if question_set.generation != QuestionSet.FAILED:
         return ""
-    return str(ERRORS.get(question_set.generation_error, ERRORS["internal"]))
+    return errors.error_message(errors.QUESTIONS, question_set.generation_error)
 
 
 def sections_of(course):
@@ -229,15 +221,17 @@ def _generate(question_set):
         client = InferenceClient.from_settings(url=config.endpoint or None, model=config.model or None,
                                                timeout=config.timeout_seconds)
         messages, used = build_messages(passages, question_set.requested, language, client.context_tokens)
-        answer = client.chat_json(messages, schema(question_set.requested), temperature=0.3,
-                                  max_tokens=question_set.requested * TOKENS_PER_QUESTION + 100)
-    except InferenceBadResponse as exc:
-        return _fail(question_set.pk, "bad_response", exc.reason)
+        answer, cut_off = client.chat_json(messages, schema(question_set.requested), temperature=0.3,
+                                           max_tokens=question_set.requested * TOKENS_PER_QUESTION + 100, kind=BATCH)
     except InferenceError as exc:
-        return _fail(question_set.pk, "unavailable", exc.reason)
+        return _fail(question_set.pk, exc.code if exc.code in errors.MESSAGES[errors.QUESTIONS] else "unavailable",
+                     exc.reason)
     items = answer.get("questions") if isinstance(answer, dict) else None
     if not isinstance(items, list):
         return _fail(question_set.pk, "bad_response", "no 'questions' list in the answer")
+    if cut_off:  # the token limit ended the answer: its complete questions are kept, the rest is missing
+        log.warning("question set %s: the answer was cut off at the token limit after %d complete questions",
+                    question_set.pk, len(items))
     valid, dropped = validate(items, used, question_set.requested)
     if dropped:
         log.warning("question set %s: dropped %d of %d generated questions", question_set.pk, dropped, len(items))
@@ -307,7 +301,7 @@ def release(question_set):
     """Make the set visible to students with its approved questions; needs at least one."""
     if question_set.is_released:
         return question_set
-    if not question_set.questions.filter(review=Question.APPROVED).exists():
+    if not question_set.questions.approved().exists():
         raise QuestionError(_("Approve at least one question before releasing the set."))
     question_set.status, question_set.released_at = QuestionSet.RELEASED, timezone.now()
     question_set.save(update_fields=["status", "released_at"])
@@ -318,4 +312,4 @@ def released_questions(question_set):
     """The questions students see: the approved ones of a released set, in order."""
     if not question_set.is_released:
         return Question.objects.none()
-    return question_set.questions.filter(review=Question.APPROVED).order_by("position")
+    return question_set.questions.approved().order_by("position")

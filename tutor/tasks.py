@@ -10,8 +10,8 @@ from celery import shared_task
 @shared_task(name="tutor.tasks.chat_answer", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
              soft_time_limit=300, time_limit=330)
 def chat_answer(message_id):
-    """Ground, stream and save one answer (see tutor.chat.answer)."""
-    from tutor.chat import answer
+    """Ground, stream and save one answer (see tutor.answering.answer)."""
+    from tutor.answering import answer
 
     answer(message_id)
 

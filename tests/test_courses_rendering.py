@@ -1,6 +1,6 @@
 """Model output is rendered as sanitized Markdown: no raw HTML, no images, no script links."""
 
-from tutor.rendering import render_markdown
+from courses.rendering import render_markdown
 
 
 def test_markdown_is_rendered():
@@ -32,3 +32,10 @@ def test_numbered_citations_link_to_their_passages():
     assert '<a class="cite" href="/courses/3/passage/10/?lt=a&amp;b"' in html
     assert '<a class="cite" href="/p/2/"' in html
     assert "[7]" in html and html.count("<a") == 2
+
+
+def test_a_number_in_brackets_inside_code_stays_code():
+    """"arr[2]" in a code block or inline code is code, not a citation of source 2."""
+    html = render_markdown("Siehe [1].\n\n```\nx = arr[2]\n```\n\nUnd `liste[1]` hier.", {1: "/p/1/", 2: "/p/2/"})
+    assert html.count('<a class="cite"') == 1 and "arr[2]" in html and "liste[1]" in html
+    assert '<a class="cite" href="/p/1/"' in html

