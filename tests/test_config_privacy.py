@@ -23,8 +23,8 @@ from courses.documents import add_document
 from courses.models import Course, Document, Membership
 from lti.models import LtiUser, Registration, UsedNonce
 from tests.support import make_member, make_released_set
-from tutor.stream import buffer_key, final_key
 from tutor.models import Attempt, Citation, Conversation, Feedback, Message, QuestionSet, TutorConfig
+from tutor.stream import buffer_key, final_key
 
 pytestmark = pytest.mark.django_db
 
