@@ -54,14 +54,16 @@ class UnknownPerson(LookupError):
 
 def find_user(identifier=None, *, issuer=None, sub=None):
     """The account by its numeric id or username, or by the LMS's issuer and subject (the id an admin is given)."""
+    from lti.models import LtiUser
+
     users = get_user_model().objects
     try:
-        if issuer or sub:
-            return users.get(lti__registration__issuer=issuer, lti__sub=sub)
+        if issuer or sub:  # each registration of the platform has its own link, all to the same account
+            return LtiUser.objects.select_related("user").filter(registration__issuer=issuer, sub=sub)[:1].get().user
         if str(identifier).isdigit():
             return users.get(pk=int(identifier))
         return users.get(username=identifier)
-    except get_user_model().DoesNotExist:
+    except (get_user_model().DoesNotExist, LtiUser.DoesNotExist):
         who = f"issuer {issuer!r} and subject {sub!r}" if issuer or sub else repr(identifier)
         raise UnknownPerson(f"no account for {who}") from None
 
