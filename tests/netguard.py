@@ -51,6 +51,8 @@ def read_log(path):
 
 def program(command):
     """A short name for a child's command line: celery, uvicorn, manage.py …, or the module run with -m."""
+    if "-c" in command[1:2]:
+        return "python -c"
     words = [word for word in command[1:] if not word.startswith("-")]
     if "-m" in command:
         words = command[command.index("-m") + 1:]

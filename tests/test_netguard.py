@@ -75,3 +75,9 @@ def test_a_child_process_is_guarded_and_reports_to_the_log(tmp_path):
     assert [r["kind"] for r in records] == ["start", "refused", "refused"]
     assert [r["host"] for r in records[1:]] == ["192.0.2.1", "tutor-probe.example.edu"]
     assert records[0]["command"][:2] == [sys.executable, "-c"]
+
+
+def test_the_summary_names_each_child_by_its_program():
+    assert netguard.program(["/usr/bin/python3", "-m", "celery", "-A", "config", "worker"]) == "celery"
+    assert netguard.program(["/usr/bin/python3", "/srv/app/manage.py", "migrate"]) == "manage.py"
+    assert netguard.program(["/usr/bin/python3", "-c", "import socket\nprint(1)"]) == "python -c"
