@@ -87,34 +87,31 @@ async def tutor_chat(http, web, course_id, token, text, until="first"):
     """Ask through the tutor as the chat page does (the answer streams in the response to the question's POST);
     seconds to the first streamed piece (until='first'), to the final answer (until='final') or both
     (until='both')."""
+    from tests.support import ask_as_the_page
+
     started = time.perf_counter()
-    first = None
-    async with http.stream("POST", f"{web}/c/{course_id}/ask/", data={"text": text, "lt": token},
-                           headers={"X-Launch-Token": token, "Accept": "text/event-stream"}) as sse:
-        sse.raise_for_status()
-        event = None
-        async for line in sse.aiter_lines():
-            if line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:"):
-                data = json.loads(line[5:])
-                if event == "accepted":
-                    POST_TIMES.append(time.perf_counter() - started)
-                if event in ("snapshot", "delta") and data.get("text") and first is None:
-                    first = time.perf_counter() - started
-                    if until == "first":
-                        break
-                if event == "final":
-                    if first is None:  # finished before the stream was opened: the whole answer came at once
-                        first = time.perf_counter() - started
-                    if data["status"] != "done":
-                        raise RuntimeError(f"answer {data['id']} {data['status']}: {data['error']}")
-                    if until == "both":
-                        return first, time.perf_counter() - started
-                    return first if until == "first" else time.perf_counter() - started
-    if first is None:
+    seen = {"first": None, "final": None}
+
+    def on_event(event, data):
+        if event == "accepted":
+            POST_TIMES.append(time.perf_counter() - started)
+        if event in ("snapshot", "delta") and data.get("text") and seen["first"] is None:
+            seen["first"] = time.perf_counter() - started
+            return until == "first"
+        if event == "final":
+            if seen["first"] is None:  # finished before the stream was opened: the whole answer came at once
+                seen["first"] = time.perf_counter() - started
+            if data["status"] != "done":
+                raise RuntimeError(f"answer {data['id']} {data['status']}: {data['error']}")
+            seen["final"] = time.perf_counter() - started
+        return False
+
+    await ask_as_the_page(http, web, course_id, token, text, on_event)
+    if seen["first"] is None:
         raise RuntimeError("stream ended without a piece")
-    return first
+    if until == "both":
+        return seen["first"], seen["final"]
+    return seen["first"] if until == "first" else seen["final"]
 
 
 def cpu_seconds(pid):

@@ -14,7 +14,6 @@ Usage: .venv/bin/python bench/bench_concurrent_chat.py [--students 20] [--embedd
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import statistics
@@ -67,27 +66,23 @@ def cpu_flags():
 
 async def ask(http, web, course_id, token, text):
     """One student's question as the chat page asks it: what the page was shown, with times."""
+    from tests.support import ask_as_the_page
+
     started = time.monotonic()
     seen = {"question": text, "ahead": [], "turn": 0.0, "first": None, "final": None, "error": ""}
+
+    def on_event(event, data):
+        if event == "queue":
+            seen["ahead"].append(data["ahead"])
+            if data["ahead"] == 0:
+                seen["turn"] = time.monotonic() - started
+        elif event in ("snapshot", "delta") and data.get("text") and seen["first"] is None:
+            seen["first"] = time.monotonic() - started
+        elif event == "final":
+            seen["final"] = data
+
     try:
-        async with http.stream("POST", f"{web}/c/{course_id}/ask/", data={"text": text, "lt": token},
-                               headers={"X-Launch-Token": token, "Accept": "text/event-stream"}) as response:
-            response.raise_for_status()
-            event = None
-            async for line in response.aiter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:"):
-                    data = json.loads(line[5:])
-                    if event == "queue":
-                        seen["ahead"].append(data["ahead"])
-                        if data["ahead"] == 0:
-                            seen["turn"] = time.monotonic() - started
-                    elif event in ("snapshot", "delta") and data.get("text") and seen["first"] is None:
-                        seen["first"] = time.monotonic() - started
-                    elif event == "final":
-                        seen["final"] = data
-                        break
+        await ask_as_the_page(http, web, course_id, token, text, on_event)
     except Exception as exc:  # reported per answer
         seen["error"] = f"{exc.__class__.__name__}: {exc}"
     seen["total"] = time.monotonic() - started
