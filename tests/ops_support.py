@@ -1,9 +1,8 @@
 """Helpers for the operations tests (tests/test_config_*.py): a private ingest worker for one test."""
 
 import contextlib
-import subprocess
 
-from tests.test_courses_tasks import start_ingest_worker
+from tests.test_courses_tasks import start_ingest_worker, stop_worker
 
 
 def purge_queue(name):
@@ -23,12 +22,7 @@ def private_ingest_worker(env, log_path):
     try:
         yield worker
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_worker(worker)
         purge_queue("ingest")
 
 
