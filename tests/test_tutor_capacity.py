@@ -117,3 +117,21 @@ def test_slots_by_server_unless_configured(settings):
     assert capacity.slots_for("http://gpu.uni.example:8000/v1") == (16, 15)
     settings.INFERENCE_SLOTS, settings.INFERENCE_BATCH_SLOTS = 4, 9
     assert capacity.slots_for("http://gpu.uni.example:8000/v1") == (4, 4)
+
+
+def test_an_admin_sets_a_server_s_slots_for_every_process_at_run_time(settings):
+    """inference_slots URL N: every worker uses N at once (the count lives in Redis); --clear: the settings again."""
+    from django.core.management import call_command
+
+    settings.INFERENCE_SLOTS, settings.INFERENCE_BATCH_SLOTS = 0, 0  # by server: 16 here
+    call_command("inference_slots", URL, "1")
+    assert capacity.current_slots(URL) == (1, 1)
+    events, release = [], threading.Event()
+    start(capacity.CHAT, events, "first", release)
+    wait_until(lambda: holders(events) == ["first"])
+    with pytest.raises(capacity.QueueTimeout):  # one slot: the second waits
+        with capacity.slot(URL, capacity.CHAT, lease_seconds=30, max_wait=0.3):
+            pass
+    release.set()
+    call_command("inference_slots", URL, clear=True)
+    assert capacity.current_slots(URL) == (16, 15)

@@ -17,6 +17,7 @@ import pytest
 from deploy.stack import ROOT, stop_process
 from tests.support import INIT_TEXT, ask_as_the_page, make_course, make_member, point_tutor_at
 from tests.test_tutor_llm import llama_server  # noqa: F401 (the session's real model server)
+from tutor import capacity
 from tutor.models import Message
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.llm, pytest.mark.slow]
@@ -33,7 +34,7 @@ def chat_worker(worker_env, tmp_path, settings):
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "chat", "-n", "concurrency-chat@%h",
          "--pool", "threads", "--concurrency", "8", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
-        env=dict(worker_env, INFERENCE_SLOTS="1"), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env=worker_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True)
     from config.celery import app
 
@@ -81,6 +82,7 @@ def test_students_asking_at_once_all_get_complete_answers_and_are_told_they_wait
     members = [make_member(course) for _ in range(STUDENTS)]
     point_tutor_at(course, llama_server, temperature=0, sources=1, timeout_seconds=300)
     settings.INFERENCE_URLS = [llama_server]  # what readiness checks here
+    capacity.set_slots(llama_server, 1)  # as the embedded server has (every worker process reads it from Redis)
 
     async def run():
         done = asyncio.Event()
@@ -92,10 +94,13 @@ def test_students_asking_at_once_all_get_complete_answers_and_are_told_they_wait
             done.set()
             return results, await health
 
-    results, codes = asyncio.run(run())
+    try:
+        results, codes = asyncio.run(run())
+    finally:
+        capacity.set_slots(llama_server, None)
     for seen in results:
         final = seen["final"]
-        assert final is not None and final["status"] == "done", final
+        assert final is not None and final["status"] == "done", (final or {}).get("error_code")
         assert final["html"].strip()
     answers = Message.objects.filter(conversation__course=course, role=Message.ASSISTANT)
     assert answers.count() == STUDENTS

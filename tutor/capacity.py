@@ -25,10 +25,14 @@ STALE_WAITER_MS = 15_000
 POLL_FIRST, POLL_OTHERS = 0.05, 0.25  # seconds between asks: next in line, further back
 HEARTBEAT_SECONDS = 10  # on_wait is called at least this often while waiting, so streams never look silent
 
-# KEYS: holders, batch holders, waiting, last seen. ARGV: now ms, id, slots, batch slots, kind, lease ms, order.
+# KEYS: holders, batch holders, waiting, last seen, the server's slot counts set at run time (set_slots).
+# ARGV: now ms, id, slots, batch slots, kind, lease ms, order, stale ms.
 # Returns {1, 0} when the slot is taken, else {0, requests ahead of this one}.
 _ACQUIRE = """
 local now = tonumber(ARGV[1])
+local set = redis.call('HMGET', KEYS[5], 'slots', 'batch')
+if set[1] then ARGV[3] = set[1] end
+if set[2] then ARGV[4] = set[2] end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
@@ -80,7 +84,25 @@ def _redis():
 def _keys(endpoint_url):
     tag = hashlib.sha256(endpoint_url.rstrip("/").encode()).hexdigest()[:16]
     prefix = f"inference:slots:{tag}"
-    return [f"{prefix}:holders", f"{prefix}:batch", f"{prefix}:waiting", f"{prefix}:seen"]
+    return [f"{prefix}:holders", f"{prefix}:batch", f"{prefix}:waiting", f"{prefix}:seen", f"{prefix}:limit"]
+
+
+def set_slots(endpoint_url, slots=None, batch=None):
+    """Set a model server's slots (and batch slots) for every process at once, at run time, over the settings
+    (`manage.py inference_slots`); slots=None forgets them (the settings apply again)."""
+    key = _keys(endpoint_url)[4]
+    if slots is None:
+        _redis().delete(key)
+        return
+    _redis().hset(key, mapping={"slots": max(1, int(slots)), "batch": max(1, min(int(batch or slots - 1 or 1),
+                                                                                      int(slots)))})
+
+
+def current_slots(endpoint_url):
+    """(slots, batch slots) a model server has now: set at run time, else by the settings."""
+    slots, batch = _redis().hmget(_keys(endpoint_url)[4], "slots", "batch")
+    default = slots_for(endpoint_url)
+    return (int(slots) if slots else default[0], int(batch) if batch else default[1])
 
 
 EMBEDDED_SERVER = "http://127.0.0.1:8089/v1"  # deploy/stack.py's llama.cpp server: one request at a time
@@ -165,7 +187,7 @@ def slot(endpoint_url, kind=CHAT, *, lease_seconds, on_wait=None, max_wait=None)
 
 def queue_length(endpoint_url):
     """(requests holding a slot, requests waiting) at a model server now (for status pages and metrics)."""
-    holders, _batch, waiting, _seen = _keys(endpoint_url)
+    holders, _batch, waiting, _seen, _limit = _keys(endpoint_url)
     now = int(time.time() * 1000)
     client = _redis()
     pipe = client.pipeline(transaction=False)
