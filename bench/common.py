@@ -63,15 +63,15 @@ def throwaway_services(keep_logs="", **environment):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def start_chat_side(stack, env, logs, *, threads=32, log_level="WARNING", backlog=4096):
-    """A chat worker on a threads pool and one uvicorn web process, as the run command starts them; waits until
-    both answer. Returns (chat worker process, web process, web base URL)."""
+def start_chat_side(stack, env, logs, *, threads=32, log_level="WARNING", backlog=4096, port=None):
+    """A chat worker on a threads pool and one uvicorn web process (on port, else a free one), as the run command
+    starts them; waits until both answer. Returns (chat worker process, web process, web base URL)."""
     import time
 
     from config.celery import app
     from deploy.stack import wait_for_port
 
-    port = free_port()
+    port = port or free_port()
     worker = stack.spawn("chat-worker", [PYTHON, "-m", "celery", "-A", "config", "worker", "-Q", "chat", "-n",
                                          "bench-chat@%h", "--pool", "threads", "--concurrency", str(threads),
                                          "--loglevel", log_level, "--without-gossip", "--without-mingle"],
@@ -86,3 +86,23 @@ def start_chat_side(stack, env, logs, *, threads=32, log_level="WARNING", backlo
     model, flags = cpu_flags()
     print(f"machine: {os.cpu_count()} cores, {model}; flags: {flags}", flush=True)
     return worker, web, f"http://127.0.0.1:{port}"
+
+
+def metric_means():
+    """{(histogram name, its labels as sorted tuples): (count, mean seconds)} of the installation's histograms
+    in /metrics (config.metrics), after every process has flushed its counts."""
+    import time
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from config import metrics
+
+    time.sleep(metrics.FLUSH_SECONDS * 1.5)
+    sums = {}
+    for family in text_string_to_metric_families(metrics.exposition()[0].decode()):
+        for sample in family.samples:
+            if sample.name.endswith(("_sum", "_count")):
+                key = (sample.name.rsplit("_", 1)[0], tuple(sorted(sample.labels.items())))
+                sums.setdefault(key, {})[sample.name.rsplit("_", 1)[1]] = sample.value
+    return {key: (parts.get("count", 0), parts.get("sum", 0) / max(1, parts.get("count", 0)))
+            for key, parts in sums.items()}

@@ -10,6 +10,10 @@ app = Celery("tutor")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+from config import workers  # noqa: E402  (the workers' visibility heartbeat and task metrics)
+
+workers.install(app)
+
 
 @app.task(name="config.ping_database")
 def ping_database(marker: str) -> int:

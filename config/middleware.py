@@ -9,12 +9,17 @@ on the event loop would fail loudly (Django raises SynchronousOnlyOperation), no
 Under WSGI and the test client (sync requests) nothing changes.
 """
 
-from asgiref.sync import sync_to_async
+import time
+
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
 from django.middleware import common, csrf, locale, security
+from django.utils.decorators import sync_and_async_middleware
+
+from config import metrics
 
 
 class InlineHooks:
@@ -86,3 +91,34 @@ class MessageMiddleware(InlineHooks, messages.MessageMiddleware):
     def response_needs_thread(self, request, response):
         storage = getattr(request, "_messages", None)
         return storage is not None and (storage.used or storage.added_new)
+
+
+@sync_and_async_middleware
+def request_metrics(get_response):
+    """Counts every request and the time until its response starts, by view (URL name), into config.metrics;
+    runs on the event loop under ASGI (no thread hop), and costs a dict update per request."""
+
+    def record(request, response, started):
+        match = getattr(request, "resolver_match", None)
+        view = (match.view_name or "other") if match else "unmatched"
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        metrics.observe("tutor_http_request_duration_seconds", time.perf_counter() - started, view=view,
+                        method=method)
+        metrics.inc("tutor_http_requests_total", view=view, method=method, status=f"{response.status_code // 100}xx")
+
+    if iscoroutinefunction(get_response):
+        async def middleware(request):
+            started = time.perf_counter()
+            response = await get_response(request)
+            record(request, response, started)
+            return response
+    else:
+        def middleware(request):
+            started = time.perf_counter()
+            response = get_response(request)
+            record(request, response, started)
+            return response
+    return middleware
+
+
+KNOWN_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}

@@ -5,6 +5,7 @@ With nothing set, the defaults describe the embedded single-machine stack that
 Every variable is listed in README.md under "Configuration".
 """
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -155,6 +156,7 @@ INSTALLED_APPS = [
 
 # Django's own middleware, in config.middleware subclasses that run their hooks on the event loop under ASGI
 MIDDLEWARE = [
+    "config.middleware.request_metrics",  # every request's view, status and time for /metrics (config/metrics.py)
     "config.middleware.SecurityMiddleware",
     "config.middleware.SessionMiddleware",
     "config.middleware.LocaleMiddleware",
@@ -227,7 +229,16 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3300)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # priorities 0 (served first) to 9 on the Redis broker: a document's first indexing turn goes before the later
 # turns of long documents (courses.tasks)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+# CELERY_VISIBILITY_TIMEOUT: seconds after which a task taken by a worker that died (kill -9, host lost) goes back
+#   to its queue for another worker (default 60). Live workers re-stamp the tasks they hold every quarter of it
+#   (config/workers.py), so it need not outlast the longest task; every worker sweeps for such tasks every
+#   min(10, timeout / 2) seconds.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 60)
+if CELERY_VISIBILITY_TIMEOUT < 2:
+    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must be at least 2 seconds")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+                                   "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 2)),
+                                   "unacked_restore_throttle": 1,
                                    "queue_order_strategy": "priority", "priority_steps": list(range(10))}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # CELERY_TASK_ALWAYS_EAGER is never on: tests run a real worker.
@@ -381,17 +392,38 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
 
-# --- Logging: readable lines on stderr -------------------------------------------------------------
+# --- Metrics (Prometheus, /metrics; config/metrics.py) -------------------------------------------------
+# METRICS_TOKEN: a bearer token that lets Prometheus read /metrics from anywhere (default empty: only from
+#   METRICS_ALLOWED_IPS). Keep it in the secrets, as the other secrets.
+METRICS_TOKEN = env("METRICS_TOKEN", "")
+# METRICS_ALLOWED_IPS: addresses or networks (CIDR) that may read /metrics without the token, and only directly:
+#   a request that came through the reverse proxy (X-Forwarded-For) never does (default: loopback only)
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
+try:
+    METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(item, strict=False) for item in METRICS_ALLOWED_IPS]
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_exc}") from None
+
+# --- Logging: readable lines on stderr, or one JSON object a line -------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
+# LOG_FORMAT: "plain" (default: time, level, logger, message) or "json" (one JSON object a line, for a log
+#   platform: time, level, logger, message, process, and the exception's traceback)
+LOG_FORMAT = env("LOG_FORMAT", "plain")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use plain or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+                   "json": {"()": "config.logs.JsonFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # uvicorn's and Celery's own lines go through the same handler (as JSON when LOG_FORMAT=json)
+        **({name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error", "uvicorn.access",
+                                                                   "celery")} if LOG_FORMAT == "json" else {}),
     },
 }

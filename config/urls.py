@@ -1,4 +1,4 @@
-"""Top-level URLs: each app mounts its own; health checks at /health/; static files at STATIC_URL."""
+"""Top-level URLs: each app mounts its own; health checks at /health/; Prometheus metrics at /metrics; static files at STATIC_URL."""
 
 from django.conf import settings
 from django.contrib import admin
@@ -11,6 +11,7 @@ urlpatterns = [
     re_path(r"^" + settings.STATIC_URL.strip("/") + r"/(?P<path>.+)$", views.static_file, name="static"),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
+    path("metrics", views.metrics, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("lti/", include("lti.urls")),

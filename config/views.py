@@ -1,4 +1,5 @@
-"""The tool's front page (what it is, what an LMS administrator pastes into Moodle) and its static files."""
+"""The tool's front page (what it is, what an LMS administrator pastes into Moodle), its static files, and the
+Prometheus metrics of the installation."""
 
 import mimetypes
 import os
@@ -6,12 +7,14 @@ import os
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.exceptions import SuspiciousFileOperation
-from django.http import Http404, HttpResponse, HttpResponseNotModified
+from django.http import Http404, HttpResponse, HttpResponseForbidden, HttpResponseNotModified
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import http_date
 from django.views.decorators.http import require_GET
 from django.views.static import was_modified_since
+
+from config import metrics as installation_metrics
 
 
 @require_GET
@@ -51,4 +54,17 @@ async def static_file(request, path):
     response["Cache-Control"] = f"public, max-age={STATIC_MAX_AGE}"
     if encoding:
         response["Content-Encoding"] = encoding
+    return response
+
+
+@require_GET
+def metrics(request):
+    """The installation's metrics for Prometheus (config.metrics): only for METRICS_TOKEN or a direct request
+    from METRICS_ALLOWED_IPS, never for a request through the reverse proxy without the token."""
+    if not installation_metrics.allowed(request):
+        return HttpResponseForbidden("metrics: not from this address (see METRICS_ALLOWED_IPS, METRICS_TOKEN)\n",
+                                     content_type="text/plain")
+    body, content_type = installation_metrics.exposition(request.headers.get("Accept", ""))
+    response = HttpResponse(body, content_type=content_type)
+    response["Cache-Control"] = "no-store"
     return response

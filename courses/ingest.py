@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config import metrics
 from courses.chunking import ChunkDraft, chunk_sections
 from courses.embeddings import EmbeddingError, get_embedder
 from courses.language import ts_config
@@ -122,6 +123,7 @@ def ingest_document(document_id, *, model=None, budget=None):
             # every turn embeds at least one batch, so each one makes progress
             if budget is not None and start > resumed_at and time.monotonic() - started > budget:
                 staging.save(parsed, drafts, vectors)
+                _count_turn(parsed.pages_total if staged is None else 0, len(vectors) - resumed_at, started)
                 log.info("document %s: %d of %d passages after %.1f s; the rest after other documents",
                          document_id, len(vectors), len(drafts), time.monotonic() - started)
                 return "continued"
@@ -130,6 +132,7 @@ def ingest_document(document_id, *, model=None, budget=None):
             vectors.extend(embedder.embed_passages(inputs))
             _progress(document.pk, chunks_done=start + len(batch))
         written = _store(document.pk, sha, index, parsed, drafts, vectors)
+        _count_turn(parsed.pages_total if staged is None else 0, len(vectors) - resumed_at, started)
     except ParseError as exc:
         staging.remove()
         return _fail(document, exc.code, exc.detail)
@@ -145,6 +148,13 @@ def ingest_document(document_id, *, model=None, budget=None):
                  len(drafts), time.monotonic() - started)
         index_large_course(index)
     return "ready" if written else "gone"
+
+
+def _count_turn(pages, passages, started):
+    """Pages parsed, passages embedded and seconds spent in one turn, for /metrics (pages/s, passages/s)."""
+    metrics.inc("tutor_ingest_pages_total", pages)
+    metrics.inc("tutor_ingest_passages_total", passages)
+    metrics.inc("tutor_ingest_seconds_total", time.monotonic() - started)
 
 
 class _Staging:

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.urls import reverse
 
+from config import metrics
 from courses import rerank
 from courses.embeddings import get_embedder
 from courses.language import TS_CONFIGS, compound_parts, keyword_text, separable_verbs, ts_config
@@ -308,14 +309,19 @@ def retrieve(course_id, query, k=5, *, language=None, document_ids=None):
     if setup is None:
         return []
     index_id, model, languages, sizes = setup
-    vector = get_embedder(model).embed_query(query)
+    with metrics.timer("tutor_retrieval_duration_seconds", phase="embed"):
+        vector = get_embedder(model).embed_query(query)
     languages = [language] if language else languages
     candidates = max(k, settings.RERANK_CANDIDATES) if rerank.enabled() else k
-    rows = search(course_id, index_id, vector, query, configs=[ts_config(code) for code in languages],
-                  k=candidates, document_ids=document_ids, sizes=sizes)
+    with metrics.timer("tutor_retrieval_duration_seconds", phase="search"):
+        rows = search(course_id, index_id, vector, query, configs=[ts_config(code) for code in languages],
+                      k=candidates, document_ids=document_ids, sizes=sizes)
     passages = [Passage(chunk_id=r[0], course_id=course_id, document_id=r[1], document_title=r[2],
                         section_path=r[3], page=r[4], text=r[5], score=float(r[6])) for r in rows]
-    return rerank.rerank(query, passages, k) if rerank.enabled() else passages
+    if not rerank.enabled():
+        return passages
+    with metrics.timer("tutor_retrieval_duration_seconds", phase="rerank"):
+        return rerank.rerank(query, passages, k)
 
 
 def course_documents(course_id):

@@ -1,7 +1,9 @@
 """Celery tasks of the courses app (queue "ingest"); they take IDs and are idempotent."""
 
+import contextlib
 import logging
 import threading
+import uuid
 
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
@@ -19,16 +21,70 @@ log = logging.getLogger(__name__)
 FIRST_TURN, LATER_TURN = 0, 6
 
 
+TURN_LEASE_SECONDS = 30  # a turn's claim on its document, renewed every third of it while the turn runs
+
+
 @shared_task(name="courses.tasks.ingest_document", acks_late=True, reject_on_worker_lost=True)
 def ingest_document(document_id):
     """Index one document for one turn of at most settings.INGEST_SLICE_SECONDS (see courses.ingest); a long
-    one queues its next turn behind the documents waiting now. Safe to run twice or after a crash."""
+    one queues its next turn behind the documents waiting now. Safe to run twice or after a crash.
+
+    One turn at a time per document, on any worker: a message of the same document that arrives while another
+    worker's turn runs (a redelivered task, resume_interrupted at a worker's start) comes back after that turn
+    instead of indexing the document a second time beside it."""
     from courses.ingest import ingest_document as run
 
-    result = run(document_id, budget=settings.INGEST_SLICE_SECONDS)
+    with turn_claim(document_id) as wait:
+        if wait:
+            log.info("document %s: another worker is indexing it now; this turn comes back in %d s", document_id,
+                     wait)
+            ingest_document.apply_async((document_id,), priority=LATER_TURN, countdown=wait)
+            return "busy"
+        result = run(document_id, budget=settings.INGEST_SLICE_SECONDS)
     if result == "continued":
         ingest_document.apply_async((document_id,), priority=LATER_TURN)
     return result
+
+
+def _claim_key(document_id):
+    return f"ingest:turn:{int(document_id)}"
+
+
+@contextlib.contextmanager
+def turn_claim(document_id):
+    """Claim the document for one turn: yields 0 when claimed, else the seconds until another worker's live claim
+    runs out. The claim is a Redis key with a lease that a thread renews while the turn runs: a worker killed
+    mid-turn lets go within TURN_LEASE_SECONDS."""
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=3)
+    key, token = _claim_key(document_id), uuid.uuid4().hex
+    if not client.set(key, token, nx=True, ex=TURN_LEASE_SECONDS):
+        wait = client.ttl(key)
+        client.close()
+        yield max(1, min(TURN_LEASE_SECONDS, wait + 1))
+        return
+    done = threading.Event()
+
+    def renew():
+        while not done.wait(TURN_LEASE_SECONDS / 3):
+            try:
+                client.expire(key, TURN_LEASE_SECONDS)
+            except redis.RedisError:
+                log.warning("could not renew the claim on document %s", document_id, exc_info=True)
+
+    renewer = threading.Thread(target=renew, name=f"ingest-claim-{document_id}", daemon=True)
+    renewer.start()
+    try:
+        yield 0
+    finally:
+        done.set()
+        renewer.join(5)
+        try:
+            if client.get(key) == token.encode():
+                client.delete(key)
+        finally:
+            client.close()
 
 
 def enqueue_ingestion(document_id):
@@ -56,8 +112,9 @@ def queue_positions(documents):
 
 def resume_interrupted():
     """Queue again every document not yet indexed: half-indexed by a killed worker, or queued while the
-    broker lost its message (Redis restarted without its dump). Ingestion is idempotent, so a document
-    that is also still in the queue is only indexed once more at worst; returns their ids."""
+    broker lost its message (Redis restarted without its dump). A document that is also still in the queue or
+    being indexed by another worker is not indexed twice: one turn at a time per document (turn_claim), and a
+    ready one is "unchanged"; returns their ids."""
     from courses.models import Document
 
     unfinished = [Document.QUEUED, Document.PARSING, Document.EMBEDDING]

@@ -48,7 +48,8 @@ def worker_command(env, queue):
         pool, concurrency = "threads", _positive(env, "CHAT_WORKER_CONCURRENCY", 32)
     else:
         pool, concurrency = "prefork", _positive(env, "WORKER_CONCURRENCY", 1)
-    return [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-n", f"{queue}@%h",
+    quiet = ["--quiet"] if env.get("LOG_FORMAT") == "json" else []  # no banner: every line is a JSON log line
+    return [sys.executable, "-m", "celery", "-A", "config", *quiet, "worker", "-Q", queue, "-n", f"{queue}@%h",
             "--pool", pool, "--concurrency", concurrency, "--loglevel", env.get("LOG_LEVEL", "INFO"),
             "--without-gossip", "--without-mingle"]
 

@@ -129,6 +129,8 @@ def state_record(state):
 def start_login(request, launch_url):
     """The start of an OIDC login: the redirect to the platform's authorization endpoint, with state and nonce."""
     login = DjangoOIDCLogin(request, DatabaseToolConf(), launch_data_storage=_storage())
+    # pylti1p3's own nonce key: kept as long as a login, not a day
+    login.set_launch_data_storage(_storage()).set_launch_data_lifetime(STATE_TTL)
     try:
         response = login.redirect(launch_url)
     except OIDCException as exc:
@@ -263,6 +265,12 @@ class ToolMessageLaunch(DjangoMessageLaunch):
         if body.get(CLAIM + "message_type") not in (RESOURCE_LINK, DEEP_LINKING):
             raise LtiException(f"unsupported message type {body.get(CLAIM + 'message_type')!r}")
         return super().validate_message()
+
+    def save_launch_data(self):
+        """Keep nothing of the launch message: pylti1p3 would cache the whole id_token body (names, e-mail,
+        whatever the LMS sends) in Redis for a day for MessageLaunch.from_cache, which the tool never uses;
+        everything it needs is read from the validated launch in this request (lti.views, lti.deep_linking)."""
+        return self
 
     def consume_nonce(self):
         """Record the nonce as used and forget the state; a second use is a replay."""

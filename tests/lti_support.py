@@ -132,10 +132,10 @@ class FakeLMS:
         return {k: v[0] for k, v in parse_qs(urlparse(location).query).items()}
 
     def launch_fields(self, auth_params, user_id, roles, context_id="course-A", *, deep_link=False,
-                      name=None, locale="en-US", custom=None, lineitem=None):
+                      name=None, email=None, locale="en-US", custom=None, lineitem=None):
         """(fields to post, the claims) for the auth request: built and signed by lti1p3platform."""
         launch = PlatformLaunch(_AuthRequest(auth_params), self.conf)
-        launch.set_user_data(user_id, roles, full_name=name)
+        launch.set_user_data(user_id, roles, full_name=name, email_address=email)
         launch.set_launch_context_claim(context_id, context_title=f"Kurs {context_id}", context_label=context_id)
         launch.set_resource_link_claim("link-1", title="Tutor")
         launch.set_launch_presentation_claim(document_target="iframe")

@@ -2,7 +2,8 @@
 
 import contextlib
 
-from tests.test_courses_tasks import start_ingest_worker, stop_worker
+from tests.support import stop_worker
+from tests.test_courses_tasks import start_ingest_worker
 
 
 def purge_queue(name):

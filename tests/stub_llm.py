@@ -5,12 +5,17 @@ when the request's max_tokens cut it: a token is a word piece here), can wait be
 between tokens, can fail with HTTP 500 or by closing the connection, can stop a stream in the middle as
 llama-cpp-python does when it interrupts a request ('interrupt': [DONE] with no finish reason; 'drop': the
 connection closes), and records every request body so tests can
-check what the tutor sent. It counts tokens at /tokenize (as vLLM) and can refuse prompts over a context window. Use it as a context manager or through the ``stub_llm`` fixture.
+check what the tutor sent. It counts tokens at /tokenize (as vLLM) and can refuse prompts over a context window.
+With ``slots=K`` it generates at most K answers at once and queues the others in arrival order, as a vLLM server
+whose batch is full (``served`` says, for each answer, how many were generated with it and whether it waited).
+Use it as a context manager or through the ``stub_llm`` fixture.
 
     with StubLLM(reply="Hallo Welt [1]") as stub:
         client = InferenceClient(endpoints=[Endpoint(url=stub.url)])
 """
 
+import collections
+import contextlib
 import json
 import threading
 import time
@@ -89,6 +94,12 @@ class _Handler(BaseHTTPRequestHandler):
         if fail == "500":
             self._send_json(500, {"error": "stub failure"})
             return
+        with stub.serving(body):
+            self._answer(body, fail)
+
+    def _answer(self, body, fail):
+        """Generate the reply (inside one of the stub's slots when it has a limited number)."""
+        stub = self.stub
         if stub.first_token_delay:
             time.sleep(stub.first_token_delay)
         reply = stub.reply_for(body)
@@ -99,6 +110,8 @@ class _Handler(BaseHTTPRequestHandler):
         if limit and len(pieces) > limit:
             pieces, finish = pieces[:limit], "length"
         if not body.get("stream"):
+            if stub.complete_seconds:  # the whole answer is generated before it is sent
+                time.sleep(stub.complete_seconds)
             text = "".join(pieces)
             if ollama:
                 self._send_json(200, {"model": stub.model, "message": {"role": "assistant", "content": text},
@@ -156,10 +169,16 @@ class StubLLM:
     N requests."""
 
     def __init__(self, reply="Das steht im Kurstext [1].", *, token_delay=0.0, first_token_delay=0.0,
-                 model="smollm2", port=0):
+                 model="smollm2", port=0, slots=None, complete_seconds=0.0):
         self.reply = reply
         self.token_delay = token_delay
         self.first_token_delay = first_token_delay
+        self.complete_seconds = complete_seconds  # extra time a non-streamed answer takes
+        self.slots = slots  # answers generated at once (None: any number); the rest wait in arrival order
+        self.active = self.max_active = 0
+        self.served = []  # (the request's last message, answers being generated with it, whether it waited here)
+        self._turns = collections.deque()
+        self._turn = threading.Condition()
         self.fail = None
         self.fail_requests = None  # None: every request fails while fail is set; N: only the next N
         self.model = model
@@ -172,6 +191,31 @@ class StubLLM:
         self.server.stub = self
         self.server.handle_error = lambda request, address: None  # clients that hang up early are normal
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @contextlib.contextmanager
+    def serving(self, body):
+        """One of the stub's slots for the block: with ``slots`` set, at most that many answers are generated at
+        once and the others wait in arrival order, as a vLLM server's batch does (its knee), or llama.cpp's
+        server with --parallel K."""
+        ticket = object()
+        label = ((body.get("messages") or [{}])[-1].get("content") or "")[:200]
+        with self._turn:
+            self._turns.append(ticket)
+            waited = False
+            while self.slots and (self.active >= self.slots or self._turns[0] is not ticket):
+                waited = True
+                self._turn.wait()
+            self._turns.remove(ticket)
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+            self.served.append((label, self.active, waited))
+            self._turn.notify_all()
+        try:
+            yield
+        finally:
+            with self._turn:
+                self.active -= 1
+                self._turn.notify_all()
 
     @property
     def port(self):
@@ -201,6 +245,8 @@ class StubLLM:
         """Back to a plain, healthy stub with no recorded requests."""
         self.reply, self.token_delay, self.first_token_delay, self.fail = reply, 0.0, 0.0, None
         self.fail_requests = None
+        self.complete_seconds, self.slots, self.max_active = 0.0, None, self.active
+        self.served = []
         self.tokenizer, self.context = True, None
         with self.lock:
             self.requests.clear()
@@ -230,8 +276,11 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--tokens-per-second", type=float, default=0.0)
     parser.add_argument("--tokens", type=int, default=40)
+    parser.add_argument("--slots", type=int, default=0, help="answers generated at once (0: any number)")
+    parser.add_argument("--first-token-ms", type=float, default=0.0)
     args = parser.parse_args()
-    stub = StubLLM(reply=" ".join(["wort"] * args.tokens), port=args.port,
+    stub = StubLLM(reply=" ".join(["wort"] * args.tokens), port=args.port, slots=args.slots or None,
+                   first_token_delay=args.first_token_ms / 1000,
                    token_delay=1 / args.tokens_per_second if args.tokens_per_second else 0.0).start()
     print(stub.url, flush=True)
     try:

@@ -174,6 +174,62 @@ async def ask_as_the_page(http, web, course_id, token, text, on_event):
                     return
 
 
+def celery_app_for(broker_url):
+    """A Celery app that sends to and asks the workers of this broker (a test's private broker database keeps its
+    workers apart from the session's worker), with the product's broker settings."""
+    from celery import Celery
+    from django.conf import settings
+
+    app = Celery("tutor-test", broker=broker_url, set_as_current=False)
+    app.conf.broker_transport_options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    return app
+
+
+def start_worker(env, log_path, queues, *, name=None, pool="prefork", concurrency=1, loglevel="INFO"):
+    """A real Celery worker on these queues in its own process group (so it can be killed whole, kill -9 too),
+    answering a ping by its node name; its broker is env's CELERY_BROKER_URL (else the test Redis). The process
+    carries .node (its full name) and .log_path."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    name = name or f"{queues.split(',')[0]}-{uuid.uuid4().hex[:8]}"
+    node = f"{name}@{os.uname().nodename}"
+    app = celery_app_for(env.get("CELERY_BROKER_URL") or env["REDIS_URL"])
+    log = open(log_path, "a")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", *(["--quiet"] if env.get("LOG_FORMAT") == "json" else []),
+         "worker", "-Q", queues, "-n", node, "--pool", pool,
+         "--concurrency", str(concurrency), "--loglevel", loglevel, "--without-gossip", "--without-mingle"],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process.node, process.log_path = node, Path(log_path)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert process.poll() is None, Path(log_path).read_text()
+        if app.control.ping(destination=[node], timeout=0.5):
+            return process
+    process.kill()
+    raise AssertionError(f"worker {node} did not start:\n{Path(log_path).read_text()}")
+
+
+def stop_worker(worker):
+    """End a worker started by start_worker (its whole process group), politely first."""
+    import os
+    import signal
+    import subprocess
+
+    if worker.poll() is not None:
+        return
+    os.killpg(worker.pid, signal.SIGTERM)
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+
+
 def closed_port_url():
     """An OpenAI-compatible base URL on a loopback port where nothing listens (an inference server that is down)."""
     with socket.socket() as sock:

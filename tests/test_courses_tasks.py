@@ -2,9 +2,6 @@
 
 import os
 import signal
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -13,7 +10,7 @@ import pytest
 from courses.documents import add_document
 from courses.models import Chunk, Course, Document
 from courses.tasks import ingest_document
-from tests.support import wait_for
+from tests.support import start_worker, stop_worker, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "deploy" / "demo_corpus" / "debian-reference-de"
@@ -21,32 +18,7 @@ CORPUS = ROOT / "deploy" / "demo_corpus" / "debian-reference-de"
 
 def start_ingest_worker(env, log_path):
     """A real worker on the ingest queue only, in its own process group (so it can be killed whole)."""
-    from config.celery import app
-
-    name = f"ingest-{uuid.uuid4().hex[:8]}@%h"
-    log = open(log_path, "a")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "ingest", "-n", name, "--concurrency", "1",
-         "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--pool", "prefork"],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, Path(log_path).read_text()
-        if app.control.ping(destination=[name.replace("%h", os.uname().nodename)], timeout=0.5):
-            return process
-    process.kill()
-    raise AssertionError(f"worker did not start:\n{Path(log_path).read_text()}")
-
-
-def stop_worker(worker):
-    """End a worker started by start_ingest_worker (its whole process group), politely first."""
-    if worker.poll() is not None:
-        return
-    os.killpg(worker.pid, signal.SIGTERM)
-    try:
-        worker.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
+    return start_worker(env, log_path, "ingest", name=f"ingest-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -163,6 +163,11 @@ def test_the_proxy_streams_answers_and_takes_uploads_as_large_as_allowed():
     assert "X-Forwarded-Proto https" in conf and "ssl_certificate_key" in conf
 
 
+def test_the_proxy_keeps_metrics_from_the_internet():
+    conf = (DEPLOY / "nginx.conf").read_text()
+    assert re.search(r"location = /metrics \{ return 404; \}", conf)
+
+
 # --- Kubernetes --------------------------------------------------------------------------------------------------
 
 # The fields of KEDA's ScaledObject (keda.sh/v1alpha1) that these manifests use, with their types; KEDA's own CRD
@@ -316,6 +321,17 @@ def test_tutor_pods_run_unprivileged_without_a_service_account_token(manifests):
             assert security["capabilities"]["drop"] == ["ALL"]
 
 
+def test_the_ingress_keeps_metrics_inside_the_cluster(manifests):
+    """From outside, /metrics goes to the static nginx (404), never to the web pods; Prometheus scrapes the web
+    Service inside the cluster (with METRICS_TOKEN)."""
+    rules = by_kind(manifests, "Ingress")["course-tutor"]["spec"]["rules"]
+    paths = [p for rule in rules for p in rule["http"]["paths"]]
+    metrics = [p for p in paths if p["path"] == "/metrics"]
+    assert metrics and all(p["pathType"] == "Exact" and p["backend"]["service"]["name"] != "web" for p in metrics)
+    config = by_kind(manifests, "ConfigMap")["tutor-config"]["data"]
+    assert "METRICS_TOKEN" not in config and config["LOG_FORMAT"] == "json"
+
+
 def test_no_secret_value_is_in_a_manifest(manifests):
     assert not by_kind(manifests, "Secret")  # the admin creates tutor-secrets; nothing here holds a secret
     config = by_kind(manifests, "ConfigMap")["tutor-config"]["data"]
@@ -348,7 +364,7 @@ def test_the_production_overlay_uses_external_postgresql_and_redis_and_several_i
     ingress = by_kind(docs, "Ingress")["course-tutor"]
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
     paths = {p["path"]: p["backend"]["service"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
-    assert paths == {"/static/": "static", "/": "web"}
+    assert paths == {"/static/": "static", "/metrics": "static", "/": "web"}
 
 
 def test_an_admins_secrets_beside_the_compose_file_stay_out_of_the_image():

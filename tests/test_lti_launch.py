@@ -62,6 +62,29 @@ def test_launch_as_each_role_lands_on_the_course_page(lms, live_server, roles, e
     assert page.status_code == 200
 
 
+def test_the_launch_message_is_not_kept_in_redis(lms, live_server):
+    """pylti1p3 would cache the LMS's whole launch message (name, e-mail) in Redis for a day; the tool keeps
+    none of it, and its login's own nonce key lives only as long as a login."""
+    import redis
+    from django.conf import settings
+
+    client = browser()
+    response = lms.launch(client, user_id="sub-privacy", roles=[ROLE + "Instructor"], name="Erika Mustermann",
+                          email="erika.mustermann@uni.example", deep_link=True)
+    assert response.status_code == 200 and "deep" in response.text.lower()  # deep linking still works
+    store = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(store.scan_iter(count=1000))
+    assert keys, "the launch left its cached keys in this Redis database"
+    for key in keys:
+        value = (store.get(key) if store.type(key) == b"string" else store.dump(key)) or b""
+        assert b"Mustermann" not in value and b"erika.mustermann" not in value, key
+    launch_keys = [key for key in keys if b"launch-" in key]
+    assert not launch_keys
+    for key in keys:
+        if b"lti1p3-nonce-" in key:
+            assert 0 < store.ttl(key) <= 600
+
+
 def test_second_launch_updates_the_role_and_reuses_course_and_user(lms):
     lms.launch(browser(), user_id="sub-7", roles=[ROLE + "Learner"])
     response = lms.launch(browser(), user_id="sub-7", roles=[ROLE + "Instructor"])

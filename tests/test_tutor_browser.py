@@ -117,7 +117,7 @@ def test_a_student_whose_question_waits_for_the_model_is_told_so(celery_worker, 
     with chromium() as (browser, watch), ExitStack() as held:
         capacity.set_slots(stub_llm.url, 1)  # one slot for every process
         held.callback(capacity.set_slots, stub_llm.url, None)
-        held.enter_context(capacity.slot(stub_llm.url, capacity.CHAT, lease_seconds=120))
+        held.enter_context(capacity.slot(stub_llm.url, capacity.CHAT))
         page = browser.new_page()
         page.goto(f"{web_server}/lti/test-platform/")
         page.locator('a[href$="?user=student-1"]').click()

@@ -1,12 +1,20 @@
 """The model server's slots, shared through the real Redis: turns in order, chat before batch work, batch work
-limited to its share, and nothing stuck when a holder or a waiter dies."""
+limited to its share, and nothing stuck when a holder or a waiter dies; at a stub server that really has only
+K slots, a question goes to the model at once while generation work holds batch's share."""
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
+from tests.stub_llm import StubLLM
+from tests.support import ROOT, wait_for
 from tutor import capacity
+from tutor.inference import BATCH, Endpoint, InferenceClient
 
 URL = "http://gpu.test:8000/v1"
 
@@ -22,8 +30,7 @@ def one_server(settings):
 
 def hold(kind, events, name, release, **options):
     """Take a slot, note when, keep it until release is set."""
-    with capacity.slot(URL, kind, lease_seconds=30, on_wait=lambda ahead: events.append((name, "waits", ahead)),
-                       **options):
+    with capacity.slot(URL, kind, on_wait=lambda ahead: events.append((name, "waits", ahead)), **options):
         events.append((name, "holds", None))
         release.wait(20)
 
@@ -72,7 +79,7 @@ def test_a_waiter_hears_how_many_are_ahead_and_gives_up_after_the_allowed_wait()
     start(capacity.CHAT, events, "b", release)
     wait_until(lambda: len(holders(events)) == 2)
     with pytest.raises(capacity.QueueTimeout):
-        with capacity.slot(URL, capacity.CHAT, lease_seconds=30, max_wait=0.5,
+        with capacity.slot(URL, capacity.CHAT, max_wait=0.5,
                            on_wait=lambda ahead: events.append(("c", "waits", ahead))):
             pass
     assert ("c", "waits", 1) in events
@@ -86,7 +93,7 @@ def test_a_dead_holder_frees_its_slot_when_its_lease_ends():
     now = int(time.time() * 1000)
     capacity._redis().zadd(keys[0], {"dead-1": now + 300, "dead-2": now + 300})
     started = time.monotonic()
-    with capacity.slot(URL, capacity.CHAT, lease_seconds=30, max_wait=5):
+    with capacity.slot(URL, capacity.CHAT, max_wait=5):
         waited = time.monotonic() - started
     assert 0.2 < waited < 5
 
@@ -97,7 +104,7 @@ def test_a_dead_waiter_does_not_block_the_queue(monkeypatch):
     keys = capacity._keys(URL)
     now = int(time.time() * 1000)
     capacity._redis().zadd(keys[2], {"ghost": 0})  # first in line
-    capacity._redis().hset(keys[3], "ghost", now - 1000)
+    capacity._redis().zadd(keys[3], {"ghost": now - 1000})  # last heard of a second ago
     capacity._redis().zadd(keys[0], {"holder": now + 60_000, "holder-2": now + 60_000})
     events, release = [], threading.Event()
     thread = start(capacity.CHAT, events, "live", release)
@@ -130,8 +137,75 @@ def test_an_admin_sets_a_server_s_slots_for_every_process_at_run_time(settings):
     start(capacity.CHAT, events, "first", release)
     wait_until(lambda: holders(events) == ["first"])
     with pytest.raises(capacity.QueueTimeout):  # one slot: the second waits
-        with capacity.slot(URL, capacity.CHAT, lease_seconds=30, max_wait=0.3):
+        with capacity.slot(URL, capacity.CHAT, max_wait=0.3):
             pass
     release.set()
     call_command("inference_slots", URL, clear=True)
     assert capacity.current_slots(URL) == (16, 15)
+
+
+HOLDER = """
+import sys, time, django
+django.setup()
+from tutor import capacity
+capacity.HOLD_LEASE_MS = 1500
+with capacity.slot(sys.argv[1], capacity.BATCH):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_killed_holder_s_slot_is_free_once_its_lease_ends_and_a_live_holder_keeps_its_slot(settings):
+    """A worker process killed with SIGKILL while its model request holds a slot frees it when the lease runs out
+    (here 1.5 s); while it lived, its lease was renewed past that."""
+    settings.INFERENCE_SLOTS = 1
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings", INFERENCE_SLOTS="1")
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, URL], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        time.sleep(3)  # twice the lease: only the renewing thread keeps the slot
+        assert capacity.queue_length(URL)[0] == 1
+        with pytest.raises(capacity.QueueTimeout):
+            with capacity.slot(URL, capacity.CHAT, max_wait=0.3):
+                pass
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(10)
+        with capacity.slot(URL, capacity.CHAT, max_wait=60):  # the dead holder's lease runs out
+            assert capacity.queue_length(URL)[0] == 1
+    finally:
+        holder.kill()
+        holder.wait(10)
+
+
+def test_at_a_server_of_k_slots_a_question_goes_to_the_model_at_once_while_generation_waits(settings):
+    """A stub server that generates at most 2 answers at once, as vLLM with a full batch: 4 generation requests
+    (batch work may hold 1 of the 2 slots) and then a student's question. The question is answered next to one
+    generation request, never behind the others: it never waited at the server or in the tutor's queue, and
+    the server never had more than its 2 slots' worth of work."""
+    settings.INFERENCE_SLOTS, settings.INFERENCE_BATCH_SLOTS = 2, 1
+    with StubLLM(reply="ein zwei drei", slots=2, first_token_delay=0.5, complete_seconds=1.0) as stub:
+        client = InferenceClient(endpoints=[Endpoint(url=stub.url)])
+        capacity._redis().delete(*capacity._keys(stub.url))
+        done = []
+
+        def generate(i):
+            done.append(client.complete([{"role": "user", "content": f"generation {i}"}], kind=BATCH))
+
+        workers = [threading.Thread(target=generate, args=(i,), daemon=True) for i in range(4)]
+        for worker in workers:
+            worker.start()
+        wait_for(lambda: stub.active == 1, 30, "the first generation request at the server")
+        waits = []
+        answer = "".join(client.stream_chat([{"role": "user", "content": "question"}], on_wait=waits.append))
+        for worker in workers:
+            worker.join(60)
+        capacity._redis().delete(*capacity._keys(stub.url))
+
+    assert answer == "ein zwei drei" and len(done) == 4
+    labels = [label for label, _active, _waited in stub.served]
+    question = labels.index("question")
+    assert question == 1  # after the first generation request, ahead of the three others
+    assert stub.served[question][1:] == (2, False)  # generated beside one generation request, no wait at the server
+    assert waits == []  # and no wait in the tutor's queue
+    assert stub.max_active == 2 and all(active == 1 for label, active, _ in stub.served if label != "question")

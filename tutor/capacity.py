@@ -5,12 +5,17 @@ beyond them wait here, in a queue kept in Redis, instead of piling up on the ser
 default interrupts the running answer, and a long server queue shows the person nothing). Chat waits ahead of
 batch work (question generation), and batch work may hold at most ``INFERENCE_BATCH_SLOTS`` of the slots, so
 a generation run never takes the slot a student's question needs. A waiting request learns how many requests
-are ahead of it (the chat page says so). A holder that dies is released when its lease runs out; a waiter
-that stops asking leaves the queue after ``STALE_WAITER_MS``.
+are ahead of it (the chat page says so).
+
+A held slot has a short lease (HOLD_LEASE_MS) that a thread of the holding process renews while the request
+runs, however long the answer takes: a holder that dies (kill -9, a lost host) frees its slot within the lease,
+a live one never loses it. A waiter that stops asking leaves the queue after ``STALE_WAITER_MS``.
 """
 
 import hashlib
 import logging
+import os
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -22,12 +27,15 @@ log = logging.getLogger(__name__)
 
 CHAT, BATCH = "chat", "batch"
 STALE_WAITER_MS = 15_000
+HOLD_LEASE_MS = 30_000  # a held slot is freed this long after its holder's process stopped renewing it
 POLL_FIRST, POLL_OTHERS = 0.05, 0.25  # seconds between asks: next in line, further back
 HEARTBEAT_SECONDS = 10  # on_wait is called at least this often while waiting, so streams never look silent
 
-# KEYS: holders, batch holders, waiting, last seen, the server's slot counts set at run time (set_slots).
-# ARGV: now ms, id, slots, batch slots, kind, lease ms, order, stale ms.
+# KEYS: holders, batch holders, waiting, last heard (a sorted set by time), the server's slot counts set at run
+# time (set_slots). ARGV: now ms, id, slots, batch slots, kind, lease ms, order, stale ms.
 # Returns {1, 0} when the slot is taken, else {0, requests ahead of this one}.
+# Waiters that stopped asking are found by time in the sorted set (not by reading every waiter at each ask:
+# hundreds of waiters asking four times a second made that quadratic).
 _ACQUIRE = """
 local now = tonumber(ARGV[1])
 local set = redis.call('HMGET', KEYS[5], 'slots', 'batch')
@@ -35,24 +43,24 @@ if set[1] then ARGV[3] = set[1] end
 if set[2] then ARGV[4] = set[2] end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
-  local seen = tonumber(redis.call('HGET', KEYS[4], member) or '0')
-  if seen < now - tonumber(ARGV[8]) and member ~= ARGV[2] then
+local stale = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[8]))
+for _, member in ipairs(stale) do
+  if member ~= ARGV[2] then
     redis.call('ZREM', KEYS[3], member)
-    redis.call('HDEL', KEYS[4], member)
+    redis.call('ZREM', KEYS[4], member)
   end
 end
 if not redis.call('ZSCORE', KEYS[3], ARGV[2]) then
   redis.call('ZADD', KEYS[3], ARGV[7], ARGV[2])
 end
-redis.call('HSET', KEYS[4], ARGV[2], now)
+redis.call('ZADD', KEYS[4], now, ARGV[2])
 local held = redis.call('ZCARD', KEYS[1])
 local rank = redis.call('ZRANK', KEYS[3], ARGV[2])
 local free = tonumber(ARGV[3]) - held
 local batch_full = ARGV[5] == 'batch' and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4])
 if rank < free and not batch_full then
   redis.call('ZREM', KEYS[3], ARGV[2])
-  redis.call('HDEL', KEYS[4], ARGV[2])
+  redis.call('ZREM', KEYS[4], ARGV[2])
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[6]), ARGV[2])
   if ARGV[5] == 'batch' then
     redis.call('ZADD', KEYS[2], now + tonumber(ARGV[6]), ARGV[2])
@@ -84,7 +92,7 @@ def _redis():
 def _keys(endpoint_url):
     tag = hashlib.sha256(endpoint_url.rstrip("/").encode()).hexdigest()[:16]
     prefix = f"inference:slots:{tag}"
-    return [f"{prefix}:holders", f"{prefix}:batch", f"{prefix}:waiting", f"{prefix}:seen", f"{prefix}:limit"]
+    return [f"{prefix}:holders", f"{prefix}:batch", f"{prefix}:waiting", f"{prefix}:heard", f"{prefix}:limit"]
 
 
 def set_slots(endpoint_url, slots=None, batch=None):
@@ -118,11 +126,11 @@ def slots_for(endpoint_url):
 
 
 @contextmanager
-def slot(endpoint_url, kind=CHAT, *, lease_seconds, on_wait=None, max_wait=None):
+def slot(endpoint_url, kind=CHAT, *, on_wait=None, max_wait=None):
     """Hold one of the server's slots for the block; waits its turn (chat first), calling on_wait(ahead)
     when the number of requests ahead changes and every HEARTBEAT_SECONDS, and on_wait(0) once its turn came.
-    QueueTimeout after max_wait seconds (settings.INFERENCE_QUEUE_SECONDS). Yields a function that extends
-    the lease (long streams).
+    QueueTimeout after max_wait seconds (settings.INFERENCE_QUEUE_SECONDS). While the block runs, this
+    process renews the slot's lease (HOLD_LEASE_MS); if the process dies, the slot is free when it runs out.
 
     If Redis cannot be reached the request goes ahead without a slot (logged): the model server is then the
     only queue, which is how it behaved before.
@@ -132,7 +140,6 @@ def slot(endpoint_url, kind=CHAT, *, lease_seconds, on_wait=None, max_wait=None)
     request_id = uuid.uuid4().hex
     order = (0 if kind == CHAT else 1e15) + time.time() * 1000
     max_wait = settings.INFERENCE_QUEUE_SECONDS if max_wait is None else max_wait
-    lease_ms = int(lease_seconds * 1000)
     deadline = time.monotonic() + max_wait
     last_ahead, last_report = None, 0.0
     held = False
@@ -141,14 +148,15 @@ def slot(endpoint_url, kind=CHAT, *, lease_seconds, on_wait=None, max_wait=None)
             try:
                 client = _redis()
                 taken, ahead = _script(keys=keys, args=[int(time.time() * 1000), request_id, slots, batch_slots,
-                                                        kind, lease_ms, f"{order:.0f}", STALE_WAITER_MS],
+                                                        kind, HOLD_LEASE_MS, f"{order:.0f}", STALE_WAITER_MS],
                                        client=client)
             except redis.RedisError as exc:
                 log.warning("inference slots: Redis unavailable (%s); sending the request without a slot", exc)
-                yield lambda: None
+                yield
                 return
             if taken:
                 held = True
+                _leases.hold(request_id, keys, kind)
                 if on_wait is not None and last_ahead is not None:
                     on_wait(0)  # the wait is over: the model takes the request now
                 break
@@ -161,17 +169,10 @@ def slot(endpoint_url, kind=CHAT, *, lease_seconds, on_wait=None, max_wait=None)
                 on_wait(ahead)
                 last_ahead, last_report = ahead, now
             time.sleep(POLL_FIRST if ahead <= 1 else POLL_OTHERS)
-
-        def extend():
-            try:
-                _redis().zadd(keys[0], {request_id: int(time.time() * 1000) + lease_ms}, xx=True)
-                if kind == BATCH:
-                    _redis().zadd(keys[1], {request_id: int(time.time() * 1000) + lease_ms}, xx=True)
-            except redis.RedisError:
-                log.warning("inference slots: could not extend a lease", exc_info=True)
-
-        yield extend
+        yield
     finally:
+        if held:
+            _leases.release(request_id)
         try:
             client = _redis()
             pipe = client.pipeline(transaction=False)
@@ -179,15 +180,67 @@ def slot(endpoint_url, kind=CHAT, *, lease_seconds, on_wait=None, max_wait=None)
                 pipe.zrem(keys[0], request_id)
                 pipe.zrem(keys[1], request_id)
             pipe.zrem(keys[2], request_id)
-            pipe.hdel(keys[3], request_id)
+            pipe.zrem(keys[3], request_id)
             pipe.execute()
         except redis.RedisError:
             log.warning("inference slots: could not release a slot (its lease will end it)", exc_info=True)
 
 
+class _Leases:
+    """The slots this process holds, and the thread that renews their leases every third of HOLD_LEASE_MS
+    (one Redis round trip for all of them)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.held = {}  # request id -> (keys, kind)
+        self.thread = None
+        self.pid = None
+
+    def hold(self, request_id, keys, kind):
+        """Renew this slot's lease from now on."""
+        with self.lock:
+            if self.pid != os.getpid():  # a forked child: its parent's thread is not running here
+                self.held, self.thread, self.pid = {}, None, os.getpid()
+            self.held[request_id] = (keys, kind)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._renew_forever, name="inference-slot-leases",
+                                               daemon=True)
+                self.thread.start()
+
+    def release(self, request_id):
+        """Stop renewing this slot's lease."""
+        with self.lock:
+            self.held.pop(request_id, None)
+
+    def renew(self):
+        """Push the lease of every slot held by this process HOLD_LEASE_MS into the future."""
+        with self.lock:
+            held = dict(self.held)
+        if not held:
+            return
+        until = int(time.time() * 1000) + HOLD_LEASE_MS
+        pipe = _redis().pipeline(transaction=False)
+        for request_id, (keys, kind) in held.items():
+            pipe.zadd(keys[0], {request_id: until}, xx=True)
+            if kind == BATCH:
+                pipe.zadd(keys[1], {request_id: until}, xx=True)
+        pipe.execute()
+
+    def _renew_forever(self):
+        while True:
+            time.sleep(HOLD_LEASE_MS / 3000)
+            try:
+                self.renew()
+            except redis.RedisError:
+                log.warning("inference slots: could not renew the leases of held slots", exc_info=True)
+
+
+_leases = _Leases()
+
+
 def queue_length(endpoint_url):
     """(requests holding a slot, requests waiting) at a model server now (for status pages and metrics)."""
-    holders, _batch, waiting, _seen, _limit = _keys(endpoint_url)
+    holders, _batch, waiting, _heard, _limit = _keys(endpoint_url)
     now = int(time.time() * 1000)
     client = _redis()
     pipe = client.pipeline(transaction=False)

@@ -24,6 +24,7 @@ import httpx
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from config import metrics
 from tutor import capacity
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,6 @@ CHAT, BATCH = capacity.CHAT, capacity.BATCH
 STOP, LENGTH = "stop", "length"
 CHARS_PER_TOKEN = 3.5
 BACKOFF_SECONDS = 0.5
-LEASE_EXTEND_SECONDS = 5
 
 
 _shared_sync = None
@@ -333,9 +333,8 @@ class InferenceClient:
         return InferenceUnavailable(_("The language model server is not reachable or did not answer in time."))
 
     def _slot(self, endpoint, kind, on_wait):
-        """A slot of the endpoint's server (tutor.capacity), or InferenceBusy after the allowed wait."""
-        lease = self.timeout + (settings.CHAT_ANSWER_SECONDS if kind == CHAT else 30)
-        return capacity.slot(endpoint.url, kind, lease_seconds=lease, on_wait=on_wait)
+        """A slot of the endpoint's server (tutor.capacity; capacity.QueueTimeout after the allowed wait)."""
+        return capacity.slot(endpoint.url, kind, on_wait=on_wait)
 
     def fit(self, messages, max_tokens, exact=True):
         """Raise InferenceBadResponse if the messages and the answer cannot fit the context window (counted
@@ -406,11 +405,10 @@ class InferenceClient:
                 time.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
             payload = build_payload(endpoint, stream.messages, stream=True, **options)
             parse = parse_sse_line if endpoint.api == OPENAI else parse_ndjson_line
-            finish = None
+            finish, record = None, _Record(endpoint, kind)
             try:
-                with self._slot(endpoint, kind, on_wait) as extend:
-                    stream.started_at = time.monotonic()
-                    extended = stream.started_at
+                with self._slot(endpoint, kind, on_wait):
+                    stream.started_at = record.sent()
                     with _sync_http().stream("POST", endpoint.chat_url(), json=payload,
                                              headers=endpoint.headers(), timeout=self._timeout()) as response:
                         self._check_status(endpoint, response)
@@ -421,19 +419,20 @@ class InferenceClient:
                             piece, reason = parsed
                             if piece:
                                 passed_on = True
+                                record.piece()
                                 yield piece
                             if reason:
                                 finish = reason
-                            if time.monotonic() - extended > LEASE_EXTEND_SECONDS:
-                                extend()
-                                extended = time.monotonic()
                 if finish is None:
                     raise _Interrupted(f"{endpoint.url}: the stream ended without a finish reason")
                 stream.finish_reason = finish
+                record.done("ok")
                 return
             except capacity.QueueTimeout as exc:
+                record.done("busy")
                 raise InferenceBusy(_("Many questions are waiting for the language model right now.")) from exc
             except (httpx.TransportError, _Retryable, _Interrupted) as exc:
+                record.done("interrupted" if passed_on else "unavailable")
                 if passed_on:
                     log.warning("inference stream broke off at %s after part of the answer: %s", endpoint.url, exc)
                     raise InferenceInterrupted(_("The language model server stopped in the middle of the answer."))\
@@ -441,6 +440,12 @@ class InferenceClient:
                 log.warning("inference stream at %s failed before its first piece (attempt %d): %s",
                             endpoint.url, attempt + 1, exc)
                 errors.append(f"{endpoint.url}: {exc.__class__.__name__}: {exc}")
+            except InferenceError as exc:
+                record.done(exc.code)
+                raise
+            except GeneratorExit:  # the reader stopped early (e.g. an answer past CHAT_ANSWER_SECONDS)
+                record.done("ok")
+                raise
         raise self._unavailable(errors)
 
     def complete(self, messages, *, temperature=0.2, max_tokens=512, json_schema=None, kind=BATCH,
@@ -453,16 +458,26 @@ class InferenceClient:
                 time.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
             payload = build_payload(endpoint, messages, stream=False, temperature=temperature,
                                     max_tokens=max_tokens, json_schema=json_schema)
+            record = _Record(endpoint, kind)
             try:
                 with self._slot(endpoint, kind, on_wait):
+                    record.sent()
                     response = _sync_http().post(endpoint.chat_url(), json=payload, headers=endpoint.headers(),
                                                  timeout=self._timeout())
                 self._check_status(endpoint, response)
-                return parse_completion(endpoint, _json(response))
+                body = _json(response)
+                text, finish = parse_completion(endpoint, body)
+                record.whole(text, body)
+                return text, finish
             except capacity.QueueTimeout as exc:
+                record.done("busy")
                 raise InferenceBusy(_("Many requests are waiting for the language model right now.")) from exc
             except (httpx.TransportError, _Retryable) as exc:
+                record.done("unavailable")
                 errors.append(f"{endpoint.url}: {exc.__class__.__name__}: {exc}")
+            except InferenceError as exc:
+                record.done(exc.code)
+                raise
         raise self._unavailable(errors)
 
     def chat(self, messages, **kwargs):
@@ -489,6 +504,51 @@ class InferenceClient:
         if cut_off:
             log.info("JSON answer cut off at the token limit; kept its complete part (salvaged=%s)", salvaged)
         return data, cut_off
+
+
+class _Record:
+    """The metrics of one request to one endpoint (config.metrics): the wait for a slot, the time to the first
+    piece, tokens and generating time, and the result ("ok" or the error code)."""
+
+    def __init__(self, endpoint, kind):
+        self.labels = {"endpoint": metrics.endpoint_label(endpoint.url), "kind": kind}
+        self.asked = time.monotonic()
+        self.started = self.first = None
+        self.pieces = 0
+        self.ended = False
+
+    def sent(self):
+        """The slot was given and the request goes out now; returns that moment (time.monotonic)."""
+        self.started = time.monotonic()
+        metrics.observe("tutor_inference_queue_wait_seconds", self.started - self.asked, **self.labels)
+        return self.started
+
+    def piece(self):
+        """One streamed piece (about a token) arrived."""
+        if self.first is None:
+            self.first = time.monotonic()
+            metrics.observe("tutor_inference_time_to_first_token_seconds", self.first - self.started, **self.labels)
+        self.pieces += 1
+
+    def whole(self, text, body):
+        """A whole answer arrived at once: its tokens as the server counted them (else estimated)."""
+        usage = body.get("usage") if isinstance(body, dict) else None
+        tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        self.first, self.pieces = self.started, tokens if isinstance(tokens, int) else count_tokens(text)
+        self.done("ok")
+
+    def done(self, result):
+        """The request ended with this result (recorded once)."""
+        if self.ended:
+            return
+        self.ended = True
+        now = time.monotonic()
+        if self.started is not None:
+            metrics.observe("tutor_inference_request_duration_seconds", now - self.started, **self.labels)
+        if self.pieces and self.first is not None:
+            metrics.inc("tutor_inference_tokens_total", self.pieces, **self.labels)
+            metrics.inc("tutor_inference_generation_seconds_total", now - self.first, **self.labels)
+        metrics.inc("tutor_inference_requests_total", result=result, **self.labels)
 
 
 class _Retryable(Exception):

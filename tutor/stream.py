@@ -18,6 +18,7 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.utils import timezone, translation
 
+from config import metrics
 from config.threads import db_in_thread
 from tutor.models import Message
 from tutor.payloads import error_text, message_payload, payload, with_urls
@@ -147,6 +148,7 @@ async def answer_events(message_id, course_id, token, *, fresh=False):
     name = channel(message_id)
     language = translation.get_language()
     queue = await hub.subscribe(name)
+    metrics.gauge_add("tutor_sse_streams_open", 1)
     try:
         buffered, final = await hub.mget(buffer_key(message_id), final_key(message_id))
         if final:
@@ -194,6 +196,7 @@ async def answer_events(message_id, course_id, token, *, fresh=False):
                     yield sse("final", await db_in_thread(lambda: _final_payload(message_id, token)))
                 return
     finally:
+        metrics.gauge_add("tutor_sse_streams_open", -1)
         await hub.unsubscribe(name, queue)
 
 

@@ -1,0 +1,181 @@
+"""Faults across hosts: two workers on a queue under different node names, and the one running the task is killed
+with SIGKILL (kill -9: a lost host, the OOM killer) in the middle of an ingestion, a question generation and a
+chat answer. The other worker, still running, gets the task back (config/workers.py: live workers re-stamp the
+tasks they hold, so a dead worker's come back after CELERY_VISIBILITY_TIMEOUT, here 4 s); the work completes once,
+nothing is lost, nothing is doubled.
+
+These workers use a broker database of their own (the session's worker never sees their tasks) and the test
+PostgreSQL and Redis for everything else.
+"""
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+from django.conf import settings as django_settings
+
+from courses.documents import add_document
+from courses.models import Chunk, Course, Document, Section
+from tests.stub_llm import StubLLM
+from tests.support import (
+    CORPUS_DE,
+    INIT_TEXT,
+    celery_app_for,
+    make_course,
+    make_member,
+    point_tutor_at,
+    start_worker,
+    stop_worker,
+    wait_for,
+)
+from tutor.models import Conversation, Message, Question, QuestionSet
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+VISIBILITY = 4
+GOOD = [{"stem": "Welche Prozessnummer hat der Init-Prozess?", "options": ["0", "1", "42"], "answer": 1,
+         "explanation": "Der Init-Prozess hat die PID 1.", "source": 1},
+        {"stem": "Wer startet den Init-Prozess?", "options": ["Der Kernel", "APT"], "answer": 0,
+         "explanation": "Der Kernel startet ihn.", "source": 1}]
+
+
+@pytest.fixture
+def cluster(worker_env, settings, tmp_path):
+    """Two workers per queue of a test: start(queues, pool) gives both; kill_the_busy_one() kills (-9, whole
+    process group) whichever is running a task now and returns it; send(task, *args) queues a task."""
+    broker = django_settings.REDIS_URL.rsplit("/", 1)[0] + "/13"
+    app = celery_app_for(broker)
+    app.connection_for_write().default_channel.client.flushdb()
+    settings.MEDIA_ROOT = tmp_path / "media"
+    env = dict(worker_env, CELERY_BROKER_URL=broker, CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY),
+               EMBEDDING_MODEL="static", TUTOR_MEDIA_ROOT=str(settings.MEDIA_ROOT))
+
+    class Cluster:
+        workers = []
+
+        def start(self, queues, pool="prefork", **extra_env):
+            self.workers = [start_worker(dict(env, **extra_env), tmp_path / f"{name}.log", queues, pool=pool,
+                                         name=f"{queues.split(',')[0]}-{name}", concurrency=2 if pool == "threads"
+                                         else 1) for name in ("a", "b")]
+            return self.workers
+
+        def send(self, task, *args, queue, priority=None):
+            app.send_task(task, args=args, queue=queue, priority=priority)
+
+        def busy(self):
+            active = app.control.inspect(destination=[w.node for w in self.workers], timeout=2).active() or {}
+            return next((w for w in self.workers if active.get(w.node)), None)
+
+        def kill_the_busy_one(self):
+            busy = wait_for(self.busy, 60, "a worker running the task")
+            os.killpg(busy.pid, signal.SIGKILL)
+            busy.wait(10)
+            survivor = next(w for w in self.workers if w is not busy)
+            return busy, survivor
+
+        def logs(self):
+            return "\n".join(w.log_path.read_text()[-3000:] for w in self.workers)
+
+    made = Cluster()
+    yield made
+    for worker in made.workers:
+        stop_worker(worker)
+    app.connection_for_write().default_channel.client.flushdb()
+
+
+def test_an_ingestion_whose_worker_is_killed_completes_on_the_other_worker_once(cluster):
+    course = Course.objects.create(title="Debian")
+    document = add_document(course, "debian-reference.de.pdf",
+                            (CORPUS_DE / "debian-reference.de.pdf").read_bytes(), enqueue=False)
+    cluster.start("ingest")
+    cluster.send("courses.tasks.ingest_document", document.pk, queue="ingest", priority=0)
+    wait_for(lambda: Document.objects.filter(pk=document.pk, pages_done__gt=0).exists(), 120, "the ingestion")
+    killed, survivor = cluster.kill_the_busy_one()
+    assert Document.objects.get(pk=document.pk).status != Document.READY
+    assert not Chunk.objects.filter(document=document).exists()  # nothing half-written
+
+    wait_for(lambda: Document.objects.filter(pk=document.pk, status=Document.READY).exists(), 300,
+             f"the ingestion on the other worker:\n{cluster.logs()}")
+    document.refresh_from_db()
+    chunks = Chunk.objects.filter(document=document)
+    assert chunks.count() == document.chunks_total == document.chunks_done > 500
+    assert len(set(chunks.values_list("ordinal", flat=True))) == chunks.count()
+    assert "courses.tasks.ingest_document" in survivor.log_path.read_text()
+
+
+def test_a_generation_whose_worker_is_killed_completes_on_the_other_worker_once(cluster, tmp_path):
+    """The model takes 20 s for the questions, far longer than the visibility timeout (4 s): while its worker
+    lives, the task is not handed to the other worker; once it is killed, it is."""
+    course = make_course(("systemstart.md", INIT_TEXT))
+    section = Section.objects.get(document__course=course, title="Der Init-Prozess")
+    with StubLLM(reply=json.dumps({"questions": GOOD}), complete_seconds=20) as stub:
+        point_tutor_at(course, stub.url)
+        question_set = QuestionSet.objects.create(course=course, title="Init", requested=2,
+                                                  generation=QuestionSet.QUEUED)
+        question_set.sections.set([section])
+        cluster.start("generate")
+        cluster.send("tutor.tasks.generate_questions", question_set.pk, queue="generate")
+        wait_for(lambda: stub.active, 60, "the generation's request at the model")
+        time.sleep(3 * VISIBILITY + 1)  # three visibility timeouts and more while the live worker waits for the model
+        assert len(stub.requests) == 1  # not handed out a second time
+        cluster.kill_the_busy_one()
+        assert not Question.objects.filter(question_set=question_set).exists()
+
+        wait_for(lambda: QuestionSet.objects.filter(pk=question_set.pk, generation=QuestionSet.DONE).exists(), 180,
+                 f"the generation on the other worker:\n{cluster.logs()}")
+        requests = len(stub.requests)
+    assert Question.objects.filter(question_set=question_set).count() == 2  # stored once
+    assert requests == 2  # the killed worker's request and the other worker's
+
+
+def test_an_answer_whose_worker_is_killed_is_answered_again_once_by_the_other_worker(cluster):
+    """The killed worker held the model server's only slot (INFERENCE_SLOTS=1): the other worker gets it when its
+    lease ends. A reader of the answer's stream sees the answer start over and end once."""
+    import redis
+
+    from tutor import capacity, stream
+
+    course = make_course(("systemstart.md", INIT_TEXT))
+    user, _token = make_member(course)
+    reply = " ".join(f"wort{i}" for i in range(30)) + " [1]"
+    with StubLLM(reply=reply, token_delay=0.25) as stub:
+        point_tutor_at(course, stub.url)
+        capacity._redis().delete(*capacity._keys(stub.url))
+        conversation = Conversation.objects.create(course=course, user=user)
+        _question, answer = Message.objects.bulk_create([
+            Message(conversation=conversation, role=Message.USER, text="Welche Nummer hat der Init-Prozess?"),
+            Message(conversation=conversation, role=Message.ASSISTANT, status=Message.PENDING)])
+        events = []
+        listener = redis.Redis.from_url(django_settings.REDIS_URL).pubsub()
+        listener.subscribe(stream.channel(answer.pk))
+
+        def listen():
+            for item in listener.listen():
+                if item["type"] == "message":
+                    events.append(json.loads(item["data"])["t"])
+                    if events[-1] == "end":
+                        return
+
+        reader = threading.Thread(target=listen, daemon=True)
+        reader.start()
+        cluster.start("chat", pool="threads", INFERENCE_SLOTS="1")
+        cluster.send("tutor.tasks.chat_answer", answer.pk, queue="chat")
+        wait_for(lambda: Message.objects.filter(pk=answer.pk, status=Message.STREAMING).exists(), 60,
+                 "the answer to stream")
+        time.sleep(1)  # a few more pieces
+        cluster.kill_the_busy_one()
+        assert capacity.queue_length(stub.url)[0] == 1  # the dead worker's slot, until its lease ends
+
+        done = wait_for(lambda: Message.objects.filter(pk=answer.pk, status__in=[Message.DONE, Message.FAILED])
+                        .first(), 180, f"the answer on the other worker:\n{cluster.logs()}")
+        reader.join(30)
+        listener.close()
+        capacity._redis().delete(*capacity._keys(stub.url))
+    assert done.status == Message.DONE and done.text == reply  # the whole answer, once (not the piece + the whole)
+    assert done.citations.filter(number=1).count() == 1
+    assert events.count("reset") == 1 and events.count("end") == 1 and events[-1] == "end"
+    assert "".join(events).count("delta") > 30  # the killed worker's pieces, then the whole answer again
+    assert len(stub.requests) == 2
