@@ -255,7 +255,11 @@ INFERENCE_CONTEXT_TOKENS = env_int("INFERENCE_CONTEXT_TOKENS", 8192)
 INFERENCE_TIMEOUT = env_int("INFERENCE_TIMEOUT", 60)
 # INFERENCE_RETRIES: bounded retries per endpoint on connection errors and 5xx (default 2)
 INFERENCE_RETRIES = env_int("INFERENCE_RETRIES", 2)
-# INFERENCE_ALLOWED_HOSTS: hosts a lecturer may pick as the course's own inference server
+# INFERENCE_MODEL_CHOICES: models (names on the inference server) a lecturer may choose for the course tutor,
+#   comma-separated (default: none, the course uses INFERENCE_MODEL); the endpoint and time limit of a course are
+#   set by admins (Django admin, Tutor settings)
+INFERENCE_MODEL_CHOICES = env_list("INFERENCE_MODEL_CHOICES", "")
+# INFERENCE_ALLOWED_HOSTS: hosts an admin may set as a course tutor's own inference server (Django admin)
 #   (comma-separated; default: only the hosts of INFERENCE_URL) — chat text never goes anywhere else
 INFERENCE_ALLOWED_HOSTS = env_list("INFERENCE_ALLOWED_HOSTS", ",".join(urlparse(u).hostname or "" for u in INFERENCE_URLS))
 # INFERENCE_SLOTS: requests one inference server works on at once; more wait their turn in a queue shared by all

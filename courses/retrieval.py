@@ -118,7 +118,7 @@ keyword AS (
     GROUP BY c.id
     ORDER BY SUM(t.idf * ts_rank(c.search_vector, t.query)) DESC
     LIMIT %(candidates)s
-)
+),
 word_forms AS (
     -- each question word with every form it may take in a passage (courses.language.expand_query) and its weight
     SELECT w.weight, (SELECT string_agg(DISTINCT quote_literal(l), ' | ')

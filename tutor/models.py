@@ -319,6 +319,7 @@ class TestQuestion(models.Model):
     """A lecturer's test question for the course tutor, with what a good answer contains, and how the tutor did
     the last time it was checked (tutor.checks)."""
 
+    __test__ = False  # a model, not a pytest test class
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="test_questions")
     question = models.TextField(_("question"), max_length=2000)
     expected = models.CharField(_("expected answer or passage"), max_length=500, blank=True, help_text=_(
