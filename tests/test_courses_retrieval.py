@@ -133,7 +133,8 @@ def test_the_hnsw_path_keeps_to_the_course_and_matches_exact_search(interleaved_
         plan = retrieval.execute_planned(cursor, "EXPLAIN " + retrieval.hybrid_sql(64, "hnsw"), {
             "vector": "[" + ",".join(["0.1"] * 64) + "]", "course": course, "index": index, "text": "x",
             "configs": ["german"], "documents": None, "candidates": 40, "k": 5, "rrf_k": 2, "max_share": 0.2,
-            "pool": 200, "row_budget": 2000, "semantic_weight": 1.0, "keyword_weight": 1.0}, hnsw=True)
+            "pool": 200, "row_budget": 2000, "semantic_weight": 1.0, "keyword_weight": 1.0, "word_forms": [],
+            "word_weights": []}, hnsw=True)
         cursor.execute("SHOW enable_seqscan")  # the planner setting stays inside that one statement
         assert cursor.fetchone()[0] == "on"
     plan = "\n".join(row[0] for row in plan)

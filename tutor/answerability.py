@@ -39,6 +39,7 @@ CALIBRATIONS = {
     "e5-small": Calibration(bias=-77.44, similarity=90.51, lift=-16.22, coverage=3.80, answer=0.678, sure=0.95),
     "static": Calibration(bias=-13.42, similarity=13.86, lift=23.53, coverage=6.26, answer=0.254, sure=0.9),
 }
+FULL_COVERAGE = 0.99
 # An embedding model without its own calibration (server:…) is judged by the words alone
 WORDS_ONLY = Calibration(bias=-2.0, similarity=0.0, lift=0.0, coverage=8.0, answer=0.5, sure=0.9)
 
@@ -78,6 +79,8 @@ def assess(passages, embedding_model=None):
          + calibration.coverage * coverage)
     probability = 1 / (1 + math.exp(-max(-50.0, min(50.0, z))))
     level = STRONG if probability >= calibration.sure else WEAK if probability >= calibration.answer else NONE
+    if level == NONE and coverage >= FULL_COVERAGE:  # every word of the question stands in one passage: the
+        level = WEAK  # vectors alone do not overrule that (a short course, or a passage full of other things)
     return Evidence(similarity, lift, coverage, probability, level)
 
 
