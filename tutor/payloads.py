@@ -32,9 +32,11 @@ def payload(message, citations):
     return {
         "id": message.pk, "role": message.role, "status": message.status, "html": rendered,
         "declined": message.declined,
+        # with the quote check: whether a quote of the answer was found in its source (None: not checked)
+        "grounded": (message.evidence or {}).get("grounded"),
         "error": error_text(message.error) if failed else "", "error_code": message.error if failed else "",
         "citations": [{"number": c.number, "chunk": c.chunk_id, "title": c.document_title, "section": c.section_path,
-                       "page": c.page, "cited": c.cited} for c in citations],
+                       "page": c.page, "cited": c.cited, "quote": c.quote} for c in citations],
     }
 
 
