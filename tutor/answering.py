@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from courses.language import detect_language
 from courses.retrieval import course_documents
@@ -62,11 +63,11 @@ def _note(language, text):
         return "\n\n*" + _(text) + "*"
 
 
-UNVERIFIED_NOTE = "(I could not find the words I relied on in the course texts: please check this answer against " \
-                  "the sources.)"
-WEAK_NOTE = "(The course texts may not fully answer this question: please check the sources.)"
-GENERAL_NOTE = "(Nothing on this was found in the course texts: this answer is general knowledge.)"
-CUT_OFF_NOTE = "(The answer reached its length limit and ends here.)"
+UNVERIFIED_NOTE = gettext_noop("(I could not find the words I relied on in the course texts: please check this "
+                               "answer against the sources.)")
+WEAK_NOTE = gettext_noop("(The course texts may not fully answer this question: please check the sources.)")
+GENERAL_NOTE = gettext_noop("(Nothing on this was found in the course texts: this answer is general knowledge.)")
+CUT_OFF_NOTE = gettext_noop("(The answer reached its length limit and ends here.)")
 
 
 @dataclass
