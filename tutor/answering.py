@@ -78,6 +78,7 @@ class Outcome:
 
     text: str = ""
     passages: list = field(default_factory=list)
+    retrieved: list = field(default_factory=list)  # what the search found, whether used or not
     query: str = ""
     declined: bool = False
     evidence: dict = field(default_factory=dict)
@@ -126,13 +127,14 @@ def respond(course, config, question, turns, out, *, ui_language=None, on_first_
         also = rewritten or []
         evidence["rewritten"] = bool(rewritten)
     passages = relevant_passages(course.pk, query, config.sources, also=also)
+    retrieved_passages = passages
     judged = assess(passages, passages[0].embedding_model if passages else None)
     evidence["retrieval"] = judged.as_dict()
     if judged.level == NONE:
         if config.strictness == TutorConfig.STRICT or not passages:
             text = declined_text(course.pk, language)
             out.piece(text)
-            return Outcome(text=text, query=query, declined=True, evidence=evidence)
+            return Outcome(text=text, query=query, declined=True, evidence=evidence, retrieved=passages)
         passages = []  # open: the model may answer from general knowledge, marked as such
     retrieved = time.monotonic()
     quotes = config.checks_quotes and bool(passages)
@@ -164,7 +166,7 @@ def respond(course, config, question, turns, out, *, ui_language=None, on_first_
     if not text:
         log.warning("the model's answer was empty")
         return Outcome(query=query, evidence=evidence, error="bad_response")
-    outcome = Outcome(text=text, passages=passages, query=query, evidence=evidence)
+    outcome = Outcome(text=text, passages=passages, query=query, evidence=evidence, retrieved=retrieved_passages)
     notes = []
     if stream.cut_off:  # the answer used all ANSWER_TOKENS: kept, and the reader is told where it ends
         log.info("answer cut off at the length limit (%d tokens)", ANSWER_TOKENS)
@@ -182,7 +184,8 @@ def respond(course, config, question, turns, out, *, ui_language=None, on_first_
                 out.reset()
                 declined = declined_text(course.pk, language)
                 out.piece(declined)
-                return Outcome(text=declined, query=query, declined=True, evidence=evidence)
+                return Outcome(text=declined, query=query, declined=True, evidence=evidence,
+                               retrieved=retrieved_passages)
             notes.append(UNVERIFIED_NOTE)
     elif judged.level == WEAK and config.strictness == TutorConfig.STRICT:
         notes.append(WEAK_NOTE)

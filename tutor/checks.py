@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Result:
     """How the tutor did on one question: declined or answered, whether the answer or a passage it cites (or any
-    passage it was given) contains an expected string; error: a failure's code."""
+    passage the search found) contains an expected string; error: a failure's code."""
 
     declined: bool
     answer: str
@@ -50,7 +50,7 @@ def ask(course, question, expected=(), config=None):
     return Result(declined=outcome.declined, answer=outcome.text, error=outcome.error,
                   in_answer=bool(expected) and not outcome.declined and contains(outcome.text, expected),
                   in_cited=any(contains(p.text, expected) for i, p in enumerate(passages, 1) if i in cited),
-                  in_sources=any(contains(p.text, expected) for p in passages))
+                  in_sources=any(contains(p.text, expected) for p in outcome.retrieved))
 
 
 def check_test_questions(course_id):

@@ -90,5 +90,5 @@ class Command(BaseCommand):
         if name == "answerable":
             line += (f"  answer contains an expected string {share(results, lambda r: r.in_answer):.2f}  "
                      f"a cited passage contains it {share(results, lambda r: r.in_cited):.2f}  "
-                     f"a source given to the model contains it {share(results, lambda r: r.in_sources):.2f}")
+                     f"a retrieved passage contains it {share(results, lambda r: r.in_sources):.2f}")
         self.stdout.write(line)
