@@ -198,8 +198,3 @@ def expand_query(cursor, course_id, text, configs, *, with_synonyms=True):
         groups.append((word, forms, counts.get(word, 0)))
     return QueryTerms(extra, groups)
 
-
-def compound_parts(cursor, course_id, text, configs):
-    """Parts of the query's compound words, split where the course's own vocabulary says so (see expand_query)."""
-    terms = expand_query(cursor, course_id, text, configs, with_synonyms=False)
-    return terms.extra

@@ -9,7 +9,7 @@ import re
 import pytest
 from django.core.management import call_command
 
-from tests.support import INIT_TEXT, make_course, make_member, point_tutor_at, wait_for
+from tests.support import INIT_TEXT, make_member, point_tutor_at, wait_for
 from tests.test_tutor_chat import ask, ask_streaming, sse_events
 from tutor.models import Citation, Message, TestQuestion, TutorConfig
 

@@ -306,5 +306,5 @@ def _save(message, **fields):
     """Write these fields of the message (an UPDATE: nothing if it was deleted meanwhile) and keep them on it,
     for the final payload."""
     Message.objects.filter(pk=message.pk).update(**fields)
-    for field, value in fields.items():
-        setattr(message, field, value)
+    for name, value in fields.items():
+        setattr(message, name, value)
