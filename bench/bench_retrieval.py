@@ -282,8 +282,8 @@ def run(args):
     # the halves alone: the production CTEs, each run on its own
     semantic_sql = {p: "WITH " + hybrid_sql(args.dim, p).split("WITH ", 1)[1].split("lexemes AS (")[0].rstrip()
                     .rstrip(",") + "\nSELECT id FROM semantic ORDER BY rank, id" for p in ("course", "hnsw", "exact")}
-    keyword_sql = ("WITH lexemes AS (" + hybrid_sql(args.dim).split("lexemes AS (", 1)[1].split("\nSELECT c.id")[0]
-                   + "\nSELECT id FROM keyword")
+    keyword_sql = ("WITH lexemes AS (" + hybrid_sql(args.dim).split("lexemes AS (", 1)[1].split("\nword_forms AS (")[0]
+                   .rstrip().rstrip(",") + "\nSELECT id FROM keyword")
 
     def half(sql, course_id, index, vector, text):
         params = {"vector": "[" + ",".join(f"{x:.6f}" for x in vector) + "]", "course": course_id,

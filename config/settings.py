@@ -267,7 +267,11 @@ INFERENCE_CONTEXT_TOKENS = env_int("INFERENCE_CONTEXT_TOKENS", 8192)
 INFERENCE_TIMEOUT = env_int("INFERENCE_TIMEOUT", 60)
 # INFERENCE_RETRIES: bounded retries per endpoint on connection errors and 5xx (default 2)
 INFERENCE_RETRIES = env_int("INFERENCE_RETRIES", 2)
-# INFERENCE_ALLOWED_HOSTS: hosts a lecturer may pick as the course's own inference server
+# INFERENCE_MODEL_CHOICES: models (names on the inference server) a lecturer may choose for the course tutor,
+#   comma-separated (default: none, the course uses INFERENCE_MODEL); the endpoint and time limit of a course are
+#   set by admins (Django admin, Tutor settings)
+INFERENCE_MODEL_CHOICES = env_list("INFERENCE_MODEL_CHOICES", "")
+# INFERENCE_ALLOWED_HOSTS: hosts an admin may set as a course tutor's own inference server (Django admin)
 #   (comma-separated; default: only the hosts of INFERENCE_URL) — chat text never goes anywhere else
 INFERENCE_ALLOWED_HOSTS = env_list("INFERENCE_ALLOWED_HOSTS", ",".join(urlparse(u).hostname or "" for u in INFERENCE_URLS))
 # INFERENCE_SLOTS: requests one inference server works on at once; more wait their turn in a queue shared by all
@@ -306,6 +310,11 @@ RERANK_CANDIDATES = env_int("RERANK_CANDIDATES", 20)
 # RERANK_TIMEOUT: seconds to wait for the reranker before keeping the fused order (default 5)
 RERANK_TIMEOUT = env_float("RERANK_TIMEOUT", 5.0)
 
+# SYNONYMS_FILE: a German synonym list in OpenThesaurus' text form (one set a line, ";"-separated), used by the
+#   full-text half of a search for question words the course texts never use (default: Debian's package
+#   openthesaurus-de-text, LGPL-2.1, where installed; empty: no synonyms)
+SYNONYMS_FILE = env("SYNONYMS_FILE", "/usr/share/openthesaurus-de/openthesaurus.txt")
+
 # CHUNK_TOKENS / CHUNK_OVERLAP: passage size and overlap in tokens of the embedding model (default 200 / 40)
 CHUNK_TOKENS = env_int("CHUNK_TOKENS", 200)
 CHUNK_OVERLAP = env_int("CHUNK_OVERLAP", 40)
@@ -318,6 +327,23 @@ CHAT_RATE_WINDOW = env_int("CHAT_RATE_WINDOW", 60)
 #   must always share a content word with the question); without relevant passages the tutor says the
 #   course texts do not cover the question
 CHAT_MIN_RELEVANCE = env_float("CHAT_MIN_RELEVANCE", None)
+# CHAT_QUOTE_CHECK: whether answers quote their evidence per source and an answer without a quote found in its
+#   cited passage is declined (strict) or marked (open): "auto" (default: on, except for the models named in
+#   CHAT_WEAK_MODELS, which rarely quote correctly; there retrieval evidence alone decides), "on" or "off";
+#   a course's tutor settings can override it
+CHAT_QUOTE_CHECK = env("CHAT_QUOTE_CHECK", "auto")
+if CHAT_QUOTE_CHECK not in {"auto", "on", "off"}:
+    raise ImproperlyConfigured(f"CHAT_QUOTE_CHECK={CHAT_QUOTE_CHECK!r}: use auto, on or off")
+# CHAT_WEAK_MODELS: model names too small to quote their evidence or rewrite questions reliably (default smollm2)
+CHAT_WEAK_MODELS = env_list("CHAT_WEAK_MODELS", "smollm2")
+# CHAT_QUERY_REWRITE: whether the model rewrites a question into search queries and a hypothetical answer passage,
+#   searched and fused with the question itself (default "auto": on except for CHAT_WEAK_MODELS, where it costs
+#   seconds); a course's tutor settings can override it. CHAT_REWRITE_SECONDS bounds it (default 4): a rewrite
+#   that takes longer is dropped and the question searched as asked
+CHAT_QUERY_REWRITE = env("CHAT_QUERY_REWRITE", "auto")
+if CHAT_QUERY_REWRITE not in {"auto", "on", "off"}:
+    raise ImproperlyConfigured(f"CHAT_QUERY_REWRITE={CHAT_QUERY_REWRITE!r}: use auto, on or off")
+CHAT_REWRITE_SECONDS = env_float("CHAT_REWRITE_SECONDS", 4.0)
 # CHAT_MAX_QUESTION_CHARS: longest question accepted (default 2000)
 CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 2000)
 # CHAT_STREAM_TIMEOUT: seconds the web process waits for a silent answer before giving up (default 180)

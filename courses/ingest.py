@@ -59,6 +59,12 @@ def ensure_index(course_id, model=None):
         return EmbeddingIndex.objects.create(course_id=course_id, model=model, dimension=dimension), True
 
 
+def passage_input(document_title, section, text):
+    """What is embedded for a passage: its section's title above its text (the context a question may name
+    that the passage itself leaves out)."""
+    return f"{section.title}\n{text}"
+
+
 def refresh_course_terms(course_id):
     """Recount in how many of the course's chunks each stemmed term occurs (the idf of keyword search)."""
     with transaction.atomic(), connection.cursor() as cursor:
@@ -128,7 +134,7 @@ def ingest_document(document_id, *, model=None, budget=None):
                          document_id, len(vectors), len(drafts), time.monotonic() - started)
                 return "continued"
             batch = drafts[start:start + EMBED_BATCH]
-            inputs = [f"{parsed.sections[d.section_index].title}\n{d.text}" for d in batch]
+            inputs = [passage_input(document.title, parsed.sections[d.section_index], d.text) for d in batch]
             vectors.extend(embedder.embed_passages(inputs))
             _progress(document.pk, chunks_done=start + len(batch))
         written = _store(document.pk, sha, index, parsed, drafts, vectors)

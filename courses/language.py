@@ -2,6 +2,7 @@
 query handling of the full-text search (question words, compound words, separable verbs)."""
 
 import re
+from dataclasses import dataclass
 
 _STOPWORDS = {
     "de": set("der die das und ist nicht ein eine einer eines mit von den dem des zu im auf für sich auch "
@@ -9,13 +10,41 @@ _STOPWORDS = {
     "en": set("the and is are not a an of to in on for with this that be by as it or from can you your "
               "which will was were have has if at these those".split()),
 }
+# Words that say a short text's language (questions: "Was macht systemd?", "Wie starte ich neu?"): only words
+# that are not also common in the other language ("was", "die", "also", "so", "man", "in" are in both)
+_MARKERS = {
+    "de": set("""
+der das und ist nicht ein eine einen einem einer eines mit von den dem des zu zum zur im auf für sich auch
+werden wird wurde sind oder wenn kann können sie es ich du wir ihr mein meine dein bei nach aus wie wo wer wen
+wem wessen warum wieso weshalb wozu woran womit wofür worauf welche welcher welches welchen welchem wann über
+durch diese dieser dieses gibt gib hat haben sein bitte noch schon dass nur mehr kein keine man muss soll darf
+geht mache macht machen heißt bedeutet zeige erkläre unter ohne zwischen oder
+""".split()),
+    "en": set("""
+the and is are not an of to on for with this that be by it or from can you your which will were have has if at
+these those what how why when where who whom whose does do did should could would shall my me there their
+please explain show mean means without between
+""".split()),
+}
+_GERMAN_LETTERS = re.compile("[äöüß]")
 
 
-def detect_language(text):
-    """"de" or "en", by counting common function words (enough for course texts)."""
-    words = re.findall(r"[a-zäöüß]+", text[:200000].lower())
-    counts = {lang: sum(1 for w in words if w in stop) for lang, stop in _STOPWORDS.items()}
-    return max(counts, key=counts.get) if any(counts.values()) else "en"
+def language_scores(text):
+    """{"de": n, "en": n}: how many of the text's words (and German letters) speak for each language."""
+    lowered = text[:200000].lower()
+    words = re.findall(r"[a-zäöüß]+", lowered)
+    scores = {lang: sum(1 for w in words if w in markers) for lang, markers in _MARKERS.items()}
+    scores["de"] += min(3, len(_GERMAN_LETTERS.findall(lowered)))
+    return scores
+
+
+def detect_language(text, default="en"):
+    """"de" or "en" by the words (and letters) only one of the two uses; default when neither wins (too short or
+    a tie): callers pass the course's or the page's language there."""
+    scores = language_scores(text)
+    if scores["de"] == scores["en"]:
+        return default
+    return max(scores, key=scores.get)
 
 
 # --- Text search configurations ----------------------------------------------------------------------
@@ -105,27 +134,67 @@ GROUP BY piece
 """
 
 
-def compound_parts(cursor, course_id, text, configs):
-    """Parts of the query's compound words, split where the course's own vocabulary says so.
+def query_words(query):
+    """The question's content words for the full-text half (no question or stop words, at least 3 letters),
+    in order, each once."""
+    seen = []
+    for word in re.findall(r"[^\W\d_][\w-]*[^\W_]|[^\W\d_]{3,}", keyword_text(query)):
+        lowered = word.lower()
+        if len(lowered) >= 3 and lowered not in STOPWORDS and lowered not in QUESTION_WORDS and lowered not in seen:
+            seen.append(lowered)
+    return seen
 
-    Koehn & Knight's frequency rule: a long word is split into two parts that both occur in the course's
-    chunks when the geometric mean of their chunk counts beats the count of the whole word (0 if absent).
+
+@dataclass
+class QueryTerms:
+    """What the full-text half searches besides the question's own words, and how each question word can be
+    found in a passage: ``extra`` (compound parts, synonyms) and ``words`` [(word, forms it may take in a
+    passage, in how many of the course's chunks the word itself occurs)]."""
+
+    extra: list
+    words: list
+
+
+MAX_SYNONYMS = 3  # per question word the course texts never use
+
+
+def expand_query(cursor, course_id, text, configs, *, with_synonyms=True):
+    """The QueryTerms of a query in this course, from one lookup of the course's term counts.
+
+    Compound words are split by Koehn & Knight's frequency rule: a long word becomes two parts that both occur in
+    the course's chunks when the geometric mean of their chunk counts beats the count of the whole word (0 if
+    absent). A word the course never uses (not even through its compound parts) is searched by up to
+    MAX_SYNONYMS of its synonyms (courses.synonyms) that the course uses most.
     """
-    words = {w.lower() for w in re.findall(r"[^\W\d_]+", text) if len(w) >= COMPOUND_MIN_LENGTH}
+    from courses.synonyms import synonyms
+
+    words = query_words(text)
     splits = {w: [(w[:i], w[i:]) for i in range(COMPOUND_MIN_PART, len(w) - COMPOUND_MIN_PART + 1)]
-              for w in words}
-    pieces = sorted(words | {part for pairs in splits.values() for pair in pairs for part in pair})
+              for w in words if len(w) >= COMPOUND_MIN_LENGTH and "-" not in w}
+    hyphenated = {w: [p for p in w.split("-") if len(p) >= 2] for w in words if "-" in w}
+    alternatives = {w: synonyms(w) for w in words if len(w) >= 4} if with_synonyms else {}
+    pieces = set(words) | {part for pairs in splits.values() for pair in pairs for part in pair}
+    pieces |= {part for parts in hyphenated.values() for part in parts}
+    pieces |= {s for found in alternatives.values() for s in found}
     if not pieces:
-        return []
-    cursor.execute(PIECE_COUNTS_SQL, {"pieces": pieces, "configs": configs, "course": course_id})
+        return QueryTerms([], [])
+    cursor.execute(PIECE_COUNTS_SQL, {"pieces": sorted(pieces), "configs": configs, "course": course_id})
     counts = dict(cursor.fetchall())
-    parts = []
-    for word, pairs in splits.items():
+    extra, groups = [], []
+    for word in words:
+        forms = [word, *hyphenated.get(word, ())]
         best, best_score = None, counts.get(word, 0)
-        for head, tail in pairs:
+        for head, tail in splits.get(word, ()):
             score = (counts.get(head, 0) * counts.get(tail, 0)) ** 0.5
             if score > best_score:
                 best, best_score = (head, tail), score
         if best:
-            parts.extend(best)
-    return parts
+            extra.extend(best)
+            forms.extend(best)
+        if not best_score and not any(counts.get(p) for p in hyphenated.get(word, ())):
+            used = sorted((s for s in alternatives.get(word, ()) if counts.get(s)), key=lambda s: -counts[s])
+            extra.extend(used[:MAX_SYNONYMS])
+            forms.extend(used[:MAX_SYNONYMS])
+        groups.append((word, forms, counts.get(word, 0)))
+    return QueryTerms(extra, groups)
+

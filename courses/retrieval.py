@@ -19,6 +19,7 @@ German query handling (compound words split where the course's own vocabulary sa
 is courses.language's.
 """
 
+import math
 from dataclasses import dataclass
 
 import psycopg
@@ -29,7 +30,7 @@ from django.urls import reverse
 from config import metrics
 from courses import rerank
 from courses.embeddings import get_embedder
-from courses.language import TS_CONFIGS, compound_parts, keyword_text, separable_verbs, ts_config
+from courses.language import TS_CONFIGS, expand_query, keyword_text, separable_verbs, ts_config
 from courses.models import Document
 from courses.vector_index import VALID_SQL
 
@@ -118,10 +119,23 @@ keyword AS (
     GROUP BY c.id
     ORDER BY SUM(t.idf * ts_rank(c.search_vector, t.query)) DESC
     LIMIT %(candidates)s
+),
+word_forms AS (
+    -- each question word with every form it may take in a passage (courses.language.expand_query) and its weight
+    SELECT w.weight, (SELECT string_agg(DISTINCT quote_literal(l), ' | ')
+                      FROM unnest(%(configs)s::regconfig[]) AS config,
+                           unnest(tsvector_to_array(to_tsvector(config, w.forms))) AS l)::tsquery AS query
+    FROM unnest(%(word_forms)s::text[], %(word_weights)s::float8[]) AS w(forms, weight)
 )
 SELECT c.id, c.document_id, d.title, COALESCE(s.path, ''), c.page, c.text,
        COALESCE(%(semantic_weight)s::float8 / (%(rrf_k)s + semantic.rank), 0.0)
-     + COALESCE(%(keyword_weight)s::float8 / (%(rrf_k)s + keyword.rank), 0.0) AS score
+     + COALESCE(%(keyword_weight)s::float8 / (%(rrf_k)s + keyword.rank), 0.0) AS score,
+       -- evidence for answerability (tutor.answerability): raw cosine similarity, the mean of the semantic
+       -- candidates' (the course's background), and the weighted share of the question's words in the passage
+       1 - (c.embedding <=> %(vector)s::vector) AS similarity,
+       (SELECT 1 - avg(distance) FROM nearest) AS background,
+       (SELECT COALESCE(sum(weight) FILTER (WHERE c.search_vector @@ query), 0)
+               / NULLIF(sum(weight) FILTER (WHERE query IS NOT NULL), 0) FROM word_forms) AS coverage
 FROM semantic
 FULL OUTER JOIN keyword ON semantic.id = keyword.id
 JOIN courses_chunk c ON c.id = COALESCE(semantic.id, keyword.id)
@@ -194,6 +208,10 @@ class Passage:
     page: int | None
     text: str
     score: float
+    similarity: float | None = None  # cosine similarity of passage and query (the embedding model's own scale)
+    background: float | None = None  # mean similarity of the query's nearest passages in the course
+    coverage: float | None = None  # share of the query's words (weighted by rarity) the passage holds
+    embedding_model: str = ""  # whose scale similarity is on
 
     def url(self):
         """The reader view of this passage in its section."""
@@ -206,14 +224,17 @@ class Passage:
 
 
 def search(course_id, index_id, vector, text, *, configs=("german",), k=5, document_ids=None,
-           semantic_weight=None, keyword_weight=None, candidates=None, path=None, sizes=None):
+           semantic_weight=None, keyword_weight=None, candidates=None, path=None, sizes=None, synonyms=True):
     """Run the hybrid SQL for a pre-embedded query: [(chunk_id, document_id, title, path, page, text, score)].
 
     text is the query as typed: each text search configuration stems it, and every resulting term
     counts (OR semantics), weighted by its rarity in this course (BM25's idf). path forces the semantic
     half's plan ("course", "hnsw" or "exact"); by default semantic_path picks it from the course's size and
     index. sizes: (rows searched, rows in the table, whether the course has its own HNSW index) as
-    course_setup read them along with the index, saving a round trip.
+    course_setup read them along with the index, saving a round trip. synonyms: whether question words the course
+    never uses are also searched by their synonyms (courses.synonyms).
+
+    Each row also carries the evidence tutor.answerability weighs: (…, similarity, background, coverage).
     """
     params = {
         "vector": "[" + ",".join(f"{float(x):.6f}" for x in vector) + "]",
@@ -230,12 +251,22 @@ def search(course_id, index_id, vector, text, *, configs=("german",), k=5, docum
             setup = course_setup(course_id, document_ids, index_id=index_id)
             sizes = setup[3] if setup else (0, 0, False)
         rows, total_rows, course_index = sizes
-        params["text"] = " ".join([params["text"], *compound_parts(cursor, course_id, params["text"], params["configs"])])
+        terms = expand_query(cursor, course_id, text, params["configs"], with_synonyms=synonyms)
+        params["text"] = " ".join([params["text"], *terms.extra])
         if "german" in params["configs"]:
             params["text"] = " ".join([params["text"], *separable_verbs(text)])
+        params["word_forms"] = [" ".join(forms) for _word, forms, _count in terms.words]
+        params["word_weights"] = [idf(count, rows) for _word, _forms, count in terms.words]
         path = path or semantic_path(rows, total_rows, params["candidates"], course_index)
         return execute_planned(cursor, hybrid_sql(len(vector), path), params,
                                hnsw=path == "hnsw" and len(vector) in HNSW_DIMENSIONS)
+
+
+def idf(count, total):
+    """BM25's inverse document frequency of a term in `count` of `total` chunks (a word the course never uses
+    weighs most)."""
+    total = max(total, count, 1)
+    return math.log(1 + (total - count + 0.5) / (count + 0.5))
 
 
 def execute_planned(cursor, sql, params, *, hnsw):
@@ -298,9 +329,11 @@ def course_setup(course_id, document_ids=None, index_id=None):
     return index_id, model, list(languages) or ["de"], (rows, total_rows, course_index)
 
 
-def retrieve(course_id, query, k=5, *, language=None, document_ids=None):
+def retrieve(course_id, query, k=5, *, language=None, document_ids=None, also=(), synonyms=True):
     """The k passages of this course's indexed texts that best answer the query (never another course's).
 
+    also: other wordings of the same question (rewritten queries, a hypothetical answer passage): each is searched
+    too, and the lists are fused by reciprocal rank (a passage keeps its best evidence of any of them).
     With a rerank server configured (RERANK_URL), the best RERANK_CANDIDATES fused passages are reranked
     by it and its k best returned (see courses.rerank: a failing reranker keeps the fused order).
     """
@@ -309,19 +342,55 @@ def retrieve(course_id, query, k=5, *, language=None, document_ids=None):
     if setup is None:
         return []
     index_id, model, languages, sizes = setup
-    with metrics.timer("tutor_retrieval_duration_seconds", phase="embed"):
-        vector = get_embedder(model).embed_query(query)
+    embedder = get_embedder(model)
     languages = [language] if language else languages
     candidates = max(k, settings.RERANK_CANDIDATES) if rerank.enabled() else k
-    with metrics.timer("tutor_retrieval_duration_seconds", phase="search"):
-        rows = search(course_id, index_id, vector, query, configs=[ts_config(code) for code in languages],
-                      k=candidates, document_ids=document_ids, sizes=sizes)
-    passages = [Passage(chunk_id=r[0], course_id=course_id, document_id=r[1], document_title=r[2],
-                        section_path=r[3], page=r[4], text=r[5], score=float(r[6])) for r in rows]
+    lists = []
+    for text in [query, *(t for t in also if t and t.strip() and t != query)]:
+        with metrics.timer("tutor_retrieval_duration_seconds", phase="embed"):
+            vector = embedder.embed_query(text)
+        with metrics.timer("tutor_retrieval_duration_seconds", phase="search"):
+            rows = search(course_id, index_id, vector, text, configs=[ts_config(code) for code in languages],
+                          k=max(candidates, FUSED_DEPTH) if also else candidates, document_ids=document_ids,
+                          sizes=sizes, synonyms=synonyms)
+        lists.append([Passage(chunk_id=r[0], course_id=course_id, document_id=r[1], document_title=r[2],
+                              section_path=r[3], page=r[4], text=r[5], score=float(r[6]), similarity=_float(r[7]),
+                              background=_float(r[8]), coverage=_float(r[9]), embedding_model=model)
+                      for r in rows])
+    passages = fuse(lists)[:candidates] if len(lists) > 1 else lists[0]
     if not rerank.enabled():
         return passages
     with metrics.timer("tutor_retrieval_duration_seconds", phase="rerank"):
         return rerank.rerank(query, passages, k)
+
+
+FUSED_DEPTH = 10  # passages of each wording that take part in the fusion
+
+
+def fuse(lists):
+    """Several ranked passage lists as one, by reciprocal rank fusion; each passage keeps the best similarity and
+    coverage it had in any list (the background is the question's own, the first list's)."""
+    fused, scores = {}, {}
+    for ranked in lists:
+        for rank, passage in enumerate(ranked, 1):
+            scores[passage.chunk_id] = scores.get(passage.chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+            kept = fused.setdefault(passage.chunk_id, passage)
+            if kept is not passage:
+                kept.similarity = max(_present(kept.similarity), _present(passage.similarity))
+                kept.coverage = max(_present(kept.coverage), _present(passage.coverage))
+    background = next((p.background for ranked in lists for p in ranked[:1]), None)
+    for passage in fused.values():
+        passage.score = scores[passage.chunk_id]
+        passage.background = background
+    return sorted(fused.values(), key=lambda p: -p.score)
+
+
+def _float(value):
+    return None if value is None else float(value)
+
+
+def _present(value):
+    return -1.0 if value is None else value
 
 
 def course_documents(course_id):

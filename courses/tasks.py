@@ -141,16 +141,18 @@ def _resume_on_start(sender=None, **kwargs):
 @worker_process_init.connect  # prefork: in each child process
 @worker_ready.connect  # threads pool (the chat worker): the tasks run in this process
 def _preload_embedder(**kwargs):
-    """Load the embedding model in the background as each worker process starts, so the first question or
-    document after a restart does not wait seconds for it (get_embedder's lock makes an early one wait once)."""
+    """Load the embedding model (and the synonym list) in the background as each worker process starts, so the
+    first question or document after a restart does not wait seconds for it (get_embedder's lock makes an early one wait once)."""
 
     def load():
         from courses.embeddings import get_embedder
+        from courses.synonyms import available
 
         try:
             get_embedder()
+            available()  # reads the synonym list once (about 2 s)
         except Exception:  # the task that needs it reports the error
-            log.exception("could not preload the embedding model")
+            log.exception("could not preload the embedding model or the synonym list")
         freeze_startup_objects("worker")
 
     threading.Thread(target=load, name="preload-embedder", daemon=True).start()

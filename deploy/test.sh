@@ -25,6 +25,13 @@ if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get 
   echo "[test] installing nodejs and npm from Debian" >&2
   apt-get update -qq >/dev/null && apt-get install -y -qq nodejs npm >/dev/null
 fi
+# the German synonym list (OpenThesaurus, LGPL-2.1) the search uses (settings.SYNONYMS_FILE), from Debian
+if [ ! -f /usr/share/openthesaurus-de/openthesaurus.txt ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "[test] installing openthesaurus-de-text from Debian" >&2
+  apt-get install -y -qq openthesaurus-de-text >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null && apt-get install -y -qq openthesaurus-de-text >/dev/null; } \
+    || echo "[test] could not install openthesaurus-de-text: searching without synonyms" >&2
+fi
 # the npm packages of package-lock.json (exact versions), once
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "[test] npm ci (package-lock.json)" >&2

@@ -8,6 +8,32 @@ def test_language_detection():
     assert detect_language("This is a text that is written in English and it works with the system.") == "en"
 
 
+def test_short_questions_are_told_apart_and_unclear_ones_get_the_fallback():
+    """"was" is German and English: short questions are decided by words only one language uses (and umlauts);
+    when nothing decides, the caller's fallback (the page's or the course's language) wins."""
+    for german in ("Was macht systemd?", "Was ist LVM?", "Wozu dient LVM2?", "Warum?", "Wie starte ich neu?",
+                   "Was bewirkt das sticky-Bit?", "Gibt es grep für PDF?", "Wo liegt fstab?"):
+        assert detect_language(german, default=None) == "de", german
+    for english in ("What does systemd do?", "What is LVM?", "Why?", "How do I reboot?", "Is there a grep for PDF?",
+                    "Where is fstab?"):
+        assert detect_language(english, default=None) == "en", english
+    for unclear in ("Was?", "sudo?", "LVM2", "apt-get install"):
+        assert detect_language(unclear, default="de") == "de" and detect_language(unclear, default="en") == "en"
+
+
+def test_the_answer_follows_the_page_or_course_language_when_the_question_cannot_tell():
+    from courses.models import Course
+    from tutor.answering import answer_language
+    from tutor.models import TutorConfig
+
+    auto, course = TutorConfig(answer_language=TutorConfig.AUTO), Course(language="de")
+    assert answer_language(auto, "Was?", course) == "de"
+    assert answer_language(auto, "Was?", course, ui_language="en") == "en"
+    assert answer_language(auto, "Was macht systemd?", course, ui_language="en") == "de"
+    assert answer_language(auto, "What does systemd do?", course, ui_language="de") == "en"
+    assert answer_language(TutorConfig(answer_language=TutorConfig.ENGLISH), "Was macht systemd?", course) == "en"
+
+
 def test_text_search_configurations_and_stop_words():
     assert (ts_config("de"), ts_config("en"), ts_config("fr")) == ("german", "english", "simple")
     assert {"warum", "der", "what"} <= STOPWORDS and "prozess" not in STOPWORDS

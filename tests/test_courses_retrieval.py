@@ -58,6 +58,38 @@ def test_german_compounds_in_the_query_are_split_by_the_course_vocabulary(two_co
     assert re.search("kernel", rows[0][5], re.I) and re.search("meldung", rows[0][5], re.I)
 
 
+def test_a_word_the_course_never_uses_is_searched_by_its_synonyms(two_courses, settings, tmp_path):
+    """"Kaltstart" is not in chapter 3 (nor its parts); OpenThesaurus (a list in its text form) says "Systemstart",
+    which is.
+    The full-text half then finds the passage, and the word counts as covered in it (the answerability evidence)."""
+    thesaurus = tmp_path / "openthesaurus.txt"
+    thesaurus.write_text("# OpenThesaurus test list\nKaltstart;Systemstart;Anlauf (ugs.);das Booten\n"
+                         "Zufall;Glück\n", encoding="utf-8")
+    settings.SYNONYMS_FILE = str(thesaurus)
+    _, course_b = two_courses
+    index = active_index(course_b.pk)
+    vector = np.random.default_rng(1).normal(size=index.dimension)
+    with connection.cursor() as cursor:
+        terms = retrieval.expand_query(cursor, course_b.pk, "Was passiert beim Kaltstart?", ["german"])
+    assert "systemstart" in terms.extra and "zufall" not in terms.extra
+    assert terms.words[-1][0] == "kaltstart" and terms.words[-1][2] == 0  # not in the course itself
+    with_synonyms = search(course_b.pk, index.pk, vector, "Kaltstart", k=3, semantic_weight=0.0)
+    without = search(course_b.pk, index.pk, vector, "Kaltstart", k=3, semantic_weight=0.0, synonyms=False)
+    assert with_synonyms and "systemstart" in with_synonyms[0][5].lower() and with_synonyms[0][9] == 1.0
+    assert not any(row[6] > 0 and row[9] for row in without)  # nothing matched, nothing covered
+
+
+def test_passages_carry_the_evidence_for_answerability(two_courses):
+    """Raw cosine similarity, the course background and the share of the question's words in the passage."""
+    _, course_b = two_courses
+    passages = retrieve(course_b.pk, "Wie zeige ich die Kernel-Meldungen an?", k=3)
+    top = passages[0]
+    assert -1 <= top.background <= top.similarity <= 1 and 0 < top.coverage <= 1
+    assert top.embedding_model == "static"
+    unrelated = retrieve(course_b.pk, "Wie backe ich einen Käsekuchen?", k=3)
+    assert max(p.coverage for p in unrelated) == 0.0
+
+
 def test_no_query_and_no_index_give_no_passages(two_courses, db):
     empty = Course.objects.create(title="leer")
     assert retrieve(empty.pk, "UEFI") == []
@@ -133,7 +165,8 @@ def test_the_hnsw_path_keeps_to_the_course_and_matches_exact_search(interleaved_
         plan = retrieval.execute_planned(cursor, "EXPLAIN " + retrieval.hybrid_sql(64, "hnsw"), {
             "vector": "[" + ",".join(["0.1"] * 64) + "]", "course": course, "index": index, "text": "x",
             "configs": ["german"], "documents": None, "candidates": 40, "k": 5, "rrf_k": 2, "max_share": 0.2,
-            "pool": 200, "row_budget": 2000, "semantic_weight": 1.0, "keyword_weight": 1.0}, hnsw=True)
+            "pool": 200, "row_budget": 2000, "semantic_weight": 1.0, "keyword_weight": 1.0, "word_forms": [],
+            "word_weights": []}, hnsw=True)
         cursor.execute("SHOW enable_seqscan")  # the planner setting stays inside that one statement
         assert cursor.fetchone()[0] == "on"
     plan = "\n".join(row[0] for row in plan)

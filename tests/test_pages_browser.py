@@ -100,6 +100,24 @@ def test_a_lecturer_and_a_student_use_every_page_inside_the_lms_frame(celery_wor
         tool.locator("#tutor-settings textarea[name=welcome_message]").fill("Willkommen im Demokurs!")
         act(page, tool.locator("#tutor-settings button[type=submit]"))
         assert tool.locator("p.notice").count() == 1
+        # test questions: add two, check them (the worker answers as batch work), read the result, remove one
+        for question, expected in (("Welche Prozessnummer hat der Init-Prozess?", "PID 1"),
+                                   ("Wie backe ich einen Käsekuchen?", "Quark")):
+            tool.locator("#add-test input[name=question]").fill(question)
+            tool.locator("#add-test input[name=expected]").fill(expected)
+            act(page, tool.locator("#add-test button[type=submit]"))
+        act(page, tool.locator("#check-tests button[type=submit]"))
+        for _ in range(60):
+            if tool.locator("#test-questions td.result").count() == 6:
+                break
+            page.wait_for_timeout(1000)
+            nav(page, tool, "/settings/")
+        rows = tool.locator("#test-questions tr.test-question")
+        assert [c.strip() for c in rows.nth(0).locator("td.result").all_inner_texts()] == ["ja", "ja", "ja"]
+        assert [c.strip() for c in rows.nth(1).locator("td.result").all_inner_texts()] == ["nein", "abgelehnt", "–"]
+        page.screenshot(path=str(ARTIFACTS / "pages_tutor_settings.png"), full_page=True)
+        act(page, rows.nth(1).locator("button[type=submit]"))
+        assert tool.locator("#test-questions tr.test-question").count() == 1
         nav(page, tool, "/usage/")
 
         # --- questions: generate, approve, reject, edit, release, export -----------------------------------

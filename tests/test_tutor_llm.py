@@ -124,3 +124,28 @@ def test_a_chat_answer_from_smollm2_through_the_worker(celery_worker, llama_serv
     assert answer.status == Message.DONE, (answer.status, answer.error)
     assert answer.text.strip()
     assert Citation.objects.filter(message=answer).count() == 1
+
+
+@pytest.mark.django_db
+def test_smollm2_answers_what_the_texts_hold_and_never_sees_an_off_topic_question(llama_server, settings, tmp_path):
+    """The embedded model's defaults (quote check and rewriting off for CHAT_WEAK_MODELS): the retrieval evidence
+    alone decides; an off-topic question is declined without a request to the model, a covered one answered."""
+    from tutor.answering import Collector, respond
+    from tutor.checks import ask
+    from tutor.models import TutorConfig
+
+    settings.EMBEDDING_MODEL, settings.MEDIA_ROOT = "static", tmp_path / "media"
+    course = make_course(("systemstart.md", INIT_TEXT))
+    config = point_tutor_at(course, llama_server, temperature=0, sources=1, timeout_seconds=120)
+    assert not config.checks_quotes and not config.rewrites_queries
+    off_topic = ask(course, "Wie backe ich einen Käsekuchen ohne Boden?", ["Quark"])
+    covered = ask(course, "Welche Prozessnummer hat der Init-Prozess?", ["PID 1"])
+    assert off_topic.declined and not off_topic.in_sources
+    assert covered.answered and covered.answer.strip() and covered.in_sources
+
+    config.quote_check, config.query_rewrite = TutorConfig.ON, TutorConfig.ON  # a lecturer turns both on
+    settings.CHAT_REWRITE_SECONDS = 120
+    outcome = respond(course, config, "Welche Nummer hat der erste Prozess?", [], Collector())
+    assert not outcome.error and outcome.evidence["quote_check"] is True
+    assert outcome.evidence["rewritten"] is True  # SmolLM2 gave the rewrite JSON (llama-cpp-python's schema form)
+    assert outcome.declined or outcome.evidence["grounded"] in (True, False)  # checked either way

@@ -58,15 +58,20 @@ def test_follow_up_questions_are_joined_to_the_last_question_for_search():
         "Wie konfiguriert man das Netzwerk unter Debian?")
 
 
-def test_a_passage_is_relevant_when_it_shares_a_content_word_with_the_question():
-    from tutor.relevance import shares_content_words
+def test_the_quote_rules_and_the_general_knowledge_rule_join_the_system_prompt():
+    from tutor.models import TutorConfig
 
-    text = "Der Init-Prozess hat die Prozessnummer 1. Pakete installiert man mit apt."
-    assert shares_content_words("Welche Nummer hat der Init-Prozess?", text)
-    assert shares_content_words("Wie installiere ich Pakete?", text)
-    assert shares_content_words("What is the PID of init?", text)
-    assert not shares_content_words("Wie hoch ist der Eiffelturm in Paris?", text)
-    assert not shares_content_words("Was ist das?", text)
+    config = TutorConfig(strictness=TutorConfig.STRICT)
+    assert "QUOTES:" in system_prompt(config, "de", quotes=True) and "QUOTES:" not in system_prompt(config, "de")
+    assert "Allgemeinwissen" in system_prompt(TutorConfig(strictness=TutorConfig.OPEN), "de", no_sources=True)
+
+
+def test_the_rewrite_request_carries_the_previous_question_as_data():
+    from tutor.prompts import rewrite_messages
+
+    messages = rewrite_messages("Und wie startet man es neu?", ["Was ist systemd?"], "de")
+    assert messages[0]["role"] == "system" and "JSON" in messages[0]["content"]
+    assert messages[1]["content"].count("<question>") == 2 and "Was ist systemd?" in messages[1]["content"]
 
 
 def test_echoed_delimiters_are_taken_out_of_an_answer():

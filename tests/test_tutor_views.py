@@ -8,7 +8,7 @@ from django.urls import reverse
 from courses.models import Course, Membership
 from tests.support import make_member
 from tutor import conversations
-from tutor.models import Conversation, Feedback, Message, TutorConfig
+from tutor.models import Conversation, Feedback, Message, TestQuestion, TutorConfig
 
 pytestmark = pytest.mark.django_db
 
@@ -81,7 +81,7 @@ def test_learners_may_not_open_the_lecturer_pages(client, course):
 def test_asking_stores_the_question_and_a_pending_answer(client, course, monkeypatch):
     queued = []
     # a session Celery worker started by other tests would answer it before it is read: only record the queueing
-    monkeypatch.setattr("tutor.tasks.chat_answer.delay", queued.append)
+    monkeypatch.setattr("tutor.tasks.chat_answer.delay", lambda message_id, *language: queued.append(message_id))
     user, token = make_member(course)
     response = client.post(reverse("tutor:ask", args=[course.pk]), {"text": "Was ist PID 1?", "lt": token})
     assert response.status_code == 200
@@ -142,21 +142,76 @@ def test_thumbs_down_with_a_comment_on_ones_own_answer(client, course):
     assert client.post(url, {"rating": "up", "lt": stranger_token}).status_code == 404
 
 
-def test_the_lecturer_changes_the_tutor_settings(client, course):
+def test_the_lecturer_changes_the_tutor_settings(client, course, settings):
+    """Lecturers set the teaching settings; the server address and time limit are not on their page."""
     _, token = make_member(course, Membership.INSTRUCTOR)
     url = reverse("tutor:settings", args=[course.pk])
-    assert client.get(url + f"?lt={token}").status_code == 200
+    page = client.get(url + f"?lt={token}").content.decode()
+    assert 'name="strictness"' in page and 'name="quote_check"' in page and 'name="query_rewrite"' in page
+    assert 'name="endpoint"' not in page and 'name="timeout_seconds"' not in page and 'name="model"' not in page
     data = {"lt": token, "answer_language": "en", "strictness": "open", "sources": 3, "temperature": 0.5,
-            "welcome_message": "Hi!", "system_prompt": "", "retention_days": 30, "model": "", "endpoint": "",
-            "timeout_seconds": ""}
+            "welcome_message": "Hi!", "system_prompt": "", "retention_days": 30, "quote_check": "off",
+            "query_rewrite": "on", "endpoint": "http://elsewhere.example/v1", "timeout_seconds": "5"}
     assert client.post(url + f"?lt={token}", data).status_code == 302
     config = TutorConfig.objects.get(course=course)
     assert (config.answer_language, config.strictness, config.sources, config.retention_days) == ("en", "open", 3, 30)
-    bad = client.post(url + f"?lt={token}", dict(data, endpoint="file:///etc/passwd"))
-    assert bad.status_code == 200 and "is not an http(s) address" in bad.content.decode()
-    elsewhere = client.post(url + f"?lt={token}", dict(data, endpoint="https://llm.example.com/v1"))
-    assert "is not one of the institution&#x27;s inference servers" in elsewhere.content.decode()
-    assert client.post(url + f"?lt={token}", dict(data, endpoint="http://127.0.0.1:8090/v1")).status_code == 302
+    assert (config.checks_quotes, config.rewrites_queries) == (False, True)
+    assert (config.endpoint, config.timeout_seconds) == ("", None)  # posted, but not the lecturer's to set
+
+
+def test_lecturers_choose_only_among_the_models_the_admin_allows(client, course, settings):
+    settings.INFERENCE_MODEL_CHOICES = ["qwen2.5-7b", "llama3.1-8b"]
+    _, token = make_member(course, Membership.INSTRUCTOR)
+    url = reverse("tutor:settings", args=[course.pk])
+    page = client.get(url + f"?lt={token}").content.decode()
+    assert '<option value="qwen2.5-7b">' in page and "smollm2 (the installation" in page
+    data = {"lt": token, "answer_language": "auto", "strictness": "strict", "sources": 4, "temperature": 0.2,
+            "retention_days": 180, "quote_check": "", "query_rewrite": "", "model": "qwen2.5-7b"}
+    assert client.post(url + f"?lt={token}", data).status_code == 302
+    config = TutorConfig.objects.get(course=course)
+    assert config.model_name == "qwen2.5-7b" and config.checks_quotes and config.rewrites_queries
+    refused = client.post(url + f"?lt={token}", dict(data, model="gpt-4-from-elsewhere"))
+    assert refused.status_code == 200 and TutorConfig.objects.get(course=course).model == "qwen2.5-7b"
+    assert client.post(url + f"?lt={token}", dict(data, model="")).status_code == 302
+    config = TutorConfig.objects.get(course=course)
+    assert config.model_name == "smollm2" and not config.checks_quotes  # the embedded model: checks by default off
+
+
+def test_the_admin_sets_a_course_s_inference_server_on_allowed_hosts_only(course):
+    from tutor.forms import TutorServerForm
+
+    config = TutorConfig.for_course(course)
+    base = {"course": course.pk, "answer_language": "auto", "strictness": "strict", "sources": 4,
+            "temperature": 0.2, "retention_days": 180, "model": "", "timeout_seconds": 30}
+    form = TutorServerForm(dict(base, endpoint="file:///etc/passwd"), instance=config)
+    assert not form.is_valid() and "is not an http(s) address" in str(form.errors)
+    form = TutorServerForm(dict(base, endpoint="https://llm.example.com/v1"), instance=config)
+    assert not form.is_valid() and "is not one of the institution" in str(form.errors)
+    form = TutorServerForm(dict(base, endpoint="http://127.0.0.1:8090/v1"), instance=config)
+    assert form.is_valid(), form.errors
+    form.save()
+    assert TutorConfig.objects.get(course=course).timeout_seconds == 30
+
+
+def test_a_lecturer_adds_test_questions_and_sees_the_declined_ones(client, course, settings):
+    settings.USAGE_MIN_STUDENTS = 1  # one student is enough here; the page shows words, never the question
+    teacher, token = make_member(course, Membership.INSTRUCTOR)
+    student, _ = make_member(course)
+    conversation = Conversation.objects.create(course=course, user=student)
+    Message.objects.create(conversation=conversation, role=Message.USER, text="Wie hoch ist der Eiffelturm?")
+    Message.objects.create(conversation=conversation, role=Message.ASSISTANT, text="…", declined=True)
+    url = reverse("tutor:settings", args=[course.pk])
+    add = reverse("tutor:add_test", args=[course.pk])
+    assert client.post(add + f"?lt={token}", {"lt": token, "question": "Welche PID hat init?",
+                                              "expected": "PID 1"}).status_code == 302
+    assert client.post(add + f"?lt={token}", {"lt": token, "question": ""}).status_code == 200  # said why
+    page = client.get(url + f"?lt={token}").content.decode()
+    assert "Welche PID hat init?" in page and "not checked yet" in page
+    declined = page.split('id="declined"')[1]
+    assert "eiffelturm" in declined and "Wie hoch ist der Eiffelturm?" not in page
+    test = TestQuestion.objects.get(course=course)
+    client.post(reverse("tutor:delete_test", args=[course.pk, test.pk]) + f"?lt={token}", {"lt": token})
+    assert not TestQuestion.objects.filter(pk=test.pk).exists()
 
 
 def test_usage_shows_counts_and_only_words_many_students_used(client, course, settings):

@@ -7,7 +7,7 @@ import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import models, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from tutor import stream
@@ -84,7 +84,8 @@ def retry(course, user, message_id):
             status=Message.PENDING, error="", text="", finished_at=None)
         if changed:
             Citation.objects.filter(message=answer).delete()
-            transaction.on_commit(lambda: chat_answer.delay(answer.pk))
+            language = translation.get_language()
+            transaction.on_commit(lambda: chat_answer.delay(answer.pk, language))
     answer.refresh_from_db()
     return answer
 
@@ -108,6 +109,7 @@ def ask(course, user, text, *, conversation=None):
     question, answer = Message.objects.bulk_create([
         Message(conversation=conversation, role=Message.USER, text=text),
         Message(conversation=conversation, role=Message.ASSISTANT, status=Message.PENDING)])
-    transaction.on_commit(lambda: chat_answer.delay(answer.pk))
+    language = translation.get_language()  # of the page asked on: the answer's when the question is too short to tell
+    transaction.on_commit(lambda: chat_answer.delay(answer.pk, language))
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     return question, answer

@@ -1,29 +1,53 @@
-"""Forms of the tutor: the lecturer's tutor settings and an answer's feedback."""
+"""Forms of the tutor: the lecturer's tutor settings, the admin's server settings of a course, test questions and
+an answer's feedback."""
 
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from tutor.models import TutorConfig
+from tutor.models import TestQuestion, TutorConfig
 from tutor.prompts import DEFAULT_SYSTEM_PROMPT
 
 
 class TutorConfigForm(forms.ModelForm):
-    """The course tutor's settings; an endpoint override must be an http(s) URL on an allowed inference host."""
+    """The lecturer's teaching settings of the course tutor; the model only among those the admin allows
+    (settings.INFERENCE_MODEL_CHOICES). Server address and time limit are the admin's (TutorServerForm)."""
+
+    model = forms.ChoiceField(label=_("model"), required=False)
 
     class Meta:
         model = TutorConfig
         fields = ["answer_language", "strictness", "sources", "temperature", "welcome_message", "system_prompt",
-                  "retention_days", "model", "endpoint", "timeout_seconds"]
+                  "retention_days", "quote_check", "query_rewrite", "model"]
         widgets = {"welcome_message": forms.Textarea(attrs={"rows": 3}),
                    "system_prompt": forms.Textarea(attrs={"rows": 6})}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["system_prompt"].widget.attrs["placeholder"] = DEFAULT_SYSTEM_PROMPT["de"]
+        allowed = [m for m in settings.INFERENCE_MODEL_CHOICES if m != settings.INFERENCE_MODEL]
+        current = self.instance.model if self.instance else ""
+        if not allowed and not current:
+            del self.fields["model"]  # nothing to choose: the installation's model
+            return
+        choices = [("", _("%(model)s (the installation's default)") % {"model": settings.INFERENCE_MODEL})]
+        choices += [(m, m) for m in allowed]
+        if current and current not in allowed:  # set by an admin: kept, but not offered to others
+            choices.append((current, current))
+        self.fields["model"].choices = choices
+        self.fields["model"].help_text = _("The models the institution offers for its tutors.")
+
+
+class TutorServerForm(forms.ModelForm):
+    """The admin's settings of a course tutor's inference server: endpoint (on an allowed host), model, time limit."""
+
+    class Meta:
+        model = TutorConfig
+        fields = ["course", "model", "endpoint", "timeout_seconds", "answer_language", "strictness", "sources",
+                  "temperature", "welcome_message", "system_prompt", "retention_days", "quote_check", "query_rewrite"]
 
     def clean_endpoint(self):
-        """Each comma-separated URL must be http(s) with a host."""
+        """Each comma-separated URL must be http(s) with a host on INFERENCE_ALLOWED_HOSTS."""
         from urllib.parse import urlparse
 
         value = self.cleaned_data["endpoint"].strip()
@@ -36,6 +60,15 @@ class TutorConfigForm(forms.ModelForm):
                     _("“%(host)s” is not one of the institution's inference servers (allowed: %(allowed)s).")
                     % {"host": parsed.hostname, "allowed": ", ".join(settings.INFERENCE_ALLOWED_HOSTS)})
         return value
+
+
+class TestQuestionForm(forms.ModelForm):
+    """A lecturer's test question for the tutor and what a good answer contains."""
+
+    class Meta:
+        model = TestQuestion
+        fields = ["question", "expected"]
+        widgets = {"question": forms.TextInput(attrs={"size": 60}), "expected": forms.TextInput(attrs={"size": 40})}
 
 
 class FeedbackForm(forms.Form):

@@ -39,6 +39,17 @@ class TutorConfig(models.Model):
     welcome_message = models.TextField(_("welcome message"), blank=True)
     retention_days = models.PositiveIntegerField(_("keep conversations for (days)"), default=180,
                                                  validators=[MinValueValidator(1), MaxValueValidator(3650)])
+    DEFAULT, ON, OFF = "", "on", "off"
+    SWITCH = [(DEFAULT, _("As the installation decides for the model")), (ON, _("On")), (OFF, _("Off"))]
+    quote_check = models.CharField(
+        _("quote check"), max_length=8, choices=SWITCH, default=DEFAULT, blank=True,
+        help_text=_("The tutor quotes its evidence from each source it cites, and an answer whose quotes are not "
+                    "found in the course texts is declined (strict) or marked (open). Small models rarely quote "
+                    "correctly: there the retrieval evidence alone decides."))
+    query_rewrite = models.CharField(
+        _("search with reworded questions"), max_length=8, choices=SWITCH, default=DEFAULT, blank=True,
+        help_text=_("The model rewords each question before the search, so questions in other words than the "
+                    "course texts' are found too. Costs the model's time before each answer."))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -47,6 +58,29 @@ class TutorConfig(models.Model):
 
     def __str__(self):
         return f"Tutor of {self.course}"
+
+    @property
+    def model_name(self):
+        """The model this tutor answers with (the course's choice or the installation's default)."""
+        return self.model or settings.INFERENCE_MODEL
+
+    def _switch(self, value, setting):
+        if value in (self.ON, self.OFF):
+            return value == self.ON
+        if setting in ("on", "off"):
+            return setting == "on"
+        return self.model_name not in settings.CHAT_WEAK_MODELS
+
+    @property
+    def checks_quotes(self):
+        """Whether answers quote their evidence and are checked against it (the course's setting, else
+        CHAT_QUOTE_CHECK, whose "auto" is off for CHAT_WEAK_MODELS)."""
+        return self._switch(self.quote_check, settings.CHAT_QUOTE_CHECK)
+
+    @property
+    def rewrites_queries(self):
+        """Whether the model rewords questions for the search (the course's setting, else CHAT_QUERY_REWRITE)."""
+        return self._switch(self.query_rewrite, settings.CHAT_QUERY_REWRITE)
 
     @classmethod
     def for_course(cls, course):
@@ -90,6 +124,8 @@ class Message(models.Model):
     error = models.CharField(max_length=32, blank=True)
     declined = models.BooleanField(default=False, help_text=_("Nothing relevant was found in the course texts."))
     search_query = models.TextField(blank=True)
+    evidence = models.JSONField(null=True, blank=True, help_text=_(
+        "What the answer rests on: the retrieval evidence and, with the quote check, which quotes were found."))
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -117,6 +153,7 @@ class Citation(models.Model):
     excerpt = models.TextField(blank=True)
     score = models.FloatField(default=0.0)
     cited = models.BooleanField(default=False, help_text=_("The answer refers to this source by its number."))
+    quote = models.TextField(blank=True, help_text=_("The answer's quote from this source, found in it."))
 
     class Meta:
         ordering = ["message", "number"]
@@ -276,3 +313,27 @@ class Attempt(models.Model):
 
     def __str__(self):
         return f"Attempt {self.pk}: {self.score}/{self.max_score}"
+
+
+class TestQuestion(models.Model):
+    """A lecturer's test question for the course tutor, with what a good answer contains, and how the tutor did
+    the last time it was checked (tutor.checks)."""
+
+    __test__ = False  # a model, not a pytest test class
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="test_questions")
+    question = models.TextField(_("question"), max_length=2000)
+    expected = models.CharField(_("expected answer or passage"), max_length=500, blank=True, help_text=_(
+        "Words the answer or its source passage should contain, e.g. a command or a short phrase from the text."))
+    created_at = models.DateTimeField(auto_now_add=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    found = models.BooleanField(null=True, help_text=_("A retrieved passage contains the expected words."))
+    answered = models.BooleanField(null=True, help_text=_("The tutor answered (did not decline)."))
+    correct = models.BooleanField(null=True, help_text=_("The answer contains the expected words."))
+    answer = models.TextField(blank=True)
+    error = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return self.question[:60]

@@ -32,11 +32,13 @@ def payload(message, citations):
     return {
         "id": message.pk, "role": message.role, "status": message.status, "html": rendered,
         "declined": message.declined,
+        # with the quote check: whether a quote of the answer was found in its source (None: not checked)
+        "grounded": (message.evidence or {}).get("grounded"),
         "error": error_text(message.error) if failed else "", "error_code": message.error if failed else "",
         "citations": [{"number": c.number, "chunk": c.chunk_id, "title": c.document_title,
                        # a document without headings has one section named like the document: said once
                        "section": "" if c.section_path.strip() == c.document_title.strip() else c.section_path,
-                       "page": c.page, "cited": c.cited} for c in citations],
+                       "page": c.page, "cited": c.cited, "quote": c.quote} for c in citations],
     }
 
 

@@ -42,6 +42,20 @@ STRICTNESS_RULES = {
                      "and without a source number."),
 }
 
+# The quote check (tutor.answerability): after its answer the model quotes its evidence per source
+QUOTE_RULES = {
+    "de": ("Schreibe nach deiner Antwort eine Zeile „QUOTES:“ und darunter für jede Quelle, auf die du dich "
+           "stützt, eine Zeile mit ihrer Nummer und einem wörtlichen Satz aus dieser Quelle, der die Antwort belegt, "
+           "z. B.: [1] „wörtlicher Satz“. Steht die Antwort in keiner Quelle, schreibe unter „QUOTES:“ nichts."),
+    "en": ("After your answer write a line \"QUOTES:\" and below it, for each source you rely on, a line with its "
+           "number and one sentence copied word for word from that source that supports the answer, e.g.: "
+           "[1] \"copied sentence\". If no source holds the answer, write nothing below \"QUOTES:\"."),
+}
+NO_SOURCES_RULES = {  # open strictness, when the course texts hold nothing on the question
+    "de": "Die Kurstexte enthalten nichts zu dieser Frage. Beginne deine Antwort mit „Allgemeinwissen:“.",
+    "en": "The course texts hold nothing on this question. Begin your answer with \"General knowledge:\".",
+}
+
 ANSWER_TOKENS = 400
 HISTORY_TURNS = 4
 _TAG_NAMES = r"\s*/?\s*(course_texts|source|question)\b"
@@ -60,11 +74,17 @@ def defuse(text):
     return _DELIMITER.sub(lambda m: m.group(0).replace("<", "‹"), text or "")
 
 
-def system_prompt(config, language):
-    """The course's system prompt (or the default in the language) plus the data rules and strictness."""
+def system_prompt(config, language, *, quotes=False, no_sources=False):
+    """The course's system prompt (or the default in the language) plus the data rules and strictness; quotes:
+    the answer ends with its quoted evidence (QUOTE_RULES); no_sources: the texts hold nothing (open strictness)."""
     language = language if language in DEFAULT_SYSTEM_PROMPT else "en"
     base = (config.system_prompt or "").strip() or DEFAULT_SYSTEM_PROMPT[language]
-    return "\n\n".join([base, STRICTNESS_RULES[(config.strictness, language)], RULES[language]])
+    parts = [base, STRICTNESS_RULES[(config.strictness, language)], RULES[language]]
+    if no_sources:
+        parts.append(NO_SOURCES_RULES[language])
+    elif quotes:
+        parts.append(QUOTE_RULES[language])
+    return "\n\n".join(parts)
 
 
 def format_source(number, passage, text):
@@ -96,13 +116,13 @@ def course_texts(passages, budget, render, overhead=30):
     return "<course_texts>\n" + "\n".join(blocks) + "\n</course_texts>", included
 
 
-def build_messages(config, question, passages, history, *, language, context_tokens):
+def build_messages(config, question, passages, history, *, language, context_tokens, quotes=False):
     """The chat messages for one answer: system prompt, earlier turns, then sources and question as data.
 
     Returns (messages, passages actually included): sources that would overflow the context window are
     cut or left out; earlier turns go first when space is short.
     """
-    system = {"role": "system", "content": system_prompt(config, language)}
+    system = {"role": "system", "content": system_prompt(config, language, quotes=quotes, no_sources=not passages)}
     question_block = f"<question>\n{defuse(question)}\n</question>"
     budget = context_tokens - ANSWER_TOKENS - count_tokens(system["content"]) - count_tokens(question_block) - 40
     turns = []
@@ -121,7 +141,7 @@ def build_messages(config, question, passages, history, *, language, context_tok
 EXACT_COUNT_ABOVE = 0.8  # of the context window: nearer than this, the server's tokenizer decides
 
 
-def fitted_messages(client, config, question, passages, history, *, language):
+def fitted_messages(client, config, question, passages, history, *, language, quotes=False):
     """build_messages for the client's model: sized by the character estimate, and where that comes near the
     context window, re-counted by the server's own tokenizer and shrunk until the prompt and the answer fit
     (a tokenizer can need more tokens than the estimate, e.g. for German compounds or code)."""
@@ -129,7 +149,7 @@ def fitted_messages(client, config, question, passages, history, *, language):
     size = window
     for _ in range(3):
         messages, included = build_messages(config, question, passages, history, language=language,
-                                             context_tokens=size)
+                                             context_tokens=size, quotes=quotes)
         estimate = count_message_tokens(messages)
         if estimate + ANSWER_TOKENS <= EXACT_COUNT_ABOVE * window:
             break
@@ -156,3 +176,32 @@ def search_query(question, earlier_questions):
     if len(words) <= 4 or FOLLOW_UP_WORDS.intersection(words[:3]):
         return f"{earlier_questions[-1]} {question}"
     return question
+
+
+REWRITE_SCHEMA = {
+    "type": "object",
+    "properties": {"question": {"type": "string"}, "wordings": {"type": "array", "items": {"type": "string"}},
+                   "passage": {"type": "string"}},
+    "required": ["question", "wordings", "passage"],
+}
+REWRITE_PROMPT = {
+    "de": ("Du hilfst, Kurstexte zu durchsuchen. Antworte nur mit JSON. \"question\": die Frage der oder des "
+           "Studierenden als eigenständige Frage (bezieht sie sich auf die vorige Frage, nimm deren Gegenstand auf). "
+           "\"wordings\": zwei andere Formulierungen derselben Frage mit anderen Wörtern, wie ein Lehrbuch sie "
+           "nennen würde. \"passage\": zwei Sätze, wie ein Lehrbuch die Frage beantworten würde."),
+    "en": ("You help to search course texts. Answer with JSON only. \"question\": the student's question as a "
+           "self-contained question (if it refers to the previous question, take up its subject). \"wordings\": "
+           "two other wordings of the same question in other words, as a textbook would put it. \"passage\": two "
+           "sentences as a textbook would answer the question."),
+}
+
+
+def rewrite_messages(question, earlier_questions, language):
+    """The request that asks the model for search wordings of a question (and a hypothetical answer passage)."""
+    language = language if language in REWRITE_PROMPT else "en"
+    data = ""
+    if earlier_questions:
+        data += f"<question>\n{defuse(earlier_questions[-1])}\n</question>\n"
+    data += f"<question>\n{defuse(question)}\n</question>"
+    return [{"role": "system", "content": REWRITE_PROMPT[language] + "\n\n" + RULES[language]},
+            {"role": "user", "content": data}]

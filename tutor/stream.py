@@ -69,6 +69,7 @@ class Publisher:
 
     def reset(self):
         """Start the answer over: empty the buffer and tell listening streams."""
+        self.text, self.length = [], 0
         self.client.delete(buffer_key(self.message_id), final_key(self.message_id))
         self._publish({"t": "reset"})
 

@@ -9,11 +9,11 @@ from celery import shared_task
 # subscription per question in the web process and a write per answer in the worker.
 @shared_task(name="tutor.tasks.chat_answer", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
              soft_time_limit=300, time_limit=330)
-def chat_answer(message_id):
-    """Ground, stream and save one answer (see tutor.answering.answer)."""
+def chat_answer(message_id, ui_language=None):
+    """Ground, stream and save one answer (see tutor.answering.answer); ui_language: the asking page's language."""
     from tutor.answering import answer
 
-    answer(message_id)
+    answer(message_id, ui_language)
 
 
 @shared_task(name="tutor.tasks.chat_purge_conversations", acks_late=True, ignore_result=True)
@@ -34,6 +34,15 @@ def generate_questions(set_id):
     from tutor.questions import generate
 
     return generate(set_id)
+
+
+@shared_task(name="tutor.tasks.generate_test_checks", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+             soft_time_limit=1800, time_limit=1860)
+def generate_test_checks(course_id):
+    """Ask the course tutor its lecturer's test questions and keep how it did (see tutor.checks); idempotent."""
+    from tutor.checks import check_test_questions
+
+    return check_test_questions(course_id)
 
 
 GRADE_RETRIES = 10

@@ -13,6 +13,9 @@ urlpatterns = [
     path("c/<int:course_id>/m/<int:message_id>/feedback/", views.feedback, name="feedback"),
     path("c/<int:course_id>/m/<int:message_id>/retry/", views.retry, name="retry"),
     path("c/<int:course_id>/settings/", views.tutor_settings, name="settings"),
+    path("c/<int:course_id>/settings/tests/", views.add_test_question, name="add_test"),
+    path("c/<int:course_id>/settings/tests/<int:test_id>/delete/", views.delete_test_question, name="delete_test"),
+    path("c/<int:course_id>/settings/tests/check/", views.check_test_questions, name="check_tests"),
     path("c/<int:course_id>/usage/", views.usage, name="usage"),
 ]
 urlpatterns += practice_views.urlpatterns  # question sets and practice

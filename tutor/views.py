@@ -10,6 +10,7 @@ import logging
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.cache import cache
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,10 +21,10 @@ from django.views.decorators.http import require_POST
 from config.threads import db_in_thread
 from courses.access import course_member, tool_url
 from tutor import conversations, stream
-from tutor.forms import FeedbackForm, TutorConfigForm
-from tutor.models import Feedback, Message, TutorConfig
+from tutor.forms import FeedbackForm, TestQuestionForm, TutorConfigForm
+from tutor.models import Feedback, Message, TestQuestion, TutorConfig
 from tutor.payloads import message_payload
-from tutor.usage import usage_report
+from tutor.usage import declined_topics, usage_report
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +201,7 @@ def feedback(request, course_id, message_id):
 @never_cache
 @course_member(teaching=True)
 def tutor_settings(request, course_id):
-    """The lecturer's settings of the course tutor."""
+    """The lecturer's settings of the course tutor, its test questions and the questions it declined."""
     config = TutorConfig.for_course(request.course)
     if request.method == "POST":
         form = TutorConfigForm(request.POST, instance=config)
@@ -210,7 +211,54 @@ def tutor_settings(request, course_id):
             return redirect(tool_url("tutor:settings", course_id, token=request.launch_token))
     else:
         form = TutorConfigForm(instance=config)
-    return render(request, "tutor/settings.html", {"course": request.course, "form": form})
+    return _settings_page(request, form, TestQuestionForm())
+
+
+def _settings_page(request, form, test_form):
+    tests = list(TestQuestion.objects.filter(course=request.course))
+    return render(request, "tutor/settings.html", {
+        "course": request.course, "form": form, "test_form": test_form, "tests": tests,
+        "checking": any(t.checked_at is None for t in tests) and cache.get(_checking_key(request.course.pk)),
+        "declined": declined_topics(request.course.pk),
+        "usage_min_students": settings.USAGE_MIN_STUDENTS})
+
+
+def _checking_key(course_id):
+    return f"tutor:test-check:{course_id}"
+
+
+@require_POST
+@course_member(teaching=True)
+def add_test_question(request, course_id):
+    """Add a test question (POST question, expected) to the course tutor's settings page."""
+    test_form = TestQuestionForm(request.POST)
+    if not test_form.is_valid():
+        return _settings_page(request, TutorConfigForm(instance=TutorConfig.for_course(request.course)), test_form)
+    test = test_form.save(commit=False)
+    test.course = request.course
+    test.save()
+    return redirect(tool_url("tutor:settings", course_id, token=request.launch_token) + "#tests")
+
+
+@require_POST
+@course_member(teaching=True)
+def delete_test_question(request, course_id, test_id):
+    """Remove one of the course's test questions."""
+    TestQuestion.objects.filter(pk=test_id, course=request.course).delete()
+    return redirect(tool_url("tutor:settings", course_id, token=request.launch_token) + "#tests")
+
+
+@require_POST
+@course_member(teaching=True)
+def check_test_questions(request, course_id):
+    """Ask the tutor every test question again (queue "generate", as batch work beside the chat)."""
+    from tutor.tasks import generate_test_checks
+
+    TestQuestion.objects.filter(course=request.course).update(checked_at=None)
+    cache.set(_checking_key(course_id), True, timeout=3600)
+    generate_test_checks.delay(course_id)
+    messages.success(request, _("The tutor is answering the test questions; reload this page in a minute."))
+    return redirect(tool_url("tutor:settings", course_id, token=request.launch_token) + "#tests")
 
 
 @never_cache

@@ -1,0 +1,45 @@
+"""The answerability decision's parts that need no server: the quote splitter of a streamed answer, the quote
+check against the cited passage, and the calibrated judgement of retrieval evidence."""
+
+from courses.retrieval import Passage
+from tutor.answerability import NONE, STRONG, QuoteSplitter, assess, check_quotes, parse_quotes, quote_found
+
+PASSAGE = ("Der Init-Prozess ist der erste Prozess, den der Kernel beim Systemstart startet. Er hat die\n"
+           "Prozessnummer 1 (PID 1). Unter Debian ist systemd das voreingestellte Init-System.")
+
+
+def passage(text=PASSAGE, similarity=0.9, background=0.8, coverage=1.0):
+    return Passage(chunk_id=1, course_id=1, document_id=1, document_title="t", section_path="", page=None, text=text,
+                   score=0.5, similarity=similarity, background=background, coverage=coverage,
+                   embedding_model="e5-small")
+
+
+def test_the_quote_block_is_held_back_while_the_answer_streams():
+    splitter = QuoteSplitter()
+    pieces = ["Der Init-Prozess hat ", "die PID 1 [1].\nQUO", "TES:\n[1] „Er hat die ", "Prozessnummer 1 (PID 1)“\n"]
+    shown = "".join(splitter.feed(p) for p in pieces) + splitter.flush()
+    assert shown == "Der Init-Prozess hat die PID 1 [1].\n"
+    assert parse_quotes(splitter.quotes) == [(1, "Er hat die Prozessnummer 1 (PID 1)")]
+    plain = QuoteSplitter()
+    assert "".join(plain.feed(p) for p in ["Kein Q", "UO am Ende"]) + plain.flush() == "Kein QUO am Ende"
+
+
+def test_a_quote_counts_only_when_it_stands_in_the_cited_passage():
+    assert quote_found("Er hat die Prozessnummer 1 (PID 1).", PASSAGE)  # across a line break, case and spaces
+    assert quote_found("„Der Init-Prozess ist der erste Prozess … voreingestellte Init-System“", PASSAGE)
+    assert not quote_found("Der Init-Prozess hat die Prozessnummer 2.", PASSAGE)  # invented
+    assert not quote_found("systemd", PASSAGE)  # too short to be evidence
+    check = check_quotes("[1] „Unter Debian ist systemd das voreingestellte Init-System.“\n"
+                         "[2] „Unter Debian ist systemd das voreingestellte Init-System.“\n"
+                         "[1] „Mit sysctl --apply-now werden Einstellungen übernommen.“", [passage(), passage("x y")])
+    assert check.verified == [1] and check.grounded
+    assert [found for _n, _q, found in check.quotes] == [True, False, False]
+    assert not check_quotes("", [passage()]).grounded
+
+
+def test_retrieval_evidence_is_judged_by_similarity_and_coverage_not_rank():
+    assert assess([]).level == NONE
+    strong = assess([passage(similarity=0.90, background=0.84, coverage=0.8)], "e5-small")
+    off_topic = assess([passage(similarity=0.78, background=0.76, coverage=0.0)], "e5-small")
+    assert strong.level == STRONG and off_topic.level == NONE
+    assert strong.as_dict()["level"] == "strong" and 0 <= off_topic.probability < strong.probability <= 1
