@@ -9,10 +9,10 @@ import pytest
 from django.utils import timezone
 
 from courses.models import Chunk, Membership, Section
-from tests.support import INIT_TEXT, closed_port_url, make_member, point_tutor_at, wait_for
+from tests.support import INIT_TEXT, QuestionModelStub, closed_port_url, make_member, point_tutor_at, wait_for
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
-from tutor.models import Attempt, Question, QuestionSet
-from tutor.questions import generate
+from tutor.models import Attempt, GenerationPart, Question, QuestionSet
+from tutor.generation import generate
 from tutor.retention import delete_user_data, export_user_data
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -25,11 +25,27 @@ GOOD = [
     {"stem": "Wer startet den Init-Prozess?", "options": ["Der Kernel", "Der Benutzer", "APT"], "answer": 0,
      "explanation": "Der Kernel startet ihn beim Systemstart.", "source": 1},
 ]
+OTHER = [  # about the same section, but other questions
+    {"stem": "Was startet systemd beim Systemstart?", "options": ["Die Dienste", "Den Kernel", "Das BIOS"],
+     "answer": 0, "explanation": "systemd startet die Dienste in der richtigen Reihenfolge.", "source": 1},
+    {"stem": "In welcher Reihenfolge startet systemd die Dienste?", "options": ["In der richtigen", "Zufällig",
+                                                                               "Alphabetisch"],
+     "answer": 0, "explanation": "Es startet sie in der richtigen Reihenfolge.", "source": 1},
+    {"stem": "Welcher Prozess wird beim Systemstart zuerst gestartet?", "options": ["Der Init-Prozess", "apt",
+                                                                                   "Der Editor"],
+     "answer": 0, "explanation": "Der Init-Prozess ist der erste Prozess.", "source": 1},
+]
 BAD = [
     {"stem": "Doppelte Antworten?", "options": ["ja", "Ja ", "nein"], "answer": 0, "explanation": "", "source": 1},
     {"stem": "Index zu groß?", "options": ["a", "b"], "answer": 2, "explanation": "", "source": 1},
     {"stem": "   ", "options": ["a", "b"], "answer": 0, "explanation": "", "source": 1},
 ]
+
+
+def generation_requests(stub):
+    """The bodies of the requests that asked the stub model for questions."""
+    return [r["body"] for r in stub.requests if "questions" in (r["body"].get("response_format") or {}).get(
+        "schema", {}).get("properties", {})]
 
 
 def finished(set_id):
@@ -51,12 +67,13 @@ def start(client, course, token, section, count=5):
     return QuestionSet.objects.get(course=course)
 
 
-def generated_set(client, course, stub, section, questions=GOOD):
-    """A lecturer asks for questions; the worker generates them from the stub's JSON."""
+def generated_set(client, course, stub, section, questions=GOOD, count=5):
+    """A lecturer asks for questions; the worker generates them from the stub's JSON (asked again for what is
+    missing, the stub has nothing more to offer)."""
     _, token = make_member(course, Membership.INSTRUCTOR)
     point_tutor_at(course, stub.url)
-    stub.reply = json.dumps({"questions": questions})
-    started = start(client, course, token, section)
+    stub.reply = QuestionModelStub(questions, [])
+    started = start(client, course, token, section, count)
     return wait_for(lambda: finished(started.pk)), token
 
 
@@ -71,19 +88,20 @@ def test_generation_stores_valid_drafts_and_drops_invalid_ones(celery_worker, st
     assert stored[0].options == ["0", "1", "42", "100"] and stored[0].correct_index == 1
     assert stored[0].source_chunk.section_id == init_section.pk and stored[0].source_section_id == init_section.pk
 
-    sent = stub_llm.requests[-1]["body"]
+    sent = generation_requests(stub_llm)[0]
     assert sent["stream"] is False
     assert sent["response_format"]["type"] == "json_object"  # the configured JSON mode: json_object_schema
     assert sent["response_format"]["schema"]["required"] == ["questions"]
     assert sent["response_format"]["schema"]["properties"]["questions"]["maxItems"] == 5
     prompt = sent["messages"][-1]["content"]
     assert "Prozessnummer 1 (PID 1)" in prompt and "apt install" not in prompt  # only the chosen section
-    assert "Schreibe 5 Fragen auf Deutsch" in prompt
+    assert "Schreibe 5 Multiple-Choice-Fragen auf Deutsch" in prompt
 
     page = client.get(f"/c/{course.pk}/questions/{question_set.pk}/?lt={token}")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "Welches Init-System" in html and "3 unusable questions were dropped" in html
+    assert "Welches Init-System" in html and "3 questions were dropped by the checks:" in html
+    assert "asked for 5, made 3, dropped 3" in html and "Not exactly the declared number of correct answers" in html
     assert f"/courses/{course.pk}/passage/{stored[0].source_chunk_id}/" in html
 
 
@@ -94,10 +112,11 @@ def test_rerunning_the_generation_creates_nothing_twice(celery_worker, stub_llm,
     assert question_set.questions.count() == len(GOOD) and len(stub_llm.requests) == calls
 
     # A worker killed mid-task leaves the set "running" with nothing stored; the redelivered task completes it once.
+    stub_llm.reply = QuestionModelStub(OTHER)  # the same questions again would be near-duplicates: dropped
     crashed = QuestionSet.objects.create(course=course, title="B", requested=3, generation=QuestionSet.RUNNING)
     crashed.sections.set([init_section])
     assert generate(crashed.pk) == "done" and generate(crashed.pk) == "skipped"
-    assert crashed.questions.count() == len(GOOD)
+    assert crashed.questions.count() == len(OTHER)
     assert sorted(crashed.questions.values_list("position", flat=True)) == [1, 2, 3]
 
 
@@ -146,7 +165,7 @@ def test_model_answer_without_usable_questions_fails_clearly(celery_worker, stub
     question_set, _token = generated_set(client, course, stub_llm, init_section, BAD)
     assert question_set.generation == QuestionSet.FAILED and question_set.generation_error == "no_valid"
     stub_llm.reply = "kein JSON"
-    QuestionSet.objects.filter(pk=question_set.pk).update(generation=QuestionSet.QUEUED)
+    GenerationPart.objects.filter(question_set=question_set).update(state=GenerationPart.QUEUED)
     assert generate(question_set.pk) == "failed"
     assert QuestionSet.objects.get(pk=question_set.pk).generation_error == "bad_response"
 
@@ -240,11 +259,11 @@ def test_generation_needs_a_section_with_text(client, course):
     _, token = make_member(course, Membership.INSTRUCTOR)
     response = client.post(f"/c/{course.pk}/questions/", {"section": "999999", "count": 3, "lt": token},
                            follow=True)
-    assert "Please choose a section of the course texts." in response.content.decode()
+    assert "Please choose at least one section of the course texts." in response.content.decode()
     section = Section.objects.filter(document__course=course).first()
     response = client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 99, "lt": token},
                            follow=True)
-    assert "between 1 and 20 questions" in response.content.decode()
+    assert "between 1 and 20 questions per section" in response.content.decode()
     assert not QuestionSet.objects.exists()
     assert Chunk.objects.filter(course=course).exists()
 
