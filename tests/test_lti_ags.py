@@ -101,7 +101,7 @@ def test_a_graded_set_placed_by_deep_linking_reports_each_attempt(lti_platform, 
     assert results == [{"userId": "student-9", "resultScore": 2, "resultMaximum": 3, "scoreOf": line_item["id"]}]
     sent = lti_platform.scores[1]["student-9"]
     assert sent["activityProgress"] == "Completed" and sent["gradingProgress"] == "FullyGraded"
-    assert sent["timestamp"] == Attempt.objects.get().submitted_at.isoformat()
+    assert sent["timestamp"] >= Attempt.objects.get().submitted_at.isoformat()  # when the rule's score was read
     assert len(lti_platform.lineitems) == 1 and lti_platform.token_errors == []
     review = teacher.get(f"{live_server.url}/c/{question_set.course_id}/questions/{question_set.pk}/").text
     assert "Graded in the LMS: 1 scores sent to the gradebook, 0 could not be sent." in review
@@ -138,3 +138,81 @@ def test_an_ungraded_set_sends_nothing(lti_platform, live_server):
     attempt = _practise(lti_platform, live_server, browser(), custom, None, [0])
     assert attempt.score == 1 and attempt.grade_status == Attempt.NOT_GRADED
     assert not [p for _m, p, _h in lti_platform.requests if "/lineitems/" in p]
+
+
+# --- The grading rule: what the gradebook holds after several attempts (issue 11) --------------------------------
+
+@pytest.mark.worker
+@pytest.mark.parametrize(("rule", "expected"), [("best", [2, 3, 3]), ("last", [2, 3, 1]), ("first", [2, 2, 2]),
+                                                ("average", [2, 2.5, 2])])
+def test_the_gradebook_holds_the_grading_rule_s_score_after_each_attempt(lti_platform, live_server, celery_worker,
+                                                                         rule, expected):
+    """Three attempts scoring 2, 3 and 1 of 3: after each one the platform's gradebook holds the rule's value; a
+    fourth attempt beyond the three allowed is refused with a message and changes nothing."""
+    cache.clear()
+    teacher = browser()
+    lti_platform.launch(teacher, user_id="teacher", roles=[ROLE + "Instructor"])
+    question_set = make_released_set(Course.objects.get(), answers=(1, 0, 2))
+    QuestionSet.objects.filter(pk=question_set.pk).update(grading=rule, attempts_allowed=3)
+    item, line_item = _place_graded(lti_platform, live_server, teacher, question_set)
+    student = browser()
+    landing = lti_platform.launch(student, user_id="student-9", roles=[ROLE + "Learner"], custom=item["custom"],
+                                  lineitem=line_item["id"])
+    url = live_server.url + landing.headers["Location"]
+
+    page = student.get(url).text
+    rule_text = dict(QuestionSet.GRADING)[rule]
+    assert str(rule_text) in page and "You may submit it 3 times." in page and "You have 3 attempts left." in page
+    seen = []
+    for choices in ([1, 0, 0], [1, 0, 2], [0, 1, 2]):  # 2, 3 and 1 right
+        page = student.get(url).text
+        [form] = [f for f in page_forms(page) if f["attrs"].get("id") == "practice"]
+        names = re.findall(r'name="(q-\d+)" value="0"', page)
+        done = student.post(live_server.url + form["action"], allow_redirects=False,
+                            data={**form["fields"], **dict(zip(names, map(str, choices), strict=True))})
+        assert done.status_code == 302, done.text
+        latest = Attempt.objects.filter(question_set=question_set).latest("submitted_at")
+        wait_for(lambda pk=latest.pk: Attempt.objects.get(pk=pk).grade_status == Attempt.SENT)
+        seen.append(lti_platform.scores[1]["student-9"]["scoreGiven"])
+    assert seen == expected
+    assert lti_platform.scores[1]["student-9"]["scoreMaximum"] == 3
+
+    page = student.get(url).text
+    assert "You have used every attempt at this set." in page and 'id="practice"' not in page
+    refused = student.post(url, data={**form["fields"], names[0]: "1"})
+    assert "You have used all 3 attempts at this set; no more answers are taken." in refused.text
+    assert Attempt.objects.filter(question_set=question_set).count() == 3
+    assert lti_platform.scores[1]["student-9"]["scoreGiven"] == expected[-1]
+
+
+@pytest.mark.worker
+def test_changing_the_rule_sends_every_student_s_score_again(lti_platform, live_server, celery_worker):
+    cache.clear()
+    teacher = browser()
+    lti_platform.launch(teacher, user_id="teacher", roles=[ROLE + "Instructor"])
+    question_set = make_released_set(Course.objects.get(), answers=(1, 0, 2))
+    QuestionSet.objects.filter(pk=question_set.pk).update(grading="last")
+    item, line_item = _place_graded(lti_platform, live_server, teacher, question_set)
+    student = browser()
+    for choices in ([1, 0, 2], [0, 1, 1]):  # 3, then 0 right
+        _practise_again(lti_platform, live_server, student, item["custom"], line_item["id"], choices)
+    assert lti_platform.scores[1]["student-9"]["scoreGiven"] == 0
+
+    review = teacher.get(f"{live_server.url}/c/{question_set.course_id}/questions/{question_set.pk}/").text
+    [form] = [f for f in page_forms(review) if f["attrs"].get("id") == "grading"]
+    teacher.post(live_server.url + form["action"], data={**form["fields"], "grading": "best", "attempts_allowed": "0"})
+    wait_for(lambda: lti_platform.scores[1]["student-9"]["scoreGiven"] == 3)
+    assert QuestionSet.objects.get(pk=question_set.pk).grading == "best"
+
+
+def _practise_again(lti_platform, live_server, student, custom, lineitem, choices):
+    """One more attempt through a fresh launch; waits until its score is at the platform."""
+    landing = lti_platform.launch(student, user_id="student-9", roles=[ROLE + "Learner"], custom=custom,
+                                  lineitem=lineitem)
+    page = student.get(live_server.url + landing.headers["Location"]).text
+    [form] = [f for f in page_forms(page) if f["attrs"].get("id") == "practice"]
+    names = re.findall(r'name="(q-\d+)" value="0"', page)
+    student.post(live_server.url + form["action"], data={**form["fields"], **dict(zip(names, map(str, choices),
+                                                                                      strict=True))})
+    latest = Attempt.objects.latest("submitted_at")
+    wait_for(lambda: Attempt.objects.get(pk=latest.pk).grade_status == Attempt.SENT)

@@ -57,7 +57,7 @@ def _question(kind, item):
     (Question.SHORT, {"stem": "Welche PID hat der Init-Prozess?", "answers": [], "source": 1}, items.ANSWERS),
     (Question.SHORT, {"stem": "Welche PID hat der Init-Prozess?", "answers": ["eins zwei drei vier fünf sechs sieben"],
                       "source": 1}, items.ANSWERS),
-    (Question.OPEN, {"stem": "Erklären Sie, was der Init-Prozess tut.", "model_answer": "", "rubric": ["x"],
+    (Question.OPEN, {"stem": "Erklären Sie, was der Init-Prozess tut.", "model_answer": "", "rubric": [],
                      "source": 1}, items.ANSWERS),
     (Question.OPEN, {"stem": "Erklären Sie, was der Init-Prozess tut.", "model_answer": "<model answer>",
                      "rubric": ["x"], "source": 1}, items.PLACEHOLDER),

@@ -181,8 +181,8 @@ def form_problems(question):
         elif any(folded(a) == folded(stem) for a in accepted):
             problems.append((COPIED, "an accepted answer repeats the question"))
     elif question.kind == Question.OPEN:
-        if not question.model_answer:
-            problems.append((ANSWERS, "no model answer"))
+        if not question.model_answer and not question.rubric:
+            problems.append((ANSWERS, "neither a model answer nor a rubric"))
         elif is_placeholder(question.model_answer):
             problems.append((PLACEHOLDER, question.model_answer))
     else:
