@@ -291,7 +291,7 @@ def test_every_kind_survives_a_moodle_xml_round_trip(released):
 def test_a_lecturer_s_own_moodle_file_is_imported_and_what_cannot_be_is_counted(db):
     course = Course.objects.create(title="Kurs")
     target = QuestionSet.objects.create(course=course, title="Meine Fragen")
-    data = """<?xml version="1.0" encoding="UTF-8"?>
+    data = b"""<?xml version="1.0" encoding="UTF-8"?>
 <quiz>
   <question type="category"><category><text>$course$/top/Alt</text></category></question>
   <question type="multichoice">
@@ -317,7 +317,7 @@ def test_a_lecturer_s_own_moodle_file_is_imported_and_what_cannot_be_is_counted(
     <questiontext format="html"><text>Diese Frage hat keine richtige Antwort?</text></questiontext>
     <answer fraction="0"><text>a</text></answer><answer fraction="0"><text>b</text></answer>
   </question>
-</quiz>""".encode()
+</quiz>"""
     result = import_moodle_xml(target, data)
     assert result["imported"] == 3 and result["skipped"] == {"numerical": 1} and len(result["unusable"]) == 1
     choice, truth, essay = target.questions.order_by("position")

@@ -11,8 +11,8 @@ from django.utils import timezone
 from courses.models import Chunk, Membership, Section
 from tests.support import INIT_TEXT, QuestionModelStub, closed_port_url, make_member, point_tutor_at, wait_for
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
-from tutor.models import Attempt, GenerationPart, Question, QuestionSet
 from tutor.generation import generate
+from tutor.models import Attempt, GenerationPart, Question, QuestionSet
 from tutor.retention import delete_user_data, export_user_data
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]

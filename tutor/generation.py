@@ -38,6 +38,7 @@ ROUNDS = 3  # model calls per kind and part: the first, and two more for what wa
 MAX_PER_SECTION = 20
 MAX_PARTS = 2000
 KEPT_DROPPED_ITEMS = 20
+ANSWER_SPARE_TOKENS = 100  # the answer's tokens beyond its questions' (the JSON around them)
 
 PROMPT = {
     "de": ("Du schreibst Fragen zum Leseverständnis für Studierende eines Hochschulkurses. Stütze jede Frage auf "
@@ -153,7 +154,8 @@ def _ask(client, messages, kind, count, outcome):
     started = time.monotonic()
     try:
         answer, cut_off = client.chat_json(messages, items.schema(kind, count), temperature=0.3,
-                                           max_tokens=count * items.TOKENS_PER_QUESTION[kind] + 100, kind=BATCH)
+                                           max_tokens=count * items.TOKENS_PER_QUESTION[kind] + ANSWER_SPARE_TOKENS,
+                                           kind=BATCH)
     finally:
         outcome.cost.calls += 1
         outcome.cost.seconds += time.monotonic() - started
@@ -438,20 +440,15 @@ def sections_with_text(course):
             .select_related("document").distinct().order_by("document__title", "document_id", "order"))
 
 
-def chosen_sections(course, section_ids=(), chapter_ids=(), document_ids=()):
-    """The sections with text that the lecturer picked: single sections, whole chapters, whole documents."""
-    ids = {int(s) for s in section_ids if str(s).isdigit()}
-    chapters = list(Section.objects.filter(document__course=course, pk__in=[int(c) for c in chapter_ids
-                                                                            if str(c).isdigit()]))
-    query = Q(pk__in=ids) | Q(document_id__in=[int(d) for d in document_ids if str(d).isdigit()])
-    for chapter in chapters:
-        following = (Section.objects.filter(document_id=chapter.document_id, order__gt=chapter.order,
-                                            level__lte=chapter.level).order_by("order").values_list("order", flat=True)
-                     .first())
-        span = Q(document_id=chapter.document_id, order__gte=chapter.order)
-        if following is not None:
-            span &= Q(order__lt=following)
-        query |= span
+def chosen_sections(course, section_ids=(), chapter_keys=(), document_ids=()):
+    """The sections with text that the lecturer picked: single sections, whole chapters (a chapter's key,
+    "<document id>:<first order>:<last order>", names the run of its sections) and whole documents."""
+    query = Q(pk__in=[int(s) for s in section_ids if str(s).isdigit()])
+    query |= Q(document_id__in=[int(d) for d in document_ids if str(d).isdigit()])
+    for key in chapter_keys:
+        parts = str(key).split(":")
+        if len(parts) == 3 and all(p.isdigit() for p in parts):
+            query |= Q(document_id=int(parts[0]), order__gte=int(parts[1]), order__lte=int(parts[2]))
     return list(sections_with_text(course).filter(query))
 
 

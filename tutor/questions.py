@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from config import errors
-from courses.models import Section
+from courses.parsing import PATH_SEPARATOR
 from tutor import generation, item_checks, items
 from tutor.models import GenerationPart, Question, QuestionChange, QuestionSet
 
@@ -46,32 +46,27 @@ def sections_of(course):
 
 
 def section_tree(course):
-    """The picker's tree: [{document, chapters: [{chapter (a Section, None before the first), sections}]}], every
-    section with text under the chapter (the document's top heading level) it belongs to."""
-    with_text = set(sections_of(course).values_list("pk", flat=True))
+    """The picker's tree: [{document, count, chapters: [{title, key, sections}]}] of the sections with text, each
+    under its chapter (the first part of its heading path; a chapter's key names the run of its sections)."""
     counts = {}
     for section_id in Question.objects.filter(question_set__course=course, source_section__isnull=False).exclude(
             review=Question.REJECTED).values_list("source_section_id", flat=True):
         counts[section_id] = counts.get(section_id, 0) + 1
-    tree, document = [], None
-    for section in Section.objects.filter(document__course=course).select_related("document").order_by(
-            "document__title", "document_id", "order"):
-        if document is None or document["document"].pk != section.document_id:
-            levels = [s.level for s in Section.objects.filter(document_id=section.document_id, level__gt=0)
-                      .only("level")]
-            document = {"document": section.document, "top": min(levels) if levels else 1, "chapters": [],
-                        "count": 0}
-            tree.append(document)
-        if section.level == document["top"] or not document["chapters"]:
-            document["chapters"].append({"chapter": section if section.level == document["top"] else None,
-                                         "sections": []})
-        if section.pk in with_text:
-            section.questions = counts.get(section.pk, 0)
-            document["chapters"][-1]["sections"].append(section)
-            document["count"] += 1
-    for document in tree:
-        document["chapters"] = [c for c in document["chapters"] if c["sections"]]
-    return [d for d in tree if d["count"]]
+    tree = []
+    for section in sections_of(course):
+        if not tree or tree[-1]["document"].pk != section.document_id:
+            tree.append({"document": section.document, "chapters": [], "count": 0})
+        document = tree[-1]
+        path = section.path.split(PATH_SEPARATOR)
+        title = path[0] if len(path) > 1 else section.title
+        if not document["chapters"] or document["chapters"][-1]["title"] != title:
+            document["chapters"].append({"title": title, "sections": [], "first": section.order})
+        chapter = document["chapters"][-1]
+        section.questions = counts.get(section.pk, 0)
+        chapter["sections"].append(section)
+        chapter["key"] = f"{section.document_id}:{chapter['first']}:{section.order}"
+        document["count"] += 1
+    return tree
 
 
 # --- Starting a generation -----------------------------------------------------------------------------------
