@@ -12,7 +12,7 @@ from courses.models import Chunk, Membership, Section
 from tests.support import INIT_TEXT, QuestionModelStub, closed_port_url, make_member, point_tutor_at, wait_for
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
 from tutor.generation import generate
-from tutor.models import Attempt, GenerationPart, Question, QuestionSet
+from tutor.models import Attempt, GenerationPart, Question, QuestionChange, QuestionSet
 from tutor.retention import delete_user_data, export_user_data
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -272,7 +272,8 @@ def test_question_pages_are_german(client, course):
     _, teacher = make_member(course, Membership.INSTRUCTOR)
     _, student = make_member(course)
     page = client.get(f"/c/{course.pk}/questions/?lt={teacher}", HTTP_ACCEPT_LANGUAGE="de").content.decode()
-    assert "Fragen erzeugen" in page and "Anzahl der Fragen" in page and "Generate questions" not in page
+    assert "Fragen erzeugen" in page and "Fragen pro Abschnitt" in page and "Generate questions" not in page
+    assert "Abschnitte finden" in page and "Test-Student" in page and "Aus Moodle importieren" in page
     page = client.get(f"/c/{course.pk}/practice/?lt={student}", HTTP_ACCEPT_LANGUAGE="de").content.decode()
     assert "Es gibt noch keine Übungsfragen." in page and "Üben" in page
 
@@ -293,3 +294,97 @@ def test_generation_with_the_real_model_follows_the_schema(celery_worker, llama_
         assert 0 <= question.correct_index < len(question.options)
     print(f"SmolLM2: {question_set.questions.count()} questions stored, {question_set.dropped} dropped, "
           f"state {question_set.generation} {question_set.generation_error} {question_set.generation_detail}")
+
+
+def _other_kinds(question_set, start):
+    """A question of each kind but single choice, added to the set as drafts."""
+    fields = [dict(kind=Question.MULTIPLE, stem="Welche Aussagen über den Init-Prozess stimmen?",
+                   options=["Er hat die PID 1", "Der Kernel startet ihn", "Er ist ein Editor"], correct_indices=[0, 1]),
+              dict(kind=Question.TRUE_FALSE, stem="Der Init-Prozess hat die PID 1.", truth=True),
+              dict(kind=Question.SHORT, stem="Wie heißt das voreingestellte Init-System?",
+                   accepted_answers=["systemd"]),
+              dict(kind=Question.OPEN, stem="Erklären Sie, was der Init-Prozess beim Systemstart tut.",
+                   model_answer="Er startet als erster Prozess und dann die Dienste.", rubric="erster Prozess")]
+    return [Question.objects.create(question_set=question_set, position=start + n, **f) for n, f in enumerate(fields)]
+
+
+def test_review_edits_every_kind_bulk_rewrites_and_keeps_the_history(celery_worker, stub_llm, client, course,
+                                                                     init_section):
+    question_set, teacher = generated_set(client, course, stub_llm, init_section, count=3)
+    first, second, third = question_set.questions.order_by("position")
+    multiple, truth, short, essay = _other_kinds(question_set, 4)
+    base = f"/c/{course.pk}/questions/{question_set.pk}"
+
+    client.post(f"{base}/action/", {"action": "approved", "question": [first.pk, second.pk], "lt": teacher})
+    assert set(question_set.questions.approved().values_list("pk", flat=True)) == {first.pk, second.pk}
+    client.post(f"{base}/action/", {"action": "rejected", "question": [second.pk, third.pk], "lt": teacher})
+    assert Question.objects.get(pk=third.pk).review == Question.REJECTED
+
+    def edit(question, **fields):
+        return client.post(f"{base}/q/{question.pk}/", {"explanation": "", "lt": teacher, **fields}, follow=True)
+
+    edit(multiple, stem="Welche Aussagen stimmen?", option=["Er hat die PID 1", "Er ist ein Editor", "Er heißt apt",
+                                                            "Der Kernel startet ihn"], correct=["0", "3"])
+    edit(truth, stem="Der Init-Prozess hat die PID 0.", truth="false")
+    edit(short, stem="Wie heißt das voreingestellte Init-System unter Debian?", accepted="systemd\nSystemD*",
+         case_sensitive="1")
+    edit(essay, stem="Erklären Sie den Systemstart unter Debian.", model_answer="Der Kernel startet init.",
+         rubric="nennt den Kernel\nnennt init")
+    multiple.refresh_from_db(), truth.refresh_from_db(), short.refresh_from_db(), essay.refresh_from_db()
+    assert (multiple.options[3], multiple.correct_indices, multiple.edited) == ("Der Kernel startet ihn", [0, 3], True)
+    assert (truth.stem, truth.truth) == ("Der Init-Prozess hat die PID 0.", False)
+    assert (short.accepted_answers, short.case_sensitive) == (["systemd", "SystemD*"], True)
+    assert (essay.model_answer, essay.rubric) == ("Der Kernel startet init.", "nennt den Kernel\nnennt init")
+
+    refused = edit(first, stem="Welche PID?", option=["1"], correct="0").content.decode()
+    assert "This question cannot be saved: Too few or too many options, or an empty one." in refused
+    assert Question.objects.get(pk=first.pk).options == GOOD[0]["options"]
+    edit(first, stem=GOOD[0]["stem"], option=["0", "1", "die Nummer, die der Kernel dem ersten Prozess gibt"],
+         correct="1")  # kept, but flagged: the longest option gives itself away
+    first.refresh_from_db()
+    assert first.flagged and any(c["check"] == "form" and c["reason"] == "lengths" for c in first.checks)
+    assert any(c.get("stale") for c in first.checks if c["check"] == "test_student")
+
+    # The model rewrites a wrong option and the explanation (queue generate); a correct option it does not touch.
+    stub_llm.reply = QuestionModelStub(revision="Die Prozessnummer 7")
+    client.post(f"{base}/q/{second.pk}/", {"revise": "option:0", "lt": teacher})
+    wait_for(lambda: not Question.objects.get(pk=second.pk).revising)
+    assert Question.objects.get(pk=second.pk).options[0] == "Die Prozessnummer 7"
+    client.post(f"{base}/q/{second.pk}/", {"revise": "explanation", "lt": teacher})
+    wait_for(lambda: not Question.objects.get(pk=second.pk).revising)
+    assert Question.objects.get(pk=second.pk).explanation == "Die Prozessnummer 7"
+    page = client.post(f"{base}/q/{second.pk}/", {"revise": "option:1", "lt": teacher}, follow=True).content.decode()
+    assert "A correct option is not rewritten: edit it yourself." in page
+
+    history = [(c.action, sorted(c.changes)) for c in Question.objects.get(pk=second.pk).changes.order_by("at", "id")]
+    assert history == [("generated", []), ("approved", []), ("rejected", []), ("regenerated", ["options"]),
+                       ("regenerated", ["explanation"])]
+    editor = QuestionChange.objects.filter(question=multiple, action="edited").get()
+    assert editor.user.memberships.get().role == Membership.INSTRUCTOR
+    assert editor.changes["correct_indices"] == [[0, 1], [0, 3]]
+    page = client.get(f"{base}/?lt={teacher}").content.decode()
+    assert "History (5)" in page and "rewritten by the model" in page and editor.user.username in page
+
+
+def test_students_practise_every_kind_and_see_their_result(client, course):
+    question_set = QuestionSet.objects.create(course=course, title="Alle Arten", status=QuestionSet.RELEASED)
+    single = Question.objects.create(question_set=question_set, position=1, stem="Welche PID hat init?",
+                                     options=["0", "1"], correct_index=1, review=Question.APPROVED)
+    others = _other_kinds(question_set, 2)
+    Question.objects.filter(pk__in=[q.pk for q in others]).update(review=Question.APPROVED)
+    multiple, truth, short, essay = others
+    learner, token = make_member(course)
+    page = client.get(f"/c/{course.pk}/practice/{question_set.pk}/?lt={token}").content.decode()
+    assert f'type="checkbox" name="q-{multiple.pk}"' in page and f'name="q-{truth.pk}" value="true"' in page
+    assert f'<textarea name="q-{essay.pk}"' in page and "The best attempt counts." in page
+    answer = client.post(f"/c/{course.pk}/practice/{question_set.pk}/", {
+        f"q-{single.pk}": "1", f"q-{multiple.pk}": ["0"], f"q-{truth.pk}": "true", f"q-{short.pk}": " SystemD ",
+        f"q-{essay.pk}": "Er startet zuerst.", "lt": token})
+    attempt = Attempt.objects.get(user=learner)
+    assert attempt.max_score == 4 and attempt.score == 3.5  # the multiple answer half right; the essay not scored
+    assert attempt.credits == {str(single.pk): 1.0, str(multiple.pk): 0.5, str(truth.pk): 1.0, str(short.pk): 1.0,
+                               str(essay.pk): None}
+    assert attempt.answers[str(multiple.pk)] == [0] and attempt.answers[str(essay.pk)] == "Er startet zuerst."
+    result = client.get(answer["Location"]).content.decode()
+    assert "You answered 3.5 of 4 questions correctly." in result and "partly correct (0.5)" in result
+    assert "Er startet als erster Prozess und dann die Dienste." in result and "not scored" in result

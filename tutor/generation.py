@@ -137,10 +137,10 @@ class Outcome:
         self.cost, self.rounds, self.error = item_checks.Cost(), 0, None
 
     def drop(self, question, reasons, stem="", detail=""):
-        """Count a dropped question once per reason, with why (the latest few are kept to show)."""
+        """Count a dropped question under its first reason (so the counts add up to the questions dropped), and keep
+        it with all its reasons to show (the latest few)."""
         reasons = list(dict.fromkeys(reasons))
-        for reason in reasons:
-            self.reasons[reason] += 1
+        self.reasons[reasons[0]] += 1
         self.dropped_items.append({"stem": (question.stem if question is not None else stem)[:300],
                                    "reasons": reasons, "detail": detail[:300]})
 

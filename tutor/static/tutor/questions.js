@@ -9,7 +9,7 @@ const count = document.getElementById("chosen-count");
 
 function update() {
   const chosen = tree.querySelectorAll('input[name="section"]:checked').length;
-  count.textContent = chosen ? count.dataset.some.replace("%(n)s", chosen) : count.dataset.none;
+  count.textContent = chosen ? count.dataset.some.replace("{n}", chosen) : count.dataset.none;
 }
 
 if (tree) {
