@@ -149,10 +149,7 @@ def test_a_lecturer_and_a_student_use_every_page_inside_the_lms_frame(celery_wor
         tool.locator("#generate input[name=count]").fill("1")
         act(page, tool.locator("#generate button[type=submit]"))  # a set per section: the run's progress page
         tool.locator("#run-sections").wait_for(timeout=30000)
-        page.frame(name="lti-tool").wait_for_function(
-            "() => document.querySelectorAll('#run-sections td.state').length === 2 && "
-            "[...document.querySelectorAll('#run-sections td.state')].every(td => !/Waiting|Generating|Warten|Erzeug/"
-            ".test(td.textContent))", timeout=90000)
+        tool.locator('#run[data-finished="1"]').wait_for(timeout=90000)  # the page reloads once every section ended
         settle(page)
         act(page, tool.locator("#rerun button[type=submit]"))  # nothing is missing: it says so
         assert tool.locator(".error-box", has_text="Nothing is missing").count() + tool.locator(
@@ -169,14 +166,14 @@ def test_a_lecturer_and_a_student_use_every_page_inside_the_lms_frame(celery_wor
         tool.locator("#section-tree li.section", has_text="Der Init-Prozess").locator("input").check()
         for kind in ("multiresponse", "truefalse", "shortanswer", "essay"):
             tool.locator(f"#generate input[name=kind][value={kind}]").check()
-        tool.locator("#generate input[name=count]").fill("7")
+        tool.locator("#generate input[name=count]").fill("8")  # two true/false asked for, the model writes one
         tool.locator("#generate input[name=mode][value=one]").check()
         tool.locator("#generate input[name=title]").fill("Alle Arten")
         act(page, tool.locator("#generate button[type=submit]"))
         tool.locator(".question").first.wait_for(timeout=90000)  # the page reloads once they are generated
         settle(page)
-        assert tool.locator(".question").count() == 6  # the run's PID question again: a near-duplicate, dropped
-        assert tool.locator("ul.checks").count() == 6
+        assert tool.locator(".question").count() == 7  # the run's PID question again: a near-duplicate, dropped
+        assert tool.locator("ul.checks").count() == 7
         tool.locator("details.dropped summary").first.click()
         assert tool.locator("details.dropped", has_text="Nearly the same").count() + tool.locator(
             "details.dropped", has_text="Fast gleich").count() == 1
@@ -218,14 +215,14 @@ def test_a_lecturer_and_a_student_use_every_page_inside_the_lms_frame(celery_wor
         assert download.value.suggested_filename.endswith(".statistics.csv")
         act(page, tool.locator('main a[href*="/questions/"]').first)  # back to the set
         act(page, tool.locator('main a[href*="/practice/"]').first)  # the set as a student sees it
-        assert tool.locator("#practice fieldset").count() == 6
+        assert tool.locator("#practice fieldset").count() == 7
         page.screenshot(path=str(ARTIFACTS / "pages_questions.png"), full_page=True)
 
         # --- import the export into a new set ----------------------------------------------------------------
         nav(page, tool, "/questions/")
         tool.locator("#import input[type=file]").set_input_files(str(exported))
         act(page, tool.locator("#import button[type=submit]"))
-        assert tool.locator(".question").count() == 6 and tool.locator("p.notice").count() == 1
+        assert tool.locator(".question").count() == 7 and tool.locator("p.notice").count() == 1
         watch.assert_clean()
 
         # --- place the released set beside its section (deep linking from the platform) --------------------------
@@ -303,16 +300,16 @@ def test_a_lecturer_and_a_student_use_every_page_inside_the_lms_frame(celery_wor
         nav(page, tool, "/questions/")
         act(page, tool.locator("#sets a", has_text="Alle Arten"))
         act(page, tool.locator('main a[href*="/statistics/"]').first)
-        assert tool.locator(".question").count() == 6
+        assert tool.locator(".question").count() == 7
         watch.assert_clean()
 
     released = QuestionSet.objects.get(course=course, title="Alle Arten")
     assert released.is_released and released.grading == "last" and released.attempts_allowed == 3
-    assert released.questions.approved().count() == 6
+    assert released.questions.approved().count() == 7
     assert sorted(set(released.questions.values_list("kind", flat=True))) == sorted(k for k, _ in Question.KINDS)
     attempt = Attempt.objects.get(question_set=released)
-    assert attempt.max_score == 5 and attempt.score >= 1
+    assert attempt.max_score == 6 and attempt.score >= 1
     assert QuestionSet.objects.filter(course=course, section__title="Der Init-Prozess").exists()
-    assert QuestionSet.objects.filter(course=course, title__startswith="Imported").get().questions.count() == 6
+    assert Question.objects.filter(question_set__course=course, origin=Question.IMPORTED).count() == 7
     assert Feedback.objects.get().comment == "Genau richtig"
     wait_for(lambda: not QuestionSet.objects.filter(generation__in=["queued", "running"]).exists())

@@ -136,13 +136,13 @@ class Outcome:
         self.made, self.reasons, self.dropped_items = [], Counter(), []
         self.cost, self.rounds, self.error = item_checks.Cost(), 0, None
 
-    def drop(self, question, reasons, stem="", detail=""):
+    def drop(self, question, reasons, stem="", detail="", check=None):
         """Count a dropped question under its first reason (so the counts add up to the questions dropped), and keep
         it with all its reasons to show (the latest few)."""
         reasons = list(dict.fromkeys(reasons))
         self.reasons[reasons[0]] += 1
         self.dropped_items.append({"stem": (question.stem if question is not None else stem)[:300],
-                                   "reasons": reasons, "detail": detail[:300]})
+                                   "reasons": reasons, "detail": detail[:300], "check": check})
 
     @property
     def dropped(self):
@@ -223,7 +223,7 @@ def _checked(course, item, kind, used, passages, stems, outcome, language, clien
     duplicate = item_checks.duplicate(question, course.pk, outcome.made)
     records.append(duplicate)
     if duplicate["ok"] is False:
-        outcome.drop(question, ["duplicate"], detail=item_checks.describe(duplicate))
+        outcome.drop(question, ["duplicate"], check=duplicate)
         return None
     if policy == TutorConfig.CHECK_OFF:
         records.append(item_checks.record(item_checks.TEST_STUDENT, None, "off"))
@@ -233,7 +233,7 @@ def _checked(course, item, kind, used, passages, stems, outcome, language, clien
         outcome.cost.add(cost)
         records.append(student)
         if student["ok"] is False and policy == TutorConfig.CHECK_DROP:
-            outcome.drop(question, [f"test_student:{student['reason']}"], detail=item_checks.describe(student))
+            outcome.drop(question, [f"test_student:{student['reason']}"], check=student)
             return None
     item_checks.apply(question, records)
     return question

@@ -203,6 +203,8 @@ def _set_context(request, question_set):
         part.dropped_reasons = [(generation.reason_label(c), n) for c, n in part.reasons.items()]
         for item in part.dropped_items:
             item["labels"] = [generation.reason_label(r) for r in item.get("reasons", [])]
+            if item.get("check"):  # worded when shown, in the reader's language
+                item["detail"] = item_checks.describe(item["check"])
     return {"course": request.course, "set": question_set, "error": questions.error_message(question_set),
             "questions": listed, "approved": sum(q.review == Question.APPROVED for q in listed),
             "attempts": question_set.attempts.count(), "graded": practice.is_graded(question_set),
