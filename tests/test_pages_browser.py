@@ -15,8 +15,16 @@ import json
 
 import pytest
 
-from tests.support import (ARTIFACTS, INIT_TEXT, QuestionModelStub, audit, chromium, demo_course_with, point_tutor_at,
-                           wait_for)
+from tests.support import (
+    ARTIFACTS,
+    INIT_TEXT,
+    QuestionModelStub,
+    audit,
+    chromium,
+    demo_course_with,
+    point_tutor_at,
+    wait_for,
+)
 from tutor.models import Attempt, Feedback, Question, QuestionSet
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]

@@ -88,8 +88,11 @@ class BookModel(QuestionModelStub):
 
 
 def finished_run(run_id):
+    """Whether every section of the run has ended, and each set's state says so."""
     parts = GenerationPart.objects.filter(run_id=run_id)
-    return parts.exists() and not parts.filter(state__in=[GenerationPart.QUEUED, GenerationPart.RUNNING]).exists()
+    busy = [GenerationPart.QUEUED, GenerationPart.RUNNING]
+    return (parts.exists() and not parts.filter(state__in=busy).exists()
+            and not QuestionSet.objects.filter(parts__run_id=run_id, generation__in=busy).exists())
 
 
 @pytest.mark.worker

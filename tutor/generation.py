@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from config import errors
 from courses.models import Chunk, Section
 from tutor import item_checks, items
-from tutor.inference import BATCH, InferenceBadResponse, InferenceClient, InferenceError
+from tutor.inference import BATCH, InferenceBadResponse, InferenceClient, InferenceError, InferenceUnavailable
 from tutor.models import GenerationPart, GenerationRun, Question, QuestionChange, QuestionSet, TutorConfig
 from tutor.prompts import course_texts, defuse
 
@@ -133,7 +133,7 @@ class Outcome:
     """What one part's generation made, dropped and spent."""
 
     def __init__(self):
-        self.made, self.reasons, self.dropped_items = [], Counter(), []
+        self.made, self.reasons, self.dropped_items, self.checks = [], Counter(), [], {}
         self.cost, self.rounds, self.error = item_checks.Cost(), 0, None
 
     def drop(self, question, reasons, stem="", detail="", check=None):
@@ -143,6 +143,16 @@ class Outcome:
         self.reasons[reasons[0]] += 1
         self.dropped_items.append({"stem": (question.stem if question is not None else stem)[:300],
                                    "reasons": reasons, "detail": detail[:300], "check": check})
+
+    def count(self, entry):
+        """Count one check's result (passed, failed with its reason, or not run)."""
+        found = self.checks.setdefault(entry["check"], {"passed": 0, "failed": {}, "not_run": 0})
+        if entry["ok"] is True:
+            found["passed"] += 1
+        elif entry["ok"] is False:
+            found["failed"][entry["reason"]] = found["failed"].get(entry["reason"], 0) + 1
+        else:
+            found["not_run"] += 1
 
     @property
     def dropped(self):
@@ -190,10 +200,14 @@ def write_questions(course, passages, wanted, *, existing_stems=(), language, cl
             messages, used = build_messages(shown, kind, missing, language, client.context_tokens, avoid)
             try:
                 found = _ask(client, messages, kind, missing, outcome)
-            except InferenceError as exc:
+            except InferenceUnavailable as exc:  # the server: asking again now would not help
                 outcome.error = exc
-                log.warning("questions of kind %s: the model failed (%s): %s", kind, exc.code, exc.reason)
+                log.warning("questions of kind %s: the model server failed (%s): %s", kind, exc.code, exc.reason)
                 return outcome
+            except InferenceError as exc:  # this answer (not JSON, cut off before a question was complete)
+                outcome.error = exc
+                log.warning("questions of kind %s: unusable answer (%s): %s", kind, exc.code, exc.reason)
+                continue
             for item in found:
                 question = _checked(course, item, kind, used, passages, stems, outcome, language, client,
                                     policy, tries)
@@ -212,6 +226,7 @@ def _checked(course, item, kind, used, passages, stems, outcome, language, clien
     question, problems = items.from_model_item(kind, item, used)
     if question is not None and items.folded(question.stem) in stems:
         problems.append((items.REPEATS, question.stem))
+    outcome.count(item_checks.form_records(problems)[0])
     if problems:
         outcome.drop(question, [f"form:{code}" for code, _detail in problems],
                      stem=str(item)[:200] if question is None else "",
@@ -220,10 +235,10 @@ def _checked(course, item, kind, used, passages, stems, outcome, language, clien
     records = item_checks.form_records([])
     records.append(item_checks.grounded(question, passages))
     item_checks.embed([question], course.pk)
-    duplicate = item_checks.duplicate(question, course.pk, outcome.made)
-    records.append(duplicate)
-    if duplicate["ok"] is False:
-        outcome.drop(question, ["duplicate"], check=duplicate)
+    records.append(item_checks.duplicate(question, course.pk, outcome.made))
+    outcome.count(records[-2]), outcome.count(records[-1])
+    if records[-1]["ok"] is False:
+        outcome.drop(question, ["duplicate"], check=records[-1])
         return None
     if policy == TutorConfig.CHECK_OFF:
         records.append(item_checks.record(item_checks.TEST_STUDENT, None, "off"))
@@ -233,8 +248,10 @@ def _checked(course, item, kind, used, passages, stems, outcome, language, clien
         outcome.cost.add(cost)
         records.append(student)
         if student["ok"] is False and policy == TutorConfig.CHECK_DROP:
+            outcome.count(student)
             outcome.drop(question, [f"test_student:{student['reason']}"], check=student)
             return None
+    outcome.count(records[-1])
     item_checks.apply(question, records)
     return question
 
@@ -331,6 +348,7 @@ def _finish(part, state, outcome, started, *, error="", detail=""):
             reasons = Counter(locked.reasons)
             reasons.update(outcome.reasons)
             fields.update(dropped=locked.dropped + outcome.dropped, reasons=dict(reasons),
+                          checks=merged_counts(locked.checks, outcome.checks),
                           dropped_items=(locked.dropped_items + outcome.dropped_items)[-KEPT_DROPPED_ITEMS:],
                           rounds=locked.rounds + outcome.rounds, model_calls=locked.model_calls + outcome.cost.calls,
                           model_seconds=locked.model_seconds + outcome.cost.seconds)
@@ -340,6 +358,19 @@ def _finish(part, state, outcome, started, *, error="", detail=""):
              part.section_id, state, fields["made"], part.requested, f" ({error})" if error else "")
     _refresh_set(part.question_set_id)
     return "done" if state == GenerationPart.DONE else "failed"
+
+
+def merged_counts(earlier, new):
+    """Check counts of earlier runs and this one added up."""
+    merged = {name: {"passed": v["passed"], "failed": dict(v["failed"]), "not_run": v["not_run"]}
+              for name, v in (earlier or {}).items()}
+    for name, v in new.items():
+        found = merged.setdefault(name, {"passed": 0, "failed": {}, "not_run": 0})
+        found["passed"] += v["passed"]
+        found["not_run"] += v["not_run"]
+        for reason, n in v["failed"].items():
+            found["failed"][reason] = found["failed"].get(reason, 0) + n
+    return merged
 
 
 def _refresh_set(set_id):

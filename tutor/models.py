@@ -272,6 +272,8 @@ class GenerationPart(models.Model):
     dropped = models.PositiveSmallIntegerField(default=0)
     reasons = models.JSONField(default=dict, help_text="why questions were dropped: reason code -> count")
     dropped_items = models.JSONField(default=list, help_text="the dropped questions (stem, reasons), the latest few")
+    checks = models.JSONField(default=dict, help_text="every check run on every question written: check -> "
+                                                      "{passed, failed: {reason: count}, not_run}")
     rounds = models.PositiveSmallIntegerField(default=0)
     model_calls = models.PositiveIntegerField(default=0)
     model_seconds = models.FloatField(default=0.0)

@@ -51,6 +51,15 @@ def score(questions, answers):
     return round(sum(c for c in credits.values() if c is not None), 4), responses, credits
 
 
+def number(value):
+    """A score for the reader: as few decimals as it needs (at most two), in the active language's format."""
+    from django.utils.formats import number_format
+
+    value = round(float(value), 2)
+    places = 0 if value == int(value) else 1 if round(value, 1) == value else 2
+    return number_format(value, places)
+
+
 def attempts_left(question_set, user):
     """How many more attempts the person may make (None: no limit)."""
     if not question_set.attempts_allowed:
@@ -168,6 +177,7 @@ def results(attempt):
         credit = attempt.credits.get(str(q.pk)) if str(q.pk) in attempt.credits else items.credit(q, response)
         chosen = set(response) if isinstance(response, list) else {response}
         out.append({"question": q, "response": response, "credit": credit,
+                    "credit_text": number(credit) if credit is not None else "",
                     "right": credit == 1.0, "partly": credit is not None and 0 < credit < 1,
                     "answered": response not in (None, "", []),
                     "options": [{"index": i, "text": text, "chosen": i in chosen, "correct": i in q.correct_set}

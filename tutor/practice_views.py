@@ -44,12 +44,15 @@ def practice_set(request, course_id, set_id):
         else:
             return redirect(tool_url("tutor:practice-result", course_id, set_id, attempt.pk,
                                      token=request.launch_token))
+    earlier = list(Attempt.objects.filter(question_set=found, user=request.user)[:5])
+    for attempt in earlier:
+        attempt.score_text = practice.number(attempt.score)
     return render(request, "tutor/practice_set.html", {
         "course": request.course, "set": found, "questions": questions.released_questions(found),
         "graded": practice.is_graded(found), "is_teaching": request.membership.is_teaching,
         "rule": practice.grading_rule_text(found),
         "left": None if request.membership.is_teaching else practice.attempts_left(found, request.user),
-        "earlier": Attempt.objects.filter(question_set=found, user=request.user)[:5]})
+        "earlier": earlier})
 
 
 @never_cache
@@ -60,7 +63,8 @@ def practice_result(request, course_id, set_id, attempt_id):
                                 question_set_id=set_id, question_set__course_id=course_id, user=request.user)
     return render(request, "tutor/practice_result.html", {
         "course": request.course, "set": attempt.question_set, "attempt": attempt,
-        "results": practice.results(attempt), "is_teaching": request.membership.is_teaching})
+        "results": practice.results(attempt), "score": practice.number(attempt.score),
+        "is_teaching": request.membership.is_teaching})
 
 
 urlpatterns = [

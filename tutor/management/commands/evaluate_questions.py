@@ -6,7 +6,6 @@ An institution chooses its model by this number: with the tiny embedded model it
 """
 
 import time
-from collections import Counter
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -98,33 +97,23 @@ class Command(BaseCommand):
         stored = list(question_set.questions.order_by("position"))
         asked = sum(p.requested for p in parts)
         dropped = sum(p.dropped for p in parts)
-        written = len(stored) + dropped
-        reasons = Counter()
+        counts = {}
         for part in parts:
-            reasons.update(part.reasons)
-        form_failed = sum(n for r, n in reasons.items() if r.startswith("form:"))  # each dropped one counted once
+            counts = generation.merged_counts(counts, part.checks)
+        form = counts.get(item_checks.FORM, {"passed": 0, "failed": {}, "not_run": 0})
+        written = form["passed"] + sum(form["failed"].values())
         totals = question_set.parts.aggregate(model=Sum("model_seconds"), calls=Sum("model_calls"),
                                               all=Sum("seconds"))
         out = self.stdout
         out.write(f"asked {asked} ({len(parts)} sections x {parts[0].requested if parts else 0}), written "
                   f"{written} by the model, {totals['calls'] or 0} model calls")
-        out.write(f"{'form':<14}{written - form_failed:>5}/{written:<5} passed  "
-                  + ", ".join(f"{r[5:]} {n}" for r, n in reasons.most_common() if r.startswith("form:")))
-        reached = written - form_failed
-        for check in CHECKS:
-            results = [c for q in stored for c in q.checks if c["check"] == check]
-            failed = Counter(c["reason"] for c in results if c["ok"] is False)
-            if check == item_checks.DUPLICATE:
-                failed["duplicate"] += reasons.get("duplicate", 0)
-            if check == item_checks.TEST_STUDENT:
-                for reason, n in reasons.items():
-                    if reason.startswith("test_student:"):
-                        failed[reason.split(":", 1)[1]] += n
-            skipped = sum(1 for c in results if c["ok"] is None)
-            passed = sum(1 for c in results if c["ok"] is True)
-            out.write(f"{check.replace('_', ' '):<14}{passed:>5}/{reached:<5} passed  "
-                      + ", ".join(f"{r} {n}" for r, n in failed.most_common())
-                      + (f" (not run {skipped})" if skipped else ""))
+        for check in [item_checks.FORM, *CHECKS]:
+            found = counts.get(check, {"passed": 0, "failed": {}, "not_run": 0})
+            ran = found["passed"] + sum(found["failed"].values())
+            failed = sorted(found["failed"].items(), key=lambda kv: -kv[1])
+            out.write(f"{check.replace('_', ' '):<14}{found['passed']:>5}/{ran:<5} passed  "
+                      + ", ".join(f"{reason} {n}" for reason, n in failed)
+                      + (f" (not run {found['not_run']})" if found["not_run"] else ""))
         usable = [q for q in stored if all(c["ok"] is not False for c in q.checks)]
         made = len(stored)
         model, total = totals["model"] or 0.0, totals["all"] or 0.0
