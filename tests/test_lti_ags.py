@@ -3,6 +3,7 @@
 import json
 import re
 import time
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from django.core.cache import cache
@@ -66,11 +67,17 @@ def _place_graded(lti_platform, live_server, client, question_set):
 
 
 def _practise(lti_platform, live_server, student, custom, lineitem, choices):
-    """The student opens the placed link (lands on the set) and submits `choices` (index per question)."""
+    """The student opens the placed link (lands on the set) and submits `choices` (index per question); the
+    attempt."""
     landing = lti_platform.launch(student, user_id="student-9", roles=[ROLE + "Learner"], custom=custom,
                                   lineitem=lineitem)
     assert landing.status_code == 302 and "/practice/" in landing.headers["Location"], landing.text
-    page = student.get(live_server.url + landing.headers["Location"])
+    return _submit(student, live_server.url + landing.headers["Location"], live_server, choices)
+
+
+def _submit(student, url, live_server, choices):
+    """Submit the practice form of the set page at url with `choices`; the attempt it made."""
+    page = student.get(url)
     assert page.status_code == 200
     [form] = [f for f in page_forms(page.text) if f["attrs"].get("id") == "practice"]
     names = re.findall(r'name="(q-\d+)" value="0"', page.text)
@@ -78,7 +85,7 @@ def _practise(lti_platform, live_server, student, custom, lineitem, choices):
     done = student.post(live_server.url + form["action"],
                         data={**form["fields"], **dict(zip(names, map(str, choices), strict=True))}, allow_redirects=False)
     assert done.status_code == 302, done.text
-    return Attempt.objects.get()
+    return Attempt.objects.latest("submitted_at")
 
 
 @pytest.mark.worker
@@ -165,13 +172,7 @@ def test_the_gradebook_holds_the_grading_rule_s_score_after_each_attempt(lti_pla
     assert str(rule_text) in page and "You may submit it 3 times." in page and "You have 3 attempts left." in page
     seen = []
     for choices in ([1, 0, 0], [1, 0, 2], [0, 1, 2]):  # 2, 3 and 1 right
-        page = student.get(url).text
-        [form] = [f for f in page_forms(page) if f["attrs"].get("id") == "practice"]
-        names = re.findall(r'name="(q-\d+)" value="0"', page)
-        done = student.post(live_server.url + form["action"], allow_redirects=False,
-                            data={**form["fields"], **dict(zip(names, map(str, choices), strict=True))})
-        assert done.status_code == 302, done.text
-        latest = Attempt.objects.filter(question_set=question_set).latest("submitted_at")
+        latest = _submit(student, url, live_server, choices)
         wait_for(lambda pk=latest.pk: Attempt.objects.get(pk=pk).grade_status == Attempt.SENT)
         seen.append(lti_platform.scores[1]["student-9"]["scoreGiven"])
     assert seen == expected
@@ -179,7 +180,9 @@ def test_the_gradebook_holds_the_grading_rule_s_score_after_each_attempt(lti_pla
 
     page = student.get(url).text
     assert "You have used every attempt at this set." in page and 'id="practice"' not in page
-    refused = student.post(url, data={**form["fields"], names[0]: "1"})
+    first = question_set.questions.order_by("position").first()
+    token = parse_qs(urlparse(url).query)["lt"][0]
+    refused = student.post(url, data={f"q-{first.pk}": "1", "lt": token})
     assert "You have used all 3 attempts at this set; no more answers are taken." in refused.text
     assert Attempt.objects.filter(question_set=question_set).count() == 3
     assert lti_platform.scores[1]["student-9"]["scoreGiven"] == expected[-1]
@@ -189,30 +192,19 @@ def test_the_gradebook_holds_the_grading_rule_s_score_after_each_attempt(lti_pla
 def test_changing_the_rule_sends_every_student_s_score_again(lti_platform, live_server, celery_worker):
     cache.clear()
     teacher = browser()
-    lti_platform.launch(teacher, user_id="teacher", roles=[ROLE + "Instructor"])
+    launched = lti_platform.launch(teacher, user_id="teacher", roles=[ROLE + "Instructor"])
+    token = parse_qs(urlparse(launched.headers["Location"]).query)["lt"][0]
     question_set = make_released_set(Course.objects.get(), answers=(1, 0, 2))
     QuestionSet.objects.filter(pk=question_set.pk).update(grading="last")
     item, line_item = _place_graded(lti_platform, live_server, teacher, question_set)
     student = browser()
     for choices in ([1, 0, 2], [0, 1, 1]):  # 3, then 0 right
-        _practise_again(lti_platform, live_server, student, item["custom"], line_item["id"], choices)
+        latest = _practise(lti_platform, live_server, student, item["custom"], line_item["id"], choices)
+        wait_for(lambda pk=latest.pk: Attempt.objects.get(pk=pk).grade_status == Attempt.SENT)
     assert lti_platform.scores[1]["student-9"]["scoreGiven"] == 0
 
-    review = teacher.get(f"{live_server.url}/c/{question_set.course_id}/questions/{question_set.pk}/").text
+    review = teacher.get(f"{live_server.url}/c/{question_set.course_id}/questions/{question_set.pk}/?lt={token}").text
     [form] = [f for f in page_forms(review) if f["attrs"].get("id") == "grading"]
     teacher.post(live_server.url + form["action"], data={**form["fields"], "grading": "best", "attempts_allowed": "0"})
     wait_for(lambda: lti_platform.scores[1]["student-9"]["scoreGiven"] == 3)
     assert QuestionSet.objects.get(pk=question_set.pk).grading == "best"
-
-
-def _practise_again(lti_platform, live_server, student, custom, lineitem, choices):
-    """One more attempt through a fresh launch; waits until its score is at the platform."""
-    landing = lti_platform.launch(student, user_id="student-9", roles=[ROLE + "Learner"], custom=custom,
-                                  lineitem=lineitem)
-    page = student.get(live_server.url + landing.headers["Location"]).text
-    [form] = [f for f in page_forms(page) if f["attrs"].get("id") == "practice"]
-    names = re.findall(r'name="(q-\d+)" value="0"', page)
-    student.post(live_server.url + form["action"], data={**form["fields"], **dict(zip(names, map(str, choices),
-                                                                                      strict=True))})
-    latest = Attempt.objects.latest("submitted_at")
-    wait_for(lambda: Attempt.objects.get(pk=latest.pk).grade_status == Attempt.SENT)
