@@ -363,7 +363,7 @@ def test_review_edits_every_kind_bulk_rewrites_and_keeps_the_history(celery_work
     assert editor.user.memberships.get().role == Membership.INSTRUCTOR
     assert editor.changes["correct_indices"] == [[0, 1], [0, 3]]
     page = client.get(f"{base}/?lt={teacher}").content.decode()
-    assert "History (5)" in page and "rewritten by the model" in page and editor.user.username in page
+    assert "Change history (5)" in page and "rewritten by the model" in page and editor.user.username in page
 
 
 def test_students_practise_every_kind_and_see_their_result(client, course):
