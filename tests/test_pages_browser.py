@@ -182,6 +182,7 @@ def test_a_lecturer_and_a_student_use_every_page_inside_the_lms_frame(celery_wor
         settle(page)
         assert tool.locator(".question").count() == 7  # the run's PID question again: a near-duplicate, dropped
         assert tool.locator("ul.checks").count() == 7
+        page.screenshot(path=str(ARTIFACTS / "pages_review.png"), full_page=True)
         tool.locator("details.dropped summary").first.click()
         assert tool.locator("details.dropped", has_text="Nearly the same").count() + tool.locator(
             "details.dropped", has_text="Fast gleich").count() == 1

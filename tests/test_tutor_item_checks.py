@@ -219,6 +219,7 @@ def test_a_near_duplicate_of_a_course_question_is_dropped_and_replaced(celery_wo
     assert part.reasons == {"duplicate": 1} and part.made == 1
     assert question_set.questions.get().stem == KERNEL["stem"]
     assert "Nearly the same as a question already in the course" in page and PID["stem"] in page
+    assert "similarity None" not in page
 
 
 @pytest.mark.django_db(transaction=True)

@@ -642,11 +642,11 @@ def start_revision(question, what, user=None):
             raise RevisionError(_("A correct option is not rewritten: edit it yourself."))
     elif kind != "explanation":
         raise RevisionError(_("Unknown rewrite."))
-    if question.revising:
+    if question.is_revising:
         raise RevisionError(_("The model is already rewriting part of this question."))
     from tutor.tasks import generate_revision
 
-    Question.objects.filter(pk=question.pk).update(revising=what)
+    Question.objects.filter(pk=question.pk).update(revising=what, updated_at=timezone.now())
     transaction.on_commit(lambda: generate_revision.delay(question.pk, what, getattr(user, "pk", None)))
 
 

@@ -321,7 +321,7 @@ def describe_reason(check, reason, p=None):
         details.append(f"“{p['text']}”")
     if check == GROUNDED and "share" in p:
         details.append(_("%(percent)s %% of the answer's words found") % {"percent": round(100 * p["share"])})
-    if check == DUPLICATE and reason == "duplicate":
+    if check == DUPLICATE and reason == "duplicate" and "similarity" in p:
         details.append(_("similarity %(similarity)s to “%(stem)s”") % {"similarity": p.get("similarity"),
                                                                        "stem": p.get("stem", "")})
         if p.get("set"):

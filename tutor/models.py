@@ -382,6 +382,13 @@ class Question(models.Model):
         return set()
 
     @property
+    def is_revising(self):
+        """Whether the model is rewriting part of it now (a rewrite whose worker was lost ends after 10 minutes)."""
+        from datetime import timedelta
+
+        return bool(self.revising) and timezone.now() - self.updated_at < timedelta(minutes=10)
+
+    @property
     def failed_checks(self):
         """The checks this question did not pass (for the review page)."""
         return [c for c in self.checks if c.get("ok") is False]

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from courses.access import course_member, tool_url
 from tutor import exports, generation, item_checks, item_stats, practice, questions
-from tutor.imports import QuestionImportError, import_moodle_xml
+from tutor.imports import MAX_IMPORT_BYTES, QuestionImportError, import_moodle_xml
 from tutor.models import GenerationRun, Question, QuestionSet, TutorConfig
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def questions_import(request, course_id):
         question_set = QuestionSet.objects.create(course=request.course, title=_("Imported: %(name)s") % {
             "name": upload.name[:200]}, generation=QuestionSet.DONE, created_by=request.user, requested=0)
     try:
-        result = import_moodle_xml(question_set, upload.read(), request.user)
+        result = import_moodle_xml(question_set, upload.read(MAX_IMPORT_BYTES + 1), request.user)
     except QuestionImportError as exc:
         log.info("questions: import refused in course %s: %s", course_id, exc)
         if not target.isdigit():
@@ -210,7 +210,7 @@ def _set_context(request, question_set):
             "attempts": question_set.attempts.count(), "graded": practice.is_graded(question_set),
             "stats": practice.attempt_stats(question_set), "summary": questions.generation_summary(question_set),
             "parts": parts, "grading_choices": QuestionSet.GRADING, "statistics": statistics,
-            "revising": any(q.revising for q in listed)}
+            "revising": any(q.is_revising for q in listed)}
 
 
 @never_cache
@@ -228,7 +228,8 @@ def question_set_status(request, course_id, set_id):
     found = _set_or_404(course_id, set_id)
     return JsonResponse({"generation": found.generation, "label": found.get_generation_display(),
                          "error": questions.error_message(found), "questions": found.questions.count(),
-                         "dropped": found.dropped, "revising": found.questions.exclude(revising="").count()})
+                         "dropped": found.dropped,
+                         "revising": sum(q.is_revising for q in found.questions.exclude(revising=""))})
 
 
 def _edit_fields(post):
