@@ -119,9 +119,10 @@ class Command(BaseCommand):
         made = len(stored)
         model, total = totals["model"] or 0.0, totals["all"] or 0.0
         out.write(f"made {made}, dropped {dropped}; {len(usable)} pass every check")
+        per_made = f"{seconds / 60 / made * 10:.2f} min per 10 questions made" if made else "none made"
         out.write(f"time: {seconds:.1f} s in all, {model:.1f} s waiting for the model, {max(0.0, total - model):.2f} s "
                   f"the tool's own = {max(0.0, total - model) / max(written, 1):.3f} s per question without the model; "
-                  f"{seconds / 60 / max(made, 1) * 10:.2f} min per 10 questions made")
+                  f"{seconds / 60 / max(written, 1) * 10:.2f} min per 10 questions written, {per_made}")
         for question in stored[:sample]:
             out.write(f"--- {question.get_kind_display()}: {question.stem}")
             if question.is_choice:
@@ -131,4 +132,7 @@ class Command(BaseCommand):
                 out.write(f"    answer: {items.answer_text(question)}")
             for name, ok, text, _stale in item_checks.described(question):
                 out.write(f"    {'ok ' if ok else '-- ' if ok is None else 'NO '}{name}: {text}")
+        dropped_items = [item for part in parts for item in part.dropped_items]
+        for item in dropped_items[:max(0, sample - len(stored))]:
+            out.write(f"--- dropped: {item['stem'][:150]!r} ({', '.join(item['reasons'])})")
         out.write(f"usable = {min(len(usable), asked) / max(asked, 1):.2f}")
