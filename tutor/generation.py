@@ -209,12 +209,12 @@ def write_questions(course, passages, wanted, *, existing_stems=(), language, cl
                 log.warning("questions of kind %s: unusable answer (%s): %s", kind, exc.code, exc.reason)
                 continue
             for item in found:
+                if have >= count:  # more than asked for: not worth checking
+                    break
                 question = _checked(course, item, kind, used, passages, stems, outcome, language, client,
                                     policy, tries)
                 if question is None:
                     continue
-                if have >= count:
-                    break
                 outcome.made.append(question)
                 stems.add(items.folded(question.stem))
                 have += 1
