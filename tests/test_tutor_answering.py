@@ -58,6 +58,7 @@ def test_an_invented_quote_turns_a_strict_answer_into_the_decline(celery_worker,
     _, token = make_member(course)
     point_tutor_at(course, stub_llm.url, quote_check=TutorConfig.ON)
     stub_llm.reply = quoting("Der Init-Prozess hat die PID 7", "Der Init-Prozess hat immer die Prozessnummer 7.")
+    stub_llm.token_delay = 0.05  # the answer streams while the page listens (an instant one may come as one snapshot)
     events = ask_streaming(web_server, course, token, "Welche Prozessnummer hat der Init-Prozess?")
     names = [name for name, _data in events]
     final = events[-1][1]
