@@ -1,4 +1,5 @@
-"""Top-level URLs: each app mounts its own; health checks at /health/; static files at STATIC_URL."""
+"""Top-level URLs: each app mounts its own; the API at /api/v1/ (config/api_urls.py); health checks at /health/;
+static files at STATIC_URL."""
 
 from django.conf import settings
 from django.contrib import admin
@@ -13,6 +14,7 @@ urlpatterns = [
     path("health/ready", health.ready, name="health-ready"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("config.api_urls")),
     path("lti/", include("lti.urls")),
     path("courses/", include("courses.urls")),
     path("", include("tutor.urls")),

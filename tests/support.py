@@ -4,10 +4,12 @@ record of every failed response and console error. Fixtures live here too (impor
 
 import itertools
 import json
+import re
 import socket
 import tempfile
 import time
 from contextlib import contextmanager
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -145,6 +147,15 @@ def page_forms(html):
     parser = _Forms()
     parser.feed(html)
     return parser.forms
+
+
+def page_data(html, element_id, name):
+    """The data-<name> attribute of the element with this id in a page (e.g. the URL its script polls)."""
+    found = re.search(rf'<[^>]*\bid="{re.escape(element_id)}"[^>]*>', html)
+    assert found, f"no element #{element_id} in the page"
+    value = re.search(rf'\bdata-{re.escape(name)}="([^"]*)"', found.group(0))
+    assert value, f"#{element_id} has no data-{name}"
+    return unescape(value.group(1))
 
 
 def wait_for(predicate, timeout=60, what="the condition"):

@@ -1,0 +1,580 @@
+"""The API of the tutor app: tutor settings, usage, chat (ask and the answer stream as server-sent events, the
+caller's conversations) and question sets (generate, status, items, review, release, export, statistics).
+
+Thin views over the domain functions the pages use: tutor.conversations and tutor.stream for the chat (the ask
+and the stream are async endpoints, as the chat page's are: config.api.event_stream_view), tutor.questions,
+tutor.practice and tutor.exports for question sets, tutor.usage, and the settings page's form for its rules.
+"""
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.forms.models import model_to_dict
+from django.http import HttpResponse
+from django.urls import reverse
+from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import exceptions, renderers, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import (
+    PROBLEM,
+    Conflict,
+    EventStreamRenderer,
+    check_if_match,
+    event_stream_view,
+    with_etag,
+)
+from config.api_schema import ProblemSerializer
+from courses.access import READ, TEACH, page_token
+from courses.api import found
+from courses.models import Section
+from tutor import conversations, exports, practice, questions, stream
+from tutor.forms import TutorConfigForm
+from tutor.models import Message, Question, QuestionSet, TutorConfig
+from tutor.payloads import message_payload
+from tutor.usage import usage_report
+
+IF_MATCH = OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=False,
+                            description="The ETag the change is based on: 412 if it was changed since.")
+
+
+# --- Tutor settings ------------------------------------------------------------------------------------------
+
+class TutorSettingsSerializer(serializers.ModelSerializer):
+    """The course tutor's settings: the fields of the settings page, checked by the same form."""
+
+    class Meta:
+        model = TutorConfig
+        fields = TutorConfigForm._meta.fields
+
+
+@extend_schema(tags=["settings"])
+class SettingsView(APIView):
+    """The tutor's settings of the course: teachers read them (ETag), change them with PATCH (If-Match)."""
+
+    read_level = TEACH
+    serializer_class = TutorSettingsSerializer
+
+    def get(self, request, course_id):
+        return with_etag(Response(TutorSettingsSerializer(TutorConfig.for_course(request.grant.course)).data))
+
+    @extend_schema(request=TutorSettingsSerializer(partial=True), responses=TutorSettingsSerializer,
+                   parameters=[IF_MATCH])
+    def patch(self, request, course_id):
+        """Change some settings; refused with the settings page's messages (per field under ``errors``)."""
+        fields = TutorConfigForm._meta.fields
+        if not isinstance(request.data, dict):
+            raise exceptions.ValidationError(_("Please send the settings as an object of fields."))
+        unknown = sorted(set(request.data) - set(fields))
+        if unknown:
+            raise exceptions.ValidationError({name: [_("This setting does not exist.")] for name in unknown})
+        pk = TutorConfig.for_course(request.grant.course).pk
+        with transaction.atomic():
+            config = TutorConfig.objects.select_for_update().get(pk=pk)
+            check_if_match(request, TutorSettingsSerializer(config).data)
+            changes = {name: request.data.get(name) for name in request.data}
+            form = TutorConfigForm({**model_to_dict(config, fields), **changes}, instance=config)
+            if not form.is_valid():
+                raise exceptions.ValidationError({name: [str(m) for m in errors] for name, errors in form.errors.items()})
+            form.save()
+        return with_etag(Response(TutorSettingsSerializer(config).data))
+
+
+# --- Usage ---------------------------------------------------------------------------------------------------
+
+class DayCountSerializer(serializers.Serializer):
+    """Questions asked on one day."""
+
+    day = serializers.DateField()
+    questions = serializers.IntegerField()
+
+
+class TopicSerializer(serializers.Serializer):
+    """A word the questions use often, and in how many questions."""
+
+    word = serializers.CharField()
+    questions = serializers.IntegerField()
+
+
+class DeclinedSerializer(serializers.Serializer):
+    """A question the course texts could not answer (a gap), without who asked."""
+
+    asked_at = serializers.DateTimeField()
+    question = serializers.CharField(allow_null=True)
+
+
+class UsageSerializer(serializers.Serializer):
+    """The anonymised use of the tutor, as the lecturer's usage page shows it."""
+
+    questions = serializers.IntegerField()
+    helpful = serializers.IntegerField()
+    unhelpful = serializers.IntegerField()
+    per_day = DayCountSerializer(many=True)
+    topics = TopicSerializer(many=True)
+    declined = DeclinedSerializer(many=True)
+    comments = serializers.ListField(child=serializers.CharField())
+
+
+@extend_schema(tags=["usage"])
+class UsageView(APIView):
+    """Anonymised use of the course's tutor: questions per day (30 days), frequent topics, declined questions,
+    feedback."""
+
+    read_level = TEACH
+
+    @extend_schema(responses=UsageSerializer)
+    def get(self, request, course_id):
+        report = usage_report(course_id)
+        return Response(UsageSerializer({
+            **report,
+            "per_day": [{"day": day, "questions": n} for day, n in report["per_day"]],
+            "topics": [{"word": word, "questions": n} for word, n in report["topics"]],
+            "declined": [{"asked_at": at, "question": text} for at, text in report["declined"]],
+        }).data)
+
+
+# --- Chat ----------------------------------------------------------------------------------------------------
+
+class CitationSerializer(serializers.Serializer):
+    """A numbered source of an answer; its passage is /api/v1/courses/{course_id}/passages/{chunk}/."""
+
+    number = serializers.IntegerField()
+    chunk = serializers.IntegerField()
+    title = serializers.CharField()
+    section = serializers.CharField()
+    page = serializers.IntegerField(allow_null=True)
+    cited = serializers.BooleanField(help_text="The answer refers to it by its number.")
+    url = serializers.CharField(help_text="The reader view of the passage (a page of the tool).")
+
+
+class MessageSerializer(serializers.Serializer):
+    """A question or an answer as the chat page shows it: sanitized HTML, state, numbered sources."""
+
+    id = serializers.IntegerField()
+    role = serializers.ChoiceField(choices=Message.ROLES)
+    status = serializers.ChoiceField(choices=Message.STATUSES)
+    html = serializers.CharField()
+    declined = serializers.BooleanField(help_text="Nothing relevant was found in the course texts.")
+    error = serializers.CharField(help_text="Why the answer failed, in the reader's language.")
+    error_code = serializers.CharField()
+    citations = CitationSerializer(many=True)
+
+
+class ConversationSerializer(serializers.Serializer):
+    """One of the caller's conversations, titled by its first question."""
+
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ConversationDetailSerializer(ConversationSerializer):
+    """A conversation with its messages in order."""
+
+    messages = MessageSerializer(many=True)
+
+
+@extend_schema(tags=["chat"])
+class ConversationViewSet(viewsets.GenericViewSet):
+    """The caller's own conversations with the course's tutor (an API token's are its user's)."""
+
+    serializer_class = ConversationSerializer
+    lookup_url_kwarg = "conversation_id"
+    lookup_value_converter = "int"
+
+    def get_queryset(self):
+        return conversations.titled_conversations(self.request.grant.course, self.request.user)
+
+    def list(self, request, course_id):
+        """The caller's conversations, newest first."""
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ConversationSerializer(page, many=True).data)
+
+    @extend_schema(responses=ConversationDetailSerializer)
+    def retrieve(self, request, course_id, conversation_id):
+        """One conversation with its questions and answers."""
+        conversation = found(self.get_queryset(), _("This conversation does not exist."), pk=conversation_id)
+        token = page_token(request)
+        messages = [message_payload(m, token) for m in
+                    conversation.messages.prefetch_related("citations").select_related("conversation")]
+        return Response(dict(ConversationSerializer(conversation).data, messages=messages))
+
+
+def own_answers(request, course_id):
+    """The caller's answers in the course (never another person's)."""
+    return Message.objects.select_related("conversation").filter(
+        role=Message.ASSISTANT, conversation__course_id=course_id, conversation__user_id=request.user.pk)
+
+
+@extend_schema(tags=["chat"])
+class MessageView(APIView):
+    """One of the caller's messages in its current state (an answer: streaming, done or failed)."""
+
+    @extend_schema(responses=MessageSerializer)
+    def get(self, request, course_id, message_id):
+        mine = Message.objects.select_related("conversation").filter(
+            conversation__course_id=course_id, conversation__user_id=request.user.pk)
+        return Response(message_payload(found(mine, _("This message does not exist."), pk=message_id),
+                                        page_token(request)))
+
+
+class AskSerializer(serializers.Serializer):
+    """A question for the tutor, into a new conversation, the caller's own one by id, or else their latest."""
+
+    text = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
+    conversation = serializers.IntegerField(required=False, allow_null=True, default=None)
+    new = serializers.BooleanField(required=False, default=False)
+
+
+class AcceptedSerializer(serializers.Serializer):
+    """A question taken: as shown, the answer's id and the URL of its stream, the conversation."""
+
+    question = MessageSerializer()
+    answer_id = serializers.IntegerField()
+    stream_url = serializers.CharField()
+    conversation_id = serializers.IntegerField()
+
+
+EVENTS = ("A stream of server-sent events: `accepted` (as the JSON answer), then `snapshot` (the text so far), "
+          "`queue` (requests ahead at the model server), `delta` (a piece of the text) and `final` (the finished "
+          "message, as GET messages/{message_id}/ gives it); a comment line every 15 s keeps it open.")
+
+
+@extend_schema(tags=["chat"])
+class AskView(APIView):
+    """Ask the course's tutor: the question is stored and its answer queued. A client that accepts
+    text/event-stream gets the answer in this same response, as the chat page does; others get 202 with the
+    answer's stream URL. Limited to CHAT_RATE_LIMIT questions per person and window (429, Retry-After)."""
+
+    write_level = READ
+    renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
+
+    @extend_schema(request=AskSerializer, responses={
+        (202, "application/json"): AcceptedSerializer,
+        (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description=EVENTS)})
+    def post(self, request, course_id):
+        asked = AskSerializer(data=request.data)
+        asked.is_valid(raise_exception=True)
+        question, answer = conversations.ask_in(request.grant.course, request.user, asked.validated_data["text"],
+                                                conversation_id=asked.validated_data["conversation"],
+                                                new=asked.validated_data["new"])
+        token = page_token(request)
+        response = Response({"question": message_payload(question, token), "answer_id": answer.pk,
+                             "stream_url": reverse("api:course-message-stream", args=[course_id, answer.pk]),
+                             "conversation_id": answer.conversation_id}, status=status.HTTP_202_ACCEPTED)
+        response.launch_token = token
+        return response
+
+
+def _answer_in_same_response(request, response, course_id):
+    if "text/event-stream" not in request.headers.get("Accept", ""):
+        return None
+    return stream.event_stream(stream.accepted_events(response.data, course_id, response.launch_token))
+
+
+ask = event_stream_view(AskView, _answer_in_same_response)
+
+
+@extend_schema(tags=["chat"])
+class AnswerStreamView(APIView):
+    """One of the caller's answers as server-sent events: what was streamed so far, then the live pieces, then the
+    final message (or at once the final message of a finished answer). Reopen it after a dropped connection."""
+
+    renderer_classes = [EventStreamRenderer, renderers.JSONRenderer]
+
+    @extend_schema(responses={(200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description=EVENTS)})
+    def get(self, request, course_id, message_id):
+        answer = found(own_answers(request, course_id), _("This answer does not exist."), pk=message_id)
+        response = Response(status=status.HTTP_200_OK)
+        response.answer_id, response.launch_token = answer.pk, page_token(request)
+        return response
+
+
+def _answer_events(request, response, course_id, message_id):
+    return stream.event_stream(stream.answer_events(response.answer_id, course_id, response.launch_token))
+
+
+answer_stream = event_stream_view(AnswerStreamView, _answer_events)
+
+
+class RetriedSerializer(serializers.Serializer):
+    """An answer queued again, and the URL of its stream."""
+
+    answer_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Message.STATUSES)
+    stream_url = serializers.CharField()
+
+
+@extend_schema(tags=["chat"])
+class RetryView(APIView):
+    """Answer one of the caller's failed answers again (counts against the rate limit)."""
+
+    write_level = READ
+
+    @extend_schema(request=None, responses={202: RetriedSerializer})
+    def post(self, request, course_id, message_id):
+        answer = conversations.retry(request.grant.course, request.user, message_id)
+        return Response({"answer_id": answer.pk, "status": answer.status,
+                         "stream_url": reverse("api:course-message-stream", args=[course_id, answer.pk])},
+                        status=status.HTTP_202_ACCEPTED)
+
+
+# --- Question sets ---------------------------------------------------------------------------------------------
+
+class SectionSerializer(serializers.ModelSerializer):
+    """A section of the course texts that holds indexed text (what questions are generated from)."""
+
+    document_title = serializers.CharField(source="document.title")
+
+    class Meta:
+        model = Section
+        fields = ["id", "document_id", "document_title", "path", "title", "level", "page_start", "page_end"]
+
+
+@extend_schema(tags=["question sets"])
+class SectionViewSet(viewsets.GenericViewSet):
+    """The sections of the course texts questions can be generated from, in document order."""
+
+    serializer_class = SectionSerializer
+    read_level = TEACH
+
+    def get_queryset(self):
+        return questions.sections_of(self.request.grant.course)
+
+    def list(self, request, course_id):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(SectionSerializer(page, many=True).data)
+
+
+class QuestionSetSerializer(serializers.ModelSerializer):
+    """A question set: its review status, the state of its generation (with the reason of a failure) and its
+    questions counted."""
+
+    generation_label = serializers.CharField(source="get_generation_display", read_only=True)
+    error = serializers.SerializerMethodField(help_text="Why the generation failed, in the reader's language.")
+    stalled = serializers.BooleanField(source="generation_stalled", read_only=True,
+                                       help_text="Queued or generating for longer than a generation may take.")
+    questions = serializers.IntegerField(source="question_count", read_only=True)
+    approved = serializers.IntegerField(source="approved_count", read_only=True)
+    sections = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = QuestionSet
+        fields = ["id", "title", "status", "generation", "generation_label", "error", "stalled", "requested",
+                  "dropped", "questions", "approved", "sections", "created_at", "generated_at", "released_at"]
+        read_only_fields = fields
+
+    def get_error(self, question_set) -> str:
+        return questions.error_message(question_set)
+
+
+class GenerateSerializer(serializers.Serializer):
+    """What to generate: sections of the course texts, how many questions, an optional title."""
+
+    sections = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    count = serializers.IntegerField(required=False, help_text=f"1 to {questions.MAX_QUESTIONS}.")
+    title = serializers.CharField(required=False, allow_blank=True, default="", max_length=255)
+
+
+class StatisticsSerializer(serializers.Serializer):
+    """Students' attempts at a released set: how many, the mean share of right answers, grades sent to the LMS."""
+
+    attempts = serializers.IntegerField()
+    score = serializers.IntegerField(allow_null=True, help_text="Right answers in all attempts together.")
+    maximum = serializers.IntegerField(allow_null=True, help_text="Questions in all attempts together.")
+    percent = serializers.IntegerField(allow_null=True, help_text="Mean share of right answers.")
+    graded = serializers.BooleanField(help_text="Attempts are reported to the LMS gradebook.")
+    sent = serializers.IntegerField(help_text="Scores sent to the gradebook.")
+    failed = serializers.IntegerField(help_text="Scores that could not be sent.")
+
+
+class ExportRenderer(renderers.BaseRenderer):
+    """Lets clients that accept only the export's file type (XML, text) download it; errors are JSON."""
+
+    media_type = "*/*"
+    format = "export"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return renderers.JSONRenderer().render(data)
+
+
+@extend_schema(tags=["question sets"])
+class QuestionSetViewSet(viewsets.GenericViewSet):
+    """The course's question sets: generate (queued), status of the generation, release, export, statistics."""
+
+    serializer_class = QuestionSetSerializer
+    read_level = TEACH
+    lookup_url_kwarg = "set_id"
+    lookup_value_converter = "int"
+
+    def get_queryset(self):
+        return (QuestionSet.objects.filter(course_id=self.kwargs["course_id"]).prefetch_related("sections")
+                .annotate(question_count=Count("questions", distinct=True),
+                          approved_count=Count("questions", filter=Q(questions__review=Question.APPROVED),
+                                               distinct=True))
+                .order_by("-created_at", "-id"))
+
+    def get_object(self):
+        return found(self.get_queryset(), _("This question set does not exist in this course."),
+                     pk=self.kwargs["set_id"])
+
+    def _set(self, question_set, **kwargs):
+        return Response(QuestionSetSerializer(self.get_queryset().get(pk=question_set.pk)).data, **kwargs)
+
+    def list(self, request, course_id):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(QuestionSetSerializer(page, many=True).data)
+
+    @extend_schema(request=GenerateSerializer, responses={202: QuestionSetSerializer})
+    def create(self, request, course_id):
+        """Generate a set from sections of the texts (queued; poll the set until its generation is done)."""
+        asked = GenerateSerializer(data=request.data)
+        asked.is_valid(raise_exception=True)
+        question_set = questions.start_generation(request.grant.course, asked.validated_data["sections"],
+                                                  asked.validated_data.get("count", ""), request.user,
+                                                  asked.validated_data["title"])
+        return self._set(question_set, status=status.HTTP_202_ACCEPTED,
+                         headers={"Location": reverse("api:course-question-sets-detail",
+                                                      args=[course_id, question_set.pk])})
+
+    def retrieve(self, request, course_id, set_id):
+        """A set and the state of its generation (what the set's review page polls)."""
+        return Response(QuestionSetSerializer(self.get_object()).data)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def release(self, request, course_id, set_id):
+        """Release the set to students (only its approved questions; at least one)."""
+        return self._set(questions.release(self.get_object()))
+
+    @extend_schema(request=None, responses={202: QuestionSetSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, course_id, set_id):
+        """Generate again after a failure (or a stalled generation)."""
+        question_set = self.get_object()
+        questions.retry_generation(question_set)
+        return self._set(question_set, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=StatisticsSerializer)
+    @action(detail=True, methods=["get"])
+    def statistics(self, request, course_id, set_id):
+        """Students' attempts at the set and its grades in the LMS."""
+        question_set = self.get_object()
+        return Response({**practice.attempt_stats(question_set), "graded": practice.is_graded(question_set)})
+
+    def _export(self, kind):
+        question_set = self.get_object()
+        if not question_set.is_released:
+            raise Conflict(_("Only a released set can be exported."))
+        if kind == "xml":
+            response = HttpResponse(exports.moodle_xml(question_set), content_type="application/xml; charset=utf-8")
+        else:
+            response = HttpResponse(exports.gift(question_set), content_type="text/plain; charset=utf-8")
+        response["Content-Disposition"] = content_disposition_header(
+            True, exports.filename(question_set, "xml" if kind == "xml" else "gift.txt"))
+        return response
+
+    @extend_schema(responses={(200, "application/xml"): OpenApiTypes.STR,
+                              (409, PROBLEM): ProblemSerializer})
+    @action(detail=True, methods=["get"], url_path="export/moodle-xml", renderer_classes=[renderers.JSONRenderer,
+                                                                                           ExportRenderer])
+    def moodle_xml(self, request, course_id, set_id):
+        """The released set's approved questions as a Moodle XML file."""
+        return self._export("xml")
+
+    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR,
+                              (409, PROBLEM): ProblemSerializer})
+    @action(detail=True, methods=["get"], url_path="export/gift", renderer_classes=[renderers.JSONRenderer,
+                                                                                     ExportRenderer])
+    def gift(self, request, course_id, set_id):
+        """The released set's approved questions in Moodle's GIFT format."""
+        return self._export("gift")
+
+
+# Each kind of question keeps its own fields under "content" (multiple choice: the options and the right one); a
+# new kind adds its entry here.
+QUESTION_CONTENT = {Question.MULTIPLE_CHOICE: ("options", "correct_index")}
+
+
+def question_content(question):
+    """The fields of a question that belong to its kind."""
+    return {name: getattr(question, name) for name in QUESTION_CONTENT.get(question.kind, ())}
+
+
+class QuestionSerializer(serializers.ModelSerializer):
+    """One question: its kind, text, the fields of its kind under ``content`` (multiple choice: ``options`` and
+    ``correct_index``, counting from 0), explanation, review state and source passage."""
+
+    content = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Question
+        fields = ["id", "position", "kind", "stem", "content", "explanation", "review", "edited", "source_chunk",
+                  "source_section"]
+        read_only_fields = fields
+
+    @extend_schema_field({"type": "object", "additionalProperties": True,
+                          "example": {"options": ["0", "1", "42"], "correct_index": 1}})
+    def get_content(self, question):
+        return question_content(question)
+
+
+class QuestionChangeSerializer(serializers.Serializer):
+    """A lecturer's change of a question: its text, the fields of its kind, explanation (checked like a generated
+    question), and/or the review decision."""
+
+    stem = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    content = serializers.DictField(required=False)
+    explanation = serializers.CharField(required=False, allow_blank=True)
+    review = serializers.ChoiceField(choices=Question.REVIEW, required=False)
+
+
+@extend_schema(tags=["question sets"])
+class QuestionViewSet(viewsets.GenericViewSet):
+    """The questions of a set: read them (ETag), edit or review them (PATCH with If-Match: two lecturers may review
+    the same set)."""
+
+    serializer_class = QuestionSerializer
+    read_level = TEACH
+    lookup_url_kwarg = "question_id"
+    lookup_value_converter = "int"
+
+    def get_queryset(self):
+        return Question.objects.filter(question_set_id=self.kwargs["set_id"],
+                                       question_set__course_id=self.kwargs["course_id"]).order_by("position")
+
+    def get_object(self, queryset=None):
+        return found(queryset if queryset is not None else self.get_queryset(),
+                     _("This question does not exist in this set."), pk=self.kwargs["question_id"])
+
+    def list(self, request, course_id, set_id):
+        found(QuestionSet.objects.filter(course_id=course_id), _("This question set does not exist in this course."),
+              pk=set_id)
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(QuestionSerializer(page, many=True).data)
+
+    def retrieve(self, request, course_id, set_id, question_id):
+        return with_etag(Response(QuestionSerializer(self.get_object()).data))
+
+    @extend_schema(request=QuestionChangeSerializer, responses=QuestionSerializer, parameters=[IF_MATCH])
+    def partial_update(self, request, course_id, set_id, question_id):
+        """Edit and/or review a question of a set that is not released."""
+        change = QuestionChangeSerializer(data=request.data)
+        change.is_valid(raise_exception=True)
+        data = change.validated_data
+        with transaction.atomic():
+            question = self.get_object(self.get_queryset().select_related("question_set").select_for_update(of=("self",)))
+            check_if_match(request, QuestionSerializer(question).data)
+            if {"stem", "content", "explanation"} & set(data):
+                content = {**question_content(question), **data.get("content", {})}
+                questions.edit_question(question, data.get("stem", question.stem), content.get("options", []),
+                                        content.get("correct_index", ""), data.get("explanation", question.explanation))
+            if "review" in data:
+                questions.review_question(question, data["review"])
+        question.refresh_from_db()
+        return with_etag(Response(QuestionSerializer(question).data))
