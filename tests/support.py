@@ -13,6 +13,7 @@ from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
+import httpx
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -156,6 +157,23 @@ def page_data(html, element_id, name):
     value = re.search(rf'\bdata-{re.escape(name)}="([^"]*)"', found.group(0))
     assert value, f"#{element_id} has no data-{name}"
     return unescape(value.group(1))
+
+
+def sse_events(url, timeout=60, stop_after=None, method="GET", **request):
+    """(event, data) pairs of a server-sent event stream (httpx) until 'final' (or stop_after events)."""
+    events = []
+    with httpx.stream(method, url, timeout=timeout, **request) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        name = None
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                events.append((name, json.loads(line[5:])))
+                if name == "final" or (stop_after and len(events) >= stop_after):
+                    break
+    return events
 
 
 def wait_for(predicate, timeout=60, what="the condition"):

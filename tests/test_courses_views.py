@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from courses.access import make_launch_token
+from courses.access import make_launch_token, tool_url
 from courses.documents import add_document
 from courses.ingest import ingest_document
 from courses.models import Chunk, Course, Document, Membership
@@ -36,7 +36,7 @@ def test_a_lecturer_uploads_a_text_and_sees_its_progress(client, course, django_
     page = client.get(response.url)
     assert page.status_code == 200 and "Kapitel 3" in page.content.decode() and "<progress" in page.content.decode()
     status_url = page_data(page.content.decode(), "documents", "status-url")  # what the page polls: the API
-    assert status_url == reverse("api:course-documents-list", args=[course.pk]) + f"?lt={token}"
+    assert status_url == tool_url("api:course-documents-list", course.pk, token=token)
     status = client.get(status_url).json()
     assert status["results"][0]["status"] == "queued"
     ingest_document(document.pk)

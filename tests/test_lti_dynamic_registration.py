@@ -291,7 +291,7 @@ def test_the_registration_dialog_stays_open_until_the_admin_clicks_close(lms, li
     comes when the admin clicks Close, not when the page loads."""
     from urllib.parse import urlencode
 
-    from tests.support import audit, chromium
+    from tests.support import chromium
 
     query = urlencode({"openid_configuration": lms.base + "/.well-known/openid-configuration",
                        "registration_token": "reg-token-1"})

@@ -1,0 +1,211 @@
+"""The tutor's API: chat over the real stack (uvicorn, Celery worker, Redis, the stub model), question sets from
+generation to export, the settings with ETag/If-Match and the settings page's rules, and usage."""
+
+import json
+
+import httpx
+import pytest
+
+from courses.models import ApiToken, Membership
+from tests.support import INIT_TEXT, make_course, make_member, point_tutor_at, sse_events, wait_for
+from tutor.models import Conversation, Feedback, Message, Question, QuestionSet
+
+COURSE_TEXTS = [("systemstart.md", INIT_TEXT)]  # for the course fixture (tests/support.py)
+GOOD = [{"stem": "Welche Prozessnummer hat der Init-Prozess?", "options": ["0", "1", "42"], "answer": 1,
+         "explanation": "Der Init-Prozess hat die PID 1.", "source": 1},
+        {"stem": "Welches Init-System ist voreingestellt?", "options": ["SysV", "systemd"], "answer": 1,
+         "explanation": "systemd ist voreingestellt.", "source": 1}]
+
+
+def lecturer_token(course, scope=ApiToken.WRITE):
+    """A lecturer of the course and a course token of theirs: (user, Authorization header)."""
+    user, _ = make_member(course, Membership.INSTRUCTOR)
+    _token, secret = ApiToken.issue(user, name="Skript", scope=scope, course=course)
+    return user, {"Authorization": f"Bearer {secret}"}
+
+
+# --- Chat over the real stack -----------------------------------------------------------------------------
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_token_asks_and_the_answer_streams_in_the_same_response(celery_worker, web_server, stub_llm, course):
+    """As the chat page asks: accepted, the pieces, the final message; the conversation is the token user's."""
+    user, auth = lecturer_token(course, ApiToken.READ)  # asking reads the tutor: a read token may
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = "Der Init-Prozess hat die **PID 1** [1]."
+    stub_llm.token_delay = 0.05
+    api = f"{web_server}/api/v1/courses/{course.pk}"
+
+    events = sse_events(f"{api}/ask/", method="POST", json={"text": "Welche Prozessnummer hat init?"},
+                        headers={**auth, "Accept": "text/event-stream"})
+    names = [name for name, _ in events]
+    assert names[0] == "accepted" and names[-1] == "final" and names.count("delta") >= 3
+    accepted, final = events[0][1], events[-1][1]
+    assert accepted["stream_url"] == f"/api/v1/courses/{course.pk}/messages/{accepted['answer_id']}/stream/"
+    assert "".join(data["text"] for name, data in events if name in ("snapshot", "delta")) == stub_llm.reply
+    assert final["status"] == "done" and "<strong>PID 1</strong>" in final["html"]
+    citation = final["citations"][0]
+    assert citation["cited"] and "lt=" not in citation["url"]  # no launch token: the caller has none
+    passage = httpx.get(f"{api}/passages/{citation['chunk']}/", headers=auth, timeout=10).json()
+    assert "Prozessnummer 1" in passage["text"] and passage["document_title"] == "systemstart"
+
+    conversation = Conversation.objects.get(course=course)
+    assert conversation.user == user
+    listed = httpx.get(f"{api}/conversations/", headers=auth, timeout=10).json()
+    assert [c["id"] for c in listed["results"]] == [conversation.pk]
+    detail = httpx.get(f"{api}/conversations/{conversation.pk}/", headers=auth, timeout=10).json()
+    assert [m["role"] for m in detail["messages"]] == ["user", "assistant"]
+    assert detail["messages"][1] == httpx.get(f"{api}/messages/{final['id']}/", headers=auth, timeout=10).json()
+    again = sse_events(web_server + accepted["stream_url"], headers=auth)  # a finished answer: its final message
+    assert [name for name, _ in again] == ["final"] and again[0][1]["html"] == final["html"]
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_client_without_event_streams_gets_202_and_opens_the_stream(celery_worker, web_server, stub_llm, course):
+    _, auth = lecturer_token(course)
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = "Mit apt install [1]."
+    api = f"{web_server}/api/v1/courses/{course.pk}"
+    accepted = httpx.post(f"{api}/ask/", json={"text": "Wie installiere ich Pakete?", "new": True}, headers=auth,
+                          timeout=30)
+    assert accepted.status_code == 202 and accepted.headers["content-type"] == "application/json"
+    events = sse_events(web_server + accepted.json()["stream_url"], headers=auth)
+    assert events[-1][0] == "final" and events[-1][1]["status"] == "done"
+    follow_up = httpx.post(f"{api}/ask/", data={"text": "Und wo stehen die Quellen?",
+                                                "conversation": accepted.json()["conversation_id"]},
+                           headers=auth, timeout=30).json()
+    assert follow_up["conversation_id"] == accepted.json()["conversation_id"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chat_refusals_are_problems_with_the_chat_page_s_messages(client, course, settings, monkeypatch):
+    monkeypatch.setattr("tutor.tasks.chat_answer.delay", lambda *args: None)
+    settings.CHAT_RATE_LIMIT = 1  # refused questions do not count
+    user, auth = lecturer_token(course)
+    headers = {"HTTP_AUTHORIZATION": auth["Authorization"]}
+    url = f"/api/v1/courses/{course.pk}/ask/"
+    empty = client.post(url, {"text": "  "}, content_type="application/json", **headers, HTTP_ACCEPT="text/event-stream")
+    assert empty.status_code == 400 and empty["Content-Type"] == "application/problem+json"
+    assert empty.json()["detail"] == "Please type a question."
+    german = client.post(url, {"text": ""}, content_type="application/json", **headers, HTTP_ACCEPT_LANGUAGE="de")
+    assert german.json()["detail"] == "Bitte geben Sie eine Frage ein."
+    foreign = Conversation.objects.create(course=course, user=make_member(course)[0])
+    stolen = client.post(url, {"text": "Hallo?", "conversation": foreign.pk}, content_type="application/json", **headers)
+    assert stolen.status_code == 400 and stolen.json()["detail"] == "This conversation does not belong to you."
+    assert client.post(url, {"text": "Eins?"}, content_type="application/json", **headers).status_code == 202
+    limited = client.post(url, {"text": "Zwei?"}, content_type="application/json", **headers)
+    assert limited.status_code == 429 and int(limited["Retry-After"]) == settings.CHAT_RATE_WINDOW
+    assert limited.json()["detail"].startswith("You have asked a lot of questions")
+    stranger_answer = Message.objects.create(conversation=foreign, role=Message.ASSISTANT, status=Message.DONE)
+    for path in (f"messages/{stranger_answer.pk}/", f"messages/{stranger_answer.pk}/stream/"):
+        assert client.get(f"/api/v1/courses/{course.pk}/{path}", **headers).status_code == 404  # not theirs
+
+
+# --- Question sets -------------------------------------------------------------------------------------------
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_question_set_from_generation_to_export(celery_worker, stub_llm, client, course):
+    """Generate (queued), poll, review with If-Match, release, export as Moodle XML and GIFT, statistics."""
+    _, auth = lecturer_token(course)
+    headers = {"HTTP_AUTHORIZATION": auth["Authorization"]}
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = json.dumps({"questions": GOOD})
+    api = f"/api/v1/courses/{course.pk}"
+    section = next(s for s in client.get(f"{api}/sections/", **headers).json()["results"]
+                   if s["title"] == "Der Init-Prozess")
+    refused = client.post(f"{api}/question-sets/", {"sections": [], "count": 3}, content_type="application/json",
+                          **headers)
+    assert refused.status_code == 400 and refused.json()["detail"] == "Please choose a section of the course texts."
+    started = client.post(f"{api}/question-sets/", {"sections": [section["id"]], "count": 2, "title": "Init"},
+                          content_type="application/json", **headers)
+    assert started.status_code == 202 and started.json()["generation"] in ("queued", "running", "done")
+    assert started["Location"] == f"{api}/question-sets/{started.json()['id']}/"
+    done = wait_for(lambda: (s := client.get(started["Location"], **headers).json())["generation"] == "done" and s)
+    assert done["questions"] == 2 and done["approved"] == 0 and done["generation_label"] == "Generated"
+
+    items = client.get(f"{api}/question-sets/{done['id']}/questions/", **headers).json()["results"]
+    assert items[0]["kind"] == "multichoice" and items[0]["content"] == {"options": ["0", "1", "42"],
+                                                                         "correct_index": 1}
+    url = f"{api}/question-sets/{done['id']}/questions/{items[0]['id']}/"
+    first = client.get(url, **headers)
+    etag = first["ETag"]
+    edited = client.patch(url, {"stem": "Welche PID hat init?", "content": {"correct_index": 1}},
+                          content_type="application/json", HTTP_IF_MATCH=etag, **headers)
+    assert edited.status_code == 200 and edited.json()["stem"] == "Welche PID hat init?" and edited.json()["edited"]
+    stale = client.patch(url, {"review": "approved"}, content_type="application/json", HTTP_IF_MATCH=etag, **headers)
+    assert stale.status_code == 412 and stale["Content-Type"] == "application/problem+json"
+    assert Question.objects.get(pk=items[0]["id"]).review == Question.DRAFT  # the other lecturer's edit won
+    invalid = client.patch(url, {"content": {"options": ["nur eine"]}}, content_type="application/json", **headers)
+    assert invalid.status_code == 400 and invalid.json()["detail"].startswith("A question needs a text")
+    approved = client.patch(url, {"review": "approved"}, content_type="application/json",
+                            HTTP_IF_MATCH=edited["ETag"], **headers)
+    assert approved.status_code == 200 and approved.json()["review"] == "approved"
+
+    early = client.get(f"{api}/question-sets/{done['id']}/export/gift/", **headers)
+    assert early.status_code == 409 and early.json()["detail"] == "Only a released set can be exported."
+    released = client.post(f"{api}/question-sets/{done['id']}/release/", **headers).json()
+    assert released["status"] == "released" and released["approved"] == 1
+    xml = client.get(f"{api}/question-sets/{done['id']}/export/moodle-xml/", HTTP_ACCEPT="application/xml", **headers)
+    assert xml.status_code == 200 and xml["Content-Type"].startswith("application/xml")
+    assert b"Welche PID hat init?" in xml.content and b"Welches Init-System" not in xml.content
+    gift = client.get(f"{api}/question-sets/{done['id']}/export/gift/", **headers)
+    assert gift["Content-Disposition"] == 'attachment; filename="Init.gift.txt"' and "::01 Welche PID" in gift.content.decode()
+    late = client.patch(url, {"review": "rejected"}, content_type="application/json", **headers)
+    assert late.status_code == 400 and late.json()["detail"] == "A released set can no longer be changed."
+    stats = client.get(f"{api}/question-sets/{done['id']}/statistics/", **headers).json()
+    assert stats == {"attempts": 0, "score": None, "maximum": None, "sent": 0, "failed": 0, "percent": None,
+                     "graded": False}
+
+
+# --- Settings and usage ---------------------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_settings_are_read_with_an_etag_and_changed_with_if_match_by_the_page_s_rules(client, course, settings):
+    _, auth = lecturer_token(course)
+    headers = {"HTTP_AUTHORIZATION": auth["Authorization"]}
+    url = f"/api/v1/courses/{course.pk}/settings/"
+    current = client.get(url, **headers)
+    assert current.json()["sources"] == 4 and current["ETag"]
+    changed = client.patch(url, {"sources": 6, "welcome_message": "Willkommen!"}, content_type="application/json",
+                           HTTP_IF_MATCH=current["ETag"], **headers)
+    assert changed.status_code == 200 and changed.json()["sources"] == 6 and changed["ETag"] != current["ETag"]
+    assert changed.json()["answer_language"] == current.json()["answer_language"]  # untouched fields stay
+    stale = client.patch(url, {"sources": 2}, content_type="application/json", HTTP_IF_MATCH=current["ETag"], **headers)
+    assert stale.status_code == 412 and client.get(url, **headers).json()["sources"] == 6
+    settings.INFERENCE_ALLOWED_HOSTS = ["127.0.0.1"]
+    refused = client.patch(url, {"endpoint": "http://evil.example/v1", "sources": 99}, content_type="application/json",
+                           HTTP_ACCEPT_LANGUAGE="de", **headers)
+    problem = refused.json()
+    assert refused.status_code == 400 and set(problem["errors"]) == {"endpoint", "sources"}
+    assert problem["errors"]["endpoint"] == [
+        "„evil.example“ ist keiner der Inferenzserver der Einrichtung (erlaubt: 127.0.0.1)."]
+    unknown = client.patch(url, {"colour": "blau"}, content_type="application/json", **headers)
+    assert unknown.status_code == 400 and unknown.json()["errors"] == {"colour": ["This setting does not exist."]}
+
+
+@pytest.mark.django_db
+def test_usage_gives_the_lecturer_page_s_aggregates(client, course):
+    _, auth = lecturer_token(course, ApiToken.READ)
+    student, _ = make_member(course)
+    conversation = Conversation.objects.create(course=course, user=student)
+    Message.objects.create(conversation=conversation, role=Message.USER, text="Was macht der Kernel beim Systemstart?")
+    answer = Message.objects.create(conversation=conversation, role=Message.ASSISTANT, declined=True)
+    Feedback.objects.create(message=answer, rating=Feedback.DOWN, comment="Nicht im Text")
+    usage = client.get(f"/api/v1/courses/{course.pk}/usage/", HTTP_AUTHORIZATION=auth["Authorization"]).json()
+    assert usage["questions"] == 1 and usage["unhelpful"] == 1 and usage["comments"] == ["Nicht im Text"]
+    assert usage["per_day"][0]["questions"] == 1 and {"word": "kernel", "questions": 1} in usage["topics"]
+    assert usage["declined"][0]["question"] == "Was macht der Kernel beim Systemstart?"
+    assert student.username not in json.dumps(usage) and "user" not in json.dumps(usage)  # anonymised
+
+
+@pytest.mark.django_db
+def test_question_sets_of_another_course_are_not_found(client, course):
+    """Isolation in the query: a set of another course is not found under this course's URL."""
+    other_set = QuestionSet.objects.create(course=make_course(title="Anderer Kurs"), title="Fremd")
+    _, auth = lecturer_token(course)
+    response = client.get(f"/api/v1/courses/{course.pk}/question-sets/{other_set.pk}/",
+                          HTTP_AUTHORIZATION=auth["Authorization"])
+    assert response.status_code == 404 and response.json()["detail"] == \
+        "This question set does not exist in this course."
