@@ -240,9 +240,18 @@ class AcceptedSerializer(serializers.Serializer):
     conversation_id = serializers.IntegerField()
 
 
-EVENTS = ("A stream of server-sent events: `accepted` (as the JSON answer), then `snapshot` (the text so far), "
-          "`queue` (requests ahead at the model server), `delta` (a piece of the text) and `final` (the finished "
-          "message, as GET messages/{message_id}/ gives it); a comment line every 15 s keeps it open.")
+EVENTS = ("A stream of server-sent events (the schema describes each event): `accepted` (as the JSON answer), then "
+          "`snapshot` (the text so far), `queue` (requests ahead at the model server), `delta` (a piece of the text) "
+          "and `final` (the finished message, as GET messages/{message_id}/ gives it); a comment line every 15 s "
+          "keeps it open.")
+
+
+class ServerSentEventSerializer(serializers.Serializer):
+    """One event of an answer's stream: its name, and its data as JSON text."""
+
+    event = serializers.ChoiceField(choices=["accepted", "snapshot", "queue", "delta", "final"])
+    data = serializers.CharField(help_text="JSON: accepted as AcceptedSerializer; snapshot and delta {\"text\"}; "
+                                           "queue {\"ahead\"}; final as a message.")
 
 
 @extend_schema(tags=["chat"])
@@ -256,7 +265,7 @@ class AskView(APIView):
 
     @extend_schema(request=AskSerializer, responses={
         (202, "application/json"): AcceptedSerializer,
-        (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description=EVENTS)})
+        (200, "text/event-stream"): OpenApiResponse(ServerSentEventSerializer, description=EVENTS)})
     def post(self, request, course_id):
         asked = AskSerializer(data=request.data)
         asked.is_valid(raise_exception=True)
@@ -287,7 +296,7 @@ class AnswerStreamView(APIView):
 
     renderer_classes = [EventStreamRenderer, renderers.JSONRenderer]
 
-    @extend_schema(responses={(200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description=EVENTS)})
+    @extend_schema(responses={(200, "text/event-stream"): OpenApiResponse(ServerSentEventSerializer, description=EVENTS)})
     def get(self, request, course_id, message_id):
         answer = found(own_answers(request, course_id), _("This answer does not exist."), pk=message_id)
         response = Response(status=status.HTTP_200_OK)
