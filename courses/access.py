@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 from asgiref.sync import iscoroutinefunction
 from django.core import signing
+from django.db import models
 from django.http import HttpResponseForbidden
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -195,8 +196,10 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if scheme.lower() != "bearer":
             return None
         secret = secret.strip()
-        token = (ApiToken.objects.select_related("user").filter(digest=ApiToken.digest_of(secret)).first()
-                 if secret else None)
+        token = (ApiToken.objects.select_related("user", "course").filter(digest=ApiToken.digest_of(secret))
+                 .annotate(teaches=models.Exists(Membership.objects.teaching().filter(
+                     course_id=models.OuterRef("course_id"), user_id=models.OuterRef("user_id"))))
+                 .first() if secret else None)  # with course_grant's membership check: one query
         if token is None or not token.user.is_active or (token.course_id is None and not token.user.is_staff):
             log.warning("courses.access: refused API token %s…", secret[:10])
             raise exceptions.AuthenticationFailed(_("This API token is not valid."))
@@ -236,8 +239,9 @@ def course_grant(user, auth, course_id):
     or None when it may not see the course at all.
 
     An admin's token: every course (or the one it names). A course's token: its course, while its user still teaches
-    there; a read token reads what teachers see, a write token also changes it. A launch token: its own course. The session:
-    the person's memberships. A member's role decides: teachers write, others read.
+    there (read from the token's own query, see ApiTokenAuthentication); a read token reads what teachers see, a
+    write token also changes it. A launch token: its own course. The session: the person's memberships. A member's
+    role decides: teachers write, others read.
     """
     course_id = int(course_id)
     if isinstance(auth, ApiToken):
@@ -247,11 +251,9 @@ def course_grant(user, auth, course_id):
             return course and CourseGrant(course, user, level)
         if auth.course_id != course_id:
             return None
-        if auth.user.is_staff:  # an admin's token for one course
-            return CourseGrant(Course.objects.get(pk=course_id), user, level)
-        membership = (Membership.objects.teaching().select_related("course")
-                      .filter(course_id=course_id, user_id=auth.user_id).first())
-        return membership and CourseGrant(membership.course, user, level)
+        teaches = auth.teaches if hasattr(auth, "teaches") else (
+            Membership.objects.teaching().filter(course_id=course_id, user_id=auth.user_id).exists())
+        return CourseGrant(auth.course, user, level) if teaches or auth.user.is_staff else None
     if isinstance(auth, LaunchAccess):
         membership = auth.membership if auth.membership.course_id == course_id else None
     elif user is not None and user.is_authenticated:
