@@ -23,29 +23,19 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deploy.stack import PYTHON, Stack, free_port, start_postgres, start_redis, wait_for_port  # noqa: E402
+from bench.common import pct, start_chat_side, throwaway_services  # noqa: E402
+from deploy.stack import PYTHON  # noqa: E402
 
 POST_TIMES = []
-
-
-def pct(values, q):
-    """The q-th percentile (0–100) of values."""
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    index = min(len(values) - 1, max(0, round(q / 100 * (len(values) - 1))))
-    return values[index]
 
 
 def ms(seconds):
@@ -87,34 +77,31 @@ async def tutor_chat(http, web, course_id, token, text, until="first"):
     """Ask through the tutor as the chat page does (the answer streams in the response to the question's POST);
     seconds to the first streamed piece (until='first'), to the final answer (until='final') or both
     (until='both')."""
+    from tests.support import ask_as_the_page
+
     started = time.perf_counter()
-    first = None
-    async with http.stream("POST", f"{web}/c/{course_id}/ask/", data={"text": text, "lt": token},
-                           headers={"X-Launch-Token": token, "Accept": "text/event-stream"}) as sse:
-        sse.raise_for_status()
-        event = None
-        async for line in sse.aiter_lines():
-            if line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:"):
-                data = json.loads(line[5:])
-                if event == "accepted":
-                    POST_TIMES.append(time.perf_counter() - started)
-                if event in ("snapshot", "delta") and data.get("text") and first is None:
-                    first = time.perf_counter() - started
-                    if until == "first":
-                        break
-                if event == "final":
-                    if first is None:  # finished before the stream was opened: the whole answer came at once
-                        first = time.perf_counter() - started
-                    if data["status"] != "done":
-                        raise RuntimeError(f"answer {data['id']} {data['status']}: {data['error']}")
-                    if until == "both":
-                        return first, time.perf_counter() - started
-                    return first if until == "first" else time.perf_counter() - started
-    if first is None:
+    seen = {"first": None, "final": None}
+
+    def on_event(event, data):
+        if event == "accepted":
+            POST_TIMES.append(time.perf_counter() - started)
+        if event in ("snapshot", "delta") and data.get("text") and seen["first"] is None:
+            seen["first"] = time.perf_counter() - started
+            return until == "first"
+        if event == "final":
+            if seen["first"] is None:  # finished before the stream was opened: the whole answer came at once
+                seen["first"] = time.perf_counter() - started
+            if data["status"] != "done":
+                raise RuntimeError(f"answer {data['id']} {data['status']}: {data['error']}")
+            seen["final"] = time.perf_counter() - started
+        return False
+
+    await ask_as_the_page(http, web, course_id, token, text, on_event)
+    if seen["first"] is None:
         raise RuntimeError("stream ended without a piece")
-    return first
+    if until == "both":
+        return seen["first"], seen["final"]
+    return seen["first"] if until == "first" else seen["final"]
 
 
 def cpu_seconds(pid):
@@ -316,26 +303,8 @@ def main():
     args = parser.parse_args()
     only = set(args.only.split(","))
 
-    scratch = Path(tempfile.mkdtemp(prefix="tutor-bench-"))
-    stack = Stack()
-    pg_port, redis_port, web_port = free_port(), free_port(), free_port()
-    os.environ.update({
-        "DJANGO_ENV": "test", "DJANGO_SETTINGS_MODULE": "config.settings", "TUTOR_DATA_DIR": str(scratch / "data"),
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{pg_port}/tutor",
-        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-        "CHAT_RATE_LIMIT": "1000000", "LOG_LEVEL": args.log_level, "PYTHONUNBUFFERED": "1",
-        "EMBEDDING_MODEL": args.embedding_model,
-    })
-    env = dict(os.environ)
-    logs = open(scratch / "services.log", "ab")
-    try:
-        start_postgres(stack, scratch / "pgdata", pg_port, "tutor")
-        start_redis(stack, scratch / "redis", redis_port)
-        subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
-
-        import django
-
-        django.setup()
+    with throwaway_services(args.keep_logs, LOG_LEVEL=args.log_level,
+                            EMBEDDING_MODEL=args.embedding_model) as (stack, env, scratch, logs):
         from tests.stub_llm import StubLLM
         from tests.support import INIT_TEXT, make_course, make_member, point_tutor_at
         from tutor.models import Conversation, Message
@@ -347,21 +316,9 @@ def main():
         members = [make_member(course) for _ in range(max(args.chats, 1))]
         tokens = [token for _, token in members]
 
-        chat_worker = stack.spawn("chat-worker", [PYTHON, "-m", "celery", "-A", "config", "worker", "-Q", "chat", "-n",
-                                    "bench-chat@%h", "--pool", "threads", "--concurrency",
-                                    str(args.worker_concurrency), "--loglevel", args.log_level, "--without-gossip",
-                                    "--without-mingle"], env=env, stdout=logs, stderr=subprocess.STDOUT)
-        web = stack.spawn("web", [PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                                  "--port", str(web_port), "--no-access-log", "--log-level", "warning",
-                                  "--backlog", "4096"], env=env, stdout=logs, stderr=subprocess.STDOUT)
-        wait_for_port("127.0.0.1", web_port, "web server", web)
-        base = f"http://127.0.0.1:{web_port}"
-        from config.celery import app
-
-        deadline = time.monotonic() + 60
-        while not app.control.ping(timeout=0.5) and time.monotonic() < deadline:
-            pass
-        print(f"machine: {os.cpu_count()} cores; chat worker: threads x{args.worker_concurrency}; one uvicorn process; "
+        chat_worker, web, base = start_chat_side(stack, env, logs, threads=args.worker_concurrency,
+                                                 log_level=args.log_level)
+        print(f"chat worker: threads x{args.worker_concurrency}; one uvicorn process; "
               f"embedding model {args.embedding_model}", flush=True)
 
         if "ttft" in only:
@@ -378,19 +335,14 @@ def main():
                                             "--without-gossip", "--without-mingle"], env=env, stdout=logs,
                         stderr=subprocess.STDOUT)
 
+            from config.celery import app
+
             def enqueue():
                 for i in range(args.queued):
                     app.send_task(args.generate_task, args=[f"bench-{i}"], queue="generate")
 
             asyncio.run(run_queue(args, base, course.pk, tokens, enqueue))
         stub.stop()
-    finally:
-        stack.stop()
-        logs.close()
-        if args.keep_logs:
-            shutil.copy(scratch / "services.log", args.keep_logs)
-        shutil.rmtree(scratch, ignore_errors=True)
-
 
 if __name__ == "__main__":
     main()

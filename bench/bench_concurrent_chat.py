@@ -14,28 +14,16 @@ Usage: .venv/bin/python bench/bench_concurrent_chat.py [--students 20] [--embedd
 
 import argparse
 import asyncio
-import json
-import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deploy.stack import (  # noqa: E402
-    PYTHON,
-    Stack,
-    free_port,
-    start_llama,
-    start_postgres,
-    start_redis,
-    wait_for_port,
-)
+from bench.common import pct, start_chat_side, throwaway_services  # noqa: E402
+from deploy.stack import free_port, start_llama  # noqa: E402
 
 QUESTIONS = [
     "Wie installiert man ein Paket mit apt?", "Was ist ein Debian-Paket?", "Wie wechselt man zum Benutzer root?",
@@ -48,46 +36,25 @@ QUESTIONS = [
 ]
 
 
-def pct(values, q):
-    """The q-th percentile (0–100) of values (nearest rank)."""
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    return values[min(len(values) - 1, max(0, round(q / 100 * (len(values) - 1))))]
-
-
-def cpu_flags():
-    """The CPU's model name and its vector flags (bf16 and AMX paths are faster only where they exist)."""
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    wanted = [f for f in flags if f.startswith(("avx", "amx")) or f in ("fma", "f16c")]
-    return model, " ".join(sorted(set(wanted)))
-
-
 async def ask(http, web, course_id, token, text):
     """One student's question as the chat page asks it: what the page was shown, with times."""
+    from tests.support import ask_as_the_page
+
     started = time.monotonic()
     seen = {"question": text, "ahead": [], "turn": 0.0, "first": None, "final": None, "error": ""}
+
+    def on_event(event, data):
+        if event == "queue":
+            seen["ahead"].append(data["ahead"])
+            if data["ahead"] == 0:
+                seen["turn"] = time.monotonic() - started
+        elif event in ("snapshot", "delta") and data.get("text") and seen["first"] is None:
+            seen["first"] = time.monotonic() - started
+        elif event == "final":
+            seen["final"] = data
+
     try:
-        async with http.stream("POST", f"{web}/c/{course_id}/ask/", data={"text": text, "lt": token},
-                               headers={"X-Launch-Token": token, "Accept": "text/event-stream"}) as response:
-            response.raise_for_status()
-            event = None
-            async for line in response.aiter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:"):
-                    data = json.loads(line[5:])
-                    if event == "queue":
-                        seen["ahead"].append(data["ahead"])
-                        if data["ahead"] == 0:
-                            seen["turn"] = time.monotonic() - started
-                    elif event in ("snapshot", "delta") and data.get("text") and seen["first"] is None:
-                        seen["first"] = time.monotonic() - started
-                    elif event == "final":
-                        seen["final"] = data
-                        break
+        await ask_as_the_page(http, web, course_id, token, text, on_event)
     except Exception as exc:  # reported per answer
         seen["error"] = f"{exc.__class__.__name__}: {exc}"
     seen["total"] = time.monotonic() - started
@@ -127,28 +94,12 @@ def main():
     parser.add_argument("--keep-logs", default="", help="copy the services' log to this file")
     args = parser.parse_args()
 
-    scratch = Path(tempfile.mkdtemp(prefix="tutor-bench-"))
-    stack = Stack()
-    pg_port, redis_port, web_port, llama_port = free_port(), free_port(), free_port(), free_port()
-    os.environ.update({
-        "DJANGO_ENV": "test", "DJANGO_SETTINGS_MODULE": "config.settings", "TUTOR_DATA_DIR": str(scratch / "data"),
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{pg_port}/tutor",
-        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-        "CHAT_RATE_LIMIT": "1000000", "LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
-        "EMBEDDING_MODEL": args.embedding_model, "INFERENCE_URL": f"http://127.0.0.1:{llama_port}/v1",
-        "INFERENCE_SLOTS": "1", "INFERENCE_TIMEOUT": "600", "CHAT_STREAM_TIMEOUT": "3600",
-    })
-    env = dict(os.environ)
-    logs = open(scratch / "services.log", "ab")
-    try:
-        start_postgres(stack, scratch / "pgdata", pg_port, "tutor")
-        start_redis(stack, scratch / "redis", redis_port)
+    llama_port = free_port()
+    inference = f"http://127.0.0.1:{llama_port}/v1"
+    with throwaway_services(args.keep_logs, LOG_LEVEL="INFO", EMBEDDING_MODEL=args.embedding_model,
+                            INFERENCE_URL=inference, INFERENCE_SLOTS="1", INFERENCE_TIMEOUT="600",
+                            CHAT_STREAM_TIMEOUT="3600") as (stack, env, scratch, logs):
         start_llama(stack, llama_port, scratch / "llama.log", threads=args.threads)
-        subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
-
-        import django
-
-        django.setup()
         from courses.documents import add_document
         from courses.ingest import ingest_document
         from courses.models import Course
@@ -163,25 +114,11 @@ def main():
         point_tutor_at(course, env["INFERENCE_URL"], timeout_seconds=600)
         tokens = [make_member(course)[1] for _ in range(args.students)]
 
-        stack.spawn("chat-worker", [PYTHON, "-m", "celery", "-A", "config", "worker", "-Q", "chat", "-n",
-                                    "bench-chat@%h", "--pool", "threads", "--concurrency", "32", "--loglevel", "INFO",
-                                    "--without-gossip", "--without-mingle"], env=env, stdout=logs,
-                    stderr=subprocess.STDOUT)
-        web = stack.spawn("web", [PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                                  "--port", str(web_port), "--no-access-log", "--log-level", "warning"],
-                          env=env, stdout=logs, stderr=subprocess.STDOUT)
-        wait_for_port("127.0.0.1", web_port, "web server", web)
-        from config.celery import app
-
-        deadline = time.monotonic() + 60
-        while not app.control.ping(timeout=0.5) and time.monotonic() < deadline:
-            pass
-        model, flags = cpu_flags()
-        print(f"machine: {os.cpu_count()} cores, {model}; flags: {flags}", flush=True)
+        _worker, _web, base = start_chat_side(stack, env, logs, log_level="INFO")
         print(f"{args.students} students ask at the same instant; llama.cpp SmolLM2-135M, one slot, "
               f"{args.threads} threads; embedding model {args.embedding_model}", flush=True)
         started = time.monotonic()
-        results, checks = asyncio.run(run(args, f"http://127.0.0.1:{web_port}", course.pk, tokens))
+        results, checks = asyncio.run(run(args, base, course.pk, tokens))
         wall = time.monotonic() - started
 
         print(f"{'#':>3} {'status':<10} {'ahead':>5} {'turn s':>7} {'first s':>8} {'total s':>8}  question")
@@ -210,12 +147,6 @@ def main():
         print(f"whole answer: p50 {statistics.median(totals):.1f} s, p95 {pct(totals, 95):.1f} s")
         print(f"model readiness while busy: {sum(c['ok'] for c in checks)}/{len(checks)} ok, "
               f"slowest {max((c['ms'] for c in checks), default=0):.0f} ms")
-    finally:
-        stack.stop()
-        logs.close()
-        if args.keep_logs:
-            shutil.copy(scratch / "services.log", args.keep_logs)
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -261,11 +261,12 @@ INFERENCE_RETRIES = env_int("INFERENCE_RETRIES", 2)
 #   (comma-separated; default: only the hosts of INFERENCE_URL) — chat text never goes anywhere else
 INFERENCE_ALLOWED_HOSTS = env_list("INFERENCE_ALLOWED_HOSTS", ",".join(urlparse(u).hostname or "" for u in INFERENCE_URLS))
 # INFERENCE_SLOTS: requests one inference server works on at once; more wait their turn in a queue shared by all
-#   workers (default 1 for the embedded llama.cpp server, which answers one at a time; 16 for any other server)
-INFERENCE_SLOTS = env_int("INFERENCE_SLOTS", 1 if INFERENCE_URLS == ["http://127.0.0.1:8089/v1"] else 16)
+#   workers (default 0: by server, 1 for the embedded llama.cpp server at http://127.0.0.1:8089/v1, which answers
+#   one at a time, and 16 for any other server)
+INFERENCE_SLOTS = env_int("INFERENCE_SLOTS", 0)
 # INFERENCE_BATCH_SLOTS: of those, how many batch work (question generation) may hold; chat always goes first
-#   in the queue (default: all but one, at least one)
-INFERENCE_BATCH_SLOTS = env_int("INFERENCE_BATCH_SLOTS", 0) or max(1, INFERENCE_SLOTS - 1)
+#   in the queue (default 0: all but one, at least one)
+INFERENCE_BATCH_SLOTS = env_int("INFERENCE_BATCH_SLOTS", 0)
 # INFERENCE_QUEUE_SECONDS: longest a request waits for a free slot before it fails as "busy" (default 1800: on the
 #   embedded 135M model on 2 cores an answer takes 15-40 s, so 20 students asking at once wait up to ~10 minutes)
 INFERENCE_QUEUE_SECONDS = env_int("INFERENCE_QUEUE_SECONDS", 1800)
@@ -311,6 +312,9 @@ CHAT_MIN_RELEVANCE = env_float("CHAT_MIN_RELEVANCE", None)
 CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 2000)
 # CHAT_STREAM_TIMEOUT: seconds the web process waits for a silent answer before giving up (default 180)
 CHAT_STREAM_TIMEOUT = env_int("CHAT_STREAM_TIMEOUT", 180)
+# USAGE_MIN_STUDENTS: the lecturer's usage page shows a word of students' questions only when at least this many
+#   different people used it (no question's text is shown; default 5)
+USAGE_MIN_STUDENTS = env_int("USAGE_MIN_STUDENTS", 5)
 # CHAT_ANSWER_SECONDS: longest time one answer may stream; then it ends as failed ("took too long") with the
 #   text so far (default 300). The chat worker's threads pool has no Celery time limits; this is the bound.
 CHAT_ANSWER_SECONDS = env_int("CHAT_ANSWER_SECONDS", 300)

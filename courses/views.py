@@ -23,6 +23,7 @@ from courses.documents import (
 )
 from courses.forms import ApiTokenForm
 from courses.models import ApiToken, Document
+from courses.rendering import render_markdown
 from courses.retrieval import read_passage
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,13 @@ def passage(request, course_id, chunk_id):
     if found is None:
         raise Http404(_("This passage does not exist in this course."))
     chunk, neighbours = found
+    if chunk.document.kind == Document.MARKDOWN:  # shown as the lecturer wrote it, not as its raw syntax
+        chunk.html = render_markdown(chunk.text)
+        for neighbour in neighbours:
+            neighbour.html = chunk.html if neighbour.pk == chunk.pk else render_markdown(neighbour.text)
     return render(request, "courses/passage.html", {
         "course": request.course, "chunk": chunk, "neighbours": neighbours,
+        "section_shown": chunk.section and chunk.section.path.strip() != chunk.document.title.strip(),
         "is_teaching": request.membership.is_teaching,
     })
 

@@ -187,6 +187,22 @@ def wait_for(predicate, timeout=60, what="the condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def ask_as_the_page(http, web, course_id, token, text, on_event):
+    """Ask a question as the chat page does (a POST accepting text/event-stream; the answer streams in its
+    response) with an httpx.AsyncClient; on_event(name, data) gets each event and ends the reading by
+    returning True (after "final" it ends anyway)."""
+    async with http.stream("POST", f"{web}/c/{course_id}/ask/", data={"text": text, "lt": token},
+                           headers={"X-Launch-Token": token, "Accept": "text/event-stream"}) as response:
+        response.raise_for_status()
+        event = None
+        async for line in response.aiter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                if on_event(event, json.loads(line[5:])) or event == "final":
+                    return
+
+
 def closed_port_url():
     """An OpenAI-compatible base URL on a loopback port where nothing listens (an inference server that is down)."""
     with socket.socket() as sock:

@@ -38,6 +38,17 @@ def start_ingest_worker(env, log_path):
     raise AssertionError(f"worker did not start:\n{Path(log_path).read_text()}")
 
 
+def stop_worker(worker):
+    """End a worker started by start_ingest_worker (its whole process group), politely first."""
+    if worker.poll() is not None:
+        return
+    os.killpg(worker.pid, signal.SIGTERM)
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_killed_worker_s_document_finishes_on_restart_without_duplicates(worker_env, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
@@ -69,12 +80,7 @@ def test_a_killed_worker_s_document_finishes_on_restart_without_duplicates(worke
         assert ingest_document.delay(document.pk).get(timeout=60) == "unchanged"  # the same content again
         assert Chunk.objects.filter(document=document).count() == document.chunks_total
     finally:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
+        stop_worker(worker)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -92,11 +98,7 @@ def test_a_queued_document_whose_message_was_lost_is_indexed_when_a_worker_start
                  f"the ingestion on worker start:\n{log_path.read_text()[-3000:]}")
         assert Chunk.objects.filter(document=document).count() == Document.objects.get(pk=document.pk).chunks_total
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
+        stop_worker(worker)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -130,8 +132,4 @@ def test_a_small_upload_does_not_wait_for_another_course_s_book(worker_env, sett
         assert Chunk.objects.filter(document=book).count() == book.chunks_total > 500
         assert "the rest after other documents" in log_path.read_text()
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
+        stop_worker(worker)

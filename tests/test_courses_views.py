@@ -92,6 +92,26 @@ def test_any_member_reads_a_cited_passage_but_only_in_its_own_course(client, cou
     assert client.get(reverse("courses:passage", args=[course.pk, chunk.pk]), {"lt": other_token}).status_code == 403
 
 
+def test_a_markdown_text_reads_as_formatted_text_with_its_passage_highlighted(client, course):
+    """The reader view renders a Markdown document (sanitized) instead of showing its syntax, and a document
+    without headings is not named twice."""
+    text = ("# Scheduling\n\n- **Prioritäten-Scheduling**: der Prozess mit der höchsten Priorität läuft.\n"
+            "- Starvation <niedrig>: niedrige Prioritäten kommen nie dran.\n\n<script>alert(1)</script>\n")
+    document = add_document(course, "scheduling.md", text.encode(), enqueue=False)
+    ingest_document(document.pk)
+    chunk = Chunk.objects.filter(document=document).first()
+    token = member(course, Membership.LEARNER)
+    body = client.get(reverse("courses:passage", args=[course.pk, chunk.pk]), {"lt": token}).content.decode()
+    passage = body.split('id="passage">')[1].split("</blockquote>")[0]
+    assert "<strong>Prioritäten-Scheduling</strong>" in passage and "**" not in passage
+    assert "&lt;niedrig&gt;" in passage and "<script>" not in body.split("</header>")[1].split("<script type")[0]
+    plain = add_document(course, "notizen.txt", b"Nur ein Absatz ohne Ueberschrift ueber init.", enqueue=False)
+    ingest_document(plain.pk)
+    chunk = Chunk.objects.filter(document=plain).first()
+    body = client.get(reverse("courses:passage", args=[course.pk, chunk.pk]), {"lt": token}).content.decode()
+    assert "notizen ›" not in body
+
+
 def test_the_documents_page_forms_work_as_the_browser_submits_them(course, monkeypatch):
     """Replace, re-index and delete post exactly what their forms hold (no cookies, nothing added by hand):
     each form must carry the launch token itself (issue 11: all three answered 403)."""

@@ -55,7 +55,7 @@ def test_chat_page_is_german_for_a_student(client, course):
     german = ["Kurs-Tutor", "Ihre Frage", "Stellen Sie eine Frage zu den Kurstexten",
               "Ihre Unterhaltung wird", "nur f\u00fcr Sie sichtbar", "Sprache",
               # passed to the chat script as JSON (non-ASCII escaped there)
-              "Hallo! Ich beantworte Fragen zu den Texten dieses Kurses", "Hilfreich", "Kommentar (optional)"]
+              "Hallo! Ich beantworte Fragen zu den Texten dieses Kurses", "Hilfreich", "Optionaler Kommentar (Ihre Lehrenden lesen ihn ohne Ihren Namen)"]
     english = ["Course tutor", "Your question", "Ask a question about the course texts",
                "Your conversation is kept", "Hello! I answer questions", "Not helpful", "Optional comment",
                "Thank you for your feedback", "The tutor is thinking"]
@@ -73,8 +73,8 @@ def test_lecturer_pages_are_german(client, course):
     _assert_german(settings_page, ["Tutor-Einstellungen", "Antwortsprache", "Begr\u00fc\u00dfungstext", "Sichern"],
                    ["Tutor settings", "answer language", "welcome message", ">Save<"])
     usage = _german(client, f"/c/{course.pk}/usage/?lt={token}")
-    _assert_german(usage, ["Nutzung des Tutors", "Anonymisiert", "Noch keine Fragen."],
-                   ["Use of the tutor", "Anonymised", "No questions yet."])
+    _assert_german(usage, ["Nutzung des Tutors", "Was diese Seite zeigt", "Noch keine Fragen."],
+                   ["Use of the tutor", "What this page shows", "No questions yet."])
 
 
 def test_front_page_is_german(client, db):

@@ -190,3 +190,47 @@ def test_a_lecturer_and_a_student_use_every_page_inside_the_lms_frame(celery_wor
     assert released.is_released and released.questions.approved().count() == 2
     assert Attempt.objects.filter(question_set=released).count() == 1
     assert Feedback.objects.get().comment == "Genau richtig"
+
+
+OVERFLOW = """() => {
+  const root = document.documentElement, width = root.clientWidth;
+  const outside = [...document.querySelectorAll('header a, header strong, main *')]
+    .filter(e => e.getClientRects().length && (e.getBoundingClientRect().left < -1 ||
+                                               e.getBoundingClientRect().right > width + 1))
+    .filter(e => !e.closest('pre, .msg .body pre'))  /* long code scrolls inside its box */
+    .map(e => e.tagName + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : ''));
+  return {scroll: root.scrollWidth - width, outside: outside.slice(0, 5)};
+}"""
+
+
+@pytest.mark.parametrize("width", [480, 700, 850, 1000])
+def test_every_page_fits_the_iframe_widths_moodle_gives(celery_worker, web_server, stub_llm, width):
+    """Moodle gives the tool 700-1000 px (less with its course index drawer open): no page of the lecturer or the
+    student is wider than its iframe, and no link of the header is cut off (in Moodle the menu read "actice")."""
+    course = demo_course_with(("systemstart.md", INIT_TEXT))
+    point_tutor_at(course, stub_llm.url)
+    ARTIFACTS.mkdir(exist_ok=True)
+    problems = {}
+    with chromium() as (browser, watch):
+        page = browser.new_page()
+        page.set_viewport_size({"width": width + 40, "height": 900})
+        page.watch = watch
+        for who, paths in (("lecturer", ["/documents/", "/settings/", "/usage/", "/questions/"]),
+                           ("student-1", ["/practice/"])):
+            tool = open_as(page, web_server, who)
+            page.evaluate(f"document.getElementById('lti-tool').style.width = '{width}px'")
+            frame = page.frame(name="lti-tool")
+            for path in ["home", *paths]:
+                if path != "home":
+                    nav(page, tool, path)
+                    frame = page.frame(name="lti-tool")
+                found = frame.evaluate(OVERFLOW)
+                if found["scroll"] > 1 or found["outside"]:
+                    problems[f"{who} {path}"] = found
+                if width == 700:
+                    name = path.strip("/").replace("/", "_") or "chat"
+                    page.screenshot(path=str(ARTIFACTS / f"width_{width}_{who}_{name}.png"))
+                if path != "home":
+                    nav(page, tool, "/c/")
+        watch.assert_clean()
+    assert not problems, problems

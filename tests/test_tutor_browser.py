@@ -102,3 +102,32 @@ def test_the_accessibility_audit_finds_serious_violations_and_the_watch_finds_er
         with pytest.raises(AssertionError) as problems:
             watch.assert_clean()
         assert "404 GET http://audit.test/a.png" in str(problems.value) and "broken" in str(problems.value)
+
+
+def test_a_student_whose_question_waits_for_the_model_is_told_so(celery_worker, web_server, stub_llm, settings):
+    """Every slot of the model server is taken (tutor.capacity): the page says how many questions are ahead,
+    and the answer follows once a slot frees."""
+    from contextlib import ExitStack
+
+    from tutor import capacity
+
+    course = demo_course_with(("systemstart.md", INIT_TEXT))
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = "Der Init-Prozess hat die PID 1 [1]."
+    with chromium() as (browser, watch), ExitStack() as held:
+        for _ in range(capacity.slots_for(stub_llm.url)[0]):  # what the worker's settings give this server
+            held.enter_context(capacity.slot(stub_llm.url, capacity.CHAT, lease_seconds=120))
+        page = browser.new_page()
+        page.goto(f"{web_server}/lti/test-platform/")
+        page.locator('a[href$="?user=student-1"]').click()
+        page.wait_for_url(f"{web_server}/c/{course.pk}/?lt=*", timeout=30000)
+        page.fill("#question", "Welche Prozessnummer hat der Init-Prozess?")
+        page.click("#ask")
+        page.wait_for_function("() => { const b = document.querySelector('.msg.assistant .body.streaming');"
+                               " return b && b.textContent.includes('Fragen davor: 1'); }", timeout=30000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "tutor_chat_waiting.png"), full_page=True)
+        held.close()  # the slots free up: the answer comes
+        page.locator(".msg.assistant a.cite").first.wait_for(timeout=30000)
+        assert "PID 1" in page.locator(".msg.assistant").last.inner_text()
+        watch.assert_clean()

@@ -107,3 +107,13 @@ def test_a_dead_waiter_does_not_block_the_queue(monkeypatch):
     release.set()
     thread.join(5)
     assert capacity._redis().zscore(keys[2], "ghost") is None
+
+
+def test_slots_by_server_unless_configured(settings):
+    """The embedded llama.cpp server answers one request at a time; other servers (vLLM, Ollama) get 16 by
+    default, batch work all but one of them; INFERENCE_SLOTS and INFERENCE_BATCH_SLOTS set them for all."""
+    settings.INFERENCE_SLOTS, settings.INFERENCE_BATCH_SLOTS = 0, 0
+    assert capacity.slots_for("http://127.0.0.1:8089/v1/") == (1, 1)
+    assert capacity.slots_for("http://gpu.uni.example:8000/v1") == (16, 15)
+    settings.INFERENCE_SLOTS, settings.INFERENCE_BATCH_SLOTS = 4, 9
+    assert capacity.slots_for("http://gpu.uni.example:8000/v1") == (4, 4)

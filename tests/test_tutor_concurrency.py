@@ -7,7 +7,6 @@ the one model slot is busy. The numbers for 20 students come from bench/bench_co
 """
 
 import asyncio
-import json
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from deploy.stack import ROOT, stop_process
-from tests.support import INIT_TEXT, make_course, make_member, point_tutor_at
+from tests.support import INIT_TEXT, ask_as_the_page, make_course, make_member, point_tutor_at
 from tests.test_tutor_llm import llama_server  # noqa: F401 (the session's real model server)
 from tutor.models import Message
 
@@ -51,22 +50,16 @@ async def ask(http, web, course_id, token, text):
     """One student's question as the chat page asks it; what the page was shown, with times."""
     started = time.monotonic()
     seen = {"queue": [], "first": None, "final": None}
-    async with http.stream("POST", f"{web}/c/{course_id}/ask/", data={"text": text, "lt": token},
-                           headers={"X-Launch-Token": token, "Accept": "text/event-stream"}) as response:
-        assert response.status_code == 200
-        event = None
-        async for line in response.aiter_lines():
-            if line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:"):
-                data = json.loads(line[5:])
-                if event == "queue":
-                    seen["queue"].append(data["ahead"])
-                elif event in ("snapshot", "delta") and data.get("text") and seen["first"] is None:
-                    seen["first"] = time.monotonic() - started
-                elif event == "final":
-                    seen["final"] = data
-                    break
+
+    def on_event(event, data):
+        if event == "queue":
+            seen["queue"].append(data["ahead"])
+        elif event in ("snapshot", "delta") and data.get("text") and seen["first"] is None:
+            seen["first"] = time.monotonic() - started
+        elif event == "final":
+            seen["final"] = data
+
+    await ask_as_the_page(http, web, course_id, token, text, on_event)
     seen["total"] = time.monotonic() - started
     return seen
 

@@ -44,6 +44,26 @@ def test_teachers_see_links_to_their_pages(client, course):
         assert reverse(name, args=[course.pk]) + "?lt=" in body
 
 
+def test_a_teacher_landing_on_the_chat_sees_how_far_the_tutor_is_set_up(client, course):
+    """Lecturers land on the students' chat: a panel points them to texts, settings, questions and usage."""
+    _, token = make_member(course, Membership.INSTRUCTOR)
+    body = client.get(reverse("tutor:home", args=[course.pk]) + f"?lt={token}",
+                      HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert 'class="teacher-panel' in body and "Für Lehrende:" in body
+    assert "0 bereit" in body and "hat noch keine Kurstexte" in body  # an empty course: texts come first
+    _, student = make_member(course)
+    assert "teacher-panel" not in client.get(reverse("tutor:home", args=[course.pk]) + f"?lt={student}").content.decode()
+
+
+def test_without_a_model_the_chat_says_so_before_anyone_asks(client, course, settings):
+    _, token = make_member(course)
+    settings.INFERENCE_URLS = []
+    body = client.get(reverse("tutor:home", args=[course.pk]) + f"?lt={token}").content.decode()
+    assert 'id="no-model"' in body and "No language model is set up" in body
+    settings.INFERENCE_URLS = ["http://127.0.0.1:8089/v1"]
+    assert 'id="no-model"' not in client.get(reverse("tutor:home", args=[course.pk]) + f"?lt={token}").content.decode()
+
+
 def test_strangers_and_other_courses_are_refused(client, course):
     other = Course.objects.create(title="Anderer Kurs")
     _, token = make_member(other)
@@ -139,17 +159,27 @@ def test_the_lecturer_changes_the_tutor_settings(client, course):
     assert client.post(url + f"?lt={token}", dict(data, endpoint="http://127.0.0.1:8090/v1")).status_code == 302
 
 
-def test_usage_shows_counts_topics_and_gaps_without_names(client, course):
+def test_usage_shows_counts_and_only_words_many_students_used(client, course, settings):
+    """k-anonymous: a word (or pair) appears only when USAGE_MIN_STUDENTS people used it; no question's text,
+    no name. One student's unusual question stays invisible, however often they ask it."""
+    settings.USAGE_MIN_STUDENTS = 3
     teacher, token = make_member(course, Membership.INSTRUCTOR)
-    student, _ = make_member(course)
-    conversation = Conversation.objects.create(course=course, user=student)
-    for text in ("Was macht systemd?", "Wie startet systemd Dienste?"):
-        Message.objects.create(conversation=conversation, role=Message.USER, text=text)
-    Message.objects.create(conversation=conversation, role=Message.ASSISTANT, text="Weiß ich nicht", declined=True)
+    students = [make_member(course)[0] for _ in range(4)]
+    for n, student in enumerate(students):
+        conversation = Conversation.objects.create(course=course, user=student)
+        Message.objects.create(conversation=conversation, role=Message.USER, text=f"Wie startet systemd Dienste {n}?")
+        Message.objects.create(conversation=conversation, role=Message.ASSISTANT, text="?", declined=n < 3)
+    loner = Conversation.objects.create(course=course, user=students[0])
+    for _ in range(5):  # five times, but one person: never shown
+        Message.objects.create(conversation=loner, role=Message.USER, text="Was kostet Quantenverschränkung?")
     body = client.get(reverse("tutor:usage", args=[course.pk]) + f"?lt={token}").content.decode()
-    assert "<td>systemd</td><td>2</td>" in body
-    assert "Wie startet systemd Dienste?" in body.split('id="declined"')[1]
-    assert student.username not in body
+    topics = body.split('id="topics"')[1].split("</table>")[0]
+    assert "<td>systemd</td><td>4</td>" in topics and "Quantenverschränkung" not in body
+    declined = body.split('id="declined"')[1].split("</table>")[0]
+    assert "<td>3</td>" in declined and "systemd" in declined
+    assert "Wie startet systemd Dienste" not in body  # never a question's text
+    assert all(s.username not in body for s in students)
+    assert "3 questions were declined" in body
 
 
 @pytest.mark.django_db(transaction=True)  # the async view works on other threads' connections

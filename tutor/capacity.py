@@ -83,9 +83,14 @@ def _keys(endpoint_url):
     return [f"{prefix}:holders", f"{prefix}:batch", f"{prefix}:waiting", f"{prefix}:seen"]
 
 
+EMBEDDED_SERVER = "http://127.0.0.1:8089/v1"  # deploy/stack.py's llama.cpp server: one request at a time
+DEFAULT_SLOTS = 16
+
+
 def slots_for(endpoint_url):
-    """(slots, batch slots) of a model server: settings.INFERENCE_SLOTS and INFERENCE_BATCH_SLOTS."""
-    slots = max(1, settings.INFERENCE_SLOTS)
+    """(slots, batch slots) of a model server: settings.INFERENCE_SLOTS and INFERENCE_BATCH_SLOTS, by default 1
+    for the embedded llama.cpp server and DEFAULT_SLOTS for any other."""
+    slots = settings.INFERENCE_SLOTS or (1 if endpoint_url.rstrip("/") == EMBEDDED_SERVER else DEFAULT_SLOTS)
     batch = settings.INFERENCE_BATCH_SLOTS or max(1, slots - 1)
     return slots, max(1, min(batch, slots))
 

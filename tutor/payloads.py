@@ -10,8 +10,8 @@ import re
 
 from config.errors import CHAT, error_message
 from courses.access import tool_url
+from courses.rendering import render_markdown
 from tutor.models import Message
-from tutor.rendering import render_markdown
 
 SOURCE_HREF = "#source-{}"
 _SOURCE_LINK = re.compile(r'href="#source-(\d{1,2})"')
@@ -33,7 +33,9 @@ def payload(message, citations):
         "id": message.pk, "role": message.role, "status": message.status, "html": rendered,
         "declined": message.declined,
         "error": error_text(message.error) if failed else "", "error_code": message.error if failed else "",
-        "citations": [{"number": c.number, "chunk": c.chunk_id, "title": c.document_title, "section": c.section_path,
+        "citations": [{"number": c.number, "chunk": c.chunk_id, "title": c.document_title,
+                       # a document without headings has one section named like the document: said once
+                       "section": "" if c.section_path.strip() == c.document_title.strip() else c.section_path,
                        "page": c.page, "cited": c.cited} for c in citations],
     }
 

@@ -8,6 +8,7 @@ async views): POST endpoints need the launch token (form field ``lt`` or header 
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -39,9 +40,12 @@ def home(request, course_id):
     history = [message_payload(m, request.launch_token)
                for m in conversation.messages.prefetch_related("citations").select_related("conversation")]
     config = TutorConfig.for_course(request.course)
+    teaching = request.membership.is_teaching
     return render(request, "tutor/home.html", {
         "course": request.course, "config": config, "history": history,
-        "is_teaching": request.membership.is_teaching, "conversation": conversation,
+        "is_teaching": teaching, "conversation": conversation,
+        "no_model": not (config.endpoint or settings.INFERENCE_URLS),
+        "setup": _setup(request.course) if teaching else None,
         "conversations": _with_urls(conversations.conversation_list(request.course, request.user), course_id,
                                     request.launch_token),
         "new_url": tool_url("tutor:home", course_id, token=request.launch_token),
@@ -57,12 +61,23 @@ def home(request, course_id):
             "text": {
                 "thinking": _("The tutor is thinking…"), "sources": _("Sources"), "page": _("page"),
                 "failed": _("The answer could not be completed."), "network": _("The connection was lost."),
-                "thanks": _("Thank you for your feedback."), "comment": _("Optional comment"),
+                "thanks": _("Thank you for your feedback."), "comment": _("Optional comment (your teachers read it without your name)"),
                 "send": _("Send"), "helpful": _("Helpful"), "unhelpful": _("Not helpful"),
                 "retry": _("Try again"),
+                "waiting": _("Waiting for its turn at the language model (questions ahead: %(count)s)…"),
             },
         },
     })
+
+
+def _setup(course):
+    """What a teacher sees on the chat page: how far the course's tutor is set up (texts, question sets)."""
+    from courses.models import Document
+    from tutor.models import QuestionSet
+
+    documents = Document.objects.filter(course=course)
+    return {"documents": documents.count(), "ready": documents.ready().count(),
+            "question_sets": QuestionSet.objects.filter(course=course).count()}
 
 
 def _ask(request, course_id):

@@ -45,3 +45,13 @@ test("a response that never accepted the question is a lost connection; stray ev
   assert.equal(flow.end(), "lost");
   assert.equal(flow.answerId, null);
 });
+
+test("an answer waiting for the model says how many are ahead, until its turn and its first piece", () => {
+  const answer = answerState();
+  assert.deepEqual(answer.event("snapshot", {text: ""}), {text: ""});
+  assert.deepEqual(answer.event("queue", {ahead: 3}), {waiting: 3});
+  assert.deepEqual(answer.event("queue", {ahead: 1}), {waiting: 1});
+  assert.deepEqual(answer.event("queue", {ahead: 0}), {waiting: 0});
+  assert.deepEqual(answer.event("delta", {text: "Init"}), {text: "Init"});
+  assert.deepEqual(answer.event("queue", {ahead: 0}), {ignored: true});  // text shown: nothing to say
+});

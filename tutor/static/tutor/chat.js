@@ -109,6 +109,9 @@ function answerView(box) {
     event(name, data) {
       const shown = state.event(name, data);
       if (shown.final) { box.replaceWith(render(shown.final)); return true; }
+      if (shown.waiting !== undefined) {  // its turn at the model comes after the requests ahead of it
+        body.textContent = shown.waiting > 0 ? T.waiting.replace("%(count)s", shown.waiting) : T.thinking;
+      }
       if (shown.text !== undefined) body.textContent = shown.text || T.thinking;
       return false;
     },
@@ -120,7 +123,7 @@ function answerView(box) {
 function follow(id, box) {
   const view = answerView(box);
   const source = new EventSource(withToken(forMessage(cfg.stream_url, id)));
-  for (const name of ["snapshot", "delta", "final"]) {
+  for (const name of ["snapshot", "queue", "delta", "final"]) {
     source.addEventListener(name, (e) => { if (view.event(name, JSON.parse(e.data))) source.close(); });
   }
   source.addEventListener("error", () => { if (source.readyState === EventSource.CLOSED) view.lost(); });

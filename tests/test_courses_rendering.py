@@ -1,6 +1,6 @@
 """Model output is rendered as sanitized Markdown: no raw HTML, no images, no script links."""
 
-from tutor.rendering import render_markdown
+from courses.rendering import render_markdown
 
 
 def test_markdown_is_rendered():
