@@ -32,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_retrieval import QA, build, percentiles, record, reuse  # noqa: E402
+from common import cpu_flags  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -108,13 +109,19 @@ def bench_search(args, base, course, secret, questions):
 
 async def accepted_after(http, url, headers, data):
     """Seconds from sending a question to its "accepted" event; the stream is closed then."""
-    started = time.perf_counter()
+    from tests.support import read_events
+
+    started, took = time.perf_counter(), []
+
+    def on_event(name, _data):
+        if name == "accepted":
+            took.append(time.perf_counter() - started)
+            return True
+        return False
+
     async with http.stream("POST", url, headers={**headers, "Accept": "text/event-stream"}, **data) as response:
-        response.raise_for_status()
-        async for line in response.aiter_lines():
-            if line.startswith("event: accepted"):
-                return time.perf_counter() - started
-    raise RuntimeError("no accepted event")
+        await read_events(response, on_event)
+    return took[0]
 
 
 async def bench_ask(args, base, course_id, secret, launch_token):
@@ -199,8 +206,9 @@ def main():
                                   "4096"], env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         wait_for_port("127.0.0.1", web_port, "web server", web)
         base = f"http://127.0.0.1:{web_port}"
-        print(f"machine: {os.cpu_count()} cores; one uvicorn process; course {course.pk}: {args.target} chunks among "
-              f"{args.total} in {args.courses} courses", flush=True)
+        model, flags = cpu_flags()
+        print(f"machine: {os.cpu_count()} cores, {model} ({flags}); one uvicorn process; course {course.pk}: "
+              f"{args.target} chunks among {args.total} in {args.courses} courses", flush=True)
         only = set(args.only.split(","))
         questions = [json.loads(line)["q"] for line in QA.read_text(encoding="utf-8").splitlines() if line.strip()]
         if "search" in only:

@@ -137,28 +137,10 @@ def stub_llm(stub_llm_server):
 @pytest.fixture(scope="session")
 def web_server(worker_env, tmp_path_factory):
     """The real ASGI app under uvicorn on a free loopback port, against the test database; yields its base URL."""
-    from deploy.stack import free_port, wait_for_port
+    from tests.support import web_server_process
 
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("web") / "web.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-             "--no-access-log"], env=dict(worker_env, PUBLIC_URL=f"http://127.0.0.1:{port}"), cwd=ROOT, stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True)
-    try:
-        wait_for_port("127.0.0.1", port, "uvicorn", process, timeout=60)
-    except Exception:
-        process.kill()
-        raise RuntimeError(f"uvicorn did not start:\n{log_path.read_text()}") from None
-    process.log_path = log_path
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with web_server_process(worker_env, tmp_path_factory.mktemp("web") / "web.log") as (url, _port, _process):
+        yield url
 
 
 # --- LTI: an independent platform (lti1p3platform) on a loopback HTTP server ----------------------------

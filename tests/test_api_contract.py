@@ -7,8 +7,6 @@ an answered conversation); a path's course is always that course, its other ids 
 schemathesis draws: 404s). Requests of the negative and coverage phases (invalid ids, unsupported methods) come too. No Celery worker runs: what the API queues is purged after.
 """
 
-import subprocess
-import sys
 
 import pytest
 import schemathesis
@@ -21,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from courses.models import ApiToken, Chunk, Document, Membership
-from tests.support import INIT_TEXT, ROOT, make_course, make_member, make_released_set
+from tests.support import INIT_TEXT, ROOT, make_course, make_member, make_released_set, web_server_process
 from tutor.models import Conversation, Message, Question, QuestionSet
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -44,26 +42,14 @@ def map_path_parameters(context, path_parameters):
 @pytest.fixture(scope="module")
 def contract_server(worker_env, tmp_path_factory):
     """The ASGI app under uvicorn with rate limits out of the way and short stream waits; its base URL."""
-    from deploy.stack import free_port, wait_for_port
-
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("contract") / "web.log"
-    media = tmp_path_factory.mktemp("contract-media")
-    env = dict(worker_env, PUBLIC_URL=f"http://127.0.0.1:{port}", API_RATE_LIMIT="100000/minute",
-               CHAT_RATE_LIMIT="100000", CHAT_STREAM_TIMEOUT="2", EMBEDDING_MODEL="static", TUTOR_MEDIA_ROOT=str(media),
+    env = dict(worker_env, API_RATE_LIMIT="100000/minute", CHAT_RATE_LIMIT="100000", CHAT_STREAM_TIMEOUT="2",
+               EMBEDDING_MODEL="static", TUTOR_MEDIA_ROOT=str(tmp_path_factory.mktemp("contract-media")),
                INFERENCE_URL="http://127.0.0.1:9/v1")
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                                    "--port", str(port), "--no-access-log"], env=env, cwd=ROOT, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_for_port("127.0.0.1", port, "uvicorn", process, timeout=60)
-        yield f"http://127.0.0.1:{port}"
+        with web_server_process(env, tmp_path_factory.mktemp("contract") / "web.log") as (url, _port, _process):
+            yield url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
         _purge_queues()
-        print(f"uvicorn log: {log_path}", file=sys.stderr)
 
 
 def _purge_queues():

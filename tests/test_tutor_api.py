@@ -33,13 +33,13 @@ def test_a_token_asks_and_the_answer_streams_in_the_same_response(celery_worker,
     user, auth = lecturer_token(course, ApiToken.READ)  # asking reads the tutor: a read token may
     point_tutor_at(course, stub_llm.url)
     stub_llm.reply = "Der Init-Prozess hat die **PID 1** [1]."
-    stub_llm.token_delay = 0.05
+    stub_llm.token_delay = 0.1
     api = f"{web_server}/api/v1/courses/{course.pk}"
 
     events = sse_events(f"{api}/ask/", method="POST", json={"text": "Welche Prozessnummer hat init?"},
                         headers={**auth, "Accept": "text/event-stream"})
     names = [name for name, _ in events]
-    assert names[0] == "accepted" and names[-1] == "final" and names.count("delta") >= 3
+    assert names[0] == "accepted" and names[-1] == "final" and set(names[1:-1]) <= {"snapshot", "queue", "delta"}
     accepted, final = events[0][1], events[-1][1]
     assert accepted["stream_url"] == f"/api/v1/courses/{course.pk}/messages/{accepted['answer_id']}/stream/"
     assert "".join(data["text"] for name, data in events if name in ("snapshot", "delta")) == stub_llm.reply
@@ -186,18 +186,20 @@ def test_settings_are_read_with_an_etag_and_changed_with_if_match_by_the_page_s_
 
 
 @pytest.mark.django_db
-def test_usage_gives_the_lecturer_page_s_aggregates(client, course):
+def test_usage_gives_the_lecturer_page_s_aggregates(client, course, settings):
+    settings.USAGE_MIN_STUDENTS = 2
     _, auth = lecturer_token(course, ApiToken.READ)
-    student, _ = make_member(course)
-    conversation = Conversation.objects.create(course=course, user=student)
-    Message.objects.create(conversation=conversation, role=Message.USER, text="Was macht der Kernel beim Systemstart?")
-    answer = Message.objects.create(conversation=conversation, role=Message.ASSISTANT, declined=True)
+    for text in ("Was macht der Kernel beim Systemstart?", "Startet der Kernel init?", "Was ist ein Dämon?"):
+        conversation = Conversation.objects.create(course=course, user=make_member(course)[0])
+        Message.objects.create(conversation=conversation, role=Message.USER, text=text)
+        answer = Message.objects.create(conversation=conversation, role=Message.ASSISTANT, declined="Dämon" in text)
     Feedback.objects.create(message=answer, rating=Feedback.DOWN, comment="Nicht im Text")
     usage = client.get(f"/api/v1/courses/{course.pk}/usage/", HTTP_AUTHORIZATION=auth["Authorization"]).json()
-    assert usage["questions"] == 1 and usage["unhelpful"] == 1 and usage["comments"] == ["Nicht im Text"]
-    assert usage["per_day"][0]["questions"] == 1 and {"word": "kernel", "questions": 1} in usage["topics"]
-    assert usage["declined"][0]["question"] == "Was macht der Kernel beim Systemstart?"
-    assert student.username not in json.dumps(usage) and "user" not in json.dumps(usage)  # anonymised
+    assert usage["questions"] == 3 and usage["unhelpful"] == 1 and usage["comments"] == ["Nicht im Text"]
+    assert usage["per_day"][0]["questions"] == 3 and usage["min_students"] == 2
+    assert usage["topics"] == [{"words": "kernel", "students": 2}]  # what one person wrote alone is not shown
+    assert usage["declined_count"] == 1 and usage["declined"] == []
+    assert "Dämon" not in json.dumps(usage, ensure_ascii=False)  # anonymised: no question's text
 
 
 @pytest.mark.django_db

@@ -9,9 +9,7 @@ tutor.practice and tutor.exports for question sets, tutor.usage, and the setting
 from django.db import transaction
 from django.db.models import Count, Q
 from django.forms.models import model_to_dict
-from django.http import HttpResponse
 from django.urls import reverse
-from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
@@ -94,35 +92,31 @@ class DayCountSerializer(serializers.Serializer):
 
 
 class TopicSerializer(serializers.Serializer):
-    """A word the questions use often, and in how many questions."""
+    """Words (or a pair: "apt + install") that at least ``min_students`` different people used, and how many."""
 
-    word = serializers.CharField()
-    questions = serializers.IntegerField()
-
-
-class DeclinedSerializer(serializers.Serializer):
-    """A question the course texts could not answer (a gap), without who asked."""
-
-    asked_at = serializers.DateTimeField()
-    question = serializers.CharField(allow_null=True)
+    words = serializers.CharField()
+    students = serializers.IntegerField()
 
 
 class UsageSerializer(serializers.Serializer):
-    """The anonymised use of the tutor, as the lecturer's usage page shows it."""
+    """The anonymised use of the tutor, as the lecturer's usage page shows it: counts, and words only where many
+    people used them (never a question's text or a name)."""
 
     questions = serializers.IntegerField()
     helpful = serializers.IntegerField()
     unhelpful = serializers.IntegerField()
     per_day = DayCountSerializer(many=True)
     topics = TopicSerializer(many=True)
-    declined = DeclinedSerializer(many=True)
+    declined = TopicSerializer(many=True, help_text="Topics of the questions the course texts could not answer.")
+    declined_count = serializers.IntegerField(help_text="Questions the course texts could not answer.")
+    min_students = serializers.IntegerField(help_text="People who must have used a word before it is shown.")
     comments = serializers.ListField(child=serializers.CharField())
 
 
 @extend_schema(tags=["usage"])
 class UsageView(APIView):
-    """Anonymised use of the course's tutor: questions per day (30 days), frequent topics, declined questions,
-    feedback."""
+    """Anonymised use of the course's tutor: questions per day (30 days), frequent topics, the topics of declined
+    questions, feedback."""
 
     read_level = TEACH
 
@@ -132,8 +126,8 @@ class UsageView(APIView):
         return Response(UsageSerializer({
             **report,
             "per_day": [{"day": day, "questions": n} for day, n in report["per_day"]],
-            "topics": [{"word": word, "questions": n} for word, n in report["topics"]],
-            "declined": [{"asked_at": at, "question": text} for at, text in report["declined"]],
+            "topics": [{"words": words, "students": n} for words, n in report["topics"]],
+            "declined": [{"words": words, "students": n} for words, n in report["declined"]],
         }).data)
 
 
@@ -480,13 +474,7 @@ class QuestionSetViewSet(viewsets.GenericViewSet):
         question_set = self.get_object()
         if not question_set.is_released:
             raise Conflict(_("Only a released set can be exported."))
-        if kind == "xml":
-            response = HttpResponse(exports.moodle_xml(question_set), content_type="application/xml; charset=utf-8")
-        else:
-            response = HttpResponse(exports.gift(question_set), content_type="text/plain; charset=utf-8")
-        response["Content-Disposition"] = content_disposition_header(
-            True, exports.filename(question_set, "xml" if kind == "xml" else "gift.txt"))
-        return response
+        return exports.download(question_set, kind)
 
     @extend_schema(responses={(200, "application/xml"): OpenApiTypes.STR,
                               (409, PROBLEM): ProblemSerializer})

@@ -7,10 +7,9 @@ Thin views: the work is in tutor.questions, tutor.practice and tutor.exports. Te
 import logging
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
-from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -123,13 +122,7 @@ def question_set_export(request, course_id, set_id, kind):
     found = _set_or_404(course_id, set_id)
     if not found.is_released:
         raise Http404(_("Only a released set can be exported."))
-    if kind == "xml":
-        response = HttpResponse(exports.moodle_xml(found), content_type="application/xml; charset=utf-8")
-    else:
-        response = HttpResponse(exports.gift(found), content_type="text/plain; charset=utf-8")
-    response["Content-Disposition"] = content_disposition_header(True, exports.filename(found, kind if kind == "xml"
-                                                                                         else "gift.txt"))
-    return response
+    return exports.download(found, kind)
 
 
 # --- Students ------------------------------------------------------------------------------------------
