@@ -81,6 +81,20 @@ def pytest_runtest_teardown(item, nextitem):
     yield
 
 
+@pytest.fixture
+def own_ingest_queue():
+    """The ingest queue for a test's own worker: a session worker that is running (started by an earlier test)
+    stops taking ingestion tasks until the test ends."""
+    from config.celery import app
+
+    names = list(_SESSION_WORKERS)
+    if names:
+        app.control.cancel_consumer("ingest", destination=names, reply=True, timeout=10)
+    yield
+    if names:
+        app.control.add_consumer("ingest", destination=names, reply=True, timeout=10)
+
+
 @pytest.fixture(scope="session")
 def celery_worker(worker_env, tmp_path_factory):
     """A real Celery worker process consuming every queue, against the test database."""
