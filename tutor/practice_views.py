@@ -7,7 +7,7 @@ Thin views: the work is in tutor.questions, tutor.practice and tutor.exports. Te
 import logging
 
 from django.contrib import messages
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils.translation import gettext as _
@@ -65,16 +65,6 @@ def _set_context(request, question_set):
 def question_set(request, course_id, set_id):
     """Review page of one set: generation progress or failure, each question with edit/approve/reject."""
     return render(request, "tutor/question_set.html", _set_context(request, _set_or_404(course_id, set_id)))
-
-
-@never_cache
-@course_member(teaching=True)
-def question_set_status(request, course_id, set_id):
-    """JSON state of the generation, polled by the review page."""
-    found = _set_or_404(course_id, set_id)
-    return JsonResponse({"generation": found.generation, "label": found.get_generation_display(),
-                         "error": questions.error_message(found), "questions": found.questions.count(),
-                         "dropped": found.dropped})
 
 
 @require_POST
@@ -171,7 +161,6 @@ def practice_result(request, course_id, set_id, attempt_id):
 urlpatterns = [
     path("c/<int:course_id>/questions/", question_sets, name="questions"),
     path("c/<int:course_id>/questions/<int:set_id>/", question_set, name="question-set"),
-    path("c/<int:course_id>/questions/<int:set_id>/status/", question_set_status, name="question-set-status"),
     path("c/<int:course_id>/questions/<int:set_id>/action/", question_set_action, name="question-set-action"),
     path("c/<int:course_id>/questions/<int:set_id>/q/<int:question_id>/", question_edit, name="question-edit"),
     path("c/<int:course_id>/questions/<int:set_id>/export.xml", question_set_export, {"kind": "xml"},
