@@ -82,12 +82,13 @@ def _domain_error(exc):
     from courses.documents import UploadError
     from tutor.conversations import ChatError
     from tutor.conversations import RateLimited as ChatRateLimited
+    from tutor.generation import GenerationError, RevisionError
     from tutor.practice import PracticeError
     from tutor.questions import QuestionError
 
     if isinstance(exc, ChatRateLimited):
         return RateLimited(str(exc), settings.CHAT_RATE_WINDOW)
-    if isinstance(exc, UploadError | ChatError | QuestionError | PracticeError):
+    if isinstance(exc, (UploadError, ChatError, QuestionError, PracticeError, GenerationError, RevisionError)):
         return Invalid(str(exc))
     return exc
 

@@ -319,6 +319,14 @@ USAGE_MIN_STUDENTS = env_int("USAGE_MIN_STUDENTS", 5)
 #   text so far (default 300). The chat worker's threads pool has no Celery time limits; this is the bound.
 CHAT_ANSWER_SECONDS = env_int("CHAT_ANSWER_SECONDS", 300)
 
+# --- Questions ----------------------------------------------------------------------------------------
+# QUESTION_DUPLICATE_SIMILARITY: cosine similarity (course's embedding model, question and answer) at or above
+#   which a generated question counts as a near-duplicate of one already in the course and is dropped
+#   (default 0.92)
+QUESTION_DUPLICATE_SIMILARITY = env_float("QUESTION_DUPLICATE_SIMILARITY", 0.92)
+if not 0.0 < QUESTION_DUPLICATE_SIMILARITY <= 1.0:
+    raise ImproperlyConfigured("QUESTION_DUPLICATE_SIMILARITY must be between 0 and 1")
+
 # --- Uploads and ingestion ----------------------------------------------------------------------
 # INGEST_SLICE_SECONDS: how long one turn of a document's indexing may run before the ingest worker takes the
 #   next waiting document (the rest of a long one follows in later turns; default 10)
@@ -419,6 +427,7 @@ SPECTACULAR_SETTINGS = {
         "DocumentStatusEnum": "courses.models.Document.STATUSES",
         "MessageStatusEnum": "tutor.models.Message.STATUSES",
         "QuestionSetStatusEnum": "tutor.models.QuestionSet.STATUSES",
+        "QuestionKindEnum": "tutor.models.Question.KINDS",
     },
 }
 

@@ -128,6 +128,82 @@ def make_released_set(course, answers=(1, 0, 2), title="Systemstart: Fragen"):
     return question_set
 
 
+class QuestionModelStub:
+    """Replies of a stub model (StubLLM.reply) for writing questions: a generation request gets the next of `batches`
+    (lists of question dicts; the last repeats), the test student answers from `keys` (question text -> the right
+    option's text, list of texts, True/False or the short answer): right with the passage and wrong without it,
+    unless the question is in `guessable` (right without it too) or `unclear` (wrong even with it); a rewrite gets
+    `revision`; anything else (a chat question) gets `chat`. ``calls`` counts the requests of each kind."""
+
+    def __init__(self, *batches, keys=None, guessable=(), unclear=(), revision="Eine neue Antwort", chat="Antwort [1]."):
+        self.batches, self.keys = list(batches), dict(keys or {})
+        self.guessable, self.unclear = set(guessable), set(unclear)
+        self.revision, self.chat = revision, chat
+        self.calls = {"generate": 0, "student": 0, "revise": 0, "chat": 0}
+        for batch in self.batches:
+            for item in batch:
+                if not isinstance(item, dict):
+                    continue
+                stem = item.get("stem") or item.get("statement")
+                if stem not in self.keys:
+                    self.keys[stem] = _key_of(item)
+
+    def __call__(self, body):
+        schema = _schema_of(body)
+        properties = (schema or {}).get("properties", {})
+        if "questions" in properties:
+            self.calls["generate"] += 1
+            batch = self.batches[min(self.calls["generate"], len(self.batches)) - 1] if self.batches else []
+            return json.dumps({"questions": batch})
+        if "answer" in properties:
+            self.calls["student"] += 1
+            return json.dumps({"answer": self._student(body["messages"][-1]["content"], properties["answer"])})
+        if properties:
+            self.calls["revise"] += 1
+            return json.dumps({name: self.revision for name in properties})
+        self.calls["chat"] += 1
+        return self.chat
+
+    def _student(self, prompt, answer_schema):
+        lines = prompt.splitlines()
+        stem = next((line.split(": ", 1)[1] for line in lines if line.startswith(
+            ("Frage: ", "Question: ", "Aussage: ", "Statement: "))), "")
+        options = dict(line.split(") ", 1) for line in lines if len(line) > 2 and line[1:3] == ") "
+                       and line[0] in "ABCDEF")
+        key = self.keys.get(stem)
+        right = ("<passage>" in prompt and stem not in self.unclear) or stem in self.guessable
+        if answer_schema.get("type") == "boolean":
+            return bool(key) if right else not key
+        if answer_schema.get("type") == "array":
+            wanted = set(key or ())
+            letters = [letter for letter, text in options.items() if (text in wanted) == right]
+            return letters or ["A"]
+        if options:
+            matches = [letter for letter, text in options.items() if (text == key) == right]
+            return matches[0] if matches else "A"
+        return str(key) if right else "weiß nicht"
+
+
+def _key_of(item):
+    """The right answer of a generated question dict, as the test student states it."""
+    options = item.get("options") or []
+    if "statement" in item:
+        return item.get("answer")
+    if isinstance(item.get("answer"), int) and not isinstance(item.get("answer"), bool) and options:
+        return options[item["answer"]] if 0 <= item["answer"] < len(options) else None
+    if isinstance(item.get("answers"), list) and options:
+        return [options[i] for i in item["answers"] if isinstance(i, int) and 0 <= i < len(options)]
+    if isinstance(item.get("answers"), list):
+        return (item["answers"] or [""])[0]
+    return None
+
+
+def _schema_of(body):
+    """The JSON schema a request asks for (json_object_schema or json_schema mode), or None."""
+    form = body.get("response_format") or {}
+    return form.get("schema") or (form.get("json_schema") or {}).get("schema")
+
+
 # --- Pages, waiting, ports ---------------------------------------------------------------------------------
 
 class _Forms(HTMLParser):

@@ -3,6 +3,7 @@
 import json
 import re
 import time
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from django.core.cache import cache
@@ -66,11 +67,17 @@ def _place_graded(lti_platform, live_server, client, question_set):
 
 
 def _practise(lti_platform, live_server, student, custom, lineitem, choices):
-    """The student opens the placed link (lands on the set) and submits `choices` (index per question)."""
+    """The student opens the placed link (lands on the set) and submits `choices` (index per question); the
+    attempt."""
     landing = lti_platform.launch(student, user_id="student-9", roles=[ROLE + "Learner"], custom=custom,
                                   lineitem=lineitem)
     assert landing.status_code == 302 and "/practice/" in landing.headers["Location"], landing.text
-    page = student.get(live_server.url + landing.headers["Location"])
+    return _submit(student, live_server.url + landing.headers["Location"], live_server, choices)
+
+
+def _submit(student, url, live_server, choices):
+    """Submit the practice form of the set page at url with `choices`; the attempt it made."""
+    page = student.get(url)
     assert page.status_code == 200
     [form] = [f for f in page_forms(page.text) if f["attrs"].get("id") == "practice"]
     names = re.findall(r'name="(q-\d+)" value="0"', page.text)
@@ -78,7 +85,7 @@ def _practise(lti_platform, live_server, student, custom, lineitem, choices):
     done = student.post(live_server.url + form["action"],
                         data={**form["fields"], **dict(zip(names, map(str, choices), strict=True))}, allow_redirects=False)
     assert done.status_code == 302, done.text
-    return Attempt.objects.get()
+    return Attempt.objects.latest("submitted_at")
 
 
 @pytest.mark.worker
@@ -101,7 +108,7 @@ def test_a_graded_set_placed_by_deep_linking_reports_each_attempt(lti_platform, 
     assert results == [{"userId": "student-9", "resultScore": 2, "resultMaximum": 3, "scoreOf": line_item["id"]}]
     sent = lti_platform.scores[1]["student-9"]
     assert sent["activityProgress"] == "Completed" and sent["gradingProgress"] == "FullyGraded"
-    assert sent["timestamp"] == Attempt.objects.get().submitted_at.isoformat()
+    assert sent["timestamp"] >= Attempt.objects.get().submitted_at.isoformat()  # when the rule's score was read
     assert len(lti_platform.lineitems) == 1 and lti_platform.token_errors == []
     review = teacher.get(f"{live_server.url}/c/{question_set.course_id}/questions/{question_set.pk}/").text
     assert "Graded in the LMS: 1 scores sent to the gradebook, 0 could not be sent." in review
@@ -138,3 +145,66 @@ def test_an_ungraded_set_sends_nothing(lti_platform, live_server):
     attempt = _practise(lti_platform, live_server, browser(), custom, None, [0])
     assert attempt.score == 1 and attempt.grade_status == Attempt.NOT_GRADED
     assert not [p for _m, p, _h in lti_platform.requests if "/lineitems/" in p]
+
+
+# --- The grading rule: what the gradebook holds after several attempts (issue 11) --------------------------------
+
+@pytest.mark.worker
+@pytest.mark.parametrize(("rule", "expected"), [("best", [2, 3, 3]), ("last", [2, 3, 1]), ("first", [2, 2, 2]),
+                                                ("average", [2, 2.5, 2])])
+def test_the_gradebook_holds_the_grading_rule_s_score_after_each_attempt(lti_platform, live_server, celery_worker,
+                                                                         rule, expected):
+    """Three attempts scoring 2, 3 and 1 of 3: after each one the platform's gradebook holds the rule's value; a
+    fourth attempt beyond the three allowed is refused with a message and changes nothing."""
+    cache.clear()
+    teacher = browser()
+    lti_platform.launch(teacher, user_id="teacher", roles=[ROLE + "Instructor"])
+    question_set = make_released_set(Course.objects.get(), answers=(1, 0, 2))
+    QuestionSet.objects.filter(pk=question_set.pk).update(grading=rule, attempts_allowed=3)
+    item, line_item = _place_graded(lti_platform, live_server, teacher, question_set)
+    student = browser()
+    landing = lti_platform.launch(student, user_id="student-9", roles=[ROLE + "Learner"], custom=item["custom"],
+                                  lineitem=line_item["id"])
+    url = live_server.url + landing.headers["Location"]
+
+    page = student.get(url).text
+    rule_text = dict(QuestionSet.GRADING)[rule]
+    assert str(rule_text) in page and "You may submit it 3 times." in page and "You have 3 attempts left." in page
+    seen = []
+    for choices in ([1, 0, 0], [1, 0, 2], [0, 1, 2]):  # 2, 3 and 1 right
+        latest = _submit(student, url, live_server, choices)
+        wait_for(lambda pk=latest.pk: Attempt.objects.get(pk=pk).grade_status == Attempt.SENT)
+        seen.append(lti_platform.scores[1]["student-9"]["scoreGiven"])
+    assert seen == expected
+    assert lti_platform.scores[1]["student-9"]["scoreMaximum"] == 3
+
+    page = student.get(url).text
+    assert "You have used every attempt at this set." in page and 'id="practice"' not in page
+    first = question_set.questions.order_by("position").first()
+    token = parse_qs(urlparse(url).query)["lt"][0]
+    refused = student.post(url, data={f"q-{first.pk}": "1", "lt": token})
+    assert "You have used all 3 attempts at this set; no more answers are taken." in refused.text
+    assert Attempt.objects.filter(question_set=question_set).count() == 3
+    assert lti_platform.scores[1]["student-9"]["scoreGiven"] == expected[-1]
+
+
+@pytest.mark.worker
+def test_changing_the_rule_sends_every_student_s_score_again(lti_platform, live_server, celery_worker):
+    cache.clear()
+    teacher = browser()
+    launched = lti_platform.launch(teacher, user_id="teacher", roles=[ROLE + "Instructor"])
+    token = parse_qs(urlparse(launched.headers["Location"]).query)["lt"][0]
+    question_set = make_released_set(Course.objects.get(), answers=(1, 0, 2))
+    QuestionSet.objects.filter(pk=question_set.pk).update(grading="last")
+    item, line_item = _place_graded(lti_platform, live_server, teacher, question_set)
+    student = browser()
+    for choices in ([1, 0, 2], [0, 1, 1]):  # 3, then 0 right
+        latest = _practise(lti_platform, live_server, student, item["custom"], line_item["id"], choices)
+        wait_for(lambda pk=latest.pk: Attempt.objects.get(pk=pk).grade_status == Attempt.SENT)
+    assert lti_platform.scores[1]["student-9"]["scoreGiven"] == 0
+
+    review = teacher.get(f"{live_server.url}/c/{question_set.course_id}/questions/{question_set.pk}/?lt={token}").text
+    [form] = [f for f in page_forms(review) if f["attrs"].get("id") == "grading"]
+    teacher.post(live_server.url + form["action"], data={**form["fields"], "grading": "best", "attempts_allowed": "0"})
+    wait_for(lambda: lti_platform.scores[1]["student-9"]["scoreGiven"] == 3)
+    assert QuestionSet.objects.get(pk=question_set.pk).grading == "best"

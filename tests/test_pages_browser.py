@@ -1,7 +1,10 @@
 """Every button of every page, clicked in headless Chromium inside the built-in test platform's iframe (as Moodle
 shows the tool): the lecturer's documents (upload, replace, re-index, delete), tutor settings, usage, API tokens
-(make, revoke), questions (generate, approve, reject, edit, release, export as Moodle XML and GIFT); the student's
-chat (ask, sources, feedback, new and earlier conversations, try again) and practice (answer, result, try again).
+(make, revoke), questions (a whole text at once from the section tree with its progress page and "generate what
+is missing", the checks' settings, a set of every kind with its checks and dropped questions, bulk approve, reject,
+edit, rewrite a wrong option, history, grading rule, release, export as Moodle XML and GIFT, import, item
+statistics and their CSV, placing a set beside its section by deep linking); the student's chat (ask, sources,
+feedback, new and earlier conversations, try again) and practice of every kind (answer, result, try again).
 
 Real launches, the real uvicorn server and Celery worker; the stub LLM answers deterministically. Any response
 with status 400 or more, any console error (a script the Content-Security-Policy blocks is one) and any serious
@@ -12,8 +15,17 @@ import json
 
 import pytest
 
-from tests.support import ARTIFACTS, INIT_TEXT, audit, chromium, demo_course_with, point_tutor_at
-from tutor.models import Attempt, Feedback, QuestionSet
+from tests.support import (
+    ARTIFACTS,
+    INIT_TEXT,
+    QuestionModelStub,
+    audit,
+    chromium,
+    demo_course_with,
+    point_tutor_at,
+    wait_for,
+)
+from tutor.models import Attempt, Feedback, Question, QuestionSet
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -26,11 +38,44 @@ QUESTIONS = [
     {"stem": "Wer startet den Init-Prozess?", "options": ["Der Kernel", "Der Benutzer", "APT"], "answer": 0,
      "explanation": "Der Kernel startet ihn beim Systemstart.", "source": 1},
 ]
+BY_KIND = {  # what the stub model writes for each kind of question (by the schema's fields)
+    "options": QUESTIONS,
+    "answers_multiple": [
+        {"stem": "Welche Aussagen über den Init-Prozess stimmen?", "options": [
+            "Er hat die PID 1", "Der Kernel startet ihn", "Er ist ein Editor", "Er installiert Pakete"],
+         "answers": [0, 1], "explanation": "So steht es im Text.", "source": 1},
+        {"stem": "Was tut systemd unter Debian?", "options": [
+            "Es startet die Dienste", "Es ist das Init-System", "Es löscht Pakete", "Es bootet Windows"],
+         "answers": [0, 1], "explanation": "systemd startet die Dienste.", "source": 1}],
+    "statement": [{"statement": "Der Benutzer startet den Init-Prozess von Hand.", "answer": False,
+                   "explanation": "Der Kernel startet ihn.", "source": 1}],
+    "answers_short": [{"stem": "In welcher Reihenfolge startet systemd die Dienste?",
+                       "answers": ["in der richtigen Reihenfolge", "richtige Reihenfolge"], "explanation": "",
+                       "source": 1}],
+    "model_answer": [{"stem": "Erklären Sie, was beim Systemstart nach dem Kernel geschieht.",
+                      "model_answer": "Der Kernel startet den Init-Prozess, der die Dienste startet.",
+                      "rubric": ["Init-Prozess", "Dienste"], "source": 1}],
+}
+APT = [{"stem": "Mit welchem Befehl installiert man Pakete unter Debian?", "options": ["apt install", "ls", "cd"],
+        "answer": 0, "explanation": "Mit apt install.", "source": 1}]
+STUDENT = QuestionModelStub([q for batch in BY_KIND.values() for q in batch] + APT, revision="Er ist ein Compiler",
+                            chat=ANSWER)
 
 
 def stub_reply(body):
-    """Questions as JSON for a generation (it asks for a JSON schema), else the chat answer."""
-    return json.dumps({"questions": QUESTIONS}) if "response_format" in body else ANSWER
+    """Questions of the asked kind as JSON for a generation, the test student's answers, a rewrite, else the chat."""
+    properties = ((body.get("response_format") or {}).get("schema") or {}).get("properties", {})
+    if "questions" not in properties:
+        return STUDENT(body)
+    fields = properties["questions"]["items"]["properties"]
+    if "apt install" in body["messages"][-1]["content"] and "options" in fields and "answers" not in fields:
+        return json.dumps({"questions": APT})
+    key = next(k for k in ("statement", "model_answer", "options", "answers") if k in fields)
+    if key == "options" and "answers" in fields:
+        key = "answers_multiple"
+    elif key == "answers":
+        key = "answers_short"
+    return json.dumps({"questions": BY_KIND[key]})
 
 
 def open_as(page, web_server, who):
@@ -111,31 +156,102 @@ def test_a_lecturer_and_a_student_use_every_page_inside_the_lms_frame(celery_wor
         assert tool.locator("#api-tokens td.state", has_text="widerrufen").count() == 1  # German browser
         nav(page, tool, "/c/")  # back to the course
 
-        # --- questions: generate, approve, reject, edit, release, export -----------------------------------
+        # --- questions: a whole text at once, from the section tree -----------------------------------------
         nav(page, tool, "/questions/")
-        section = tool.locator("#generate option", has_text="Der Init-Prozess").first.get_attribute("value")
-        tool.locator("#generate select[name=section]").select_option(value=section)
-        tool.locator("#generate input[name=count]").fill("3")
+        tool.locator("#section-search").fill("paket")
+        assert not tool.locator("li.section", has_text="Der Init-Prozess").is_visible()
+        tool.locator("#section-search").fill("")
+        tool.locator("#section-tree li.document", has_text="systemstart").locator("input.pick-all").first.check()
+        assert "2" in tool.locator("#chosen-count").inner_text()
+        tool.locator("#generate input[name=count]").fill("1")
+        act(page, tool.locator("#generate button[type=submit]"))  # a set per section: the run's progress page
+        tool.locator("#run-sections").wait_for(timeout=30000)
+        tool.locator('#run[data-finished="1"]').wait_for(timeout=90000)  # the page reloads once every section ended
+        settle(page)
+        act(page, tool.locator("#rerun button[type=submit]"))  # nothing is missing: it says so
+        assert tool.locator(".error-box", has_text="Nothing is missing").count() + tool.locator(
+            ".error-box", has_text="Es fehlt nichts").count() == 1
+        act(page, tool.locator("#run-sections a").last)  # the set of the APT section
+        assert tool.locator(".question", has_text="apt install").count() == 1
+        nav(page, tool, "/questions/")
+        tool.locator("#checks select[name=question_test_student]").select_option("flag")
+        tool.locator("#checks input[name=question_test_tries]").fill("2")
+        act(page, tool.locator("#checks button[type=submit]"))
+
+        # --- one set of every kind about one section: checks, review, rewrite, history, grading, release ------
+        tool.locator("#section-search").fill("Init")
+        tool.locator("#section-tree li.section", has_text="Der Init-Prozess").locator("input").check()
+        for kind in ("multiresponse", "truefalse", "shortanswer", "essay"):
+            tool.locator(f"#generate input[name=kind][value={kind}]").check()
+        tool.locator("#generate input[name=count]").fill("8")  # two true/false asked for, the model writes one
+        tool.locator("#generate input[name=mode][value=one]").check()
+        tool.locator("#generate input[name=title]").fill("Alle Arten")
         act(page, tool.locator("#generate button[type=submit]"))
         tool.locator(".question").first.wait_for(timeout=90000)  # the page reloads once they are generated
         settle(page)
-        assert tool.locator(".question").count() == 3
-        act(page, tool.locator(".question").nth(0).locator("form.review button[value=approved]"))
-        act(page, tool.locator(".question").nth(1).locator("form.review button[value=rejected]"))
-        edit = tool.locator(".question").nth(2)
+        assert tool.locator(".question").count() == 7  # the run's PID question again: a near-duplicate, dropped
+        assert tool.locator("ul.checks").count() == 7
+        page.screenshot(path=str(ARTIFACTS / "pages_review.png"), full_page=True)
+        tool.locator("details.dropped summary").first.click()
+        assert tool.locator("details.dropped", has_text="Nearly the same").count() + tool.locator(
+            "details.dropped", has_text="Fast gleich").count() == 1
+        act(page, tool.locator("#missing button[type=submit]"))  # generate what is missing
+        tool.locator(".question").first.wait_for(timeout=90000)
+        settle(page)
+        questions = tool.locator(".question")
+        for index in (0, 1):
+            questions.nth(index).locator("input.pick").check()
+        act(page, tool.locator("#bulk button[value=approved]"))
+        act(page, tool.locator(".question").nth(2).locator("form.review button[value=rejected]"))
+        edit = tool.locator(".question").nth(1)
         edit.locator("details.edit summary").click()
         edit.locator("form.edit textarea[name=stem]").fill("Wer startet beim Systemstart den Init-Prozess?")
         act(page, edit.locator("form.edit button[type=submit]"))
         assert tool.locator(".question", has_text="Wer startet beim Systemstart").count() == 1
-        act(page, tool.locator(".question").nth(2).locator("form.review button[value=approved]"))
+        rewrite = tool.locator(".question", has_text="Welche Aussagen über den Init-Prozess")
+        act(page, rewrite.locator("form.revise button[value='option:2']"))
+        tool.locator(".question", has_text="Er ist ein Compiler").wait_for(timeout=60000)  # reloaded when done
+        settle(page)
+        history = tool.locator(".question", has_text="Er ist ein Compiler").locator("details.history summary")
+        history.click()
+        tool.locator("#grading select[name=grading]").select_option("last")
+        tool.locator("#grading input[name=attempts_allowed]").fill("3")
+        act(page, tool.locator("#grading button[type=submit]"))
+        tool.locator("#select-all").check()
+        act(page, tool.locator("#bulk button[value=approved]"))
         act(page, tool.locator("#release button[type=submit]"))
         for link in ("export.xml", "export.gift"):
             with page.expect_download() as download:
                 tool.locator(f'a[href*="{link}"]').click()
             assert download.value.suggested_filename.endswith((".xml", ".gift.txt"))
+            if link == "export.xml":
+                exported = tmp_path / "export.xml"
+                download.value.save_as(exported)
+        act(page, tool.locator('main a[href*="/statistics/"]').first)
+        with page.expect_download() as download:
+            tool.locator('a[href*="statistics.csv"]').click()
+        assert download.value.suggested_filename.endswith(".statistics.csv")
+        act(page, tool.locator('main a[href*="/questions/"]').first)  # back to the set
         act(page, tool.locator('main a[href*="/practice/"]').first)  # the set as a student sees it
-        assert tool.locator("#practice fieldset").count() == 2
+        assert tool.locator("#practice fieldset").count() == 7
         page.screenshot(path=str(ARTIFACTS / "pages_questions.png"), full_page=True)
+
+        # --- import the export into a new set ----------------------------------------------------------------
+        nav(page, tool, "/questions/")
+        tool.locator("#import input[type=file]").set_input_files(str(exported))
+        act(page, tool.locator("#import button[type=submit]"))
+        assert tool.locator(".question").count() == 7 and tool.locator("p.notice").count() == 1
+        watch.assert_clean()
+
+        # --- place the released set beside its section (deep linking from the platform) --------------------------
+        page.goto(f"{web_server}/lti/test-platform/course?user=lecturer&deep_link=1")
+        tool = page.frame_locator("#lti-tool")
+        tool.locator("#lti-place").wait_for(timeout=60000)
+        settle(page)
+        tool.locator("#lti-place label", has_text="Alle Arten").locator("input").check()
+        tool.locator("#lti-place input[name=graded]").check()
+        act(page, tool.locator("#lti-place button[type=submit]"))
+        assert tool.locator("li", has_text="Alle Arten").count() == 1
         watch.assert_clean()
 
         # --- the student: chat ------------------------------------------------------------------------------
@@ -171,11 +287,22 @@ def test_a_lecturer_and_a_student_use_every_page_inside_the_lms_frame(celery_wor
         act(page, tool.locator("details.earlier a").first)  # the first conversation again
         assert tool.locator(".msg.user", has_text="Welche Prozessnummer").count() == 1
 
-        # --- the student: practice ------------------------------------------------------------------------------
+        # --- the student: practice of every kind --------------------------------------------------------------
         nav(page, tool, "/practice/")
-        act(page, tool.locator("#practice-sets a").first)
-        for question in range(tool.locator("#practice fieldset").count()):
-            tool.locator("#practice fieldset").nth(question).locator("input[type=radio]").first.check()
+        act(page, tool.locator("#practice-sets a", has_text="Alle Arten"))
+        assert tool.locator("#rule").count() == 1
+        form = tool.locator("#practice")
+        for fieldset in range(form.locator("fieldset").count()):
+            item = form.locator("fieldset").nth(fieldset)
+            if item.locator("input[type=radio]").count():
+                item.locator("input[type=radio]").first.check()
+            elif item.locator("input[type=checkbox]").count():
+                item.locator("input[type=checkbox]").nth(0).check()
+                item.locator("input[type=checkbox]").nth(1).check()
+            elif item.locator("input[type=text]").count():
+                item.locator("input[type=text]").fill("In der richtigen Reihenfolge")
+            else:
+                item.locator("textarea").fill("Der Kernel startet init, init startet die Dienste.")
         act(page, tool.locator("#practice button[type=submit]"))
         assert tool.locator("#score").count() == 1
         act(page, tool.locator("main a.button.secondary").last)  # try again
@@ -186,10 +313,24 @@ def test_a_lecturer_and_a_student_use_every_page_inside_the_lms_frame(celery_wor
         page.screenshot(path=str(ARTIFACTS / "pages_practice.png"), full_page=True)
         watch.assert_clean()
 
-    released = QuestionSet.objects.get(course=course)
-    assert released.is_released and released.questions.approved().count() == 2
-    assert Attempt.objects.filter(question_set=released).count() == 1
+        # --- the lecturer reads the item statistics -----------------------------------------------------------------
+        tool = open_as(page, web_server, "lecturer")
+        nav(page, tool, "/questions/")
+        act(page, tool.locator("#sets a", has_text="Alle Arten"))
+        act(page, tool.locator('main a[href*="/statistics/"]').first)
+        assert tool.locator(".question").count() == 7
+        watch.assert_clean()
+
+    released = QuestionSet.objects.get(course=course, title="Alle Arten")
+    assert released.is_released and released.grading == "last" and released.attempts_allowed == 3
+    assert released.questions.approved().count() == 7
+    assert sorted(set(released.questions.values_list("kind", flat=True))) == sorted(k for k, _ in Question.KINDS)
+    attempt = Attempt.objects.get(question_set=released)
+    assert attempt.max_score == 6 and attempt.score >= 1
+    assert QuestionSet.objects.filter(course=course, section__title="Der Init-Prozess").exists()
+    assert Question.objects.filter(question_set__course=course, origin=Question.IMPORTED).count() == 7
     assert Feedback.objects.get().comment == "Genau richtig"
+    wait_for(lambda: not QuestionSet.objects.filter(generation__in=["queued", "running"]).exists())
 
 
 OVERFLOW = """() => {

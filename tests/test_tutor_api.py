@@ -7,7 +7,16 @@ import httpx
 import pytest
 
 from courses.models import ApiToken, Membership
-from tests.support import INIT_TEXT, make_course, make_member, point_tutor_at, sse_events, wait_for
+from tests.support import (
+    INIT_TEXT,
+    QuestionModelStub,
+    make_course,
+    make_member,
+    point_tutor_at,
+    sse_events,
+    wait_for,
+)
+from tutor import practice
 from tutor.models import Conversation, Feedback, Message, Question, QuestionSet
 
 COURSE_TEXTS = [("systemstart.md", INIT_TEXT)]  # for the course fixture (tests/support.py)
@@ -15,6 +24,10 @@ GOOD = [{"stem": "Welche Prozessnummer hat der Init-Prozess?", "options": ["0", 
          "explanation": "Der Init-Prozess hat die PID 1.", "source": 1},
         {"stem": "Welches Init-System ist voreingestellt?", "options": ["SysV", "systemd"], "answer": 1,
          "explanation": "systemd ist voreingestellt.", "source": 1}]
+DUPLICATE_OPTIONS = {"stem": "Welche Nummer hat der erste Prozess?", "options": ["eins", "Eins ", "zwei"], "answer": 0,
+                     "explanation": "", "source": 1}  # dropped by the form check
+STATEMENT = {"statement": "Der Benutzer startet den Init-Prozess von Hand.", "answer": False,
+             "explanation": "Der Kernel startet ihn beim Systemstart.", "source": 1}
 
 
 def lecturer_token(course, scope=ApiToken.WRITE):
@@ -107,41 +120,84 @@ def test_chat_refusals_are_problems_with_the_chat_page_s_messages(client, course
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_question_set_from_generation_to_export(celery_worker, stub_llm, client, course):
-    """Generate (queued), poll, review with If-Match, release, export as Moodle XML and GIFT, statistics."""
+    """Generate two kinds (queued), poll what was asked for, made and dropped (and why), read the items with their
+    checks, review with If-Match, history, rewrite a wrong option, bulk review, grading rule, release, export as
+    Moodle XML and GIFT, item statistics."""
     _, auth = lecturer_token(course)
     headers = {"HTTP_AUTHORIZATION": auth["Authorization"]}
     point_tutor_at(course, stub_llm.url)
-    stub_llm.reply = json.dumps({"questions": GOOD})
+    stub_llm.reply = QuestionModelStub([GOOD[0], DUPLICATE_OPTIONS, GOOD[1]], [STATEMENT])
     api = f"/api/v1/courses/{course.pk}"
     section = next(s for s in client.get(f"{api}/sections/", **headers).json()["results"]
                    if s["title"] == "Der Init-Prozess")
     refused = client.post(f"{api}/question-sets/", {"sections": [], "count": 3}, content_type="application/json",
                           **headers)
     assert refused.status_code == 400 and refused.json()["detail"] == "Please choose a section of the course texts."
-    started = client.post(f"{api}/question-sets/", {"sections": [section["id"]], "count": 2, "title": "Init"},
+    started = client.post(f"{api}/question-sets/", {"sections": [section["id"]], "count": 3, "title": "Init",
+                                                    "kinds": ["truefalse", "multichoice"]},
                           content_type="application/json", **headers)
     assert started.status_code == 202 and started.json()["generation"] in ("queued", "running", "done")
+    assert started.json()["kinds"] == ["multichoice", "truefalse"]
     assert started["Location"] == f"{api}/question-sets/{started.json()['id']}/"
     done = wait_for(lambda: (s := client.get(started["Location"], **headers).json())["generation"] == "done" and s)
-    assert done["questions"] == 2 and done["approved"] == 0 and done["generation_label"] == "Generated"
+    assert done["questions"] == 3 and done["approved"] == 0 and done["generation_label"] == "Generated", json.dumps(done)
+    assert (done["requested"], done["made"], done["dropped"], done["revising"]) == (3, 3, 1, 0)
+    assert done["dropped_reasons"] and all(r["reason"].startswith("form:") and r["label"] and r["count"] == 1
+                                           for r in done["dropped_reasons"])
+    assert [(p["section"], p["state"], p["made"], p["dropped"]) for p in done["parts"]] == [(section["id"], "done",
+                                                                                             3, 1)]
 
     items = client.get(f"{api}/question-sets/{done['id']}/questions/", **headers).json()["results"]
-    assert items[0]["kind"] == "multichoice" and items[0]["content"] == {"options": ["0", "1", "42"],
-                                                                         "correct_index": 1}
+    assert [i["kind"] for i in items] == ["multichoice", "multichoice", "truefalse"]
+    assert items[0]["content"] == {"options": ["0", "1", "42"], "correct_index": 1}
+    assert items[2]["content"] == {"truth": False} and items[2]["stem"] == STATEMENT["statement"]
+    checks = {c["check"]: c for c in items[0]["checks"]}
+    assert checks["form"]["ok"] and checks["grounded"]["ok"] and checks["grounded"]["text"].startswith(
+        "The cited passage supports the answer")
+    assert checks["test_student"]["reason"] == "ok" and not checks["test_student"]["stale"]
     url = f"{api}/question-sets/{done['id']}/questions/{items[0]['id']}/"
     first = client.get(url, **headers)
     etag = first["ETag"]
+    assert [h["action"] for h in first.json()["history"]] == ["generated"]
     edited = client.patch(url, {"stem": "Welche PID hat init?", "content": {"correct_index": 1}},
                           content_type="application/json", HTTP_IF_MATCH=etag, **headers)
     assert edited.status_code == 200 and edited.json()["stem"] == "Welche PID hat init?" and edited.json()["edited"]
+    change = edited.json()["history"][0]
+    assert (change["action"], change["label"]) == ("edited", "edited")
+    assert change["changes"]["stem"] == ["Welche Prozessnummer hat der Init-Prozess?", "Welche PID hat init?"]
+    assert {c["check"]: c["stale"] for c in edited.json()["checks"]}["test_student"]  # made before the edit
     stale = client.patch(url, {"review": "approved"}, content_type="application/json", HTTP_IF_MATCH=etag, **headers)
     assert stale.status_code == 412 and stale["Content-Type"] == "application/problem+json"
     assert Question.objects.get(pk=items[0]["id"]).review == Question.DRAFT  # the other lecturer's edit won
     invalid = client.patch(url, {"content": {"options": ["nur eine"]}}, content_type="application/json", **headers)
-    assert invalid.status_code == 400 and invalid.json()["detail"].startswith("A question needs a text")
+    assert invalid.status_code == 400 and invalid.json()["detail"].startswith("This question cannot be saved")
+    truth = client.patch(f"{api}/question-sets/{done['id']}/questions/{items[2]['id']}/",
+                         {"content": {"truth": True}}, content_type="application/json", **headers)
+    assert truth.status_code == 200 and truth.json()["content"] == {"truth": True}
     approved = client.patch(url, {"review": "approved"}, content_type="application/json",
                             HTTP_IF_MATCH=edited["ETag"], **headers)
     assert approved.status_code == 200 and approved.json()["review"] == "approved"
+    assert [h["action"] for h in approved.json()["history"]] == ["approved", "edited", "generated"]
+
+    second = f"{api}/question-sets/{done['id']}/questions/{items[1]['id']}/"
+    wrong = client.post(f"{second}rewrite/", {"part": "option:1"}, content_type="application/json", **headers)
+    assert wrong.status_code == 400 and wrong.json()["detail"] == "A correct option is not rewritten: edit it yourself."
+    rewrite = client.post(f"{second}rewrite/", {"part": "option:0"}, content_type="application/json", **headers)
+    assert rewrite.status_code == 202 and rewrite.json()["revising"]
+    rewritten = wait_for(lambda: not (q := client.get(second, **headers).json())["revising"] and q)
+    assert rewritten["content"]["options"][0] == "Eine neue Antwort"
+    assert rewritten["history"][0]["action"] == "regenerated"
+
+    bulk = client.post(f"{api}/question-sets/{done['id']}/review/", {"questions": [items[1]["id"], items[2]["id"]],
+                                                                     "review": "rejected"},
+                       content_type="application/json", **headers)
+    assert bulk.status_code == 200 and bulk.json() == {"changed": 2}
+    rule = client.post(f"{api}/question-sets/{done['id']}/grading/", {"grading": "last", "attempts_allowed": 3},
+                       content_type="application/json", **headers)
+    assert rule.status_code == 200 and (rule.json()["grading"], rule.json()["attempts_allowed"]) == ("last", 3)
+    no_rule = client.post(f"{api}/question-sets/{done['id']}/grading/", {"grading": "best", "attempts_allowed": 500},
+                          content_type="application/json", **headers)
+    assert no_rule.status_code == 400 and no_rule.json()["detail"].startswith("Please allow between 0")
 
     early = client.get(f"{api}/question-sets/{done['id']}/export/gift/", **headers)
     assert early.status_code == 409 and early.json()["detail"] == "Only a released set can be exported."
@@ -154,9 +210,19 @@ def test_a_question_set_from_generation_to_export(celery_worker, stub_llm, clien
     assert gift["Content-Disposition"] == 'attachment; filename="Init.gift.txt"' and "::01 Welche PID" in gift.content.decode()
     late = client.patch(url, {"review": "rejected"}, content_type="application/json", **headers)
     assert late.status_code == 400 and late.json()["detail"] == "A released set can no longer be changed."
+
+    student, _ = make_member(course, Membership.LEARNER)
+    practice.submit(QuestionSet.objects.get(pk=done["id"]), student, {str(items[0]["id"]): "0"})
     stats = client.get(f"{api}/question-sets/{done['id']}/statistics/", **headers).json()
-    assert stats == {"attempts": 0, "score": None, "maximum": None, "sent": 0, "failed": 0, "percent": None,
-                     "graded": False}
+    assert {k: stats[k] for k in ("attempts", "score", "maximum", "percent", "graded", "students")} == {
+        "attempts": 1, "score": 0.0, "maximum": 1, "percent": 0, "graded": False, "students": 1}
+    [item] = stats["items"]
+    assert (item["question"], item["kind"], item["students"], item["difficulty"]) == (items[0]["id"], "multichoice",
+                                                                                       1, 0.0)
+    assert item["options"] == [{"label": "0", "share": 1.0, "correct": False},
+                               {"label": "1", "share": 0.0, "correct": True},
+                               {"label": "42", "share": 0.0, "correct": False}]
+    assert item["flags"] == [{"code": "few", "text": "Too few students have answered it to judge."}]
 
 
 # --- Settings and usage ---------------------------------------------------------------------------------------

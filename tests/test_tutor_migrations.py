@@ -45,3 +45,38 @@ def test_a_question_set_s_line_item_moves_to_lti_and_back():
         assert back.get_model("tutor", "QuestionSet").objects.get(pk=orphan.pk).line_item_url == ""
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sets_made_before_parts_get_a_part_per_section():
+    """Migrations 0004 and 0005: a set generated before parts existed gets one per section (its number shared, its state and
+    its questions theirs), and the kind it was generated as."""
+    old = migrate([("tutor", "0003_line_items_to_lti")])
+    try:
+        course = old.get_model("courses", "Course").objects.create(title="Kurs")
+        document = old.get_model("courses", "Document").objects.create(course=course, title="Text", file="x.md",
+                                                                       filename="x.md", sha256="0", kind="md")
+        Section = old.get_model("courses", "Section")
+        first, second = (Section.objects.create(document=document, path=f"A › {n}", title=n, order=i)
+                         for i, n in enumerate(["Eins", "Zwei"]))
+        QuestionSet = old.get_model("tutor", "QuestionSet")
+        done = QuestionSet.objects.create(course=course, title="Alt", requested=5, generation="done")
+        done.sections.set([first, second])
+        for position, section in enumerate([first, first, second], start=1):
+            old.get_model("tutor", "Question").objects.create(question_set=done, position=position, stem="Frage?",
+                                                              options=["a", "b"], correct_index=0,
+                                                              source_section=section)
+        failed = QuestionSet.objects.create(course=course, title="Kaputt", requested=2, generation="failed",
+                                            generation_error="unavailable")
+        failed.sections.set([second])
+
+        new = migrate([("tutor", "0005_parts_for_earlier_sets")])
+        Part = new.get_model("tutor", "GenerationPart")
+        parts = {(p.question_set_id, p.section_id): p for p in Part.objects.all()}
+        assert [(parts[(done.pk, s.pk)].requested, parts[(done.pk, s.pk)].made, parts[(done.pk, s.pk)].state)
+                for s in (first, second)] == [(3, 2, "done"), (2, 1, "done")]
+        assert (parts[(failed.pk, second.pk)].state, parts[(failed.pk, second.pk)].error) == ("failed", "unavailable")
+        assert new.get_model("tutor", "QuestionSet").objects.get(pk=done.pk).kinds == ["multichoice"]
+        assert new.get_model("tutor", "Question").objects.filter(part__isnull=False).count() == 3
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

@@ -9,10 +9,18 @@ import pytest
 from django.utils import timezone
 
 from courses.models import Chunk, Membership, Section
-from tests.support import INIT_TEXT, closed_port_url, make_member, page_data, point_tutor_at, wait_for
+from tests.support import (
+    INIT_TEXT,
+    QuestionModelStub,
+    closed_port_url,
+    make_member,
+    page_data,
+    point_tutor_at,
+    wait_for,
+)
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
-from tutor.models import Attempt, Question, QuestionSet
-from tutor.questions import generate
+from tutor.generation import generate
+from tutor.models import Attempt, GenerationPart, Question, QuestionChange, QuestionSet
 from tutor.retention import delete_user_data, export_user_data
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -25,11 +33,27 @@ GOOD = [
     {"stem": "Wer startet den Init-Prozess?", "options": ["Der Kernel", "Der Benutzer", "APT"], "answer": 0,
      "explanation": "Der Kernel startet ihn beim Systemstart.", "source": 1},
 ]
+OTHER = [  # about the same section, but other questions
+    {"stem": "Was startet systemd beim Systemstart?", "options": ["Die Dienste", "Den Kernel", "Das BIOS"],
+     "answer": 0, "explanation": "systemd startet die Dienste in der richtigen Reihenfolge.", "source": 1},
+    {"stem": "In welcher Reihenfolge startet systemd die Dienste?", "options": ["In der richtigen", "Zufällig",
+                                                                               "Alphabetisch"],
+     "answer": 0, "explanation": "Es startet sie in der richtigen Reihenfolge.", "source": 1},
+    {"stem": "Welcher Prozess wird beim Systemstart zuerst gestartet?", "options": ["Der Init-Prozess", "apt",
+                                                                                   "Der Editor"],
+     "answer": 0, "explanation": "Der Init-Prozess ist der erste Prozess.", "source": 1},
+]
 BAD = [
     {"stem": "Doppelte Antworten?", "options": ["ja", "Ja ", "nein"], "answer": 0, "explanation": "", "source": 1},
     {"stem": "Index zu groß?", "options": ["a", "b"], "answer": 2, "explanation": "", "source": 1},
     {"stem": "   ", "options": ["a", "b"], "answer": 0, "explanation": "", "source": 1},
 ]
+
+
+def generation_requests(stub):
+    """The bodies of the requests that asked the stub model for questions."""
+    return [r["body"] for r in stub.requests if "questions" in (r["body"].get("response_format") or {}).get(
+        "schema", {}).get("properties", {})]
 
 
 def finished(set_id):
@@ -51,12 +75,13 @@ def start(client, course, token, section, count=5):
     return QuestionSet.objects.get(course=course)
 
 
-def generated_set(client, course, stub, section, questions=GOOD):
-    """A lecturer asks for questions; the worker generates them from the stub's JSON."""
+def generated_set(client, course, stub, section, questions=GOOD, count=5):
+    """A lecturer asks for questions; the worker generates them from the stub's JSON (asked again for what is
+    missing, the stub has nothing more to offer)."""
     _, token = make_member(course, Membership.INSTRUCTOR)
     point_tutor_at(course, stub.url)
-    stub.reply = json.dumps({"questions": questions})
-    started = start(client, course, token, section)
+    stub.reply = QuestionModelStub(questions, [])
+    started = start(client, course, token, section, count)
     return wait_for(lambda: finished(started.pk)), token
 
 
@@ -71,19 +96,20 @@ def test_generation_stores_valid_drafts_and_drops_invalid_ones(celery_worker, st
     assert stored[0].options == ["0", "1", "42", "100"] and stored[0].correct_index == 1
     assert stored[0].source_chunk.section_id == init_section.pk and stored[0].source_section_id == init_section.pk
 
-    sent = stub_llm.requests[-1]["body"]
+    sent = generation_requests(stub_llm)[0]
     assert sent["stream"] is False
     assert sent["response_format"]["type"] == "json_object"  # the configured JSON mode: json_object_schema
     assert sent["response_format"]["schema"]["required"] == ["questions"]
     assert sent["response_format"]["schema"]["properties"]["questions"]["maxItems"] == 5
     prompt = sent["messages"][-1]["content"]
     assert "Prozessnummer 1 (PID 1)" in prompt and "apt install" not in prompt  # only the chosen section
-    assert "Schreibe 5 Fragen auf Deutsch" in prompt
+    assert "Schreibe 5 Multiple-Choice-Fragen auf Deutsch" in prompt
 
     page = client.get(f"/c/{course.pk}/questions/{question_set.pk}/?lt={token}")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "Welches Init-System" in html and "3 unusable questions were dropped" in html
+    assert "Welches Init-System" in html and "3 questions were dropped by the checks:" in html
+    assert "asked for 5, made 3, dropped 3" in html and "Not exactly the declared number of correct answers" in html
     assert f"/courses/{course.pk}/passage/{stored[0].source_chunk_id}/" in html
 
 
@@ -94,10 +120,11 @@ def test_rerunning_the_generation_creates_nothing_twice(celery_worker, stub_llm,
     assert question_set.questions.count() == len(GOOD) and len(stub_llm.requests) == calls
 
     # A worker killed mid-task leaves the set "running" with nothing stored; the redelivered task completes it once.
+    stub_llm.reply = QuestionModelStub(OTHER)  # the same questions again would be near-duplicates: dropped
     crashed = QuestionSet.objects.create(course=course, title="B", requested=3, generation=QuestionSet.RUNNING)
     crashed.sections.set([init_section])
     assert generate(crashed.pk) == "done" and generate(crashed.pk) == "skipped"
-    assert crashed.questions.count() == len(GOOD)
+    assert crashed.questions.count() == len(OTHER)
     assert sorted(crashed.questions.values_list("position", flat=True)) == [1, 2, 3]
 
 
@@ -146,7 +173,7 @@ def test_model_answer_without_usable_questions_fails_clearly(celery_worker, stub
     question_set, _token = generated_set(client, course, stub_llm, init_section, BAD)
     assert question_set.generation == QuestionSet.FAILED and question_set.generation_error == "no_valid"
     stub_llm.reply = "kein JSON"
-    QuestionSet.objects.filter(pk=question_set.pk).update(generation=QuestionSet.QUEUED)
+    GenerationPart.objects.filter(question_set=question_set).update(state=GenerationPart.QUEUED)
     assert generate(question_set.pk) == "failed"
     assert QuestionSet.objects.get(pk=question_set.pk).generation_error == "bad_response"
 
@@ -240,11 +267,11 @@ def test_generation_needs_a_section_with_text(client, course):
     _, token = make_member(course, Membership.INSTRUCTOR)
     response = client.post(f"/c/{course.pk}/questions/", {"section": "999999", "count": 3, "lt": token},
                            follow=True)
-    assert "Please choose a section of the course texts." in response.content.decode()
+    assert "Please choose at least one section of the course texts." in response.content.decode()
     section = Section.objects.filter(document__course=course).first()
     response = client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 99, "lt": token},
                            follow=True)
-    assert "between 1 and 20 questions" in response.content.decode()
+    assert "between 1 and 20 questions per section" in response.content.decode()
     assert not QuestionSet.objects.exists()
     assert Chunk.objects.filter(course=course).exists()
 
@@ -253,7 +280,8 @@ def test_question_pages_are_german(client, course):
     _, teacher = make_member(course, Membership.INSTRUCTOR)
     _, student = make_member(course)
     page = client.get(f"/c/{course.pk}/questions/?lt={teacher}", HTTP_ACCEPT_LANGUAGE="de").content.decode()
-    assert "Fragen erzeugen" in page and "Anzahl der Fragen" in page and "Generate questions" not in page
+    assert "Fragen erzeugen" in page and "Fragen pro Abschnitt" in page and "Generate questions" not in page
+    assert "Abschnitte finden" in page and "Test-Student" in page and "Aus Moodle importieren" in page
     page = client.get(f"/c/{course.pk}/practice/?lt={student}", HTTP_ACCEPT_LANGUAGE="de").content.decode()
     assert "Es gibt noch keine Übungsfragen." in page and "Üben" in page
 
@@ -274,3 +302,97 @@ def test_generation_with_the_real_model_follows_the_schema(celery_worker, llama_
         assert 0 <= question.correct_index < len(question.options)
     print(f"SmolLM2: {question_set.questions.count()} questions stored, {question_set.dropped} dropped, "
           f"state {question_set.generation} {question_set.generation_error} {question_set.generation_detail}")
+
+
+def _other_kinds(question_set, start):
+    """A question of each kind but single choice, added to the set as drafts."""
+    fields = [dict(kind=Question.MULTIPLE, stem="Welche Aussagen über den Init-Prozess stimmen?",
+                   options=["Er hat die PID 1", "Der Kernel startet ihn", "Er ist ein Editor"], correct_indices=[0, 1]),
+              dict(kind=Question.TRUE_FALSE, stem="Der Init-Prozess hat die PID 1.", truth=True),
+              dict(kind=Question.SHORT, stem="Wie heißt das voreingestellte Init-System?",
+                   accepted_answers=["systemd"]),
+              dict(kind=Question.OPEN, stem="Erklären Sie, was der Init-Prozess beim Systemstart tut.",
+                   model_answer="Er startet als erster Prozess und dann die Dienste.", rubric="erster Prozess")]
+    return [Question.objects.create(question_set=question_set, position=start + n, **f) for n, f in enumerate(fields)]
+
+
+def test_review_edits_every_kind_bulk_rewrites_and_keeps_the_history(celery_worker, stub_llm, client, course,
+                                                                     init_section):
+    question_set, teacher = generated_set(client, course, stub_llm, init_section, count=3)
+    first, second, third = question_set.questions.order_by("position")
+    multiple, truth, short, essay = _other_kinds(question_set, 4)
+    base = f"/c/{course.pk}/questions/{question_set.pk}"
+
+    client.post(f"{base}/action/", {"action": "approved", "question": [first.pk, second.pk], "lt": teacher})
+    assert set(question_set.questions.approved().values_list("pk", flat=True)) == {first.pk, second.pk}
+    client.post(f"{base}/action/", {"action": "rejected", "question": [second.pk, third.pk], "lt": teacher})
+    assert Question.objects.get(pk=third.pk).review == Question.REJECTED
+
+    def edit(question, **fields):
+        return client.post(f"{base}/q/{question.pk}/", {"explanation": "", "lt": teacher, **fields}, follow=True)
+
+    edit(multiple, stem="Welche Aussagen stimmen?", option=["Er hat die PID 1", "Er ist ein Editor", "Er heißt apt",
+                                                            "Der Kernel startet ihn"], correct=["0", "3"])
+    edit(truth, stem="Der Init-Prozess hat die PID 0.", truth="false")
+    edit(short, stem="Wie heißt das voreingestellte Init-System unter Debian?", accepted="systemd\nSystemD*",
+         case_sensitive="1")
+    edit(essay, stem="Erklären Sie den Systemstart unter Debian.", model_answer="Der Kernel startet init.",
+         rubric="nennt den Kernel\nnennt init")
+    multiple.refresh_from_db(), truth.refresh_from_db(), short.refresh_from_db(), essay.refresh_from_db()
+    assert (multiple.options[3], multiple.correct_indices, multiple.edited) == ("Der Kernel startet ihn", [0, 3], True)
+    assert (truth.stem, truth.truth) == ("Der Init-Prozess hat die PID 0.", False)
+    assert (short.accepted_answers, short.case_sensitive) == (["systemd", "SystemD*"], True)
+    assert (essay.model_answer, essay.rubric) == ("Der Kernel startet init.", "nennt den Kernel\nnennt init")
+
+    refused = edit(first, stem="Welche PID?", option=["1"], correct="0").content.decode()
+    assert "This question cannot be saved: Too few or too many options, or an empty one." in refused
+    assert Question.objects.get(pk=first.pk).options == GOOD[0]["options"]
+    edit(first, stem=GOOD[0]["stem"], option=["0", "1", "die Nummer, die der Kernel dem ersten Prozess gibt"],
+         correct="1")  # kept, but flagged: the longest option gives itself away
+    first.refresh_from_db()
+    assert first.flagged and any(c["check"] == "form" and c["reason"] == "lengths" for c in first.checks)
+    assert any(c.get("stale") for c in first.checks if c["check"] == "test_student")
+
+    # The model rewrites a wrong option and the explanation (queue generate); a correct option it does not touch.
+    stub_llm.reply = QuestionModelStub(revision="Die Prozessnummer 7")
+    client.post(f"{base}/q/{second.pk}/", {"revise": "option:0", "lt": teacher})
+    wait_for(lambda: not Question.objects.get(pk=second.pk).revising)
+    assert Question.objects.get(pk=second.pk).options[0] == "Die Prozessnummer 7"
+    client.post(f"{base}/q/{second.pk}/", {"revise": "explanation", "lt": teacher})
+    wait_for(lambda: not Question.objects.get(pk=second.pk).revising)
+    assert Question.objects.get(pk=second.pk).explanation == "Die Prozessnummer 7"
+    page = client.post(f"{base}/q/{second.pk}/", {"revise": "option:1", "lt": teacher}, follow=True).content.decode()
+    assert "A correct option is not rewritten: edit it yourself." in page
+
+    history = [(c.action, sorted(c.changes)) for c in Question.objects.get(pk=second.pk).changes.order_by("at", "id")]
+    assert history == [("generated", []), ("approved", []), ("rejected", []), ("regenerated", ["options"]),
+                       ("regenerated", ["explanation"])]
+    editor = QuestionChange.objects.filter(question=multiple, action="edited").get()
+    assert editor.user.memberships.get().role == Membership.INSTRUCTOR
+    assert editor.changes["correct_indices"] == [[0, 1], [0, 3]]
+    page = client.get(f"{base}/?lt={teacher}").content.decode()
+    assert "Change history (5)" in page and "rewritten by the model" in page and editor.user.username in page
+
+
+def test_students_practise_every_kind_and_see_their_result(client, course):
+    question_set = QuestionSet.objects.create(course=course, title="Alle Arten", status=QuestionSet.RELEASED)
+    single = Question.objects.create(question_set=question_set, position=1, stem="Welche PID hat init?",
+                                     options=["0", "1"], correct_index=1, review=Question.APPROVED)
+    others = _other_kinds(question_set, 2)
+    Question.objects.filter(pk__in=[q.pk for q in others]).update(review=Question.APPROVED)
+    multiple, truth, short, essay = others
+    learner, token = make_member(course)
+    page = client.get(f"/c/{course.pk}/practice/{question_set.pk}/?lt={token}").content.decode()
+    assert f'type="checkbox" name="q-{multiple.pk}"' in page and f'name="q-{truth.pk}" value="true"' in page
+    assert f'<textarea name="q-{essay.pk}"' in page and "The best attempt counts." in page
+    answer = client.post(f"/c/{course.pk}/practice/{question_set.pk}/", {
+        f"q-{single.pk}": "1", f"q-{multiple.pk}": ["0"], f"q-{truth.pk}": "true", f"q-{short.pk}": " SystemD ",
+        f"q-{essay.pk}": "Er startet zuerst.", "lt": token})
+    attempt = Attempt.objects.get(user=learner)
+    assert attempt.max_score == 4 and attempt.score == 3.5  # the multiple answer half right; the essay not scored
+    assert attempt.credits == {str(single.pk): 1.0, str(multiple.pk): 0.5, str(truth.pk): 1.0, str(short.pk): 1.0,
+                               str(essay.pk): None}
+    assert attempt.answers[str(multiple.pk)] == [0] and attempt.answers[str(essay.pk)] == "Er startet zuerst."
+    result = client.get(answer["Location"]).content.decode()
+    assert "You answered 3.5 of 4 questions correctly." in result and "partly correct (0.5)" in result
+    assert "Er startet als erster Prozess und dann die Dienste." in result and "not scored" in result

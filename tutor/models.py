@@ -5,6 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from pgvector.django import VectorField
 
 from courses.models import Course
 
@@ -39,6 +40,17 @@ class TutorConfig(models.Model):
     welcome_message = models.TextField(_("welcome message"), blank=True)
     retention_days = models.PositiveIntegerField(_("keep conversations for (days)"), default=180,
                                                  validators=[MinValueValidator(1), MaxValueValidator(3650)])
+    CHECK_OFF, CHECK_FLAG, CHECK_DROP = "off", "flag", "drop"
+    TEST_STUDENT = [(CHECK_OFF, _("Off")), (CHECK_FLAG, _("Flag the question")),
+                    (CHECK_DROP, _("Drop the question and write another"))]
+    question_test_student = models.CharField(
+        _("test student"), max_length=8, choices=TEST_STUDENT, default=CHECK_FLAG,
+        help_text=_("Before you see a generated question, the model answers it once with its source passage and "
+                    "once without: a question it cannot answer with the passage may be unclear or have a wrong "
+                    "key; one it answers without the passage may be guessable."))
+    question_test_tries = models.PositiveSmallIntegerField(
+        _("tries of the test student"), default=2, validators=[MinValueValidator(1), MaxValueValidator(5)],
+        help_text=_("Each try shuffles the options; more tries are surer and cost more model time."))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -141,7 +153,7 @@ class Feedback(models.Model):
         return f"{self.rating:+d} on message {self.message_id}"
 
 
-# --- Practice: question sets generated from a section, reviewed by the lecturer, answered by students -----
+# --- Practice: question sets generated from the course texts, reviewed by the lecturer, answered by students ---
 
 class QuestionSetQuerySet(models.QuerySet):
     """Question sets read as sentences: QuestionSet.objects.filter(course=course).released()."""
@@ -152,11 +164,12 @@ class QuestionSetQuerySet(models.QuerySet):
 
 
 class QuestionSet(models.Model):
-    """Multiple-choice questions about one or more sections of the course texts.
+    """Questions about one or more sections of the course texts.
 
     Generated drafts wait for the lecturer's review; only a released set is shown to students, and only
     its approved questions. A set placed in the LMS as a graded item has a gradebook column there: lti keeps
-    its AGS line item (lti.LtiLineItem) under the set's ``resource_id``.
+    its AGS line item (lti.LtiLineItem) under the set's ``resource_id``; what the gradebook holds for a person
+    follows the set's grading rule (best, last, first attempt or the average).
     """
 
     DRAFT, RELEASED = "draft", "released"
@@ -164,20 +177,29 @@ class QuestionSet(models.Model):
     IDLE, QUEUED, RUNNING, DONE, FAILED = "idle", "queued", "running", "done", "failed"
     GENERATION = [(IDLE, _("Not started")), (QUEUED, _("Waiting")), (RUNNING, _("Generating")),
                   (DONE, _("Generated")), (FAILED, _("Failed"))]
+    BEST, LAST, FIRST, AVERAGE = "best", "last", "first", "average"
+    GRADING = [(BEST, _("The best attempt counts")), (LAST, _("The last attempt counts")),
+               (FIRST, _("The first attempt counts")), (AVERAGE, _("The average of all attempts counts"))]
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="question_sets")
     sections = models.ManyToManyField("courses.Section", related_name="question_sets", blank=True)
+    section = models.ForeignKey("courses.Section", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                help_text=_("The section this set belongs beside (a set per section)."))
     title = models.CharField(_("title"), max_length=255)
     status = models.CharField(_("status"), max_length=16, choices=STATUSES, default=DRAFT)
-    requested = models.PositiveSmallIntegerField(_("number of questions"), default=5,
-                                                 validators=[MinValueValidator(1), MaxValueValidator(20)])
+    requested = models.PositiveIntegerField(_("number of questions"), default=5)
+    kinds = models.JSONField(default=list, help_text=_("The kinds of question asked for (Question.KINDS)."))
     generation = models.CharField(max_length=16, choices=GENERATION, default=IDLE)
     generation_error = models.CharField(max_length=32, blank=True)
     generation_detail = models.TextField(blank=True)
-    dropped = models.PositiveSmallIntegerField(default=0, help_text=_("Generated questions that failed the checks."))
+    dropped = models.PositiveIntegerField(default=0, help_text=_("Generated questions that failed the checks."))
     generation_changed_at = models.DateTimeField(null=True, blank=True)
     generated_at = models.DateTimeField(null=True, blank=True)
     graded = models.BooleanField(default=False, help_text=_("Placed in the LMS with a gradebook column."))
+    grading = models.CharField(_("grading rule"), max_length=8, choices=GRADING, default=BEST)
+    attempts_allowed = models.PositiveSmallIntegerField(
+        _("attempts allowed"), default=0, validators=[MaxValueValidator(100)],
+        help_text=_("How many times a student may submit the set; 0: as often as they like."))
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -201,7 +223,7 @@ class QuestionSet(models.Model):
     @property
     def generation_stalled(self):
         """Queued or generating for longer than any generation may take (its worker was lost)."""
-        from tutor.questions import STALLED_AFTER
+        from tutor.generation import STALLED_AFTER
 
         return (self.generation in (self.QUEUED, self.RUNNING) and self.generation_changed_at is not None
                 and timezone.now() - self.generation_changed_at > STALLED_AFTER)
@@ -210,6 +232,67 @@ class QuestionSet(models.Model):
     def resource_id(self):
         """The resourceId of its AGS line item (stable across placements)."""
         return f"tutor-question-set-{self.pk}"
+
+
+class GenerationRun(models.Model):
+    """A lecturer's request for questions about many sections at once (a whole text, or chosen chapters): each
+    section is generated by its own task (a GenerationPart), so one failing section stops none of the others."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="generation_runs")
+    title = models.CharField(_("title"), max_length=255)
+    per_section = models.PositiveSmallIntegerField(_("questions per section"), default=3)
+    kinds = models.JSONField(default=list)
+    one_set = models.BooleanField(default=False, help_text=_("One set for all sections (else a set per section)."))
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return self.title
+
+
+class GenerationPart(models.Model):
+    """The questions of one set about one section: what was asked for, made and dropped (and why), and the
+    state of the task that writes them (idempotent: it only ever fills what is missing)."""
+
+    QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+    STATES = [(QUEUED, _("Waiting")), (RUNNING, _("Generating")), (DONE, _("Generated")), (FAILED, _("Failed"))]
+
+    question_set = models.ForeignKey(QuestionSet, on_delete=models.CASCADE, related_name="parts")
+    section = models.ForeignKey("courses.Section", on_delete=models.SET_NULL, null=True, related_name="+")
+    run = models.ForeignKey(GenerationRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="parts")
+    requested = models.PositiveSmallIntegerField(default=0)
+    state = models.CharField(max_length=16, choices=STATES, default=QUEUED)
+    error = models.CharField(max_length=32, blank=True)
+    detail = models.TextField(blank=True)
+    made = models.PositiveSmallIntegerField(default=0)
+    dropped = models.PositiveSmallIntegerField(default=0)
+    reasons = models.JSONField(default=dict, help_text="why questions were dropped: reason code -> count")
+    dropped_items = models.JSONField(default=list, help_text="the dropped questions (stem, reasons), the latest few")
+    checks = models.JSONField(default=dict, help_text="every check run on every question written: check -> "
+                                                      "{passed, failed: {reason: count}, not_run}")
+    rounds = models.PositiveSmallIntegerField(default=0)
+    model_calls = models.PositiveIntegerField(default=0)
+    model_seconds = models.FloatField(default=0.0)
+    seconds = models.FloatField(default=0.0)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["question_set", "id"]
+        constraints = [models.UniqueConstraint(fields=["question_set", "section"], name="one_part_per_set_section")]
+
+    def __str__(self):
+        return f"part {self.pk} of set {self.question_set_id}"
+
+    @property
+    def stalled(self):
+        """Queued or running for longer than any generation may take (its worker was lost)."""
+        from tutor.generation import STALLED_AFTER
+
+        return self.state in (self.QUEUED, self.RUNNING) and timezone.now() - self.changed_at > STALLED_AFTER
 
 
 class QuestionQuerySet(models.QuerySet):
@@ -221,27 +304,54 @@ class QuestionQuerySet(models.QuerySet):
 
 
 class Question(models.Model):
-    """One multiple-choice question with its options, the correct one, an explanation and its source passage."""
+    """One question: its kind, text, what counts as right, an explanation, its source passage, and the results of
+    the automatic checks (each with its reason) that ran before the lecturer saw it.
 
-    MULTIPLE_CHOICE = "multichoice"
-    KINDS = [(MULTIPLE_CHOICE, _("Multiple choice"))]
+    Kinds: single-answer and multiple-answer multiple choice (``options`` with ``correct_index`` or
+    ``correct_indices``), true/false (``truth``), short answer (``accepted_answers``, ``case_sensitive``) and the
+    open question (``model_answer`` and ``rubric`` for the lecturer; never scored automatically).
+    """
+
+    SINGLE, MULTIPLE, TRUE_FALSE, SHORT, OPEN = "multichoice", "multiresponse", "truefalse", "shortanswer", "essay"
+    MULTIPLE_CHOICE = SINGLE
+    KINDS = [(SINGLE, _("Multiple choice, one answer")), (MULTIPLE, _("Multiple choice, several answers")),
+             (TRUE_FALSE, _("True or false")), (SHORT, _("Short answer")), (OPEN, _("Open question"))]
+    CHOICE_KINDS = (SINGLE, MULTIPLE)
     DRAFT, APPROVED, REJECTED = "draft", "approved", "rejected"
     REVIEW = [(DRAFT, _("Not reviewed")), (APPROVED, _("Approved")), (REJECTED, _("Rejected"))]
+    GENERATED, IMPORTED, WRITTEN = "generated", "imported", "written"
+    ORIGINS = [(GENERATED, _("Generated")), (IMPORTED, _("Imported")), (WRITTEN, _("Written by hand"))]
 
     question_set = models.ForeignKey(QuestionSet, on_delete=models.CASCADE, related_name="questions")
-    position = models.PositiveSmallIntegerField()
-    kind = models.CharField(max_length=16, choices=KINDS, default=MULTIPLE_CHOICE)
+    part = models.ForeignKey(GenerationPart, on_delete=models.SET_NULL, null=True, blank=True,
+                             related_name="questions")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=KINDS, default=SINGLE)
     stem = models.TextField(_("question"))
     options = models.JSONField(_("options"), default=list)
-    correct_index = models.PositiveSmallIntegerField(_("correct option"))
+    correct_index = models.PositiveSmallIntegerField(_("correct option"), default=0)
+    correct_indices = models.JSONField(_("correct options"), default=list, blank=True)
+    truth = models.BooleanField(_("the statement is true"), null=True, blank=True)
+    accepted_answers = models.JSONField(_("accepted answers"), default=list, blank=True)
+    case_sensitive = models.BooleanField(_("case matters"), default=False)
+    model_answer = models.TextField(_("model answer"), blank=True)
+    rubric = models.TextField(_("rubric"), blank=True)
     explanation = models.TextField(_("explanation"), blank=True)
     source_chunk = models.ForeignKey("courses.Chunk", on_delete=models.SET_NULL, null=True, blank=True,
                                      related_name="+")
     source_section = models.ForeignKey("courses.Section", on_delete=models.SET_NULL, null=True, blank=True,
                                        related_name="+")
     review = models.CharField(_("review"), max_length=16, choices=REVIEW, default=DRAFT)
+    origin = models.CharField(max_length=16, choices=ORIGINS, default=GENERATED)
+    checks = models.JSONField(default=list, blank=True,
+                              help_text="the automatic checks: [{check, ok, reason, detail}]")
+    flagged = models.BooleanField(default=False, help_text=_("An automatic check found a problem."))
+    embedding = VectorField(null=True, blank=True)
+    embedding_model = models.CharField(max_length=200, blank=True)
+    revising = models.CharField(max_length=32, blank=True, help_text="what the model is rewriting now, e.g. option:2")
     edited = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     objects = QuestionQuerySet.as_manager()
 
@@ -251,6 +361,54 @@ class Question(models.Model):
 
     def __str__(self):
         return self.stem[:80]
+
+    @property
+    def is_choice(self):
+        """Multiple choice with one or several answers."""
+        return self.kind in self.CHOICE_KINDS
+
+    @property
+    def is_scored(self):
+        """Whether a student's answer is scored automatically (all kinds but the open question)."""
+        return self.kind != self.OPEN
+
+    @property
+    def correct_set(self):
+        """The indices of the correct options of a multiple-choice question."""
+        if self.kind == self.SINGLE:
+            return {self.correct_index}
+        if self.kind == self.MULTIPLE:
+            return set(self.correct_indices)
+        return set()
+
+    @property
+    def is_revising(self):
+        """Whether the model is rewriting part of it now (a rewrite whose worker was lost ends after 10 minutes)."""
+        from datetime import timedelta
+
+        return bool(self.revising) and timezone.now() - self.updated_at < timedelta(minutes=10)
+
+    @property
+    def failed_checks(self):
+        """The checks this question did not pass (for the review page)."""
+        return [c for c in self.checks if c.get("ok") is False]
+
+
+class QuestionChange(models.Model):
+    """One change of a question (made, edited, approved, rejected, regenerated, imported): who, when and what."""
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="changes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                             related_name="+")
+    action = models.CharField(max_length=32)
+    changes = models.JSONField(default=dict, blank=True, help_text="field -> [before, after]")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.action} of question {self.question_id}"
 
 
 class Attempt(models.Model):
@@ -262,8 +420,10 @@ class Attempt(models.Model):
 
     question_set = models.ForeignKey(QuestionSet, on_delete=models.CASCADE, related_name="attempts")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attempts")
-    answers = models.JSONField(default=dict, help_text="question id -> chosen option index (or null)")
-    score = models.PositiveSmallIntegerField(default=0)
+    answers = models.JSONField(default=dict, help_text="question id -> the response (option index, list of "
+                                                        "indices, true/false or text; null: not answered)")
+    credits = models.JSONField(default=dict, help_text="question id -> credit 0..1 (null: not scored)")
+    score = models.FloatField(default=0)
     max_score = models.PositiveSmallIntegerField(default=0)
     submitted_at = models.DateTimeField(auto_now_add=True)
     grade_status = models.CharField(max_length=16, choices=GRADE_STATUSES, default=NOT_GRADED)

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy
 
 from courses.access import tool_url
 from lti.placements import Choice, Landing, LineItemSpec
-from tutor.models import QuestionSet
+from tutor.models import Question, QuestionSet
 from tutor.practice import LINE_ITEM_TAG
 
 log = logging.getLogger(__name__)
@@ -46,17 +46,21 @@ class QuestionSets:
 
     @staticmethod
     def _choice(question_set):
-        count = question_set.questions.approved().count()
-        return Choice(f"{SET_PREFIX}{question_set.pk}", question_set.title,
-                      _("Practice questions (%(count)d multiple choice)") % {"count": count},
+        approved = question_set.questions.approved()
+        count, scored = approved.count(), approved.exclude(kind=Question.OPEN).count()
+        text = _("Practice questions (%(count)d)") % {"count": count}
+        if question_set.section_id:
+            text += " · " + _("beside the section “%(section)s”") % {"section": question_set.section.path}
+        return Choice(f"{SET_PREFIX}{question_set.pk}", question_set.title, text,
                       {"placement": QUESTION_SET, "question_set": str(question_set.pk)},
-                      LineItemSpec(question_set.title, count, question_set.resource_id, LINE_ITEM_TAG))
+                      LineItemSpec(question_set.title, scored, question_set.resource_id, LINE_ITEM_TAG))
 
     def choices(self, course_id):
         """One Choice per released set of the course."""
         if course_id is None:
             return []
-        return [self._choice(s) for s in QuestionSet.objects.filter(course_id=course_id).released()]
+        return [self._choice(s) for s in QuestionSet.objects.filter(course_id=course_id).released()
+                .select_related("section").order_by("section__document_id", "section__order", "created_at")]
 
     def hint(self, course_id):
         """A note that sets could be placed here, while the course has no released set."""

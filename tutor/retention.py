@@ -7,7 +7,7 @@ from django.core.cache import cache
 from django.db.models import Count
 from django.utils import timezone
 
-from tutor.models import Attempt, Conversation, Feedback, Message, TutorConfig
+from tutor.models import Attempt, Conversation, Feedback, Message, QuestionChange, TutorConfig
 
 log = logging.getLogger(__name__)
 DEFAULT_RETENTION_DAYS = TutorConfig._meta.get_field("retention_days").default
@@ -49,17 +49,22 @@ def export_user_data(user_id):
             } for m in conversation.messages.all()],
         })
     attempts = [{"course_id": a.question_set.course_id, "question_set": a.question_set.title, "answers": a.answers,
-                 "score": a.score, "max_score": a.max_score, "submitted": a.submitted_at.isoformat(),
+                 "credits": a.credits, "score": a.score, "max_score": a.max_score, "submitted": a.submitted_at.isoformat(),
                  "gradebook": a.grade_status}
                 for a in Attempt.objects.filter(user_id=user_id).select_related("question_set").order_by("submitted_at")]
+    changes = [{"course_id": c.question.question_set.course_id, "question_set": c.question.question_set.title,
+                "question": c.question_id, "action": c.action, "time": c.at.isoformat()}
+               for c in QuestionChange.objects.filter(user_id=user_id).select_related("question__question_set")
+               .order_by("at")]
     return {"user_id": user_id, "exported_at": timezone.now().isoformat(), "conversations": out,
-            "practice_attempts": attempts}
+            "practice_attempts": attempts, "question_changes": changes}
 
 
 def delete_user_data(user_id):
     """Delete every conversation of one person (messages, sources and feedback with them); returns the count."""
     deleted, by_model = Conversation.objects.filter(user_id=user_id).delete()
     attempts, _by_model = Attempt.objects.filter(user_id=user_id).delete()
+    QuestionChange.objects.filter(user_id=user_id).update(user=None)  # the history stays, without the person
     log.info("deleted the chat data of user %s: %s and %d practice attempts", user_id, by_model, attempts)
     return {"conversations": by_model.get("tutor.Conversation", 0), "messages": by_model.get("tutor.Message", 0),
             "attempts": attempts}

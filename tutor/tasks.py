@@ -29,10 +29,32 @@ def chat_purge_conversations():
 @shared_task(name="tutor.tasks.generate_questions", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
              soft_time_limit=900, time_limit=960)
 def generate_questions(set_id):
-    """Generate the draft questions of one question set (see tutor.questions.generate); idempotent."""
-    from tutor.questions import generate
+    """Queue the question set's sections one task each (see generate_question_part); idempotent."""
+    from tutor.generation import enqueue, ensure_parts
+    from tutor.models import GenerationPart, QuestionSet
 
-    return generate(set_id)
+    found = QuestionSet.objects.filter(pk=set_id).first()
+    queued = [p.pk for p in ensure_parts(found) if p.state == GenerationPart.QUEUED] if found is not None else []
+    enqueue(queued)
+    return len(queued)
+
+
+@shared_task(name="tutor.tasks.generate_question_part", acks_late=True, reject_on_worker_lost=True,
+             ignore_result=True, soft_time_limit=900, time_limit=960)
+def generate_question_part(part_id):
+    """Write what one section's questions of a set still miss (see tutor.generation.generate_part); idempotent."""
+    from tutor.generation import generate_part
+
+    return generate_part(part_id)
+
+
+@shared_task(name="tutor.tasks.generate_revision", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+             soft_time_limit=300, time_limit=330)
+def generate_revision(question_id, what, user_id=None):
+    """Rewrite one wrong option or the explanation of a question (see tutor.generation.revise); idempotent."""
+    from tutor.generation import revise
+
+    return revise(question_id, what, user_id)
 
 
 GRADE_RETRIES = 10

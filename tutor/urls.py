@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from tutor import practice_views, views
+from tutor import practice_views, question_views, views
 
 app_name = "tutor"
 urlpatterns = [
@@ -15,4 +15,4 @@ urlpatterns = [
     path("c/<int:course_id>/settings/", views.tutor_settings, name="settings"),
     path("c/<int:course_id>/usage/", views.usage, name="usage"),
 ]
-urlpatterns += practice_views.urlpatterns  # question sets and practice
+urlpatterns += question_views.urlpatterns + practice_views.urlpatterns  # question sets; practice

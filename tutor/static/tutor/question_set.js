@@ -1,14 +1,22 @@
-/* The review page of a question set: while the questions are generated, the set's state is polled from the API
-(GET /api/v1/courses/{course}/question-sets/{set}/, the page's launch token in the URL); the page reloads when the
-generation has ended. */
+/* The review page of a question set: while questions are generated or a part of one is rewritten by the model, the
+set's state is polled from the API (GET /api/v1/courses/{course}/question-sets/{set}/, the page's launch token in
+the URL) and the page reloads when it has ended; "Select all" ticks every question for the bulk review. */
 const box = document.getElementById("generation");
 
 async function poll() {
   try {
     const data = await (await fetch(box.dataset.statusUrl, {credentials: "same-origin"})).json();
     box.querySelector(".label").textContent = data.generation_label;
-    if (data.generation === "done" || data.generation === "failed") { window.location.reload(); return; }
+    const busy = data.generation === "queued" || data.generation === "running" || data.revising > 0;
+    if (!busy) { window.location.reload(); return; }
   } catch (e) { /* try again below */ }
   setTimeout(poll, 2000);
 }
-if (["queued", "running"].includes(box.dataset.state)) setTimeout(poll, 2000);
+if (["queued", "running"].includes(box.dataset.state) || box.dataset.revising) setTimeout(poll, 2000);
+
+const all = document.getElementById("select-all");
+if (all) {
+  all.addEventListener("change", () => {
+    document.querySelectorAll("input.pick").forEach((pick) => { pick.checked = all.checked; });
+  });
+}

@@ -1,0 +1,115 @@
+"""Benchmark: question generation on the demo course (deploy/demo_corpus/debian-reference-de) through
+``manage.py evaluate_questions``, with a deterministic stub model or the embedded SmolLM2.
+
+    .venv/bin/python bench/bench_questions.py --model stub|smollm2 [--sections 10] [--per-section 3]
+                                              [--docs DIR] [--kinds multichoice,truefalse]
+
+Starts a throwaway PostgreSQL+pgvector and Redis (unless $DATABASE_URL and $REDIS_URL answer) and the model server:
+the stub (tests/stub_llm.py) writes cloze-like questions from each prompt's first passage and answers the test
+student from the passage; it measures the tool's own time, not a model's quality. SmolLM2 is llama-cpp-python's
+server (2 threads, n_ctx 4096) as the run command starts it. Prints evaluate_questions' report (per check, time,
+last line ``usable = 0.xx``).
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEMO = ROOT / "deploy" / "demo_corpus" / "debian-reference-de"
+WORD = re.compile(r"\b[A-ZÄÖÜa-zäöüß][\w-]{5,}\b")
+
+
+def writer(body):
+    """The stub model: questions from the prompt's first passage (a sentence with one word left out, the other
+    options words of similar length from the passage), and the test student's answers."""
+    prompt = body["messages"][-1]["content"]
+    properties = (body.get("response_format") or {}).get("schema", {}).get("properties", {})
+    if "questions" in properties:
+        count = properties["questions"].get("maxItems", 1)
+        passages = re.findall(r'<source id="(\d+)">\n(.*?)\n</source>', prompt, re.S)
+        found = []
+        for number, text in passages:
+            for sentence in re.split(r"(?<=[.!?])\s+", " ".join(text.split())):
+                words = list(dict.fromkeys(WORD.findall(sentence)))
+                others = [w for w in dict.fromkeys(WORD.findall(text)) if w not in sentence]
+                if len(found) < count and len(words) >= 1 and len(others) >= 3 and 40 < len(sentence) < 240:
+                    key = words[len(words) // 2]
+                    options = sorted([key] + sorted(others, key=lambda w: abs(len(w) - len(key)))[:3])
+                    found.append({"stem": f"Welches Wort fehlt: „{sentence.replace(key, '____', 1)}“?",
+                                  "options": options, "answer": options.index(key),
+                                  "explanation": f"Im Text steht: {sentence}", "source": int(number)})
+        return json.dumps({"questions": found})
+    if "answer" in properties:
+        options = dict(re.findall(r"^([A-F])\) (.*)$", prompt, re.M))
+        cloze = re.search(r"„(.*)“\?", prompt)
+        passage = re.search(r"<passage>\n(.*?)\n</passage>", prompt, re.S)
+        if cloze and passage:
+            text = " ".join(passage.group(1).split())
+            for letter, option in options.items():
+                if cloze.group(1).replace("____", option) in text:
+                    return json.dumps({"answer": letter})
+        return json.dumps({"answer": "A"})
+    return json.dumps({name: "Eine neue Antwort" for name in properties})
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=["stub", "smollm2"], default="stub")
+    parser.add_argument("--docs", default=str(DEMO))
+    parser.add_argument("--sections", type=int, default=10)
+    parser.add_argument("--per-section", type=int, default=3)
+    parser.add_argument("--kinds", default="multichoice")
+    parser.add_argument("--tries", type=int, default=2)
+    args = parser.parse_args()
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    from deploy.stack import Stack, free_port, port_open, start_llama, start_postgres, start_redis
+
+    scratch, stack = Path(tempfile.mkdtemp(prefix="tutor-bench-")), Stack()
+    os.environ.setdefault("TUTOR_DATA_DIR", str(scratch))
+    try:
+        if not os.environ.get("DATABASE_URL"):
+            port = free_port()
+            start_postgres(stack, scratch / "pgdata", port, "bench")
+            os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{port}/bench"
+        if not os.environ.get("REDIS_URL"):
+            port = free_port()
+            start_redis(stack, scratch / "redis", port)
+            os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        stub = None
+        if args.model == "stub":
+            from tests.stub_llm import StubLLM
+
+            stub = StubLLM(reply=writer).start()
+            url = stub.url
+        else:
+            port = free_port()
+            start_llama(stack, port, scratch / "llama.log", threads=2, n_ctx=4096)
+            os.environ["INFERENCE_CONTEXT_TOKENS"] = "4096"
+            url = f"http://127.0.0.1:{port}/v1"
+            assert port_open("127.0.0.1", port)
+        os.environ["INFERENCE_URL"] = url
+        import django
+        from django.core.management import call_command
+
+        django.setup()
+        call_command("migrate", verbosity=0)
+        call_command("evaluate_questions", docs=args.docs, per_section=args.per_section, sections=args.sections,
+                     kinds=args.kinds, tries=args.tries, inference_url=url)
+        if stub is not None:
+            stub.stop()
+    finally:
+        stack.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
