@@ -46,6 +46,7 @@ router.register(f"{COURSE}/conversations", tutor_api.ConversationViewSet, basena
 router.register(f"{COURSE}/question-sets", tutor_api.QuestionSetViewSet, basename="course-question-sets")
 router.register(f"{COURSE}/question-sets/<int:set_id>/questions", tutor_api.QuestionViewSet,
                 basename="course-questions")
+router.register(f"{COURSE}/generation-runs", tutor_api.GenerationRunViewSet, basename="course-generation-runs")
 
 urlpatterns = [
     path("", ApiRootView.as_view(), name="root"),

@@ -114,8 +114,9 @@ def test_the_docs_page_works_in_a_browser_under_the_content_security_policy(web_
 def test_the_pages_poll_the_api_and_their_former_json_views_are_gone():
     from django.urls import NoReverseMatch, reverse
 
-    for name in ("courses:documents_status", "tutor:question-set-status"):
+    for name in ("courses:documents_status", "tutor:question-set-status", "tutor:generation-run-status"):
         with pytest.raises(NoReverseMatch):
             reverse(name, args=[1] if name.startswith("courses") else [1, 1])
-    for script in ("courses/static/courses/documents.js", "tutor/static/tutor/question_set.js"):
+    for script in ("courses/static/courses/documents.js", "tutor/static/tutor/question_set.js",
+                   "tutor/static/tutor/generation_run.js"):
         assert "/api/v1/courses/" in (ROOT / script).read_text()

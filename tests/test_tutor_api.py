@@ -140,7 +140,7 @@ def test_a_question_set_from_generation_to_export(celery_worker, stub_llm, clien
     assert started.json()["kinds"] == ["multichoice", "truefalse"]
     assert started["Location"] == f"{api}/question-sets/{started.json()['id']}/"
     done = wait_for(lambda: (s := client.get(started["Location"], **headers).json())["generation"] == "done" and s)
-    assert done["questions"] == 3 and done["approved"] == 0 and done["generation_label"] == "Generated", json.dumps(done)
+    assert done["questions"] == 3 and done["approved"] == 0 and done["generation_label"] == "Generated", done
     assert (done["requested"], done["made"], done["dropped"], done["revising"]) == (3, 3, 1, 0)
     assert done["dropped_reasons"] and all(r["reason"].startswith("form:") and r["label"] and r["count"] == 1
                                            for r in done["dropped_reasons"])
@@ -223,6 +223,37 @@ def test_a_question_set_from_generation_to_export(celery_worker, stub_llm, clien
                                {"label": "1", "share": 0.0, "correct": True},
                                {"label": "42", "share": 0.0, "correct": False}]
     assert item["flags"] == [{"code": "few", "text": "Too few students have answered it to judge."}]
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_run_generates_a_set_per_section_and_says_when_nothing_is_missing(celery_worker, stub_llm, client, course):
+    """A run over chosen sections (what the run's page polls): a set per section, progress per section, and
+    'generate what is missing' refused when nothing is."""
+    _, auth = lecturer_token(course)
+    headers = {"HTTP_AUTHORIZATION": auth["Authorization"]}
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = QuestionModelStub([GOOD[0]])
+    api = f"/api/v1/courses/{course.pk}"
+    section = next(s for s in client.get(f"{api}/sections/", **headers).json()["results"]
+                   if s["title"] == "Der Init-Prozess")
+    refused = client.post(f"{api}/generation-runs/", {"per_section": 1}, content_type="application/json", **headers)
+    assert refused.status_code == 400
+    assert refused.json()["detail"] == "Please choose at least one section of the course texts."
+    started = client.post(f"{api}/generation-runs/", {"sections": [section["id"]], "per_section": 1},
+                          content_type="application/json", **headers)
+    assert started.status_code == 202 and started.json()["sections"] == 1 and started.json()["per_section"] == 1
+    run = wait_for(lambda: (r := client.get(started["Location"], **headers).json())["finished"] and r)
+    assert (run["done"], run["failed"], run["requested"], run["made"], run["dropped"]) == (1, 0, 1, 1, 0)
+    [part] = run["parts"]
+    assert (part["section"], part["state"], part["state_label"], part["made"]) == (section["id"], "done",
+                                                                                   "Generated", 1)
+    question_set = client.get(f"{api}/question-sets/{part['question_set']}/", **headers).json()
+    assert question_set["section"] == section["id"] and question_set["questions"] == 1
+    again = client.post(f"{api}/generation-runs/{run['id']}/rerun/", **headers)
+    assert again.status_code == 409 and again.json()["detail"].startswith("Nothing is missing")
+    listed = client.get(f"{api}/generation-runs/", **headers).json()["results"]
+    assert [r["id"] for r in listed] == [run["id"]]
 
 
 # --- Settings and usage ---------------------------------------------------------------------------------------

@@ -34,9 +34,18 @@ from courses.api import found
 from courses.models import Section
 from tutor import conversations, exports, generation, item_checks, item_stats, practice, questions, stream
 from tutor.forms import TutorConfigForm
-from tutor.models import GenerationPart, Message, Question, QuestionSet, TutorConfig
+from tutor.models import GenerationPart, GenerationRun, Message, Question, QuestionSet, TutorConfig
 from tutor.payloads import message_payload
 from tutor.usage import usage_report
+
+
+def body_of(request, serializer_class):
+    """The request's body checked by the serializer: its validated data (a 400 problem with each field's message
+    otherwise)."""
+    checked = serializer_class(data=request.data)
+    checked.is_valid(raise_exception=True)
+    return checked.validated_data
+
 
 IF_MATCH = OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=False,
                             description="The ETag the change is based on: 412 if it was changed since.")
@@ -263,11 +272,9 @@ class AskView(APIView):
         (202, "application/json"): AcceptedSerializer,
         (200, "text/event-stream"): OpenApiResponse(ServerSentEventSerializer, description=EVENTS)})
     def post(self, request, course_id):
-        asked = AskSerializer(data=request.data)
-        asked.is_valid(raise_exception=True)
-        question, answer = conversations.ask_in(request.grant.course, request.user, asked.validated_data["text"],
-                                                conversation_id=asked.validated_data["conversation"],
-                                                new=asked.validated_data["new"])
+        asked = body_of(request, AskSerializer)
+        question, answer = conversations.ask_in(request.grant.course, request.user, asked["text"],
+                                                conversation_id=asked["conversation"], new=asked["new"])
         token = page_token(request)
         response = Response({"question": message_payload(question, token), "answer_id": answer.pk,
                              "stream_url": reverse("api:course-message-stream", args=[course_id, answer.pk]),
@@ -369,6 +376,7 @@ class PartSerializer(serializers.Serializer):
 
     id = serializers.IntegerField()
     section = serializers.IntegerField(source="section_id", allow_null=True)
+    question_set = serializers.IntegerField(source="question_set_id")
     state = serializers.ChoiceField(choices=GenerationPart.STATES)
     state_label = serializers.CharField(source="get_state_display")
     error = serializers.CharField(source="error_text", help_text="Why it failed, in the reader's language.")
@@ -381,6 +389,15 @@ class PartSerializer(serializers.Serializer):
 def reason_counts(reasons):
     """{reason code: count} as the API's list of reasons with their words (tutor.generation.reason_label)."""
     return [{"reason": code, "label": generation.reason_label(code), "count": n} for code, n in reasons.items()]
+
+
+def described_parts(parts):
+    """The parts with their failure and drop reasons worded for the reader (for PartSerializer)."""
+    parts = list(parts)
+    for part in parts:
+        part.error_text = questions.part_error(part)
+        part.dropped_reasons = reason_counts(part.reasons)
+    return parts
 
 
 class QuestionSetSerializer(serializers.ModelSerializer):
@@ -425,11 +442,7 @@ class QuestionSetSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(PartSerializer(many=True))
     def get_parts(self, question_set):
-        parts = list(question_set.parts.all())
-        for part in parts:
-            part.error_text = questions.part_error(part)
-            part.dropped_reasons = reason_counts(part.reasons)
-        return PartSerializer(parts, many=True).data
+        return PartSerializer(described_parts(question_set.parts.all()), many=True).data
 
     def get_revising(self, question_set) -> int:
         return sum(q.is_revising for q in question_set.questions.exclude(revising=""))
@@ -572,9 +585,7 @@ class QuestionSetViewSet(viewsets.GenericViewSet):
     def create(self, request, course_id):
         """Generate a set from sections of the texts (queued, a task per section; poll the set until its generation
         is done)."""
-        asked = GenerateSerializer(data=request.data)
-        asked.is_valid(raise_exception=True)
-        data = asked.validated_data
+        data = body_of(request, GenerateSerializer)
         question_set = questions.start_generation(request.grant.course, data["sections"], data.get("count", ""),
                                                   request.user, data["title"], kinds=data["kinds"])
         return self._set(question_set, status=status.HTTP_202_ACCEPTED,
@@ -604,20 +615,16 @@ class QuestionSetViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def review(self, request, course_id, set_id):
         """Approve or reject many questions of a set that is not released (each change kept in its history)."""
-        asked = ReviewManySerializer(data=request.data)
-        asked.is_valid(raise_exception=True)
-        changed = questions.review_many(self.get_object(), asked.validated_data["questions"],
-                                        asked.validated_data["review"], request.user)
+        asked = body_of(request, ReviewManySerializer)
+        changed = questions.review_many(self.get_object(), asked["questions"], asked["review"], request.user)
         return Response({"changed": changed})
 
     @extend_schema(request=GradingSerializer, responses=QuestionSetSerializer)
     @action(detail=True, methods=["post"])
     def grading(self, request, course_id, set_id):
         """Set the grading rule and the attempts allowed (a graded set's gradebook scores are sent again)."""
-        asked = GradingSerializer(data=request.data)
-        asked.is_valid(raise_exception=True)
-        question_set = practice.set_grading(self.get_object(), asked.validated_data["grading"],
-                                            asked.validated_data["attempts_allowed"])
+        asked = body_of(request, GradingSerializer)
+        question_set = practice.set_grading(self.get_object(), asked["grading"], asked["attempts_allowed"])
         return self._set(question_set)
 
     @extend_schema(responses=StatisticsSerializer)
@@ -787,9 +794,7 @@ class QuestionViewSet(viewsets.GenericViewSet):
     @extend_schema(request=QuestionChangeSerializer, responses=QuestionDetailSerializer, parameters=[IF_MATCH])
     def partial_update(self, request, course_id, set_id, question_id):
         """Edit and/or review a question of a set that is not released (checked again; kept in its history)."""
-        change = QuestionChangeSerializer(data=request.data)
-        change.is_valid(raise_exception=True)
-        data = change.validated_data
+        data = body_of(request, QuestionChangeSerializer)
         with transaction.atomic():
             question = self.get_object(self.get_queryset().select_related("question_set").prefetch_related("changes")
                                        .select_for_update(of=("self",)))
@@ -810,10 +815,107 @@ class QuestionViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def rewrite(self, request, course_id, set_id, question_id):
         """Have the model rewrite a wrong option or the explanation (queued; poll until ``revising`` is false)."""
-        asked = RewriteSerializer(data=request.data)
-        asked.is_valid(raise_exception=True)
+        asked = body_of(request, RewriteSerializer)
         question = self.get_object(self.get_queryset().select_related("question_set"))
-        generation.start_revision(question, asked.validated_data["part"], request.user)
+        generation.start_revision(question, asked["part"], request.user)
         response = self._detail(question)
         response.status_code = status.HTTP_202_ACCEPTED
         return response
+
+
+# --- Whole-text runs -------------------------------------------------------------------------------------------
+
+class GenerationRunSerializer(serializers.ModelSerializer):
+    """Questions about many sections at once (a whole text, chapters): per section its task's state and set, the
+    sections done and failed, and the questions asked for, made and dropped (and why)."""
+
+    kinds = serializers.ListField(child=serializers.ChoiceField(choices=Question.KINDS), read_only=True)
+    sections = serializers.IntegerField(help_text="Sections asked about.")
+    queued = serializers.IntegerField()
+    running = serializers.IntegerField()
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    finished = serializers.BooleanField(help_text="Every section is done or failed.")
+    requested = serializers.IntegerField()
+    made = serializers.IntegerField()
+    dropped = serializers.IntegerField()
+    dropped_reasons = ReasonCountSerializer(many=True)
+    parts = PartSerializer(many=True)
+
+    class Meta:
+        model = GenerationRun
+        fields = ["id", "title", "per_section", "kinds", "one_set", "created_at", "sections", "queued", "running",
+                  "done", "failed", "finished", "requested", "made", "dropped", "dropped_reasons", "parts"]
+        read_only_fields = fields
+
+
+def run_data(run):
+    """A run with its progress (tutor.generation.progress over its parts, in the text's order)."""
+    parts = described_parts(generation.run_parts(run))
+    summary = generation.progress(parts)
+    return {"id": run.pk, "title": run.title, "per_section": run.per_section, "kinds": run.kinds,
+            "one_set": run.one_set, "created_at": run.created_at, **summary,
+            "dropped_reasons": reason_counts(summary["reasons"]), "parts": parts}
+
+
+class StartRunSerializer(serializers.Serializer):
+    """What to generate: sections, whole chapters (``<document>:<first order>:<last order>``, as the section tree
+    names them) and whole documents; questions per section of which kinds; a set per section or one set for all."""
+
+    sections = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    chapters = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    documents = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    per_section = serializers.IntegerField(required=False, help_text=f"1 to {generation.MAX_PER_SECTION}.")
+    kinds = serializers.ListField(child=serializers.ChoiceField(choices=Question.KINDS), required=False,
+                                  default=list, help_text="The kinds of question (none: single-answer choice).")
+    one_set = serializers.BooleanField(required=False, default=False)
+    title = serializers.CharField(required=False, allow_blank=True, default="", max_length=255)
+
+
+@extend_schema(tags=["question sets"])
+class GenerationRunViewSet(viewsets.GenericViewSet):
+    """Questions about a whole text or chapters at once, a task per section: start a run, follow its progress (what
+    the run's page polls), generate what is missing."""
+
+    serializer_class = GenerationRunSerializer
+    read_level = TEACH
+    lookup_url_kwarg = "run_id"
+    lookup_value_converter = "int"
+
+    def get_queryset(self):
+        return GenerationRun.objects.filter(course_id=self.kwargs["course_id"]).order_by("-created_at", "-id")
+
+    def get_object(self):
+        return found(self.get_queryset(), _("This generation run does not exist in this course."),
+                     pk=self.kwargs["run_id"])
+
+    def _run(self, run, **kwargs):
+        return Response(GenerationRunSerializer(run_data(run)).data, **kwargs)
+
+    def list(self, request, course_id):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([GenerationRunSerializer(run_data(run)).data for run in page])
+
+    @extend_schema(request=StartRunSerializer, responses={202: GenerationRunSerializer})
+    def create(self, request, course_id):
+        """Start a run (queued; poll it until ``finished``); a section that already has a released set gets none."""
+        data = body_of(request, StartRunSerializer)
+        course = request.grant.course
+        sections = generation.chosen_sections(course, data["sections"], data["chapters"], data["documents"])
+        run = generation.start_run(course, sections, data.get("per_section", ""), data["kinds"],
+                                   one_set=data["one_set"], user=request.user, title=data["title"])
+        return self._run(run, status=status.HTTP_202_ACCEPTED,
+                         headers={"Location": reverse("api:course-generation-runs-detail", args=[course_id, run.pk])})
+
+    def retrieve(self, request, course_id, run_id):
+        """A run and its progress per section."""
+        return self._run(self.get_object())
+
+    @extend_schema(request=None, responses={202: GenerationRunSerializer, (409, PROBLEM): ProblemSerializer})
+    @action(detail=True, methods=["post"])
+    def rerun(self, request, course_id, run_id):
+        """Generate again what the run's sections still miss (failed, stalled or short sections)."""
+        run = self.get_object()
+        if not generation.rerun(run):
+            raise Conflict(_("Nothing is missing: every section has its questions or is being generated."))
+        return self._run(run, status=status.HTTP_202_ACCEPTED)

@@ -9,7 +9,7 @@ tutor.item_stats. Every view here needs ``course_member(teaching=True)``.
 import logging
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils.http import content_disposition_header
@@ -140,34 +140,19 @@ def _run_or_404(course_id, run_id):
     return get_object_or_404(GenerationRun, pk=run_id, course_id=course_id)
 
 
-def _run_rows(run):
-    parts = list(run.parts.select_related("section__document", "question_set").order_by(
-        "section__document__title", "section__document_id", "section__order"))
-    return parts, generation.progress(parts)
-
-
 @never_cache
 @course_member(teaching=True)
 def generation_run(request, course_id, run_id):
-    """A whole-text run: progress per section (polled), each section's set, and 'generate what is missing'."""
+    """A whole-text run: progress per section (polled from the API), each section's set, and 'generate what is
+    missing'."""
     run = _run_or_404(course_id, run_id)
-    parts, summary = _run_rows(run)
+    parts = generation.run_parts(run)
+    summary = generation.progress(parts)
     summary["reasons"] = [(generation.reason_label(c), n) for c, n in summary["reasons"].items()]
     for part in parts:
         part.error_text = questions.part_error(part)
     return render(request, "tutor/generation_run.html", {"course": request.course, "run": run, "parts": parts,
                                                           "summary": summary})
-
-
-@never_cache
-@course_member(teaching=True)
-def generation_run_status(request, course_id, run_id):
-    """JSON progress of a run, polled by its page: counts, and each section's state, made and dropped."""
-    parts, summary = _run_rows(_run_or_404(course_id, run_id))
-    summary["parts"] = [{"id": p.pk, "state": p.state, "label": p.get_state_display(), "made": p.made,
-                         "requested": p.requested, "dropped": p.dropped, "error": questions.part_error(p)}
-                        for p in parts]
-    return JsonResponse(summary)
 
 
 @require_POST
@@ -314,8 +299,6 @@ urlpatterns = [
     path("c/<int:course_id>/questions/checks/", question_checks, name="question-checks"),
     path("c/<int:course_id>/questions/import/", questions_import, name="questions-import"),
     path("c/<int:course_id>/questions/runs/<int:run_id>/", generation_run, name="generation-run"),
-    path("c/<int:course_id>/questions/runs/<int:run_id>/status/", generation_run_status,
-         name="generation-run-status"),
     path("c/<int:course_id>/questions/runs/<int:run_id>/action/", generation_run_action,
          name="generation-run-action"),
     path("c/<int:course_id>/questions/<int:set_id>/", question_set, name="question-set"),
