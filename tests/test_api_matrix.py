@@ -21,7 +21,7 @@ from courses.access import READ, TEACH, WRITE
 from courses.documents import add_document
 from courses.models import ApiToken, Chunk, Course, Membership
 from tests.support import INIT_TEXT, make_course, make_member, make_released_set
-from tutor.models import Conversation, Message, Question, QuestionSet
+from tutor.models import Conversation, GenerationPart, GenerationRun, Message, Question, QuestionSet
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the async endpoints (ask, stream) work on other threads
 
@@ -99,9 +99,19 @@ def _document(world, user):
 
 def _draft_set(world, user, generation=QuestionSet.DONE):
     question_set = QuestionSet.objects.create(course=world.course, title="Entwurf", generation=generation)
+    question_set.sections.set([w_section()])  # a failed set is generated again about its sections
     Question.objects.create(question_set=question_set, position=1, stem="Welche PID hat init?", options=["0", "1"],
                             correct_index=1, review=Question.APPROVED)
     return question_set
+
+
+def _run(world, user):
+    """A whole-text run whose one section failed (there is something to generate again)."""
+    question_set = _draft_set(world, user, QuestionSet.FAILED)
+    run = GenerationRun.objects.create(course=world.course, title="Systemstart", per_section=1)
+    GenerationPart.objects.create(question_set=question_set, run=run, section_id=w_section(), requested=1,
+                                  state=GenerationPart.FAILED, error="unavailable")
+    return run
 
 
 def _upload(name="neu.md", text="# Neu\n\nDienste startet systemd.\n"):
@@ -131,6 +141,8 @@ ENDPOINTS = [
     ("questions", TEACH, "get", lambda w, u: f"question-sets/{_draft_set(w, u).pk}/questions/", {}, 200),
     ("question", TEACH, "get",
      lambda w, u: f"question-sets/{(s := _draft_set(w, u)).pk}/questions/{s.questions.get().pk}/", {}, 200),
+    ("generation runs", TEACH, "get", lambda w, u: "generation-runs/", {}, 200),
+    ("generation run", TEACH, "get", lambda w, u: f"generation-runs/{_run(w, u).pk}/", {}, 200),
     ("statistics", TEACH, "get", lambda w, u: f"question-sets/{make_released_set(w.course).pk}/statistics/", {}, 200),
     ("export xml", TEACH, "get", lambda w, u: f"question-sets/{make_released_set(w.course).pk}/export/moodle-xml/", {},
      200),
@@ -150,6 +162,17 @@ ENDPOINTS = [
     ("review", WRITE, "patch",
      lambda w, u: f"question-sets/{(s := _draft_set(w, u)).pk}/questions/{s.questions.get().pk}/",
      {"data": {"review": "rejected"}, "content_type": "application/json"}, 200),
+    ("bulk review", WRITE, "post", lambda w, u: f"question-sets/{_draft_set(w, u).pk}/review/",
+     {"data": lambda: {"questions": list(Question.objects.values_list("pk", flat=True)), "review": "rejected"},
+      "content_type": "application/json"}, 200),
+    ("grading", WRITE, "post", lambda w, u: f"question-sets/{_draft_set(w, u).pk}/grading/",
+     {"data": {"grading": "last", "attempts_allowed": 2}, "content_type": "application/json"}, 200),
+    ("rewrite", WRITE, "post",
+     lambda w, u: f"question-sets/{(s := _draft_set(w, u)).pk}/questions/{s.questions.get().pk}/rewrite/",
+     {"data": {"part": "explanation"}, "content_type": "application/json"}, 202),
+    ("start run", WRITE, "post", lambda w, u: "generation-runs/",
+     {"data": lambda: {"sections": [w_section()], "per_section": 1}, "content_type": "application/json"}, 202),
+    ("rerun", WRITE, "post", lambda w, u: f"generation-runs/{_run(w, u).pk}/rerun/", {}, 202),
 ]
 
 
@@ -166,6 +189,8 @@ def quiet_queues(monkeypatch):
     monkeypatch.setattr("courses.tasks.ingest_document.apply_async", lambda *a, **k: queued.append("ingest"))
     monkeypatch.setattr("tutor.tasks.chat_answer.delay", lambda *a, **k: queued.append("chat"))
     monkeypatch.setattr("tutor.tasks.generate_questions.delay", lambda *a, **k: queued.append("generate"))
+    monkeypatch.setattr("tutor.tasks.generate_question_part.delay", lambda *a, **k: queued.append("generate"))
+    monkeypatch.setattr("tutor.tasks.generate_revision.delay", lambda *a, **k: queued.append("generate"))
     return queued
 
 

@@ -453,8 +453,8 @@ class GenerateSerializer(serializers.Serializer):
 
     sections = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     count = serializers.IntegerField(required=False, help_text=f"1 to {questions.MAX_QUESTIONS}.")
-    kinds = serializers.ListField(child=serializers.ChoiceField(choices=Question.KINDS), required=False,
-                                  default=list, help_text="The kinds of question (none: single-answer choice).")
+    kinds = serializers.MultipleChoiceField(choices=Question.KINDS, required=False, default=list,
+                                            help_text="The kinds of question (none: single-answer choice).")
     title = serializers.CharField(required=False, allow_blank=True, default="", max_length=255)
 
 
@@ -571,8 +571,9 @@ class QuestionSetViewSet(viewsets.GenericViewSet):
                 .order_by("-created_at", "-id"))
 
     def get_object(self):
-        return found(self.get_queryset(), _("This question set does not exist in this course."),
-                     pk=self.kwargs["set_id"])
+        """The set as the domain functions take it (no prefetched parts that a retry would not see change)."""
+        return found(QuestionSet.objects.filter(course_id=self.kwargs["course_id"]),
+                     _("This question set does not exist in this course."), pk=self.kwargs["set_id"])
 
     def _set(self, question_set, **kwargs):
         return Response(QuestionSetSerializer(self.get_queryset().get(pk=question_set.pk)).data, **kwargs)
@@ -594,7 +595,7 @@ class QuestionSetViewSet(viewsets.GenericViewSet):
 
     def retrieve(self, request, course_id, set_id):
         """A set and the state of its generation (what the set's review page polls)."""
-        return Response(QuestionSetSerializer(self.get_object()).data)
+        return self._set(self.get_object())
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
@@ -866,8 +867,8 @@ class StartRunSerializer(serializers.Serializer):
     chapters = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     documents = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     per_section = serializers.IntegerField(required=False, help_text=f"1 to {generation.MAX_PER_SECTION}.")
-    kinds = serializers.ListField(child=serializers.ChoiceField(choices=Question.KINDS), required=False,
-                                  default=list, help_text="The kinds of question (none: single-answer choice).")
+    kinds = serializers.MultipleChoiceField(choices=Question.KINDS, required=False, default=list,
+                                            help_text="The kinds of question (none: single-answer choice).")
     one_set = serializers.BooleanField(required=False, default=False)
     title = serializers.CharField(required=False, allow_blank=True, default="", max_length=255)
 
