@@ -83,12 +83,14 @@ def _domain_error(exc):
     from tutor.conversations import ChatError
     from tutor.conversations import RateLimited as ChatRateLimited
     from tutor.generation import GenerationError, RevisionError
+    from tutor.imports import QuestionImportError
     from tutor.practice import PracticeError
     from tutor.questions import QuestionError
 
     if isinstance(exc, ChatRateLimited):
         return RateLimited(str(exc), settings.CHAT_RATE_WINDOW)
-    if isinstance(exc, (UploadError, ChatError, QuestionError, PracticeError, GenerationError, RevisionError)):
+    if isinstance(exc, (UploadError, ChatError, QuestionError, PracticeError, GenerationError, RevisionError,
+                        QuestionImportError)):
         return Invalid(str(exc))
     return exc
 

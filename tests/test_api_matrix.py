@@ -114,6 +114,11 @@ def _run(world, user):
     return run
 
 
+MOODLE_XML = b"""<?xml version="1.0" encoding="UTF-8"?><quiz><question type="truefalse"><name><text>1</text></name>
+<questiontext format="html"><text>Der Kernel startet den Init-Prozess.</text></questiontext>
+<answer fraction="100"><text>true</text></answer><answer fraction="0"><text>false</text></answer></question></quiz>"""
+
+
 def _upload(name="neu.md", text="# Neu\n\nDienste startet systemd.\n"):
     return SimpleUploadedFile(name, text.encode(), content_type="text/markdown")
 
@@ -170,6 +175,8 @@ ENDPOINTS = [
     ("rewrite", WRITE, "post",
      lambda w, u: f"question-sets/{(s := _draft_set(w, u)).pk}/questions/{s.questions.get().pk}/rewrite/",
      {"data": {"part": "explanation"}, "content_type": "application/json"}, 202),
+    ("import", WRITE, "post", lambda w, u: "question-sets/import/",
+     {"data": lambda: {"file": SimpleUploadedFile("fragen.xml", MOODLE_XML, content_type="application/xml")}}, 201),
     ("start run", WRITE, "post", lambda w, u: "generation-runs/",
      {"data": lambda: {"sections": [w_section()], "per_section": 1}, "content_type": "application/json"}, 202),
     ("rerun", WRITE, "post", lambda w, u: f"generation-runs/{_run(w, u).pk}/rerun/", {}, 202),

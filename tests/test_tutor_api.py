@@ -5,6 +5,7 @@ import json
 
 import httpx
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from courses.models import ApiToken, Membership
 from tests.support import (
@@ -12,6 +13,7 @@ from tests.support import (
     QuestionModelStub,
     make_course,
     make_member,
+    make_released_set,
     point_tutor_at,
     sse_events,
     wait_for,
@@ -254,6 +256,63 @@ def test_a_run_generates_a_set_per_section_and_says_when_nothing_is_missing(cele
     assert again.status_code == 409 and again.json()["detail"].startswith("Nothing is missing")
     listed = client.get(f"{api}/generation-runs/", **headers).json()["results"]
     assert [r["id"] for r in listed] == [run["id"]]
+
+
+MOODLE_FILE = b"""<?xml version="1.0" encoding="UTF-8"?>
+<quiz>
+  <question type="multichoice">
+    <name><text>Frage 1</text></name>
+    <questiontext format="html"><text><![CDATA[<p>Was ist <b>systemd</b> unter Debian?</p>]]></text></questiontext>
+    <answer fraction="100" format="html"><text>Das Init-System</text></answer>
+    <answer fraction="0" format="html"><text>Ein Editor</text></answer>
+  </question>
+  <question type="truefalse">
+    <name><text>Frage 2</text></name>
+    <questiontext format="html"><text>Der Kernel startet den Init-Prozess.</text></questiontext>
+    <answer fraction="100"><text>true</text></answer>
+    <answer fraction="0"><text>false</text></answer>
+  </question>
+  <question type="numerical"><name><text>Zahl</text></name><questiontext><text>1+1?</text></questiontext></question>
+  <question type="multichoice">
+    <name><text>kaputt</text></name>
+    <questiontext format="html"><text>Diese Frage hat keine richtige Antwort?</text></questiontext>
+    <answer fraction="0"><text>a</text></answer><answer fraction="0"><text>b</text></answer>
+  </question>
+</quiz>"""
+
+
+@pytest.mark.django_db
+def test_a_moodle_xml_file_is_imported_into_a_new_draft_set(client, course):
+    """The Questions page's import over the API: usable questions as drafts with their checks and history, the
+    unusable ones with their reason, other types counted; a file that is no Moodle XML leaves nothing behind."""
+    _, auth = lecturer_token(course)
+    headers = {"HTTP_AUTHORIZATION": auth["Authorization"]}
+    api = f"/api/v1/courses/{course.pk}"
+    response = client.post(f"{api}/question-sets/import/", {"file": SimpleUploadedFile("alt.xml", MOODLE_FILE)},
+                           **headers)
+    assert response.status_code == 201, response.content
+    result = response.json()
+    assert (result["imported"], result["skipped"]) == (2, {"numerical": 1})
+    assert [u["stem"] for u in result["unusable"]] == ["Diese Frage hat keine richtige Antwort?"]
+    assert result["unusable"][0]["reason"] == "Not exactly the declared number of correct answers."
+    imported = result["question_set"]
+    assert (imported["title"], imported["requested"], imported["questions"]) == ("Imported: alt.xml", 2, 2)
+    items = client.get(f"{api}/question-sets/{imported['id']}/questions/", **headers).json()["results"]
+    assert [(i["kind"], i["origin"], i["review"]) for i in items] == [("multichoice", "imported", "draft"),
+                                                                      ("truefalse", "imported", "draft")]
+    assert items[0]["content"] == {"options": ["Das Init-System", "Ein Editor"], "correct_index": 0}
+    assert {c["check"] for c in items[0]["checks"]} >= {"form", "duplicate"}
+    question = client.get(f"{api}/question-sets/{imported['id']}/questions/{items[1]['id']}/", **headers).json()
+    assert question["content"] == {"truth": True} and [h["action"] for h in question["history"]] == ["imported"]
+
+    broken = client.post(f"{api}/question-sets/import/", {"file": SimpleUploadedFile("notizen.xml", b"kein XML")},
+                         **headers)
+    assert broken.status_code == 400 and broken.json()["detail"].startswith("This is not a readable XML file")
+    assert QuestionSet.objects.filter(course=course).count() == 1  # the refused file's new set is gone
+    released = make_released_set(course)
+    late = client.post(f"{api}/question-sets/import/", {"file": SimpleUploadedFile("alt.xml", MOODLE_FILE),
+                                                        "set": released.pk}, **headers)
+    assert late.status_code == 400 and late.json()["detail"] == "A released set can no longer be changed."
 
 
 # --- Settings and usage ---------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
-from rest_framework import exceptions, renderers, serializers, status, viewsets
+from rest_framework import exceptions, parsers, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -32,7 +32,17 @@ from config.api_schema import ProblemSerializer
 from courses.access import READ, TEACH, page_token
 from courses.api import found
 from courses.models import Section
-from tutor import conversations, exports, generation, item_checks, item_stats, practice, questions, stream
+from tutor import (
+    conversations,
+    exports,
+    generation,
+    imports,
+    item_checks,
+    item_stats,
+    practice,
+    questions,
+    stream,
+)
 from tutor.forms import TutorConfigForm
 from tutor.models import GenerationPart, GenerationRun, Message, Question, QuestionSet, TutorConfig
 from tutor.payloads import message_payload
@@ -543,6 +553,30 @@ class ReviewedSerializer(serializers.Serializer):
     changed = serializers.IntegerField()
 
 
+class ImportSerializer(serializers.Serializer):
+    """A Moodle XML file to import (multichoice, truefalse, shortanswer, essay), into a draft set or a new one."""
+
+    file = serializers.FileField()
+    set = serializers.IntegerField(required=False, help_text="A draft set of the course to add to (default: a new "
+                                                             "set named after the file).")
+
+
+class UnusableSerializer(serializers.Serializer):
+    """A question of the file that was not imported, and why."""
+
+    stem = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class ImportedSerializer(serializers.Serializer):
+    """What an import did: the set, the questions imported, those not usable and the question types skipped."""
+
+    question_set = QuestionSetSerializer()
+    imported = serializers.IntegerField()
+    unusable = UnusableSerializer(many=True)
+    skipped = serializers.DictField(child=serializers.IntegerField(), help_text="question type -> count")
+
+
 class ExportRenderer(renderers.BaseRenderer):
     """Lets clients that accept only the export's file type (XML, text) download it; errors are JSON."""
 
@@ -611,6 +645,23 @@ class QuestionSetViewSet(viewsets.GenericViewSet):
         question_set = self.get_object()
         questions.retry_generation(question_set)
         return self._set(question_set, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request={"multipart/form-data": ImportSerializer}, responses={201: ImportedSerializer})
+    @action(detail=False, methods=["post"], url_path="import", parser_classes=[parsers.MultiPartParser])
+    def import_file(self, request, course_id):
+        """Import a Moodle XML file's questions as drafts (the form and near-duplicate checks run on them)."""
+        asked = body_of(request, ImportSerializer)
+        chosen = None
+        if asked.get("set") is not None:
+            chosen = found(QuestionSet.objects.filter(course_id=course_id),
+                           _("This question set does not exist in this course."), pk=asked["set"])
+        question_set, result = imports.import_file(request.grant.course, asked["file"].name,
+                                                   asked["file"].read(imports.MAX_IMPORT_BYTES + 1), request.user,
+                                                   chosen)
+        return Response({"question_set": QuestionSetSerializer(self.get_queryset().get(pk=question_set.pk)).data,
+                         "imported": result["imported"], "skipped": result["skipped"],
+                         "unusable": [{"stem": stem, "reason": reason} for stem, reason in result["unusable"]]},
+                        status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ReviewManySerializer, responses=ReviewedSerializer)
     @action(detail=True, methods=["post"])

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from courses.access import course_member, tool_url
 from tutor import exports, generation, item_checks, item_stats, practice, questions
-from tutor.imports import MAX_IMPORT_BYTES, QuestionImportError, import_moodle_xml
+from tutor.imports import MAX_IMPORT_BYTES, QuestionImportError, import_file
 from tutor.models import GenerationRun, Question, QuestionSet, TutorConfig
 
 log = logging.getLogger(__name__)
@@ -108,20 +108,14 @@ def questions_import(request, course_id):
     if upload is None:
         messages.error(request, _("Please choose a Moodle XML file."))
         return _to(request, "tutor:questions")
-    if target.isdigit():
-        question_set = get_object_or_404(QuestionSet, pk=int(target), course=request.course)
-    else:
-        question_set = QuestionSet.objects.create(course=request.course, title=_("Imported: %(name)s") % {
-            "name": upload.name[:200]}, generation=QuestionSet.DONE, created_by=request.user, requested=0)
+    chosen = get_object_or_404(QuestionSet, pk=int(target), course=request.course) if target.isdigit() else None
     try:
-        result = import_moodle_xml(question_set, upload.read(MAX_IMPORT_BYTES + 1), request.user)
+        question_set, result = import_file(request.course, upload.name, upload.read(MAX_IMPORT_BYTES + 1),
+                                           request.user, chosen)
     except QuestionImportError as exc:
         log.info("questions: import refused in course %s: %s", course_id, exc)
-        if not target.isdigit():
-            question_set.delete()
         messages.error(request, str(exc))
         return _to(request, "tutor:questions")
-    QuestionSet.objects.filter(pk=question_set.pk).update(requested=question_set.questions.count())
     text = ngettext("%(n)d question was imported.", "%(n)d questions were imported.", result["imported"]) % {
         "n": result["imported"]}
     if result["unusable"]:
