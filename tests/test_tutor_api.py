@@ -18,6 +18,7 @@ from tests.support import (
     sse_events,
     wait_for,
 )
+from tests.test_tutor_exports import LECTURER_FILE
 from tutor import practice
 from tutor.models import Conversation, Feedback, Message, Question, QuestionSet
 
@@ -258,29 +259,6 @@ def test_a_run_generates_a_set_per_section_and_says_when_nothing_is_missing(cele
     assert [r["id"] for r in listed] == [run["id"]]
 
 
-MOODLE_FILE = b"""<?xml version="1.0" encoding="UTF-8"?>
-<quiz>
-  <question type="multichoice">
-    <name><text>Frage 1</text></name>
-    <questiontext format="html"><text><![CDATA[<p>Was ist <b>systemd</b> unter Debian?</p>]]></text></questiontext>
-    <answer fraction="100" format="html"><text>Das Init-System</text></answer>
-    <answer fraction="0" format="html"><text>Ein Editor</text></answer>
-  </question>
-  <question type="truefalse">
-    <name><text>Frage 2</text></name>
-    <questiontext format="html"><text>Der Kernel startet den Init-Prozess.</text></questiontext>
-    <answer fraction="100"><text>true</text></answer>
-    <answer fraction="0"><text>false</text></answer>
-  </question>
-  <question type="numerical"><name><text>Zahl</text></name><questiontext><text>1+1?</text></questiontext></question>
-  <question type="multichoice">
-    <name><text>kaputt</text></name>
-    <questiontext format="html"><text>Diese Frage hat keine richtige Antwort?</text></questiontext>
-    <answer fraction="0"><text>a</text></answer><answer fraction="0"><text>b</text></answer>
-  </question>
-</quiz>"""
-
-
 @pytest.mark.django_db
 def test_a_moodle_xml_file_is_imported_into_a_new_draft_set(client, course):
     """The Questions page's import over the API: usable questions as drafts with their checks and history, the
@@ -288,29 +266,31 @@ def test_a_moodle_xml_file_is_imported_into_a_new_draft_set(client, course):
     _, auth = lecturer_token(course)
     headers = {"HTTP_AUTHORIZATION": auth["Authorization"]}
     api = f"/api/v1/courses/{course.pk}"
-    response = client.post(f"{api}/question-sets/import/", {"file": SimpleUploadedFile("alt.xml", MOODLE_FILE)},
+    response = client.post(f"{api}/question-sets/import/", {"file": SimpleUploadedFile("alt.xml", LECTURER_FILE)},
                            **headers)
     assert response.status_code == 201, response.content
     result = response.json()
-    assert (result["imported"], result["skipped"]) == (2, {"numerical": 1})
+    assert (result["imported"], result["skipped"]) == (3, {"numerical": 1})
     assert [u["stem"] for u in result["unusable"]] == ["Diese Frage hat keine richtige Antwort?"]
     assert result["unusable"][0]["reason"] == "Not exactly the declared number of correct answers."
     imported = result["question_set"]
-    assert (imported["title"], imported["requested"], imported["questions"]) == ("Imported: alt.xml", 2, 2)
+    assert (imported["title"], imported["requested"], imported["questions"]) == ("Imported: alt.xml", 3, 3)
     items = client.get(f"{api}/question-sets/{imported['id']}/questions/", **headers).json()["results"]
     assert [(i["kind"], i["origin"], i["review"]) for i in items] == [("multichoice", "imported", "draft"),
-                                                                      ("truefalse", "imported", "draft")]
-    assert items[0]["content"] == {"options": ["Das Init-System", "Ein Editor"], "correct_index": 0}
+                                                                      ("truefalse", "imported", "draft"),
+                                                                      ("essay", "imported", "draft")]
+    assert items[0]["content"] == {"options": ["Ein Init-System", "Ein Editor"], "correct_index": 0}
+    assert items[2]["content"] == {"model_answer": "", "rubric": "Mindestens drei Schritte nennen."}
     assert {c["check"] for c in items[0]["checks"]} >= {"form", "duplicate"}
     question = client.get(f"{api}/question-sets/{imported['id']}/questions/{items[1]['id']}/", **headers).json()
-    assert question["content"] == {"truth": True} and [h["action"] for h in question["history"]] == ["imported"]
+    assert question["content"] == {"truth": False} and [h["action"] for h in question["history"]] == ["imported"]
 
     broken = client.post(f"{api}/question-sets/import/", {"file": SimpleUploadedFile("notizen.xml", b"kein XML")},
                          **headers)
     assert broken.status_code == 400 and broken.json()["detail"].startswith("This is not a readable XML file")
     assert QuestionSet.objects.filter(course=course).count() == 1  # the refused file's new set is gone
     released = make_released_set(course)
-    late = client.post(f"{api}/question-sets/import/", {"file": SimpleUploadedFile("alt.xml", MOODLE_FILE),
+    late = client.post(f"{api}/question-sets/import/", {"file": SimpleUploadedFile("alt.xml", LECTURER_FILE),
                                                         "set": released.pk}, **headers)
     assert late.status_code == 400 and late.json()["detail"] == "A released set can no longer be changed."
 
