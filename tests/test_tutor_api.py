@@ -1,5 +1,7 @@
 """The tutor's API: chat over the real stack (uvicorn, Celery worker, Redis, the stub model), question sets from
-generation to export, the settings with ETag/If-Match and the settings page's rules, and usage."""
+generation (two kinds, what was made and dropped and why) through review, rewrite, grading and release to export and
+item statistics, whole-text runs, the Moodle XML import, the settings with ETag/If-Match and the settings page's
+rules, and usage."""
 
 import json
 
