@@ -148,6 +148,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by the tool itself (no CDN)
     "config",
     "lti",
     "courses",
@@ -421,9 +423,51 @@ STATIC_URL = "/static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", str(DATA_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
+# --- The API (/api/v1/, Django REST framework; config/api.py, config/api_urls.py) -------------------------
+# API_RATE_LIMIT: requests one API token (or person, for the pages' own calls) may make, e.g. 300/minute
+#   (DRF's rate syntax: N/second, N/minute, N/hour, N/day; default 300/minute); over it: 429 with Retry-After
+API_RATE_LIMIT = env("API_RATE_LIMIT", "300/minute")
+try:
+    _count, _period = API_RATE_LIMIT.split("/")
+    assert int(_count) > 0 and _period[:1] in "smhd"
+except (ValueError, AssertionError):
+    raise ImproperlyConfigured(f"API_RATE_LIMIT={API_RATE_LIMIT!r}: use N/second, N/minute, N/hour or N/day") from None
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [  # courses.access: who a request is; courses.access.course_grant: what it may
+        "courses.access.ApiTokenAuthentication",
+        "courses.access.LaunchTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["courses.access.CourseAccess"],
+    "DEFAULT_THROTTLE_CLASSES": ["config.api.TokenRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser", "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
+    "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
+    "EXCEPTION_HANDLER": "config.api.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "config.api_schema.ProblemAutoSchema",
+    "URL_FORMAT_OVERRIDE": None,  # the Accept header chooses (no ?format=)
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Course tutor API",
+    "DESCRIPTION": "The course tutor for integrations outside the LMS: course texts, search, chat, question sets, "
+                   "usage. See README.md, section *The API*.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": False, "tryItOutEnabled": False},
+    "ENUM_NAME_OVERRIDES": {
+        "DocumentStatusEnum": "courses.models.Document.STATUSES",
+        "MessageStatusEnum": "tutor.models.Message.STATUSES",
+        "QuestionSetStatusEnum": "tutor.models.QuestionSet.STATUSES",
+        "QuestionKindEnum": "tutor.models.Question.KINDS",
+        "TutorSwitchEnum": "tutor.models.TutorConfig.SWITCH",
+    },
 }
 
 # --- Metrics (Prometheus, /metrics; config/metrics.py) -------------------------------------------------

@@ -1,4 +1,5 @@
-"""Top-level URLs: each app mounts its own; health checks at /health/; Prometheus metrics at /metrics; static files at STATIC_URL."""
+"""Top-level URLs: each app mounts its own; the API at /api/v1/ (config/api_urls.py); health checks at /health/;
+Prometheus metrics at /metrics; static files at STATIC_URL."""
 
 from django.conf import settings
 from django.contrib import admin
@@ -14,6 +15,7 @@ urlpatterns = [
     path("metrics", views.metrics, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("config.api_urls")),
     path("lti/", include("lti.urls")),
     path("courses/", include("courses.urls")),
     path("", include("tutor.urls")),

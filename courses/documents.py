@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from courses.models import Document
-from courses.tasks import enqueue_ingestion
+from courses.tasks import enqueue_ingestion, queue_positions
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,17 @@ def validate_upload(filename, data):
         raise UploadError(_("The file “%(name)s” is larger than %(limit)d MB.") % {
             "name": filename, "limit": settings.MAX_UPLOAD_MB})
     return kind_of(filename, data)
+
+
+def read_upload(upload):
+    """(file name, content) of an uploaded file (a Django UploadedFile or None), refused with a clear message when
+    missing or over MAX_UPLOAD_MB before it is read into memory."""
+    if upload is None:
+        raise UploadError(_("Please choose a file to upload."))
+    if upload.size > settings.MAX_UPLOAD_MB * 1024 * 1024:
+        raise UploadError(_("The file “%(name)s” is larger than %(limit)d MB.") % {
+            "name": upload.name, "limit": settings.MAX_UPLOAD_MB})
+    return upload.name, upload.read()
 
 
 def _store_file(document, filename, data, sha):
@@ -122,3 +133,13 @@ def status_text(document, ahead=None):
         return ngettext("Waiting: %(count)d document is indexed before this one",
                         "Waiting: %(count)d documents are indexed before this one", ahead) % {"count": ahead}
     return str(document.get_status_display())
+
+
+def with_status(documents):
+    """The documents (a list) with their state for the lecturer: ``.ahead`` (documents indexed before a queued
+    one, else None) and ``.status_text``; what the documents page and the API show."""
+    ahead = queue_positions(documents)
+    for document in documents:
+        document.ahead = ahead.get(document.pk)
+        document.status_text = status_text(document, document.ahead)
+    return documents

@@ -1,8 +1,13 @@
 """Courses and who belongs to them. Documents, sections and chunks of the course texts live here too."""
 
+import hashlib
+import secrets
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from pgvector.django import VectorField
 
@@ -219,3 +224,80 @@ class CourseTerm(models.Model):
 
     def __str__(self):
         return f"{self.lexeme} ({self.chunks} chunks of course {self.course_id})"
+
+
+# --- API tokens: integrations outside the LMS (a portal chatbot, an upload script, analytics) ---------------
+
+class ApiTokenQuerySet(models.QuerySet):
+    """API tokens read as sentences: ApiToken.objects.filter(course=course).usable()."""
+
+    def usable(self):
+        """Tokens that are neither revoked nor expired."""
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class ApiToken(models.Model):
+    """A bearer secret for the API (``/api/v1/``): for one course, read or read and write, made by one of its
+    teachers, or for every course, made by an admin. Only its SHA-256 digest is stored; the secret is shown once.
+
+    It acts as its user (the conversations it starts are that person's); a course token works only while its
+    user still teaches the course (courses.access decides).
+    """
+
+    READ, WRITE = "read", "write"
+    SCOPES = [(READ, _("Read")), (WRITE, _("Read and write"))]
+    PREFIX = "ctk_"
+
+    name = models.CharField(_("name"), max_length=100)
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, null=True, blank=True, related_name="api_tokens",
+                               help_text=_("Empty: every course (an admin's token)."))
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    scope = models.CharField(_("scope"), max_length=8, choices=SCOPES, default=READ)
+    digest = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(_("begins with"), max_length=16)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
+    def __str__(self):
+        return f"{self.name} ({self.hint}…)"
+
+    @staticmethod
+    def digest_of(secret):
+        """The stored form of a secret: its SHA-256 (a random 256-bit secret needs no slow hash)."""
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user, *, name, scope=READ, days=90, course=None, token=None):
+        """A new token (saved; into the unsaved instance token when given, as the admin site has one) and its
+        secret, returned only here: it is never stored."""
+        secret = cls.PREFIX + secrets.token_urlsafe(32)
+        token = token or cls()
+        token.name, token.course, token.user, token.scope = name[:100], course, user, scope
+        token.digest, token.hint = cls.digest_of(secret), secret[:len(cls.PREFIX) + 6]
+        token.expires_at = timezone.now() + timedelta(days=days)
+        token.save()
+        return token, secret
+
+    @property
+    def is_usable(self):
+        """Neither revoked nor expired."""
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+    @property
+    def can_write(self):
+        """Whether the token may change things (upload, settings, review), not only read."""
+        return self.scope == self.WRITE
+
+    def revoke(self):
+        """Stop the token from working, at once and for good."""
+        ApiToken.objects.filter(pk=self.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.refresh_from_db(fields=["revoked_at"])

@@ -397,3 +397,16 @@ def course_documents(course_id):
     """Titles of the course's indexed texts."""
     course_id = int(getattr(course_id, "pk", course_id))
     return list(Document.objects.ready().filter(course_id=course_id).values_list("title", flat=True))
+
+
+def read_passage(course_id, chunk_id):
+    """(chunk, the chunks of its section in order) of one passage of this course (never another's), or None."""
+    from courses.models import Chunk
+
+    chunk = (Chunk.objects.select_related("document", "section")
+             .filter(pk=chunk_id, course_id=course_id).first())
+    if chunk is None:
+        return None
+    neighbours = (list(Chunk.objects.filter(section_id=chunk.section_id, course_id=course_id)
+                       .order_by("ordinal").only("id", "text", "page", "ordinal")) if chunk.section_id else [chunk])
+    return chunk, neighbours

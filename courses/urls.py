@@ -1,4 +1,4 @@
-"""URLs of the courses app: the lecturer's documents page and the reader view of a cited passage."""
+"""URLs of the courses app: the lecturer's documents and API tokens pages, and the reader view of a cited passage."""
 
 from django.urls import path
 
@@ -7,9 +7,10 @@ from courses import views
 app_name = "courses"
 urlpatterns = [
     path("<int:course_id>/documents/", views.documents, name="documents"),
-    path("<int:course_id>/documents/status/", views.documents_status, name="documents_status"),
     path("<int:course_id>/documents/<int:document_id>/replace/", views.replace, name="replace"),
     path("<int:course_id>/documents/<int:document_id>/reindex/", views.reindex, name="reindex"),
     path("<int:course_id>/documents/<int:document_id>/delete/", views.delete, name="delete"),
     path("<int:course_id>/passage/<int:chunk_id>/", views.passage, name="passage"),
+    path("<int:course_id>/api-tokens/", views.api_tokens, name="api-tokens"),
+    path("<int:course_id>/api-tokens/<int:token_id>/revoke/", views.revoke_api_token, name="revoke-api-token"),
 ]

@@ -1,10 +1,14 @@
-"""Lecturer pages for course texts, and the reader view of one passage; the work is done in plain modules."""
+"""Lecturer pages for course texts and the course's API tokens, and the reader view of one passage; the work is done
+in plain modules."""
+
+import logging
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from courses.access import course_member, tool_url
@@ -12,27 +16,21 @@ from courses.documents import (
     UploadError,
     add_document,
     delete_document,
+    read_upload,
     reindex_document,
     replace_document,
-    status_text,
+    with_status,
 )
-from courses.models import Chunk, Document
+from courses.forms import ApiTokenForm
+from courses.models import ApiToken, Document
 from courses.rendering import render_markdown
-from courses.tasks import queue_positions
+from courses.retrieval import read_passage
+
+log = logging.getLogger(__name__)
 
 
 def _back(request, course_id):
     return redirect(tool_url("courses:documents", course_id, token=request.launch_token))
-
-
-def _read_upload(request):
-    upload = request.FILES.get("file")
-    if upload is None:
-        raise UploadError(_("Please choose a file to upload."))
-    if upload.size > settings.MAX_UPLOAD_MB * 1024 * 1024:
-        raise UploadError(_("The file “%(name)s” is larger than %(limit)d MB.") % {
-            "name": upload.name, "limit": settings.MAX_UPLOAD_MB})
-    return upload.name, upload.read()
 
 
 @course_member(teaching=True)
@@ -40,31 +38,15 @@ def documents(request, course_id):
     """The course's texts with their indexing status; upload form (POST adds a document)."""
     if request.method == "POST":
         try:
-            name, data = _read_upload(request)
+            name, data = read_upload(request.FILES.get("file"))
             document = add_document(request.course, name, data, title=request.POST.get("title") or None)
             messages.success(request, _("“%(title)s” was added and is being indexed.") % {"title": document.title})
         except UploadError as exc:
             messages.error(request, str(exc))
         return _back(request, course_id)
-    docs = list(Document.objects.filter(course_id=course_id))
-    ahead = queue_positions(docs)
-    for document in docs:
-        document.status_text = status_text(document, ahead.get(document.pk))
+    docs = with_status(list(Document.objects.filter(course_id=course_id)))
     return render(request, "courses/documents.html", {"course": request.course, "documents": docs,
                                                      "max_mb": settings.MAX_UPLOAD_MB})
-
-
-@course_member(teaching=True)
-def documents_status(request, course_id):
-    """JSON progress of every document of the course, polled by the documents page."""
-    docs = list(Document.objects.filter(course_id=course_id))
-    ahead = queue_positions(docs)
-    rows = [{
-        "id": d.pk, "status": d.status, "status_label": status_text(d, ahead.get(d.pk)), "ahead": ahead.get(d.pk),
-        "percent": d.progress_percent, "pages_done": d.pages_done, "pages_total": d.pages_total,
-        "chunks_done": d.chunks_done, "chunks_total": d.chunks_total, "error": d.error_message,
-    } for d in docs]
-    return JsonResponse({"documents": rows})
 
 
 @require_POST
@@ -73,7 +55,7 @@ def replace(request, course_id, document_id):
     """New content for a document (POST with a file)."""
     document = get_object_or_404(Document, pk=document_id, course_id=course_id)
     try:
-        name, data = _read_upload(request)
+        name, data = read_upload(request.FILES.get("file"))
         replace_document(document, name, data)
         messages.success(request, _("“%(title)s” was replaced and is being indexed.") % {"title": document.title})
     except UploadError as exc:
@@ -105,12 +87,10 @@ def delete(request, course_id, document_id):
 @course_member()
 def passage(request, course_id, chunk_id):
     """One cited passage in its section, with document, section path and page."""
-    chunk = (Chunk.objects.select_related("document", "section")
-             .filter(pk=chunk_id, course_id=course_id).first())
-    if chunk is None:
+    found = read_passage(course_id, chunk_id)
+    if found is None:
         raise Http404(_("This passage does not exist in this course."))
-    neighbours = list(Chunk.objects.filter(section_id=chunk.section_id, course_id=course_id)
-                      .order_by("ordinal").only("id", "text", "page", "ordinal")) if chunk.section_id else [chunk]
+    chunk, neighbours = found
     if chunk.document.kind == Document.MARKDOWN:  # shown as the lecturer wrote it, not as its raw syntax
         chunk.html = render_markdown(chunk.text)
         for neighbour in neighbours:
@@ -120,3 +100,29 @@ def passage(request, course_id, chunk_id):
         "section_shown": chunk.section and chunk.section.path.strip() != chunk.document.title.strip(),
         "is_teaching": request.membership.is_teaching,
     })
+
+
+@never_cache
+@course_member(teaching=True)
+def api_tokens(request, course_id):
+    """The course's API tokens (scope, expiry, last use) and the form for a new one (POST: made, its secret shown in
+    this response only, never stored)."""
+    form, secret = ApiTokenForm(request.POST or None), None
+    if request.method == "POST" and form.is_valid():
+        token, secret = ApiToken.issue(request.user, course=request.course, **form.cleaned_data)
+        log.info("course %s: API token %s (%s) made by user %s", course_id, token.pk, token.scope, request.user.pk)
+        form = ApiTokenForm()
+    return render(request, "courses/api_tokens.html", {
+        "course": request.course, "form": form, "secret": secret,
+        "tokens": ApiToken.objects.filter(course=request.course).select_related("user")})
+
+
+@require_POST
+@course_member(teaching=True)
+def revoke_api_token(request, course_id, token_id):
+    """Revoke one of the course's API tokens, at once and for good."""
+    token = get_object_or_404(ApiToken, pk=token_id, course_id=course_id)
+    token.revoke()
+    log.info("course %s: API token %s revoked by user %s", course_id, token.pk, request.user.pk)
+    messages.success(request, _("The token “%(name)s” was revoked.") % {"name": token.name})
+    return redirect(tool_url("courses:api-tokens", course_id, token=request.launch_token))

@@ -82,6 +82,20 @@ def pytest_runtest_teardown(item, nextitem):
     yield
 
 
+@pytest.fixture
+def own_ingest_queue():
+    """The ingest queue for a test's own worker: a session worker that is running (started by an earlier test)
+    stops taking ingestion tasks until the test ends."""
+    from config.celery import app
+
+    names = list(_SESSION_WORKERS)
+    if names:
+        app.control.cancel_consumer("ingest", destination=names, reply=True, timeout=10)
+    yield
+    if names:
+        app.control.add_consumer("ingest", destination=names, reply=True, timeout=10)
+
+
 @pytest.fixture(scope="session")
 def celery_worker(worker_env, tmp_path_factory):
     """A real Celery worker process consuming every queue, against the test database."""
@@ -138,28 +152,10 @@ def stub_llm(stub_llm_server):
 @pytest.fixture(scope="session")
 def web_server(worker_env, tmp_path_factory):
     """The real ASGI app under uvicorn on a free loopback port, against the test database; yields its base URL."""
-    from deploy.stack import free_port, wait_for_port
+    from tests.support import web_server_process
 
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("web") / "web.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-             "--no-access-log"], env=dict(worker_env, PUBLIC_URL=f"http://127.0.0.1:{port}"), cwd=ROOT, stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True)
-    try:
-        wait_for_port("127.0.0.1", port, "uvicorn", process, timeout=60)
-    except Exception:
-        process.kill()
-        raise RuntimeError(f"uvicorn did not start:\n{log_path.read_text()}") from None
-    process.log_path = log_path
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with web_server_process(worker_env, tmp_path_factory.mktemp("web") / "web.log") as (url, _port, _process):
+        yield url
 
 
 # --- LTI: an independent platform (lti1p3platform) on a loopback HTTP server ----------------------------

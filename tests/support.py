@@ -4,13 +4,18 @@ record of every failed response and console error. Fixtures live here too (impor
 
 import itertools
 import json
+import re
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
+import httpx
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -223,6 +228,32 @@ def page_forms(html):
     return parser.forms
 
 
+def page_data(html, element_id, name):
+    """The data-<name> attribute of the element with this id in a page (e.g. the URL its script polls)."""
+    found = re.search(rf'<[^>]*\bid="{re.escape(element_id)}"[^>]*>', html)
+    assert found, f"no element #{element_id} in the page"
+    value = re.search(rf'\bdata-{re.escape(name)}="([^"]*)"', found.group(0))
+    assert value, f"#{element_id} has no data-{name}"
+    return unescape(value.group(1))
+
+
+def sse_events(url, timeout=60, stop_after=None, method="GET", **request):
+    """(event, data) pairs of a server-sent event stream (httpx) until 'final' (or stop_after events)."""
+    events = []
+    with httpx.stream(method, url, timeout=timeout, **request) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        name = None
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                events.append((name, json.loads(line[5:])))
+                if name == "final" or (stop_after and len(events) >= stop_after):
+                    break
+    return events
+
+
 def wait_for(predicate, timeout=60, what="the condition"):
     """predicate()'s first true value, polled until timeout seconds have passed (then AssertionError)."""
     deadline = time.monotonic() + timeout
@@ -240,14 +271,43 @@ async def ask_as_the_page(http, web, course_id, token, text, on_event):
     returning True (after "final" it ends anyway)."""
     async with http.stream("POST", f"{web}/c/{course_id}/ask/", data={"text": text, "lt": token},
                            headers={"X-Launch-Token": token, "Accept": "text/event-stream"}) as response:
-        response.raise_for_status()
-        event = None
-        async for line in response.aiter_lines():
-            if line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:"):
-                if on_event(event, json.loads(line[5:])) or event == "final":
-                    return
+        await read_events(response, on_event)
+
+
+async def read_events(response, on_event):
+    """Read an httpx streaming response of server-sent events: on_event(name, data) gets each event and ends the
+    reading by returning True (after "final" it ends anyway)."""
+    response.raise_for_status()
+    event = None
+    async for line in response.aiter_lines():
+        if line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            if on_event(event, json.loads(line[5:])) or event == "final":
+                return
+
+
+@contextmanager
+def web_server_process(env, log_path, port=None):
+    """The ASGI app under uvicorn on a loopback port (a free one unless given), with this environment (PUBLIC_URL:
+    that port unless env names one); yields (base URL, port, process) and stops it afterwards."""
+    from deploy.stack import free_port, stop_process, wait_for_port
+
+    port = port or free_port()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+             "--no-access-log"], env={"PUBLIC_URL": f"http://127.0.0.1:{port}", **env}, cwd=ROOT, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        try:
+            wait_for_port("127.0.0.1", port, "uvicorn", process, timeout=60)
+        except Exception:
+            raise RuntimeError(f"uvicorn did not start:\n{Path(log_path).read_text()}") from None
+        process.log_path = log_path
+        yield f"http://127.0.0.1:{port}", port, process
+    finally:
+        stop_process(process)
 
 
 def celery_app_for(broker_url):

@@ -14,6 +14,7 @@ from tests.support import start_worker, stop_worker, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "deploy" / "demo_corpus" / "debian-reference-de"
+pytestmark = pytest.mark.usefixtures("own_ingest_queue")  # these tests' workers, not a session worker, ingest
 
 
 def start_ingest_worker(env, log_path):

@@ -6,11 +6,11 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from courses.access import make_launch_token
+from courses.access import make_launch_token, tool_url
 from courses.documents import add_document
 from courses.ingest import ingest_document
 from courses.models import Chunk, Course, Document, Membership
-from tests.support import page_forms
+from tests.support import page_data, page_forms
 
 CORPUS = Path(__file__).resolve().parent.parent / "deploy" / "demo_corpus" / "debian-reference-de"
 
@@ -35,11 +35,13 @@ def test_a_lecturer_uploads_a_text_and_sees_its_progress(client, course, django_
     assert document.title == "Kapitel 3" and queued == [document.pk]
     page = client.get(response.url)
     assert page.status_code == 200 and "Kapitel 3" in page.content.decode() and "<progress" in page.content.decode()
-    status = client.get(reverse("courses:documents_status", args=[course.pk]), {"lt": token}).json()
-    assert status["documents"][0]["status"] == "queued"
+    status_url = page_data(page.content.decode(), "documents", "status-url")  # what the page polls: the API
+    assert status_url == tool_url("api:course-documents-list", course.pk, token=token)
+    status = client.get(status_url).json()
+    assert status["results"][0]["status"] == "queued"
     ingest_document(document.pk)
-    status = client.get(reverse("courses:documents_status", args=[course.pk]), {"lt": token}).json()
-    assert status["documents"][0]["status"] == "ready" and status["documents"][0]["percent"] == 100
+    status = client.get(status_url).json()
+    assert status["results"][0]["status"] == "ready" and status["results"][0]["percent"] == 100
 
 
 def test_upload_errors_are_shown_clearly(client, course, settings):

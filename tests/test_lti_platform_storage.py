@@ -11,8 +11,6 @@ a student opens the tool inside the test platform's course page and lands on the
 import json
 import logging
 import re
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlparse
 
@@ -22,7 +20,7 @@ from django.contrib.sessions.models import Session
 from courses.models import Membership
 from lti.models import LtiContext, UsedNonce
 from tests.lti_support import ROLE, PlatformLogin, browser
-from tests.support import ARTIFACTS, audit, chromium
+from tests.support import ARTIFACTS, audit, chromium, web_server_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -214,20 +212,12 @@ def test_test_platform_course_page_embeds_the_tool_beside_a_storage_frame(live_s
 def cross_site_server(worker_env, tmp_path):
     """The ASGI app under uvicorn where the tool is http://localhost:PORT and the test platform
     http://127.0.0.1:PORT: two different sites, so the tool's iframe is a third-party context."""
-    from deploy.stack import free_port, stop_process, wait_for_port
+    from deploy.stack import free_port
 
     port = free_port()
-    log_path = tmp_path / "web.log"
     env = dict(worker_env, PUBLIC_URL=f"http://localhost:{port}", LTI_TEST_PLATFORM_URL=f"http://127.0.0.1:{port}")
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                                    "--port", str(port), "--no-access-log"], env=env, cwd=ROOT, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_for_port("127.0.0.1", port, "uvicorn", process, timeout=60)
-        yield port, log_path
-    finally:
-        stop_process(process)
+    with web_server_process(env, tmp_path / "web.log", port=port) as (_url, _port, process):
+        yield port, process.log_path
 
 
 PROBE = ("() => { document.cookie = 'probe=1; path=/; SameSite=None; Secure';"

@@ -1,10 +1,10 @@
 """Every button of every page, clicked in headless Chromium inside the built-in test platform's iframe (as Moodle
-shows the tool): the lecturer's documents (upload, replace, re-index, delete), tutor settings, usage, questions
-(a whole text at once from the section tree with its progress page and "generate what is missing", the checks'
-settings, a set of every kind with its checks and dropped questions, bulk approve, reject, edit, rewrite a wrong
-option, history, grading rule, release, export as Moodle XML and GIFT, import, item statistics and their CSV, placing
-a set beside its section by deep linking); the student's chat (ask, sources, feedback, new and earlier
-conversations, try again) and practice of every kind (answer, result, try again).
+shows the tool): the lecturer's documents (upload, replace, re-index, delete), tutor settings, usage, API tokens
+(make, revoke), questions (a whole text at once from the section tree with its progress page and "generate what
+is missing", the checks' settings, a set of every kind with its checks and dropped questions, bulk approve, reject,
+edit, rewrite a wrong option, history, grading rule, release, export as Moodle XML and GIFT, import, item
+statistics and their CSV, placing a set beside its section by deep linking); the student's chat (ask, sources,
+feedback, new and earlier conversations, try again) and practice of every kind (answer, result, try again).
 
 Real launches, the real uvicorn server and Celery worker; the stub LLM answers deterministically. Any response
 with status 400 or more, any console error (a script the Content-Security-Policy blocks is one) and any serious
@@ -164,6 +164,15 @@ def test_a_lecturer_and_a_student_use_every_page_inside_the_lms_frame(celery_wor
         act(page, rows.nth(1).locator("button[type=submit]"))
         assert tool.locator("#test-questions tr.test-question").count() == 1
         nav(page, tool, "/usage/")
+
+        # --- API tokens: make one (shown once), revoke it ------------------------------------------------------
+        nav(page, tool, "/api-tokens/")
+        tool.locator("#new-api-token input[name=name]").fill("Portal-Chatbot")
+        act(page, tool.locator("#new-api-token button[type=submit]"))
+        assert tool.locator("#new-token input").input_value().startswith("ctk_")
+        act(page, tool.locator("#api-tokens form.revoke button"))  # after the confirmation dialog
+        assert tool.locator("#api-tokens td.state", has_text="widerrufen").count() == 1  # German browser
+        nav(page, tool, "/c/")  # back to the course
 
         # --- questions: a whole text at once, from the section tree -----------------------------------------
         nav(page, tool, "/questions/")

@@ -9,27 +9,18 @@ import re
 import httpx
 import pytest
 
-from tests.support import INIT_TEXT, INJECTION_TEXT, closed_port_url, make_course, make_member, point_tutor_at
+from tests.support import (
+    INIT_TEXT,
+    INJECTION_TEXT,
+    closed_port_url,
+    make_course,
+    make_member,
+    point_tutor_at,
+    sse_events,
+)
 from tutor.models import Citation, Message
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
-
-
-def sse_events(url, timeout=60, stop_after=None, method="GET", **request):
-    """(event, data) pairs of a server-sent event stream until 'final' (or stop_after events)."""
-    events = []
-    with httpx.stream(method, url, timeout=timeout, **request) as response:
-        assert response.status_code == 200, response.read()
-        assert response.headers["content-type"].startswith("text/event-stream")
-        name = None
-        for line in response.iter_lines():
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                events.append((name, json.loads(line[5:])))
-                if name == "final" or (stop_after and len(events) >= stop_after):
-                    break
-    return events
 
 
 def ask(web_server, course, token, text):

@@ -9,7 +9,7 @@ import pytest
 
 from courses.models import Membership, Section
 from lti import placements
-from tests.support import QuestionModelStub, make_member, point_tutor_at, wait_for
+from tests.support import QuestionModelStub, make_member, page_data, point_tutor_at, wait_for
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
 from tutor import generation, items, questions
 from tutor.models import GenerationPart, GenerationRun, Question, QuestionSet
@@ -123,7 +123,8 @@ def test_a_whole_text_becomes_a_set_per_section_and_a_failing_section_stops_no_o
     for name in ("Der Init-Prozess", "Dienste", "Netzwerk"):
         assert [q.stem for q in sets[name].questions.order_by("position")] == [q["stem"] for q in QUESTIONS[name]]
 
-    status = client.get(f"/c/{course.pk}/questions/runs/{run.pk}/status/?lt={token}").json()
+    page = client.get(f"/c/{course.pk}/questions/runs/{run.pk}/?lt={token}").content.decode()
+    status = client.get(page_data(page, "run", "status-url")).json()  # what the page polls: the API
     assert (status["sections"], status["done"], status["failed"], status["finished"]) == (4, 3, 1, True)
     assert (status["requested"], status["made"]) == (8, 6)
     assert [p["state"] for p in status["parts"]] == ["done", "done", "failed", "done"]  # in the text's order

@@ -9,7 +9,15 @@ import pytest
 from django.utils import timezone
 
 from courses.models import Chunk, Membership, Section
-from tests.support import INIT_TEXT, QuestionModelStub, closed_port_url, make_member, point_tutor_at, wait_for
+from tests.support import (
+    INIT_TEXT,
+    QuestionModelStub,
+    closed_port_url,
+    make_member,
+    page_data,
+    point_tutor_at,
+    wait_for,
+)
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
 from tutor.generation import generate
 from tutor.models import Attempt, GenerationPart, Question, QuestionChange, QuestionSet
@@ -131,7 +139,7 @@ def test_inference_down_fails_with_a_reason_and_can_be_retried(celery_worker, st
 
     html = client.get(f"/c/{course.pk}/questions/{question_set.pk}/?lt={token}").content.decode()
     assert "The language model server is not reachable" in html and "Try again" in html
-    status = client.get(f"/c/{course.pk}/questions/{question_set.pk}/status/?lt={token}").json()
+    status = client.get(page_data(html, "generation", "status-url")).json()  # what the page polls: the API
     assert status["generation"] == "failed" and "not reachable" in status["error"]
 
     point_tutor_at(course, stub_llm.url)

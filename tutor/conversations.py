@@ -52,12 +52,17 @@ def conversation_for(course, user, *, new=False, conversation_id=None):
     return Conversation.objects.create(course=course, user=user)
 
 
+def titled_conversations(course, user):
+    """The person's conversations in the course that hold a question, newest first, each with ``title`` (its first
+    question)."""
+    first_question = Message.objects.filter(conversation=models.OuterRef("pk"), role=Message.USER).order_by("pk")
+    return (Conversation.objects.filter(course=course, user=user)
+            .annotate(title=models.Subquery(first_question.values("text")[:1])).exclude(title=None))
+
+
 def conversation_list(course, user, limit=30):
     """The person's conversations in the course, newest first, each titled by its first question."""
-    first_question = Message.objects.filter(conversation=models.OuterRef("pk"), role=Message.USER).order_by("pk")
-    rows = (Conversation.objects.filter(course=course, user=user)
-            .annotate(title=models.Subquery(first_question.values("text")[:1]))
-            .exclude(title=None).values("pk", "title", "updated_at")[:limit])
+    rows = titled_conversations(course, user).values("pk", "title", "updated_at")[:limit]
     return [{"id": r["pk"], "title": r["title"][:80], "updated_at": r["updated_at"]} for r in rows]
 
 
@@ -113,3 +118,14 @@ def ask(course, user, text, *, conversation=None):
     transaction.on_commit(lambda: chat_answer.delay(answer.pk, language))
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     return question, answer
+
+
+def ask_in(course, user, text, *, conversation_id=None, new=False):
+    """Take a question into the conversation a client names: a new one (new), the person's own one by id
+    (conversation_id; another's raises ChatError), or else their latest; returns (question, answer) as ask does."""
+    conversation = None
+    if new:
+        conversation = conversation_for(course, user, new=True)
+    elif conversation_id is not None:
+        conversation = conversation_for(course, user, conversation_id=conversation_id or -1)
+    return ask(course, user, text, conversation=conversation)

@@ -13,7 +13,9 @@ answer) nor for case-sensitive short answers (Moodle reads them as case-insensit
 import re
 import xml.etree.ElementTree as ET
 
+from django.http import HttpResponse
 from django.utils.html import escape
+from django.utils.http import content_disposition_header
 
 from tutor.models import Question
 from tutor.questions import released_questions
@@ -155,3 +157,15 @@ def filename(question_set, extension):
     """A safe download name for the set."""
     stem = re.sub(r"[^\w-]+", "-", question_set.title, flags=re.UNICODE).strip("-")[:60] or "questions"
     return f"{stem}.{extension}"
+
+
+FILES = {"xml": (moodle_xml, "application/xml; charset=utf-8", "xml"),
+         "gift": (gift, "text/plain; charset=utf-8", "gift.txt")}
+
+
+def download(question_set, kind):
+    """A released set as a file to download (a response): Moodle XML (kind "xml") or GIFT ("gift")."""
+    write, content_type, extension = FILES[kind]
+    response = HttpResponse(write(question_set), content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(True, filename(question_set, extension))
+    return response

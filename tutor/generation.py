@@ -583,6 +583,12 @@ def rerun(run):
         return requeue(run.parts.exclude(question_set__status=QuestionSet.RELEASED))
 
 
+def run_parts(run):
+    """A run's parts in the text's order (document, then section), with their sections and sets."""
+    return list(run.parts.select_related("section__document", "question_set").order_by(
+        "section__document__title", "section__document_id", "section__order"))
+
+
 def progress(parts):
     """Counts of a run's or set's parts by state, and the questions asked for, made and dropped (with reasons)."""
     counts = Counter(p.state for p in parts)

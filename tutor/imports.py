@@ -15,7 +15,7 @@ from lxml import etree
 
 from tutor import item_checks, items
 from tutor.exports import MODEL_ANSWER_CLASS, RUBRIC_CLASS
-from tutor.models import Question, QuestionChange
+from tutor.models import Question, QuestionChange, QuestionSet
 
 log = logging.getLogger(__name__)
 
@@ -153,3 +153,20 @@ def import_moodle_xml(question_set, data, user=None):
     log.info("question set %s: imported %d questions, %d unusable, skipped %s", question_set.pk, len(created),
              len(unusable), skipped)
     return {"imported": len(created), "unusable": unusable, "skipped": skipped}
+
+
+def import_file(course, name, data, user=None, question_set=None):
+    """Import a Moodle XML file into a draft set of the course: the given one, or a new one named after the file
+    (removed again when the file cannot be imported). Returns (the set, import_moodle_xml's result)."""
+    new = question_set is None
+    if new:
+        question_set = QuestionSet.objects.create(course=course, title=_("Imported: %(name)s") % {"name": name[:200]},
+                                                  generation=QuestionSet.DONE, created_by=user, requested=0)
+    try:
+        result = import_moodle_xml(question_set, data, user)
+    except QuestionImportError:
+        if new:
+            question_set.delete()
+        raise
+    QuestionSet.objects.filter(pk=question_set.pk).update(requested=question_set.questions.count())
+    return question_set, result

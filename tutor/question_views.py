@@ -9,7 +9,7 @@ tutor.item_stats. Every view here needs ``course_member(teaching=True)``.
 import logging
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils.http import content_disposition_header
@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from courses.access import course_member, tool_url
 from tutor import exports, generation, item_checks, item_stats, practice, questions
-from tutor.imports import MAX_IMPORT_BYTES, QuestionImportError, import_moodle_xml
+from tutor.imports import MAX_IMPORT_BYTES, QuestionImportError, import_file
 from tutor.models import GenerationRun, Question, QuestionSet, TutorConfig
 
 log = logging.getLogger(__name__)
@@ -108,20 +108,14 @@ def questions_import(request, course_id):
     if upload is None:
         messages.error(request, _("Please choose a Moodle XML file."))
         return _to(request, "tutor:questions")
-    if target.isdigit():
-        question_set = get_object_or_404(QuestionSet, pk=int(target), course=request.course)
-    else:
-        question_set = QuestionSet.objects.create(course=request.course, title=_("Imported: %(name)s") % {
-            "name": upload.name[:200]}, generation=QuestionSet.DONE, created_by=request.user, requested=0)
+    chosen = get_object_or_404(QuestionSet, pk=int(target), course=request.course) if target.isdigit() else None
     try:
-        result = import_moodle_xml(question_set, upload.read(MAX_IMPORT_BYTES + 1), request.user)
+        question_set, result = import_file(request.course, upload.name, upload.read(MAX_IMPORT_BYTES + 1),
+                                           request.user, chosen)
     except QuestionImportError as exc:
         log.info("questions: import refused in course %s: %s", course_id, exc)
-        if not target.isdigit():
-            question_set.delete()
         messages.error(request, str(exc))
         return _to(request, "tutor:questions")
-    QuestionSet.objects.filter(pk=question_set.pk).update(requested=question_set.questions.count())
     text = ngettext("%(n)d question was imported.", "%(n)d questions were imported.", result["imported"]) % {
         "n": result["imported"]}
     if result["unusable"]:
@@ -140,34 +134,19 @@ def _run_or_404(course_id, run_id):
     return get_object_or_404(GenerationRun, pk=run_id, course_id=course_id)
 
 
-def _run_rows(run):
-    parts = list(run.parts.select_related("section__document", "question_set").order_by(
-        "section__document__title", "section__document_id", "section__order"))
-    return parts, generation.progress(parts)
-
-
 @never_cache
 @course_member(teaching=True)
 def generation_run(request, course_id, run_id):
-    """A whole-text run: progress per section (polled), each section's set, and 'generate what is missing'."""
+    """A whole-text run: progress per section (polled from the API), each section's set, and 'generate what is
+    missing'."""
     run = _run_or_404(course_id, run_id)
-    parts, summary = _run_rows(run)
+    parts = generation.run_parts(run)
+    summary = generation.progress(parts)
     summary["reasons"] = [(generation.reason_label(c), n) for c, n in summary["reasons"].items()]
     for part in parts:
         part.error_text = questions.part_error(part)
     return render(request, "tutor/generation_run.html", {"course": request.course, "run": run, "parts": parts,
                                                           "summary": summary})
-
-
-@never_cache
-@course_member(teaching=True)
-def generation_run_status(request, course_id, run_id):
-    """JSON progress of a run, polled by its page: counts, and each section's state, made and dropped."""
-    parts, summary = _run_rows(_run_or_404(course_id, run_id))
-    summary["parts"] = [{"id": p.pk, "state": p.state, "label": p.get_state_display(), "made": p.made,
-                         "requested": p.requested, "dropped": p.dropped, "error": questions.part_error(p)}
-                        for p in parts]
-    return JsonResponse(summary)
 
 
 @require_POST
@@ -219,17 +198,6 @@ def question_set(request, course_id, set_id):
     """Review page of one set: generation progress, what was asked for, made and dropped and why, each question
     with its checks, edit, rewrite, approve/reject, history; bulk review, release, grading rule, export."""
     return render(request, "tutor/question_set.html", _set_context(request, _set_or_404(course_id, set_id)))
-
-
-@never_cache
-@course_member(teaching=True)
-def question_set_status(request, course_id, set_id):
-    """JSON state of the generation (and of rewrites under way), polled by the review page."""
-    found = _set_or_404(course_id, set_id)
-    return JsonResponse({"generation": found.generation, "label": found.get_generation_display(),
-                         "error": questions.error_message(found), "questions": found.questions.count(),
-                         "dropped": found.dropped,
-                         "revising": sum(q.is_revising for q in found.questions.exclude(revising=""))})
 
 
 def _edit_fields(post):
@@ -299,13 +267,7 @@ def question_set_export(request, course_id, set_id, kind):
     found = _set_or_404(course_id, set_id)
     if not found.is_released:
         raise Http404(_("Only a released set can be exported."))
-    if kind == "xml":
-        response = HttpResponse(exports.moodle_xml(found), content_type="application/xml; charset=utf-8")
-    else:
-        response = HttpResponse(exports.gift(found), content_type="text/plain; charset=utf-8")
-    response["Content-Disposition"] = content_disposition_header(True, exports.filename(found, kind if kind == "xml"
-                                                                                         else "gift.txt"))
-    return response
+    return exports.download(found, kind)
 
 
 @never_cache
@@ -331,12 +293,9 @@ urlpatterns = [
     path("c/<int:course_id>/questions/checks/", question_checks, name="question-checks"),
     path("c/<int:course_id>/questions/import/", questions_import, name="questions-import"),
     path("c/<int:course_id>/questions/runs/<int:run_id>/", generation_run, name="generation-run"),
-    path("c/<int:course_id>/questions/runs/<int:run_id>/status/", generation_run_status,
-         name="generation-run-status"),
     path("c/<int:course_id>/questions/runs/<int:run_id>/action/", generation_run_action,
          name="generation-run-action"),
     path("c/<int:course_id>/questions/<int:set_id>/", question_set, name="question-set"),
-    path("c/<int:course_id>/questions/<int:set_id>/status/", question_set_status, name="question-set-status"),
     path("c/<int:course_id>/questions/<int:set_id>/action/", question_set_action, name="question-set-action"),
     path("c/<int:course_id>/questions/<int:set_id>/q/<int:question_id>/", question_edit, name="question-edit"),
     path("c/<int:course_id>/questions/<int:set_id>/export.xml", question_set_export, {"kind": "xml"},

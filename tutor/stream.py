@@ -201,6 +201,14 @@ async def answer_events(message_id, course_id, token, *, fresh=False):
         await hub.unsubscribe(name, queue)
 
 
+async def accepted_events(accepted, course_id, token):
+    """The events of a question just taken (``accepted``: the question as shown, the answer's id and stream URL,
+    the conversation): an "accepted" event, then the answer's events as answer_events gives them."""
+    yield sse("accepted", accepted)
+    async for event in answer_events(accepted["answer_id"], course_id, token, fresh=True):
+        yield event
+
+
 def event_stream(events):
     """A streaming response of server-sent events, unbuffered by proxies."""
     response = StreamingHttpResponse(events, content_type="text/event-stream")

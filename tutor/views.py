@@ -85,15 +85,10 @@ def _ask(request, course_id):
     """The work of the ask view (database and queue), run on the shared thread pool: the accepted question
     (a dict) or an error response."""
     membership, token = request.membership, request.launch_token
-    requested = _int_or_none(request.POST.get("conversation")) or -1
+    requested = (_int_or_none(request.POST["conversation"]) or 0) if request.POST.get("conversation") else None
     try:
-        conversation = None
-        if request.POST.get("new"):
-            conversation = conversations.conversation_for(membership.course, membership.user, new=True)
-        elif request.POST.get("conversation"):
-            conversation = conversations.conversation_for(membership.course, membership.user, conversation_id=requested)
-        question, answer = conversations.ask(membership.course, membership.user, request.POST.get("text", ""),
-                                             conversation=conversation)
+        question, answer = conversations.ask_in(membership.course, membership.user, request.POST.get("text", ""),
+                                                conversation_id=requested, new=bool(request.POST.get("new")))
     except conversations.RateLimited as exc:
         return JsonResponse({"error": str(exc)}, status=429)
     except conversations.ChatError as exc:
@@ -151,12 +146,7 @@ async def ask(request, course_id):
     if "text/event-stream" not in request.headers.get("Accept", ""):
         return JsonResponse(accepted)
 
-    async def events():
-        yield stream.sse("accepted", accepted)
-        async for event in stream.answer_events(accepted["answer_id"], course_id, request.launch_token, fresh=True):
-            yield event
-
-    return stream.event_stream(events())
+    return stream.event_stream(stream.accepted_events(accepted, course_id, request.launch_token))
 
 
 @never_cache

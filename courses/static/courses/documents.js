@@ -1,15 +1,25 @@
-/* The documents page: a delete asks first; progress of documents being indexed is polled until they are done. */
-for (const form of document.querySelectorAll("form[data-confirm]")) {
-  form.addEventListener("submit", (event) => { if (!window.confirm(form.dataset.confirm)) event.preventDefault(); });
-}
+/* The documents page: progress of documents being indexed is polled from the API (GET
+/api/v1/courses/{course}/documents/, the page's launch token in the URL, every page of the list) until they are done.
+(A delete asks first: base.js.) */
 
 const table = document.getElementById("documents");
+
+async function allDocuments(url) {
+  const documents = [];
+  while (url) {
+    const response = await fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}});
+    if (!response.ok) throw new Error(`${response.status} ${url}`);
+    const page = await response.json();
+    documents.push(...page.results);
+    url = page.next;
+  }
+  return documents;
+}
+
 async function poll() {
   let busy = false;
   try {
-    const response = await fetch(table.dataset.statusUrl, {credentials: "same-origin"});
-    const data = await response.json();
-    for (const d of data.documents) {
+    for (const d of await allDocuments(table.dataset.statusUrl)) {
       const row = table.querySelector(`tr[data-id="${d.id}"]`);
       if (!row) continue;
       row.querySelector(".status-label").textContent = d.status_label;

@@ -1,4 +1,5 @@
-/* A whole-text run: each section's state, made and dropped questions are polled and updated in place until every
+/* A whole-text run: each section's state, made and dropped questions are polled from the API (GET
+/api/v1/courses/{course}/generation-runs/{run}/, the page's launch token in the URL) and updated in place until every
 section has finished. */
 const box = document.getElementById("run");
 const counts = document.getElementById("run-counts");
@@ -14,7 +15,7 @@ async function poll() {
     for (const part of data.parts) {
       const row = document.querySelector(`tr[data-part="${part.id}"]`);
       if (!row) continue;
-      row.querySelector(".state").textContent = part.error ? `${part.label}: ${part.error}` : part.label;
+      row.querySelector(".state").textContent = part.error ? `${part.state_label}: ${part.error}` : part.state_label;
       row.querySelector(".made").textContent = `${part.made}/${part.requested}`;
       row.querySelector(".dropped").textContent = String(part.dropped);
     }

@@ -1,0 +1,221 @@
+"""What every endpoint of the API (``/api/v1/``, Django REST framework) shares: errors as RFC 9457 problem details,
+pagination, the per-token rate limit, ETag/If-Match on updates and async endpoints that answer with server-sent
+events (the schema's own parts: config/api_schema.py). The endpoints themselves live with their apps (``courses/api.py``,
+``tutor/api.py``); the URLs, the OpenAPI schema and its docs page in ``config/api_urls.py``; who may do what in a
+course is ``courses.access``'s.
+"""
+
+import functools
+import hashlib
+import json
+import logging
+from http import HTTPStatus
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions, pagination, renderers, throttling
+from rest_framework.response import Response
+
+from config.threads import db_in_thread
+from courses.models import ApiToken
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+
+
+# --- Errors: RFC 9457 problem details ------------------------------------------------------------------------
+
+class Invalid(exceptions.APIException):
+    """A request the domain refused with a message for the person (the same text the pages show): 400."""
+
+    status_code = 400
+    default_detail = gettext_lazy("The request is not valid.")
+    default_code = "invalid"
+
+
+class Conflict(exceptions.APIException):
+    """A request that does not fit the resource's state (e.g. exporting a set that is not released): 409."""
+
+    status_code = 409
+    default_detail = gettext_lazy("This cannot be done in the current state.")
+    default_code = "conflict"
+
+
+class PreconditionFailed(exceptions.APIException):
+    """An update whose If-Match names an older version of the resource: 412."""
+
+    status_code = 412
+    default_detail = gettext_lazy("Someone else changed this in the meantime. Load it again, then repeat your change.")
+    default_code = "precondition_failed"
+
+
+class RateLimited(exceptions.APIException):
+    """Too many requests; ``wait`` seconds go into Retry-After (DRF's handler writes it): 429."""
+
+    status_code = 429
+    default_code = "throttled"
+
+    def __init__(self, detail, wait):
+        super().__init__(detail)
+        self.wait = wait
+
+
+def problem(status, detail="", *, code="", errors=None, instance=""):
+    """An RFC 9457 problem details object (type about:blank: the title is the status's phrase)."""
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
+    if detail:
+        body["detail"] = str(detail)
+    if code:
+        body["code"] = code
+    if errors:
+        body["errors"] = errors
+    if instance:
+        body["instance"] = instance
+    return body
+
+
+def _domain_error(exc):
+    """The API exception for a refusal of the domain modules (their messages are meant for the person)."""
+    from courses.documents import UploadError
+    from tutor.conversations import ChatError
+    from tutor.conversations import RateLimited as ChatRateLimited
+    from tutor.generation import GenerationError, RevisionError
+    from tutor.imports import QuestionImportError
+    from tutor.practice import PracticeError
+    from tutor.questions import QuestionError
+
+    if isinstance(exc, ChatRateLimited):
+        return RateLimited(str(exc), settings.CHAT_RATE_WINDOW)
+    if isinstance(exc, (UploadError, ChatError, QuestionError, PracticeError, GenerationError, RevisionError,
+                        QuestionImportError)):
+        return Invalid(str(exc))
+    return exc
+
+
+def _detail_and_errors(data):
+    if isinstance(data, dict) and set(data) == {"detail"}:
+        return data["detail"], None
+    if isinstance(data, list):
+        return " ".join(map(str, data)), None
+    if isinstance(data, dict):  # field errors: the first message as the detail, all of them under "errors"
+        first = next(iter(data.values()), "")
+        return (first[0] if isinstance(first, list) and first else first), data
+    return data, None
+
+
+def problem_exception_handler(exc, context):
+    """DRF's exception handler, answering with problem details (application/problem+json); an unexpected error is
+    logged with its traceback and answered as a 500 problem."""
+    from rest_framework.views import (  # not at import: DRF's views import this module
+        exception_handler,
+        set_rollback,
+    )
+
+    request = context.get("request")
+    exc = _domain_error(exc)
+    response = exception_handler(exc, context)
+    if response is None:
+        log.exception("API: %s %s failed", getattr(request, "method", ""), getattr(request, "path", ""), exc_info=exc)
+        set_rollback()
+        response = Response(status=500)
+        detail, errors, code = _("Something went wrong on the server. Please try again."), None, "error"
+    else:
+        detail, errors = _detail_and_errors(response.data)
+        code = exc.get_codes() if isinstance(exc, exceptions.APIException) else ""
+        code = code if isinstance(code, str) else ""
+    response.data = problem(response.status_code, detail, code=code, errors=errors,
+                            instance=getattr(request, "path", ""))
+    response.content_type = PROBLEM
+    return response
+
+
+# --- Lists, rate limits, content types -------------------------------------------------------------------
+
+class Pagination(pagination.PageNumberPagination):
+    """Pages of 50 items (``?page=``, ``?page_size=`` up to 200), with count and next/previous links."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class TokenRateThrottle(throttling.SimpleRateThrottle):
+    """At most API_RATE_LIMIT requests per API token (per person for launch tokens and sessions, per address
+    otherwise); over it, 429 with Retry-After."""
+
+    scope = "api"
+
+    def get_rate(self):
+        return settings.API_RATE_LIMIT
+
+    def get_cache_key(self, request, view):
+        if isinstance(request.auth, ApiToken):
+            ident = f"token-{request.auth.pk}"
+        elif request.user and request.user.is_authenticated:
+            ident = f"user-{request.user.pk}"
+        else:
+            ident = f"address-{self.get_ident(request)}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class EventStreamRenderer(renderers.BaseRenderer):
+    """Lets a client that accepts only text/event-stream reach the SSE endpoints (their events are written by
+    event_stream_view); what DRF itself renders for such a client, an error, is JSON."""
+
+    media_type = "text/event-stream"
+    format = "sse"
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode() if data is not None else b""
+
+
+# --- Updates: ETag and If-Match ----------------------------------------------------------------------------
+
+def etag_of(representation):
+    """The ETag of a resource: a hash of its API representation, so any change of what a client sees changes it."""
+    text = json.dumps(representation, sort_keys=True, default=str, ensure_ascii=False)
+    return '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
+
+
+def check_if_match(request, representation):
+    """Refuse (412) an update whose If-Match header names another version than the current one (None or '*': no
+    condition). Call it with the row locked (select_for_update), so nobody changes it between check and update."""
+    header = request.headers.get("If-Match")
+    if not header or header.strip() == "*":
+        return
+    wanted = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    if etag_of(representation) not in wanted:
+        raise PreconditionFailed()
+
+
+def with_etag(response, version=None):
+    """The response with the ETag of the representation it carries (or of version, what stands for the resource's
+    version where the representation also holds what changes by itself, e.g. indexing progress)."""
+    response["ETag"] = etag_of(response.data if version is None else version)
+    return response
+
+
+# --- Async endpoints that stream -------------------------------------------------------------------------------
+
+def event_stream_view(view_class, streamed):
+    """An async endpoint: ``view_class`` (a DRF APIView: authentication, permission, rate limit, input, its entry
+    in the schema) does the request's database work on the shared thread pool, in one hop; then
+    ``streamed(request, response, **kwargs)`` may answer its success with a stream of server-sent events instead
+    (a response), or return None to send it as it is. DRF's views are sync, and a thread per open stream would not
+    hold hundreds of chats: this keeps the API's chat in the shape of the chat page's async views."""
+    sync_view = view_class.as_view()
+
+    @csrf_exempt
+    async def view(request, **kwargs):
+        response = await db_in_thread(lambda: sync_view(request, **kwargs).render())
+        if response.status_code >= 300:
+            return response
+        return streamed(request, response, **kwargs) or response
+
+    functools.update_wrapper(view, sync_view, assigned=("__name__", "__qualname__", "__module__"))
+    view.cls, view.initkwargs = view_class, {}  # DRF's marks of a view: the schema generator documents view_class
+    return view
