@@ -33,6 +33,12 @@ PERSONAL_TABLES = {
     "tutor.conversation": "chat conversations: questions, answers, their sources and feedback",
     "tutor.attempt": "practice attempts: chosen answers, scores, the state of the grade passback",
     "tutor.questionset": "question sets the person generated: kept for the course, the author reference removed",
+    "tutor.generationrun": "whole-text question runs the person started: kept for the course, the author reference "
+                           "removed",
+    "tutor.questionchange": "the person's changes to questions (review history): kept with the question, the author "
+                            "reference removed",
+    "courses.apitoken": "API tokens the person made (name, course, scope, dates; only a digest of the secret): "
+                        "deleted, so they stop working",
 }
 ORPHAN_FILE_GRACE = timedelta(days=1)  # an upload's file is written just before its document row is committed
 
@@ -76,8 +82,9 @@ def _sessions_of(user_id):
 
 def export_user_data(user_id):
     """Everything stored about one person, as JSON-able data: account, LMS identities, roles, chats, practice."""
+    from courses.models import ApiToken
     from lti.models import LtiUser
-    from tutor.models import QuestionSet
+    from tutor.models import GenerationRun, QuestionChange, QuestionSet
     from tutor.retention import export_user_data as export_chats
 
     user = get_user_model().objects.get(pk=user_id)
@@ -95,6 +102,17 @@ def export_user_data(user_id):
     data["question_sets_created"] = [{"course_id": s.course_id, "title": s.title,
                                       "created": s.created_at.isoformat()}
                                      for s in QuestionSet.objects.filter(created_by=user).order_by("created_at")]
+    data["question_runs_started"] = [{"course_id": r.course_id, "title": r.title, "created": r.created_at.isoformat()}
+                                     for r in GenerationRun.objects.filter(created_by=user).order_by("created_at")]
+    data["question_changes"] = [{"course_id": c.question.question_set.course_id, "question_id": c.question_id,
+                                 "action": c.action, "changes": c.changes, "at": c.at.isoformat()}
+                                for c in QuestionChange.objects.filter(user=user)
+                                .select_related("question__question_set").order_by("at", "id")]
+    data["api_tokens"] = [{"name": t.name, "course_id": t.course_id, "scope": t.scope, "begins_with": t.hint,
+                           "created": t.created_at.isoformat(), "expires": t.expires_at.isoformat(),
+                           "revoked": t.revoked_at.isoformat() if t.revoked_at else None,
+                           "last_used": t.last_used_at.isoformat() if t.last_used_at else None}
+                          for t in ApiToken.objects.filter(user=user).order_by("created_at")]
     data["admin_actions"] = [{"time": e.action_time.isoformat(), "object": e.object_repr,
                               "change": e.get_change_message()}
                              for e in LogEntry.objects.filter(user=user).order_by("action_time")]
@@ -104,8 +122,8 @@ def export_user_data(user_id):
 
 def delete_user_data(user_id):
     """Erase one person: chats and practice (tutor.retention), live chat buffers in Redis, sessions, and the account
-    with its LMS identities, roles and admin log (the database cascades); question sets they generated stay with
-    the course without the author. Returns the number of rows deleted per table."""
+    with its LMS identities, roles, API tokens and admin log (the database cascades); question sets and whole-text
+    runs they generated and their changes to questions stay with the course without the author. Returns the number of rows deleted per table."""
     from tutor.models import Message
     from tutor.retention import delete_user_data as delete_chats
 

@@ -20,10 +20,20 @@ from django.utils import timezone
 
 from config import privacy
 from courses.documents import add_document
-from courses.models import Course, Document, Membership
+from courses.models import ApiToken, Course, Document, Membership
 from lti.models import LtiUser, Registration, UsedNonce
 from tests.support import make_member, make_released_set
-from tutor.models import Attempt, Citation, Conversation, Feedback, Message, QuestionSet, TutorConfig
+from tutor.models import (
+    Attempt,
+    Citation,
+    Conversation,
+    Feedback,
+    GenerationRun,
+    Message,
+    QuestionChange,
+    QuestionSet,
+    TutorConfig,
+)
 from tutor.stream import buffer_key, final_key
 
 pytestmark = pytest.mark.django_db
@@ -59,6 +69,10 @@ def a_person_everywhere(course, registration, sub):
     question_set = make_released_set(course, title=f"Fragen von {sub}")
     QuestionSet.objects.filter(pk=question_set.pk).update(created_by=user)
     Attempt.objects.create(question_set=question_set, user=user, answers={}, score=1, max_score=3)
+    GenerationRun.objects.create(course=course, title=f"Lauf von {sub}", created_by=user)
+    QuestionChange.objects.create(question=question_set.questions.first(), user=user, action="approved",
+                                  changes={"review": ["pending", "approved"]})
+    ApiToken.issue(user, name=f"Skript von {sub}", course=course)
     session = SessionStore()
     session["_auth_user_id"] = str(user.pk)
     session.create()
@@ -96,14 +110,19 @@ def test_export_and_erasure_cover_every_table_and_leave_the_others_alone():
     assert data["conversations"][0]["messages"][0]["text"] == "Frage von 42"
     assert data["practice_attempts"][0]["score"] == 1
     assert data["question_sets_created"][0]["title"] == "Fragen von 42"
+    assert data["question_runs_started"][0]["title"] == "Lauf von 42" and data["question_changes"][0]["action"] == "approved"
+    assert data["api_tokens"][0]["name"] == "Skript von 42" and "digest" not in data["api_tokens"][0]
     assert data["admin_actions"][0]["object"] == "Betriebssysteme" and data["active_sessions"] == 1
-    assert "43" not in json.dumps(data)
+    exported = json.dumps(data, ensure_ascii=False)
+    assert "von 43" not in exported and '"subject": "43"' not in exported  # nothing of the other person
 
     counts = privacy.delete_user_data(person.pk)
     assert counts["tutor.conversation"] == 1 and counts["tutor.message"] == 2 and counts["sessions.session"] == 1
     assert counts["lti.ltiuser"] == 1 and counts["courses.membership"] == 1 and counts["admin.logentry"] == 1
     assert rows_referring_to(person.pk) == {}
     assert QuestionSet.objects.filter(title="Fragen von 42", created_by=None).exists()  # stays with the course
+    assert GenerationRun.objects.filter(title="Lauf von 42", created_by=None).exists()
+    assert QuestionChange.objects.filter(user=None).count() == 1 and counts["courses.apitoken"] == 1
     client = redis.Redis.from_url(settings.REDIS_URL)
     assert not client.exists(buffer_key(answer.pk), final_key(answer.pk))
     assert client.exists(buffer_key(other_answer.pk)) == 1
