@@ -101,9 +101,29 @@ def _detail_and_errors(data):
     if isinstance(data, list):
         return " ".join(map(str, data)), None
     if isinstance(data, dict):  # field errors: the first message as the detail, all of them under "errors"
-        first = next(iter(data.values()), "")
-        return (first[0] if isinstance(first, list) and first else first), data
+        errors = _flat_errors(data)
+        first = next(iter(errors.values()), [""])
+        return first[0], errors
     return data, None
+
+
+def _flat_errors(data, prefix=""):
+    """{field: [messages]} from DRF's field errors, where a list's or a nested object's errors come as nested
+    dictionaries or lists: their fields are named by path ("chapters.5", "options.2.text")."""
+    errors = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            errors.update(_flat_errors(value, f"{name}."))
+        elif isinstance(value, list) and any(isinstance(item, dict) for item in value):
+            for index, item in enumerate(value):
+                if isinstance(item, dict) and item:
+                    errors.update(_flat_errors(item, f"{name}.{index}."))
+                elif item and not isinstance(item, dict):
+                    errors.setdefault(name, []).append(str(item))
+        else:
+            errors[name] = [str(message) for message in value] if isinstance(value, list) else [str(value)]
+    return errors
 
 
 def problem_exception_handler(exc, context):

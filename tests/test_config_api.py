@@ -120,3 +120,16 @@ def test_the_pages_poll_the_api_and_their_former_json_views_are_gone():
     for script in ("courses/static/courses/documents.js", "tutor/static/tutor/question_set.js",
                    "tutor/static/tutor/generation_run.js"):
         assert "/api/v1/courses/" in (ROOT / script).read_text()
+
+
+def test_errors_of_lists_and_nested_objects_are_named_by_their_path():
+    """A list's item ({"chapters": {"5": [...]}}) or a nested object's field keeps the problem's errors one level
+    deep ({field: [messages]}), as the schema describes them."""
+    from config.api import _detail_and_errors
+
+    detail, errors = _detail_and_errors({"chapters": {5: ["Null characters are not allowed."]},
+                                         "options": [{}, {"text": ["This field may not be blank."]}],
+                                         "title": ["This field is required."]})
+    assert errors == {"chapters.5": ["Null characters are not allowed."],
+                      "options.1.text": ["This field may not be blank."], "title": ["This field is required."]}
+    assert detail == "Null characters are not allowed."

@@ -16,6 +16,7 @@ TEXT = b"# Systemstart\n\nDer Init-Prozess hat die Prozessnummer 1.\n\n## APT\n\
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("own_ingest_queue")  # the files are where this test stored them: only its worker reads them
 def test_courses_indexed_by_another_model_are_indexed_again(worker_env, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     course = Course.objects.create(title="Betriebssysteme")

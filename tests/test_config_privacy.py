@@ -209,6 +209,7 @@ def test_courses_nobody_used_for_long_are_listed_then_deleted_with_their_files(s
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("own_ingest_queue")  # a session worker started earlier must not take the run
 def test_the_chat_workers_daily_purge_runs_the_retention_run_on_an_ingest_worker(worker_env, tmp_path):
     """The daily trigger of the chat workers queues the run on the ingest queue, and an ingest worker carries it out
     (its own worker: the session worker, which consumes every queue, would prove nothing about the route)."""

@@ -31,7 +31,7 @@ from tests.support import (
     stop_worker,
     wait_for,
 )
-from tutor.models import Conversation, Message, Question, QuestionSet
+from tutor.models import Conversation, Message, Question, QuestionSet, TutorConfig
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -112,7 +112,7 @@ def test_a_generation_whose_worker_is_killed_completes_on_the_other_worker_once(
     course = make_course(("systemstart.md", INIT_TEXT))
     section = Section.objects.get(document__course=course, title="Der Init-Prozess")
     with StubLLM(reply=json.dumps({"questions": GOOD}), complete_seconds=20) as stub:
-        point_tutor_at(course, stub.url)
+        point_tutor_at(course, stub.url, question_test_student=TutorConfig.CHECK_OFF)  # one model request a run
         question_set = QuestionSet.objects.create(course=course, title="Init", requested=2,
                                                   generation=QuestionSet.QUEUED)
         question_set.sections.set([section])
@@ -146,7 +146,7 @@ def test_an_answer_whose_worker_is_killed_is_answered_again_once_by_the_other_wo
         capacity._redis().delete(*capacity._keys(stub.url))
         conversation = Conversation.objects.create(course=course, user=user)
         _question, answer = Message.objects.bulk_create([
-            Message(conversation=conversation, role=Message.USER, text="Welche Nummer hat der Init-Prozess?"),
+            Message(conversation=conversation, role=Message.USER, text="Welche Prozessnummer hat der Init-Prozess?"),
             Message(conversation=conversation, role=Message.ASSISTANT, status=Message.PENDING)])
         events = []
         listener = redis.Redis.from_url(django_settings.REDIS_URL).pubsub()
