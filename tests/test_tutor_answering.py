@@ -42,6 +42,7 @@ def test_a_real_quote_keeps_the_answer_and_is_stored_with_its_source(celery_work
     _, token = make_member(course)
     point_tutor_at(course, stub_llm.url, quote_check=TutorConfig.ON)
     stub_llm.reply = quoting("Der Init-Prozess hat die PID 1", REAL_QUOTE)
+    stub_llm.token_delay = 0.05  # the answer streams while the page listens (an instant one may arrive whole at the end)
     events = ask_streaming(web_server, course, token, "Welche Prozessnummer hat der Init-Prozess?")
     streamed = "".join(data["text"] for name, data in events if name in ("snapshot", "delta"))
     assert streamed == "Der Init-Prozess hat die PID 1 [1].\n"  # the quote block is never shown as text
