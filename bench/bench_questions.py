@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_questions.py --model stub|smollm2 [--sections 10] [--per-section 3]
                                               [--docs DIR] [--kinds multichoice,truefalse]
 
-Starts a throwaway PostgreSQL+pgvector and Redis (unless $DATABASE_URL and $REDIS_URL answer) and the model server:
+Starts a throwaway PostgreSQL+pgvector and Redis (bench/common.py's throwaway_services) and the model server:
 the stub (tests/stub_llm.py) writes cloze-like questions from each prompt's first passage and answers the test
 student from the passage; it measures the tool's own time, not a model's quality. SmolLM2 is llama-cpp-python's
 server (2 threads, n_ctx 4096) as the run command starts it. Prints evaluate_questions' report (per check, time,
@@ -15,13 +15,11 @@ import argparse
 import json
 import os
 import re
-import shutil
-import sys
-import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT, throwaway_services
+
+from deploy.stack import free_port, port_open, start_llama
+
 DEMO = ROOT / "deploy" / "demo_corpus" / "debian-reference-de"
 WORD = re.compile(r"\b[A-ZÄÖÜa-zäöüß][\w-]{5,}\b")
 
@@ -69,21 +67,12 @@ def main():
     parser.add_argument("--tries", type=int, default=2)
     args = parser.parse_args()
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    from deploy.stack import Stack, free_port, port_open, start_llama, start_postgres, start_redis
+    environment = {"EMBEDDING_MODEL": os.environ.get("EMBEDDING_MODEL", "e5-small"),
+                   "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")}
+    with throwaway_services(**environment) as (stack, _env, scratch, _logs):
+        from django.conf import settings
+        from django.core.management import call_command
 
-    scratch, stack = Path(tempfile.mkdtemp(prefix="tutor-bench-")), Stack()
-    os.environ.setdefault("TUTOR_DATA_DIR", str(scratch))
-    try:
-        if not os.environ.get("DATABASE_URL"):
-            port = free_port()
-            start_postgres(stack, scratch / "pgdata", port, "bench")
-            os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{port}/bench"
-        if not os.environ.get("REDIS_URL"):
-            port = free_port()
-            start_redis(stack, scratch / "redis", port)
-            os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
         stub = None
         if args.model == "stub":
             from tests.stub_llm import StubLLM
@@ -93,23 +82,16 @@ def main():
         else:
             port = free_port()
             start_llama(stack, port, scratch / "llama.log", threads=2, n_ctx=4096)
-            os.environ["INFERENCE_CONTEXT_TOKENS"] = "4096"
+            settings.INFERENCE_CONTEXT_TOKENS = 4096
             url = f"http://127.0.0.1:{port}/v1"
             assert port_open("127.0.0.1", port)
-        os.environ["INFERENCE_URL"] = url
-        import django
-        from django.core.management import call_command
-
-        django.setup()
-        call_command("migrate", verbosity=0)
-        call_command("evaluate_questions", docs=args.docs, per_section=args.per_section, sections=args.sections,
-                     kinds=args.kinds, tries=args.tries, inference_url=url)
-        if stub is not None:
-            stub.stop()
-    finally:
-        stack.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
-
+        settings.INFERENCE_URL = url
+        try:
+            call_command("evaluate_questions", docs=args.docs, per_section=args.per_section, sections=args.sections,
+                         kinds=args.kinds, tries=args.tries, inference_url=url)
+        finally:
+            if stub is not None:
+                stub.stop()
 
 if __name__ == "__main__":
     main()
