@@ -9,6 +9,8 @@ The labelled sets are tests/data/debian_reference_de_*.jsonl: ``qa`` (70 questio
 
 1. recall: recall@5 per set, search as asked vs with the synonym list vs with query rewriting by the model
    (--llama starts the embedded SmolLM2 server for that; --llm-url uses another), and the added time.
+   --only methods: other ways with the embedded stack, each against the product's search (the semantic half
+   alone, vector feedback, symmetric passage vectors, the static embedder fused in, duplicates collapsed).
 2. evidence: the share declined by the retrieval evidence alone (tutor.answerability.assess) per set and kind;
    --fit prints a logistic calibration fitted on the tuning sets (answerable vs off-topic) for CALIBRATIONS.
 3. quotes: the quote check itself, with a stub model that answers every question confidently: it quotes the
@@ -102,6 +104,74 @@ def recall_part(course, sets, rewrite_config, names=("qa", "paraphrased", "parap
                 hits += hit(passages, expected)
             cells.append(f"{label}: {hits / len(sets[name]):.3f} ({statistics.median(times) * 1000:.0f} ms)")
         print(f"  {name:22s} n={len(sets[name]):2d}  " + "  |  ".join(cells))
+
+
+def methods_part(course, sets, names=("qa", "paraphrased", "paraphrased_heldout")):
+    """Other ways of finding paraphrases with the embedded stack, each against the product's search (recall@5):
+    the semantic half alone, pseudo-relevance feedback on the query vector (Rocchio: the mean of the 5 nearest
+    passages added at 0.3), passages embedded a second time with e5's "query: " prefix (symmetric similarity, the
+    sum of both), the static embedder fused in (rank fusion at 0.3), and near-duplicate passages (the same text
+    uploaded twice, as HTML and PDF) collapsed before the top 5. The last two columns are recall at 20 and 40: the
+    most a reranker of the search's candidates could reach."""
+    import numpy as np
+
+    from courses.embeddings import get_embedder
+    from courses.models import Chunk
+    from courses.retrieval import retrieve
+
+    chunks = list(Chunk.objects.filter(course=course).select_related("section").order_by("document_id", "ordinal"))
+    texts = [c.text for c in chunks]
+    at = {c.pk: j for j, c in enumerate(chunks)}
+    inputs = [f"{c.section.title}\n{c.text}" if c.section else c.text for c in chunks]
+    vectors = np.array([np.asarray(c.embedding, dtype=np.float32) for c in chunks])
+    e5, static = get_embedder("e5-small"), get_embedder("static")
+    started = time.monotonic()
+    engine = e5.passage_model
+    as_queries = np.vstack([engine.encode(inputs[i:i + 32], query=True) for i in range(0, len(inputs), 32)])
+    as_queries /= np.linalg.norm(as_queries, axis=1, keepdims=True)
+    print(f"\n== other paraphrase methods, recall@5 ({len(chunks)} passages embedded again with \"query: \" in "
+          f"{time.monotonic() - started:.0f} s)")
+    static_vectors = static.embed_passages(inputs)
+    words = re.compile(r"\w+")
+
+    def grams(text):
+        w = words.findall(text.lower())
+        return {tuple(w[i:i + 3]) for i in range(len(w) - 2)}
+
+    def top5(scores):
+        return set(np.argsort(-scores)[:5])
+
+    for name in names:
+        found = {}
+        for question, expected, _kind in sets[name]:
+            good = {j for j, t in enumerate(texts) if any(e in t for e in expected)}
+            passages = retrieve(course.pk, question, k=40, language="de")
+            fused_rank = np.full(len(texts), 10 ** 6)
+            for rank, p in enumerate(passages):
+                fused_rank[at[p.chunk_id]] = rank
+            query = e5.embed_query(question)
+            semantic = vectors @ query
+            rocchio = query + 0.3 * vectors[np.argsort(-semantic)[:5]].mean(0)
+            static_rank = np.argsort(np.argsort(-(static_vectors @ static.embed_query(question))))
+            kept, seen = [], []
+            for p in passages:
+                g = grams(p.text)
+                if not any(len(g & h) / max(1, min(len(g), len(h))) >= 0.5 for h in seen):
+                    kept.append(at[p.chunk_id])
+                    seen.append(g)
+            rows = {"product search": set(np.argsort(fused_rank)[:5]),
+                    "semantic half alone": top5(semantic),
+                    "+ vector feedback": top5(vectors @ (rocchio / np.linalg.norm(rocchio))),
+                    "+ symmetric passages": top5(semantic + as_queries @ query),
+                    "+ static embedder": top5(1 / (2 + fused_rank) + 0.3 / (2 + static_rank)),
+                    "duplicates collapsed": set(kept[:5]),
+                    # what a perfect reranker of the search's candidates could reach at best:
+                    "product search @20": set(np.argsort(fused_rank)[:20]),
+                    "@40": set(np.argsort(fused_rank)[:40])}
+            for label, top in rows.items():
+                found[label] = found.get(label, 0) + bool(good & top)
+        print(f"  {name:22s} n={len(sets[name]):2d}  "
+              + "  ".join(f"{label}: {hits / len(sets[name]):.3f}" for label, hits in found.items()), flush=True)
 
 
 def evidence_part(course, sets, model, fit):
@@ -319,6 +389,8 @@ def main():
             settings.INFERENCE_ALLOWED_HOSTS = [*settings.INFERENCE_ALLOWED_HOSTS, "127.0.0.1"]
         if "recall" in only:
             recall_part(course, sets, rewrite_config, args.recall_sets.split(","))
+        if "methods" in only:
+            methods_part(course, sets)
         if "evidence" in only:
             evidence_part(course, sets, args.model, args.fit)
         if "quotes" in only:
