@@ -90,6 +90,46 @@ def test_passages_carry_the_evidence_for_answerability(two_courses):
     assert max(p.coverage for p in unrelated) == 0.0
 
 
+def _share(a, b):
+    """The share of the shorter passage's word trigrams that the other holds."""
+    grams_a, grams_b = retrieval._trigrams(a.text), retrieval._trigrams(b.text)
+    return len(grams_a & grams_b) / max(1, min(len(grams_a), len(grams_b)))
+
+
+def test_the_same_text_uploaded_twice_is_one_source_not_two(two_courses, monkeypatch):
+    """Chapter 3 again, as plain text cut into other passages (a script uploaded as HTML and as PDF): a question
+    gets five different passages, the better-ranked copy of each pair, and still the passage that answers it."""
+    _, course_b = two_courses
+    html = Document.objects.get(course=course_b)
+    copy = "\n\n".join(Chunk.objects.filter(document=html).order_by("ordinal").values_list("text", flat=True))
+    document = add_document(course_b, "kapitel3.txt", copy.encode(), enqueue=False)
+    assert ingest_document(document.pk) == "ready"
+    question = "Welche Befehle zeigen die Systemmeldungen von journald?"
+
+    passages = retrieve(course_b.pk, question, k=5)
+    assert len(passages) == 5 and any("journalctl" in p.text for p in passages)
+    assert all(_share(a, b) < retrieval.DUPLICATE_SHARE for i, a in enumerate(passages) for b in passages[:i])
+
+    monkeypatch.setattr(retrieval, "DUPLICATE_SHARE", 1.01)  # nothing counts as a copy: the pairs come back
+    plain = retrieve(course_b.pk, question, k=5)
+    assert any(_share(a, b) >= 0.8 for i, a in enumerate(plain) for b in plain[:i])
+    assert {p.document_id for p in plain} == {html.pk, document.pk}
+
+
+def test_collapsing_keeps_the_order_and_the_better_ranked_copy():
+    def passage(chunk_id, text):
+        return Passage(chunk_id=chunk_id, course_id=1, document_id=chunk_id, document_title="", section_path="",
+                       page=None, text=text, score=1.0 / chunk_id)
+
+    text = ("Mit journalctl -b zeigen Sie die Meldungen des letzten Systemstarts an, mit -k nur die des Kernels. "
+            "Die Protokolle liegen dauerhaft unter /var/log/journal, wenn dieses Verzeichnis existiert; sonst hält "
+            "journald sie nur im Speicher unter /run/log/journal, und sie gehen beim Herunterfahren verloren.")
+    shifted = "Vorher steht ein anderer Satz. " + text[:-30]  # the same text cut at other places
+    found = retrieval.distinct([passage(1, text), passage(2, "Ganz etwas anderes steht hier im Text."),
+                                passage(3, shifted), passage(4, "kurz"), passage(5, "kurz")])
+    assert [p.chunk_id for p in found] == [1, 2, 4, 5]  # too short to compare: never dropped
+
+
 def test_no_query_and_no_index_give_no_passages(two_courses, db):
     empty = Course.objects.create(title="leer")
     assert retrieve(empty.pk, "UEFI") == []
