@@ -10,7 +10,7 @@ The labelled sets are tests/data/debian_reference_de_*.jsonl: ``qa`` (70 questio
 1. recall: recall@5 per set, search as asked vs with the synonym list vs with query rewriting by the model
    (--llama starts the embedded SmolLM2 server for that; --llm-url uses another), and the added time.
    --only methods: other ways with the embedded stack, each against the product's search (the semantic half
-   alone, vector feedback, symmetric passage vectors, the static embedder fused in, duplicates collapsed).
+   alone, vector feedback, symmetric passage vectors, the static embedder fused in, near-duplicates not collapsed).
 2. evidence: the share declined by the retrieval evidence alone (tutor.answerability.assess) per set and kind;
    --fit prints a logistic calibration fitted on the tuning sets (answerable vs off-topic) for CALIBRATIONS.
 3. quotes: the quote check itself, with a stub model that answers every question confidently: it quotes the
@@ -110,11 +110,13 @@ def methods_part(course, sets, names=("qa", "paraphrased", "paraphrased_heldout"
     """Other ways of finding paraphrases with the embedded stack, each against the product's search (recall@5):
     the semantic half alone, pseudo-relevance feedback on the query vector (Rocchio: the mean of the 5 nearest
     passages added at 0.3), passages embedded a second time with e5's "query: " prefix (symmetric similarity, the
-    sum of both), the static embedder fused in (rank fusion at 0.3), and near-duplicate passages (the same text
-    uploaded twice, as HTML and PDF) collapsed before the top 5. The last two columns are recall at 20 and 40: the
+    sum of both), the static embedder fused in (rank fusion at 0.3), and the search without collapsing near-duplicate
+    passages (the same text uploaded twice, as HTML and PDF; courses.retrieval.distinct), with the number of questions
+    that then have such a pair in their top 5. The last two columns are recall at 20 and 40: the
     most a reranker of the search's candidates could reach."""
     import numpy as np
 
+    from courses import retrieval
     from courses.embeddings import get_embedder
     from courses.models import Chunk
     from courses.retrieval import retrieve
@@ -132,17 +134,19 @@ def methods_part(course, sets, names=("qa", "paraphrased", "paraphrased_heldout"
     print(f"\n== other paraphrase methods, recall@5 ({len(chunks)} passages embedded again with \"query: \" in "
           f"{time.monotonic() - started:.0f} s)")
     static_vectors = static.embed_passages(inputs)
-    words = re.compile(r"\w+")
 
-    def grams(text):
-        w = words.findall(text.lower())
-        return {tuple(w[i:i + 3]) for i in range(len(w) - 2)}
+    def uncollapsed(question):
+        share, retrieval.DUPLICATE_SHARE = retrieval.DUPLICATE_SHARE, 1.01  # no pair counts as the same text
+        try:
+            return retrieve(course.pk, question, k=5, language="de")
+        finally:
+            retrieval.DUPLICATE_SHARE = share
 
     def top5(scores):
         return set(np.argsort(-scores)[:5])
 
     for name in names:
-        found = {}
+        found, pairs = {}, 0
         for question, expected, _kind in sets[name]:
             good = {j for j, t in enumerate(texts) if any(e in t for e in expected)}
             passages = retrieve(course.pk, question, k=40, language="de")
@@ -153,25 +157,22 @@ def methods_part(course, sets, names=("qa", "paraphrased", "paraphrased_heldout"
             semantic = vectors @ query
             rocchio = query + 0.3 * vectors[np.argsort(-semantic)[:5]].mean(0)
             static_rank = np.argsort(np.argsort(-(static_vectors @ static.embed_query(question))))
-            kept, seen = [], []
-            for p in passages:
-                g = grams(p.text)
-                if not any(len(g & h) / max(1, min(len(g), len(h))) >= 0.5 for h in seen):
-                    kept.append(at[p.chunk_id])
-                    seen.append(g)
+            plain = uncollapsed(question)
+            pairs += len(retrieval.distinct(plain)) < len(plain)
             rows = {"product search": set(np.argsort(fused_rank)[:5]),
                     "semantic half alone": top5(semantic),
                     "+ vector feedback": top5(vectors @ (rocchio / np.linalg.norm(rocchio))),
                     "+ symmetric passages": top5(semantic + as_queries @ query),
                     "+ static embedder": top5(1 / (2 + fused_rank) + 0.3 / (2 + static_rank)),
-                    "duplicates collapsed": set(kept[:5]),
+                    "duplicates not collapsed": {at[p.chunk_id] for p in plain},
                     # what a perfect reranker of the search's candidates could reach at best:
                     "product search @20": set(np.argsort(fused_rank)[:20]),
                     "@40": set(np.argsort(fused_rank)[:40])}
             for label, top in rows.items():
                 found[label] = found.get(label, 0) + bool(good & top)
         print(f"  {name:22s} n={len(sets[name]):2d}  "
-              + "  ".join(f"{label}: {hits / len(sets[name]):.3f}" for label, hits in found.items()), flush=True)
+              + "  ".join(f"{label}: {hits / len(sets[name]):.3f}" for label, hits in found.items())
+              + f"  (same text twice in the top 5 when not collapsed: {pairs} questions)", flush=True)
 
 
 def evidence_part(course, sets, model, fit):

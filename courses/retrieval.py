@@ -377,7 +377,7 @@ def retrieve(course_id, query, k=5, *, language=None, document_ids=None, also=()
 
 # The same text uploaded twice (a script as HTML and as PDF, the demo course's chapters among them) gives pairs of
 # passages that hold the same words with other boundaries: on the demo course 31 of 116 questions had such a pair in
-# their top 5 (bench/bench_answerability.py --only methods, "duplicates collapsed"). The student would see the
+# their top 5 (bench/bench_answerability.py --only methods counts them). The student would see the
 # same source twice and the model read it twice, so only the better-ranked of a pair is kept and the next distinct
 # passage takes the other's place. A pair: at least DUPLICATE_SHARE of the shorter passage's word trigrams are in
 # the other (recall@5 unchanged on the 116 labelled questions at 0.8; 0.5 lost one whose boundaries differed).
