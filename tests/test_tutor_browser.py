@@ -104,6 +104,24 @@ def test_the_accessibility_audit_finds_serious_violations_and_the_watch_finds_er
         assert "404 GET http://audit.test/a.png" in str(problems.value) and "broken" in str(problems.value)
 
 
+def test_the_accessibility_audit_looks_inside_frames():
+    """The tool runs in the LMS's iframe: a violation inside a frame fails the audit though its page is clean."""
+    outer = ('<!doctype html><html lang="en"><head><title>LMS</title></head><body><main>'
+             '<iframe src="http://audit.test/tool" title="tool"></iframe></main></body></html>')
+    tool = ('<!doctype html><html lang="en"><head><title>tool</title></head><body><main>'
+            '<input type="text"></main></body></html>')
+    with chromium() as (browser, _watch):
+        page = browser.new_page()
+        page.route("http://audit.test/", lambda route: route.fulfill(body=outer, content_type="text/html"))
+        page.route("http://audit.test/tool", lambda route: route.fulfill(body=tool, content_type="text/html"))
+        page.goto("http://audit.test/")
+        page.frames[-1].wait_for_load_state("load")
+        with pytest.raises(AssertionError) as found:
+            audit(page)
+        assert "http://audit.test/tool: label (critical)" in str(found.value)
+        assert "http://audit.test/: " not in str(found.value)  # each frame once, by its own axe
+
+
 def test_a_student_whose_question_waits_for_the_model_is_told_so(celery_worker, web_server, stub_llm, settings):
     """Every slot of the model server is taken (tutor.capacity): the page says how many questions are ahead,
     and the answer follows once a slot frees."""
