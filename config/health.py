@@ -87,11 +87,23 @@ def check_inference():
     raise RuntimeError("; ".join(errors))
 
 
+def check_periodic():
+    """When each daily job (Celery beat, config.periodic) last succeeded; informational: a late retention run is
+    an alert for the admin (/metrics), not a reason to take the web app out of service."""
+    from django.utils.timezone import localtime
+
+    from config.periodic import last_runs
+
+    return "; ".join(f"{job} {localtime(at).isoformat(timespec='minutes') if at else 'never'}"
+                     for job, at in last_runs().items())
+
+
 CHECKS = {
     "database": check_database,
     "redis": check_redis,
     "workers": check_workers,
     "inference": check_inference,
+    "periodic": check_periodic,
 }
 
 

@@ -81,6 +81,8 @@ METRICS = {
     "tutor_ingest_pages_total": Metric("counter", "Pages of course texts parsed"),
     "tutor_ingest_passages_total": Metric("counter", "Passages embedded"),
     "tutor_ingest_seconds_total": Metric("counter", "Seconds ingest workers spent indexing (parse and embed)"),
+    "tutor_periodic_job_last_success_timestamp_seconds": Metric(
+        "live", "Unix time of a daily job's last successful run (Celery beat; 0: never)", ("job",)),
 }
 
 
@@ -359,6 +361,10 @@ def _live_values(client):
             continue
         in_use[(endpoint_label(url),)], waiting[(endpoint_label(url),)] = float(held), float(queued)
     values["tutor_inference_slots_in_use"], values["tutor_inference_slots_waiting"] = in_use, waiting
+    from config.periodic import last_runs
+
+    values["tutor_periodic_job_last_success_timestamp_seconds"] = {
+        (job,): at.timestamp() if at else 0.0 for job, at in last_runs().items()}
     return values
 
 

@@ -243,6 +243,22 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEO
                                    "unacked_restore_throttle": 1,
                                    "queue_order_strategy": "priority", "priority_steps": list(range(10))}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = env("TIME_ZONE", "Europe/Berlin")  # beat's daily times are the institution's local time
+
+# --- Jobs on the clock (Celery beat, its own process: deploy/role.py beat; config/periodic.py) -------------
+# RETENTION_HOUR / RETENTION_MINUTE: local time (TIME_ZONE) of the daily retention jobs (default 03:15)
+RETENTION_HOUR = env_int("RETENTION_HOUR", 3)
+RETENTION_MINUTE = env_int("RETENTION_MINUTE", 15)
+if not (0 <= RETENTION_HOUR <= 23 and 0 <= RETENTION_MINUTE <= 59):
+    raise ImproperlyConfigured(f"RETENTION_HOUR={RETENTION_HOUR}, RETENTION_MINUTE={RETENTION_MINUTE}: not a time of day")
+# PURGE_INACTIVE_COURSES_DAYS: the daily job deletes courses nobody launched for this many days, with their texts,
+#   chats and question sets (default 0: off; at least 30; manage.py purge_inactive_courses lists them first)
+PURGE_INACTIVE_COURSES_DAYS = env_int("PURGE_INACTIVE_COURSES_DAYS", 0)
+if 0 < PURGE_INACTIVE_COURSES_DAYS < 30:
+    raise ImproperlyConfigured("PURGE_INACTIVE_COURSES_DAYS must be 0 (off) or at least 30")
+from config.periodic import beat_schedule  # noqa: E402  (imports nothing of Django's models)
+
+CELERY_BEAT_SCHEDULE = beat_schedule(RETENTION_HOUR, RETENTION_MINUTE)
 # CELERY_TASK_ALWAYS_EAGER is never on: tests run a real worker.
 
 # --- Inference (OpenAI-compatible or Ollama, on the institution's own hosts) -------------------

@@ -1,7 +1,8 @@
 """The container image's roles: one image, and the command names what it runs.
 
 ``python -m deploy.role web`` serves the ASGI app under uvicorn; ``worker chat|ingest|generate`` runs one Celery
-worker for that queue (so each queue scales on its own); ``migrate`` applies the database migrations (once per
+worker for that queue (so each queue scales on its own); ``beat`` runs Celery beat, the clock of the daily
+retention jobs (exactly one per installation); ``migrate`` applies the database migrations (once per
 release, before the new web and workers start); ``manage …`` runs any manage.py command; ``wait-for-migrations`` waits until the database schema is that of this release (the Kubernetes init container
 of web and workers); ``healthcheck`` is the
 image's HEALTHCHECK and the Kubernetes probe for workers: it asks the process the container runs (PID 1) whether it
@@ -54,6 +55,15 @@ def worker_command(env, queue):
             "--without-gossip", "--without-mingle"]
 
 
+def beat_command(env):
+    """Celery beat: sends the daily jobs of settings.CELERY_BEAT_SCHEDULE; its schedule state (when each job last
+    ran) in BEAT_SCHEDULE_FILE (default /tmp/celerybeat-schedule), no pid file (the image's files are read-only)."""
+    quiet = ["--quiet"] if env.get("LOG_FORMAT") == "json" else []
+    return [sys.executable, "-m", "celery", "-A", "config", *quiet, "beat",
+            "--schedule", env.get("BEAT_SCHEDULE_FILE", "/tmp/celerybeat-schedule"), "--pidfile=",
+            "--loglevel", env.get("LOG_LEVEL", "INFO")]
+
+
 def manage_command(*args):
     """python manage.py with the given arguments."""
     return [sys.executable, str(ROOT / "manage.py"), *args]
@@ -65,6 +75,8 @@ def command_for(role, args, env):
         return web_command(env)
     if role == "worker" and len(args) == 1:
         return worker_command(env, args[0])
+    if role == "beat" and not args:
+        return beat_command(env)
     if role == "migrate" and not args:
         return manage_command("migrate", "--noinput")
     if role == "collectstatic" and not args:
@@ -75,7 +87,7 @@ def command_for(role, args, env):
         return manage_command(*args)
     if role in ("healthcheck", "check-models", "wait-for-migrations") and not args:
         return None
-    raise RoleError(f"unknown role {' '.join([role, *args])!r}: use web, worker {{{'|'.join(QUEUES)}}}, migrate, "
+    raise RoleError(f"unknown role {' '.join([role, *args])!r}: use web, worker {{{'|'.join(QUEUES)}}}, beat, migrate, "
                     "collectstatic, preflight, manage ARGS…, wait-for-migrations, healthcheck or check-models")
 
 

@@ -274,6 +274,16 @@ def start_worker(stack, env, queues, name, concurrency=1, pool="prefork"):
                                           "--without-gossip", "--without-mingle"], env=env)
 
 
+# the queues the stack's workers consume (tests/test_config_queues.py: every task's queue is among them)
+WORKER_QUEUES = ("chat", "ingest", "generate")
+
+
+def start_beat(stack, env, data_dir):
+    """Start Celery beat, the clock of the daily retention jobs (settings.CELERY_BEAT_SCHEDULE), exactly one."""
+    return stack.spawn("beat", [PYTHON, "-m", "celery", "-A", "config", "beat", "--schedule",
+                                str(data_dir / "celerybeat-schedule"), "--pidfile=", "--loglevel", "INFO"], env=env)
+
+
 def start_web(stack, env, host, port):
     """Start the ASGI web app under uvicorn."""
     process = stack.spawn("web", [PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", host,
@@ -346,14 +356,16 @@ def run(args):
         # Chat answers mostly wait for the model's tokens: one chat worker answers many at once in threads
         # (a student's answer never waits for another's); the batch queues take one task at a time.
         start_worker(stack, env, ["chat"], "chat", env_count(env, "CHAT_WORKER_CONCURRENCY", 32), pool="threads")
-        for queue in ("ingest", "generate"):
-            start_worker(stack, env, [queue], queue, 1)
+        for queue in WORKER_QUEUES:
+            if queue != "chat":
+                start_worker(stack, env, [queue], queue, 1)
+        start_beat(stack, env, data_dir)
         start_web(stack, env, args.host, args.port)
         public = env["PUBLIC_URL"]
         log("")
         log(f"The course tutor is running: open {public}/")
         log(f"  launch as lecturer or student (built-in test LMS): {public}/lti/test-platform/")
-        log(f"  readiness of every component:                       {public}/health/ready")
+        log(f"  readiness of every component (from this machine):   {public}/health/ready")
         log("  press Ctrl-C to stop everything")
         while True:
             for name, process in stack.processes:

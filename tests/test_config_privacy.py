@@ -210,12 +210,12 @@ def test_courses_nobody_used_for_long_are_listed_then_deleted_with_their_files(s
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("own_ingest_queue")  # a session worker started earlier must not take the run
-def test_the_chat_workers_daily_purge_runs_the_retention_run_on_an_ingest_worker(worker_env, tmp_path):
-    """The daily trigger of the chat workers queues the run on the ingest queue, and an ingest worker carries it out
-    (its own worker: the session worker, which consumes every queue, would prove nothing about the route)."""
+def test_the_daily_retention_run_runs_on_an_ingest_worker(worker_env, tmp_path):
+    """Beat's daily job goes to the ingest queue, and an ingest worker carries it out (its own worker: the session
+    worker, which consumes every queue, would prove nothing about the route)."""
     from config.celery import app
+    from config.tasks import purge_expired_data
     from tests.ops_support import private_ingest_worker
-    from tutor.tasks import chat_purge_conversations
 
     route = app.amqp.router.route({}, "config.tasks.purge_expired_data", args=(), kwargs={})
     assert route["queue"].name == "ingest"  # where the uploaded files are mounted
@@ -226,7 +226,7 @@ def test_the_chat_workers_daily_purge_runs_the_retention_run_on_an_ingest_worker
     session.create()
     Session.objects.filter(pk=session.session_key).update(expire_date=timezone.now() - timedelta(minutes=1))
     with private_ingest_worker(worker_env, tmp_path / "worker.log"):
-        chat_purge_conversations()  # what the chat worker runs once a day
+        purge_expired_data.delay()  # what Celery beat sends once a day (tests/test_config_periodic.py)
         deadline = time.monotonic() + 60
         while Session.objects.exists() and time.monotonic() < deadline:
             time.sleep(0.2)

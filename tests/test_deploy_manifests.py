@@ -116,7 +116,8 @@ def test_compose_services_run_known_roles_with_health_checks_and_secrets_from_th
     assert code == 0, output
     services = yaml.safe_load(output)["services"]
     app = [name for name, service in services.items() if service.get("image", "").startswith("course-tutor")]
-    assert sorted(app) == ["migrate", "static", "web", "worker-chat", "worker-generate", "worker-ingest"]
+    assert sorted(app) == ["beat", "migrate", "static", "web", "worker-chat", "worker-generate", "worker-ingest"]
+    assert services["beat"]["command"] == ["beat"]  # the daily retention jobs, on the clock
     for name in app:
         assert_role(services[name]["command"])
         assert services[name]["environment"]["SECRET_KEY"]  # read from secrets.env
@@ -253,7 +254,10 @@ def test_the_schema_check_rejects_a_broken_manifest(manifests):
 
 def test_web_and_one_worker_deployment_per_queue_run_known_roles(manifests):
     deployments = by_kind(manifests, "Deployment")
-    assert {"web", "static", *(f"worker-{q}" for q in QUEUES)} == set(deployments)
+    assert {"web", "static", "beat", *(f"worker-{q}" for q in QUEUES)} == set(deployments)
+    beat = deployments["beat"]  # exactly one clock for the daily retention jobs, never two during a rollout
+    assert pod_spec(beat)["containers"][0]["args"] == ["beat"]
+    assert beat["spec"]["replicas"] == 1 and beat["spec"]["strategy"] == {"type": "Recreate"}
     assert pod_spec(deployments["web"])["containers"][0]["args"] == ["web"]
     for queue in QUEUES:
         assert pod_spec(deployments[f"worker-{queue}"])["containers"][0]["args"] == ["worker", queue]
@@ -264,7 +268,7 @@ def test_web_and_one_worker_deployment_per_queue_run_known_roles(manifests):
                 assert_role(container["args"])
     job = by_kind(manifests, "Job")["migrate"]
     assert pod_spec(job)["containers"][0]["args"] == ["migrate"]
-    for name in ("web", *(f"worker-{q}" for q in QUEUES)):
+    for name in ("web", "beat", *(f"worker-{q}" for q in QUEUES)):
         assert pod_spec(deployments[name])["initContainers"][0]["args"] == ["wait-for-migrations"]
 
 

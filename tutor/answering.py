@@ -29,7 +29,6 @@ from tutor.inference import InferenceClient, InferenceError
 from tutor.models import Citation, Message, TutorConfig
 from tutor.prompts import ANSWER_TOKENS, HISTORY_TURNS, fitted_messages, search_query, without_delimiters
 from tutor.relevance import relevant_passages
-from tutor.retention import schedule_daily_purge
 from tutor.rewriting import rewrite_question
 from tutor.stream import Publisher, fail_if_unfinished
 
@@ -294,7 +293,6 @@ def _finish(message, publisher, outcome):
         _save(message, text=outcome.text, status=Message.DONE, error="", declined=outcome.declined,
               search_query=outcome.query[:2000], evidence=outcome.evidence or None, finished_at=timezone.now())
     publisher.finish(Message.DONE, message, citations)
-    schedule_daily_purge()
 
 
 def _fail(message, publisher, code, partial=""):

@@ -16,15 +16,6 @@ def chat_answer(message_id, ui_language=None):
     answer(message_id, ui_language)
 
 
-@shared_task(name="tutor.tasks.chat_purge_conversations", acks_late=True, ignore_result=True)
-def chat_purge_conversations():
-    """Queue the daily retention run (config.privacy.purge_expired_data: chats past their course's retention,
-    expired sessions, used nonces, orphaned files) on the ingest queue, whose workers have the files."""
-    from config.tasks import purge_expired_data
-
-    purge_expired_data.delay()
-
-
 # --- Practice: question generation and grade passback (queue "generate", see CELERY_TASK_ROUTES) ----------
 
 @shared_task(name="tutor.tasks.generate_questions", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
