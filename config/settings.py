@@ -498,6 +498,10 @@ try:
 except ValueError as _exc:
     raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_exc}") from None
 
+# READINESS_CACHE_SECONDS: how long each web process keeps the result of /health/ready (same guard as /metrics)
+#   before checking every component again (default 5)
+READINESS_CACHE_SECONDS = env_float("READINESS_CACHE_SECONDS", 5.0)
+
 # --- Logging: readable lines on stderr, or one JSON object a line -------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
 # LOG_FORMAT: "plain" (default: time, level, logger, message) or "json" (one JSON object a line, for a log

@@ -4,7 +4,8 @@
 worker for that queue (so each queue scales on its own); ``beat`` runs Celery beat, the clock of the daily
 retention jobs (exactly one per installation); ``migrate`` applies the database migrations (once per
 release, before the new web and workers start); ``manage …`` runs any manage.py command; ``wait-for-migrations`` waits until the database schema is that of this release (the Kubernetes init container
-of web and workers); ``healthcheck`` is the
+of web and workers); ``readiness`` prints the web app's /health/ready as seen from inside the container (where it is allowed);
+``healthcheck`` is the
 image's HEALTHCHECK and the Kubernetes probe for workers: it asks the process the container runs (PID 1) whether it
 is alive; ``check-models`` loads every packaged embedding model, offline (run while the image is built).
 Every role replaces this process (exec), so signals reach uvicorn or Celery directly.
@@ -85,10 +86,10 @@ def command_for(role, args, env):
         return manage_command("preflight")
     if role == "manage" and args:
         return manage_command(*args)
-    if role in ("healthcheck", "check-models", "wait-for-migrations") and not args:
+    if role in ("healthcheck", "check-models", "wait-for-migrations", "readiness") and not args:
         return None
     raise RoleError(f"unknown role {' '.join([role, *args])!r}: use web, worker {{{'|'.join(QUEUES)}}}, beat, migrate, "
-                    "collectstatic, preflight, manage ARGS…, wait-for-migrations, healthcheck or check-models")
+                    "collectstatic, preflight, manage ARGS…, wait-for-migrations, readiness, healthcheck or check-models")
 
 
 def main_process_command(proc=Path("/proc/1/cmdline")):
@@ -118,6 +119,24 @@ def healthcheck(env, argv):
             return 1
         return 0
     return 0
+
+
+def readiness(env):
+    """Print /health/ready of the web app in this container (loopback: allowed without METRICS_TOKEN); 0 when
+    every component is ready."""
+    import urllib.error
+
+    url = f"http://127.0.0.1:{env.get('WEB_PORT', '8000')}/health/ready"
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            print(response.read().decode())
+            return 0
+    except urllib.error.HTTPError as exc:
+        print(exc.read().decode())
+        return 1
+    except OSError as exc:
+        print(f"web: {exc}", file=sys.stderr)
+        return 1
 
 
 def wait_for_migrations(env, poll=5.0):
@@ -170,6 +189,8 @@ def main(argv=None):
         return check_models()
     if role == "wait-for-migrations":
         return wait_for_migrations(os.environ)
+    if role == "readiness":
+        return readiness(os.environ)
     os.chdir(ROOT)
     os.execv(command[0], command)
 
