@@ -108,11 +108,14 @@ MEDIA_ROOT = Path(env("TUTOR_MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
 
 
-def _secret_key():
-    """SECRET_KEY from the environment, else one generated once and kept in the data folder."""
+def _secret_key(production=False):
+    """SECRET_KEY from the environment, else (not in production) one generated once and kept in the data folder."""
     configured = env("SECRET_KEY")
     if configured:
         return configured
+    if production:  # several pods would each generate their own, and every session and signed token break
+        raise ImproperlyConfigured("SECRET_KEY must be set when DJANGO_ENV=production (the same value in every "
+                                   "process: secrets.env or the Secret tutor-secrets)")
     path = DATA_DIR / "secret_key"
     try:
         return path.read_text().strip()
@@ -130,15 +133,25 @@ if DEPLOYMENT not in {"embedded", "production", "test"}:
     raise ImproperlyConfigured(f"DJANGO_ENV={DEPLOYMENT!r}: use embedded, production or test")
 PRODUCTION = DEPLOYMENT == "production"
 
-SECRET_KEY = _secret_key()
-# DEBUG: Django debug pages (default off)
+SECRET_KEY = _secret_key(PRODUCTION)
+# DEBUG: Django debug pages (default off; refused in production)
 DEBUG = env_bool("DEBUG", False)
-# ALLOWED_HOSTS: comma-separated host names this tool answers to (default: localhost names)
+# ALLOWED_HOSTS: comma-separated host names this tool answers to (default: localhost names; "*" refused in production)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 # CSRF_TRUSTED_ORIGINS: origins allowed to POST forms, e.g. https://tutor.example.edu
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
-# PUBLIC_URL: the tool's own base URL as the LMS sees it (default http://localhost:8000)
+# PUBLIC_URL: the tool's own base URL as the LMS sees it (default http://localhost:8000; https:// in production)
 PUBLIC_URL = env("PUBLIC_URL", "http://localhost:8000").rstrip("/")
+if PRODUCTION:  # what is only safe on one machine stops a production start, with the setting's name
+    if DEBUG:
+        raise ImproperlyConfigured("DEBUG must be off when DJANGO_ENV=production (its error pages show settings and "
+                                   "code)")
+    if "*" in ALLOWED_HOSTS or not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("ALLOWED_HOSTS must name the tool's host names when DJANGO_ENV=production, "
+                                   f"not {','.join(ALLOWED_HOSTS) or 'nothing'!r}")
+    if not PUBLIC_URL.startswith("https://"):
+        raise ImproperlyConfigured(f"PUBLIC_URL must start with https:// when DJANGO_ENV=production, got "
+                                   f"{PUBLIC_URL!r} (LMS iframes need Secure cookies)")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -422,6 +435,25 @@ SESSION_COOKIE_SECURE = _https
 CSRF_COOKIE_SAMESITE = "None" if _https else "Lax"
 CSRF_COOKIE_SECURE = _https
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+# SECURE_HSTS_SECONDS: how long browsers must use https for the tool's host (default: a year in production, else 0)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 86400 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True  # names below the tool's own host (never its parent domain's)
+# `manage.py check --deploy` (tests/test_config_settings.py runs it under production settings) passes; silenced,
+# each for its reason:
+SILENCED_SYSTEM_CHECKS = [
+    # W001/W003 look for Django's security and CSRF middleware by name; config.middleware lists subclasses of them,
+    # and config.checks runs the same checks (and those W001 would skip: HSTS, nosniff, ...) by class
+    "security.W001", "security.W003",
+    # X-Frame-Options can only say DENY or SAMEORIGIN, and the LMS must frame the tool: the Content-Security-Policy's
+    # frame-ancestors lists the registered platforms instead (config.csp), and the admin site is never framed
+    "security.W002",
+    # TLS ends at the reverse proxy, which redirects http to https itself (deploy/nginx.conf, ingress-nginx's
+    # ssl-redirect); inside the network the kubelet's probes and Prometheus speak plain HTTP to the web app
+    "security.W008",
+    # HSTS preload lists whole registrable domains, submitted by their owner (the institution's apex domain, not
+    # one tool's host name)
+    "security.W021",
+]
 
 # --- Languages ------------------------------------------------------------------------------------
 LANGUAGE_CODE = env("LANGUAGE_CODE", "en")

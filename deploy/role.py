@@ -174,6 +174,19 @@ def check_models():
     return 0
 
 
+def configuration_error():
+    """The one-line reason the settings refuse to load (config/settings.py), or None: a long-running role stops
+    with it before it starts uvicorn or Celery (which would print a traceback instead)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        import config.settings  # noqa: F401
+    except ImproperlyConfigured as exc:
+        return str(exc)
+    return None
+
+
 def main(argv=None):
     """Run the role named on the command line (default: web)."""
     argv = list(sys.argv[1:] if argv is None else argv) or ["web"]
@@ -191,6 +204,9 @@ def main(argv=None):
         return wait_for_migrations(os.environ)
     if role == "readiness":
         return readiness(os.environ)
+    if role in ("web", "worker", "beat") and (problem := configuration_error()):
+        print(f"Configuration error: {problem}", file=sys.stderr)
+        return 2
     os.chdir(ROOT)
     os.execv(command[0], command)
 
