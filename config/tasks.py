@@ -3,11 +3,17 @@ route: the ingest workers have the uploaded files."""
 
 from celery import shared_task
 from django.conf import settings
+from django.db import DatabaseError
 
 from config.periodic import recorded
 
+# a daily job must not be lost to a database that was briefly out of reach: retried, with growing pauses (each
+# job is idempotent)
+DAILY = {"acks_late": True, "ignore_result": True, "autoretry_for": (DatabaseError,), "retry_backoff": 5,
+         "retry_backoff_max": 600, "max_retries": 8}
 
-@shared_task(name="config.tasks.purge_expired_data", acks_late=True, ignore_result=True)
+
+@shared_task(name="config.tasks.purge_expired_data", **DAILY)
 @recorded("purge_expired_data")
 def purge_expired_data():
     """The daily retention run (config.privacy.purge_expired_data): chats, sessions, nonces, orphaned files."""
@@ -16,7 +22,7 @@ def purge_expired_data():
     return run()
 
 
-@shared_task(name="config.tasks.prune_lti_nonces", acks_late=True, ignore_result=True)
+@shared_task(name="config.tasks.prune_lti_nonces", **DAILY)
 @recorded("prune_lti_nonces")
 def prune_lti_nonces():
     """Delete used LTI launch nonces older than a day (a replayed launch is refused by its exp long before)."""
@@ -25,7 +31,7 @@ def prune_lti_nonces():
     return {"nonces": prune_nonces()}
 
 
-@shared_task(name="config.tasks.purge_inactive_courses", acks_late=True, ignore_result=True)
+@shared_task(name="config.tasks.purge_inactive_courses", **DAILY)
 @recorded("purge_inactive_courses")
 def purge_inactive_courses():
     """Delete courses nobody used for PURGE_INACTIVE_COURSES_DAYS days (0, the default: only count them)."""
