@@ -229,9 +229,13 @@ CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", REDIS_URL)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = "default"
+# A task without a route goes to the batch queue "generate", which every way of running the product has a worker
+# for (tests/test_config_queues.py lists every task, its queue and that queue's workers); never to a queue nobody
+# consumes.
+CELERY_TASK_DEFAULT_QUEUE = "generate"
 # Interactive chat never waits behind ingestion or question generation.
 CELERY_TASK_ROUTES = {
+    "config.ping_database": {"queue": "generate"},  # a worker reaches the database (tests, bench)
     "courses.tasks.*": {"queue": "ingest"},
     "tutor.tasks.generate_*": {"queue": "generate"},
     "tutor.tasks.grade_*": {"queue": "generate"},  # grade passback: off the chat queue, retried with backoff
