@@ -280,7 +280,8 @@ class ToolMessageLaunch(DjangoMessageLaunch):
                 UsedNonce.objects.create(registration=registration, nonce=self._get_jwt_body()["nonce"])
         except IntegrityError:
             raise LtiException("replayed nonce") from None
-        cache.delete(_state_key(self._get_request_param("state")))
+        state_key = _state_key(self._get_request_param("state"))
+        transaction.on_commit(lambda: cache.delete(state_key))  # a launch rolled back keeps its state
 
 
 def new_launch(request):
@@ -300,7 +301,6 @@ def validate_launch(request):
     launch = new_launch(request)
     try:
         launch.validate()
-        launch.consume_nonce()
     except LtiException as exc:
         if any(reason in str(exc) for reason in BROWSER_BINDING):
             record = state_record(request.POST.get("state", ""))
@@ -320,7 +320,13 @@ def _target_ok(request, target):
 
 @transaction.atomic
 def apply_launch(request, launch):
-    """Create/update the pseudonymous user, the course of the LTI context and the membership."""
+    """Consume the launch's nonce and create/update the pseudonymous user, the course of the LTI context and the
+    membership, in one transaction: a launch that fails here has not spent its nonce."""
+    try:
+        launch.consume_nonce()
+    except LtiException as exc:
+        raise LaunchRejected(_("The launch from your learning platform could not be verified. "
+                               "Please open the tool again from your course."), str(exc)) from exc
     body = launch.get_launch_data()
     registration = launch._registration.model
     if not _target_ok(request, body.get(CLAIM + "target_link_uri")):
@@ -330,18 +336,15 @@ def apply_launch(request, launch):
     context = body.get(CLAIM + "context") or {}
     if not context.get("id"):
         raise LaunchRejected(_("Please open the tool from inside a course."), "launch has no context")
-    mapping = LtiContext.objects.filter(registration=registration, deployment=deployment,
-                                        context_id=context["id"]).select_related("course").first()
     nrps = body.get("https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice") or {}
     ags = body.get("https://purl.imsglobal.org/spec/lti-ags/claim/endpoint") or {}
     title = context.get("title") or context.get("label") or context["id"]
-    if mapping is None:
-        mapping = LtiContext(registration=registration, deployment=deployment, context_id=context["id"],
-                             course=course_of_context(registration.issuer, context["id"]) or
-                             Course.objects.create(title=title[:255]))
+    mapping = LtiContext.objects.for_launch(  # two first launches at once: one course, both go in
+        registration, deployment, context["id"],
+        lambda: course_of_context(registration.issuer, context["id"]) or Course.objects.create(title=title[:255]))
     fresh = (title[:255], nrps.get("context_memberships_url", mapping.memberships_url),
              ags.get("lineitems", mapping.lineitems_url))
-    if mapping.pk is None or fresh != (mapping.title, mapping.memberships_url, mapping.lineitems_url):
+    if fresh != (mapping.title, mapping.memberships_url, mapping.lineitems_url):
         mapping.title, mapping.memberships_url, mapping.lineitems_url = fresh
         mapping.save()
     user = user_for(registration, body["sub"], body.get("name", ""))

@@ -93,6 +93,65 @@ def test_second_launch_updates_the_role_and_reuses_course_and_user(lms):
     assert Membership.objects.get().role == Membership.INSTRUCTOR
 
 
+def test_two_first_launches_into_a_new_course_at_once_both_get_in(lms, monkeypatch):
+    """Two people open the tool in a course it has never seen at the same moment: both launches find no course yet
+    (held together right there), both succeed, one course, and each nonce is spent by a launch that got in."""
+    import threading
+
+    from courses.models import Course
+    from lti import launch as launch_module
+
+    original = launch_module.course_of_context
+    together = threading.Barrier(2, timeout=30)
+
+    def both_at_once(issuer, context_id):
+        together.wait()  # each launch has looked for the context's course and found none
+        return original(issuer, context_id)
+
+    monkeypatch.setattr(launch_module, "course_of_context", both_at_once)
+    responses = {}
+
+    def open_tool(user_id):
+        responses[user_id] = lms.launch(browser(), user_id=user_id, context_id="course-new")
+
+    threads = [threading.Thread(target=open_tool, args=(user_id,)) for user_id in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert {user: r.status_code for user, r in responses.items()} == {"first": 302, "second": 302}, \
+        {user: r.text[:300] for user, r in responses.items()}
+    [context] = LtiContext.objects.filter(context_id="course-new")
+    assert Course.objects.count() == 1  # the losing launch's course went with its savepoint
+    assert Membership.objects.filter(course=context.course).count() == 2
+    assert UsedNonce.objects.count() == 2
+
+
+def test_a_launch_that_fails_after_validation_does_not_spend_its_nonce(lms, monkeypatch):
+    """An error while the launch is applied (here: the database refusing the course) rolls the nonce back with
+    everything else, so the same launch form still works (no nonce spent for nothing)."""
+    from django.db import OperationalError
+
+    from courses.models import Course
+    from lti import launch as launch_module
+
+    client = browser()
+    fields, _claims = _legit(lms, client)
+    calls = []
+
+    def failing_once(issuer, context_id):
+        calls.append(context_id)
+        if len(calls) == 1:
+            raise OperationalError("the database went away")
+        return None
+
+    monkeypatch.setattr(launch_module, "course_of_context", failing_once)
+    assert _post(client, fields).status_code == 500
+    assert not UsedNonce.objects.exists() and not Course.objects.exists()
+    assert _post(client, fields).status_code == 302  # the very same form, once the database is back
+    assert UsedNonce.objects.count() == 1
+
+
 def test_login_from_unregistered_platform_is_refused(live_server, caplog):
     client = browser()
     with caplog.at_level(logging.WARNING):
