@@ -11,8 +11,8 @@ import time
 import httpx
 import redis
 from django.conf import settings
-from django.db import connection
 from django.core.signals import setting_changed
+from django.db import connection
 from django.dispatch import receiver
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
