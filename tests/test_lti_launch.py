@@ -337,6 +337,37 @@ def test_platform_key_rotation_refetches_the_jwks_once(lms):
     assert sum(p == "/jwks" for _m, p, _h in lms.requests) == jwks_fetches + 1
 
 
+def test_a_platform_that_rotates_its_key_under_the_same_kid_gets_in_after_one_refetch(lms, monkeypatch, caplog):
+    """A re-installed platform signs with a new key under the old kid: the signature fails against the cached key
+    set, the tool fetches the set once more and lets the launch in; a forged token right after is refused without
+    another fetch (at most one refetch a minute per platform)."""
+    def fetches():
+        return sum(p == "/jwks" for _m, p, _h in lms.requests)
+
+    kid = lms.registration.get_kid()
+    assert lms.launch(browser(), user_id="u1").status_code == 302  # the key set is cached now
+    before = fetches()
+    lms.private_pem, lms.public_pem = new_key_pair()
+    lms.registration.set_platform_private_key(lms.private_pem).set_platform_public_key(lms.public_pem)
+    published = lms.registration.get_jwks
+    monkeypatch.setattr(lms.registration, "get_kid", lambda: kid)
+    monkeypatch.setattr(lms.registration, "get_jwks", lambda: [dict(key, kid=kid) for key in published()])
+
+    assert lms.launch(browser(), user_id="u1").status_code == 302
+    assert fetches() == before + 1
+    assert lms.launch(browser(), user_id="u1").status_code == 302  # the new key is the cached one now
+    assert fetches() == before + 1
+
+    client = browser()
+    fields, claims = _legit(lms, client)
+    forged_key, _public = new_key_pair()
+    with caplog.at_level(logging.WARNING):
+        response = _post(client, fields, lms.sign(claims, private_pem=forged_key, kid=kid))
+    assert response.status_code == 403 and "sessionid" not in response.cookies
+    assert any("Signature verification failed" in r.getMessage() for r in caplog.records if r.name.startswith("lti"))
+    assert fetches() == before + 1  # within the minute: no second fetch
+
+
 # --- the tool registered again by the same platform (Moodle: "register as a new tool", delete and re-add) ---
 
 def _session_user_id(client):
