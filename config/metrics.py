@@ -337,20 +337,18 @@ def _histograms(client, name, metric):
     return result
 
 
-CELERY_QUEUES = ("chat", "ingest", "generate", "default")
-PRIORITY_SEPARATOR = "\x06\x16"  # kombu's Redis transport: one list per priority, "queue\x06\x16N" for N > 0
+CELERY_QUEUES = ("chat", "ingest", "generate", "default")  # default: what a release before 2026-12 left there
 
 
 def _live_values(client):
     """{metric: {label values: value}} of the gauges read at scrape time."""
-    pipe = client.pipeline(transaction=False)
-    for queue in CELERY_QUEUES:
-        for priority in range(10):
-            pipe.llen(queue + (f"{PRIORITY_SEPARATOR}{priority}" if priority else ""))
-    pipe.zcard("unacked_index")
-    lengths = pipe.execute()
-    queues = {(queue,): float(sum(lengths[i * 10:(i + 1) * 10])) for i, queue in enumerate(CELERY_QUEUES)}
-    values = {"tutor_celery_queue_length": queues, "tutor_celery_unacked_messages": {(): float(lengths[-1])}}
+    from config import kombu_redis
+    from config.celery import app
+
+    lengths = kombu_redis.queue_lengths(app, CELERY_QUEUES)
+    queues = {(queue,): float(count) for queue, count in lengths.items()}
+    unacked = kombu_redis.unacked_count(client, kombu_redis.unacked_index_key(app))
+    values = {"tutor_celery_queue_length": queues, "tutor_celery_unacked_messages": {(): float(unacked)}}
     from tutor import capacity
 
     in_use, waiting = {}, {}
