@@ -383,6 +383,17 @@ CHAT_REWRITE_SECONDS = env_float("CHAT_REWRITE_SECONDS", 4.0)
 CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 2000)
 # CHAT_STREAM_TIMEOUT: seconds the web process waits for a silent answer before giving up (default 180)
 CHAT_STREAM_TIMEOUT = env_int("CHAT_STREAM_TIMEOUT", 180)
+# AI_NOTICE_REQUIRED: a student reads and accepts the AI-use notice before the first question (default on; off in the
+#   test suite, whose notice tests turn it on). AI_NOTICE_FILE: the institution's text of it, a UTF-8 plain-text
+#   file, paragraphs separated by blank lines (default empty: the tool's own text, in German or English, naming the
+#   course's retention). A changed text is asked for again. PROCESSING_RECORD_URL: where the notice links for the
+#   processing record (default empty: the copy of docs/processing-record.md the tool serves at
+#   /privacy/processing-record)
+AI_NOTICE_REQUIRED = env_bool("AI_NOTICE_REQUIRED", DEPLOYMENT != "test")
+AI_NOTICE_FILE = env("AI_NOTICE_FILE", "")
+if AI_NOTICE_FILE and not Path(AI_NOTICE_FILE).is_file():
+    raise ImproperlyConfigured(f"AI_NOTICE_FILE={AI_NOTICE_FILE!r} is not a file")
+PROCESSING_RECORD_URL = env("PROCESSING_RECORD_URL", "")
 # USAGE_MIN_STUDENTS: the lecturer's usage page shows a word of students' questions only when at least this many
 #   different people used it (no question's text is shown; default 5)
 USAGE_MIN_STUDENTS = env_int("USAGE_MIN_STUDENTS", 5)

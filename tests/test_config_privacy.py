@@ -24,6 +24,7 @@ from courses.models import ApiToken, Course, Document, Membership
 from lti.models import LtiUser, Registration, UsedNonce
 from tests.support import make_member, make_released_set
 from tutor.models import (
+    AiNoticeAcceptance,
     Attempt,
     Citation,
     Conversation,
@@ -73,6 +74,7 @@ def a_person_everywhere(course, registration, sub):
     QuestionChange.objects.create(question=question_set.questions.first(), user=user, action="approved",
                                   changes={"review": ["pending", "approved"]})
     ApiToken.issue(user, name=f"Skript von {sub}", course=course)
+    AiNoticeAcceptance.objects.create(user=user, version=f"v-{sub}", accepted_at=timezone.now())
     session = SessionStore()
     session["_auth_user_id"] = str(user.pk)
     session.create()
@@ -113,6 +115,7 @@ def test_export_and_erasure_cover_every_table_and_leave_the_others_alone():
     assert data["question_runs_started"][0]["title"] == "Lauf von 42" and data["question_changes"][0]["action"] == "approved"
     assert data["api_tokens"][0]["name"] == "Skript von 42" and "digest" not in data["api_tokens"][0]
     assert data["admin_actions"][0]["object"] == "Betriebssysteme" and data["active_sessions"] == 1
+    assert data["ai_notice"]["version"] == "v-42"
     exported = json.dumps(data, ensure_ascii=False)
     assert "von 43" not in exported and '"subject": "43"' not in exported  # nothing of the other person
 

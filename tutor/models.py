@@ -497,3 +497,15 @@ class TestQuestion(models.Model):
 
     def __str__(self):
         return self.question[:60]
+
+
+class AiNoticeAcceptance(models.Model):
+    """That (and when) a person accepted the AI-use notice, and which text (its version): asked once per person,
+    again when the institution changes the text (tutor.chat.notice)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ai_notice")
+    version = models.CharField(max_length=16)
+    accepted_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.user_id} accepted notice {self.version} at {self.accepted_at:%Y-%m-%d %H:%M}"
