@@ -358,6 +358,11 @@ CHUNK_OVERLAP = env_int("CHUNK_OVERLAP", 40)
 # CHAT_RATE_LIMIT / CHAT_RATE_WINDOW: questions one person may ask per window of seconds (default 10 per 60)
 CHAT_RATE_LIMIT = env_int("CHAT_RATE_LIMIT", 10)
 CHAT_RATE_WINDOW = env_int("CHAT_RATE_WINDOW", 60)
+# CHAT_QUOTA_DAY / CHAT_QUOTA_WEEK: questions one person may ask in one course per day / per week (Monday to
+#   Sunday, TIME_ZONE), beside the per-minute rate limit (default 0: no limit); an admin may set a course's own
+#   (Django admin, Tutor settings). The chat page shows what is left.
+CHAT_QUOTA_DAY = env_int("CHAT_QUOTA_DAY", 0)
+CHAT_QUOTA_WEEK = env_int("CHAT_QUOTA_WEEK", 0)
 # CHAT_MIN_RELEVANCE: lowest hybrid retrieval score of a passage used for an answer (default: none; a passage
 #   must always share a content word with the question); without relevant passages the tutor says the
 #   course texts do not cover the question

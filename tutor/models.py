@@ -62,6 +62,12 @@ class TutorConfig(models.Model):
     question_test_tries = models.PositiveSmallIntegerField(
         _("tries of the test student"), default=2, validators=[MinValueValidator(1), MaxValueValidator(5)],
         help_text=_("Each try shuffles the options; more tries are surer and cost more model time."))
+    quota_day = models.PositiveIntegerField(
+        _("questions per person and day"), null=True, blank=True,
+        help_text=_("Empty: the installation's CHAT_QUOTA_DAY; 0: no limit."))
+    quota_week = models.PositiveIntegerField(
+        _("questions per person and week"), null=True, blank=True,
+        help_text=_("Empty: the installation's CHAT_QUOTA_WEEK; 0: no limit."))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 from config.threads import db_in_thread
 from courses.access import course_member, tool_url
 from tutor import conversations, stream
-from tutor.chat import notice
+from tutor.chat import notice, quotas
 from tutor.forms import FeedbackForm, TestQuestionForm, TutorConfigForm
 from tutor.models import Feedback, Message, TestQuestion, TutorConfig
 from tutor.payloads import message_payload
@@ -51,6 +51,7 @@ def home(request, course_id):
         "course": request.course, "config": config, "history": history,
         "is_teaching": teaching, "conversation": conversation,
         "no_model": not (config.endpoint or settings.INFERENCE_URLS),
+        "quota": quotas.summary(request.course, request.user),
         "setup": _setup(request.course) if teaching else None,
         "conversations": _with_urls(conversations.conversation_list(request.course, request.user), course_id,
                                     request.launch_token),
