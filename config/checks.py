@@ -10,7 +10,6 @@ still applies; settings.SILENCED_SYSTEM_CHECKS silences only the name tests.
 
 from django.conf import settings
 from django.core.checks import Tags, Warning, register
-from django.test.utils import override_settings
 from django.utils.module_loading import import_string
 
 DJANGO_MIDDLEWARE = ("django.middleware.security.SecurityMiddleware", "django.middleware.csrf.CsrfViewMiddleware")
@@ -32,6 +31,7 @@ def middleware_by_class(middleware):
 def security_checks_by_class(app_configs, **kwargs):
     """Django's deploy checks of the security and CSRF middleware and the settings they govern, by class."""
     from django.core.checks.security import base, csrf
+    from django.test.utils import override_settings  # only while the checks run (manage.py check)
 
     checks = [base.check_security_middleware, base.check_sts, base.check_sts_include_subdomains,
               base.check_sts_preload, base.check_content_type_nosniff, base.check_ssl_redirect,
