@@ -1,0 +1,1 @@
+"""The question bank and practice: generating, checking, reviewing, importing and exporting questions; students' practice."""
