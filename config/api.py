@@ -1,8 +1,8 @@
 """What every endpoint of the API (``/api/v1/``, Django REST framework) shares: errors as RFC 9457 problem details,
 pagination, the per-token rate limit, ETag/If-Match on updates and async endpoints that answer with server-sent
-events (the schema's own parts: config/api_schema.py). The endpoints themselves live with their apps (``courses/api.py``,
-``tutor/chat/api.py``, ``tutor/questions/api.py``); the URLs, the OpenAPI schema and its docs page in ``config/api_urls.py``; who may do what in a
-course is ``courses.access``'s.
+events (the schema's own parts: config/api_schema.py). The endpoints themselves live with their apps
+(``courses/api.py``, ``tutor/chat/api.py``, ``tutor/questions/api.py``); the URLs, the OpenAPI schema and its docs
+page in ``config/api_urls.py``; who may do what in a course is ``courses.access``'s.
 """
 
 import functools

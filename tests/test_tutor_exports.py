@@ -1,7 +1,8 @@
-"""Exports read back the way Moodle reads them, for every kind of question: GIFT by a port of qformat_gift's
-parsing rules (question/format/gift/format.php), Moodle XML by a port of the fields and rules of qformat_xml's import
+"""Exports read back the way Moodle reads them, for every kind of question: GIFT by a port of qformat_gift's parsing
+rules (question/format/gift/format.php), Moodle XML by a port of the fields and rules of qformat_xml's import
 (question/format/xml/format.php) and the values Moodle's question types accept. Text with HTML's and GIFT's special
-characters arrives as the lecturer wrote it; a Moodle XML export imported again (tutor.questions.imports) is the same set."""
+characters arrives as the lecturer wrote it; a Moodle XML export imported again (tutor.questions.imports) is the same
+set."""
 
 import html
 import re

@@ -1,7 +1,8 @@
-"""A whole text at once (tutor.questions.generation): the lecturer picks a document or chapters in the section tree and asks for
-N questions per section; each section is its own task on the generate queue, a set per section (placeable beside it)
-or one set for all; a failing section stops no other; generating again fills only what is missing. Through the real
-stack (Celery worker, PostgreSQL, the stub model on loopback), and once with the real llama.cpp server."""
+"""A whole text at once (tutor.questions.generation): the lecturer picks a document or chapters in the section tree
+and asks for N questions per section; each section is its own task on the generate queue, a set per section
+(placeable beside it) or one set for all; a failing section stops no other; generating again fills only what is
+missing. Through the real stack (Celery worker, PostgreSQL, the stub model on loopback), and once with the real
+llama.cpp server."""
 
 import json
 

@@ -1,6 +1,7 @@
-"""The checks a question passes before a lecturer sees it (tutor.questions.items' form check, tutor.questions.item_checks: grounded,
-near-duplicate, the test student), each with a stub model that writes the failing question, through the real stack:
-the Celery worker on the generate queue, PostgreSQL with pgvector, and the loopback stub inference server."""
+"""The checks a question passes before a lecturer sees it (tutor.questions.items' form check,
+tutor.questions.item_checks: grounded, near-duplicate, the test student), each with a stub model that writes the
+failing question, through the real stack: the Celery worker on the generate queue, PostgreSQL with pgvector, and the
+loopback stub inference server."""
 
 import json
 

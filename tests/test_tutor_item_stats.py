@@ -1,6 +1,6 @@
-"""Item statistics of a released set (tutor.questions.item_stats) from students' real submissions (tutor.questions.practice.submit):
-difficulty, discrimination (point-biserial against the rest score, upper-lower 27 %), option shares, the flags on
-the set page, and the CSV export."""
+"""Item statistics of a released set (tutor.questions.item_stats) from students' real submissions
+(tutor.questions.practice.submit): difficulty, discrimination (point-biserial against the rest score, upper-lower 27
+%), option shares, the flags on the set page, and the CSV export."""
 
 import csv
 import io

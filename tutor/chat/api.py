@@ -1,9 +1,9 @@
 """The API of the chat: the course's tutor settings, usage, and chat (ask and the answer stream as server-sent
 events, the caller's conversations and messages, retry).
 
-Thin views over the domain functions the pages use: tutor.chat.conversations and tutor.chat.stream for the chat (the ask
-and the stream are async endpoints, as the chat page's are: config.api.event_stream_view), tutor.chat.usage, and the
-settings page's form for its rules.
+Thin views over the domain functions the pages use: tutor.chat.conversations and tutor.chat.stream for the chat (the
+ask and the stream are async endpoints, as the chat page's are: config.api.event_stream_view), tutor.chat.usage, and
+the settings page's form for its rules.
 """
 
 from django.db import transaction

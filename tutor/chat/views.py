@@ -1,6 +1,7 @@
 """Pages and endpoints of the tutor: the chat page, asking, the answer stream (SSE), feedback, settings, usage.
 
-Thin views over tutor.chat.conversations (taking a question), tutor.chat.stream (relaying an answer) and tutor.chat.payloads.
+Thin views over tutor.chat.conversations (taking a question), tutor.chat.stream (relaying an answer) and
+tutor.chat.payloads.
 
 Every view passes the course access rule (courses.access.course_member, its async form for the chat's
 async views): POST endpoints need the launch token (form field ``lt`` or header ``X-Launch-Token``).

@@ -1,1 +1,2 @@
-"""The question bank and practice: generating, checking, reviewing, importing and exporting questions; students' practice."""
+"""The question bank and practice: generating, checking, reviewing, importing and exporting questions; students'
+practice."""

@@ -2,8 +2,8 @@
 dropped and why, items of every kind with their checks and history, review, rewrite, grading rule, release,
 export, statistics), their questions and whole-text generation runs.
 
-Thin views over the domain functions the pages use: tutor.questions.review, tutor.questions.generation, tutor.questions.item_checks,
-tutor.questions.practice, tutor.questions.item_stats and tutor.questions.exports.
+Thin views over the domain functions the pages use: tutor.questions.review, tutor.questions.generation,
+tutor.questions.item_checks, tutor.questions.practice, tutor.questions.item_stats and tutor.questions.exports.
 """
 
 from django.db import transaction

@@ -2,13 +2,13 @@
 
 A set's questions about one section are a GenerationPart, written by its own task (``tutor.tasks.
 generate_question_part``, queue ``generate``, kind=BATCH at the model server so chat goes first). The task asks the
-model for what is missing, per kind of question, as JSON of that kind's schema; checks every question (tutor.questions.items'
-form check, then tutor.questions.item_checks: grounded, near-duplicate, the test student); drops what fails the form, repeats
-a course's question or (when the course says so) fails the test student; asks again for what was dropped, a bounded
-number of rounds; and stores the rest in one transaction that never stores more than the part still misses. So a
-task delivered twice, a rerun, or a worker killed mid-task never makes a question twice, and a failure in one
-section touches no other. The part keeps how many questions were asked for, made and dropped, why, and the model's
-share of the time.
+model for what is missing, per kind of question, as JSON of that kind's schema; checks every question
+(tutor.questions.items' form check, then tutor.questions.item_checks: grounded, near-duplicate, the test student);
+drops what fails the form, repeats a course's question or (when the course says so) fails the test student; asks
+again for what was dropped, a bounded number of rounds; and stores the rest in one transaction that never stores more
+than the part still misses. So a task delivered twice, a rerun, or a worker killed mid-task never makes a question
+twice, and a failure in one section touches no other. The part keeps how many questions were asked for, made and
+dropped, why, and the model's share of the time.
 
 A whole text at once is a GenerationRun: a set per section (each placeable beside its section in the LMS) or one
 set for all, each section a part of its own.

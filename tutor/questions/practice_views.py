@@ -1,7 +1,8 @@
 """Students' practice pages: the released sets of a course, answering one (every kind of question, with the set's
 grading rule and attempt limit shown before they start), and the result of an attempt.
 
-Thin views: the work is in tutor.questions.practice. Students only ever see released sets and their approved questions.
+Thin views: the work is in tutor.questions.practice. Students only ever see released sets and their approved
+questions.
 """
 
 import logging

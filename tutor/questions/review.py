@@ -1,8 +1,9 @@
 """Question sets: which sections questions are asked about, the lecturer's review (edit every field, approve or
 reject one by one or many at once, every change kept with who and when), and release.
 
-Writing the questions is tutor.questions.generation's work (a task per section, checks before anyone sees a question); this
-module starts it for a set (``start_generation``) and queues what is missing again (``retry_generation``).
+Writing the questions is tutor.questions.generation's work (a task per section, checks before anyone sees a
+question); this module starts it for a set (``start_generation``) and queues what is missing again
+(``retry_generation``).
 """
 
 import logging

@@ -2,8 +2,9 @@
 the progress of a whole-text run, a set's review (checks and their reasons, edit, rewrite, bulk review, history,
 release, grading rule), import and export, and the item statistics.
 
-Thin views: the work is in tutor.questions.review, tutor.questions.generation, tutor.questions.practice, tutor.questions.imports, tutor.questions.exports and
-tutor.questions.item_stats. Every view here needs ``course_member(teaching=True)``.
+Thin views: the work is in tutor.questions.review, tutor.questions.generation, tutor.questions.practice,
+tutor.questions.imports, tutor.questions.exports and tutor.questions.item_stats. Every view here needs
+``course_member(teaching=True)``.
 """
 
 import logging
