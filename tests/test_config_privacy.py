@@ -23,19 +23,10 @@ from courses.documents import add_document
 from courses.models import ApiToken, Course, Document, Membership
 from lti.models import LtiUser, Registration, UsedNonce
 from tests.support import make_member, make_released_set
-from tutor.models import (
-    AiNoticeAcceptance,
-    Attempt,
-    Citation,
-    Conversation,
-    Feedback,
-    GenerationRun,
-    Message,
-    QuestionChange,
-    QuestionSet,
-    TutorConfig,
-)
-from tutor.stream import buffer_key, final_key
+from tutor.chat.models import AiNoticeAcceptance, Citation, Conversation, Feedback, Message
+from tutor.chat.stream import buffer_key, final_key
+from tutor.models import TutorConfig
+from tutor.questions.models import Attempt, GenerationRun, QuestionChange, QuestionSet
 
 pytestmark = pytest.mark.django_db
 

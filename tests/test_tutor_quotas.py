@@ -10,8 +10,7 @@ from django.utils import timezone
 
 from courses.models import Course
 from tests.support import make_member
-from tutor import conversations
-from tutor.chat import quotas
+from tutor.chat import conversations, quotas
 from tutor.models import Message, TutorConfig
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the async ask view works on other threads' connections

@@ -1,1 +1,1 @@
-"""The tutor's chat: taking questions, answering them, and what a student reads before the first one."""
+"""The chat: conversations, grounded answers streamed to the page, test questions, retention and usage."""

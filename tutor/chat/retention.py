@@ -6,7 +6,9 @@ from datetime import timedelta
 from django.db.models import Count
 from django.utils import timezone
 
-from tutor.models import Attempt, Conversation, Feedback, Message, QuestionChange, TutorConfig
+from tutor.chat.models import Conversation, Feedback, Message
+from tutor.models import TutorConfig
+from tutor.questions.models import Attempt, QuestionChange
 
 log = logging.getLogger(__name__)
 DEFAULT_RETENTION_DAYS = TutorConfig._meta.get_field("retention_days").default
