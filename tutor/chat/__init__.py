@@ -1,0 +1,1 @@
+"""The chat: answering questions from the course texts, quoting them first."""
