@@ -33,6 +33,7 @@ def dump(args):
         from tutor.relevance import relevant_passages
 
         rows = []
+        quotes.EMBEDDED_UNITS = 10 ** 6  # every unit's similarity, so that --fit can try any shortlist
         with throwaway_course(str(DEMO), title="bench_quotes", language="de", model=args.embedding_model) as course:
             for name in SETS:
                 for question, expected in load_questions(ROOT / "tests" / "data" / name)[:args.limit]:
@@ -54,8 +55,8 @@ def dump(args):
 
 
 def evaluate(rows, weights):
-    """Share of questions whose chosen quotes hold an expected string, with the selection of tutor.chat.quotes
-    under these weights."""
+    """Share of questions whose chosen quotes hold an expected string, with the scoring and selection of
+    tutor.chat.quotes under these weights (module constants by name)."""
     from tutor.chat import quotes
 
     saved = {k: getattr(quotes, k) for k in weights}
@@ -67,11 +68,13 @@ def evaluate(rows, weights):
             units = [quotes.Unit(u["passage"], u["position"], 0, 0, u["text"], u["similarity"], u["coverage"])
                      for u in row["units"]]
             hits = {(u["passage"], u["position"]) for u in row["units"] if u["hit"]}
-            if units:
-                best = max(u.similarity for u in units)
-                for unit in units:
-                    unit.score = (quotes.SIMILARITY_WEIGHT * (unit.similarity - best)
-                                  + quotes.COVERAGE_WEIGHT * unit.coverage + quotes.RANK_WEIGHT / (1 + unit.passage))
+            shortlist = sorted(quotes.eligible(units), key=lambda u: (-u.coverage, u.passage, u.position))
+            shortlist = shortlist[:quotes.EMBEDDED_UNITS]
+            best = max((u.similarity for u in shortlist), default=0.0)
+            for unit in units:
+                unit.score = (quotes.SIMILARITY_WEIGHT * (unit.similarity - best)
+                              + quotes.COVERAGE_WEIGHT * unit.coverage + quotes.RANK_WEIGHT / (1 + unit.passage)
+                              if unit in shortlist else float("-inf"))
             chosen = quotes.select(units)
             good += any((u.passage, u.position) in hits for group in chosen for u in group) or \
                 _joined_hit(row, chosen)
@@ -90,8 +93,6 @@ def _joined_hit(row, chosen):
 
 def fit(args):
     """Report the current weights per set, search weights on the tuning sets, report the best."""
-    import django  # noqa: F401 (tutor.chat.quotes imports settings-free modules only through courses)
-
     rows = json.load(open(args.fit))
     current = {}
     for name in SETS:
@@ -100,8 +101,8 @@ def fit(args):
         print(f"{name}: {len(subset)} questions; answer in a retrieved passage {reachable:.2f}; "
               f"in the quotes (current weights) {evaluate(subset, current):.2f}")
     tuning = [r for r in rows if "heldout" not in r["set"]]
-    grid = {"COVERAGE_WEIGHT": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5], "RANK_WEIGHT": [0.0, 0.01, 0.03],
-            "NEIGHBOUR_GAP": [0.0, 0.03, 0.05, 0.1], "OTHER_GAP": [0.0, 0.02, 0.03, 0.05, 0.08]}
+    grid = {"COVERAGE_WEIGHT": [0.0, 0.1, 0.2, 0.3, 0.5], "RANK_WEIGHT": [0.0, 0.02, 0.05, 0.08],
+            "EMBEDDED_UNITS": [6, 8, 12, 1000]}
     best = max((dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())),
                key=lambda w: evaluate(tuning, w))
     print(f"best on the tuning sets: {best}: {evaluate(tuning, best):.2f}")

@@ -13,6 +13,7 @@ model's first piece (the chat's order), measured per question.
 import math
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -29,6 +30,10 @@ def share(items, test):
     return sum(1 for item in items if test(item)) / len(items) if items else 0.0
 
 
+def _paths(value):
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
 def percentile(values, p):
     """The p-th percentile of sorted values (nearest rank; 0 for none)."""
     if not values:
@@ -42,8 +47,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--docs", required=True, help="folder with the course texts")
-        parser.add_argument("--qa", required=True, help='JSON lines {"q": "...", "any": ["answer string", ...]}')
-        parser.add_argument("--unanswerable", required=True, help='JSON lines {"q": "..."} the texts cannot answer')
+        parser.add_argument("--qa", required=True, help='JSON lines {"q": "...", "any": ["answer string", ...]}; '
+                                                        "several files comma-separated, each reported on its own "
+                                                        "(the last line: the first file)")
+        parser.add_argument("--unanswerable", required=True, help='JSON lines {"q": "..."} the texts cannot answer; '
+                                                                  "several files comma-separated, as --qa")
         parser.add_argument("--url", default=None, help="inference server base URL (default: INFERENCE_URL)")
         parser.add_argument("--model", default=None, help="model name (default: INFERENCE_MODEL)")
         parser.add_argument("--api", choices=["openai", "ollama"], default=None, help="default: INFERENCE_API")
@@ -63,9 +71,10 @@ class Command(BaseCommand):
         parser.add_argument("--show", action="store_true", help="print each question's outcome")
 
     def handle(self, *args, **options):
-        answerable = load_questions(options["qa"])[:options["limit"]]
-        unanswerable = [(q, []) for q, _item in load_questions(options["unanswerable"], answers=False)]
-        unanswerable = unanswerable[:options["limit"]]
+        limit = options["limit"]
+        sets = [("answerable", path, load_questions(path)[:limit]) for path in _paths(options["qa"])]
+        sets += [("unanswerable", path, [(q, []) for q, _item in load_questions(path, answers=False)][:limit])
+                 for path in _paths(options["unanswerable"])]
         if options["url"]:
             settings.INFERENCE_URLS = [u.strip() for u in options["url"].split(",") if u.strip()]
         if options["model"]:
@@ -89,22 +98,23 @@ class Command(BaseCommand):
                               f"{'on' if config.checks_quotes else 'off'}; query rewriting "
                               f"{'on' if config.rewrites_queries else 'off'}")
             results = {}
-            for name, questions in (("answerable", answerable), ("unanswerable", unanswerable)):
-                results[name] = []
+            for name, path, questions in sets:
+                results[path] = []
                 started = time.monotonic()
                 for question, expected in questions:
                     result = ask(course, question, expected, config)
-                    results[name].append(result)
+                    results[path].append(result)
                     if options["show"]:
                         state = "FAILED " + result.error if result.error else "declined" if result.declined else \
                             "answered" + (" (correct)" if result.correct else "")
                         self.stderr.write(f"[{name}] {state}: {question}")
                         if result.quotes:
                             self.stderr.write("    quotes: " + result.quotes.replace("\n", " ")[:400])
-                self._report(name, results[name], time.monotonic() - started)
-        correct = share(results["answerable"], lambda r: r.correct)
-        declined = share(results["unanswerable"], lambda r: r.declined)
-        false_declines = share(results["answerable"], lambda r: r.declined)
+                self._report(name, path, results[path], time.monotonic() - started)
+        first_qa, first_unanswerable = _paths(options["qa"])[0], _paths(options["unanswerable"])[0]
+        correct = share(results[first_qa], lambda r: r.correct)
+        declined = share(results[first_unanswerable], lambda r: r.declined)
+        false_declines = share(results[first_qa], lambda r: r.declined)
         times = sorted(r.first_visible for rs in results.values() for r in rs
                        if r.first_visible is not None and not r.declined)
         self.stdout.write(f"first visible text (answered questions, {len(times)}): p50 {percentile(times, 50):.2f} s, "
@@ -113,12 +123,13 @@ class Command(BaseCommand):
                           f"declined_unanswerable = {declined:.2f}")
         sys.stdout.flush()
 
-    def _report(self, name, results, seconds):
-        line = (f"{name} ({len(results)} questions, {seconds / max(1, len(results)):.1f} s each): "
+    def _report(self, name, path, results, seconds):
+        line = (f"{name} {Path(path).name} ({len(results)} questions, {seconds / max(1, len(results)):.1f} s each): "
                 f"declined {share(results, lambda r: r.declined):.2f}  "
                 f"answered {share(results, lambda r: r.answered):.2f}  "
                 f"failed {share(results, lambda r: bool(r.error)):.2f}")
         if name == "answerable":
+            line += f"  answered_correct {share(results, lambda r: r.correct):.2f}"
             line += (f"  answer contains an expected string {share(results, lambda r: r.in_answer):.2f}  "
                      f"its quotes contain it {share(results, lambda r: r.in_quotes):.2f}  "
                      f"a cited passage contains it {share(results, lambda r: r.in_cited):.2f}  "
