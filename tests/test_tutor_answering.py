@@ -145,8 +145,8 @@ def test_evaluate_answers_runs_the_chat_pipeline_and_prints_its_last_line(stub_l
                             '{"q": "Wer schrieb den Roman Die Blechtrommel?"}\n')
 
     def reply(body):
-        sources = body["messages"][-1]["content"]
-        return "Die PID 1 [1]." if "PID 1" in sources else "In /etc/apt/sources.list [1]."
+        asked = body["messages"][-1]["content"]  # the passages and the question
+        return "In /etc/apt/sources.list [1]." if "Paketquellen?" in asked else "Die PID 1 [1]."
 
     stub_llm.reply = reply
     call_command("evaluate_answers", docs=str(docs), qa=str(qa), unanswerable=str(unanswerable), url=stub_llm.url,
