@@ -27,10 +27,10 @@ def dump(args):
     """Ingest, retrieve, score; write the features of every unit."""
     with throwaway_services(EMBEDDING_MODEL=args.embedding_model, INFERENCE_URL="none") as (_s, _e, _scratch, _l):
         from courses.evaluation import load_questions, throwaway_course
-        from tutor.answerability import assess
-        from tutor.answering import search_query
         from tutor.chat import quotes
-        from tutor.relevance import relevant_passages
+        from tutor.chat.answerability import assess
+        from tutor.chat.relevance import relevant_passages
+        from tutor.inference.prompts import search_query
 
         rows = []
         quotes.EMBEDDED_UNITS = 10 ** 6  # every unit's similarity, so that --fit can try any shortlist
@@ -42,7 +42,7 @@ def dump(args):
                     started = time.monotonic()
                     units = quotes.score_units(course.pk, question, passages, quotes.candidates(passages))
                     seconds = time.monotonic() - started
-                    from tutor.checks import contains
+                    from tutor.chat.checks import contains
                     rows.append({"set": name, "q": question, "any": expected, "level": level, "seconds": seconds,
                                  "in_passages": any(contains(p.text, expected) for p in passages),
                                  "units": [{"passage": u.passage, "position": u.position, "text": u.text,
@@ -86,7 +86,7 @@ def evaluate(rows, weights):
 
 def _joined_hit(row, chosen):
     """An expected string that spans two neighbouring units counts when both are quoted together."""
-    from tutor.checks import contains
+    from tutor.chat.checks import contains
 
     return any(len(group) > 1 and contains(" ".join(u.text for u in group), row["any"]) for group in chosen)
 

@@ -120,7 +120,7 @@ def test_the_api_shows_an_answer_s_quotes(celery_worker, web_server, stub_llm, c
 
 @pytest.mark.django_db(transaction=True)
 def test_without_a_model_the_quotes_are_the_answer_with_one_line_saying_so(stub_llm, course, settings):
-    from tutor import answering
+    from tutor.chat import answering
 
     settings.INFERENCE_URLS, settings.CHAT_ANSWER_MODE = [], "auto"  # INFERENCE_URL=none: quotes only
     user, _ = make_member(course)
@@ -162,7 +162,7 @@ def test_the_weak_model_s_default_is_quotes_only_a_bigger_one_s_quotes_and_expla
 
 @pytest.mark.django_db(transaction=True)
 def test_explanation_only_answers_as_before_without_quotes(stub_llm, course):
-    from tutor import answering
+    from tutor.chat import answering
 
     user, _ = make_member(course)
     point_tutor_at(course, stub_llm.url, answer_mode=TutorConfig.EXPLANATION_ONLY)
@@ -178,7 +178,7 @@ def test_explanation_only_answers_as_before_without_quotes(stub_llm, course):
 def test_an_explanation_whose_quotes_are_not_found_leaves_the_tool_s_quotes_alone(stub_llm, course):
     """Strict, with the quote check: the model's unverified explanation goes; the tool's quotes, which stand in
     the texts, stay as the answer (the decline is for questions the texts do not answer)."""
-    from tutor import answering
+    from tutor.chat import answering
 
     user, _ = make_member(course)
     point_tutor_at(course, stub_llm.url, answer_mode=TutorConfig.BOTH, quote_check=TutorConfig.ON)

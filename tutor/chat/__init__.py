@@ -1,1 +1,1 @@
-"""The chat: answering questions from the course texts, quoting them first."""
+"""The chat: conversations, grounded answers streamed to the page, test questions, retention and usage."""

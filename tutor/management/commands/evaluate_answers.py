@@ -1,9 +1,9 @@
 """Measure the tutor's answers end to end: which questions it answers correctly and which it declines.
 
 Ingests a folder into a throwaway course and asks every question through the real chat pipeline
-(tutor.answering.respond: retrieval, the answerability evidence, the tool's quotes, the configured model, the quote
-check), so an institution can pick its model by measurement on its own texts. Works with any OpenAI-compatible or
-Ollama server, and without one (--answer-mode quotes: the tool's quotes are the answer).
+(tutor.chat.answering.respond: retrieval, the answerability evidence, the tool's quotes, the configured model, the
+quote check), so an institution can pick its model by measurement on its own texts. Works with any OpenAI-compatible
+or Ollama server, and without one (--answer-mode quotes: the tool's quotes are the answer).
 
 An answer counts as correct when its text or its quotes contain an expected string; a false decline is an
 answerable question declined; the time to the first visible text is until the quotes were out, else until the
@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from courses.evaluation import load_questions, throwaway_course
-from tutor.checks import ask
+from tutor.chat.checks import ask
 from tutor.models import TutorConfig
 
 ANSWER_MODES = [TutorConfig.BOTH, TutorConfig.QUOTES_ONLY, TutorConfig.EXPLANATION_ONLY]
