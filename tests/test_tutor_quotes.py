@@ -78,10 +78,11 @@ def test_the_quotes_arrive_before_the_model_s_first_token_and_are_stored(celery_
     point_tutor_at(course, stub_llm.url, answer_mode=TutorConfig.BOTH)
     stub_llm.reply = "Der Init-Prozess hat die PID 1 [1]."
     stub_llm.first_token_delay = 1.5  # the model is slow to start, as on 2 cores
+    stub_llm.token_delay = 0.05  # and streams while the page listens
     events = ask_streaming(web_server, course, token, QUESTION)
     names = [name for name, _data in events]
-    first_text = next(i for i, (name, data) in enumerate(events) if name in ("snapshot", "delta") and data["text"])
-    assert "quotes" in names and names.index("quotes") < first_text
+    texts = [i for i, (name, data) in enumerate(events) if name in ("snapshot", "delta") and data["text"]]
+    assert "quotes" in names and texts and names.index("quotes") < texts[0], events
     quotes = events[names.index("quotes")][1]["quotes"]
     assert "Prozessnummer 1 (PID 1)" in quotes[0]["text"]
     assert f"/courses/{course.pk}/passage/{quotes[0]['chunk']}/" in quotes[0]["url"] and "hl=" in quotes[0]["url"]
