@@ -397,6 +397,9 @@ def test(args):
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     })
+    # the stub model is called "smollm2", whose answers default to the tool's quotes alone; the tests of the
+    # model's path need it to answer, and the quote tests set their mode (CHAT_ANSWER_MODE) themselves
+    env.setdefault("CHAT_ANSWER_MODE", "explanation")
     try:
         start_postgres(stack, scratch / "pgdata", pg_port, "tutor")
         start_redis(stack, scratch / "redis", redis_port)
