@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_ladder.py [--rungs none,smollm2,qwen0.5b,qwen1.5b] [--limit 10] [--items 6]
         [--paraphrased 12] [--limits qwen1.5b=6:3:4,qwen0.5b=8:4:8] [--kinds multichoice]
-        [--url URL --model NAME [--api openai|ollama]]... [--out FILE]
+        [--url URL --model NAME [--api openai|ollama]]... [--out FILE] [--docs DIR --qa F --unanswerable F]
 
 For each rung — no model (the tool's own quotes and text-built items only), each model of deploy/models.py
 (``python -m deploy.models fetch`` first for the Qwen models) served by the embedded llama.cpp server (2 threads,
@@ -291,6 +291,11 @@ def main():
     parser.add_argument("--url", action="append", default=[], help="an external server's base URL (repeatable)")
     parser.add_argument("--model", action="append", default=[], help="its model name (one per --url)")
     parser.add_argument("--api", choices=["openai", "ollama"], default=None, help="the external servers' API")
+    parser.add_argument("--docs", default=str(DEMO), help="the course texts (default: the demo course)")
+    parser.add_argument("--qa", default=str(DATA / "debian_reference_de_qa.jsonl"))
+    parser.add_argument("--unanswerable", default=str(DATA / "debian_reference_de_unanswerable_heldout.jsonl"))
+    parser.add_argument("--paraphrased-sets", default=",".join(str(DATA / f"debian_reference_de_{n}.jsonl") for n in (
+        "paraphrased", "paraphrased_heldout")), help="comma-separated question files for the recall column")
     parser.add_argument("--limit", type=int, default=10, help="answerable and unanswerable questions asked, each")
     parser.add_argument("--items", type=int, default=6, help="sections to write one question about")
     parser.add_argument("--paraphrased", type=int, default=12, help="paraphrased questions searched")
@@ -337,10 +342,9 @@ def main():
         os.makedirs(os.path.dirname(args.embedding_cache) or ".", exist_ok=True)
         embed_once(args.embedding_cache)
         text_kinds = text_built_kinds()
-        paraphrased = (load_questions(DATA / "debian_reference_de_paraphrased.jsonl")
-                       + load_questions(DATA / "debian_reference_de_paraphrased_heldout.jsonl"))
+        paraphrased = [q for path in args.paraphrased_sets.split(",") if path for q in load_questions(path)]
         settings.INFERENCE_ALLOWED_HOSTS = [*settings.INFERENCE_ALLOWED_HOSTS, "127.0.0.1"]
-        with throwaway_course(DEMO, title="bench_ladder", model=args.embedding_model, log=print) as course:
+        with throwaway_course(args.docs, title="bench_ladder", model=args.embedding_model, log=print) as course:
             for rung in rungs:
                 print(f"\n=== {rung.name} ({time.monotonic() - started_all:.0f} s so far)", flush=True)
                 started, server = time.monotonic(), None
@@ -376,8 +380,7 @@ def main():
 
 def measure(rung, course, url, args, paraphrased, text_kinds):
     """Fill rung.row: evaluate_answers, first-text latency, paraphrase recall, evaluate_questions per kind."""
-    answer_options = {"docs": str(DEMO), "qa": str(DATA / "debian_reference_de_qa.jsonl"),
-                      "unanswerable": str(DATA / "debian_reference_de_unanswerable_heldout.jsonl"),
+    answer_options = {"docs": args.docs, "qa": args.qa, "unanswerable": args.unanswerable,
                       "limit": rung.limit, "url": url, "embedding_model": args.embedding_model,
                       "rewrite": "off" if rung.name == "none" else args.rewrite}
     if rung.served:
@@ -405,7 +408,7 @@ def measure(rung, course, url, args, paraphrased, text_kinds):
     rung.row.update(recall5=recall, rewritten=rewritten)
     kinds = text_kinds if rung.name == "none" else args.kinds.split(",")
     if kinds:
-        text = run_command("evaluate_questions", docs=str(DEMO), per_section=1, sections=rung.items,
+        text = run_command("evaluate_questions", docs=args.docs, per_section=1, sections=rung.items,
                            kinds=",".join(kinds), inference_url=url, keep=True, sample=2)
         rung.row.update(parse_questions(text))
         rung.row["kinds"] = usable_per_kind()
