@@ -172,28 +172,34 @@ def share_after(line, label):
 
 
 def parse_answers(text):
-    """answered_correct, declined_unanswerable, false declines, seconds per answer from evaluate_answers' report."""
+    """answered_correct, declined_unanswerable, false declines, first visible text, seconds per answer from
+    evaluate_answers' report (older reports lack some: None)."""
     found = values(text)
-    answerable = next((line for line in text.splitlines() if line.startswith("answerable (")), "")
-    unanswerable = next((line for line in text.splitlines() if line.startswith("unanswerable (")), "")
+    lines = {m.group(1): m.group(0) for m in re.finditer(r"^(answerable|unanswerable)\b.*$", text, re.M)}
+    answerable, unanswerable = lines.get("answerable", ""), lines.get("unanswerable", "")
     false_declines = next((v for k, v in found.items() if "false_decline" in k), None)
     if false_declines is None:
         false_declines = share_after(answerable, "declined")  # answerable questions the tutor declined
     each = [float(m) for m in re.findall(r"questions, ([0-9.]+) s each", answerable + unanswerable)]
+    first = re.search(r"first visible text[^\n]*?p50 ([0-9.]+) s, p95 ([0-9.]+) s", text)
     return {"answered_correct": found.get("answered_correct"), "declined_unanswerable":
             found.get("declined_unanswerable"), "false_declines": false_declines,
             "failed": share_after(answerable, "failed"), "s_per_answer": each[0] if each else None,
-            "retrieved": share_after(answerable, "a retrieved passage contains it")}
+            "retrieved": share_after(answerable, "a retrieved passage contains it"),
+            "first_reported": (float(first.group(1)), float(first.group(2))) if first else None}
 
 
 def parse_questions(text):
-    """usable, items written, model seconds per item from evaluate_questions' report."""
+    """usable (overall and per kind: usable of asked), items written, model seconds per item from
+    evaluate_questions' report."""
     found = values(text)
     written = re.search(r"written (\d+) by the model", text)
     made = re.search(r"made (\d+), dropped (\d+); (\d+) pass every check", text)
     model = re.search(r"([0-9.]+) s waiting for the model", text)
     written = int(written.group(1)) if written else None
-    return {"usable": found.get("usable"), "written": written,
+    per_kind = {kind: (int(good), int(wanted)) for kind, good, wanted in
+                re.findall(r"^usable (\w+) = [0-9.]+ \((\d+) of (\d+) asked", text, re.M)}
+    return {"usable": found.get("usable"), "written": written, "kinds_reported": per_kind,
             "made": int(made.group(1)) if made else None, "passing": int(made.group(3)) if made else None,
             "model_s_per_item": float(model.group(1)) / written if model and written else None}
 
@@ -250,11 +256,11 @@ def fmt(value, digits=2):
     return "n/a" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def table(rungs, model_kinds, text_kinds):
+def table(rungs, model_kinds, text_kinds, load_at_start):
     """The ladder as one plain-text table."""
     columns = [("rung", "rung"), ("answered_correct", "correct"), ("declined_unanswerable", "declined_unans"),
                ("false_declines", "false_decl"), ("first_p50", "1st text p50 s"), ("first_p95", "p95 s"),
-               ("s_per_answer", "s/answer"), ("recall5", "para r@5 (rewr)"), ("kinds", "usable items per kind"),
+               ("s_per_answer", "s/answer"), ("recall5", "para r@5 (rewr)"), ("kinds", "usable/asked per kind"),
                ("usable", "usable"), ("model_s_per_item", "model s/item"), ("questions", "n q/items/para")]
     rows = []
     for rung in rungs:
@@ -270,7 +276,9 @@ def table(rungs, model_kinds, text_kinds):
     lines.insert(1, "-+-".join("-" * w for w in widths))
     model, flags = cpu_flags()
     lines += ["", f"items asked of model rungs: {model_kinds}; text-built kinds (no model): {text_kinds or 'none yet'}",
-              f"machine: {os.cpu_count()} cores, {model}; flags: {flags}"]
+              f"machine: {os.cpu_count()} cores, {model}; flags: {flags}",
+              f"load average (1 min) at the start {load_at_start:.1f}, at the end {os.getloadavg()[0]:.1f} "
+              f"(other work on the same cores slows every latency column)"]
     return "\n".join(lines)
 
 
@@ -300,11 +308,15 @@ def main():
     parser.add_argument("--items", type=int, default=6, help="sections to write one question about")
     parser.add_argument("--paraphrased", type=int, default=12, help="paraphrased questions searched")
     parser.add_argument("--limits", default="", help="per rung: NAME=Q[:I[:P]],… (questions, items, paraphrased)")
-    parser.add_argument("--kinds", default="multichoice", help="kinds the models write (evaluate_questions --kinds)")
-    parser.add_argument("--answer-mode", default=None, help="evaluate_answers --answer-mode, where it has one")
+    parser.add_argument("--kinds", default="multichoice,shortanswer",
+                        help="kinds the models write (evaluate_questions --kinds)")
+    parser.add_argument("--answer-mode", default="both",
+                        help="evaluate_answers --answer-mode for the model rungs, where it has one (default both: "
+                             "the tool's quotes, then the model's explanation; the no-model rung: quotes)")
+    parser.add_argument("--sample", type=int, default=3, help="generated items printed per rung, to read")
     parser.add_argument("--rewrite", choices=["auto", "on", "off"], default="off",
                         help="query rewriting inside evaluate_answers (default off: measured by the recall column)")
-    parser.add_argument("--rewrite-seconds", type=float, default=60.0, help="time for one rewrite (recall column)")
+    parser.add_argument("--rewrite-seconds", type=float, default=120.0, help="time for one rewrite (recall column)")
     parser.add_argument("--timeout", type=int, default=300, help="seconds to a model's first byte")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n-ctx", type=int, default=4096)
@@ -324,13 +336,16 @@ def main():
     rungs += [Rung(model, url=url, served=model, api=args.api) for url, model in zip(args.url, args.model, strict=True)]
     for rung in rungs:
         q, i, p = limits.get(rung.name, [None, None, None])
-        rung.limit, rung.items, rung.paraphrased = q or args.limit, i or args.items, p or args.paraphrased
+        rung.limit = args.limit if q is None else q
+        rung.items = args.items if i is None else i
+        rung.paraphrased = args.paraphrased if p is None else p
     missing = [r.name for r in rungs if r.model and not LADDER[r.model].path().is_file()]
     if missing:
         sys.exit(f"not fetched yet: {', '.join(missing)} (python -m deploy.models fetch {' '.join(missing)})")
 
     model_name, flags = cpu_flags()
-    print(f"machine: {os.cpu_count()} cores, {model_name}; flags: {flags}", flush=True)
+    load_at_start = os.getloadavg()[0]
+    print(f"machine: {os.cpu_count()} cores, {model_name}; flags: {flags}; load {load_at_start:.1f}", flush=True)
     environment = {"EMBEDDING_MODEL": args.embedding_model, "INFERENCE_CONTEXT_TOKENS": str(args.n_ctx),
                    "INFERENCE_TIMEOUT": str(args.timeout), "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")}
     started_all = time.monotonic()
@@ -369,8 +384,9 @@ def main():
                 finally:
                     if server is not None:
                         stop_process(server)
-                print(f"  {rung.name}: {time.monotonic() - started:.0f} s", flush=True)
-    result = table(rungs, args.kinds, text_kinds)
+                print(f"  {rung.name}: {time.monotonic() - started:.0f} s; the table so far:\n"
+                      f"{table(rungs[:rungs.index(rung) + 1], args.kinds, text_kinds, load_at_start)}", flush=True)
+    result = table(rungs, args.kinds, text_kinds, load_at_start)
     print(f"\nladder ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {time.monotonic() - started_all:.0f} s "
           f"in all): {' '.join(sys.argv[1:])}\n{result}", flush=True)
     if args.out:
@@ -396,22 +412,29 @@ def measure(rung, course, url, args, paraphrased, text_kinds):
             answer_options["answer_mode"] = mode
     elif args.answer_mode:
         answer_options["answer_mode"] = args.answer_mode
-    if rung.name != "none" or "answer_mode" in answer_options:
+    if rung.limit and (rung.name != "none" or "answer_mode" in answer_options):
         latencies = []
         with first_text_timer(latencies):
             text = run_command("evaluate_answers", **answer_options)
         rung.row.update(parse_answers(text))
-        rung.row["first_p50"] = pct(latencies, 50) if latencies else None
-        rung.row["first_p95"] = pct(latencies, 95) if latencies else None
-    recall, rewritten = paraphrase_recall(course, paraphrased[:rung.paraphrased], rung.name != "none",
-                                          args.rewrite_seconds)
-    rung.row.update(recall5=recall, rewritten=rewritten)
+        reported = rung.row.pop("first_reported")
+        if reported:  # the command's own: answered questions, until the quotes (or the model's first piece)
+            rung.row["first_p50"], rung.row["first_p95"] = reported
+        else:  # measured here around respond: every question, until its first text
+            rung.row["first_p50"] = pct(latencies, 50) if latencies else None
+            rung.row["first_p95"] = pct(latencies, 95) if latencies else None
+    if rung.paraphrased:
+        recall, rewritten = paraphrase_recall(course, paraphrased[:rung.paraphrased], rung.name != "none",
+                                              args.rewrite_seconds)
+        rung.row.update(recall5=recall, rewritten=rewritten)
     kinds = text_kinds if rung.name == "none" else args.kinds.split(",")
-    if kinds:
+    if kinds and rung.items:
+        options = {"no_model": True} if rung.name == "none" else {}
         text = run_command("evaluate_questions", docs=args.docs, per_section=1, sections=rung.items,
-                           kinds=",".join(kinds), inference_url=url, keep=True, sample=2)
+                           kinds=",".join(kinds), inference_url=url, keep=True, sample=args.sample, **options)
         rung.row.update(parse_questions(text))
-        rung.row["kinds"] = usable_per_kind()
+        kept = usable_per_kind()
+        rung.row["kinds"] = rung.row.pop("kinds_reported") or kept
 
 
 def no_model_answer_mode(accepted):
