@@ -374,6 +374,13 @@ CHAT_MIN_RELEVANCE = env_float("CHAT_MIN_RELEVANCE", None)
 CHAT_QUOTE_CHECK = env("CHAT_QUOTE_CHECK", "auto")
 if CHAT_QUOTE_CHECK not in {"auto", "on", "off"}:
     raise ImproperlyConfigured(f"CHAT_QUOTE_CHECK={CHAT_QUOTE_CHECK!r}: use auto, on or off")
+# CHAT_ANSWER_MODE: how answers are given unless a course says otherwise (tutor.chat.quotes): "both" (the tool's
+#   quotes from the course texts first, then the model's explanation), "quotes" (the quotes only, no model asked),
+#   "explanation" (the model's answer only) or "auto" (default: "quotes" without a model or with CHAT_WEAK_MODELS,
+#   else "both")
+CHAT_ANSWER_MODE = env("CHAT_ANSWER_MODE", "auto")
+if CHAT_ANSWER_MODE not in {"auto", "both", "quotes", "explanation"}:
+    raise ImproperlyConfigured(f"CHAT_ANSWER_MODE={CHAT_ANSWER_MODE!r}: use auto, both, quotes or explanation")
 # CHAT_WEAK_MODELS: model names too small to quote their evidence or rewrite questions reliably (default smollm2)
 CHAT_WEAK_MODELS = env_list("CHAT_WEAK_MODELS", "smollm2")
 # CHAT_QUERY_REWRITE: whether the model rewrites a question into search queries and a hypothetical answer passage,

@@ -41,6 +41,8 @@ class Message(models.Model):
     search_query = models.TextField(blank=True)
     evidence = models.JSONField(null=True, blank=True, help_text=_(
         "What the answer rests on: the retrieval evidence and, with the quote check, which quotes were found."))
+    quotes = models.JSONField(default=list, blank=True, help_text=_(
+        "The sentences of the course texts the tutor quoted first: text, source, passage and offsets in it."))
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

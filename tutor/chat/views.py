@@ -51,7 +51,7 @@ def home(request, course_id):
     return render(request, "tutor/home.html", {
         "course": request.course, "config": config, "history": history,
         "is_teaching": teaching, "conversation": conversation,
-        "no_model": not (config.endpoint or settings.INFERENCE_URLS),
+        "no_model": not (config.endpoint or settings.INFERENCE_URLS) and config.answers_with != TutorConfig.QUOTES_ONLY,
         "quota": quotas.summary(request.course, request.user),
         "setup": _setup(request.course) if teaching else None,
         "conversations": _with_urls(conversations.conversation_list(request.course, request.user), course_id,
@@ -71,7 +71,7 @@ def home(request, course_id):
                 "failed": _("The answer could not be completed."), "network": _("The connection was lost."),
                 "thanks": _("Thank you for your feedback."), "comment": _("Optional comment (your teachers read it without your name)"),
                 "send": _("Send"), "helpful": _("Helpful"), "unhelpful": _("Not helpful"),
-                "retry": _("Try again"),
+                "retry": _("Try again"), "quoted": _("From the course texts"),
                 "waiting": _("Waiting for its turn at the language model (questions ahead: %(count)s)…"),
             },
         },
