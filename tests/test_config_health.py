@@ -30,6 +30,7 @@ def counted_checks(monkeypatch, settings):
     return runs
 
 
+@pytest.mark.django_db
 def test_liveness_is_public_and_says_nothing_about_the_installation():
     response = Client(REMOTE_ADDR=FOREIGN).get("/health/live")
     assert response.status_code == 200 and response.json() == {"status": "ok"}

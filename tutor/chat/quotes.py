@@ -6,8 +6,8 @@ abbreviation such as "z. B.", "bzw.", "d. h." or "Nr." does not end one), each l
 and each list item. ``choose_quotes`` scores every unit of the retrieved passages against the question by
 embedding similarity (the course's embedding model, sentences batched and kept in a small cache) plus the
 rarity-weighted share of the question's words it holds (courses.retrieval.word_coverage: German stems, compound
-parts, synonyms), and keeps the best one, its neighbour where the answer runs on, and up to QUOTE_LIMIT in all
-that score close to it. Each Quote keeps its text exactly as it stands in the passage, the passage and its
+parts, synonyms; only the EMBEDDED_UNITS units holding most of them are embedded), and quotes the best unit with
+the units before and after it, then the runner-up with the unit after it (QUOTE_LIMIT quotes). Each Quote keeps its text exactly as it stands in the passage, the passage and its
 character offsets there (the reader view highlights it).
 """
 
