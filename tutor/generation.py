@@ -672,7 +672,7 @@ def revise(question_id, what, user_id=None):
                                       changes={what: [exc.code, ""]})
         Question.objects.filter(pk=question_id).update(revising="")
         return "failed"
-    from tutor.questions import save_revision
+    from tutor.questions.question_sets import save_revision
 
     save_revision(question, what, text, user_id)
     return "done"

@@ -20,7 +20,7 @@ from django.utils.translation import ngettext
 from lti import ags
 from tutor import items
 from tutor.models import Attempt, QuestionSet
-from tutor.questions import released_questions
+from tutor.questions.question_sets import released_questions
 
 log = logging.getLogger(__name__)
 

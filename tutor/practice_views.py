@@ -12,8 +12,9 @@ from django.urls import path
 from django.views.decorators.cache import never_cache
 
 from courses.access import course_member, tool_url
-from tutor import practice, questions
+from tutor import practice
 from tutor.models import Attempt, QuestionSet
+from tutor.questions import question_sets as questions
 
 log = logging.getLogger(__name__)
 

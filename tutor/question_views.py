@@ -19,9 +19,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from courses.access import course_member, tool_url
-from tutor import exports, generation, item_checks, item_stats, practice, questions
+from tutor import exports, generation, item_checks, item_stats, practice
 from tutor.imports import MAX_IMPORT_BYTES, QuestionImportError, import_file
 from tutor.models import GenerationRun, Question, QuestionSet, TutorConfig
+from tutor.questions import question_sets as questions
 
 log = logging.getLogger(__name__)
 
