@@ -22,13 +22,14 @@ import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from courses.language import detect_language
+from courses.language import STOPWORDS, detect_language
 
 TERM, NAME, COMMAND, NUMBER, DEFINITION = "term", "name", "command", "number", "definition"
 KINDS = (TERM, NAME, COMMAND, NUMBER, DEFINITION)
 GAP = "_____"
 
-MIN_WORDS, MAX_WORDS = 7, 38
+MIN_WORDS, MAX_WORDS = 7, 36
+MIN_CONTEXT_WORDS = 4  # content words of the sentence besides the answer: what a student decides by
 MAX_DF_SHARE = 0.12  # a term in more than this share of the course's passages is common, not a key term
 
 # A word of the text: letters, digits and what code and compounds hold inside ('/', '.', '-', '_', '+', ':', '='),
@@ -60,7 +61,9 @@ einfachheit natürlich vergleich einsatz verwendung nutzung umgang unterschied u
 note tip warning example examples section chapter table figure""".split())
 _DETERMINERS = set("""der die das den dem des ein eine einen einem einer eines kein keine keinen keinem keiner
 keines dieser diese dieses diesen diesem jeder jede jedes jeden jedem sein seine seinen seinem seiner ihr ihre
-ihren ihrem ihrer im am zum zur vom beim ins the a an""".split())
+ihren ihrem ihrer im am zum zur vom beim ins verschiedene verschiedenen mehrere mehreren einige einigen viele vielen
+alle allen beide beiden zwei drei vier the a an""".split())
+_ARTICLES = set("der die das den dem des ein eine einen einem einer eines im am zum zur vom beim ins".split())
 # A sentence that leans on its neighbours (or on a table or listing) is not understandable alone.
 _ANAPHORA = set("""dies diese dieser dieses diesem diesen er es damit dazu hier dort dann daher deshalb außerdem
 auch aber jedoch trotzdem allerdings somit dabei dafür davon darin darauf also ebenso stattdessen zudem ferner
@@ -70,7 +73,8 @@ _POINTING = re.compile(r"^(?:hier|da|dar)(?:durch|mit|bei|für|von|zu|nach|vor|i
                        r"neben|aufhin)$")
 # Pronouns inside a sentence that point to something the sentence does not name.
 _BACK_REFERENCES = set("""er ihn ihm dies diese dieser dieses diesem diesen derselbe dieselbe dasselbe jene jener
-jenes""".split())
+jenes hier dort dafür dazu davon damit daran darauf""".split())
+_OBJECT_ES = re.compile(r"\b(?:[Ss]ie|ich|wir|man) es\b|\bes (?:selbst|auch|dann|nun)\b")
 _LEANING = re.compile(r"(?i)\b(?:folgend\w*|wie folgt|unten|oben|obig\w*|vorherig\w*|vorig\w*|nachstehend\w*|"
                       r"tabelle|abschnitt|kapitel|abbildung|siehe|beispielsweise|following|below|above|see)\b")
 _DEFINES = re.compile(r"(?i)^(?:der|die|das|ein|eine)?\s*(\S+)\s+(?:ist|sind|bezeichnet|bedeutet|heißt|"
@@ -143,6 +147,8 @@ def sentences(text):
 def inflection_key(word):
     """A word reduced to what its German or English inflections share (case and common endings dropped)."""
     word = word.casefold()
+    if not re.fullmatch(r"[\wäöüß-]+", word) or re.search(r"\d", word):
+        return word  # code, paths and numbers are compared as they are
     for ending in ("ern", "en", "er", "es", "e", "n", "s"):
         if len(word) - len(ending) >= 4 and word.endswith(ending):
             return word[:-len(ending)]
@@ -152,7 +158,7 @@ def inflection_key(word):
 def same_word(a, b):
     """Whether two words are the same up to case and inflection (or one merely extends the other)."""
     ka, kb = inflection_key(a), inflection_key(b)
-    if ka == kb:
+    if ka == kb or a.casefold() == b.casefold():
         return True
     short, long_ = sorted((ka, kb), key=len)
     return len(short) >= 4 and (long_.startswith(short) or long_.endswith(short))
@@ -293,6 +299,8 @@ def _standalone(sentence, words, language):
         return False
     if first == "das" and len(words) > 1 and not words[1][2][:1].isupper():
         return False  # "Das ist …", "Das wird …": a pronoun, not an article
+    if _OBJECT_ES.search(sentence):
+        return False
     if _LEANING.search(sentence) or re.search(r"\d+\.\d+\.\d+", sentence) or ":" in sentence.rstrip(".")[-3:]:
         return False
     if detect_language(sentence, default=language) != language:
@@ -317,8 +325,9 @@ def _key_score(word, kind, vocab, section_counts, sentence_words):
     tf = section_counts.get(word, 0)
     score = vocab.idf(word) / max(1.0, math.log(vocab.passages + 2)) * (1 + 0.4 * min(tf - 1, 3))
     if kind == TERM:
-        score += 0.3 if len(word) >= 8 else 0.0
+        score += 0.3 if len(word) >= 8 else -0.3 if len(word) <= 6 else 0.0  # short nouns are general words
         score += 0.2 if "-" in word else 0.0
+        score += 0.4 if tf >= 2 else 0.0  # a term the section is about
     if kind == COMMAND:
         score += 0.2
     if vocab.df.get(word, 0) < 2:
@@ -341,6 +350,8 @@ def answer_candidates(section_text, course, language=None, *, vocabulary=None, l
         if not _standalone(sentence, words, language):
             continue
         sentence_words = [w for _s, _e, w in words]
+        if len([w for w in sentence_words if w.casefold() not in STOPWORDS and len(w) > 2]) <= MIN_CONTEXT_WORDS:
+            continue  # too little said around the gap to decide
         defined = _defined_term(sentence)
         best = None
         for number, (start, end, word) in enumerate(words):
@@ -431,6 +442,26 @@ def _determiner_before(sentence, start):
     return ""
 
 
+def _narrowed(pool, keep, k):
+    """The pool narrowed to the words `keep` accepts, when at least k are left (else as it was)."""
+    narrowed = [w for w in pool if keep(w)]
+    return narrowed if len(narrowed) >= k else pool
+
+
+def _fitting(pool, key, candidate, vocab, k):
+    """The German nouns of the pool that fit the gap's grammar as the key does: seen after the gap's article (or
+    quantity word), ending like the key (case and number), written like it (no capitals inside a plain word), and
+    used with an article somewhere in the course (a noun, not a name)."""
+    determiner = _determiner_before(candidate.sentence, candidate.start)
+    plain = not re.search(r"[A-ZÄÖÜ]{2}", key)
+    pool = _narrowed(pool, lambda w: not plain or not re.search(r"[A-ZÄÖÜ]{2}", w), k)
+    pool = _narrowed(pool, lambda w: any(vocab.before.get(w, {}).get(d) for d in _ARTICLES), k)
+    if determiner:
+        pool = _narrowed(pool, lambda w: vocab.before.get(w, {}).get(determiner), k)
+    pool = _narrowed(pool, lambda w: w[-1:] == key[-1:], k)
+    return _narrowed(pool, lambda w: w[-2:] == key[-2:], k)
+
+
 def _number_distractors(key, vocab, k):
     value = float(key.replace(",", "."))
     own = {w for w in vocab.df if _NUMBER.match(w) and len(w) == len(key) and w != key}
@@ -444,10 +475,11 @@ def _number_distractors(key, vocab, k):
     return ranked
 
 
-def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None, exclude=()):
+def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None, exclude=(), section_words=()):
     """Up to `k` wrong answers for the candidate, best first: words of the same kind from the course's own
-    vocabulary, near the key in the course's embedding space, fitting the gap's article where the course shows
-    which fit, never in the source sentence and never the key again up to case or inflection."""
+    vocabulary, near the key in the course's embedding space (a little nearer when the section uses them), fitting
+    the gap's grammar where the course shows which fit, never in the source sentence and never the key again up to
+    case or inflection."""
     vocab = vocabulary or course_vocabulary(course)
     key, kind = candidate.span, candidate.token_kind
     in_sentence = {w.casefold() for _s, _e, w in tokens(candidate.sentence)}
@@ -468,11 +500,7 @@ def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None
         if shape == "name":  # commands the course names with their man page first
             pool.sort(key=lambda w: not vocab.code.get(f"{w}("))
     if kind in (TERM, NAME) and vocab.language == "de":
-        determiner = _determiner_before(candidate.sentence, candidate.start)
-        if determiner:
-            fitting = [w for w in pool if vocab.before.get(w, {}).get(determiner)]
-            if len(fitting) >= k:
-                pool = fitting
+        pool = _fitting(pool, key, candidate, vocab, k)
     pool = pool[:400]
     if not pool:
         return []
@@ -481,9 +509,11 @@ def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None
     target = vectors[0]
     length = len(key)
 
+    section = set(section_words or ())
+
     def closeness(item):
         word, vector = item
-        similarity = sum(a * b for a, b in zip(target, vector, strict=False))
+        similarity = sum(a * b for a, b in zip(target, vector, strict=False)) + (0.05 if word in section else 0.0)
         similar_length = -0.15 * abs(math.log((len(word) + 1) / (length + 1)))
         same_ending = 0.05 if kind == TERM and word[-2:] == key[-2:] else 0.0
         return similarity + similar_length + same_ending

@@ -41,6 +41,7 @@ def gap_fill(course, passages, count, *, language, avoid=(), vocabulary=None, em
     text = section_text(passages)
     sentences = sentences if sentences is not None else item_checks.section_sentences(passages)
     asked = {items.folded(s) for s in avoid}
+    words = {w for sentence in sentences for _start, _end, w in spans.tokens(sentence)}
     out = []
     for candidate in spans.answer_candidates(text, course, language, vocabulary=vocab):
         if len([q for q, problems in out if not problems]) >= count:
@@ -50,7 +51,8 @@ def gap_fill(course, passages, count, *, language, avoid=(), vocabulary=None, em
         question = Question(kind=Question.GAP_FILL, origin=Question.GENERATED, stem=candidate.gapped,
                             explanation=candidate.sentence, source_chunk=_source(candidate.sentence, passages))
         wrong = []
-        for word in spans.distractor_candidates(candidate, course, ASKED, vocabulary=vocab, embed=embed):
+        for word in spans.distractor_candidates(candidate, course, ASKED, vocabulary=vocab, embed=embed,
+                                                section_words=words):
             question.options = [word]
             if not item_checks.supported_by(word, question, sentences):
                 wrong.append(word)
