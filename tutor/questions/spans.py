@@ -29,6 +29,7 @@ KINDS = (TERM, NAME, COMMAND, NUMBER, DEFINITION)
 GAP = "_____"
 
 MIN_WORDS, MAX_WORDS = 7, 36
+MIN_SCORE = 1.0  # candidates below make poor keys (general words, used once)
 MIN_CONTEXT_WORDS = 4  # content words of the sentence besides the answer: what a student decides by
 MAX_DF_SHARE = 0.12  # a term in more than this share of the course's passages is common, not a key term
 
@@ -51,7 +52,7 @@ e.g i.e vs ff dr prof st""".split())
 _END = re.compile(r"(?<=[.!?])[\"”“)]?\s+(?=[\"„“(]?[A-ZÄÖÜ0-9])")
 
 # Capitalised words that are no terms: the polite "Sie", the callouts and the words of the text's own structure.
-_NOT_TERMS = set("""sie ihr ihre ihrem ihren ihrer ihres ihnen anmerkung tipp warnung achtung hinweis wichtig
+_NOT_TERMS = set("""ganze ganzen sie ihr ihre ihrem ihren ihrer ihres ihnen anmerkung tipp warnung achtung hinweis wichtig
 abschnitt abschnitte abschnitts kapitel kapitels tabelle tabellen abbildung seite seiten liste listen beispiel
 beispiele beispiels fall falle fälle teil teile art weise zeit hilfe folgenden thema frage fragen antwort antworten
 möglichkeit möglichkeiten ding dinge punkt punkte schritt schritte grund gründe sache sachen anfang ende ergebnis
@@ -73,8 +74,10 @@ _POINTING = re.compile(r"^(?:hier|da|dar)(?:durch|mit|bei|für|von|zu|nach|vor|i
                        r"neben|aufhin)$")
 # Pronouns inside a sentence that point to something the sentence does not name.
 _BACK_REFERENCES = set("""er ihn ihm dies diese dieser dieses diesem diesen derselbe dieselbe dasselbe jene jener
-jenes hier dort dafür dazu davon damit daran darauf""".split())
-_OBJECT_ES = re.compile(r"\b(?:[Ss]ie|ich|wir|man) es\b|\bes (?:selbst|auch|dann|nun)\b")
+jenes hier dort dafür dazu davon damit daran darauf sein seine seinen seinem seiner seines ihr ihre ihren ihrem
+ihrer ihres""".split())
+_OBJECT_ES = re.compile(r"\b(?:[Ss]ie|ich|wir|man) es\b|\bes (?:selbst|auch|dann|nun)\b|"
+                        r"\b(?:[Ff]alls|[Ww]enn|[Oo]b|[Ww]eil|[Dd]a|[Dd]ass) (?:es|er|sie)\b|^Das Ganze\b")
 _LEANING = re.compile(r"(?i)\b(?:folgend\w*|wie folgt|unten|oben|obig\w*|vorherig\w*|vorig\w*|nachstehend\w*|"
                       r"tabelle|abschnitt|kapitel|abbildung|siehe|beispielsweise|following|below|above|see)\b")
 _DEFINES = re.compile(r"(?i)^(?:der|die|das|ein|eine)?\s*(\S+)\s+(?:ist|sind|bezeichnet|bedeutet|heißt|"
@@ -115,6 +118,8 @@ def tokens(sentence):
         while len(word) > 1 and word[-1] in _TRAILING and not _MANPAGE.match(word):
             word = word[:-1]
         if word[:1] in "/$~":
+            if start and not sentence[start - 1].isspace() and sentence[start - 1] not in "\"'„“(`":
+                continue  # the middle of a longer path ("doc-2.6.*/Documentation")
             word = re.sub(r"-[A-ZÄÖÜ][\wäöüß]*$", "", word)
         if word.startswith("-") and (not re.match(r"^--?[a-zA-Z]", word) or (
                 start and not sentence[start - 1].isspace() and sentence[start - 1] not in "\"'„“(`")):
@@ -316,6 +321,9 @@ def _key_score(word, kind, vocab, section_counts, sentence_words):
     others = [w for w in sentence_words if w != word]
     if any(same_word(word, w) or (len(word) >= 4 and word.casefold() in w.casefold()) for w in others):
         return None  # the sentence gives the answer away
+    parts = [p for w in others for p in re.split(r"[-/.()]", w.casefold()) if len(p) >= 5]
+    if any(p in word.casefold() for p in parts):
+        return None  # a word of the sentence names the answer ("der ifconfig-Befehl" for /sbin/ifconfig)
     if sentence_words.count(word) > 1:
         return None
     if kind == NUMBER:
@@ -328,6 +336,8 @@ def _key_score(word, kind, vocab, section_counts, sentence_words):
         score += 0.3 if len(word) >= 8 else -0.3 if len(word) <= 6 else 0.0  # short nouns are general words
         score += 0.2 if "-" in word else 0.0
         score += 0.4 if tf >= 2 else 0.0  # a term the section is about
+        if tf < 2 and "-" not in word and len(word) < 10:
+            score -= 0.6  # a general noun the section mentions once: other words would often fit as well
     if kind == COMMAND:
         score += 0.2
     if vocab.df.get(word, 0) < 2:
@@ -350,7 +360,7 @@ def answer_candidates(section_text, course, language=None, *, vocabulary=None, l
         if not _standalone(sentence, words, language):
             continue
         sentence_words = [w for _s, _e, w in words]
-        if len([w for w in sentence_words if w.casefold() not in STOPWORDS and len(w) > 2]) <= MIN_CONTEXT_WORDS:
+        if len([w for w in sentence_words if w.casefold() not in STOPWORDS and len(w) > 2]) <= MIN_CONTEXT_WORDS + 1:
             continue  # too little said around the gap to decide
         defined = _defined_term(sentence)
         best = None
@@ -377,6 +387,7 @@ def answer_candidates(section_text, course, language=None, *, vocabulary=None, l
                 best = Candidate(sentence, start, end, word, this_kind, round(score, 3))
         if best is not None:
             found.append(best)
+    found = [c for c in found if c.score >= MIN_SCORE]
     found.sort(key=lambda c: -c.score)
     chosen, keys = [], set()
     for candidate in found:
@@ -450,15 +461,16 @@ def _narrowed(pool, keep, k):
 
 def _fitting(pool, key, candidate, vocab, k):
     """The German nouns of the pool that fit the gap's grammar as the key does: seen after the gap's article (or
-    quantity word), ending like the key (case and number), written like it (no capitals inside a plain word), and
-    used with an article somewhere in the course (a noun, not a name)."""
+    quantity word) when it has one, ending like the key (case and number), written like it (no capitals inside a
+    plain word), and used with an article somewhere in the course (a noun, not a name). Fewer than k fitting words
+    leave the gap without distractors rather than with ones that give the key away."""
     determiner = _determiner_before(candidate.sentence, candidate.start)
     plain = not re.search(r"[A-ZÄÖÜ]{2}", key)
+    pool = [w for w in pool if w[-1:] == key[-1:]]
+    if determiner:
+        pool = [w for w in pool if vocab.before.get(w, {}).get(determiner)]
     pool = _narrowed(pool, lambda w: not plain or not re.search(r"[A-ZÄÖÜ]{2}", w), k)
     pool = _narrowed(pool, lambda w: any(vocab.before.get(w, {}).get(d) for d in _ARTICLES), k)
-    if determiner:
-        pool = _narrowed(pool, lambda w: vocab.before.get(w, {}).get(determiner), k)
-    pool = _narrowed(pool, lambda w: w[-1:] == key[-1:], k)
     return _narrowed(pool, lambda w: w[-2:] == key[-2:], k)
 
 
@@ -477,7 +489,8 @@ def _number_distractors(key, vocab, k):
 
 def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None, exclude=(), section_words=()):
     """Up to `k` wrong answers for the candidate, best first: words of the same kind from the course's own
-    vocabulary, near the key in the course's embedding space (a little nearer when the section uses them), fitting
+    vocabulary, the section's own words first, then near the key and its sentence in the course's embedding space,
+    fitting
     the gap's grammar where the course shows which fit, never in the source sentence and never the key again up to
     case or inflection."""
     vocab = vocabulary or course_vocabulary(course)
@@ -505,20 +518,24 @@ def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None
     if not pool:
         return []
     embed = embed or _course_embed(course)
-    vectors = embed([key, *pool])
-    target = vectors[0]
+    context = candidate.sentence[:candidate.start] + candidate.sentence[candidate.end:]
+    vectors = embed([key, context, *pool])
+    target, around = vectors[0], vectors[1]
     length = len(key)
-
     section = set(section_words or ())
 
     def closeness(item):
         word, vector = item
-        similarity = sum(a * b for a, b in zip(target, vector, strict=False)) + (0.05 if word in section else 0.0)
+        similarity = (0.5 * sum(a * b for a, b in zip(target, vector, strict=False))
+                      + 0.5 * sum(a * b for a, b in zip(around, vector, strict=False)))
         similar_length = -0.15 * abs(math.log((len(word) + 1) / (length + 1)))
         same_ending = 0.05 if kind == TERM and word[-2:] == key[-2:] else 0.0
         return similarity + similar_length + same_ending
 
-    ranked = [w for w, _v in sorted(zip(pool, vectors[1:], strict=True), key=closeness, reverse=True)]
+    # the section's own words first: they are what the section is about, so a student who has not read it cannot
+    # tell them from the key by the topic alone
+    ranked = [w for w, _v in sorted(zip(pool, vectors[2:], strict=True),
+                                    key=lambda item: (item[0] in section, closeness(item)), reverse=True)]
     chosen = []
     for word in ranked:
         if any(same_word(word, other) for other in chosen):
