@@ -124,6 +124,8 @@ def tokens(sentence):
         if word.startswith("-") and (not re.match(r"^--?[a-zA-Z]", word) or (
                 start and not sentence[start - 1].isspace() and sentence[start - 1] not in "\"'„“(`")):
             word, start = word.lstrip("-"), start + len(word) - len(word.lstrip("-"))
+        if word and word.casefold().rstrip(".") in _ABBREVIATIONS and "." in sentence[start:start + len(word) + 1]:
+            word = ""  # "d.h.", "z.B.": no word of the text
         if word:
             found.append((start, start + len(word), word))
     return found
@@ -183,13 +185,19 @@ class Vocabulary:
     lower: Counter = field(default_factory=Counter)
     code: Counter = field(default_factory=Counter)
     before: dict = field(default_factory=lambda: defaultdict(Counter))
+    places: dict = field(default_factory=dict)  # word -> unit vector of the mean of its passages' vectors
     signature: tuple = ()
 
     @classmethod
-    def from_texts(cls, texts, language="de", signature=()):
-        """The vocabulary of these passages (the course's chunks)."""
+    def from_texts(cls, texts, language="de", signature=(), vectors=None):
+        """The vocabulary of these passages (the course's chunks); with their embedding vectors, each word also gets
+        the mean vector of the passages it occurs in (where the course uses it: words used in the same passages
+        are near)."""
+        import numpy as np
+
         vocab = cls(language=language, signature=signature)
-        for text in texts:
+        sums = {}
+        for position, text in enumerate(texts):
             vocab.passages += 1
             seen = set()
             for quoted in _QUOTED.findall(text):
@@ -207,6 +215,15 @@ class Vocabulary:
                         vocab.before[word][previous] += 1
                     previous = word.casefold()
             vocab.df.update(seen)
+            if vectors is not None:
+                vector = np.asarray(vectors[position], dtype=np.float32)
+                for word in seen:
+                    if not word[:1].islower() or _CODE_INSIDE.search(word) or "(" in word:  # no plain verbs
+                        sums[word] = sums[word] + vector if word in sums else vector.copy()
+        for word, total in sums.items():
+            norm = float(np.linalg.norm(total))
+            if norm and vocab.kind_of(word) is not None:
+                vocab.places[word] = total / norm
         return vocab
 
     def idf(self, word):
@@ -272,8 +289,9 @@ def course_vocabulary(course):
         found = _cache.get(course_id)
         if found is not None and found.signature == signature:
             return found
-    vocab = Vocabulary.from_texts(chunks.order_by("document_id", "ordinal").values_list("text", flat=True).iterator(),
-                                  language=language, signature=signature)
+    rows = list(chunks.order_by("document_id", "ordinal").values_list("text", "embedding"))
+    vocab = Vocabulary.from_texts([text for text, _vector in rows], language=language, signature=signature,
+                                  vectors=[vector for _text, vector in rows])
     with _cache_lock:
         _cache[course_id] = vocab
     return vocab
@@ -304,8 +322,8 @@ def _standalone(sentence, words, language):
         return False
     if first == "das" and len(words) > 1 and not words[1][2][:1].isupper():
         return False  # "Das ist …", "Das wird …": a pronoun, not an article
-    if _OBJECT_ES.search(sentence):
-        return False
+    if _OBJECT_ES.search(sentence) or re.search(r"[\w)]\. [a-zäöüß]", sentence):
+        return False  # a pronoun pointing outside, or two sentences where the second starts with code
     if _LEANING.search(sentence) or re.search(r"\d+\.\d+\.\d+", sentence) or ":" in sentence.rstrip(".")[-3:]:
         return False
     if detect_language(sentence, default=language) != language:
@@ -460,18 +478,25 @@ def _narrowed(pool, keep, k):
 
 
 def _fitting(pool, key, candidate, vocab, k):
-    """The German nouns of the pool that fit the gap's grammar as the key does: seen after the gap's article (or
-    quantity word) when it has one, ending like the key (case and number), written like it (no capitals inside a
-    plain word), and used with an article somewhere in the course (a noun, not a name). Fewer than k fitting words
-    leave the gap without distractors rather than with ones that give the key away."""
-    determiner = _determiner_before(candidate.sentence, candidate.start)
+    """The German nouns of the pool that may fit the gap's grammar: written like the key (no capitals inside a
+    plain word) and used with an article somewhere in the course (a noun, not a name); how well each fits the
+    gap's article and the key's ending is weighed in the ranking (grammar_fit)."""
     plain = not re.search(r"[A-ZÄÖÜ]{2}", key)
-    pool = [w for w in pool if w[-1:] == key[-1:]]
-    if determiner:
-        pool = [w for w in pool if vocab.before.get(w, {}).get(determiner)]
     pool = _narrowed(pool, lambda w: not plain or not re.search(r"[A-ZÄÖÜ]{2}", w), k)
-    pool = _narrowed(pool, lambda w: any(vocab.before.get(w, {}).get(d) for d in _ARTICLES), k)
-    return _narrowed(pool, lambda w: w[-2:] == key[-2:], k)
+    return _narrowed(pool, lambda w: any(vocab.before.get(w, {}).get(d) for d in _ARTICLES), k)
+
+
+def grammar_fit(word, key, determiner, vocab):
+    """0..1: how well a German noun fits where the key stands: seen after the gap's article or quantity word, and
+    ending like the key (case and number)."""
+    fit = 0.0
+    if determiner and vocab.before.get(word, {}).get(determiner):
+        fit += 0.4
+    if word[-2:] == key[-2:]:
+        fit += 0.6
+    elif word[-1:] == key[-1:]:
+        fit += 0.3
+    return fit
 
 
 def _number_distractors(key, vocab, k):
@@ -489,10 +514,10 @@ def _number_distractors(key, vocab, k):
 
 def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None, exclude=(), section_words=()):
     """Up to `k` wrong answers for the candidate, best first: words of the same kind from the course's own
-    vocabulary, the section's own words first, then near the key and its sentence in the course's embedding space,
-    fitting
-    the gap's grammar where the course shows which fit, never in the source sentence and never the key again up to
-    case or inflection."""
+    vocabulary used in passages like the key's (the mean of their passages' vectors; without them, near the key
+    and its sentence in the embedding space), weighed by how well they fit the gap's grammar (grammar_fit) and a
+    little by whether the section uses them; never in the source sentence, never the key again up to case or
+    inflection."""
     vocab = vocabulary or course_vocabulary(course)
     key, kind = candidate.span, candidate.token_kind
     in_sentence = {w.casefold() for _s, _e, w in tokens(candidate.sentence)}
@@ -517,25 +542,31 @@ def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None
     pool = pool[:400]
     if not pool:
         return []
-    embed = embed or _course_embed(course)
-    context = candidate.sentence[:candidate.start] + candidate.sentence[candidate.end:]
-    vectors = embed([key, context, *pool])
+    if embed is None and key in vocab.places:
+        # where the course uses the words: near words stand in passages about the same things
+        pool = [w for w in pool if w in vocab.places]
+        vectors = [vocab.places[key], vocab.places[key], *(vocab.places[w] for w in pool)]
+    else:
+        embed = embed or _course_embed(course)
+        context = candidate.sentence[:candidate.start] + candidate.sentence[candidate.end:]
+        vectors = embed([key, context, *pool])
     target, around = vectors[0], vectors[1]
     length = len(key)
     section = set(section_words or ())
+
+    determiner = _determiner_before(candidate.sentence, candidate.start) if kind in (TERM, NAME) else ""
 
     def closeness(item):
         word, vector = item
         similarity = (0.5 * sum(a * b for a, b in zip(target, vector, strict=False))
                       + 0.5 * sum(a * b for a, b in zip(around, vector, strict=False)))
         similar_length = -0.15 * abs(math.log((len(word) + 1) / (length + 1)))
-        same_ending = 0.05 if kind == TERM and word[-2:] == key[-2:] else 0.0
-        return similarity + similar_length + same_ending
+        grammar = 0.3 * grammar_fit(word, key, determiner, vocab) if kind == TERM and vocab.language == "de" else 0
+        return similarity + similar_length + grammar
 
-    # the section's own words first: they are what the section is about, so a student who has not read it cannot
-    # tell them from the key by the topic alone
     ranked = [w for w, _v in sorted(zip(pool, vectors[2:], strict=True),
-                                    key=lambda item: (item[0] in section, closeness(item)), reverse=True)]
+                                    key=lambda item: closeness(item) + (0.05 if item[0] in section else 0.0),
+                                    reverse=True)]
     chosen = []
     for word in ranked:
         if any(same_word(word, other) for other in chosen):
