@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 FORM, GROUNDED, DUPLICATE, TEST_STUDENT, DISTRACTORS = "form", "grounded", "duplicate", "test_student", "distractors"
 MIN_WRONG = {Question.SINGLE: 2, Question.MULTIPLE: 1, Question.GAP_FILL: 2}  # wrong options a question must keep
-SUBJECT_SHARE = 0.5  # share of the question's own content words a supporting sentence must hold
+SUBJECT_SHARE = 0.75  # share of the question's own content words a supporting sentence must hold
 SUPPORT_SHARE = 0.5  # share of the answer's content words the passage must contain
 LETTERS = "ABCDEF"
 
@@ -110,8 +110,13 @@ def grounded(question, passages):
 # --- distractors the text supports ---------------------------------------------------------------------------
 
 def _covered(word, words):
-    """Whether a content word is among a sentence's words (a German ending or a compound around it forgiven)."""
-    return _found(word, words) or (len(word) >= 5 and any(word in w for w in words))
+    """Whether a content word is among a sentence's words (a German ending, or a compound around a longer word,
+    forgiven; not just the same first letters: "systemd" is not "systemstart")."""
+    from tutor.questions.spans import inflection_key
+
+    key = inflection_key(word)
+    return word in words or any(inflection_key(w) == key for w in words) or (
+        len(word) >= 6 and any(word in w for w in words))
 
 
 def section_sentences(passages):
@@ -122,19 +127,29 @@ def section_sentences(passages):
     return list(dict.fromkeys(sentences("\n".join(lines))))
 
 
+# words that say little about what a sentence is about (beyond courses.language.STOPWORDS)
+_FUNCTION_WORDS = set("""beim zum zur vom am ins unter über vor nach seit ohne gegen um bis zwischen während wegen
+durch wird werden wurde ist sind hat haben kann können muss soll darf man welche welcher welches welchen welchem
+wer wie was wo zuerst dann meist oft immer""".split())
+
+
+def _subject_words(text):
+    return content_words(text) - _FUNCTION_WORDS
+
+
 def supported_by(option, question, sentences):
     """Why the text supports a wrong option ('in_sentence', 'in_section') or '' when it does not: a gap-fill
     distractor that stands in its own sentence, or a sentence of the section that says the filled-in sentence with
     it; a choice whose content words one sentence of the section holds together with the question's subject."""
     if question.kind == Question.GAP_FILL:
-        stem_words = content_words(question.stem.replace(items.GAP, " "))
-        own = content_words(option)
+        stem_words = _subject_words(question.stem.replace(items.GAP, " "))
+        own = _subject_words(option) or content_words(option)
         if own and own <= stem_words or items.folded(option) in items.folded(question.stem):
             return "in_sentence"
         subject = stem_words - own
     else:
-        subject = content_words(question.stem)
-        own = content_words(option) - subject or content_words(option)
+        subject = _subject_words(question.stem)
+        own = _subject_words(option) - subject or _subject_words(option) or content_words(option)
     if not own:
         return ""
     need = max(1, math.ceil(SUBJECT_SHARE * len(subject))) if subject else 0
