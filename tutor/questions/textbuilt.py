@@ -3,15 +3,14 @@ without a capable model still gets practice.
 
 The gap fill ("Lückentext"): a sentence of the section that stands on its own, its key term, name, command, number
 or defined term blanked (tutor.questions.spans), the key among three wrong answers of the same kind from the
-course's own vocabulary that the text does not support (tutor.item_checks.supported_by).
+course's own vocabulary that the text does not support (tutor.questions.item_checks.supported_by).
 """
 
 import random
 import zlib
 
-from tutor import item_checks, items
-from tutor.models import Question
-from tutor.questions import spans
+from tutor.questions import item_checks, items, spans
+from tutor.questions.models import Question
 
 WRONG = 3  # wrong answers per gap
 ASKED = 8  # distractor candidates asked for, to keep three the text does not support
