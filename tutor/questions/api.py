@@ -402,6 +402,7 @@ QUESTION_CONTENT = {
     Question.TRUE_FALSE: ("truth",),
     Question.SHORT: ("accepted_answers", "case_sensitive"),
     Question.OPEN: ("model_answer", "rubric"),
+    Question.GAP_FILL: ("options", "correct_index"),  # the stem holds the gap (_____)
 }
 
 
@@ -434,8 +435,8 @@ class ChangeSerializer(serializers.Serializer):
 class QuestionSerializer(serializers.ModelSerializer):
     """One question: its kind, text, the fields of its kind under ``content`` (single choice: ``options`` and
     ``correct_index``, counting from 0; multiple answers: ``options`` and ``correct_indices``; true/false:
-    ``truth``; short answer: ``accepted_answers`` and ``case_sensitive``; open: ``model_answer`` and ``rubric``),
-    explanation, review state, its automatic checks with their reasons, origin and source passage."""
+    ``truth``; short answer: ``accepted_answers`` and ``case_sensitive``; open: ``model_answer`` and ``rubric``;
+    gap fill: ``options`` and ``correct_index``, the gap ``_____`` in the text), explanation, review state, its automatic checks with their reasons, origin and source passage."""
 
     content = serializers.SerializerMethodField()
     kind_label = serializers.CharField(source="get_kind_display", read_only=True)

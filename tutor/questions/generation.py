@@ -2,8 +2,9 @@
 
 A set's questions about one section are a GenerationPart, written by its own task (``tutor.tasks.
 generate_question_part``, queue ``generate``, kind=BATCH at the model server so chat goes first). The task asks the
-model for what is missing, per kind of question, as JSON of that kind's schema; checks every question
-(tutor.questions.items' form check, then tutor.questions.item_checks: grounded, near-duplicate, the test student);
+model for what is missing, per kind of question, as JSON of that kind's schema (a text-built kind, the gap fill, is
+built by tutor.questions.textbuilt without a model); checks every question (tutor.questions.items' form check,
+then tutor.questions.item_checks: wrong answers the text supports, grounded, near-duplicate, the test student);
 drops what fails the form, repeats a course's question or (when the course says so) fails the test student; asks
 again for what was dropped, a bounded number of rounds; and stores the rest in one transaction that never stores more
 than the part still misses. So a task delivered twice, a rerun, or a worker killed mid-task never makes a question
@@ -189,6 +190,9 @@ def write_questions(course, passages, wanted, *, existing_stems=(), language, cl
     outcome = Outcome()
     stems = {items.folded(s) for s in existing_stems}
     for kind, count in wanted.items():
+        if kind in Question.TEXT_BUILT_KINDS:
+            _write_text_built(course, passages, kind, count, stems, outcome, language)
+            continue
         have = 0
         for round_number in range(ROUNDS):
             missing = count - have
@@ -222,9 +226,32 @@ def write_questions(course, passages, wanted, *, existing_stems=(), language, cl
     return outcome
 
 
+def _write_text_built(course, passages, kind, count, stems, outcome, language):
+    """Build `count` questions of a text-built kind from the section (no model), each through the same checks."""
+    from tutor.questions import textbuilt
+
+    outcome.rounds = max(outcome.rounds, 1)
+    have = 0
+    for question, problems in textbuilt.gap_fill(course, passages, count + 3, language=language, avoid=stems):
+        if have >= count:
+            break
+        question = _check(course, question, problems, passages, stems, outcome, language, None, None, 0)
+        if question is not None:
+            outcome.made.append(question)
+            stems.add(items.folded(question.stem))
+            have += 1
+
+
 def _checked(course, item, kind, used, passages, stems, outcome, language, client, policy, tries):
     """The question of one model item with its checks on it, or None when it is dropped (counted on outcome)."""
     question, problems = items.from_model_item(kind, item, used)
+    return _check(course, question, problems, passages, stems, outcome, language, client, policy, tries,
+                  item=item)
+
+
+def _check(course, question, problems, passages, stems, outcome, language, client, policy, tries, item=None):
+    """The question with its checks on it (form, wrong answers the text supports, grounded, duplicate, the test
+    student), or None when it is dropped (counted on outcome). A text-built question meets no test student."""
     if question is not None and items.folded(question.stem) in stems:
         problems.append((items.REPEATS, question.stem))
     outcome.count(item_checks.form_records(problems)[0])
@@ -234,6 +261,11 @@ def _checked(course, item, kind, used, passages, stems, outcome, language, clien
                      detail="; ".join(str(d) for _code, d in problems if d))
         return None
     records = item_checks.form_records([])
+    records.append(item_checks.distractors(question, passages))
+    outcome.count(records[-1])
+    if records[-1]["ok"] is False:
+        outcome.drop(question, [f"distractors:{records[-1]['reason']}"], check=records[-1])
+        return None
     records.append(item_checks.grounded(question, passages))
     item_checks.embed([question], course.pk)
     records.append(item_checks.duplicate(question, course.pk, outcome.made))
@@ -241,7 +273,9 @@ def _checked(course, item, kind, used, passages, stems, outcome, language, clien
     if records[-1]["ok"] is False:
         outcome.drop(question, ["duplicate"], check=records[-1])
         return None
-    if policy == TutorConfig.CHECK_OFF:
+    if question.kind in Question.TEXT_BUILT_KINDS:
+        records.append(item_checks.record(item_checks.TEST_STUDENT, None, "text_built"))
+    elif policy == TutorConfig.CHECK_OFF:
         records.append(item_checks.record(item_checks.TEST_STUDENT, None, "off"))
     else:
         passage = question.source_chunk.text if question.source_chunk is not None else ""
@@ -296,7 +330,9 @@ def _generate_part(part, started):
     try:
         client, config = client_for(question_set.course)
     except InferenceError as exc:
-        return _finish(part, GenerationPart.FAILED, None, started, error=_code(exc), detail=exc.reason)
+        if any(kind not in Question.TEXT_BUILT_KINDS for kind in wanted):
+            return _finish(part, GenerationPart.FAILED, None, started, error=_code(exc), detail=exc.reason)
+        client, config = None, TutorConfig.for_course(question_set.course)  # text-built: no model needed
     language = language_for(question_set.course, config)
     existing = list(part.questions.values_list("stem", flat=True))
     outcome = write_questions(question_set.course, passages, wanted, existing_stems=existing, language=language,
@@ -592,6 +628,8 @@ def reason_label(code):
         return item_checks.describe_reason(item_checks.FORM, reason)
     if check == "test_student":
         return item_checks.describe_reason(item_checks.TEST_STUDENT, reason)
+    if check == item_checks.DISTRACTORS:
+        return item_checks.describe_reason(item_checks.DISTRACTORS, reason)
     return item_checks.describe_reason(item_checks.DUPLICATE, "duplicate")
 
 

@@ -9,6 +9,7 @@ tutor.questions.imports, tutor.questions.exports and tutor.questions.item_stats.
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -21,7 +22,7 @@ from django.views.decorators.http import require_POST
 from courses import sections as course_sections
 from courses.access import course_member, tool_url
 from tutor.models import TutorConfig
-from tutor.questions import exports, generation, item_checks, item_stats, practice, review
+from tutor.questions import exports, generation, item_checks, item_stats, items, practice, review
 from tutor.questions.imports import MAX_IMPORT_BYTES, QuestionImportError, import_file
 from tutor.questions.models import GenerationRun, Question, QuestionSet
 
@@ -63,6 +64,8 @@ def question_sets(request, course_id):
         "course": course, "sets": QuestionSet.objects.filter(course=course).prefetch_related("questions"),
         "runs": GenerationRun.objects.filter(course=course)[:10], "tree": review.section_tree(course),
         "kinds": Question.KINDS, "max_per_section": generation.MAX_PER_SECTION,
+        "default_kinds": items.default_kinds(TutorConfig.for_course(course)),
+        "weak_model": TutorConfig.for_course(course).model_name in settings.CHAT_WEAK_MODELS,
         "draft_sets": QuestionSet.objects.filter(course=course, status=QuestionSet.DRAFT),
         "config": TutorConfig.for_course(course), "test_student_modes": TutorConfig.TEST_STUDENT})
 
@@ -265,7 +268,8 @@ def question_set_action(request, course_id, set_id):
 @never_cache
 @course_member(teaching=True)
 def question_set_export(request, course_id, set_id, kind):
-    """Download a released set as Moodle XML (kind=xml) or GIFT (kind=gift)."""
+    """Download a released set as Moodle XML (kind=xml; xml-gapselect: gap fills as "select missing words") or
+    GIFT (kind=gift)."""
     found = _set_or_404(course_id, set_id)
     if not found.is_released:
         raise Http404(_("Only a released set can be exported."))
