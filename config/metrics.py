@@ -335,7 +335,7 @@ def _histograms(client, name, metric):
     return result
 
 
-CELERY_QUEUES = ("chat", "ingest", "generate", "default")
+CELERY_QUEUES = ("chat", "ingest", "generate", "lti", "default")
 PRIORITY_SEPARATOR = "\x06\x16"  # kombu's Redis transport: one list per priority, "queue\x06\x16N" for N > 0
 
 

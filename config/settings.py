@@ -217,12 +217,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Interactive chat never waits behind ingestion or question generation.
+# Interactive chat never waits behind ingestion or question generation, and neither do the calls to the LMS:
+# grade passback (AGS) and roster sync (NRPS) have their own queue "lti" and worker, so a score reaches the
+# gradebook within seconds whatever generation or ingestion runs (bench/bench_grade_latency.py).
 CELERY_TASK_ROUTES = {
     "courses.tasks.*": {"queue": "ingest"},
     "tutor.tasks.generate_*": {"queue": "generate"},
-    "tutor.tasks.grade_*": {"queue": "generate"},  # grade passback: off the chat queue, retried with backoff
-    "lti.tasks.*": {"queue": "generate"},  # roster sync (NRPS): calls to the LMS, off the chat queue
+    "tutor.tasks.grade_*": {"queue": "lti"},  # grade passback (AGS), retried with backoff
+    "lti.tasks.*": {"queue": "lti"},  # roster sync (NRPS) and any other call to the LMS
     "tutor.tasks.chat_*": {"queue": "chat"},
     "config.tasks.*": {"queue": "ingest"},  # the daily retention run: deletes stored files, which ingest workers have
 }

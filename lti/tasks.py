@@ -1,4 +1,4 @@
-"""Celery tasks of the LTI app (queue "generate", with the other calls to the LMS); they take IDs."""
+"""Celery tasks of the LTI app (queue "lti", with the other calls to the LMS such as grade passback); they take IDs."""
 
 import logging
 

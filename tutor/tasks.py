@@ -25,7 +25,7 @@ def chat_purge_conversations():
     purge_expired_data.delay()
 
 
-# --- Practice: question generation and grade passback (queue "generate", see CELERY_TASK_ROUTES) ----------
+# --- Practice: question generation (queue "generate") and grade passback (queue "lti"; CELERY_TASK_ROUTES) ----
 
 @shared_task(name="tutor.tasks.generate_questions", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
              soft_time_limit=900, time_limit=960)
