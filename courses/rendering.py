@@ -61,6 +61,12 @@ def render_markdown(text, citation_urls=None):
                      link_rel="noopener noreferrer nofollow", strip_comments=True)
 
 
+def render_passage(text):
+    """A passage of a Markdown course text as the reader shows it. Chunking joins the text's paragraphs with one
+    newline (courses.chunking), which Markdown would run together into one block: each keeps its own block here."""
+    return render_markdown("\n\n".join(line for line in (text or "").split("\n") if line.strip()))
+
+
 def _split_verbatim(body):
     """The HTML cut into code blocks, inline code and links (kept as they are) and the text between them."""
     parts, last = [], 0

@@ -23,7 +23,7 @@ from courses.documents import (
 )
 from courses.forms import ApiTokenForm
 from courses.models import ApiToken, Document
-from courses.rendering import render_markdown
+from courses.rendering import render_passage
 from courses.retrieval import read_passage
 
 log = logging.getLogger(__name__)
@@ -92,9 +92,9 @@ def passage(request, course_id, chunk_id):
         raise Http404(_("This passage does not exist in this course."))
     chunk, neighbours = found
     if chunk.document.kind == Document.MARKDOWN:  # shown as the lecturer wrote it, not as its raw syntax
-        chunk.html = render_markdown(chunk.text)
+        chunk.html = render_passage(chunk.text)
         for neighbour in neighbours:
-            neighbour.html = chunk.html if neighbour.pk == chunk.pk else render_markdown(neighbour.text)
+            neighbour.html = chunk.html if neighbour.pk == chunk.pk else render_passage(neighbour.text)
     return render(request, "courses/passage.html", {
         "course": request.course, "chunk": chunk, "neighbours": neighbours,
         "section_shown": chunk.section and chunk.section.path.strip() != chunk.document.title.strip(),
