@@ -22,6 +22,7 @@ from courses.documents import (
     with_status,
 )
 from courses.forms import ApiTokenForm
+from courses.members import course_members
 from courses.models import ApiToken, Document
 from courses.rendering import render_passage
 from courses.retrieval import read_passage
@@ -100,6 +101,33 @@ def passage(request, course_id, chunk_id):
         "section_shown": chunk.section and chunk.section.path.strip() != chunk.document.title.strip(),
         "is_teaching": request.membership.is_teaching,
     })
+
+
+@never_cache
+@course_member(teaching=True)
+def members(request, course_id):
+    """The course's people for its lecturers: role, last activity, names only where the LMS shares them."""
+    from lti.tasks import roster_synced_at
+
+    return render(request, "courses/members.html", {
+        "course": request.course, "members": course_members(request.course),
+        "synced_at": roster_synced_at(request.course)})
+
+
+@require_POST
+@course_member(teaching=True)
+def sync_members(request, course_id):
+    """Queue a roster sync from the LMS now (NRPS, on the "lti" queue), instead of after the day's first launch."""
+    from lti.tasks import sync_roster_now
+
+    if sync_roster_now(request.course):
+        messages.success(request, _("The member list is being fetched from the learning platform; reload this "
+                                    "page in a moment."))
+    else:
+        messages.error(request, _("The learning platform has not offered its member list for this course (LTI "
+                                  "Names and Role Provisioning): switch the service on in the tool's settings "
+                                  "in Moodle, then open the tool from the course once."))
+    return redirect(tool_url("courses:members", course_id, token=request.launch_token))
 
 
 @never_cache

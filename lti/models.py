@@ -98,6 +98,7 @@ class LtiContext(models.Model):
     memberships_url = models.URLField(max_length=500, blank=True)
     lineitems_url = models.URLField(max_length=500, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    roster_synced_at = models.DateTimeField(_("roster synced on"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("LTI context")
