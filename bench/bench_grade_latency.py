@@ -79,8 +79,8 @@ def main():
         from tests.lti_support import ROLE, FakeLMS
         from tests.stub_llm import StubLLM
         from tests.support import INIT_TEXT, make_course, make_member, make_released_set, point_tutor_at
-        from tutor.models import QuestionSet
-        from tutor.tasks import generate_questions
+        from tutor.questions.models import QuestionSet
+        from tutor.questions.tasks import generate_questions
 
         def reply(body):  # a question for generation requests, words for chat
             return json.dumps({"questions": QUESTIONS}) if not body.get("stream") else " ".join(["wort"] * 20)

@@ -15,8 +15,8 @@ from lti.tasks import sync_roster
 from tests.lti_support import ROLE, browser
 from tests.support import celery_app_for, make_released_set, page_forms, start_worker, stop_worker, wait_for
 from tests.test_lti_deep_linking import _form
-from tutor.models import Attempt, QuestionSet
-from tutor.tasks import grade_attempt
+from tutor.questions.models import Attempt, QuestionSet
+from tutor.questions.tasks import grade_attempt
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
