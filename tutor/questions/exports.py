@@ -61,8 +61,9 @@ def _answer(node, text, fraction, fmt="html"):
     _text(answer, "feedback", "", format="html")
 
 
-def xml_question(quiz, number, question):
-    """One question as Moodle XML under the <quiz> element."""
+def xml_question(quiz, number, question, shuffle=True):
+    """One question as Moodle XML under the <quiz> element; shuffle: whether Moodle shuffles its options (the set's
+    shuffle_options)."""
     node = ET.SubElement(quiz, "question", type="multichoice" if question.is_choice else question.kind)
     _text(node, "name", question_name(number, question))
     _text(node, "questiontext", _html(question.stem), format="html")
@@ -72,7 +73,8 @@ def xml_question(quiz, number, question):
         ET.SubElement(node, tag).text = value
     if question.is_choice:
         for tag, value in (("single", "true" if question.kind == Question.SINGLE else "false"),
-                           ("shuffleanswers", "true"), ("answernumbering", "abc"), ("showstandardinstruction", "0")):
+                           ("shuffleanswers", "true" if shuffle else "false"),
+                           ("answernumbering", "abc"), ("showstandardinstruction", "0")):
             ET.SubElement(node, tag).text = value
         for option, fraction in zip(question.options, fractions(question), strict=True):
             _answer(node, escape(option), fraction)
@@ -98,7 +100,7 @@ def moodle_xml(question_set, questions=None):
     category = ET.SubElement(quiz, "question", type="category")
     _text(category, "category", f"$course$/top/{question_set.title}")
     for number, question in enumerate(released_questions(question_set) if questions is None else questions, start=1):
-        xml_question(quiz, number, question)
+        xml_question(quiz, number, question, question_set.shuffle_options)
     ET.indent(quiz)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(quiz, encoding="utf-8") + b"\n"
 
@@ -115,6 +117,13 @@ def _gift(text):
     """Text for a GIFT file whose question is in HTML format: HTML-escaped (Moodle reads GIFT text as HTML, so
     "<niedrig>" or "#include <stdio.h>" would vanish otherwise), then GIFT's own characters escaped."""
     return _gift_plain(escape(" ".join(text.split())))
+
+
+def gift_category(title):
+    """A set's title as a GIFT $CATEGORY path segment. Moodle reads that line as it is, without GIFT's escapes (an
+    escaped ":" arrived as "&&058;" in the category's name) and without HTML: only "/" is special there (it separates
+    categories; "//" is one slash), and the line must stay one line."""
+    return " ".join(title.split()).replace("/", "//")
 
 
 def question_name(number, question):
@@ -147,7 +156,7 @@ def gift_question(number, question):
 
 def gift(question_set, questions=None):
     """The approved questions of a released set (or the given questions) in Moodle's GIFT format (text)."""
-    blocks = [f"$CATEGORY: $course$/top/{_gift(question_set.title)}"]
+    blocks = [f"$CATEGORY: $course$/top/{gift_category(question_set.title)}"]
     for number, question in enumerate(released_questions(question_set) if questions is None else questions, start=1):
         blocks.append(gift_question(number, question))
     return "\n\n".join(blocks) + "\n"

@@ -48,7 +48,8 @@ def practice_set(request, course_id, set_id):
     for attempt in earlier:
         attempt.score_text = practice.number(attempt.score)
     return render(request, "tutor/practice_set.html", {
-        "course": request.course, "set": found, "questions": review.released_questions(found),
+        "course": request.course, "set": found,
+        "questions": practice.with_shown_options(found, request.user, review.released_questions(found)),
         "graded": practice.is_graded(found), "is_teaching": request.membership.is_teaching,
         "rule": practice.grading_rule_text(found),
         "left": None if request.membership.is_teaching else practice.attempts_left(found, request.user),
