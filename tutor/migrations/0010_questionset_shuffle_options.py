@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tutor', '0006_merge_answerability_and_questions'),
+        ('tutor', '0009_merge_quotes_and_notice'),
     ]
 
     operations = [
