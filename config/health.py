@@ -53,12 +53,12 @@ def check_redis():
 
 
 def check_workers():
-    """At least one Celery worker answers on each queue chat, ingest and generate."""
+    """At least one Celery worker answers on each queue chat, ingest, generate and lti."""
     from config.celery import app
 
     replies = app.control.inspect(timeout=1.5).active_queues() or {}
     served = {queue["name"] for queues in replies.values() for queue in queues}
-    missing = [q for q in ("chat", "ingest", "generate") if q not in served]
+    missing = [q for q in ("chat", "ingest", "generate", "lti") if q not in served]
     if not replies:
         raise RuntimeError("no Celery worker answered")
     if missing:

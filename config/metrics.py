@@ -337,7 +337,7 @@ def _histograms(client, name, metric):
     return result
 
 
-CELERY_QUEUES = ("chat", "ingest", "generate", "default")  # default: what a release before 2026-12 left there
+CELERY_QUEUES = ("chat", "ingest", "generate", "lti", "default")  # default: what a release before 2026-12 left there
 
 
 def _live_values(client):

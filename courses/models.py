@@ -51,6 +51,8 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=ROLES, default=LEARNER)
     updated_at = models.DateTimeField(auto_now=True)
+    # the person's last launch into this course (a roster sync changes updated_at, not this)
+    last_launch_at = models.DateTimeField(_("last launch"), null=True, blank=True)
 
     objects = MembershipQuerySet.as_manager()
 

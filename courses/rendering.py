@@ -61,6 +61,17 @@ def render_markdown(text, citation_urls=None):
                      link_rel="noopener noreferrer nofollow", strip_comments=True)
 
 
+def render_passage(text):
+    """A passage of a Markdown course text as the reader shows it. Chunking joins the text's paragraphs with one
+    newline (courses.chunking), which Markdown would run together into one block: each keeps its own block here."""
+    return render_markdown(_paragraphs(text))
+
+
+def _paragraphs(text):
+    """The passage's lines (its paragraphs, see render_passage) as Markdown paragraphs: blank lines between."""
+    return "\n\n".join(line for line in (text or "").split("\n") if line.strip())
+
+
 def _split_verbatim(body):
     """The HTML cut into code blocks, inline code and links (kept as they are) and the text between them."""
     parts, last = [], 0
@@ -93,9 +104,10 @@ def marked_parts(text, span):
 
 
 def render_markdown_marked(text, span):
-    """A Markdown course text as safe HTML (render_markdown) with the span's characters in <mark id="quote">."""
+    """A passage of a Markdown course text as safe HTML (as render_passage: its paragraphs kept) with the span's
+    characters in <mark id="quote">."""
     start, end = span
-    body = render_markdown(text[:start] + _MARK_START + text[start:end] + _MARK_END + text[end:])
+    body = render_markdown(_paragraphs(text[:start] + _MARK_START + text[start:end] + _MARK_END + text[end:]))
     body = body.replace(_MARK_START, '<mark id="quote">').replace(_MARK_END, "</mark>")
     return nh3.clean(body, tags=ALLOWED_TAGS | {"mark"}, attributes={**ALLOWED_ATTRIBUTES, "mark": {"id"}},
                      url_schemes={"http", "https"}, link_rel="noopener noreferrer nofollow", strip_comments=True)

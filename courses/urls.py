@@ -1,4 +1,5 @@
-"""URLs of the courses app: the lecturer's documents and API tokens pages, and the reader view of a cited passage."""
+"""URLs of the courses app: the lecturer's documents, members and API tokens pages, and the reader view of a cited
+passage."""
 
 from django.urls import path
 
@@ -11,6 +12,8 @@ urlpatterns = [
     path("<int:course_id>/documents/<int:document_id>/reindex/", views.reindex, name="reindex"),
     path("<int:course_id>/documents/<int:document_id>/delete/", views.delete, name="delete"),
     path("<int:course_id>/passage/<int:chunk_id>/", views.passage, name="passage"),
+    path("<int:course_id>/members/", views.members, name="members"),
+    path("<int:course_id>/members/sync/", views.sync_members, name="sync-members"),
     path("<int:course_id>/api-tokens/", views.api_tokens, name="api-tokens"),
     path("<int:course_id>/api-tokens/<int:token_id>/revoke/", views.revoke_api_token, name="revoke-api-token"),
 ]

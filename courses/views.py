@@ -22,13 +22,14 @@ from courses.documents import (
     with_status,
 )
 from courses.forms import ApiTokenForm
+from courses.members import course_members
 from courses.models import ApiToken, Document
 from courses.rendering import (
     HIGHLIGHT_FIELD,
     highlight_range,
     marked_parts,
-    render_markdown,
     render_markdown_marked,
+    render_passage,
 )
 from courses.retrieval import read_passage
 
@@ -100,9 +101,9 @@ def passage(request, course_id, chunk_id):
     chunk, neighbours = found
     span = highlight_range(request.GET.get(HIGHLIGHT_FIELD), len(chunk.text))
     if chunk.document.kind == Document.MARKDOWN:  # shown as the lecturer wrote it, not as its raw syntax
-        chunk.html = render_markdown(chunk.text)
+        chunk.html = render_passage(chunk.text)
         for neighbour in neighbours:
-            neighbour.html = chunk.html if neighbour.pk == chunk.pk else render_markdown(neighbour.text)
+            neighbour.html = chunk.html if neighbour.pk == chunk.pk else render_passage(neighbour.text)
         if span:
             chunk.html = render_markdown_marked(chunk.text, span)
     elif span:
@@ -112,6 +113,33 @@ def passage(request, course_id, chunk_id):
         "section_shown": chunk.section and chunk.section.path.strip() != chunk.document.title.strip(),
         "is_teaching": request.membership.is_teaching,
     })
+
+
+@never_cache
+@course_member(teaching=True)
+def members(request, course_id):
+    """The course's people for its lecturers: role, last activity, names only where the LMS shares them."""
+    from lti.tasks import roster_synced_at
+
+    return render(request, "courses/members.html", {
+        "course": request.course, "members": course_members(request.course),
+        "synced_at": roster_synced_at(request.course)})
+
+
+@require_POST
+@course_member(teaching=True)
+def sync_members(request, course_id):
+    """Queue a roster sync from the LMS now (NRPS, on the "lti" queue), instead of after the day's first launch."""
+    from lti.tasks import sync_roster_now
+
+    if sync_roster_now(request.course):
+        messages.success(request, _("The member list is being fetched from the learning platform; reload this "
+                                    "page in a moment."))
+    else:
+        messages.error(request, _("The learning platform has not offered its member list for this course (LTI "
+                                  "Names and Role Provisioning): switch the service on in the tool's settings "
+                                  "in Moodle, then open the tool from the course once."))
+    return redirect(tool_url("courses:members", course_id, token=request.launch_token))
 
 
 @never_cache

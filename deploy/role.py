@@ -1,7 +1,7 @@
 """The container image's roles: one image, and the command names what it runs.
 
-``python -m deploy.role web`` serves the ASGI app under uvicorn; ``worker chat|ingest|generate`` runs one Celery
-worker for that queue (so each queue scales on its own); ``beat`` runs Celery beat, the clock of the daily
+``python -m deploy.role web`` serves the ASGI app under uvicorn; ``worker chat|ingest|generate|lti`` runs one
+Celery worker for that queue (so each queue scales on its own); ``beat`` runs Celery beat, the clock of the daily
 retention jobs (exactly one per installation); ``migrate`` applies the database migrations (once per
 release, before the new web and workers start); ``manage …`` runs any manage.py command; ``wait-for-migrations`` waits until the database schema is that of this release (the Kubernetes init container
 of web and workers); ``readiness`` prints the web app's /health/ready as seen from inside the container (where it is allowed);
@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-QUEUES = ("chat", "ingest", "generate")
+QUEUES = ("chat", "ingest", "generate", "lti")
 PACKAGED_EMBEDDING_MODELS = ("static", "e5-small", "minilm")
 
 
@@ -43,11 +43,14 @@ def web_command(env):
 
 
 def worker_command(env, queue):
-    """A Celery worker for one queue: chat answers in threads (they wait on the model), batch work one at a time."""
+    """A Celery worker for one queue: chat answers and calls to the LMS in threads (they wait on the model or the
+    LMS), batch work one at a time."""
     if queue not in QUEUES:
         raise RoleError(f"unknown queue {queue!r}: use one of {', '.join(QUEUES)}")
     if queue == "chat":
         pool, concurrency = "threads", _positive(env, "CHAT_WORKER_CONCURRENCY", 32)
+    elif queue == "lti":
+        pool, concurrency = "threads", _positive(env, "LTI_WORKER_CONCURRENCY", 8)
     else:
         pool, concurrency = "prefork", _positive(env, "WORKER_CONCURRENCY", 1)
     quiet = ["--quiet"] if env.get("LOG_FORMAT") == "json" else []  # no banner: every line is a JSON log line

@@ -284,7 +284,7 @@ def start_worker(stack, env, queues, name, concurrency=1, pool="prefork"):
 
 
 # the queues the stack's workers consume (tests/test_config_queues.py: every task's queue is among them)
-WORKER_QUEUES = ("chat", "ingest", "generate")
+WORKER_QUEUES = ("chat", "ingest", "generate", "lti")
 
 
 def start_beat(stack, env, data_dir):
@@ -368,10 +368,12 @@ def run(args):
         manage(env, "migrate", "--noinput", "-v", "0")
         manage(env, "seed_demo")
         # Chat answers mostly wait for the model's tokens: one chat worker answers many at once in threads
-        # (a student's answer never waits for another's); the batch queues take one task at a time.
+        # (a student's answer never waits for another's); so do the calls to the LMS (grades, roster), on their
+        # own queue so that a score never waits behind generation; the batch queues take one task at a time.
         start_worker(stack, env, ["chat"], "chat", env_count(env, "CHAT_WORKER_CONCURRENCY", 32), pool="threads")
+        start_worker(stack, env, ["lti"], "lti", env_count(env, "LTI_WORKER_CONCURRENCY", 8), pool="threads")
         for queue in WORKER_QUEUES:
-            if queue != "chat":
+            if queue not in ("chat", "lti"):
                 start_worker(stack, env, [queue], queue, 1)
         start_beat(stack, env, data_dir)
         start_web(stack, env, args.host, args.port)

@@ -8,7 +8,16 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
 
 from lti.dynamic_registration import MAX_LINK_HOURS, link_host, new_registration_link
-from lti.models import Deployment, LtiContext, LtiLineItem, LtiUser, Registration, RegistrationLink, ToolKey
+from lti.models import (
+    Deployment,
+    LtiContext,
+    LtiLineItem,
+    LtiUser,
+    Registration,
+    RegistrationLink,
+    ToolKey,
+    local_time,
+)
 
 
 class DeploymentInline(admin.TabularInline):
@@ -93,18 +102,33 @@ class RegistrationLinkAdmin(admin.ModelAdmin):
     """One-time links that start LTI Dynamic Registration; the link is shown once, right after it is made."""
 
     form = RegistrationLinkForm
-    list_display = ["__str__", "allowed_host", "note", "created_at", "expires_at", "state", "registration"]
+    list_display = ["__str__", "allowed_host", "note", "created", "valid_until", "state", "registration"]
     actions = ["expire"]
+
+    @admin.display(description=_("created on"), ordering="created_at")
+    def created(self, obj):
+        """When the link was made, in the one time zone of the admin pages, labelled."""
+        return local_time(obj.created_at)
+
+    @admin.display(description=_("valid until"), ordering="expires_at")
+    def valid_until(self, obj):
+        """When the link expires, in the one time zone of the admin pages, labelled."""
+        return local_time(obj.expires_at)
 
     def get_fields(self, request, obj=None):
         """Adding: host, hours, note; an existing link: what happened to it."""
         if obj is None:
             return ["allowed_host", "hours", "note"]
-        return ["allowed_host", "note", "created_at", "expires_at", "used_at", "registration"]
+        return ["allowed_host", "note", "created", "valid_until", "used", "registration"]
 
     def get_readonly_fields(self, request, obj=None):
         """Only the note of an existing link can change."""
-        return [] if obj is None else ["allowed_host", "created_at", "expires_at", "used_at", "registration"]
+        return [] if obj is None else ["allowed_host", "created", "valid_until", "used", "registration"]
+
+    @admin.display(description=_("used on"))
+    def used(self, obj):
+        """When the LMS used the link, in the one time zone of the admin pages, labelled."""
+        return local_time(obj.used_at)
 
     @admin.display(description=_("link state"))
     def state(self, obj):

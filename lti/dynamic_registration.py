@@ -93,22 +93,25 @@ def new_registration_link(allowed_host="", hours=24, note="", link=None):
 
 
 def tool_registration(base_url):
-    """The client registration this tool sends (what Moodle 5 requires, deep linking and AGS/NRPS on)."""
+    """The client registration this tool sends (what Moodle 5 requires, deep linking and AGS/NRPS on). Its name and
+    description carry the tool's host and the day of the registration: after "register as a new tool" the LMS
+    lists entries that an admin can tell apart, not several identical "Course tutor"."""
     launch = base_url + reverse("lti:launch")
+    host, day = urlparse(launch).netloc, timezone.localdate().isoformat()
     return {
         "application_type": "web",
         "response_types": ["id_token"],
         "grant_types": ["implicit", "client_credentials"],
         "initiate_login_uri": base_url + reverse("lti:login"),
         "redirect_uris": [launch],
-        "client_name": "Course tutor",
+        "client_name": f"Course tutor ({host})",
         "jwks_uri": base_url + reverse("lti:jwks"),
         "token_endpoint_auth_method": "private_key_jwt",
         "scope": " ".join(SCOPES),
         TOOL_CONFIG: {
-            "domain": urlparse(launch).netloc,
+            "domain": host,
             "target_link_uri": launch,
-            "description": "AI course tutor answering from the course's own texts",
+            "description": f"AI course tutor answering from the course's own texts; {host}, registered {day}",
             "claims": ["iss", "sub"],
             "messages": [{"type": "LtiDeepLinkingRequest", "target_link_uri": launch, "label": "Course tutor"}],
         },

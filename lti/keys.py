@@ -4,7 +4,7 @@ import json
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from jwcrypto.jwk import JWK
 
@@ -22,13 +22,16 @@ def new_key_pair():
 
 
 def active_key():
-    """The tool key that signs now; created on first use."""
+    """The tool key that signs now; created on first use. Two first uses at once (the lti worker's threads posting
+    a score and syncing a roster on a fresh installation) agree on one key: the database allows one active key, and
+    whoever loses the race takes the winner's."""
     key = ToolKey.objects.filter(active=True).first()
     if key is None:
-        with transaction.atomic():
-            key = ToolKey.objects.select_for_update().filter(active=True).first()
-            if key is None:
+        try:
+            with transaction.atomic():
                 key = _create_key()
+        except IntegrityError:
+            key = ToolKey.objects.get(active=True)
     return key
 
 

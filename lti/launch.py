@@ -371,9 +371,12 @@ def apply_launch(request, launch):
     user = user_for(registration, body["sub"], body.get("name", ""))
     role = map_role(body.get(CLAIM + "roles"))
     membership, _created = Membership.objects.get_or_create(course=mapping.course, user=user, defaults={"role": role})
+    membership.last_launch_at = timezone.now()
     if membership.role != role:
         membership.role = role
-        membership.save(update_fields=["role", "updated_at"])
+        membership.save(update_fields=["role", "updated_at", "last_launch_at"])
+    else:
+        membership.save(update_fields=["last_launch_at"])
     if membership.is_teaching:
         from lti.tasks import sync_roster_soon
 

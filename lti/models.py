@@ -118,6 +118,7 @@ class LtiContext(models.Model):
     memberships_url = models.URLField(max_length=500, blank=True)
     lineitems_url = models.URLField(max_length=500, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    roster_synced_at = models.DateTimeField(_("roster synced on"), null=True, blank=True)
 
     objects = LtiContextQuerySet.as_manager()
 
@@ -221,6 +222,15 @@ def _secret_hash(secret):
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def local_time(moment):
+    """A moment as the admin pages show every time: in the installation's time zone (TIME_ZONE), labelled with the
+    zone's name (e.g. "2026-12-06 23:00 CET"), so that no page mixes UTC and local time; "–" for none."""
+    if moment is None:
+        return "–"
+    local = timezone.localtime(moment)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
 class RegistrationLinkQuerySet(models.QuerySet):
     """Registration links read as sentences: RegistrationLink.objects.usable()."""
 
@@ -258,7 +268,8 @@ class RegistrationLink(models.Model):
         verbose_name_plural = _("registration links")
 
     def __str__(self):
-        return f"{self.allowed_host or '*'} until {self.expires_at:%Y-%m-%d %H:%M}"
+        return _("%(host)s, valid until %(time)s") % {"host": self.allowed_host or "*",
+                                                      "time": local_time(self.expires_at)}
 
     def new_secret(self):
         """Give the link a new random secret and return it; only its hash is kept (the secret is shown once)."""

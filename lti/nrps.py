@@ -4,6 +4,7 @@ import logging
 
 import requests
 from django.db import transaction
+from django.utils import timezone
 
 from courses.models import Membership
 from lti.launch import map_role, user_for
@@ -56,5 +57,6 @@ def sync_roster(lti_context_id):
             Membership.objects.update_or_create(course=lti_context.course, user=user,
                                                 defaults={"role": map_role(member.get("roles"))})
             updated += 1
+        LtiContext.objects.filter(pk=lti_context.pk).update(roster_synced_at=timezone.now())
     log.info("lti: roster of course %s synced: %d members, %d removed", lti_context.course_id, updated, removed)
     return updated, removed

@@ -1,4 +1,4 @@
-"""Celery tasks of the LTI app (queue "generate", with the other calls to the LMS); they take IDs."""
+"""Celery tasks of the LTI app (queue "lti", with the other calls to the LMS such as grade passback); they take IDs."""
 
 import logging
 
@@ -28,3 +28,26 @@ def sync_roster_soon(lti_context):
     transaction.on_commit(lambda: sync_roster.delay(lti_context.pk))
     log.info("lti: roster sync of course %s queued", lti_context.course_id)
     return True
+
+
+def sync_roster_now(course):
+    """Queue a roster sync of each of the course's LMS contexts that offers NRPS (a lecturer's "sync now"), on the
+    "lti" queue; the number queued (0: the LMS has offered no roster service for this course yet)."""
+    from lti.models import LtiContext
+
+    contexts = list(LtiContext.objects.filter(course=course).exclude(memberships_url="").values_list("pk", flat=True))
+    for pk in contexts:
+        if settings.LTI_ROSTER_SYNC_HOURS > 0:  # counts as the day's sync after a teacher's launch
+            cache.set(f"lti:roster:{pk}", 1, timeout=settings.LTI_ROSTER_SYNC_HOURS * 3600)
+        transaction.on_commit(lambda pk=pk: sync_roster.delay(pk))
+    log.info("lti: roster sync of course %s queued by a lecturer (%d contexts)", course.pk, len(contexts))
+    return len(contexts)
+
+
+def roster_synced_at(course):
+    """When the course's roster was last synced from the LMS (the latest of its contexts), or None."""
+    from django.db.models import Max
+
+    from lti.models import LtiContext
+
+    return LtiContext.objects.filter(course=course).aggregate(at=Max("roster_synced_at"))["at"]

@@ -48,7 +48,7 @@ def worker_env(django_db_setup, django_db_blocker):
 
 
 _SESSION_WORKERS = []  # full names of the running session worker(s), drained before each test's teardown
-QUEUES = ("default", "chat", "ingest", "generate")
+QUEUES = ("default", "chat", "ingest", "generate", "lti")
 
 
 def _drain_workers(names, timeout=120):
@@ -105,7 +105,7 @@ def celery_worker(worker_env, tmp_path_factory):
     name = f"test-{uuid.uuid4().hex[:8]}@%h"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,chat,ingest,generate",
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,chat,ingest,generate,lti",
              "-n", name, "--concurrency", "2", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
              "--pool", "prefork"],
             env=worker_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

@@ -78,6 +78,7 @@ class FakeLMS:
         self.page_size = 2
         self.lineitems = {}  # id -> line item dict
         self.scores = {}  # line item id -> {userId: score}
+        self.score_times = []  # (time.time() when a score was taken, userId): for bench/bench_grade_latency.py
         self.requests = []  # (method, path, headers)
         self.registration_requests = []
         self.token_errors = []
@@ -264,6 +265,7 @@ class FakeLMS:
                         return self._json(503, {"error": "try again later"})
                     score = json.loads(body)
                     lms.scores.setdefault(int(m[2]), {})[score["userId"]] = score
+                    lms.score_times.append((time.time(), score["userId"]))
                     self.send_response(204)
                     self.end_headers()
                     return None

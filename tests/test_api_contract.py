@@ -57,7 +57,7 @@ def _purge_queues():
     from config.celery import app
 
     with app.connection_for_write() as connection:
-        for queue in ("default", "chat", "ingest", "generate"):
+        for queue in ("default", "chat", "ingest", "generate", "lti"):
             connection.default_channel.queue_purge(queue)
 
 

@@ -1,6 +1,6 @@
 """Model output is rendered as sanitized Markdown: no raw HTML, no images, no script links."""
 
-from courses.rendering import render_markdown
+from courses.rendering import render_markdown, render_passage
 
 
 def test_markdown_is_rendered():
@@ -39,3 +39,8 @@ def test_a_number_in_brackets_inside_code_stays_code():
     html = render_markdown("Siehe [1].\n\n```\nx = arr[2]\n```\n\nUnd `liste[1]` hier.", {1: "/p/1/", 2: "/p/2/"})
     assert html.count('<a class="cite"') == 1 and "arr[2]" in html and "liste[1]" in html
     assert '<a class="cite" href="/p/1/"' in html
+
+
+def test_a_passage_keeps_its_paragraphs_one_block_each():
+    html = render_passage("Erster Absatz mit **fett**.\nZweiter Absatz.")
+    assert html == "<p>Erster Absatz mit <strong>fett</strong>.</p>\n<p>Zweiter Absatz.</p>"

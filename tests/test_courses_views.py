@@ -112,6 +112,21 @@ def test_a_markdown_text_reads_as_formatted_text_with_its_passage_highlighted(cl
     assert "notizen ›" not in body
 
 
+def test_the_reader_keeps_the_paragraphs_of_a_markdown_section(client, course):
+    """Two paragraphs of one Markdown section stay two blocks in the reader (issue 24 §4: they were merged)."""
+    text = ("# Prozesse\n\nEin Prozess ist ein laufendes Programm mit eigenem Speicher.\n\n"
+            "Jeder Prozess hat eine Nummer, die PID.\n")
+    document = add_document(course, "prozesse.md", text.encode(), enqueue=False)
+    ingest_document(document.pk)
+    chunk = Chunk.objects.get(document=document)
+    token = member(course, Membership.LEARNER)
+    body = client.get(reverse("courses:passage", args=[course.pk, chunk.pk]), {"lt": token}).content.decode()
+    passage = body.split('id="passage">')[1].split("</blockquote>")[0]
+    assert passage.count("<p>") == 2, passage
+    assert "<p>Ein Prozess ist ein laufendes Programm mit eigenem Speicher.</p>" in passage
+    assert "<p>Jeder Prozess hat eine Nummer, die PID.</p>" in passage
+
+
 def test_the_documents_page_forms_work_as_the_browser_submits_them(course, monkeypatch):
     """Replace, re-index and delete post exactly what their forms hold (no cookies, nothing added by hand):
     each form must carry the launch token itself (issue 11: all three answered 403)."""

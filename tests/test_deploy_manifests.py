@@ -116,7 +116,8 @@ def test_compose_services_run_known_roles_with_health_checks_and_secrets_from_th
     assert code == 0, output
     services = yaml.safe_load(output)["services"]
     app = [name for name, service in services.items() if service.get("image", "").startswith("course-tutor")]
-    assert sorted(app) == ["beat", "migrate", "static", "web", "worker-chat", "worker-generate", "worker-ingest"]
+    assert sorted(app) == ["beat", "migrate", "static", "web", "worker-chat", "worker-generate", "worker-ingest",
+                           "worker-lti"]
     assert services["beat"]["command"] == ["beat"]  # the daily retention jobs, on the clock
     for name in app:
         assert_role(services[name]["command"])

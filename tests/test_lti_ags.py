@@ -8,13 +8,15 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from django.core.cache import cache
 
-from courses.models import Course
+from courses.models import Course, Membership
 from lti.ags import find_or_create_line_item, post_score, read_results
 from lti.models import LtiContext, LtiLineItem, LtiUser
+from lti.tasks import sync_roster
 from tests.lti_support import ROLE, browser
-from tests.support import make_released_set, page_forms, wait_for
+from tests.support import celery_app_for, make_released_set, page_forms, start_worker, stop_worker, wait_for
 from tests.test_lti_deep_linking import _form
 from tutor.questions.models import Attempt, QuestionSet
+from tutor.questions.tasks import grade_attempt
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -208,3 +210,42 @@ def test_changing_the_rule_sends_every_student_s_score_again(lti_platform, live_
     teacher.post(live_server.url + form["action"], data={**form["fields"], "grading": "best", "attempts_allowed": "0"})
     wait_for(lambda: lti_platform.scores[1]["student-9"]["scoreGiven"] == 3)
     assert QuestionSet.objects.get(pk=question_set.pk).grading == "best"
+
+
+# --- Grades never wait: the calls to the LMS have their own queue and worker (issue 24 §2) ----------------------
+
+@pytest.mark.slow
+def test_scores_and_roster_syncs_reach_the_platform_with_only_the_lti_worker_running(lti_platform, worker_env,
+                                                                                      settings, tmp_path):
+    """Workers on a private broker, routed by CELERY_TASK_ROUTES: nothing consumes "generate" (as when a
+    generation holds its one worker for minutes), yet the worker of queue "lti" posts the score and syncs the
+    roster. Before, both waited on "generate" behind every queued generation."""
+    broker = settings.REDIS_URL.rsplit("/", 1)[0] + "/12"
+    app = celery_app_for(broker)
+    app.conf.task_routes = settings.CELERY_TASK_ROUTES
+    app.connection_for_write().default_channel.client.flushdb()
+    lti_platform.launch(browser(), user_id="teacher", roles=[ROLE + "Instructor"])
+    question_set = make_released_set(Course.objects.get(), answers=(1, 0))
+    QuestionSet.objects.filter(pk=question_set.pk).update(graded=True)
+    custom = {"placement": "question_set", "question_set": str(question_set.pk)}
+    lti_platform.launch(browser(), user_id="student-9", roles=[ROLE + "Learner"], custom=custom)
+    student = LtiUser.objects.get(sub="student-9").user
+    attempt = Attempt.objects.create(question_set=question_set, user=student, answers={}, credits={}, score=1,
+                                     max_score=2, grade_status=Attempt.PENDING)
+    lti_platform.members = [{"user_id": "student-10", "roles": [ROLE + "Learner"], "status": "Active"}]
+
+    worker = start_worker(dict(worker_env, CELERY_BROKER_URL=broker), tmp_path / "lti.log", "lti",
+                          pool="threads", concurrency=4)
+    try:
+        app.send_task(grade_attempt.name, args=[attempt.pk])
+        app.send_task(sync_roster.name, args=[LtiContext.objects.get().pk])
+        wait_for(lambda: Attempt.objects.get(pk=attempt.pk).grade_status == Attempt.SENT, 60,
+                 f"the score, sent by the lti worker:\n{worker.log_path.read_text()[-3000:]}")
+        wait_for(lambda: Membership.objects.filter(user__lti_links__sub="student-10").exists(), 60,
+                 f"the roster sync by the lti worker:\n{worker.log_path.read_text()[-3000:]}")
+    finally:
+        stop_worker(worker)
+        app.connection_for_write().default_channel.client.flushdb()
+    [created] = lti_platform.lineitems.values()
+    assert lti_platform.scores[1]["student-9"]["scoreGiven"] == 1
+    assert created["resourceId"] == question_set.resource_id

@@ -2,6 +2,7 @@
 independent platform's registration endpoint (on loopback: allowed as the link's host or by
 LTI_ALLOWED_PLATFORM_HOSTS, as an institution allows its internal Moodle)."""
 
+import datetime
 import logging
 import socket
 from urllib.parse import urlparse
@@ -56,7 +57,7 @@ def test_registration_sends_what_moodle_requires_and_waits_for_the_admins_click(
     assert "id_token" in sent["response_types"]
     assert sent["initiate_login_uri"] == live_server.url + "/lti/login"
     assert sent["redirect_uris"] == [live_server.url + "/lti/launch"]
-    assert sent["client_name"] and sent["jwks_uri"] == live_server.url + "/lti/jwks"
+    assert sent["jwks_uri"] == live_server.url + "/lti/jwks"
     assert sent["token_endpoint_auth_method"] == "private_key_jwt"
     config = sent["https://purl.imsglobal.org/spec/lti-tool-configuration"]
     assert config["domain"] == live_server.url.split("://")[1] == config["target_link_uri"].split("/")[2]
@@ -71,6 +72,17 @@ def test_registration_sends_what_moodle_requires_and_waits_for_the_admins_click(
     assert registration.status == Registration.ACTIVE  # the admin named this host in the link
     link = RegistrationLink.objects.get()
     assert link.used_at and link.registration == registration
+
+
+def test_each_registration_tells_moodle_the_tool_s_host_and_day(lms, live_server):
+    """After "register as a new tool" Moodle lists the registrations by their name and description: each carries
+    the tool's host and the day it was registered, not "Course tutor" alone (issue 24 §6)."""
+    _register(live_server, lms, _link("127.0.0.1"))
+    _headers, sent = lms.registration_requests[0]
+    host = urlparse(live_server.url).netloc
+    assert sent["client_name"] == f"Course tutor ({host})"
+    description = sent["https://purl.imsglobal.org/spec/lti-tool-configuration"]["description"]
+    assert f"{host}, registered {timezone.localdate().isoformat()}" in description
 
 
 def test_registration_page_may_be_framed_by_the_registering_platform(lms, live_server):
@@ -269,6 +281,23 @@ def test_admin_creates_a_link_in_the_admin_site_and_sees_it_once(admin_client, s
     admin_client.post("/admin/lti/registrationlink/", {"action": "expire", "_selected_action": [link.pk]})
     link.refresh_from_db()
     assert link.status == "expired"
+
+
+def test_the_links_admin_list_shows_every_time_in_one_labelled_time_zone(admin_client, settings):
+    """The link's name and its columns both in TIME_ZONE, with the zone's name (the name was UTC, the columns local
+    time, neither labelled: issue 24 §6)."""
+    settings.TIME_ZONE = "Europe/Berlin"
+    link, _url = new_registration_link("moodle.example.edu", 24)
+    RegistrationLink.objects.filter(pk=link.pk).update(
+        created_at=datetime.datetime(2026, 12, 6, 21, 30, tzinfo=datetime.UTC),
+        expires_at=datetime.datetime(2026, 12, 7, 21, 30, tzinfo=datetime.UTC))
+    listing = admin_client.get("/admin/lti/registrationlink/").content.decode()
+    assert "moodle.example.edu, valid until 2026-12-07 22:30 CET" in listing  # the name
+    assert 'class="field-created">2026-12-06 22:30 CET<' in listing
+    assert 'class="field-valid_until">2026-12-07 22:30 CET<' in listing
+    assert "21:30" not in listing
+    detail = admin_client.get(f"/admin/lti/registrationlink/{link.pk}/change/").content.decode()
+    assert "2026-12-06 22:30 CET" in detail and "2026-12-07 22:30 CET" in detail and "21:30" not in detail
 
 
 # --- what the admin sees in Moodle's registration dialog ----------------------------------------------------

@@ -29,6 +29,30 @@ def test_only_one_key_is_active():
     assert ToolKey.objects.filter(active=True).count() == 1
 
 
+def test_two_first_uses_at_once_agree_on_one_key(monkeypatch):
+    """The lti worker's threads posting a score and syncing a roster on a fresh installation both found no key (a
+    lock on no row locks nothing) and both made one: the loser's IntegrityError failed the score. Here the other
+    thread's key is committed right after this one's looks found none."""
+    from django.db.models.query import QuerySet
+
+    from lti import keys
+
+    other = keys._create_key()  # the other thread's, committed after our looks
+    first = QuerySet.first
+    looks = []
+
+    def early_first(queryset):
+        if queryset.model is ToolKey and len(looks) < 2:
+            looks.append(True)
+            return None  # our looks (also one "for update") came before the other thread's commit
+        return first(queryset)
+
+    monkeypatch.setattr(QuerySet, "first", early_first)
+    assert active_key() == other
+    monkeypatch.undo()
+    assert ToolKey.objects.filter(active=True).count() == 1
+
+
 def test_old_used_nonces_are_pruned():
     from lti.models import Registration, UsedNonce
 

@@ -18,8 +18,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(tra
 def test_student_launches_asks_sees_the_streamed_answer_and_opens_a_citation(celery_worker, web_server, stub_llm):
     course = demo_course_with(("systemstart.md", INIT_TEXT))
     point_tutor_at(course, stub_llm.url, welcome_message="Willkommen! Frag mich zum Kurs.")
-    stub_llm.reply = "Der Init-Prozess ist der **erste Prozess** und hat die PID 1 [1]."
-    stub_llm.token_delay = 0.2
+    stub_llm.reply = "Der Init-Prozess ist der **erste Prozess** und hat die PID 1 [1].</pre>"  # as SmolLM2 ends
+    stub_llm.token_delay = 0.3
 
     with chromium() as (browser, watch):
         page = browser.new_page()
@@ -40,11 +40,18 @@ def test_student_launches_asks_sees_the_streamed_answer_and_opens_a_citation(cel
                                " return b && b.textContent.startsWith('Der Init-Prozess ist'); }", timeout=30000)
         partial = streaming.inner_text()
         assert "PID 1" not in partial  # seen mid-stream, before the last pieces arrived
+        # while it streams, the answer shows as the same sanitized Markdown as the final one: bold, never "**"
+        page.wait_for_function("() => { const b = document.querySelector('.msg.assistant .body.streaming');"
+                               " return b && b.querySelector('strong') &&"
+                               " b.querySelector('strong').textContent === 'erste Prozess'; }", timeout=30000)
+        mid = streaming.inner_text()
+        assert "**" not in mid and "PID 1" not in mid, mid
 
         citation = page.locator(".msg.assistant a.cite").first
         citation.wait_for(timeout=30000)
         answer = page.locator(".msg.assistant").last
         assert "erste Prozess" in answer.locator(".body strong").inner_text()
+        assert "</pre>" not in answer.inner_text() and "**" not in answer.inner_text()
         assert answer.locator(".sources li.cited a").count() == 1
         assert not [url for url in requested if "/stream/" in url]  # it came in the question's own response
         audit(page)

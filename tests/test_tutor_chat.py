@@ -50,6 +50,27 @@ def without_tokens(payload):
 COURSE_TEXTS = [("systemstart.md", INIT_TEXT)]  # for the course fixture (tests/support.py)
 
 
+def test_the_stream_shows_the_same_sanitized_markdown_as_the_final_answer(celery_worker, web_server, stub_llm, course):
+    """While it streams, the answer comes rendered (bold as <strong>, never raw "**"), as the final message does;
+    the stray "</pre>" a small model ends its answers with shows in neither (issue 24 §4)."""
+    user, token = make_member(course)
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = "Der Init-Prozess ist der **erste Prozess** und hat die PID 1 [1].</pre>"
+    stub_llm.token_delay = 0.3  # longer than the worker's render interval: every piece comes rendered
+
+    events = ask_streaming(web_server, course, token, "Welche Prozessnummer hat der Init-Prozess?")
+    rendered = [data["html"] for name, data in events if name in ("snapshot", "delta") and "html" in data]
+    assert rendered, events
+    midway = [html for html in rendered if "<strong>erste Prozess</strong>" in html and "PID 1" not in html]
+    assert midway, rendered  # seen rendered before the answer ended
+    for html in rendered:
+        assert "**" not in html, html  # an emphasis still open is not shown as its syntax either
+        assert "pre&gt;" not in html and "&lt;/" not in html and "<pre" not in html, html
+    final = events[-1][1]
+    assert "<strong>erste Prozess</strong>" in final["html"] and "pre" not in final["html"]
+    assert final["html"].startswith(rendered[-1].split("<strong>")[0])
+
+
 def test_answer_streams_token_by_token_with_numbered_citations(celery_worker, web_server, stub_llm, course):
     """A student's question is answered from the course text: streamed pieces, then sanitized HTML with sources."""
     user, token = make_member(course)

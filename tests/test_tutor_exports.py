@@ -166,6 +166,13 @@ def test_gift_arrives_in_moodle_as_written(released):
     assert [fraction for _, fraction in read["answers"]] == [0, 1, 0, 0]
 
 
+def test_gift_category_line_is_the_set_s_title_as_moodle_reads_it(released):
+    """The $CATEGORY line is not escaped (Moodle made "Imported&&058; bs_fragen.xml" of "Imported\\: …"); a "/" in
+    the title is doubled (Moodle's separator of categories), and the line stays one line."""
+    released.title = "Imported: bs_fragen.xml\nTeil 1/2 <alt> & ~neu~"
+    assert gift_blocks(released)[0] == "$CATEGORY: $course$/top/Imported: bs_fragen.xml Teil 1//2 <alt> & ~neu~"
+
+
 def test_gift_of_every_kind_is_read_by_moodle_as_that_kind(released):
     multiple, true, false, short, short_plain, essay = (read_gift_question(b) for b in gift_blocks(released)[2:])
     assert multiple["qtype"] == "multichoice" and not multiple["single"]
@@ -330,6 +337,9 @@ def test_a_lecturer_s_own_moodle_file_is_imported_and_what_cannot_be_is_counted(
                                                                   ["Ein Init-System", "Ein Editor"], 0)
     assert truth.kind == Question.TRUE_FALSE and truth.truth is False  # old files: true first, then false
     assert essay.kind == Question.OPEN and essay.rubric == "Mindestens drei Schritte nennen."
+    # grader information and no model answer is a rubric, not "placeholder text instead of content"
+    assert essay.model_answer == "" and [c for c in essay.checks if c["check"] == "form"] == [
+        {"check": "form", "ok": True, "reason": "ok", "params": {}}], essay.checks
 
 
 @pytest.mark.parametrize("data", [

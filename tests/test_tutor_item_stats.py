@@ -66,7 +66,18 @@ def test_difficulty_discrimination_and_shares_from_first_attempts(answered):
     assert [right for _label, _share, right in first["options"]] == [True, False, False]
     assert "easy" in easy["flags"] and "hard" in hard["flags"] and not {"easy", "hard"} & set(first["flags"])
     assert third["difficulty"] == 0.5
-    assert hard["answers"] == [("x", 8), ("upstart", 1), ("systemd", 1)]
+    # only answers that USAGE_MIN_STUDENTS (5) students gave: "upstart" and "systemd" were one student's each
+    assert hard["answers"] == [("x", 8)]
+
+
+def test_frequent_answers_name_no_answer_fewer_students_gave_than_the_usage_page_asks(answered, settings):
+    """An answer one student gave is not listed verbatim ("Frequent answers (1)"): the usage page's minimum."""
+    question_set, _questions = answered
+    settings.USAGE_MIN_STUDENTS = 9
+    assert item_stats.item_statistics(question_set)["items"][3]["answers"] == []
+    settings.USAGE_MIN_STUDENTS = 1
+    assert item_stats.item_statistics(question_set)["items"][3]["answers"] == [("x", 8), ("upstart", 1),
+                                                                              ("systemd", 1)]
 
 
 def test_too_few_students_are_not_judged(course):

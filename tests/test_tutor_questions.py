@@ -2,10 +2,12 @@
 generate queue, PostgreSQL, and the loopback stub inference server answering with deterministic JSON."""
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from datetime import timedelta
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from courses.models import Chunk, Membership, Section
@@ -20,6 +22,7 @@ from tests.support import (
 )
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
 from tutor.chat.retention import delete_user_data, export_user_data
+from tutor.questions import exports
 from tutor.questions.generation import generate
 from tutor.questions.models import Attempt, GenerationPart, Question, QuestionChange, QuestionSet
 
@@ -396,3 +399,70 @@ def test_students_practise_every_kind_and_see_their_result(client, course):
     result = client.get(answer["Location"]).content.decode()
     assert "You answered 3.5 of 4 questions correctly." in result and "partly correct (0.5)" in result
     assert "Er startet als erster Prozess und dann die Dienste." in result and "not scored" in result
+
+
+# --- Options shuffled per student and attempt; a set's title and source (issue 24 §3) ---------------------------
+
+def _shown(page, question):
+    """The option indices of a choice question in the order the practice page shows them."""
+    return [int(i) for i in re.findall(rf'name="q-{question.pk}" value="(\d+)"', page)]
+
+
+def test_options_are_shuffled_for_each_student_and_attempt_and_kept_within_one(client, course):
+    """An imported set whose right answer comes first: students see the options in orders of their own, the same on
+    every showing of one attempt, a new one for the next attempt; the answers still name the options themselves.
+    Where the set keeps the lecturer's order, everyone sees that."""
+    question_set = QuestionSet.objects.create(course=course, title="Gemischt", status=QuestionSet.RELEASED)
+    questions = [Question.objects.create(question_set=question_set, position=n, stem=f"Welche Zahl ist {n}?",
+                                         options=[str(n), "a", "b", "c", "d", "e"], correct_index=0,
+                                         origin=Question.IMPORTED, review=Question.APPROVED) for n in range(1, 5)]
+    url = f"/c/{course.pk}/practice/{question_set.pk}/"
+    learner, token = make_member(course)
+    _other, other_token = make_member(course)
+    page = client.get(f"{url}?lt={token}").content.decode()
+    mine = [_shown(page, q) for q in questions]
+    assert all(sorted(order) == list(range(6)) for order in mine)
+    assert mine != [list(range(6))] * 4  # not the lecturer's order for everyone
+    assert [_shown(client.get(f"{url}?lt={token}").content.decode(), q) for q in questions] == mine  # a reload
+    theirs = [_shown(client.get(f"{url}?lt={other_token}").content.decode(), q) for q in questions]
+    assert theirs != mine
+
+    client.post(url, {**{f"q-{q.pk}": "0" for q in questions}, "lt": token})  # the right option, wherever shown
+    assert Attempt.objects.get(user=learner).score == 4
+    again = [_shown(client.get(f"{url}?lt={token}").content.decode(), q) for q in questions]
+    assert again != mine  # the next attempt: a new order
+
+    QuestionSet.objects.filter(pk=question_set.pk).update(shuffle_options=False)
+    kept = [_shown(client.get(f"{url}?lt={token}").content.decode(), q) for q in questions]
+    assert kept == [list(range(6))] * 4
+    xml = exports.moodle_xml(QuestionSet.objects.get(pk=question_set.pk)).decode()
+    assert "<shuffleanswers>false</shuffleanswers>" in xml and "<shuffleanswers>true</shuffleanswers>" not in xml
+
+
+def test_an_imported_set_gets_its_title_and_says_where_its_questions_come_from(client, course):
+    from tests.test_tutor_exports import LECTURER_FILE
+
+    _, teacher = make_member(course, Membership.INSTRUCTOR)
+    upload = SimpleUploadedFile("bs_fragen.xml", LECTURER_FILE, content_type="text/xml")
+    answer = client.post(f"/c/{course.pk}/questions/import/", {"file": upload, "title": "Prozesse: Wiederholung",
+                                                                "set": "", "lt": teacher})
+    assert answer.status_code == 302
+    imported = QuestionSet.objects.get(course=course)
+    assert imported.title == "Prozesse: Wiederholung"
+    page = client.get(answer["Location"]).content.decode()
+    assert re.search(r'<p id="source"><strong>Source:</strong>\s*Imported</p>', page), page
+    assert 'id="generation"' not in page and "Generated" not in page
+
+    client.post(f"/c/{course.pk}/questions/{imported.pk}/action/", {"action": "details", "title": " Prozesse  II ",
+                                                                     "lt": teacher})
+    imported.refresh_from_db()
+    assert (imported.title, imported.shuffle_options) == ("Prozesse II", False)
+    refused = client.post(f"/c/{course.pk}/questions/{imported.pk}/action/",
+                          {"action": "details", "title": " ", "shuffle_options": "1", "lt": teacher}, follow=True)
+    assert "Please give the set a title." in refused.content.decode()
+    assert QuestionSet.objects.get(pk=imported.pk).title == "Prozesse II"
+
+    Question.objects.create(question_set=imported, position=9, stem="Was ist ein Thread?", kind=Question.OPEN,
+                            model_answer="Ein Ausführungsstrang.", origin=Question.WRITTEN)
+    listing = client.get(f"/c/{course.pk}/questions/?lt={teacher}").content.decode()
+    assert "Imported, Written by hand" in listing

@@ -64,3 +64,16 @@ test("an answer waiting for the model says how many are ahead, until its turn an
   assert.deepEqual(answer.event("delta", {text: "Init"}), {text: "Init"});
   assert.deepEqual(answer.event("queue", {ahead: 0}), {ignored: true});  // text shown: nothing to say
 });
+
+test("a streaming answer shows the server's rendering of the text so far, kept until the next one", () => {
+  const answer = answerState();
+  assert.deepEqual(answer.event("snapshot", {text: "Der **erste", html: "<p>Der **erste</p>"}),
+                   {text: "Der **erste", html: "<p>Der **erste</p>"});
+  assert.deepEqual(answer.event("delta", {text: " Prozess**", html: "<p>Der <strong>erste Prozess</strong></p>"}),
+                   {text: "Der **erste Prozess**", html: "<p>Der <strong>erste Prozess</strong></p>"});
+  // a piece the server did not render (it renders at most every 0.2 s): the last rendering stays, never raw text
+  assert.deepEqual(answer.event("delta", {text: " hat"}),
+                   {text: "Der **erste Prozess** hat", html: "<p>Der <strong>erste Prozess</strong></p>"});
+  // starting over empties the rendering too
+  assert.deepEqual(answer.event("snapshot", {text: "", html: ""}), {text: "", html: ""});
+});

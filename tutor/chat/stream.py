@@ -2,18 +2,21 @@
 publishes them on the answer's channel (Publisher); the web process relays them to the browser as server-sent
 events (answer_events), over its one pub/sub connection (tutor.chat.relay).
 
-Channel messages are JSON: ``{"t": "delta", "text", "end"}`` (a piece and the buffer's length after it),
+Channel messages are JSON: ``{"t": "delta", "text", "end"}`` (a piece and the buffer's length after it; at most
+every RENDER_SECONDS also "html": the text so far rendered as the final message will be, tutor.payloads.answer_html),
 ``{"t": "queue", "ahead"}`` (waiting for a slot of the model server; 0 when its turn came),
 ``{"t": "quotes", "quotes"}`` (the tool's quotes from the course texts, before any piece of text; also kept under
 quotes_key), ``{"t": "reset"}`` (the answer's text starts over) and ``{"t": "end", "status", "message"}`` (the final
 payload of tutor.chat.payloads, without URLs; also kept under final_key for a stream opened after the end). The
-browser gets ``snapshot`` (the text so far), ``quotes`` (with the reader's passage URLs), ``queue``, ``delta`` and
-``final`` (with the reader's passage URLs) events.
+browser gets ``snapshot`` (the text so far, with its "html"), ``quotes`` (with the reader's passage URLs),
+``queue``, ``delta`` (with "html" where the worker rendered it) and ``final`` (with the reader's passage URLs)
+events: the page shows the stream as the same sanitized Markdown as the finished answer, never its raw syntax.
 """
 
 import asyncio
 import json
 import logging
+import time
 
 import redis
 from django.conf import settings
@@ -23,13 +26,14 @@ from django.utils import timezone, translation
 from config import metrics
 from config.threads import db_in_thread
 from tutor.chat.models import Message
-from tutor.chat.payloads import error_text, message_payload, payload, quote_urls, with_urls
+from tutor.chat.payloads import answer_html, error_text, message_payload, payload, quote_urls, with_urls
 from tutor.chat.relay import relay
 
 log = logging.getLogger(__name__)
 
 BUFFER_SECONDS = 3600
 KEEPALIVE_SECONDS = 15
+RENDER_SECONDS = 0.2  # the stream's rendered HTML at most this often (Markdown costs CPU; pieces come faster)
 
 
 def channel(message_id):
@@ -73,10 +77,11 @@ class Publisher:
         self.client = redis_client()
         self.length = 0
         self.text = []
+        self.rendered_at = None
 
     def reset(self):
         """Start the answer over: empty the buffer and tell listening streams."""
-        self.text, self.length = [], 0
+        self.text, self.length, self.rendered_at = [], 0, None
         self.client.delete(buffer_key(self.message_id), final_key(self.message_id))
         self._publish({"t": "reset"})
 
@@ -89,7 +94,12 @@ class Publisher:
             pipe.set(buffer_key(self.message_id), text.encode(), ex=BUFFER_SECONDS)
         else:  # APPEND keeps the key's expiry
             pipe.append(buffer_key(self.message_id), text.encode())
-        pipe.publish(channel(self.message_id), json.dumps({"t": "delta", "text": text, "end": self.length}))
+        event = {"t": "delta", "text": text, "end": self.length}
+        now = time.monotonic()
+        if self.rendered_at is None or now - self.rendered_at >= RENDER_SECONDS:
+            event["html"] = answer_html("".join(self.text), streaming=True)
+            self.rendered_at = now
+        pipe.publish(channel(self.message_id), json.dumps(event))
         pipe.execute()
 
     def quotes(self, quotes):
@@ -180,7 +190,7 @@ async def answer_events(message_id, course_id, token, *, fresh=False):
         sent = len(buffered)
         if quoted:
             yield sse("quotes", {"quotes": quote_urls(json.loads(quoted), course_id, token)})
-        yield sse("snapshot", {"text": buffered})
+        yield sse("snapshot", {"text": buffered, "html": answer_html(buffered, streaming=True)})
         loop = asyncio.get_running_loop()
         last_activity = loop.time()
         while True:
@@ -201,14 +211,14 @@ async def answer_events(message_id, course_id, token, *, fresh=False):
                     continue
                 piece = text[len(text) - (end - sent):]
                 sent = end
-                yield sse("delta", {"text": piece})
+                yield sse("delta", {"text": piece, **({"html": data["html"]} if "html" in data else {})})
             elif data["t"] == "quotes":
                 yield sse("quotes", {"quotes": quote_urls(data["quotes"], course_id, token)})
             elif data["t"] == "queue":  # waiting for the model: how many requests are ahead
                 yield sse("queue", {"ahead": data["ahead"]})
             elif data["t"] == "reset":
                 sent = 0
-                yield sse("snapshot", {"text": ""})
+                yield sse("snapshot", {"text": "", "html": ""})
             elif data["t"] == "end":
                 if "message" in data:
                     yield sse("final", _for_reader(data["message"], course_id, token, language))

@@ -99,7 +99,7 @@ def gapselect_choices(question):
                                                          if i != question.correct_index]
 
 
-def _gap_fill_xml(quiz, number, question, as_type):
+def _gap_fill_xml(quiz, number, question, as_type, shuffle=True):
     node = ET.SubElement(quiz, "question", type=as_type)
     _text(node, "name", question_name(number, question))
     text = cloze_text(question) if as_type == "cloze" else gapselect_text(question)
@@ -109,7 +109,7 @@ def _gap_fill_xml(quiz, number, question, as_type):
     ET.SubElement(node, "hidden").text = "0"
     if as_type == "gapselect":
         ET.SubElement(node, "defaultgrade").text = "1"
-        ET.SubElement(node, "shuffleanswers").text = "1"
+        ET.SubElement(node, "shuffleanswers").text = "1" if shuffle else "0"
         for tag in ("correctfeedback", "partiallycorrectfeedback", "incorrectfeedback"):
             _text(node, tag, "", format="html")
         for choice in gapselect_choices(question):
@@ -119,10 +119,11 @@ def _gap_fill_xml(quiz, number, question, as_type):
     return node
 
 
-def xml_question(quiz, number, question, gap_fill_as="cloze"):
-    """One question as Moodle XML under the <quiz> element (a gap fill as "cloze" or "gapselect")."""
+def xml_question(quiz, number, question, gap_fill_as="cloze", shuffle=True):
+    """One question as Moodle XML under the <quiz> element (a gap fill as "cloze" or "gapselect"); shuffle: whether
+    Moodle shuffles its options (the set's shuffle_options)."""
     if question.kind == Question.GAP_FILL:
-        return _gap_fill_xml(quiz, number, question, gap_fill_as)
+        return _gap_fill_xml(quiz, number, question, gap_fill_as, shuffle)
     node = ET.SubElement(quiz, "question", type="multichoice" if question.is_choice else question.kind)
     _text(node, "name", question_name(number, question))
     _text(node, "questiontext", _html(question.stem), format="html")
@@ -132,7 +133,8 @@ def xml_question(quiz, number, question, gap_fill_as="cloze"):
         ET.SubElement(node, tag).text = value
     if question.is_choice:
         for tag, value in (("single", "true" if question.kind == Question.SINGLE else "false"),
-                           ("shuffleanswers", "true"), ("answernumbering", "abc"), ("showstandardinstruction", "0")):
+                           ("shuffleanswers", "true" if shuffle else "false"),
+                           ("answernumbering", "abc"), ("showstandardinstruction", "0")):
             ET.SubElement(node, tag).text = value
         for option, fraction in zip(question.options, fractions(question), strict=True):
             _answer(node, escape(option), fraction)
@@ -159,7 +161,7 @@ def moodle_xml(question_set, questions=None, gap_fill_as="cloze"):
     category = ET.SubElement(quiz, "question", type="category")
     _text(category, "category", f"$course$/top/{question_set.title}")
     for number, question in enumerate(released_questions(question_set) if questions is None else questions, start=1):
-        xml_question(quiz, number, question, gap_fill_as)
+        xml_question(quiz, number, question, gap_fill_as, question_set.shuffle_options)
     ET.indent(quiz)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(quiz, encoding="utf-8") + b"\n"
 
@@ -182,6 +184,13 @@ def _gift_edges(text):
     """Like _gift, keeping one space at either end where the text has one (the text around a gap)."""
     inner = _gift(text)
     return (" " if text[:1].isspace() else "") + inner + (" " if text[-1:].isspace() and inner else "")
+
+
+def gift_category(title):
+    """A set's title as a GIFT $CATEGORY path segment. Moodle reads that line as it is, without GIFT's escapes (an
+    escaped ":" arrived as "&&058;" in the category's name) and without HTML: only "/" is special there (it separates
+    categories; "//" is one slash), and the line must stay one line."""
+    return " ".join(title.split()).replace("/", "//")
 
 
 def question_name(number, question):
@@ -221,8 +230,7 @@ def gift_question(number, question):
 
 def gift(question_set, questions=None):
     """The approved questions of a released set (or the given questions) in Moodle's GIFT format (text)."""
-    # Moodle takes the category as it stands (no GIFT escapes are undone there); "//" is a "/" in a category name
-    blocks = [f"$CATEGORY: $course$/top/{' '.join(question_set.title.split()).replace('/', '//')}"]
+    blocks = [f"$CATEGORY: $course$/top/{gift_category(question_set.title)}"]
     for number, question in enumerate(released_questions(question_set) if questions is None else questions, start=1):
         blocks.append(gift_question(number, question))
     return "\n\n".join(blocks) + "\n"

@@ -224,13 +224,15 @@ def import_moodle_xml(question_set, data, user=None):
     return {"imported": len(created), "unusable": unusable, "skipped": skipped}
 
 
-def import_file(course, name, data, user=None, question_set=None):
-    """Import a Moodle XML file into a draft set of the course: the given one, or a new one named after the file
-    (removed again when the file cannot be imported). Returns (the set, import_moodle_xml's result)."""
+def import_file(course, name, data, user=None, question_set=None, title=""):
+    """Import a Moodle XML file into a draft set of the course: the given one, or a new one with the title given (else
+    named after the file; removed again when the file cannot be imported). Returns (the set, import_moodle_xml's
+    result)."""
     new = question_set is None
     if new:
-        question_set = QuestionSet.objects.create(course=course, title=_("Imported: %(name)s") % {"name": name[:200]},
-                                                  generation=QuestionSet.DONE, created_by=user, requested=0)
+        title = " ".join((title or "").split())[:255] or _("Imported: %(name)s") % {"name": name[:200]}
+        question_set = QuestionSet.objects.create(course=course, title=title, generation=QuestionSet.DONE,
+                                                  created_by=user, requested=0)
     try:
         result = import_moodle_xml(question_set, data, user)
     except QuestionImportError:

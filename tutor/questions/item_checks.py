@@ -7,7 +7,7 @@
   (it stands in the sentence, or one sentence of the section holds all its content words about the same subject):
   a true "wrong" answer makes a question with two right ones;
 - duplicate: not a near-duplicate of a question already in the course (cosine similarity of the course's
-  embedding model, settings.QUESTION_DUPLICATE_SIMILARITY);
+  embedding model, at or above its model's threshold: duplicate_threshold);
 - the test student: the model answers the question with its passage and without it, the options shuffled each try:
   not answerable with the passage reads "unclear or wrong key", answerable without it reads "guessable".
 
@@ -218,10 +218,47 @@ def embed(questions, course_id):
         question.embedding, question.embedding_model = [float(x) for x in vector], name
 
 
+# Each embedding model's near-duplicate threshold: its similarities live on scales of their own (e5-small puts two
+# different questions on the same topic at 0.90-0.97, static at 0.2-0.9). Calibrated by calibrate() on
+# tests/data/question_duplicate_pairs.jsonl (22 duplicates, 24 same-topic non-duplicates; bench/bench_duplicates.py
+# prints the error rates; tests/test_tutor_item_checks.py checks that the table is what the pairs say).
+DUPLICATE_SIMILARITY = {"e5-small": 0.95, "static": 0.75, "minilm": 0.71}
+UNCALIBRATED_SIMILARITY = 0.95  # a model not calibrated here (an inference server's): only near-identical texts
+
+
+def duplicate_threshold(model_name):
+    """The similarity from which two questions count as near-duplicates under this embedding model: the setting
+    QUESTION_DUPLICATE_SIMILARITY where an admin set one, else the model's calibrated threshold."""
+    return settings.QUESTION_DUPLICATE_SIMILARITY or DUPLICATE_SIMILARITY.get(model_name, UNCALIBRATED_SIMILARITY)
+
+
+def calibrate(scored):
+    """(threshold, false duplicates, missed duplicates) for [(similarity, is a duplicate)] labelled pairs: the
+    threshold in steps of 0.01 with the fewest errors, the higher one of equals (a question dropped for nothing
+    costs more than a near-repeat a lecturer sees in review)."""
+    best = None
+    for step in range(50, 100):
+        threshold = step / 100
+        false = sum(1 for similarity, same in scored if not same and similarity >= threshold)
+        missed = sum(1 for similarity, same in scored if same and similarity < threshold)
+        if best is None or false + missed <= best[1] + best[2]:
+            best = (threshold, false, missed)
+    return best
+
+
+def pair_similarities(pairs, embedder):
+    """[(cosine similarity, is a duplicate)] of labelled pairs ({"a": [stem, answer], "b": […], "duplicate"}), their
+    texts as duplicate() compares questions (the question and what is right)."""
+    texts = [f"{pair[side][0]}\n{pair[side][1]}" for pair in pairs for side in ("a", "b")]
+    vectors = embedder.embed_passages(texts)
+    return [(float(sum(x * y for x, y in zip(vectors[2 * i], vectors[2 * i + 1], strict=True))), pair["duplicate"])
+            for i, pair in enumerate(pairs)]
+
+
 def duplicate(question, course_id, earlier=()):
     """Whether the question (embedded) nearly repeats a question already in the course (not a rejected one) or one
     of `earlier` (unsaved questions of the same batch)."""
-    limit = settings.QUESTION_DUPLICATE_SIMILARITY
+    limit = duplicate_threshold(question.embedding_model)
     nearest = (Question.objects.filter(question_set__course_id=course_id, embedding_model=question.embedding_model)
                .exclude(review=Question.REJECTED).exclude(pk=question.pk).exclude(embedding=None)
                .annotate(distance=CosineDistance("embedding", question.embedding))

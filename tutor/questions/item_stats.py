@@ -12,6 +12,7 @@ import io
 import math
 from collections import Counter
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 
 from config import spreadsheets
@@ -85,10 +86,17 @@ def item_statistics(question_set):
                 entry["upper_lower"] = round(sum(up) / len(up) - sum(low) / len(low), 3)
         entry["options"] = _shares(question, [r for _a, r, _c in rows])
         if question.kind in (Question.SHORT, Question.OPEN):
-            entry["answers"] = Counter(" ".join(str(r).split()) for _a, r, _c in rows if r).most_common(5)
+            entry["answers"] = frequent_answers(r for _a, r, _c in rows)
         entry["flags"] = flags(entry)
         out.append(entry)
     return {"students": len(attempts), "items": out}
+
+
+def frequent_answers(responses, top=5):
+    """[(answer, students)] of the free-text answers (one per student: first attempts) that at least
+    settings.USAGE_MIN_STUDENTS students gave, as on the usage page: no student is recognisable by their wording."""
+    counted = Counter(" ".join(str(r).split()) for r in responses if r)
+    return [(text, n) for text, n in counted.most_common() if n >= settings.USAGE_MIN_STUDENTS][:top]
 
 
 def _shares(question, responses):

@@ -195,11 +195,13 @@ def form_problems(question):
             problems.append((PLACEHOLDER, next(a for a in accepted if is_placeholder(a))))
         elif any(folded(a) == folded(stem) for a in accepted):
             problems.append((COPIED, "an accepted answer repeats the question"))
-    elif question.kind == Question.OPEN:
+    elif question.kind == Question.OPEN:  # a model answer, a rubric (a grader's information from Moodle) or both
         if not question.model_answer and not question.rubric:
             problems.append((ANSWERS, "neither a model answer nor a rubric"))
-        elif is_placeholder(question.model_answer):
+        elif question.model_answer and is_placeholder(question.model_answer):
             problems.append((PLACEHOLDER, question.model_answer))
+        elif not question.model_answer and is_placeholder(question.rubric):
+            problems.append((PLACEHOLDER, question.rubric))
     else:
         problems.append((SCHEMA, f"unknown kind {question.kind!r}"))
     return problems

@@ -8,6 +8,7 @@ first attempt, or the average of all) through lti's AGS service: the gradebook a
 never simply the latest attempt. The number of attempts a student may make is the set's to say.
 """
 
+import hashlib
 import logging
 import random
 
@@ -59,6 +60,28 @@ def number(value):
     value = round(float(value), 2)
     places = 0 if value == int(value) else 1 if round(value, 1) == value else 2
     return number_format(value, places)
+
+
+def option_order(question_set, user, question, attempt_number):
+    """The order (original indices) in which this person sees a choice question's options in their attempt number
+    attempt_number at the set: shuffled for each person and attempt, the same on every showing of one attempt (a
+    reload, a page left and opened again); the lecturer's order where the set keeps it (shuffle_options off)."""
+    order = list(range(len(question.options)))
+    if question_set.shuffle_options and question.kind in question.CHOICE_KINDS:
+        seed = hashlib.sha256(f"{question_set.pk}:{user.pk}:{attempt_number}:{question.pk}".encode()).digest()
+        random.Random(seed).shuffle(order)
+    return order
+
+
+def with_shown_options(question_set, user, questions):
+    """The questions, each with shown_options [(original index, text)] in the order of option_order for the
+    person's next attempt (the answers name original indices, so scoring does not depend on the order)."""
+    attempt_number = question_set.attempts.filter(user=user).count() + 1
+    questions = list(questions)
+    for question in questions:
+        question.shown_options = [(i, question.options[i])
+                                  for i in option_order(question_set, user, question, attempt_number)]
+    return questions
 
 
 def attempts_left(question_set, user):
@@ -165,15 +188,6 @@ def attempt_stats(question_set):
         failed=Count("id", filter=Q(grade_status=Attempt.FAILED)))
     stats["percent"] = round(100 * stats["score"] / stats["maximum"]) if stats["maximum"] else None
     return stats
-
-
-def shown_options(question, seed):
-    """[(index, option)] of a choice question in the order a student sees them: a gap fill's choices shuffled
-    (by `seed`, so a page shows the same order when it is reloaded), other kinds' as written."""
-    pairs = list(enumerate(question.options))
-    if question.kind == question.GAP_FILL:
-        random.Random(f"{seed}-{question.pk}").shuffle(pairs)
-    return pairs
 
 
 def results(attempt):

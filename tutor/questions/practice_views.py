@@ -47,11 +47,9 @@ def practice_set(request, course_id, set_id):
     earlier = list(Attempt.objects.filter(question_set=found, user=request.user)[:5])
     for attempt in earlier:
         attempt.score_text = practice.number(attempt.score)
-    shown = list(review.released_questions(found))
-    for question in shown:
-        question.shown_options = practice.shown_options(question, f"{request.user.pk}-{len(earlier)}")
     return render(request, "tutor/practice_set.html", {
-        "course": request.course, "set": found, "questions": shown,
+        "course": request.course, "set": found,
+        "questions": practice.with_shown_options(found, request.user, review.released_questions(found)),
         "graded": practice.is_graded(found), "is_teaching": request.membership.is_teaching,
         "rule": practice.grading_rule_text(found),
         "left": None if request.membership.is_teaching else practice.attempts_left(found, request.user),

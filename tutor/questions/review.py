@@ -250,6 +250,17 @@ def review_many(question_set, question_ids, decision, user=None):
     return len(changed)
 
 
+def set_details(question_set, title, shuffle_options):
+    """Name the set (what students and the LMS see) and say whether its options are shuffled for each student and
+    attempt; QuestionError (for the person) for an empty title."""
+    title = " ".join((title or "").split())[:255]
+    if not title:
+        raise QuestionError(_("Please give the set a title."))
+    question_set.title, question_set.shuffle_options = title, bool(shuffle_options)
+    question_set.save(update_fields=["title", "shuffle_options"])
+    return question_set
+
+
 def release(question_set):
     """Make the set visible to students with its approved questions; needs at least one."""
     if question_set.is_released:

@@ -1,5 +1,5 @@
-"""Celery tasks of the question bank and practice: question generation and grade passback (queue "generate" by
-name: tutor.tasks.generate_*, tutor.tasks.grade_*). They take IDs and are idempotent; the names stay "tutor.tasks.*"
+"""Celery tasks of the question bank and practice: question generation (queue "generate" by name:
+tutor.tasks.generate_*) and grade passback (queue "lti", with the other calls to the LMS: tutor.tasks.grade_*). They take IDs and are idempotent; the names stay "tutor.tasks.*"
 (the routes in CELERY_TASK_ROUTES match on them)."""
 
 from celery import shared_task
@@ -42,7 +42,10 @@ GRADE_RETRIES = 10
 @shared_task(name="tutor.tasks.grade_attempt", bind=True, acks_late=True, reject_on_worker_lost=True,
              ignore_result=True, max_retries=GRADE_RETRIES)
 def grade_attempt(self, attempt_id):
-    """Post one attempt's score to the LMS gradebook; retried with backoff while the LMS does not take it."""
+    """Post one attempt's score to the LMS gradebook; retried with backoff while the LMS does not take it, or while
+    the database does not answer (a score is never dropped for a busy moment)."""
+    from django.db import InterfaceError, OperationalError
+
     from tutor.questions.practice import GradeNotSent, grade_failed, send_grade
 
     try:
@@ -50,4 +53,6 @@ def grade_attempt(self, attempt_id):
     except GradeNotSent as exc:
         if self.request.retries >= GRADE_RETRIES:
             return grade_failed(attempt_id, str(exc))
+        raise self.retry(countdown=min(2 ** self.request.retries, 600)) from exc
+    except (OperationalError, InterfaceError) as exc:
         raise self.retry(countdown=min(2 ** self.request.retries, 600)) from exc

@@ -116,7 +116,7 @@ def questions_import(request, course_id):
     chosen = get_object_or_404(QuestionSet, pk=int(target), course=request.course) if target.isdigit() else None
     try:
         question_set, result = import_file(request.course, upload.name, upload.read(MAX_IMPORT_BYTES + 1),
-                                           request.user, chosen)
+                                           request.user, chosen, title=request.POST.get("title", ""))
     except QuestionImportError as exc:
         log.info("questions: import refused in course %s: %s", course_id, exc)
         messages.error(request, str(exc))
@@ -240,7 +240,8 @@ def question_edit(request, course_id, set_id, question_id):
 @course_member(teaching=True)
 def question_set_action(request, course_id, set_id):
     """Release the set (action=release), generate what it misses (action=retry), approve or reject the selected
-    questions (action=approved|rejected with question=<id>…), or set its grading rule (action=grading)."""
+    questions (action=approved|rejected with question=<id>…), set its grading rule (action=grading), or its title and
+    whether its options are shuffled (action=details)."""
     found = _set_or_404(course_id, set_id)
     action = request.POST.get("action")
     try:
@@ -257,6 +258,9 @@ def question_set_action(request, course_id, set_id):
         elif action == "grading":
             practice.set_grading(found, request.POST.get("grading"), request.POST.get("attempts_allowed"))
             messages.success(request, _("The grading rule was saved."))
+        elif action == "details":
+            review.set_details(found, request.POST.get("title"), request.POST.get("shuffle_options") == "1")
+            messages.success(request, _("The title and the order of the options were saved."))
         else:
             raise review.QuestionError(_("Unknown action."))
     except (review.QuestionError, practice.PracticeError) as exc:

@@ -119,7 +119,9 @@ function retryButton(id, box) {
   return button;
 }
 
-// An answer's box, fed by its events (see answerState): the text while it streams, the rendered message at the end.
+// An answer's box, fed by its events (see answerState): the text so far while it streams, as the server rendered it
+// (the same sanitized Markdown as the finished message; plain text until the first rendering), the rendered
+// message at the end.
 function answerView(box) {
   const body = box.querySelector(".body") || box.appendChild(el("div", "body"));
   body.className = "body streaming"; body.textContent = T.thinking;
@@ -137,7 +139,8 @@ function answerView(box) {
       if (shown.waiting !== undefined) {  // its turn at the model comes after the requests ahead of it
         body.textContent = shown.waiting > 0 ? T.waiting.replace("%(count)s", shown.waiting) : T.thinking;
       }
-      if (shown.text !== undefined) body.textContent = shown.text || T.thinking;
+      if (shown.html) body.innerHTML = shown.html;  // sanitized on the server, rendered as the final message is
+      else if (shown.text !== undefined) body.textContent = shown.text || T.thinking;
       return false;
     },
     lost() { body.textContent = state.text + "\n" + T.network; },

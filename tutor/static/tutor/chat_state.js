@@ -2,20 +2,22 @@
 
 // One answer's text as its events arrive: "quotes" (the sentences of the course texts the tool quotes first),
 // "snapshot" (the text so far), "queue" (it waits for the model: how many requests are ahead; 0 when its turn
-// came), "delta" (the next piece), "final" (the finished message). event() returns what to show: {quotes} when
-// they arrive, {waiting: n} while it waits its turn, {text} while it streams, {final} once it has ended.
+// came), "delta" (the next piece), "final" (the finished message). Snapshots and some deltas carry "html": the
+// text so far as the server renders the finished message (sanitized Markdown), kept until the next one. event()
+// returns what to show: {quotes} when they arrive, {waiting: n} while it waits its turn, {text, html} while it
+// streams (html only once the server sent one), {final} once it has ended.
 export function answerState() {
-  let text = "", ended = false, quotes = [];
+  let text = "", html, ended = false, quotes = [];
   return {
     event(name, data) {
       if (ended) return {ignored: true};
       if (name === "quotes") { quotes = data.quotes || []; return {quotes}; }
-      if (name === "snapshot") text = data.text;
+      if (name === "snapshot") { text = data.text; html = data.html; }
       else if (name === "queue") return text ? {ignored: true} : {waiting: data.ahead};
-      else if (name === "delta") text += data.text;
+      else if (name === "delta") { text += data.text; if ("html" in data) html = data.html; }
       else if (name === "final") { ended = true; return {final: data}; }
       else return {ignored: true};
-      return {text};
+      return html === undefined ? {text} : {text, html};
     },
     get text() { return text; },
     get quotes() { return quotes; },

@@ -12,7 +12,8 @@ async function poll() {
   } catch (e) { /* try again below */ }
   setTimeout(poll, 2000);
 }
-if (["queued", "running"].includes(box.dataset.state) || box.dataset.revising) setTimeout(poll, 2000);
+// a set that was never generated (imported, written by hand) has no generation to follow, unless the model rewrites
+if (box && (["queued", "running"].includes(box.dataset.state) || box.dataset.revising)) setTimeout(poll, 2000);
 
 const all = document.getElementById("select-all");
 if (all) {
