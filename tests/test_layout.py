@@ -80,7 +80,7 @@ ROOMS = {
     "chat": {"models", "views", "urls", "api", "tasks", "conversations", "answering", "answerability", "relevance",
              "relay", "stream", "retention", "usage", "payloads", "checks", "notice", "quotas", "quotes"},
     "questions": {"models", "views", "practice_views", "urls", "api", "tasks", "generation", "items", "item_checks",
-                  "imports", "exports", "item_stats", "practice", "review", "placements"},
+                  "imports", "exports", "item_stats", "practice", "review", "placements", "spans", "textbuilt"},
     "inference": {"client", "capacity", "rewriting", "prompts"},
 }
 TUTOR_TOP = {"__init__", "admin", "api", "apps", "forms", "models", "tasks", "urls"}
