@@ -12,7 +12,7 @@ from lti import placements
 from tests.support import QuestionModelStub, make_member, page_data, point_tutor_at, wait_for
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
 from tutor import generation, items, questions
-from tutor.models import GenerationPart, GenerationRun, Question, QuestionSet
+from tutor.models import GenerationPart, GenerationRun, Question, QuestionSet, TutorConfig
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -99,7 +99,7 @@ def finished_run(run_id):
 def test_a_whole_text_becomes_a_set_per_section_and_a_failing_section_stops_no_other(celery_worker, stub_llm, client,
                                                                                      course):
     _, token = make_member(course, Membership.INSTRUCTOR)
-    point_tutor_at(course, stub_llm.url)
+    point_tutor_at(course, stub_llm.url, question_method=TutorConfig.WHOLE_PASSAGE)
     model = BookModel(broken={"APT"})
     stub_llm.reply = model
     document = course.documents.get()
@@ -162,7 +162,7 @@ def test_a_whole_text_becomes_a_set_per_section_and_a_failing_section_stops_no_o
 @pytest.mark.worker
 def test_one_set_for_chosen_chapters_with_every_kind(celery_worker, stub_llm, client, course):
     _, token = make_member(course, Membership.INSTRUCTOR)
-    point_tutor_at(course, stub_llm.url)
+    point_tutor_at(course, stub_llm.url, question_method=TutorConfig.WHOLE_PASSAGE)
     [document] = questions.section_tree(course)
     assert [(c["title"], [s.title for s in c["sections"]]) for c in document["chapters"]] == [
         ("Systemstart", ["Der Init-Prozess", "Dienste"]), ("Paketverwaltung", ["APT", "Netzwerk"])]

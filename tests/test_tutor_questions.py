@@ -20,7 +20,7 @@ from tests.support import (
 )
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
 from tutor.generation import generate
-from tutor.models import Attempt, GenerationPart, Question, QuestionChange, QuestionSet
+from tutor.models import Attempt, GenerationPart, Question, QuestionChange, QuestionSet, TutorConfig
 from tutor.retention import delete_user_data, export_user_data
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -79,7 +79,7 @@ def generated_set(client, course, stub, section, questions=GOOD, count=5):
     """A lecturer asks for questions; the worker generates them from the stub's JSON (asked again for what is
     missing, the stub has nothing more to offer)."""
     _, token = make_member(course, Membership.INSTRUCTOR)
-    point_tutor_at(course, stub.url)
+    point_tutor_at(course, stub.url, question_method=TutorConfig.WHOLE_PASSAGE)
     stub.reply = QuestionModelStub(questions, [])
     started = start(client, course, token, section, count)
     return wait_for(lambda: finished(started.pk)), token
@@ -142,7 +142,7 @@ def test_inference_down_fails_with_a_reason_and_can_be_retried(celery_worker, st
     status = client.get(page_data(html, "generation", "status-url")).json()  # what the page polls: the API
     assert status["generation"] == "failed" and "not reachable" in status["error"]
 
-    point_tutor_at(course, stub_llm.url)
+    point_tutor_at(course, stub_llm.url, question_method=TutorConfig.WHOLE_PASSAGE)
     stub_llm.reply = json.dumps({"questions": GOOD})
     client.post(f"/c/{course.pk}/questions/{question_set.pk}/action/", {"action": "retry", "lt": token})
     question_set = wait_for(lambda: finished(question_set.pk))
@@ -153,7 +153,7 @@ def test_inference_down_fails_with_a_reason_and_can_be_retried(celery_worker, st
 def test_a_stalled_generation_can_be_started_again(celery_worker, stub_llm, client, course, init_section):
     """A worker lost for good leaves the set "generating"; after the time limit the lecturer may start it again."""
     _, token = make_member(course, Membership.INSTRUCTOR)
-    point_tutor_at(course, stub_llm.url)
+    point_tutor_at(course, stub_llm.url, question_method=TutorConfig.WHOLE_PASSAGE)
     stub_llm.reply = json.dumps({"questions": GOOD})
     lost = QuestionSet.objects.create(course=course, title="Verloren", generation=QuestionSet.RUNNING,
                                       generation_changed_at=timezone.now() - timedelta(minutes=5))

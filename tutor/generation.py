@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -26,14 +27,22 @@ from django.utils.translation import gettext as _
 
 from config import errors
 from courses.models import Chunk, Section
-from tutor import item_checks, items
-from tutor.inference import BATCH, InferenceBadResponse, InferenceClient, InferenceError, InferenceUnavailable
+from tutor import answer_first, item_checks, items
+from tutor.inference import (
+    BATCH,
+    ContextExceeded,
+    InferenceBadResponse,
+    InferenceClient,
+    InferenceError,
+    InferenceUnavailable,
+)
 from tutor.models import GenerationPart, GenerationRun, Question, QuestionChange, QuestionSet, TutorConfig
 from tutor.prompts import course_texts, defuse
 
 log = logging.getLogger(__name__)
 
-STALLED_AFTER = timedelta(minutes=20)  # longer than the task's time limit: its worker is gone
+STALLED_AFTER = timedelta(minutes=20)  # longer than the shortest task time limit: its worker is gone
+MIN_TASK_SECONDS = 900
 ROUNDS = 3  # model calls per kind and part: the first, and two more for what was dropped
 MAX_PER_SECTION = 20
 MAX_PARTS = 2000
@@ -103,10 +112,12 @@ def language_for(course, config):
     return language if language in PROMPT else "en"
 
 
-def build_messages(passages, kind, count, language, context_tokens, avoid=()):
-    """(messages, passages that fit): numbered passages inside <course_texts>, then the task for this kind."""
+def build_messages(passages, kind, count, language, context_tokens, avoid=(), prompt_tokens=None):
+    """(messages, passages that fit): numbered passages inside <course_texts>, then the task for this kind; the
+    prompt within `prompt_tokens` when given, else within the context window less the answer."""
     avoid_text = ("\n\n" + AVOID[language] + "\n" + "\n".join(f"- {defuse(s)}" for s in avoid[:10])) if avoid else ""
-    budget = context_tokens - count * items.TOKENS_PER_QUESTION[kind] - 400 - len(avoid_text) // 3
+    budget = (prompt_tokens - 250 if prompt_tokens else context_tokens - count * items.TOKENS_PER_QUESTION[kind] - 400) \
+        - len(avoid_text) // 3
     texts, used = course_texts(passages, budget,
                                lambda number, chunk, text: f'<source id="{number}">\n{defuse(text)}\n</source>',
                                overhead=12)
@@ -115,10 +126,23 @@ def build_messages(passages, kind, count, language, context_tokens, avoid=()):
 
 
 def client_for(course):
-    """The inference client of the course's tutor settings (BATCH work: chat goes first)."""
+    """The inference client of the course's tutor settings for batch work (chat goes first): its time to the first
+    byte is GENERATION_TIMEOUT (minutes on a CPU), or the course's own limit when that is longer."""
     config = TutorConfig.for_course(course)
+    timeout = max(config.timeout_seconds or 0, settings.GENERATION_TIMEOUT)
     return InferenceClient.from_settings(url=config.endpoint or None, model=config.model or None,
-                                         timeout=config.timeout_seconds), config
+                                         timeout=timeout), config
+
+
+def stalled_after(requested):
+    """How long a part of `requested` questions may be queued or running before its worker counts as lost: longer
+    than its task's time limit (task_seconds)."""
+    return timedelta(seconds=task_seconds(requested) + 300)
+
+
+def task_seconds(requested):
+    """The time limit of a part's task: GENERATION_ITEM_SECONDS per question asked for, at least 15 minutes."""
+    return max(MIN_TASK_SECONDS, settings.GENERATION_ITEM_SECONDS * max(1, requested or 1))
 
 
 def section_passages(section_id, course_id):
@@ -160,12 +184,14 @@ class Outcome:
         return len(self.dropped_items)
 
 
-def _ask(client, messages, kind, count, outcome):
+def _ask(client, build, kind, count, outcome):
+    """The model's questions of one kind for a prompt built to size (build(budget) -> messages)."""
     started = time.monotonic()
     try:
-        answer, cut_off = client.chat_json(messages, items.schema(kind, count), temperature=0.3,
-                                           max_tokens=count * items.TOKENS_PER_QUESTION[kind] + ANSWER_SPARE_TOKENS,
-                                           kind=BATCH)
+        answer, cut_off = client.chat_json_fitted(
+            build, items.schema(kind, count), temperature=0.3,
+            max_tokens=count * items.TOKENS_PER_QUESTION[kind] + ANSWER_SPARE_TOKENS,
+            prompt_tokens=settings.GENERATION_PROMPT_TOKENS or None, kind=BATCH)
     finally:
         outcome.cost.calls += 1
         outcome.cost.seconds += time.monotonic() - started
@@ -187,23 +213,44 @@ def write_questions(course, passages, wanted, *, existing_stems=(), language, cl
     tries = tries or config.question_test_tries
     outcome = Outcome()
     stems = {items.folded(s) for s in existing_stems}
+    deadline = time.monotonic() + settings.GENERATION_ITEM_SECONDS * max(1, sum(wanted.values()))
     for kind, count in wanted.items():
+        if kind in answer_first.KINDS and config.question_method == TutorConfig.ANSWER_FIRST:
+            stop = _answer_first(course, passages, kind, count, outcome, stems, language, client, policy, tries,
+                                 deadline)
+            if stop:
+                return outcome
+            continue
         have = 0
         for round_number in range(ROUNDS):
             missing = count - have
             if missing <= 0:
                 break
+            if time.monotonic() > deadline:
+                outcome.error = _time_spent()
+                return outcome
             outcome.rounds = max(outcome.rounds, round_number + 1)
             start = (round_number * 2) % len(passages)  # a later round starts elsewhere in the section
             shown = passages[start:] + passages[:start]
             avoid = [q.stem for q in outcome.made] + list(existing_stems)
-            messages, used = build_messages(shown, kind, missing, language, client.context_tokens, avoid)
+            used = []
+
+            def build(budget, shown=shown, kind=kind, missing=missing, avoid=avoid, used=used):
+                messages, fitting = build_messages(shown, kind, missing, language, client.context_tokens, avoid,
+                                                   prompt_tokens=budget)
+                used[:] = fitting
+                return messages
+
             try:
-                found = _ask(client, messages, kind, missing, outcome)
+                found = _ask(client, build, kind, missing, outcome)
             except InferenceUnavailable as exc:  # the server: asking again now would not help
                 outcome.error = exc
                 log.warning("questions of kind %s: the model server failed (%s): %s", kind, exc.code, exc.reason)
                 return outcome
+            except ContextExceeded as exc:  # refused twice as too long: the same request again would be too
+                outcome.error = exc
+                log.warning("questions of kind %s: the prompt stays too long for the model: %s", kind, exc.reason)
+                break
             except InferenceError as exc:  # this answer (not JSON, cut off before a question was complete)
                 outcome.error = exc
                 log.warning("questions of kind %s: unusable answer (%s): %s", kind, exc.code, exc.reason)
@@ -221,15 +268,87 @@ def write_questions(course, passages, wanted, *, existing_stems=(), language, cl
     return outcome
 
 
+class TimeSpent(InferenceError):
+    """The part's model time (GENERATION_ITEM_SECONDS per question) was spent before all its questions were written."""
+
+    code = "time_spent"
+
+
+def _time_spent():
+    return TimeSpent(_("The time for these questions was spent before all were written; generate again to fill "
+                       "what is missing."))
+
+
+def _answer_first(course, passages, kind, count, outcome, stems, language, client, policy, tries, deadline):
+    """Write `count` answer-first questions of this kind (tutor.answer_first): a request per candidate sentence,
+    at most ROUNDS candidates per question wanted; True when the server failed and the part should stop."""
+    candidates = answer_first.answer_candidates(passages, language, limit=count * ROUNDS)
+    pool = [chunk.text for chunk in passages] + _neighbour_texts(passages)
+    have = 0
+    for number, candidate in enumerate(candidates):
+        if have >= count:
+            break
+        if time.monotonic() > deadline:
+            outcome.error = _time_spent()
+            return True
+        outcome.rounds = max(outcome.rounds, number // max(1, count) + 1)
+        tool = answer_first.distractor_candidates(candidate, pool, language)
+        started = time.monotonic()
+        try:
+            item, _cut_off = answer_first.ask(client, candidate, kind, language, examples=tool[:4])
+        except InferenceUnavailable as exc:
+            outcome.error = exc
+            log.warning("answer-first %s: the model server failed (%s): %s", kind, exc.code, exc.reason)
+            return True
+        except InferenceError as exc:  # this one answer; the next candidate is another request
+            outcome.error = exc
+            log.warning("answer-first %s: unusable answer (%s): %s", kind, exc.code, exc.reason)
+            continue
+        finally:
+            outcome.cost.calls += 1
+            outcome.cost.seconds += time.monotonic() - started
+        question, problems, replaced = answer_first.to_question(candidate, kind, item, tool)
+        if replaced:
+            log.info("answer-first: wrong options replaced by the tool's own: %s", replaced)
+        if question is not None and items.folded(question.stem) in stems:
+            problems.append((items.REPEATS, question.stem))
+        if question is not None and not problems:
+            problems = items.form_problems(question)
+        question = _check_question(course, question, problems, passages, stems, outcome, language, client, policy,
+                                   tries, stem=str(item)[:200])
+        if question is None:
+            continue
+        outcome.made.append(question)
+        stems.add(items.folded(question.stem))
+        have += 1
+    return False
+
+
+def _neighbour_texts(passages, limit=60):
+    """Texts of the document around the section (for wrong options of the same sort as the answer)."""
+    if not passages:
+        return []
+    first = passages[0]
+    return list(Chunk.objects.filter(course_id=first.course_id, section__document_id=first.section.document_id)
+                .exclude(pk__in=[p.pk for p in passages]).order_by("ordinal").values_list("text", flat=True)[:limit])
+
+
 def _checked(course, item, kind, used, passages, stems, outcome, language, client, policy, tries):
     """The question of one model item with its checks on it, or None when it is dropped (counted on outcome)."""
     question, problems = items.from_model_item(kind, item, used)
     if question is not None and items.folded(question.stem) in stems:
         problems.append((items.REPEATS, question.stem))
+    return _check_question(course, question, problems, passages, stems, outcome, language, client, policy, tries,
+                           stem=str(item)[:200])
+
+
+def _check_question(course, question, problems, passages, stems, outcome, language, client, policy, tries, stem=""):
+    """The question with its checks on it, or None when it is dropped (counted on outcome): form problems found
+    so far, then grounded, duplicate and the test student."""
     outcome.count(item_checks.form_records(problems)[0])
     if problems:
         outcome.drop(question, [f"form:{code}" for code, _detail in problems],
-                     stem=str(item)[:200] if question is None else "",
+                     stem=stem if question is None else "",
                      detail="; ".join(str(d) for _code, d in problems if d))
         return None
     records = item_checks.form_records([])
@@ -432,7 +551,13 @@ def enqueue(part_ids):
     from tutor.tasks import generate_question_part
 
     ids = list(part_ids)
-    transaction.on_commit(lambda: [generate_question_part.delay(pk) for pk in ids])
+
+    def send():
+        for pk, requested in GenerationPart.objects.filter(pk__in=ids).values_list("pk", "requested"):
+            limit = task_seconds(requested)
+            generate_question_part.apply_async((pk,), soft_time_limit=limit, time_limit=limit + 60)
+
+    transaction.on_commit(send)
 
 
 def _needs_work(part):

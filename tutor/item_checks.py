@@ -301,6 +301,9 @@ def describe_reason(check, reason, p=None):
         (FORM, items.KEY): _("Not exactly the declared number of correct answers."),
         (FORM, items.ANSWERS): _("The answers are missing or unusable."),
         (FORM, items.REPEATS): _("It repeats another question about this section."),
+        (FORM, "answer_in_stem"): _("The question gives its own answer away."),
+        (FORM, "distractors"): _("Fewer than two usable wrong options (each must differ from the answer and the "
+                                 "others, and must not stand in the source sentence)."),
         (GROUNDED, "ok"): _("The cited passage supports the answer."),
         (GROUNDED, "moved"): _("Another passage of the section supports the answer; it is now the source."),
         (GROUNDED, "no_source"): _("No passage of the section is cited, and none supports the answer."),

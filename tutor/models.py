@@ -59,6 +59,16 @@ class TutorConfig(models.Model):
         help_text=_("Before you see a generated question, the model answers it once with its source passage and "
                     "once without: a question it cannot answer with the passage may be unclear or have a wrong "
                     "key; one it answers without the passage may be guessable."))
+    ANSWER_FIRST, WHOLE_PASSAGE = "answer_first", "whole_passage"
+    QUESTION_METHODS = [
+        (ANSWER_FIRST, _("Answer first: the tool picks the answer in a sentence, the model phrases the question")),
+        (WHOLE_PASSAGE, _("Whole passage: the model writes questions and answers from the passages"))]
+    question_method = models.CharField(
+        _("how multiple-choice and short-answer questions are written"), max_length=16, choices=QUESTION_METHODS,
+        default=ANSWER_FIRST,
+        help_text=_("Answer first: the answer key is always a phrase of its source sentence, word for word, and the "
+                    "model only phrases the question and the wrong options (one question per request, a short "
+                    "prompt). The other kinds are always written from the whole passage."))
     question_test_tries = models.PositiveSmallIntegerField(
         _("tries of the test student"), default=2, validators=[MinValueValidator(1), MaxValueValidator(5)],
         help_text=_("Each try shuffles the options; more tries are surer and cost more model time."))
@@ -237,6 +247,10 @@ class QuestionSet(models.Model):
     attempts_allowed = models.PositiveSmallIntegerField(
         _("attempts allowed"), default=0, validators=[MaxValueValidator(100)],
         help_text=_("How many times a student may submit the set; 0: as often as they like."))
+    open_answers_graded = models.BooleanField(
+        _("open answers count toward the grade"), default=False,
+        help_text=_("Off: answers to open questions get feedback (the model's, or yours) but no points. On: each "
+                    "counts with the share of its rubric that the feedback finds (yours where you gave one)."))
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -260,10 +274,10 @@ class QuestionSet(models.Model):
     @property
     def generation_stalled(self):
         """Queued or generating for longer than any generation may take (its worker was lost)."""
-        from tutor.generation import STALLED_AFTER
+        from tutor.generation import stalled_after
 
         return (self.generation in (self.QUEUED, self.RUNNING) and self.generation_changed_at is not None
-                and timezone.now() - self.generation_changed_at > STALLED_AFTER)
+                and timezone.now() - self.generation_changed_at > stalled_after(self.requested))
 
     @property
     def resource_id(self):
@@ -327,9 +341,10 @@ class GenerationPart(models.Model):
     @property
     def stalled(self):
         """Queued or running for longer than any generation may take (its worker was lost)."""
-        from tutor.generation import STALLED_AFTER
+        from tutor.generation import stalled_after
 
-        return self.state in (self.QUEUED, self.RUNNING) and timezone.now() - self.changed_at > STALLED_AFTER
+        return self.state in (self.QUEUED, self.RUNNING) and timezone.now() - self.changed_at > stalled_after(
+            self.requested)
 
 
 class QuestionQuerySet(models.QuerySet):
@@ -473,6 +488,51 @@ class Attempt(models.Model):
 
     def __str__(self):
         return f"Attempt {self.pk}: {self.score}/{self.max_score}"
+
+
+class OpenAnswerFeedback(models.Model):
+    """Feedback on one answer to an open question of an attempt: the model's, against the question's rubric and
+    model answer (what is there, what is missing, which passage to reread), marked as AI feedback; a lecturer may
+    override it with their own text (and credit). It counts toward the grade only where the set says so."""
+
+    PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+    STATES = [(PENDING, _("Waiting")), (RUNNING, _("Being written")), (DONE, _("Written")), (FAILED, _("Failed"))]
+
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="open_feedback")
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="open_feedback")
+    state = models.CharField(max_length=16, choices=STATES, default=PENDING)
+    error = models.CharField(max_length=32, blank=True)
+    ai_text = models.TextField(blank=True, help_text="the model's feedback in its own words")
+    present = models.JSONField(default=list, blank=True, help_text="rubric points the answer makes (the model's view)")
+    missing = models.JSONField(default=list, blank=True, help_text="rubric points the answer misses (the model's view)")
+    ai_credit = models.FloatField(null=True, blank=True, help_text="share of the rubric points present, 0..1")
+    lecturer_text = models.TextField(_("your feedback"), blank=True)
+    lecturer_credit = models.FloatField(_("your credit (0 to 1)"), null=True, blank=True,
+                                        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    overridden_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="+")
+    overridden_at = models.DateTimeField(null=True, blank=True)
+    model_seconds = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["attempt", "question__position"]
+        constraints = [models.UniqueConstraint(fields=["attempt", "question"], name="one_feedback_per_answer")]
+
+    def __str__(self):
+        return f"feedback on question {self.question_id} in attempt {self.attempt_id}"
+
+    @property
+    def overridden(self):
+        """Whether the lecturer's own feedback replaces the model's."""
+        return bool(self.lecturer_text.strip()) or self.lecturer_credit is not None
+
+    @property
+    def credit(self):
+        """The credit this feedback gives the answer (the lecturer's where given, else the model's); it counts
+        toward the grade only where the set's open_answers_graded says so."""
+        return self.lecturer_credit if self.lecturer_credit is not None else self.ai_credit
 
 
 class TestQuestion(models.Model):

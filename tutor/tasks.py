@@ -67,6 +67,16 @@ def generate_test_checks(course_id):
     return check_test_questions(course_id)
 
 
+@shared_task(name="tutor.tasks.generate_open_feedback", acks_late=True, reject_on_worker_lost=True,
+             ignore_result=True, soft_time_limit=900, time_limit=960)
+def generate_open_feedback(attempt_id, question_id):
+    """Write the model's feedback on one open answer of an attempt (see tutor.open_feedback.write_feedback);
+    idempotent."""
+    from tutor.open_feedback import write_feedback
+
+    return write_feedback(attempt_id, question_id)
+
+
 GRADE_RETRIES = 10
 
 
