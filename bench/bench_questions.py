@@ -1,8 +1,10 @@
 """Benchmark: question generation on the demo course (deploy/demo_corpus/debian-reference-de) through
 ``manage.py evaluate_questions``, with a deterministic stub model or the embedded SmolLM2.
 
-    .venv/bin/python bench/bench_questions.py --model stub|smollm2 [--sections 10] [--per-section 3]
-                                              [--docs DIR] [--kinds multichoice,truefalse]
+    .venv/bin/python bench/bench_questions.py --model stub|smollm2|none [--sections 10] [--per-section 3]
+                                              [--docs DIR] [--kinds multichoice,truefalse] [--sample 3]
+
+--model none builds gap-fill questions from the text alone (no model) and prints usable per kind.
 
 Starts a throwaway PostgreSQL+pgvector and Redis (bench/common.py's throwaway_services) and the model server:
 the stub (tests/stub_llm.py) writes cloze-like questions from each prompt's first passage and answers the test
@@ -59,12 +61,14 @@ def writer(body):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=["stub", "smollm2"], default="stub")
+    parser.add_argument("--model", choices=["stub", "smollm2", "none"], default="stub",
+                        help="none: only questions built from the text (gap fill), no model")
     parser.add_argument("--docs", default=str(DEMO))
     parser.add_argument("--sections", type=int, default=10)
     parser.add_argument("--per-section", type=int, default=3)
     parser.add_argument("--kinds", default="multichoice")
     parser.add_argument("--tries", type=int, default=2)
+    parser.add_argument("--sample", type=int, default=3, help="questions printed in full")
     args = parser.parse_args()
 
     environment = {"EMBEDDING_MODEL": os.environ.get("EMBEDDING_MODEL", "e5-small"),
@@ -74,7 +78,9 @@ def main():
         from django.core.management import call_command
 
         stub = None
-        if args.model == "stub":
+        if args.model == "none":
+            url = "http://127.0.0.1:9/v1"  # nothing listens: no model is asked
+        elif args.model == "stub":
             from tests.stub_llm import StubLLM
 
             stub = StubLLM(reply=writer).start()
@@ -88,7 +94,8 @@ def main():
         settings.INFERENCE_URL = url
         try:
             call_command("evaluate_questions", docs=args.docs, per_section=args.per_section, sections=args.sections,
-                         kinds=args.kinds, tries=args.tries, inference_url=url)
+                         kinds=args.kinds, tries=args.tries, inference_url=url, no_model=args.model == "none",
+                         sample=args.sample)
         finally:
             if stub is not None:
                 stub.stop()

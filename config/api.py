@@ -85,7 +85,7 @@ def _domain_error(exc):
     from tutor.generation import GenerationError, RevisionError
     from tutor.imports import QuestionImportError
     from tutor.practice import PracticeError
-    from tutor.questions import QuestionError
+    from tutor.questions.question_sets import QuestionError
 
     if isinstance(exc, ChatRateLimited):
         return RateLimited(str(exc), settings.CHAT_RATE_WINDOW)

@@ -11,8 +11,9 @@ from courses.models import Membership, Section
 from lti import placements
 from tests.support import QuestionModelStub, make_member, page_data, point_tutor_at, wait_for
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
-from tutor import generation, items, questions
+from tutor import generation, items
 from tutor.models import GenerationPart, GenerationRun, Question, QuestionSet, TutorConfig
+from tutor.questions import question_sets as questions
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

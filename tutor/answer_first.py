@@ -9,8 +9,11 @@ from each other, and none may stand in the source sentence (there it would be tr
 replaced by one of the tool's own candidates of the same sort (terms of the course text that the sentence does not
 hold), so a weak model's poor options cost an option, not the question.
 
-Used for single-answer multiple choice and the short-answer question (stem only); the other kinds (several
-answers, true/false, open questions) keep the whole-passage path of tutor.generation.
+The sentence and the span are chosen as for the text-built gap fill (tutor.questions.spans, by the course's own
+vocabulary), with a simpler choice of this module's own where that finds none or no course is at hand. Used for
+single-answer multiple choice and the short-answer question (stem only); the other kinds keep the whole-passage path
+of tutor.generation: several correct answers, true/false statements and open questions are not one span of one
+sentence.
 """
 
 import logging
@@ -88,6 +91,7 @@ class Candidate:
     before: list = field(default_factory=list)
     after: list = field(default_factory=list)
     score: float = 0.0
+    span: object = None  # the tutor.questions.spans candidate it came from, if any
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?:])\s+(?=[\"„“(A-ZÄÖÜ0-9])")
@@ -162,10 +166,46 @@ def spans(sentence, language):
     return found
 
 
-def answer_candidates(passages, language, limit=50):
-    """Candidates for answer-first questions from the section's passages (chunks, in reading order), best first:
-    sentences of a useful length with a span that is rare in the section (a term said once is what the sentence
-    is about; one said everywhere is the topic)."""
+def answer_candidates(passages, language, limit=50, course=None):
+    """Candidates for answer-first questions from the section's passages (chunks, in reading order), best first.
+
+    With the course: the text-built questions' choice (tutor.questions.spans: sentences that stand on their own, the
+    key term, name, command, number or defined term by the course's own vocabulary). Without it (or when that finds
+    none): this module's simpler choice, sentences of a useful length with a span rare in the section."""
+    if course is not None:
+        found = _from_spans(passages, language, course, limit)
+        if found:
+            return found
+    return own_candidates(passages, language, limit)
+
+
+def _from_spans(passages, language, course, limit):
+    """Candidates of tutor.questions.spans, each with its passage and the sentences around it."""
+    from tutor.questions import spans, textbuilt
+
+    out = []
+    for chosen in spans.answer_candidates(textbuilt.section_text(passages), course, language, limit=limit):
+        chunk = _chunk_of(chosen.sentence, passages)
+        if chunk is None:
+            continue
+        said = spans.sentences(chunk.text)
+        number = said.index(chosen.sentence) if chosen.sentence in said else None
+        before = said[max(0, number - CONTEXT_SENTENCES):number] if number is not None else []
+        after = said[number + 1:number + 1 + CONTEXT_SENTENCES] if number is not None else []
+        out.append(Candidate(chunk=chunk, sentence=chosen.sentence, answer=chosen.span, sort=chosen.token_kind,
+                             before=before, after=after, score=chosen.score, span=chosen))
+    return _spread(out)[:limit]
+
+
+def _chunk_of(sentence, passages):
+    """The first passage that holds the sentence (whitespace aside), or None."""
+    flat = " ".join(sentence.split())
+    return next((chunk for chunk in passages if flat in " ".join(chunk.text.split())), None)
+
+
+def own_candidates(passages, language, limit=50):
+    """This module's own choice of candidates: sentences of a useful length with a span that is rare in the section
+    (a term said once is what the sentence is about; one said everywhere is the topic)."""
     per_chunk = [(chunk, sentences(chunk.text)) for chunk in passages]
     section_text = items.folded(" ".join(chunk.text for chunk in passages))
     out, seen = [], set()
@@ -206,9 +246,16 @@ def _spread(candidates):
     return out
 
 
-def distractor_candidates(candidate, pool_texts, language, limit=8):
-    """Wrong options the tool can offer for a candidate: spans of the same sort from the course text (`pool_texts`)
-    that its sentence does not hold, nearest in length first."""
+def distractor_candidates(candidate, pool_texts, language, limit=8, course=None):
+    """Wrong options the tool can offer for a candidate: with a candidate of tutor.questions.spans and its course,
+    words of the same kind from the course's vocabulary near the key (spans.distractor_candidates); else spans of
+    the same sort from `pool_texts` that its sentence does not hold, nearest in length first."""
+    if course is not None and candidate.span is not None:
+        from tutor.questions import spans
+
+        found = spans.distractor_candidates(candidate.span, course, limit)
+        if found:
+            return found
     sentence = items.folded(candidate.sentence)
     answer = items.folded(candidate.answer)
     seen, found = {answer}, []

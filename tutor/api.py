@@ -40,12 +40,12 @@ from tutor import (
     item_checks,
     item_stats,
     practice,
-    questions,
     stream,
 )
 from tutor.forms import TutorConfigForm
 from tutor.models import GenerationPart, GenerationRun, Message, Question, QuestionSet, TutorConfig
 from tutor.payloads import message_payload
+from tutor.questions import question_sets as questions
 from tutor.usage import usage_report
 
 

@@ -8,6 +8,11 @@ Text Moodle shows as HTML is HTML-escaped (in GIFT it says ``[html]``: Moodle wo
 "<niedrig>" vanishes); a short answer's accepted answers are plain text compared with what a student types, so they
 are never HTML-escaped. GIFT has no field for an essay's grader information (its general feedback carries the model
 answer) nor for case-sensitive short answers (Moodle reads them as case-insensitive): Moodle XML keeps both.
+
+The gap fill goes to Moodle XML as Cloze (``type="cloze"``, one ``{1:MULTICHOICE_S:=key~wrong…}`` in the sentence,
+escaped the way ``qtype_multianswer_extract_question`` reads it) or as "select missing words" (``type="gapselect"``,
+``[[1]]`` in the sentence, the key as choice 1 and the wrong answers as the other choices of group 1), and to GIFT
+as a missing-word question (``before {=key ~wrong …} after``, which Moodle reads as multiple choice with "_____").
 """
 
 import re
@@ -18,7 +23,7 @@ from django.utils.html import escape
 from django.utils.http import content_disposition_header
 
 from tutor.models import Question
-from tutor.questions import released_questions
+from tutor.questions.question_sets import released_questions
 
 # Moodle's grade options (question_bank::fraction_options_full) that split 100 % among 1 to 6 options
 _SHARES = {1: "100", 2: "50", 3: "33.33333", 4: "25", 5: "20", 6: "16.66667"}
@@ -61,8 +66,63 @@ def _answer(node, text, fraction, fmt="html"):
     _text(answer, "feedback", "", format="html")
 
 
-def xml_question(quiz, number, question):
-    """One question as Moodle XML under the <quiz> element."""
+def cloze_answer(text):
+    """An option as the text of a Cloze answer: HTML-escaped (then once more, since Moodle decodes entities in an
+    answer, which it shows as HTML), '}' and '#' escaped with a backslash (which Moodle takes off again), '~' and
+    '\\' as character references (a backslash Moodle would keep; '&' before a '#' ends no answer)."""
+    text = escape(escape(" ".join(text.split())))
+    text = text.replace("\\", "&#92;").replace("~", "&#126;")
+    if text[:1] in ("=", "%"):  # would be read as the right answer or a grade
+        text = f"&#{ord(text[0])};{text[1:]}"
+    return text.replace("}", "\\}").replace("#", "\\#").replace("&\\#", "&#")
+
+
+def cloze_text(question):
+    """The question text of a gap fill as Moodle's Cloze: the sentence with its one multiple-choice gap (a
+    drop-down of the options in the question's order)."""
+    before, after = question.gap_parts
+    alternatives = "~".join(("=" if i == question.correct_index else "") + cloze_answer(option)
+                            for i, option in enumerate(question.options))
+    return f"<p>{escape(before)}{{1:MULTICHOICE:{alternatives}}}{escape(after)}</p>"
+
+
+def gapselect_text(question):
+    """The question text of a gap fill as Moodle's "select missing words": the sentence with [[1]] in its gap."""
+    before, after = question.gap_parts
+    return f"<p>{escape(before).replace('[[', '[&#91;')}[[1]]{escape(after).replace('[[', '[&#91;')}</p>"
+
+
+def gapselect_choices(question):
+    """The choices of a gap fill for "select missing words": the key first (the right choice of gap [[1]]), then
+    the wrong answers, all in group 1 (the gap's drop-down)."""
+    return [question.options[question.correct_index]] + [o for i, o in enumerate(question.options)
+                                                         if i != question.correct_index]
+
+
+def _gap_fill_xml(quiz, number, question, as_type):
+    node = ET.SubElement(quiz, "question", type=as_type)
+    _text(node, "name", question_name(number, question))
+    text = cloze_text(question) if as_type == "cloze" else gapselect_text(question)
+    _text(node, "questiontext", text, format="html")
+    _text(node, "generalfeedback", _html(question.explanation), format="html")
+    ET.SubElement(node, "penalty").text = "0.3333333"
+    ET.SubElement(node, "hidden").text = "0"
+    if as_type == "gapselect":
+        ET.SubElement(node, "defaultgrade").text = "1"
+        ET.SubElement(node, "shuffleanswers").text = "1"
+        for tag in ("correctfeedback", "partiallycorrectfeedback", "incorrectfeedback"):
+            _text(node, tag, "", format="html")
+        for choice in gapselect_choices(question):
+            option = ET.SubElement(node, "selectoption")
+            ET.SubElement(option, "text").text = " ".join(choice.split())  # plain text: Moodle escapes it
+            ET.SubElement(option, "group").text = "1"
+    return node
+
+
+def xml_question(quiz, number, question, gap_fill_as="cloze"):
+    """One question as Moodle XML under the <quiz> element (a gap fill as "cloze" or "gapselect")."""
+    if question.kind == Question.GAP_FILL:
+        return _gap_fill_xml(quiz, number, question, gap_fill_as)
     node = ET.SubElement(quiz, "question", type="multichoice" if question.is_choice else question.kind)
     _text(node, "name", question_name(number, question))
     _text(node, "questiontext", _html(question.stem), format="html")
@@ -92,13 +152,14 @@ def xml_question(quiz, number, question):
     return node
 
 
-def moodle_xml(question_set, questions=None):
-    """The approved questions of a released set (or the given questions) as a Moodle XML quiz file (bytes, UTF-8)."""
+def moodle_xml(question_set, questions=None, gap_fill_as="cloze"):
+    """The approved questions of a released set (or the given questions) as a Moodle XML quiz file (bytes, UTF-8);
+    gap fills as Cloze or ("gapselect") as "select missing words"."""
     quiz = ET.Element("quiz")
     category = ET.SubElement(quiz, "question", type="category")
     _text(category, "category", f"$course$/top/{question_set.title}")
     for number, question in enumerate(released_questions(question_set) if questions is None else questions, start=1):
-        xml_question(quiz, number, question)
+        xml_question(quiz, number, question, gap_fill_as)
     ET.indent(quiz)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(quiz, encoding="utf-8") + b"\n"
 
@@ -117,6 +178,12 @@ def _gift(text):
     return _gift_plain(escape(" ".join(text.split())))
 
 
+def _gift_edges(text):
+    """Like _gift, keeping one space at either end where the text has one (the text around a gap)."""
+    inner = _gift(text)
+    return (" " if text[:1].isspace() else "") + inner + (" " if text[-1:].isspace() and inner else "")
+
+
 def question_name(number, question):
     """A question's name in the LMS's question bank: its number in the set and the start of its text."""
     stem = " ".join(question.stem.split())
@@ -130,6 +197,13 @@ def gift_question(number, question):
         feedback = question.model_answer
     general = f"\n####{_gift(feedback)}" if feedback else ""
     head = f"::{_gift(question_name(number, question))}::[html]{_gift(question.stem)} "
+    if question.kind == Question.GAP_FILL:
+        before, after = question.gap_parts
+        choices = " ".join(("=" if i == question.correct_index else "~") + _gift(option)
+                           for i, option in enumerate(question.options))
+        # the text goes on after the answers: Moodle reads a missing word and puts "_____" in their place
+        return f"::{_gift(question_name(number, question))}::[html]{_gift_edges(before)}{{{choices}{general}}}" + (
+            _gift_edges(after) or ".")
     if question.kind == Question.SINGLE:
         body = "\n".join(("=" if i == question.correct_index else "~") + _gift(option)
                          for i, option in enumerate(question.options))
@@ -147,7 +221,8 @@ def gift_question(number, question):
 
 def gift(question_set, questions=None):
     """The approved questions of a released set (or the given questions) in Moodle's GIFT format (text)."""
-    blocks = [f"$CATEGORY: $course$/top/{_gift(question_set.title)}"]
+    # Moodle takes the category as it stands (no GIFT escapes are undone there); "//" is a "/" in a category name
+    blocks = [f"$CATEGORY: $course$/top/{' '.join(question_set.title.split()).replace('/', '//')}"]
     for number, question in enumerate(released_questions(question_set) if questions is None else questions, start=1):
         blocks.append(gift_question(number, question))
     return "\n\n".join(blocks) + "\n"
@@ -159,12 +234,19 @@ def filename(question_set, extension):
     return f"{stem}.{extension}"
 
 
+def moodle_xml_gapselect(question_set, questions=None):
+    """Moodle XML with the gap fills as "select missing words" (gapselect) instead of Cloze."""
+    return moodle_xml(question_set, questions, gap_fill_as="gapselect")
+
+
 FILES = {"xml": (moodle_xml, "application/xml; charset=utf-8", "xml"),
+         "xml-gapselect": (moodle_xml_gapselect, "application/xml; charset=utf-8", "gapselect.xml"),
          "gift": (gift, "text/plain; charset=utf-8", "gift.txt")}
 
 
 def download(question_set, kind):
-    """A released set as a file to download (a response): Moodle XML (kind "xml") or GIFT ("gift")."""
+    """A released set as a file to download (a response): Moodle XML (kind "xml", gap fills as Cloze;
+    "xml-gapselect", as "select missing words") or GIFT ("gift")."""
     write, content_type, extension = FILES[kind]
     response = HttpResponse(write(question_set), content_type=content_type)
     response["Content-Disposition"] = content_disposition_header(True, filename(question_set, extension))

@@ -2,8 +2,9 @@
 
 A set's questions about one section are a GenerationPart, written by its own task (``tutor.tasks.
 generate_question_part``, queue ``generate``, kind=BATCH at the model server so chat goes first). The task asks the
-model for what is missing, per kind of question, as JSON of that kind's schema; checks every question (tutor.items'
-form check, then tutor.item_checks: grounded, near-duplicate, the test student); drops what fails the form, repeats
+model for what is missing, per kind of question, as JSON of that kind's schema (a text-built kind, the gap fill, is
+built by tutor.questions.textbuilt without a model); checks every question (tutor.items' form check, then
+tutor.item_checks: wrong answers the text supports, grounded, near-duplicate, the test student); drops what fails the form, repeats
 a course's question or (when the course says so) fails the test student; asks again for what was dropped, a bounded
 number of rounds; and stores the rest in one transaction that never stores more than the part still misses. So a
 task delivered twice, a rerun, or a worker killed mid-task never makes a question twice, and a failure in one
@@ -215,6 +216,9 @@ def write_questions(course, passages, wanted, *, existing_stems=(), language, cl
     stems = {items.folded(s) for s in existing_stems}
     deadline = time.monotonic() + settings.GENERATION_ITEM_SECONDS * max(1, sum(wanted.values()))
     for kind, count in wanted.items():
+        if kind in Question.TEXT_BUILT_KINDS:
+            _write_text_built(course, passages, kind, count, stems, outcome, language)
+            continue
         if kind in answer_first.KINDS and config.question_method == TutorConfig.ANSWER_FIRST:
             stop = _answer_first(course, passages, kind, count, outcome, stems, language, client, policy, tries,
                                  deadline)
@@ -282,7 +286,7 @@ def _time_spent():
 def _answer_first(course, passages, kind, count, outcome, stems, language, client, policy, tries, deadline):
     """Write `count` answer-first questions of this kind (tutor.answer_first): a request per candidate sentence,
     at most ROUNDS candidates per question wanted; True when the server failed and the part should stop."""
-    candidates = answer_first.answer_candidates(passages, language, limit=count * ROUNDS)
+    candidates = answer_first.answer_candidates(passages, language, limit=count * ROUNDS, course=course)
     pool = [chunk.text for chunk in passages] + _neighbour_texts(passages)
     have = 0
     for number, candidate in enumerate(candidates):
@@ -292,7 +296,7 @@ def _answer_first(course, passages, kind, count, outcome, stems, language, clien
             outcome.error = _time_spent()
             return True
         outcome.rounds = max(outcome.rounds, number // max(1, count) + 1)
-        tool = answer_first.distractor_candidates(candidate, pool, language)
+        tool = answer_first.distractor_candidates(candidate, pool, language, course=course)
         started = time.monotonic()
         try:
             item, _cut_off = answer_first.ask(client, candidate, kind, language, examples=tool[:4])
@@ -310,12 +314,10 @@ def _answer_first(course, passages, kind, count, outcome, stems, language, clien
         question, problems, replaced = answer_first.to_question(candidate, kind, item, tool)
         if replaced:
             log.info("answer-first: wrong options replaced by the tool's own: %s", replaced)
-        if question is not None and items.folded(question.stem) in stems:
-            problems.append((items.REPEATS, question.stem))
         if question is not None and not problems:
             problems = items.form_problems(question)
-        question = _check_question(course, question, problems, passages, stems, outcome, language, client, policy,
-                                   tries, stem=str(item)[:200])
+        question = _check(course, question, problems, passages, stems, outcome, language, client, policy, tries,
+                          item=item)
         if question is None:
             continue
         outcome.made.append(question)
@@ -333,25 +335,46 @@ def _neighbour_texts(passages, limit=60):
                 .exclude(pk__in=[p.pk for p in passages]).order_by("ordinal").values_list("text", flat=True)[:limit])
 
 
+def _write_text_built(course, passages, kind, count, stems, outcome, language):
+    """Build `count` questions of a text-built kind from the section (no model), each through the same checks."""
+    from tutor.questions import textbuilt
+
+    outcome.rounds = max(outcome.rounds, 1)
+    have = 0
+    for question, problems in textbuilt.gap_fill(course, passages, count + 3, language=language, avoid=stems):
+        if have >= count:
+            break
+        question = _check(course, question, problems, passages, stems, outcome, language, None, None, 0)
+        if question is not None:
+            outcome.made.append(question)
+            stems.add(items.folded(question.stem))
+            have += 1
+
+
 def _checked(course, item, kind, used, passages, stems, outcome, language, client, policy, tries):
     """The question of one model item with its checks on it, or None when it is dropped (counted on outcome)."""
     question, problems = items.from_model_item(kind, item, used)
+    return _check(course, question, problems, passages, stems, outcome, language, client, policy, tries,
+                  item=item)
+
+
+def _check(course, question, problems, passages, stems, outcome, language, client, policy, tries, item=None):
+    """The question with its checks on it (form, wrong answers the text supports, grounded, duplicate, the test
+    student), or None when it is dropped (counted on outcome). A text-built question meets no test student."""
     if question is not None and items.folded(question.stem) in stems:
         problems.append((items.REPEATS, question.stem))
-    return _check_question(course, question, problems, passages, stems, outcome, language, client, policy, tries,
-                           stem=str(item)[:200])
-
-
-def _check_question(course, question, problems, passages, stems, outcome, language, client, policy, tries, stem=""):
-    """The question with its checks on it, or None when it is dropped (counted on outcome): form problems found
-    so far, then grounded, duplicate and the test student."""
     outcome.count(item_checks.form_records(problems)[0])
     if problems:
         outcome.drop(question, [f"form:{code}" for code, _detail in problems],
-                     stem=stem if question is None else "",
+                     stem=str(item)[:200] if question is None else "",
                      detail="; ".join(str(d) for _code, d in problems if d))
         return None
     records = item_checks.form_records([])
+    records.append(item_checks.distractors(question, passages))
+    outcome.count(records[-1])
+    if records[-1]["ok"] is False:
+        outcome.drop(question, [f"distractors:{records[-1]['reason']}"], check=records[-1])
+        return None
     records.append(item_checks.grounded(question, passages))
     item_checks.embed([question], course.pk)
     records.append(item_checks.duplicate(question, course.pk, outcome.made))
@@ -359,7 +382,9 @@ def _check_question(course, question, problems, passages, stems, outcome, langua
     if records[-1]["ok"] is False:
         outcome.drop(question, ["duplicate"], check=records[-1])
         return None
-    if policy == TutorConfig.CHECK_OFF:
+    if question.kind in Question.TEXT_BUILT_KINDS:
+        records.append(item_checks.record(item_checks.TEST_STUDENT, None, "text_built"))
+    elif policy == TutorConfig.CHECK_OFF:
         records.append(item_checks.record(item_checks.TEST_STUDENT, None, "off"))
     else:
         passage = question.source_chunk.text if question.source_chunk is not None else ""
@@ -414,7 +439,9 @@ def _generate_part(part, started):
     try:
         client, config = client_for(question_set.course)
     except InferenceError as exc:
-        return _finish(part, GenerationPart.FAILED, None, started, error=_code(exc), detail=exc.reason)
+        if any(kind not in Question.TEXT_BUILT_KINDS for kind in wanted):
+            return _finish(part, GenerationPart.FAILED, None, started, error=_code(exc), detail=exc.reason)
+        client, config = None, TutorConfig.for_course(question_set.course)  # text-built: no model needed
     language = language_for(question_set.course, config)
     existing = list(part.questions.values_list("stem", flat=True))
     outcome = write_questions(question_set.course, passages, wanted, existing_stems=existing, language=language,
@@ -734,6 +761,8 @@ def reason_label(code):
         return item_checks.describe_reason(item_checks.FORM, reason)
     if check == "test_student":
         return item_checks.describe_reason(item_checks.TEST_STUDENT, reason)
+    if check == item_checks.DISTRACTORS:
+        return item_checks.describe_reason(item_checks.DISTRACTORS, reason)
     return item_checks.describe_reason(item_checks.DUPLICATE, "duplicate")
 
 
@@ -797,7 +826,7 @@ def revise(question_id, what, user_id=None):
                                       changes={what: [exc.code, ""]})
         Question.objects.filter(pk=question_id).update(revising="")
         return "failed"
-    from tutor.questions import save_revision
+    from tutor.questions.question_sets import save_revision
 
     save_revision(question, what, text, user_id)
     return "done"

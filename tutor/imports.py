@@ -1,11 +1,12 @@
 """Moodle XML import: a lecturer's existing questions into a draft set, read the way Moodle's qformat_xml reads
-them (``multichoice`` with one or several answers, ``truefalse``, ``shortanswer``, ``essay``; other types and
-categories are skipped and counted). Imported questions are drafts like generated ones: the form check and the
+them (``multichoice`` with one or several answers, ``truefalse``, ``shortanswer``, ``essay``, and a ``cloze`` or
+``gapselect`` question with one gap of choices as a gap fill; other types and categories are skipped and counted). Imported questions are drafts like generated ones: the form check and the
 near-duplicate check run on them, and each import is kept in the question's history.
 """
 
 import html
 import logging
+import re
 
 from bs4 import BeautifulSoup
 from django.db import transaction
@@ -16,6 +17,7 @@ from lxml import etree
 from tutor import item_checks, items
 from tutor.exports import MODEL_ANSWER_CLASS, RUBRIC_CLASS
 from tutor.models import Question, QuestionChange, QuestionSet
+from tutor.questions.spans import GAP
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +58,78 @@ def _fraction(answer):
         return 0.0
 
 
+# qtype_multianswer_extract_question's expressions (question/type/multianswer/questiontype.php)
+_FRACTION = r"=|%(-?[0-9]+(?:[.,][0-9]*)?)%"
+_ALTERNATIVE = rf"({_FRACTION})?(.+?(?<!\\)(?<!&)(?<!&amp;)(?=[~#}}]|$))(#(.*?(?<!\\)(?=[~}}]|$)))?"
+_CLOZE_TYPES = ("(NUMERICAL|NM)|(MULTICHOICE|MC)|(MULTICHOICE_V|MCV)|(MULTICHOICE_H|MCH)|(SHORTANSWER|SA|MW)|"
+                "(SHORTANSWER_C|SAC|MWC)|(MULTICHOICE_S|MCS)|(MULTICHOICE_VS|MCVS)|(MULTICHOICE_HS|MCHS)|"
+                "(MULTIRESPONSE|MR)|(MULTIRESPONSE_H|MRH)|(MULTIRESPONSE_S|MRS)|(MULTIRESPONSE_HS|MRHS)")
+CLOZE_QUESTION = re.compile(rf"\{{([0-9]*):({_CLOZE_TYPES}):(({_ALTERNATIVE})(~({_ALTERNATIVE}))*)\}}", re.S)
+CLOZE_ALTERNATIVE = re.compile(rf"~?{_ALTERNATIVE}", re.S)
+_SINGLE_CHOICE_GROUPS = (4, 5, 6, 9, 10, 11)  # MULTICHOICE, its layouts and shuffled forms
+
+
+def cloze_parts(text):
+    """[(match, type group, [(answer text, fraction)])] of a Cloze question text, in order, read as Moodle does
+    (answers entity-decoded, '\\}' and '\\#' unescaped)."""
+    found = []
+    for match in CLOZE_QUESTION.finditer(text):
+        group = next((g for g in range(3, 16) if match.group(g)), 0)
+        remaining, answers = match.group(16), []
+        while remaining:
+            alternative = CLOZE_ALTERNATIVE.match(remaining)
+            if alternative is None or not alternative.group(0):
+                break
+            fraction = 1.0 if alternative.group(1) == "=" else (
+                float(alternative.group(2).replace(",", ".")) / 100 if alternative.group(2) else 0.0)
+            answer = html.unescape(alternative.group(3)).replace("\\}", "}").replace("\\#", "#")
+            answers.append((answer, fraction))
+            remaining = remaining[alternative.end():]
+        found.append((match, group, answers))
+    return found
+
+
+def _gap_fill(question, text, options, correct, fmt):
+    """Fill a gap-fill question from its text (the gap already replaced by GAP) and its options."""
+    question.kind = Question.GAP_FILL
+    question.stem = plain(text, fmt)
+    question.options, question.correct_index = options, correct
+
+
+def _read_cloze(question, text, fmt):
+    parts = cloze_parts(text)
+    if len(parts) != 1 or parts[0][1] not in _SINGLE_CHOICE_GROUPS:
+        return "cloze"
+    match, _group, answers = parts[0]
+    right = [i for i, (_a, fraction) in enumerate(answers) if fraction == 1.0]
+    _gap_fill(question, text[:match.start()] + GAP + text[match.end():], [plain(a, "html") for a, _f in answers],
+              right[0] if len(right) == 1 else -1, fmt)
+    return None
+
+
+def _read_gapselect(question, node, text, fmt):
+    gaps = re.findall(r"\[\[(\d+)]]", text)
+    choices = [(_field(o, "text"), _field(o, "group", "1").strip()) for o in node.findall("selectoption")]
+    if len(gaps) != 1 or not gaps[0].isdigit() or not 1 <= int(gaps[0]) <= len(choices):
+        return "gapselect"
+    key, group = choices[int(gaps[0]) - 1]
+    options = [" ".join(c.split()) for c, g in choices if g == group]
+    _gap_fill(question, text.replace(f"[[{gaps[0]}]]", GAP), options, options.index(" ".join(key.split())), fmt)
+    return None
+
+
 def read_question(node):
     """(unsaved Question, None) for one <question> element, or (None, the reason it is skipped)."""
     qtype = node.get("type", "")
-    if qtype not in ("multichoice", "truefalse", "shortanswer", "essay"):
+    if qtype not in ("multichoice", "truefalse", "shortanswer", "essay", "cloze", "gapselect"):
         return None, qtype or "?"
+    if qtype in ("cloze", "gapselect"):
+        text, fmt = _rich(node, "questiontext")
+        feedback, feedback_fmt = _rich(node, "generalfeedback")
+        question = Question(explanation=plain(feedback, feedback_fmt), origin=Question.IMPORTED)
+        skipped = (_read_cloze(question, text, fmt) if qtype == "cloze"
+                   else _read_gapselect(question, node, text, fmt))
+        return (None, f"{qtype} (not one gap of choices)") if skipped else (question, None)
     stem, fmt = _rich(node, "questiontext")
     feedback, feedback_fmt = _rich(node, "generalfeedback")
     question = Question(stem=plain(stem, fmt), explanation=plain(feedback, feedback_fmt), origin=Question.IMPORTED)

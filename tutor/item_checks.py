@@ -3,6 +3,9 @@
 - form (tutor.items.form_problems): schema, placeholder text, options distinct and of similar length, exactly the
   declared number of correct options, the question not copied into an option;
 - grounded: the cited passage is one of the section's, and it supports what is right (its content words are there);
+- distractors: a wrong option (or a false statement) that the source sentence or its section supports is taken out
+  (it stands in the sentence, or one sentence of the section holds all its content words about the same subject):
+  a true "wrong" answer makes a question with two right ones;
 - duplicate: not a near-duplicate of a question already in the course (cosine similarity of the course's
   embedding model, settings.QUESTION_DUPLICATE_SIMILARITY);
 - the test student: the model answers the question with its passage and without it, the options shuffled each try:
@@ -33,7 +36,9 @@ from tutor.prompts import defuse
 
 log = logging.getLogger(__name__)
 
-FORM, GROUNDED, DUPLICATE, TEST_STUDENT = "form", "grounded", "duplicate", "test_student"
+FORM, GROUNDED, DUPLICATE, TEST_STUDENT, DISTRACTORS = "form", "grounded", "duplicate", "test_student", "distractors"
+MIN_WRONG = {Question.SINGLE: 2, Question.MULTIPLE: 1, Question.GAP_FILL: 2}  # wrong options a question must keep
+SUBJECT_SHARE = 0.5  # share of the question's own content words a supporting sentence must hold
 SUPPORT_SHARE = 0.5  # share of the answer's content words the passage must contain
 LETTERS = "ABCDEF"
 
@@ -102,6 +107,76 @@ def grounded(question, passages):
     return record(GROUNDED, False, "unsupported", share=round(share, 2))
 
 
+# --- distractors the text supports ---------------------------------------------------------------------------
+
+def _covered(word, words):
+    """Whether a content word is among a sentence's words (a German ending or a compound around it forgiven)."""
+    return _found(word, words) or (len(word) >= 5 and any(word in w for w in words))
+
+
+def section_sentences(passages):
+    """The sentences of a section's passages, each once, in reading order (the passages overlap)."""
+    from tutor.questions.spans import sentences
+
+    lines = dict.fromkeys(line.strip() for chunk in passages for line in chunk.text.splitlines() if line.strip())
+    return list(dict.fromkeys(sentences("\n".join(lines))))
+
+
+def supported_by(option, question, sentences):
+    """Why the text supports a wrong option ('in_sentence', 'in_section') or '' when it does not: a gap-fill
+    distractor that stands in its own sentence, or a sentence of the section that says the filled-in sentence with
+    it; a choice whose content words one sentence of the section holds together with the question's subject."""
+    if question.kind == Question.GAP_FILL:
+        stem_words = content_words(question.stem.replace(items.GAP, " "))
+        own = content_words(option)
+        if own and own <= stem_words or items.folded(option) in items.folded(question.stem):
+            return "in_sentence"
+        subject = stem_words - own
+    else:
+        subject = content_words(question.stem)
+        own = content_words(option) - subject or content_words(option)
+    if not own:
+        return ""
+    need = max(1, math.ceil(SUBJECT_SHARE * len(subject))) if subject else 0
+    for sentence in sentences:
+        words = content_words(sentence)
+        if all(_covered(w, words) for w in own) and sum(_covered(w, words) for w in subject) >= need:
+            return "in_section"
+    return ""
+
+
+def distractors(question, passages):
+    """Take out the wrong options the section supports (the record names them and why); a question left with too
+    few wrong options, or a false statement the text supports, fails."""
+    if question.kind == Question.TRUE_FALSE:
+        if question.truth is False and question.stem:
+            why = supported_by(question.stem, question, section_sentences(passages))
+            if why:
+                return record(DISTRACTORS, False, "supported_statement", text=question.stem[:200])
+        return record(DISTRACTORS, True, "ok")
+    if not question.is_choice:
+        return record(DISTRACTORS, None, "not_applicable")
+    sentences = section_sentences(passages)
+    correct = question.correct_set
+    dropped = [(i, option, supported_by(option, question, sentences)) for i, option in enumerate(question.options)
+               if i not in correct]
+    dropped = [(i, option, why) for i, option, why in dropped if why]
+    if not dropped:
+        return record(DISTRACTORS, True, "ok")
+    gone = {i for i, _o, _w in dropped}
+    keep = [i for i in range(len(question.options)) if i not in gone]
+    options = [{"option": o, "why": w} for _i, o, w in dropped]
+    if len(keep) - len(correct) < MIN_WRONG.get(question.kind, 1) or len(keep) < items.MIN_OPTIONS:
+        return record(DISTRACTORS, False, "too_few", options=options)
+    new_index = {old: new for new, old in enumerate(keep)}
+    question.options = [question.options[i] for i in keep]
+    if question.kind in Question.ONE_ANSWER_KINDS:
+        question.correct_index = new_index[question.correct_index]
+    else:
+        question.correct_indices = sorted(new_index[i] for i in question.correct_indices)
+    return record(DISTRACTORS, True, "dropped", options=options)
+
+
 # --- near-duplicates ------------------------------------------------------------------------------------------
 
 def course_embedder(course_id):
@@ -161,10 +236,13 @@ ASK = {
     (Question.MULTIPLE, "en"): "Which options are correct (several)? Answer with their letters.",
     (Question.TRUE_FALSE, "de"): "Ist die Aussage wahr?",
     (Question.TRUE_FALSE, "en"): "Is the statement true?",
+    (Question.GAP_FILL, "de"): "Welche Antwort gehört in die Lücke _____? Antworte mit ihrem Buchstaben.",
+    (Question.GAP_FILL, "en"): "Which option belongs in the gap _____? Answer with its letter.",
     (Question.SHORT, "de"): "Antworte mit wenigen Wörtern.",
     (Question.SHORT, "en"): "Answer in a few words.",
 }
-ANSWER_TOKENS = {Question.SINGLE: 16, Question.MULTIPLE: 40, Question.TRUE_FALSE: 12, Question.SHORT: 40}
+ANSWER_TOKENS = {Question.SINGLE: 16, Question.MULTIPLE: 40, Question.TRUE_FALSE: 12, Question.SHORT: 40,
+                 Question.GAP_FILL: 16}
 
 
 @dataclass
@@ -198,7 +276,7 @@ def _student_messages(question, order, passage, language):
 
 def _student_schema(question, count):
     letters = {"type": "string", "enum": list(LETTERS[:count])}
-    if question.kind == Question.SINGLE:
+    if question.kind in Question.ONE_ANSWER_KINDS:
         answer = letters
     elif question.kind == Question.MULTIPLE:
         answer = {"type": "array", "items": letters, "minItems": 1, "maxItems": count}
@@ -211,7 +289,7 @@ def _student_schema(question, count):
 
 def _response(question, order, answer):
     """The student's answer read back into the question's own terms (option indices, True/False, text)."""
-    if question.kind == Question.SINGLE:
+    if question.kind in Question.ONE_ANSWER_KINDS:
         return order[LETTERS.index(answer)] if isinstance(answer, str) and answer in LETTERS[:len(order)] else None
     if question.kind == Question.MULTIPLE:
         answer = answer if isinstance(answer, list) else []
@@ -277,7 +355,7 @@ def ask_test_student(client, question, passage, language, tries):
 def check_name(check):
     """The name of a check for the reader."""
     return {FORM: _("Form"), GROUNDED: _("Grounded in the text"), DUPLICATE: _("Not a duplicate"),
-            TEST_STUDENT: _("Test student")}.get(check, check)
+            TEST_STUDENT: _("Test student"), DISTRACTORS: _("Wrong answers are wrong")}.get(check, check)
 
 
 def describe(entry):
@@ -304,6 +382,13 @@ def describe_reason(check, reason, p=None):
         (FORM, "answer_in_stem"): _("The question gives its own answer away."),
         (FORM, "distractors"): _("Fewer than two usable wrong options (each must differ from the answer and the "
                                  "others, and must not stand in the source sentence)."),
+        (FORM, items.GAPS): _("A gap-fill question needs exactly one gap."),
+        (DISTRACTORS, "ok"): _("The text supports none of the wrong answers."),
+        (DISTRACTORS, "dropped"): _("A wrong answer that the text supports was taken out."),
+        (DISTRACTORS, "too_few"): _("The text supports wrong answers, and too few others are left."),
+        (DISTRACTORS, "supported_statement"): _("The statement is marked false, but the text supports it."),
+        (DISTRACTORS, "not_applicable"): _("Only questions with wrong answers to choose are checked."),
+        (TEST_STUDENT, "text_built"): _("Built from the text: no model was asked."),
         (GROUNDED, "ok"): _("The cited passage supports the answer."),
         (GROUNDED, "moved"): _("Another passage of the section supports the answer; it is now the source."),
         (GROUNDED, "no_source"): _("No passage of the section is cited, and none supports the answer."),
@@ -324,6 +409,10 @@ def describe_reason(check, reason, p=None):
         details.append(f"“{p['text']}”")
     if check == GROUNDED and "share" in p:
         details.append(_("%(percent)s %% of the answer's words found") % {"percent": round(100 * p["share"])})
+    if check == DISTRACTORS and p.get("options"):
+        why = {"in_sentence": _("it stands in the question's sentence"),
+               "in_section": _("a sentence of the section says it")}
+        details.append("; ".join(f"“{o['option']}”: {why.get(o['why'], o['why'])}" for o in p["options"]))
     if check == DUPLICATE and reason == "duplicate" and "similarity" in p:
         details.append(_("similarity %(similarity)s to “%(stem)s”") % {"similarity": p.get("similarity"),
                                                                        "stem": p.get("stem", "")})

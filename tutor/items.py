@@ -2,7 +2,8 @@
 pass before anyone sees it, and how a student's response to it is scored.
 
 Kinds (``Question.KINDS``): single-answer and multiple-answer multiple choice, true/false, short answer (accepted
-answers; case rule; Moodle's ``*`` wildcard) and the open question (model answer and rubric, never scored).
+answers; case rule; Moodle's ``*`` wildcard), the open question (model answer and rubric, never scored) and the gap
+fill built from the text (tutor.questions.textbuilt; no model: a sentence with one gap, the key among distractors).
 A question of the model arrives as a JSON object of its kind's schema; ``from_model_item`` turns it into an unsaved
 ``Question`` and lists what is wrong with its form (each problem a reason code the review page explains).
 """
@@ -11,8 +12,10 @@ import re
 import unicodedata
 
 from tutor.models import Question
+from tutor.questions.spans import GAP
 
-KIND_ORDER = [Question.SINGLE, Question.MULTIPLE, Question.TRUE_FALSE, Question.SHORT, Question.OPEN]
+KIND_ORDER = [Question.SINGLE, Question.MULTIPLE, Question.TRUE_FALSE, Question.SHORT, Question.OPEN,
+              Question.GAP_FILL]
 MIN_OPTIONS, MAX_OPTIONS = 2, 6
 MAX_ACCEPTED = 8
 MAX_SHORT_ANSWER_WORDS = 6
@@ -21,10 +24,10 @@ MAX_RESPONSE_CHARS = 4000
 
 # Problems of form. HARD ones make a question unusable (a lecturer's edit with one is refused); the others are
 # signs of a poorly written question (a generated one is dropped, a lecturer's edit is kept and flagged).
-SCHEMA, EMPTY, TOO_SHORT, PLACEHOLDER, COPIED, OPTIONS, NOT_DISTINCT, LENGTHS, KEY, ANSWERS, REPEATS = (
+SCHEMA, EMPTY, TOO_SHORT, PLACEHOLDER, COPIED, OPTIONS, NOT_DISTINCT, LENGTHS, KEY, ANSWERS, REPEATS, GAPS = (
     "schema", "empty", "too_short", "placeholder", "copied", "options", "not_distinct", "lengths", "key", "answers",
-    "repeats")
-HARD = {SCHEMA, EMPTY, OPTIONS, NOT_DISTINCT, KEY, ANSWERS}
+    "repeats", "gaps")
+HARD = {SCHEMA, EMPTY, OPTIONS, NOT_DISTINCT, KEY, ANSWERS, GAPS}
 
 
 # --- What the model is asked for ---------------------------------------------------------------------------------
@@ -73,6 +76,16 @@ def parse_kinds(values):
     """The known kinds among values, in the canonical order (single-answer multiple choice when none is known)."""
     wanted = {str(v) for v in values or ()}
     return [kind for kind in KIND_ORDER if kind in wanted] or [Question.SINGLE]
+
+
+def default_kinds(config):
+    """The kinds a lecturer is offered first: built from the text when the course's model is one of
+    CHAT_WEAK_MODELS (too small to write usable questions), else single-answer multiple choice."""
+    from django.conf import settings
+
+    if config.model_name in settings.CHAT_WEAK_MODELS:
+        return list(Question.TEXT_BUILT_KINDS)
+    return [Question.SINGLE]
 
 
 def split(total, kinds):
@@ -166,6 +179,8 @@ def form_problems(question):
     elif len(folded(stem).split()) < MIN_STEM_WORDS:
         problems.append((TOO_SHORT, stem))
     if question.kind in Question.CHOICE_KINDS:
+        if question.kind == Question.GAP_FILL and question.stem.count(GAP) != 1:
+            return problems + [(GAPS, f"{question.stem.count(GAP)} gaps ({GAP}) instead of one")]
         problems += _choice_problems(question)
     elif question.kind == Question.TRUE_FALSE:
         if question.truth is None:
@@ -196,7 +211,7 @@ def _choice_problems(question):
         return [(OPTIONS, f"{len(options)} options or an empty one")]
     if len({folded(o) for o in options}) != len(options):
         return [(NOT_DISTINCT, " / ".join(options))]
-    if question.kind == Question.SINGLE:
+    if question.kind in Question.ONE_ANSWER_KINDS:
         if not 0 <= question.correct_index < len(options):
             problems.append((KEY, "the correct option is not one of the options"))
     else:
@@ -219,10 +234,18 @@ def _choice_problems(question):
 
 # --- What counts as right ------------------------------------------------------------------------------------------
 
+def filled(question, option=None):
+    """A gap-fill question's sentence with the key (or the given option) in its gap."""
+    if option is None:
+        option = question.options[question.correct_index] if 0 <= question.correct_index < len(
+            question.options) else ""
+    return question.stem.replace(GAP, option, 1)
+
+
 def answer_text(question):
     """The text of what is right (the correct option(s), the statement, the first accepted answer, the model answer):
     what the source passage must support."""
-    if question.kind == Question.SINGLE:
+    if question.kind in Question.ONE_ANSWER_KINDS:
         return question.options[question.correct_index] if 0 <= question.correct_index < len(question.options) else ""
     if question.kind == Question.MULTIPLE:
         return "; ".join(question.options[i] for i in question.correct_indices if 0 <= i < len(question.options))
@@ -258,7 +281,7 @@ def read_response(question, values):
     values = [v for v in values if v is not None and str(v).strip() != ""]
     if not values:
         return [] if question.kind == Question.MULTIPLE else None
-    if question.kind == Question.SINGLE:
+    if question.kind in Question.ONE_ANSWER_KINDS:
         return _int_in(values[0], len(question.options))
     if question.kind == Question.MULTIPLE:
         return sorted({i for i in (_int_in(v, len(question.options)) for v in values) if i is not None})
@@ -281,7 +304,7 @@ def credit(question, response):
     Moodle does: each correct option ticked adds its share, each wrong one takes its share away, at least 0."""
     if question.kind == Question.OPEN:
         return None
-    if question.kind == Question.SINGLE:
+    if question.kind in Question.ONE_ANSWER_KINDS:
         return 1.0 if response is not None and response == question.correct_index else 0.0
     if question.kind == Question.MULTIPLE:
         chosen, correct = set(response or ()), question.correct_set

@@ -360,15 +360,21 @@ class Question(models.Model):
     the automatic checks (each with its reason) that ran before the lecturer saw it.
 
     Kinds: single-answer and multiple-answer multiple choice (``options`` with ``correct_index`` or
-    ``correct_indices``), true/false (``truth``), short answer (``accepted_answers``, ``case_sensitive``) and the
-    open question (``model_answer`` and ``rubric`` for the lecturer; never scored automatically).
+    ``correct_indices``), true/false (``truth``), short answer (``accepted_answers``, ``case_sensitive``), the
+    open question (``model_answer`` and ``rubric`` for the lecturer; never scored automatically) and the gap fill
+    built from the text without a model (a sentence of the text with its key term blanked in ``stem``, the key and
+    distractors in ``options``, the key at ``correct_index``).
     """
 
     SINGLE, MULTIPLE, TRUE_FALSE, SHORT, OPEN = "multichoice", "multiresponse", "truefalse", "shortanswer", "essay"
+    GAP_FILL = "gapfill"
     MULTIPLE_CHOICE = SINGLE
     KINDS = [(SINGLE, _("Multiple choice, one answer")), (MULTIPLE, _("Multiple choice, several answers")),
-             (TRUE_FALSE, _("True or false")), (SHORT, _("Short answer")), (OPEN, _("Open question"))]
-    CHOICE_KINDS = (SINGLE, MULTIPLE)
+             (TRUE_FALSE, _("True or false")), (SHORT, _("Short answer")), (OPEN, _("Open question")),
+             (GAP_FILL, _("Gap fill with choices, built from the text"))]
+    CHOICE_KINDS = (SINGLE, MULTIPLE, GAP_FILL)
+    ONE_ANSWER_KINDS = (SINGLE, GAP_FILL)  # choices of which exactly one is right (correct_index)
+    TEXT_BUILT_KINDS = (GAP_FILL,)  # built by the tool from the text, without a language model
     DRAFT, APPROVED, REJECTED = "draft", "approved", "rejected"
     REVIEW = [(DRAFT, _("Not reviewed")), (APPROVED, _("Approved")), (REJECTED, _("Rejected"))]
     GENERATED, IMPORTED, WRITTEN = "generated", "imported", "written"
@@ -425,9 +431,22 @@ class Question(models.Model):
         return self.kind != self.OPEN
 
     @property
+    def is_gap_fill(self):
+        """A sentence of the text with a gap and choices for it."""
+        return self.kind == self.GAP_FILL
+
+    @property
+    def gap_parts(self):
+        """(text before the gap, text after it) of a gap-fill question ('' and the whole stem without a gap)."""
+        from tutor.questions.spans import GAP
+
+        before, _gap, after = self.stem.partition(GAP)
+        return (before, after) if _gap else ("", self.stem)
+
+    @property
     def correct_set(self):
         """The indices of the correct options of a multiple-choice question."""
-        if self.kind == self.SINGLE:
+        if self.kind in self.ONE_ANSWER_KINDS:
             return {self.correct_index}
         if self.kind == self.MULTIPLE:
             return set(self.correct_indices)

@@ -9,6 +9,7 @@ never simply the latest attempt. The number of attempts a student may make is th
 """
 
 import logging
+import random
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -20,7 +21,7 @@ from django.utils.translation import ngettext
 from lti import ags
 from tutor import items, open_feedback
 from tutor.models import Attempt, QuestionSet
-from tutor.questions import released_questions
+from tutor.questions.question_sets import released_questions
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,15 @@ def attempt_stats(question_set):
         failed=Count("id", filter=Q(grade_status=Attempt.FAILED)))
     stats["percent"] = round(100 * stats["score"] / stats["maximum"]) if stats["maximum"] else None
     return stats
+
+
+def shown_options(question, seed):
+    """[(index, option)] of a choice question in the order a student sees them: a gap fill's choices shuffled
+    (by `seed`, so a page shows the same order when it is reloaded), other kinds' as written."""
+    pairs = list(enumerate(question.options))
+    if question.kind == question.GAP_FILL:
+        random.Random(f"{seed}-{question.pk}").shuffle(pairs)
+    return pairs
 
 
 def results(attempt):

@@ -12,8 +12,9 @@ from django.urls import path
 from django.views.decorators.cache import never_cache
 
 from courses.access import course_member, tool_url
-from tutor import practice, questions
+from tutor import practice
 from tutor.models import Attempt, QuestionSet
+from tutor.questions import question_sets as questions
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,11 @@ def practice_set(request, course_id, set_id):
     earlier = list(Attempt.objects.filter(question_set=found, user=request.user)[:5])
     for attempt in earlier:
         attempt.score_text = practice.number(attempt.score)
+    shown = list(questions.released_questions(found))
+    for question in shown:
+        question.shown_options = practice.shown_options(question, f"{request.user.pk}-{len(earlier)}")
     return render(request, "tutor/practice_set.html", {
-        "course": request.course, "set": found, "questions": questions.released_questions(found),
+        "course": request.course, "set": found, "questions": shown,
         "graded": practice.is_graded(found), "is_teaching": request.membership.is_teaching,
         "rule": practice.grading_rule_text(found),
         "left": None if request.membership.is_teaching else practice.attempts_left(found, request.user),

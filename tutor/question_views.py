@@ -8,6 +8,7 @@ tutor.item_stats. Every view here needs ``course_member(teaching=True)``.
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,9 +20,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from courses.access import course_member, tool_url
-from tutor import exports, generation, item_checks, item_stats, open_feedback, practice, questions
+from tutor import exports, generation, item_checks, item_stats, items, open_feedback, practice
 from tutor.imports import MAX_IMPORT_BYTES, QuestionImportError, import_file
 from tutor.models import GenerationRun, OpenAnswerFeedback, Question, QuestionSet, TutorConfig
+from tutor.questions import question_sets as questions
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,8 @@ def question_sets(request, course_id):
         "course": course, "sets": QuestionSet.objects.filter(course=course).prefetch_related("questions"),
         "runs": GenerationRun.objects.filter(course=course)[:10], "tree": questions.section_tree(course),
         "kinds": Question.KINDS, "max_per_section": generation.MAX_PER_SECTION,
+        "default_kinds": items.default_kinds(TutorConfig.for_course(course)),
+        "weak_model": TutorConfig.for_course(course).model_name in settings.CHAT_WEAK_MODELS,
         "draft_sets": QuestionSet.objects.filter(course=course, status=QuestionSet.DRAFT),
         "config": TutorConfig.for_course(course), "test_student_modes": TutorConfig.TEST_STUDENT,
         "question_methods": TutorConfig.QUESTION_METHODS})
@@ -269,7 +273,8 @@ def question_set_action(request, course_id, set_id):
 @never_cache
 @course_member(teaching=True)
 def question_set_export(request, course_id, set_id, kind):
-    """Download a released set as Moodle XML (kind=xml) or GIFT (kind=gift)."""
+    """Download a released set as Moodle XML (kind=xml; xml-gapselect: gap fills as "select missing words") or
+    GIFT (kind=gift)."""
     found = _set_or_404(course_id, set_id)
     if not found.is_released:
         raise Http404(_("Only a released set can be exported."))
@@ -336,6 +341,8 @@ urlpatterns = [
          name="question-set-xml"),
     path("c/<int:course_id>/questions/<int:set_id>/export.gift", question_set_export, {"kind": "gift"},
          name="question-set-gift"),
+    path("c/<int:course_id>/questions/<int:set_id>/export-gapselect.xml", question_set_export,
+         {"kind": "xml-gapselect"}, name="question-set-xml-gapselect"),
     path("c/<int:course_id>/questions/<int:set_id>/statistics/", question_set_statistics,
          name="question-set-statistics"),
     path("c/<int:course_id>/questions/<int:set_id>/statistics.csv", question_set_statistics, {"as_csv": True},

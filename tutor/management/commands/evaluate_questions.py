@@ -46,9 +46,13 @@ class Command(BaseCommand):
         parser.add_argument("--tries", type=int, default=2, help="tries of the test student (default 2)")
         parser.add_argument("--sample", type=int, default=3, help="questions printed as a sample (default 3)")
         parser.add_argument("--keep", action="store_true", help="keep the throwaway course")
+        parser.add_argument("--no-model", action="store_true",
+                            help="only the kinds built from the text (gap fill), no model asked")
 
     def handle(self, *args, docs, per_section, sections, kinds, language, inference_url, test_student, tries,
-               sample, keep, **options):
+               sample, keep, no_model=False, **options):
+        if no_model:
+            kinds = ",".join(items.Question.TEXT_BUILT_KINDS)
         folder = Path(docs)
         files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS) \
             if folder.is_dir() else []
@@ -116,6 +120,11 @@ class Command(BaseCommand):
                       + ", ".join(f"{reason} {n}" for reason, n in failed)
                       + (f" (not run {found['not_run']})" if found["not_run"] else ""))
         usable = [q for q in stored if all(c["ok"] is not False for c in q.checks)]
+        asked_per_kind = items.split(asked, items.parse_kinds(question_set.kinds)) if parts else {}
+        for kind, wanted in asked_per_kind.items():
+            good = sum(1 for q in usable if q.kind == kind)
+            out.write(f"usable {kind} = {min(good, wanted) / max(wanted, 1):.2f} ({good} of {wanted} asked, "
+                      f"{sum(1 for q in stored if q.kind == kind)} made)")
         made = len(stored)
         model, total = totals["model"] or 0.0, totals["all"] or 0.0
         out.write(f"made {made}, dropped {dropped}; {len(usable)} pass every check")

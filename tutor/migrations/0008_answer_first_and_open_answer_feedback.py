@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-        ('tutor', '0006_merge_answerability_and_questions'),
+        ('tutor', '0007_gap_fill_questions'),
     ]
 
     operations = [

@@ -161,7 +161,7 @@ def edit_question(question, stem, options, correct_index, explanation, *, user=N
     if question.is_choice:
         question.options = _lines(options)
         try:
-            question.correct_index = int(correct_index) if question.kind == Question.SINGLE else 0
+            question.correct_index = int(correct_index) if question.kind in Question.ONE_ANSWER_KINDS else 0
         except (TypeError, ValueError):
             question.correct_index = -1
         if question.kind == Question.MULTIPLE:

@@ -1,0 +1,280 @@
+"""Gap-fill questions built from the text with no model (tutor.questions.textbuilt) through the real stack
+(PostgreSQL with pgvector, the course's embeddings): generated from a chapter of the German demo text, checked,
+exported to Moodle XML (Cloze and "select missing words") and GIFT and read back the way Moodle's readers read them
+(ports of qtype_multianswer_extract_question, qtype_gapselect's import and qformat_gift::readquestion), imported
+again by the tool, and practised with the set's grading rule. And the distractor check every kind passes."""
+
+import html
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from courses.parsing import parse_file
+from tests.support import CORPUS_DE, make_member
+from tests.test_tutor_exports import escapedchar_post, escapedchar_pre, parse_text_with_format, shown
+from tutor import generation, item_checks, items
+from tutor.exports import gift, moodle_xml
+from tutor.imports import import_moodle_xml
+from tutor.models import Attempt, GenerationPart, Question, QuestionSet, TutorConfig
+from tutor.questions import spans
+
+
+def _chapter_text():
+    parsed = parse_file(CORPUS_DE / "ch03.de.html", "html")
+    lines = []
+    for section in parsed.sections:
+        lines.append("#" * min(max(section.level, 1), 6) + " " + section.title)
+        lines += [text for _page, text in section.paragraphs]
+    return "\n\n".join(lines)
+
+
+@pytest.fixture
+def chapter(db, settings, tmp_path):
+    """A course holding chapter 3 of the German demo text (indexed with the static embeddings)."""
+    from tests.support import make_course
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.EMBEDDING_MODEL = "static"
+    return make_course(("systeminitialisierung.md", _chapter_text()), title="Debian-Referenz")
+
+
+def _generated(course, sections, per_section=3):
+    question_set = QuestionSet.objects.create(course=course, title="Lückentexte", requested=per_section * len(sections),
+                                              kinds=[Question.GAP_FILL])
+    GenerationPart.objects.bulk_create([GenerationPart(question_set=question_set, section=s, requested=per_section)
+                                        for s in sections])
+    assert generation.generate(question_set.pk) == "done"
+    return question_set
+
+
+# --- Generation without a model ----------------------------------------------------------------------------------
+
+def test_gap_fills_are_built_from_german_text_with_no_model(chapter, settings):
+    settings.INFERENCE_URLS = ["http://127.0.0.1:9/v1"]  # nothing answers there: no model is asked
+    sections = [s for s in generation.sections_with_text(chapter)
+                if s.title.startswith(("3.1 ", "3.2 ", "3.1.2", "3.2.1"))][:4]
+    assert sections
+    question_set = _generated(chapter, sections)
+    made = list(question_set.questions.order_by("position"))
+    assert len(made) >= len(sections)
+    for question in made:
+        assert question.kind == Question.GAP_FILL and question.origin == Question.GENERATED
+        assert question.stem.count(spans.GAP) == 1 and len(question.options) == 4
+        key = question.options[question.correct_index]
+        assert items.filled(question) == question.explanation  # the key stands in its sentence of the text
+        assert " ".join(question.explanation.split()) in " ".join(question.source_chunk.text.split())
+        assert key not in question.stem
+        for wrong in question.options:
+            assert wrong == key or wrong.casefold() not in question.explanation.casefold()
+        checks = {c["check"]: c for c in question.checks}
+        assert checks["form"]["ok"] and checks["grounded"]["ok"] and checks["distractors"]["ok"]
+        assert checks["test_student"]["reason"] == "text_built"
+    parts = list(question_set.parts.all())
+    assert all(p.model_calls == 0 for p in parts)
+
+
+def test_the_generate_form_offers_text_built_questions_first_for_a_small_model(client, chapter):
+    from courses.models import Membership
+
+    _user, token = make_member(chapter, Membership.INSTRUCTOR)
+    page = client.get(f"/c/{chapter.pk}/questions/?lt={token}").content.decode()
+    assert 'name="kind" value="gapfill" checked' in page and 'value="multichoice" checked' not in page
+    assert 'id="kinds-hint"' in page
+    config = TutorConfig.for_course(chapter)
+    config.model = "qwen2.5-7b"
+    config.save()
+    page = client.get(f"/c/{chapter.pk}/questions/?lt={token}").content.decode()
+    assert 'value="multichoice" checked' in page and 'id="kinds-hint"' not in page
+
+
+# --- The distractor check ----------------------------------------------------------------------------------------
+
+class _Chunk:
+    def __init__(self, text):
+        self.text = text
+
+
+SECTION = [_Chunk("Der Bootloader ist die zweite Stufe des Boot-Prozesses und wird durch das UEFI gestartet.\n"
+                  "Ein LLM ist ein großes Sprachmodell, das natürliche Sprache versteht.\n"
+                  "Das initrd-Image wird vom Bootloader in den Speicher geladen.")]
+
+
+def test_a_wrong_option_the_section_supports_is_taken_out_with_its_reason():
+    question = Question(kind=Question.SINGLE, stem="Was ist ein LLM?",
+                        options=["Ein Textverarbeitungsprogramm", "Ein Sprachmodell, das natürliche Sprache versteht",
+                                 "Ein Dateisystem", "Ein Modell, das natürliche Sprache versteht"], correct_index=1)
+    entry = item_checks.distractors(question, SECTION)
+    assert entry["ok"] is True and entry["reason"] == "dropped"
+    assert question.options == ["Ein Textverarbeitungsprogramm", "Ein Sprachmodell, das natürliche Sprache versteht",
+                                "Ein Dateisystem"]
+    assert question.correct_index == 1
+    assert "“Ein Modell, das natürliche Sprache versteht”" in item_checks.describe(entry)
+
+
+def test_a_gap_fill_distractor_in_its_own_sentence_or_said_by_the_section_is_taken_out():
+    question = Question(kind=Question.GAP_FILL, correct_index=0,
+                        stem=f"Der {spans.GAP} ist die zweite Stufe des Boot-Prozesses und wird durch das UEFI gestartet.",
+                        options=["Bootloader", "UEFI", "Kernel", "Partitionierer"])
+    assert item_checks.supported_by("UEFI", question, item_checks.section_sentences(SECTION)) == "in_sentence"
+    entry = item_checks.distractors(question, SECTION)
+    assert entry["reason"] == "dropped" and question.options == ["Bootloader", "Kernel", "Partitionierer"]
+    leaves_too_few = Question(kind=Question.GAP_FILL, correct_index=0, stem=question.stem,
+                              options=["Bootloader", "UEFI", "Kernel"])
+    assert item_checks.distractors(leaves_too_few, SECTION)["ok"] is False
+
+
+def test_a_false_statement_the_text_supports_is_flagged():
+    statement = Question(kind=Question.TRUE_FALSE, stem="Das initrd-Image wird vom Bootloader in den Speicher geladen.",
+                         truth=False)
+    assert item_checks.distractors(statement, SECTION)["reason"] == "supported_statement"
+
+
+def test_generation_drops_a_model_s_true_distractor(db, settings):
+    """Without the check the model's wrong option that the text supports would stay: the item has two right answers."""
+    from tests.support import make_course
+    from tutor.generation import Outcome, _check
+
+    settings.EMBEDDING_MODEL = "static"
+    course = make_course(("llm.md", "# Sprachmodelle\n\n" + "\n".join(c.text for c in SECTION)))
+    passages = generation.section_passages(generation.sections_with_text(course)[0].pk, course.pk)
+    question, problems = items.from_model_item(Question.SINGLE, {
+        "stem": "Welche Stufe des Boot-Prozesses ist der Bootloader?", "answer": 0, "explanation": "", "source": 1,
+        "options": ["Die zweite Stufe", "Die erste Stufe", "Die dritte Stufe", "Die zweite Stufe des Boot-Prozesses"]},
+        passages)
+    outcome = Outcome()
+    kept = _check(course, question, problems, passages, set(), outcome, "de", None, TutorConfig.CHECK_OFF, 1)
+    assert kept is not None and "Die zweite Stufe des Boot-Prozesses" not in kept.options
+    assert {c["check"]: c["reason"] for c in kept.checks}["distractors"] == "dropped"
+
+
+# --- Exports read back as Moodle reads them ----------------------------------------------------------------------
+
+# qtype_multianswer_extract_question (question/type/multianswer/questiontype.php, Moodle 5.0): its expressions;
+# PCRE's one look-behind with three lengths is three look-behinds here
+FRACTION = r"=|%(-?[0-9]+(?:[.,][0-9]*)?)%"
+ALTERNATIVE = rf"({FRACTION})?(.+?(?<!\\)(?<!&)(?<!&amp;)(?=[~#}}]|$))(#(.*?(?<!\\)(?=[~}}]|$)))?"
+TYPES = ("(NUMERICAL|NM)|(MULTICHOICE|MC)|(MULTICHOICE_V|MCV)|(MULTICHOICE_H|MCH)|(SHORTANSWER|SA|MW)|"
+         "(SHORTANSWER_C|SAC|MWC)|(MULTICHOICE_S|MCS)|(MULTICHOICE_VS|MCVS)|(MULTICHOICE_HS|MCHS)|"
+         "(MULTIRESPONSE|MR)|(MULTIRESPONSE_H|MRH)|(MULTIRESPONSE_S|MRS)|(MULTIRESPONSE_HS|MRHS)")
+ANSWER_REGEX = re.compile(rf"\{{([0-9]*):({TYPES}):({ALTERNATIVE}(~{ALTERNATIVE})*)\}}", re.S)
+
+
+def extract_cloze(text):
+    """What Moodle makes of a Cloze question text: the text with {#1}… and per gap (type, [(answer, fraction)])."""
+    subquestions = []
+    while (found := ANSWER_REGEX.search(text)) is not None:
+        qtype = "multichoice" if found.group(4) else "other"
+        remaining, answers = found.group(16), []
+        while (alt := re.match(rf"~?{ALTERNATIVE}", remaining, re.S)) is not None and alt.group(0):
+            fraction = 1.0 if alt.group(1) == "=" else float(alt.group(2)) / 100 if alt.group(2) else 0.0
+            answer = html.unescape(alt.group(3)).replace("\\}", "}").replace("\\#", "#")
+            answers.append((answer, fraction))
+            remaining = remaining.split(alt.group(0), 1)[1]
+        subquestions.append((qtype, answers))
+        text = text.replace(found.group(0), f"{{#{len(subquestions)}}}", 1)
+    return text, subquestions
+
+
+TRICKY = Question(kind=Question.GAP_FILL, correct_index=1, explanation="Der Wert {x} & <y> ~ z.",
+                  stem=f"Mit „{spans.GAP}“ setzt man #define <a> = {{b}} ~ c.",
+                  options=["a~b", "50 % & <mehr>", "x}y#z\\w", "=gleich"])
+
+
+@pytest.fixture
+def released(db):
+    from courses.models import Course
+
+    course = Course.objects.create(title="Betriebssysteme")
+    question_set = QuestionSet.objects.create(course=course, title="Start/Boot: {Kapitel 3}", status=QuestionSet.RELEASED)
+    for field in ("question_set", "position", "review"):
+        setattr(TRICKY, field, {"question_set": question_set, "position": 1, "review": Question.APPROVED}[field])
+    TRICKY.pk = None
+    TRICKY.save()
+    return question_set
+
+
+def test_cloze_export_is_read_by_moodle_as_one_drop_down_with_the_key(released):
+    quiz = ET.fromstring(moodle_xml(released))
+    node = quiz.find("question[@type='cloze']")
+    assert node is not None and node.find("questiontext").get("format") == "html"
+    text, subquestions = extract_cloze(node.find("questiontext/text").text)
+    assert len(subquestions) == 1 and subquestions[0][0] == "multichoice"
+    answers = subquestions[0][1]
+    assert [shown(a, "html") for a, _f in answers] == TRICKY.options
+    assert [f for _a, f in answers] == [0, 1, 0, 0]
+    assert shown(text, "html") == TRICKY.stem.replace(spans.GAP, "{#1}")
+
+
+def test_gapselect_export_is_read_by_moodle_with_the_key_as_the_gap_s_choice(released):
+    quiz = ET.fromstring(moodle_xml(released, gap_fill_as="gapselect"))
+    node = quiz.find("question[@type='gapselect']")
+    text = node.find("questiontext/text").text
+    assert re.findall(r"\[\[(\d+)]]", text) == ["1"]  # qtype_gapselect: each [[n]] names choice n
+    choices = [(o.find("text").text, o.find("group").text) for o in node.findall("selectoption")]
+    assert choices[0] == (TRICKY.options[1], "1") and {g for _c, g in choices} == {"1"}
+    assert sorted(c for c, _g in choices) == sorted(TRICKY.options)
+    assert shown(text, "html").replace("[[1]]", spans.GAP) == TRICKY.stem
+
+
+def read_gift_missing_word(block):
+    """qformat_gift::readquestion for a question whose text goes on after its answers (a missing word)."""
+    text = escapedchar_pre(block.strip())
+    text = text[2:]
+    name, text = escapedchar_post(text[:text.index("::")]), text[text.index("::") + 2:].strip()
+    start, finish = text.index("{"), text.index("}")
+    answers = text[start + 1:finish]
+    assert not text.endswith("}"), "Moodle reads answers at the end as a plain question, not a missing word"
+    question_text = text[:start] + "_____" + text[finish + 1:]
+    feedback = ""
+    if "####" in answers:
+        answers, feedback = answers[:answers.rindex("####")].strip(), answers[answers.rindex("####") + 4:]
+    stem = parse_text_with_format(question_text)
+    assert "~" in answers, "only multiple choice has ~"
+    read = []
+    for answer in [a for a in answers.replace("=", "~=").split("~") if a.strip()]:
+        answer = answer.strip()
+        fraction, answer = (1.0, answer[1:]) if answer.startswith("=") else (0.0, answer)
+        read.append((parse_text_with_format(answer.split("#", 1)[0].strip(), stem[1]), fraction))
+    return {"name": name, "text": stem, "answers": read, "feedback": parse_text_with_format(feedback, stem[1])}
+
+
+def test_gift_export_is_a_missing_word_question_in_moodle(released):
+    blocks = [b for b in gift(released).split("\n\n") if b.strip()]
+    assert blocks[0] == "$CATEGORY: $course$/top/Start//Boot: {Kapitel 3}"  # Moodle undoes no escapes there
+    read = read_gift_missing_word(blocks[1])
+    assert shown(*read["text"]) == TRICKY.stem
+    assert [shown(*a) for a, _f in read["answers"]] == TRICKY.options
+    assert [f for _a, f in read["answers"]] == [0, 1, 0, 0]
+    assert shown(*read["feedback"]) == TRICKY.explanation
+
+
+@pytest.mark.parametrize("as_type", ["cloze", "gapselect"])
+def test_the_tool_imports_its_own_gap_fill_exports_again(released, as_type):
+    draft = QuestionSet.objects.create(course=released.course, title="Import")
+    result = import_moodle_xml(draft, moodle_xml(released, gap_fill_as=as_type))
+    assert result["imported"] == 1 and result["skipped"] == {}
+    imported = draft.questions.get()
+    assert imported.kind == Question.GAP_FILL and imported.stem == TRICKY.stem
+    assert imported.options[imported.correct_index] == TRICKY.options[TRICKY.correct_index]
+    assert sorted(imported.options) == sorted(TRICKY.options)
+
+
+# --- Practice ----------------------------------------------------------------------------------------------------
+
+def test_a_gap_fill_set_is_practised_shuffled_and_graded_by_its_rule(client, released):
+    released.grading = QuestionSet.LAST
+    released.save()
+    learner, token = make_member(released.course)
+    question = released.questions.get()
+    page = client.get(f"/c/{released.course.pk}/practice/{released.pk}/?lt={token}").content.decode()
+    assert 'class="gap"' in page and html.escape(TRICKY.stem.split(spans.GAP)[0]) in page
+    shown_values = re.findall(rf'name="q-{question.pk}" value="(\d)"', page)
+    assert sorted(shown_values) == ["0", "1", "2", "3"]
+    for answer, score in (("1", 1.0), ("0", 0.0)):
+        client.post(f"/c/{released.course.pk}/practice/{released.pk}/", {f"q-{question.pk}": answer, "lt": token})
+        attempt = Attempt.objects.filter(user=learner).first()
+        assert (attempt.score, attempt.max_score) == (score, 1)
+    from tutor import practice
+
+    assert practice.rule_score(released, learner) == (0.0, 1)  # the last attempt counts

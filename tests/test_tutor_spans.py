@@ -1,0 +1,106 @@
+"""Answer spans and distractors chosen from the text itself (tutor.questions.spans): on German text of the demo
+course and on a course indexed through the real stack (PostgreSQL with pgvector, the static embeddings)."""
+
+import pytest
+
+from courses.parsing import parse_file
+from tests.support import CORPUS_DE
+from tutor.questions import spans
+
+BOOT = """Der Bootloader ist die zweite Stufe des Boot-Prozesses und wird durch das UEFI gestartet.
+Er lädt das System-Kernel-Image und das initrd-Image in den Speicher.
+Das Unified Extensible Firmware Interface definiert einen Boot-Manager.
+Der Befehl sudo(8) erlaubt begrenzte administrative Rechte.
+Die Umgebungsvariable "$PATH" enthält den Suchpfad der Shell.
+Der Kernel startet den Init-Prozess als ersten Prozess.
+Der Kernel lädt seine Module beim Systemstart aus dem Wurzeldateisystem.
+Das Dateisystem wird von der Partition gelesen, und der Bootloader übergibt die Kontrolle an den Kernel.
+Der Prozess init(1) wird von systemd(1) ersetzt, der die Dienste startet.
+Mit dem Befehl mount(8) binden Sie ein Dateisystem ein.
+"""
+
+
+def test_words_are_told_apart_by_shape_and_by_the_course():
+    vocab = spans.Vocabulary.from_texts([BOOT, "Der Bootloader lädt den Kernel. Die Variable \"$HOME\" zeigt "
+                                               "auf das Heimatverzeichnis."], language="de")
+    assert vocab.kind_of("Bootloader") == spans.TERM
+    assert vocab.kind_of("Boot-Prozesses") == spans.TERM
+    assert vocab.kind_of("UEFI") == spans.NAME
+    assert vocab.kind_of("sudo(8)") == spans.COMMAND
+    assert vocab.kind_of("$PATH") == spans.COMMAND
+    assert vocab.kind_of("/etc/fstab") == spans.COMMAND
+    assert vocab.kind_of("--help") == spans.COMMAND
+    assert vocab.kind_of("42") == spans.NUMBER
+    assert vocab.kind_of("Sie") is None  # the polite pronoun is no term
+    assert vocab.kind_of("gestartet") is None
+    assert vocab.kind_of("zweite") is None
+
+
+def test_sentences_keep_abbreviations_whole():
+    assert spans.sentences("Das ist z.B. ein Satz. Und am 1. Mai ein zweiter! Dritter.") == [
+        "Das ist z.B. ein Satz.", "Und am 1. Mai ein zweiter!", "Dritter."]
+
+
+def test_same_word_up_to_case_and_inflection():
+    assert spans.same_word("Bootloader", "bootloaders")
+    assert spans.same_word("Kernel", "Kernels")
+    assert not spans.same_word("Kernel", "Bootloader")
+
+
+def _demo_sections():
+    parsed = parse_file(CORPUS_DE / "ch03.de.html", "html")
+    return ["\n".join(text for _page, text in section.paragraphs) for section in parsed.sections]
+
+
+def _embed(words):
+    """Letter-trigram vectors: near for words that share letters (a stand-in for the course's embedder)."""
+    import math
+
+    out = []
+    for word in words:
+        grams = {}
+        padded = f"  {word.casefold()} "
+        for i in range(len(padded) - 2):
+            grams[padded[i:i + 3]] = grams.get(padded[i:i + 3], 0) + 1
+        norm = math.sqrt(sum(v * v for v in grams.values()))
+        out.append({g: v / norm for g, v in grams.items()})
+    keys = sorted({g for v in out for g in v})
+    return [[v.get(g, 0.0) for g in keys] for v in out]
+
+
+def test_candidates_in_german_text_stand_alone_and_their_distractors_fit():
+    sections = _demo_sections()
+    vocab = spans.Vocabulary.from_texts(sections, language="de")
+    found = [c for text in sections for c in spans.answer_candidates(text, None, "de", vocabulary=vocab, limit=3)]
+    assert len(found) >= 15
+    for candidate in found:
+        assert candidate.sentence[candidate.start:candidate.end] == candidate.span
+        assert candidate.gapped.count(spans.GAP) == 1 and candidate.span not in candidate.gapped
+        assert candidate.sentence.endswith(".") and candidate.sentence[0].isupper()
+        first = candidate.sentence.split()[0].casefold()
+        assert first not in ("dies", "er", "es", "damit", "hier", "dann")
+        wrong = spans.distractor_candidates(candidate, None, 3, vocabulary=vocab, embed=_embed)
+        assert len(wrong) == len(set(wrong))
+        for word in wrong:
+            assert word.casefold() not in candidate.sentence.casefold()
+            assert not spans.same_word(word, candidate.span)
+            assert vocab.kind_of(word) == candidate.token_kind or candidate.kind == spans.NUMBER
+    kinds = {c.kind for c in found}
+    assert spans.TERM in kinds and spans.COMMAND in kinds
+
+
+@pytest.mark.django_db
+def test_the_course_vocabulary_comes_from_its_indexed_passages(course):
+    from courses.documents import add_document
+    from courses.ingest import ingest_document
+
+    document = add_document(course, "boot.md", ("# Start\n\n" + BOOT).encode(), enqueue=False)
+    assert ingest_document(document.pk) == "ready"
+    vocab = spans.course_vocabulary(course)
+    assert vocab.passages >= 1 and vocab.df["Bootloader"] >= 1
+    assert spans.course_vocabulary(course) is vocab  # built once while the passages stay the same
+    found = spans.answer_candidates(BOOT, course, "de")
+    assert found, "no candidate in the text"
+    best = found[0]
+    wrong = spans.distractor_candidates(best, course, 3)
+    assert wrong and all(w.casefold() not in best.sentence.casefold() for w in wrong)

@@ -1,0 +1,1 @@
+"""The question bank and practice: kinds of question, their generation, checks, exports and practice."""

@@ -1,0 +1,544 @@
+"""Answer spans chosen from the text itself: which sentences of a section make good questions, which span of each is
+the answer, and wrong answers of the same kind from the course's own vocabulary.
+
+No tagger with German weights is available offline, so the choice rests on the shape of words and on the course's
+own statistics (``Vocabulary``): in how many of its passages a word occurs (rare words are the course's terms), how
+it is written in the middle of a sentence (German nouns are capitalised, commands are not), which word stands
+before it (a distractor that followed the same article elsewhere fits the gap's grammar), and whether it stands in
+code position (``name(1)``, quoted paths, ``--options``).
+
+Kinds of answer span: ``term`` (a noun or compound the course uses and that is rare elsewhere in it), ``name``
+(an acronym or a name written in capitals: UEFI, GRUB, FreeDOS), ``command`` (a command, path, option or variable in
+code position), ``number`` and ``definition`` (the term a sentence defines: "Der Bootloader ist …").
+
+``answer_candidates(section_text, course, language)`` and ``distractor_candidates(candidate, course, k)`` are the
+public API; the pure ``Vocabulary.from_texts`` and the ``vocabulary=`` / ``embed=`` arguments let them run without
+a database.
+"""
+
+import math
+import re
+import threading
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from courses.language import STOPWORDS, detect_language
+
+TERM, NAME, COMMAND, NUMBER, DEFINITION = "term", "name", "command", "number", "definition"
+KINDS = (TERM, NAME, COMMAND, NUMBER, DEFINITION)
+GAP = "_____"
+
+MIN_WORDS, MAX_WORDS = 7, 36
+MIN_CONTEXT_WORDS = 4  # content words of the sentence besides the answer: what a student decides by
+MAX_DF_SHARE = 0.12  # a term in more than this share of the course's passages is common, not a key term
+
+# A word of the text: letters, digits and what code and compounds hold inside ('/', '.', '-', '_', '+', ':', '='),
+# optionally a leading '/', '-', '$' or '~' and a man page's section "(1)".
+_TOKEN = re.compile(r"(?:~/|[/$]|--?)?[\w][\w./+:=~@-]*(?:\(\d\w{0,3}\))?")
+_TRAILING = ".:-=/"
+_MANPAGE = re.compile(r"^[\w.+-]+\(\d\w{0,3}\)$")
+_NUMBER = re.compile(r"^\d{1,6}(?:[.,]\d{1,3})?$")
+_ACRONYM = re.compile(r"^(?=(?:[^a-zäöüß]*[A-ZÄÖÜ]){2})[A-ZÄÖÜ][A-ZÄÖÜ0-9]{1,7}$")
+_CAMEL = re.compile(r"^[A-ZÄÖÜ][a-zäöüß]+[A-ZÄÖÜ][\wäöüß]*$")
+_NOUN = re.compile(r"^(?:[\wäöüß]+-)*[A-ZÄÖÜ][a-zäöüß]{2,}$")
+_EN_WORD = re.compile(r"^[a-z][a-z-]{4,}$")
+_CODE_INSIDE = re.compile(r"[_/=]|\.[a-z]|^[a-z0-9][\w.+-]*[0-9][\w.+-]*$")
+_QUOTED = re.compile(r"`([^`\s]{1,60})`")  # code spans of Markdown
+
+# Sentence ends: ., ! or ? followed by space and a capital, a digit or a quote; not after an abbreviation.
+_ABBREVIATIONS = set("""z.b d.h u.a bzw ca usw vgl nr abb s etc evtl ggf inkl max min mind o.ä sog u.ä z.t bspw
+e.g i.e vs ff dr prof st""".split())
+_END = re.compile(r"(?<=[.!?])[\"”“)]?\s+(?=[\"„“(]?[A-ZÄÖÜ0-9])")
+
+# Capitalised words that are no terms: the polite "Sie", the callouts and the words of the text's own structure.
+_NOT_TERMS = set("""sie ihr ihre ihrem ihren ihrer ihres ihnen anmerkung tipp warnung achtung hinweis wichtig
+abschnitt abschnitte abschnitts kapitel kapitels tabelle tabellen abbildung seite seiten liste listen beispiel
+beispiele beispiels fall falle fälle teil teile art weise zeit hilfe folgenden thema frage fragen antwort antworten
+möglichkeit möglichkeiten ding dinge punkt punkte schritt schritte grund gründe sache sachen anfang ende ergebnis
+bereich rahmen hand zusammenhang zweck ziel regel menge reihe stelle form details informationen information mal
+jahr jahre prozent problem probleme art arten sinne weiteren folgende anderen übrigen einzelnen allgemeinen
+einfachheit natürlich vergleich einsatz verwendung nutzung umgang unterschied unterschiede überblick einführung
+note tip warning example examples section chapter table figure""".split())
+_DETERMINERS = set("""der die das den dem des ein eine einen einem einer eines kein keine keinen keinem keiner
+keines dieser diese dieses diesen diesem jeder jede jedes jeden jedem sein seine seinen seinem seiner ihr ihre
+ihren ihrem ihrer im am zum zur vom beim ins verschiedene verschiedenen mehrere mehreren einige einigen viele vielen
+alle allen beide beiden zwei drei vier the a an""".split())
+_ARTICLES = set("der die das den dem des ein eine einen einem einer eines im am zum zur vom beim ins".split())
+# A sentence that leans on its neighbours (or on a table or listing) is not understandable alone.
+_ANAPHORA = set("""dies diese dieser dieses diesem diesen er es damit dazu hier dort dann daher deshalb außerdem
+auch aber jedoch trotzdem allerdings somit dabei dafür davon darin darauf also ebenso stattdessen zudem ferner
+weiterhin hierbei hierzu ansonsten sonst natürlich jetzt nun so folglich dadurch deswegen sein seine ihr ihre
+this these that those it they then there here also however thus""".split())
+_POINTING = re.compile(r"^(?:hier|da|dar)(?:durch|mit|bei|für|von|zu|nach|vor|in|an|auf|aus|um|über|unter|gegen|"
+                       r"neben|aufhin)$")
+# Pronouns inside a sentence that point to something the sentence does not name.
+_BACK_REFERENCES = set("""er ihn ihm dies diese dieser dieses diesem diesen derselbe dieselbe dasselbe jene jener
+jenes hier dort dafür dazu davon damit daran darauf""".split())
+_OBJECT_ES = re.compile(r"\b(?:[Ss]ie|ich|wir|man) es\b|\bes (?:selbst|auch|dann|nun)\b")
+_LEANING = re.compile(r"(?i)\b(?:folgend\w*|wie folgt|unten|oben|obig\w*|vorherig\w*|vorig\w*|nachstehend\w*|"
+                      r"tabelle|abschnitt|kapitel|abbildung|siehe|beispielsweise|following|below|above|see)\b")
+_DEFINES = re.compile(r"(?i)^(?:der|die|das|ein|eine)?\s*(\S+)\s+(?:ist|sind|bezeichnet|bedeutet|heißt|"
+                      r"steht für|is|are|means)\b")
+_CALLED = re.compile(r"(?i)\b(?:wird|werden)\s+(?:auch\s+)?(?:als\s+)?(\S+)\s+(?:genannt|bezeichnet)\b")
+_POLITE_MODALS = {"können", "müssen", "sollten", "sollen", "dürfen", "werden", "brauchen", "finden", "erhalten"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An answer span in its sentence: the sentence, where the span stands in it, the span and its kind."""
+
+    sentence: str
+    start: int
+    end: int
+    span: str
+    kind: str
+    score: float = 0.0
+
+    @property
+    def gapped(self):
+        """The sentence with the span blanked (the gap-fill question)."""
+        return self.sentence[:self.start] + GAP + self.sentence[self.end:]
+
+    @property
+    def token_kind(self):
+        """The kind of word the answer is (a definition's answer is a term)."""
+        return TERM if self.kind == DEFINITION else self.kind
+
+
+# --- Words and sentences ------------------------------------------------------------------------------------------
+
+def tokens(sentence):
+    """[(start, end, word)] of a sentence: words, numbers and code, trailing punctuation left out."""
+    found = []
+    for match in _TOKEN.finditer(sentence):
+        word, start = match.group(), match.start()
+        while len(word) > 1 and word[-1] in _TRAILING and not _MANPAGE.match(word):
+            word = word[:-1]
+        if word[:1] in "/$~":
+            word = re.sub(r"-[A-ZÄÖÜ][\wäöüß]*$", "", word)
+        if word.startswith("-") and (not re.match(r"^--?[a-zA-Z]", word) or (
+                start and not sentence[start - 1].isspace() and sentence[start - 1] not in "\"'„“(`")):
+            word, start = word.lstrip("-"), start + len(word) - len(word.lstrip("-"))
+        if word:
+            found.append((start, start + len(word), word))
+    return found
+
+
+def sentences(text):
+    """The sentences of a text in order: each line (paragraph) split at sentence ends, abbreviations kept whole."""
+    out = []
+    for line in text.splitlines():
+        line = " ".join(line.split())
+        if not line:
+            continue
+        start = 0
+        for match in _END.finditer(line):
+            piece = line[start:match.start()]
+            last = re.findall(r"([\w.]+)[.!?][\"”“)]?$", piece)
+            if last and (last[0].casefold().rstrip(".") in _ABBREVIATIONS or re.fullmatch(r"\d{1,2}", last[0])):
+                continue  # "z.B. Foo", "am 1. Mai"
+            out.append(line[start:match.end()].strip())
+            start = match.end()
+        if line[start:].strip():
+            out.append(line[start:].strip())
+    return out
+
+
+def inflection_key(word):
+    """A word reduced to what its German or English inflections share (case and common endings dropped)."""
+    word = word.casefold()
+    if not re.fullmatch(r"[\wäöüß-]+", word) or re.search(r"\d", word):
+        return word  # code, paths and numbers are compared as they are
+    for ending in ("ern", "en", "er", "es", "e", "n", "s"):
+        if len(word) - len(ending) >= 4 and word.endswith(ending):
+            return word[:-len(ending)]
+    return word
+
+
+def same_word(a, b):
+    """Whether two words are the same up to case and inflection (or one merely extends the other)."""
+    ka, kb = inflection_key(a), inflection_key(b)
+    if ka == kb or a.casefold() == b.casefold():
+        return True
+    short, long_ = sorted((ka, kb), key=len)
+    return len(short) >= 4 and (long_.startswith(short) or long_.endswith(short))
+
+
+# --- The course's vocabulary --------------------------------------------------------------------------------------
+
+@dataclass
+class Vocabulary:
+    """What the course's passages say about each word: in how many passages it occurs, how often it is written
+    capitalised or lower-case inside a sentence, in code position, and after which word."""
+
+    language: str = "de"
+    passages: int = 0
+    df: Counter = field(default_factory=Counter)
+    upper: Counter = field(default_factory=Counter)
+    lower: Counter = field(default_factory=Counter)
+    code: Counter = field(default_factory=Counter)
+    before: dict = field(default_factory=lambda: defaultdict(Counter))
+    signature: tuple = ()
+
+    @classmethod
+    def from_texts(cls, texts, language="de", signature=()):
+        """The vocabulary of these passages (the course's chunks)."""
+        vocab = cls(language=language, signature=signature)
+        for text in texts:
+            vocab.passages += 1
+            seen = set()
+            for quoted in _QUOTED.findall(text):
+                vocab.code[quoted.rstrip(_TRAILING)] += 1
+            for sentence in sentences(text):
+                previous = ""
+                for number, (_start, _end, word) in enumerate(tokens(sentence)):
+                    seen.add(word)
+                    if _MANPAGE.match(word):
+                        vocab.code[word] += 1
+                        vocab.code[word.split("(")[0] + "("] += 1
+                    if number:
+                        (vocab.upper if word[:1].isupper() else vocab.lower)[word.casefold()] += 1
+                    if previous:
+                        vocab.before[word][previous] += 1
+                    previous = word.casefold()
+            vocab.df.update(seen)
+        return vocab
+
+    def idf(self, word):
+        """log(passages / passages with the word), the word's rarity in the course."""
+        return math.log((self.passages + 1) / (self.df.get(word, 0) + 1)) + 1.0
+
+    def share(self, word):
+        """The share of the course's passages that hold the word."""
+        return self.df.get(word, 0) / max(self.passages, 1)
+
+    def kind_of(self, word):
+        """The word's kind (TERM, NAME, COMMAND, NUMBER) or None when it makes no answer."""
+        if _MANPAGE.match(word) or (len(word) > 2 and word[0] in "/$~" and re.search(r"\w", word)):
+            return COMMAND
+        if re.match(r"^--?[a-zA-Z][\w-]*$", word):
+            return COMMAND
+        if _NUMBER.match(word):
+            return NUMBER if not re.match(r"^0\d", word) else None
+        if _ACRONYM.match(word) or _CAMEL.match(word) or re.match(r"^[A-Z][A-Za-z]+\d+$", word):
+            return NAME
+        folded = word.casefold()
+        if word[:1].islower() and re.search(r"[a-z]", word) and (
+                _CODE_INSIDE.search(word) or max(self.code.get(f"{word}(", 0), self.code.get(word, 0)) * 3 >= max(
+                    1, self.lower.get(folded, 0))):
+            return COMMAND if len(word) >= 2 and not word.endswith("-") else None
+        if self.language == "de":
+            if _NOUN.match(word) and folded not in _NOT_TERMS:
+                upper, lower = self.upper.get(folded, 0), self.lower.get(folded, 0)
+                if upper and upper >= 4 * lower:
+                    return TERM
+            return None
+        if word[:1].isupper() and re.match(r"^[A-Z][a-z]{2,}$", word) and folded not in _NOT_TERMS:
+            upper, lower = self.upper.get(folded, 0), self.lower.get(folded, 0)
+            return NAME if upper >= 4 * max(lower, 1) else None
+        if _EN_WORD.match(word) and folded not in _NOT_TERMS and self.df.get(word, 0) >= 2:
+            return TERM
+        return None
+
+    def words_of(self, kind, min_df=1):
+        """The course's words of a kind, most frequent first."""
+        return [w for w, n in self.df.most_common() if n >= min_df and self.kind_of(w) == kind]
+
+
+_cache, _cache_lock = {}, threading.Lock()
+
+
+def course_vocabulary(course):
+    """The vocabulary of a course's indexed passages, built once per process and rebuilt when they change."""
+    from django.db.models import Count, Max
+
+    from courses.models import Chunk, Course, EmbeddingIndex
+
+    course_id = getattr(course, "pk", course)
+    language = getattr(course, "language", None) or Course.objects.filter(pk=course_id).values_list(
+        "language", flat=True).first() or "de"
+    chunks = Chunk.objects.filter(course_id=course_id)
+    index = EmbeddingIndex.objects.filter(course_id=course_id, active=True).values_list("pk", flat=True).first()
+    if index is not None:
+        chunks = chunks.filter(index_id=index)
+    shape = chunks.aggregate(n=Count("id"), last=Max("id"))
+    signature = (language, shape["n"], shape["last"])
+    with _cache_lock:
+        found = _cache.get(course_id)
+        if found is not None and found.signature == signature:
+            return found
+    vocab = Vocabulary.from_texts(chunks.order_by("document_id", "ordinal").values_list("text", flat=True).iterator(),
+                                  language=language, signature=signature)
+    with _cache_lock:
+        _cache[course_id] = vocab
+    return vocab
+
+
+# --- Answer candidates -------------------------------------------------------------------------------------------
+
+def _standalone(sentence, words, language):
+    """Whether a sentence reads as a complete statement on its own (no question, no listing, no pointer to its
+    neighbours or to a table), in the course's language."""
+    if not MIN_WORDS <= len(words) <= MAX_WORDS or not sentence.endswith("."):
+        return False
+    if not sentence[:1].isupper() or sentence.endswith(("..", "…")) or "…" in sentence or "://" in sentence:
+        return False
+    if sentence.count("(") != sentence.count(")") or sentence.count('"') % 2 or sentence.count("„") != sentence.count(
+            "“"):
+        return False
+    first = words[0][2].casefold()
+    if first in _ANAPHORA or _POINTING.match(first):
+        return False
+    folded = [w.casefold() for _s, _e, w in words]
+    if any(w in _BACK_REFERENCES or _POINTING.match(w) for w in folded[1:]):
+        return False
+    for start, _end, word in words[1:]:
+        if word in ("deren", "dessen") and not sentence[:start].rstrip().endswith(","):
+            return False
+    if first == "sie" and (len(words) < 2 or words[1][2] not in _POLITE_MODALS):
+        return False
+    if first == "das" and len(words) > 1 and not words[1][2][:1].isupper():
+        return False  # "Das ist …", "Das wird …": a pronoun, not an article
+    if _OBJECT_ES.search(sentence):
+        return False
+    if _LEANING.search(sentence) or re.search(r"\d+\.\d+\.\d+", sentence) or ":" in sentence.rstrip(".")[-3:]:
+        return False
+    if detect_language(sentence, default=language) != language:
+        return False
+    code = sum(1 for _s, _e, w in words if re.search(r"[/_=$]|\(\d", w) or w.startswith("-"))
+    return code <= max(1, len(words) // 6)
+
+
+def _key_score(word, kind, vocab, section_counts, sentence_words):
+    """How good a key the word makes (None: none at all): rare in the course, frequent in its section."""
+    if len(word) < 3 and kind != NUMBER:
+        return None
+    others = [w for w in sentence_words if w != word]
+    if any(same_word(word, w) or (len(word) >= 4 and word.casefold() in w.casefold()) for w in others):
+        return None  # the sentence gives the answer away
+    if sentence_words.count(word) > 1:
+        return None
+    if kind == NUMBER:
+        return 0.8 if 1 < len(word) <= 4 else None
+    if vocab.passages >= 20 and vocab.share(word) > MAX_DF_SHARE:
+        return None
+    tf = section_counts.get(word, 0)
+    score = vocab.idf(word) / max(1.0, math.log(vocab.passages + 2)) * (1 + 0.4 * min(tf - 1, 3))
+    if kind == TERM:
+        score += 0.3 if len(word) >= 8 else -0.3 if len(word) <= 6 else 0.0  # short nouns are general words
+        score += 0.2 if "-" in word else 0.0
+        score += 0.4 if tf >= 2 else 0.0  # a term the section is about
+    if kind == COMMAND:
+        score += 0.2
+    if vocab.df.get(word, 0) < 2:
+        score -= 0.5  # used once only: a word the course does not use
+    return score
+
+
+def answer_candidates(section_text, course, language=None, *, vocabulary=None, limit=None):
+    """Candidates for gap-fill answers in a section, best first, at most one per sentence and per answer: each a
+    sentence that stands on its own, and in it a key term, name, command, number or defined term."""
+    vocab = vocabulary or course_vocabulary(course)
+    language = language or vocab.language
+    section_counts = Counter(w for s in sentences(section_text) for _a, _b, w in tokens(s))
+    found, seen_sentences = [], set()
+    for sentence in sentences(section_text):
+        if sentence in seen_sentences:
+            continue
+        seen_sentences.add(sentence)
+        words = tokens(sentence)
+        if not _standalone(sentence, words, language):
+            continue
+        sentence_words = [w for _s, _e, w in words]
+        if len([w for w in sentence_words if w.casefold() not in STOPWORDS and len(w) > 2]) <= MIN_CONTEXT_WORDS:
+            continue  # too little said around the gap to decide
+        defined = _defined_term(sentence)
+        best = None
+        for number, (start, end, word) in enumerate(words):
+            kind = vocab.kind_of(word)
+            if kind is None:
+                continue
+            if number == 0 and kind != TERM:
+                continue  # a sentence opening with a gap of code or digits reads badly
+            score = _key_score(word, kind, vocab, section_counts, sentence_words)
+            if score is None:
+                continue
+            this_kind = kind
+            if word == defined and kind in (TERM, NAME):
+                this_kind, score = DEFINITION, score + 0.5
+            if number + 1 < len(words) and words[number + 1][0] == end + 1 and sentence[end] == "-":
+                continue
+            if start and sentence[start - 1] == "-" or sentence[end:end + 1] == "-":
+                continue  # a part of a compound written with a hyphen
+            if kind in (TERM, NAME) and _in_name(words, number, sentence):
+                continue  # one word of a multi-word name ("Midnight Commander")
+            score -= 0.02 * max(0, len(words) - 22)
+            if best is None or score > best.score:
+                best = Candidate(sentence, start, end, word, this_kind, round(score, 3))
+        if best is not None:
+            found.append(best)
+    found.sort(key=lambda c: -c.score)
+    chosen, keys = [], set()
+    for candidate in found:
+        key = inflection_key(candidate.span)
+        if key in keys:
+            continue
+        keys.add(key)
+        chosen.append(candidate)
+    return chosen[:limit] if limit else chosen
+
+
+def _in_name(words, number, sentence):
+    """Whether the word at `number` stands right beside another capitalised word, as in a multi-word name."""
+    for other in (number - 1, number + 1):
+        if not 0 < other < len(words):
+            continue
+        start, end, word = words[other]
+        between = sentence[min(end, words[number][1]):max(start, words[number][0])]
+        if word[:1].isupper() and word.casefold() not in _NOT_TERMS and between.strip() == "":
+            return True
+    return False
+
+
+def _defined_term(sentence):
+    """The term a sentence defines ("Der Bootloader ist …", "… wird auch Superuser genannt"), or ''."""
+    match = _DEFINES.match(sentence) or _CALLED.search(sentence)
+    return match.group(1).rstrip(",.") if match else ""
+
+
+# --- Distractors ------------------------------------------------------------------------------------------------
+
+_vectors, _vectors_lock = {}, threading.Lock()
+
+
+def _course_embed(course):
+    """A function embedding words with the course's embedding model (vectors cached per course and model)."""
+    from tutor.item_checks import course_embedder
+
+    course_id = getattr(course, "pk", course)
+    name, embedder = course_embedder(course_id)
+
+    def embed(words):
+        with _vectors_lock:
+            cache = _vectors.setdefault(name, {})
+            missing = [w for w in dict.fromkeys(words) if w not in cache]
+        if missing:
+            vectors = embedder.embed_passages(missing)
+            with _vectors_lock:
+                cache.update({w: [float(x) for x in v] for w, v in zip(missing, vectors, strict=True)})
+        return [cache[w] for w in words]
+
+    return embed
+
+
+def _determiner_before(sentence, start):
+    """The article or determiner that governs the word at `start` (skipping up to two adjectives), or ''."""
+    before = [w.casefold() for _s, _e, w in tokens(sentence[:start])][-3:]
+    for word in reversed(before):
+        if word in _DETERMINERS:
+            return word
+        if not re.match(r"^[a-zäöüß]+(?:e|en|er|es|em)$", word):
+            return ""
+    return ""
+
+
+def _narrowed(pool, keep, k):
+    """The pool narrowed to the words `keep` accepts, when at least k are left (else as it was)."""
+    narrowed = [w for w in pool if keep(w)]
+    return narrowed if len(narrowed) >= k else pool
+
+
+def _fitting(pool, key, candidate, vocab, k):
+    """The German nouns of the pool that fit the gap's grammar as the key does: seen after the gap's article (or
+    quantity word), ending like the key (case and number), written like it (no capitals inside a plain word), and
+    used with an article somewhere in the course (a noun, not a name)."""
+    determiner = _determiner_before(candidate.sentence, candidate.start)
+    plain = not re.search(r"[A-ZÄÖÜ]{2}", key)
+    pool = _narrowed(pool, lambda w: not plain or not re.search(r"[A-ZÄÖÜ]{2}", w), k)
+    pool = _narrowed(pool, lambda w: any(vocab.before.get(w, {}).get(d) for d in _ARTICLES), k)
+    if determiner:
+        pool = _narrowed(pool, lambda w: vocab.before.get(w, {}).get(determiner), k)
+    pool = _narrowed(pool, lambda w: w[-1:] == key[-1:], k)
+    return _narrowed(pool, lambda w: w[-2:] == key[-2:], k)
+
+
+def _number_distractors(key, vocab, k):
+    value = float(key.replace(",", "."))
+    own = {w for w in vocab.df if _NUMBER.match(w) and len(w) == len(key) and w != key}
+    ranked = sorted(own, key=lambda w: (abs(float(w.replace(",", ".")) - value), w))
+    if len(ranked) < k and key.isdigit():
+        number = int(key)
+        for near in (number + 1, number - 1, number * 2, number + 2, max(number // 2, 0), number - 2, number * 10):
+            text = str(near)
+            if near > 0 and text != key and text not in ranked:
+                ranked.append(text)
+    return ranked
+
+
+def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None, exclude=(), section_words=()):
+    """Up to `k` wrong answers for the candidate, best first: words of the same kind from the course's own
+    vocabulary, near the key in the course's embedding space (a little nearer when the section uses them), fitting
+    the gap's grammar where the course shows which fit, never in the source sentence and never the key again up to
+    case or inflection."""
+    vocab = vocabulary or course_vocabulary(course)
+    key, kind = candidate.span, candidate.token_kind
+    in_sentence = {w.casefold() for _s, _e, w in tokens(candidate.sentence)}
+    excluded = [key, *exclude]
+
+    def allowed(word):
+        if word.casefold() in in_sentence or word.casefold() in candidate.sentence.casefold():
+            return False
+        return not any(same_word(word, other) for other in excluded)
+
+    if kind == NUMBER:
+        pool = [w for w in _number_distractors(key, vocab, k) if allowed(w)]
+        return pool[:k]
+    pool = [w for w in vocab.words_of(kind, min_df=2 if vocab.passages >= 10 else 1) if allowed(w)]
+    if kind == COMMAND:
+        shape = _shape(key)
+        pool = [w for w in pool if _shape(w) == shape] or pool
+        if shape == "name":  # commands the course names with their man page first
+            pool.sort(key=lambda w: not vocab.code.get(f"{w}("))
+    if kind in (TERM, NAME) and vocab.language == "de":
+        pool = _fitting(pool, key, candidate, vocab, k)
+    pool = pool[:400]
+    if not pool:
+        return []
+    embed = embed or _course_embed(course)
+    vectors = embed([key, *pool])
+    target = vectors[0]
+    length = len(key)
+
+    section = set(section_words or ())
+
+    def closeness(item):
+        word, vector = item
+        similarity = sum(a * b for a, b in zip(target, vector, strict=False)) + (0.05 if word in section else 0.0)
+        similar_length = -0.15 * abs(math.log((len(word) + 1) / (length + 1)))
+        same_ending = 0.05 if kind == TERM and word[-2:] == key[-2:] else 0.0
+        return similarity + similar_length + same_ending
+
+    ranked = [w for w, _v in sorted(zip(pool, vectors[1:], strict=True), key=closeness, reverse=True)]
+    chosen = []
+    for word in ranked:
+        if any(same_word(word, other) for other in chosen):
+            continue
+        chosen.append(word)
+        if len(chosen) == k:
+            break
+    return chosen
+
+
+def _shape(word):
+    """The shape of a code word: a man page, path, option, variable or a plain name."""
+    if _MANPAGE.match(word):
+        return "man"
+    if word.startswith(("/", "~/")):
+        return "path"
+    if word.startswith("-"):
+        return "option"
+    if word.startswith("$"):
+        return "variable"
+    if re.search(r"\.\w", word):
+        return "file"
+    return "name" if re.fullmatch(r"[a-z][a-z0-9+-]*", word) else "other"

@@ -1,0 +1,68 @@
+"""Questions built from the text by the tool alone, with no language model: right by construction, so a course
+without a capable model still gets practice.
+
+The gap fill ("Lückentext"): a sentence of the section that stands on its own, its key term, name, command, number
+or defined term blanked (tutor.questions.spans), the key among three wrong answers of the same kind from the
+course's own vocabulary that the text does not support (tutor.item_checks.supported_by).
+"""
+
+import random
+import zlib
+
+from tutor import item_checks, items
+from tutor.models import Question
+from tutor.questions import spans
+
+WRONG = 3  # wrong answers per gap
+ASKED = 8  # distractor candidates asked for, to keep three the text does not support
+
+
+def section_text(passages):
+    """The text of a section's passages, each line once (passages repeat the end of the one before)."""
+    return "\n".join(dict.fromkeys(line.strip() for chunk in passages for line in chunk.text.splitlines()
+                                   if line.strip()))
+
+
+def _source(sentence, passages):
+    """The passage the sentence stands in (the first), or None."""
+    folded = " ".join(sentence.split())
+    for chunk in passages:
+        if folded in " ".join(chunk.text.split()):
+            return chunk
+    return None
+
+
+def gap_fill(course, passages, count, *, language, avoid=(), vocabulary=None, embed=None, sentences=None):
+    """[(unsaved Question, problems)] for up to `count` gap-fill questions about these passages of one section, the
+    best answer spans first; a sentence already asked about (its gapped form in `avoid`) is left out. A span with
+    fewer than three distractors the text does not support yields a question with its form problem (to count it
+    as dropped)."""
+    vocab = vocabulary or spans.course_vocabulary(course)
+    text = section_text(passages)
+    sentences = sentences if sentences is not None else item_checks.section_sentences(passages)
+    asked = {items.folded(s) for s in avoid}
+    words = {w for sentence in sentences for _start, _end, w in spans.tokens(sentence)}
+    out = []
+    for candidate in spans.answer_candidates(text, course, language, vocabulary=vocab):
+        if len([q for q, problems in out if not problems]) >= count:
+            break
+        if items.folded(candidate.gapped) in asked:
+            continue
+        question = Question(kind=Question.GAP_FILL, origin=Question.GENERATED, stem=candidate.gapped,
+                            explanation=candidate.sentence, source_chunk=_source(candidate.sentence, passages))
+        wrong = []
+        for word in spans.distractor_candidates(candidate, course, ASKED, vocabulary=vocab, embed=embed,
+                                                section_words=words):
+            question.options = [word]
+            if not item_checks.supported_by(word, question, sentences):
+                wrong.append(word)
+            if len(wrong) == WRONG:
+                break
+        options = wrong + [candidate.span]
+        random.Random(zlib.crc32(candidate.sentence.encode())).shuffle(options)
+        question.options, question.correct_index = options, options.index(candidate.span)
+        problems = items.form_problems(question)
+        if len(wrong) < WRONG:
+            problems.append((items.OPTIONS, f"{len(wrong)} wrong answers of the kind {candidate.kind} found"))
+        out.append((question, problems))
+    return out
