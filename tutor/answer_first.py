@@ -181,14 +181,15 @@ def answer_candidates(passages, language, limit=50, course=None):
 
 def _from_spans(passages, language, course, limit):
     """Candidates of tutor.questions.spans, each with its passage and the sentences around it."""
-    from tutor.questions import spans, textbuilt
+    from tutor.questions import spans as text_spans
+    from tutor.questions import textbuilt
 
     out = []
-    for chosen in spans.answer_candidates(textbuilt.section_text(passages), course, language, limit=limit):
+    for chosen in text_spans.answer_candidates(textbuilt.section_text(passages), course, language, limit=limit):
         chunk = _chunk_of(chosen.sentence, passages)
         if chunk is None:
             continue
-        said = spans.sentences(chunk.text)
+        said = text_spans.sentences(chunk.text)
         number = said.index(chosen.sentence) if chosen.sentence in said else None
         before = said[max(0, number - CONTEXT_SENTENCES):number] if number is not None else []
         after = said[number + 1:number + 1 + CONTEXT_SENTENCES] if number is not None else []
@@ -251,9 +252,9 @@ def distractor_candidates(candidate, pool_texts, language, limit=8, course=None)
     words of the same kind from the course's vocabulary near the key (spans.distractor_candidates); else spans of
     the same sort from `pool_texts` that its sentence does not hold, nearest in length first."""
     if course is not None and candidate.span is not None:
-        from tutor.questions import spans
+        from tutor.questions import spans as text_spans
 
-        found = spans.distractor_candidates(candidate.span, course, limit)
+        found = text_spans.distractor_candidates(candidate.span, course, limit)
         if found:
             return found
     sentence = items.folded(candidate.sentence)
@@ -330,9 +331,11 @@ def _distractor_problem(text, candidate, kept):
     return None
 
 
-def to_question(candidate, kind, item, tool_distractors=()):
+def to_question(candidate, kind, item, tool_distractors=(), supported=None):
     """(unsaved Question or None, [(problem, detail)], {replaced wrong options: reason}): the model's item turned into
-    a question whose key is the candidate's span, verbatim; wrong options that fail are replaced by the tool's own."""
+    a question whose key is the candidate's span, verbatim; wrong options that fail are replaced by the tool's own.
+    supported(option, question) names why the text supports a wrong option ('' when it does not: see
+    tutor.item_checks.supported_by); such an option is replaced too."""
     if not isinstance(item, dict):
         return None, [(items.SCHEMA, "not an object")], {}
     stem = items.clean(item.get("stem"))
@@ -349,8 +352,15 @@ def to_question(candidate, kind, item, tool_distractors=()):
         return question, problems, replaced
     given = item.get("distractors") if isinstance(item.get("distractors"), list) else []
     kept = []
+    def problem(text):
+        found = _distractor_problem(text, candidate, kept)
+        if found is None and supported is not None:
+            question.options = [text]
+            found = supported(text, question) or None
+        return found
+
     for text in [items.clean(d) for d in given][:DISTRACTORS]:
-        reason = _distractor_problem(text, candidate, kept)
+        reason = problem(text)
         if reason is None:
             kept.append(text)
         else:
@@ -358,7 +368,7 @@ def to_question(candidate, kind, item, tool_distractors=()):
     for text in tool_distractors:
         if len(kept) >= DISTRACTORS:
             break
-        if _distractor_problem(text, candidate, kept) is None:
+        if problem(text) is None:
             kept.append(text)
     if len(kept) < 2:
         problems.append((DISTRACTORS_UNUSABLE, f"{len(kept)} usable wrong options"))

@@ -288,6 +288,7 @@ def _answer_first(course, passages, kind, count, outcome, stems, language, clien
     at most ROUNDS candidates per question wanted; True when the server failed and the part should stop."""
     candidates = answer_first.answer_candidates(passages, language, limit=count * ROUNDS, course=course)
     pool = [chunk.text for chunk in passages] + _neighbour_texts(passages)
+    sentences = item_checks.section_sentences(passages)
     have = 0
     for number, candidate in enumerate(candidates):
         if have >= count:
@@ -296,7 +297,7 @@ def _answer_first(course, passages, kind, count, outcome, stems, language, clien
             outcome.error = _time_spent()
             return True
         outcome.rounds = max(outcome.rounds, number // max(1, count) + 1)
-        tool = answer_first.distractor_candidates(candidate, pool, language, course=course)
+        tool = answer_first.distractor_candidates(candidate, pool, language, limit=12, course=course)
         started = time.monotonic()
         try:
             item, _cut_off = answer_first.ask(client, candidate, kind, language, examples=tool[:4])
@@ -311,7 +312,8 @@ def _answer_first(course, passages, kind, count, outcome, stems, language, clien
         finally:
             outcome.cost.calls += 1
             outcome.cost.seconds += time.monotonic() - started
-        question, problems, replaced = answer_first.to_question(candidate, kind, item, tool)
+        question, problems, replaced = answer_first.to_question(
+            candidate, kind, item, tool, supported=lambda option, q: item_checks.supported_by(option, q, sentences))
         if replaced:
             log.info("answer-first: wrong options replaced by the tool's own: %s", replaced)
         if question is not None and not problems:

@@ -1,6 +1,7 @@
 """Celery tasks of the tutor's chat (queue "chat" by name: tutor.tasks.chat_*); they take IDs and are idempotent."""
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 
 # Deployed on a threads pool (answers wait on the model): Celery enforces no time limits there, so an answer is
@@ -40,8 +41,12 @@ def generate_questions(set_id):
     return len(queued)
 
 
+# A database that does not answer in time (a busy machine) is retried: the tasks are idempotent.
+DATABASE_RETRY = {"autoretry_for": (OperationalError, InterfaceError), "retry_backoff": 5, "max_retries": 3}
+
+
 @shared_task(name="tutor.tasks.generate_question_part", acks_late=True, reject_on_worker_lost=True,
-             ignore_result=True, soft_time_limit=900, time_limit=960)
+             ignore_result=True, soft_time_limit=900, time_limit=960, **DATABASE_RETRY)
 def generate_question_part(part_id):
     """Write what one section's questions of a set still miss (see tutor.generation.generate_part); idempotent."""
     from tutor.generation import generate_part
@@ -68,7 +73,7 @@ def generate_test_checks(course_id):
 
 
 @shared_task(name="tutor.tasks.generate_open_feedback", acks_late=True, reject_on_worker_lost=True,
-             ignore_result=True, soft_time_limit=900, time_limit=960)
+             ignore_result=True, soft_time_limit=900, time_limit=960, **DATABASE_RETRY)
 def generate_open_feedback(attempt_id, question_id):
     """Write the model's feedback on one open answer of an attempt (see tutor.open_feedback.write_feedback);
     idempotent."""
