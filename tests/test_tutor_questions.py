@@ -34,7 +34,8 @@ GOOD = [
      "explanation": "Der Kernel startet ihn beim Systemstart.", "source": 1},
 ]
 OTHER = [  # about the same section, but other questions
-    {"stem": "Was startet systemd beim Systemstart?", "options": ["Die Dienste", "Den Kernel", "Das BIOS"],
+    {"stem": "Was startet systemd beim Systemstart?", "options": ["Die Dienste", "Den Webbrowser", "Das BIOS"],  # the text
+     # says the kernel starts (at boot) too: "Den Kernel" would be a wrong answer the text supports
      "answer": 0, "explanation": "systemd startet die Dienste in der richtigen Reihenfolge.", "source": 1},
     {"stem": "In welcher Reihenfolge startet systemd die Dienste?", "options": ["In der richtigen", "Zufällig",
                                                                                "Alphabetisch"],
