@@ -65,6 +65,8 @@ def test_the_model_s_item_is_checked_around_the_fixed_key():
     giveaway = dict(item, stem="Steht die Quelle in /etc/apt/sources.list oder woanders?")
     _question, problems, _replaced = answer_first.to_question(candidate, Question.SINGLE, giveaway, ["/etc/hosts"])
     assert [code for code, _detail in problems] == [answer_first.ANSWER_IN_STEM]
+    assert answer_first.to_question(candidate, Question.SINGLE, dict(item, distractors=[
+        "/etc/fstab", "Die Datei mit den Quellen", "/boot/grub"]), [])[2] == {"Die Datei mit den Quellen": "other_sort"}
     poor = dict(item, distractors=["Paketquellen", "Datei", "stehen"])
     _question, problems, _replaced = answer_first.to_question(candidate, Question.SINGLE, poor, [])
     assert [code for code, _detail in problems] == [answer_first.DISTRACTORS_UNUSABLE]
@@ -87,7 +89,8 @@ class AnswerFirstModel:
             sentence = re.search(r"^Satz: (.+)$", prompt, re.M).group(1)
             stem = "Was gehört in die Lücke: " + sentence.replace(answer, "___") + "?"
             words = [w for w in re.findall(r"\w{4,}", sentence) if w != answer]
-            wrong = [answer, words[0], "Quark"] if self.bad else ["42", "7", "Quark"]
+            good = "42" if answer.isdigit() else "Quark"  # a wrong option of the answer's sort
+            wrong = [answer, words[0], good] if self.bad else ["42", "7", "Quark"]
             self.keys[stem] = answer
             return json.dumps({"stem": stem, "distractors": wrong, "explanation": "So steht es im Satz."})
         if "answer" in properties:
@@ -121,7 +124,7 @@ def test_answer_first_items_keep_their_key_verbatim_and_come_out_usable(celery_w
         key = question.options[question.correct_index]
         assert key in flat(question.source_chunk.text)  # the key is a span of its source sentence
         assert key not in question.stem and len(set(map(items.folded, question.options))) == len(question.options)
-        assert "Quark" in question.options  # the model's good wrong option is kept, its bad ones replaced
+        assert {"Quark", "42"} & set(question.options)  # the model's good wrong option is kept, its bad ones replaced
         assert items.form_problems(question) == [] and not question.flagged, question.checks
         assert {c["check"]: c["ok"] for c in question.checks}["test_student"] is True
     requests = [r["body"] for r in stub_llm.requests if "distractors" in json.dumps(r["body"].get("response_format"))]

@@ -328,7 +328,23 @@ def _distractor_problem(text, candidate, kept):
         return "in_sentence"
     if len(text) > 3 * max(len(candidate.answer), 5) and len(text) - len(candidate.answer) > 25:
         return "too_long"
+    if not same_sort(text, candidate.answer, candidate.sort):
+        return "other_sort"
     return None
+
+
+def same_sort(text, answer, sort):
+    """Whether a wrong option is of the answer's sort by its shape: a number for a number, one word of code for a
+    command, a capitalised noun of about as many words for a German noun (a small model's 'options' are often
+    verbs, sentences or words of the prompt)."""
+    if sort == "number":
+        return any(c.isdigit() for c in text)
+    if sort in ("code", "command"):
+        return (" " in text) == (" " in answer) or len(text.split()) <= len(answer.split()) + 1
+    words, key_words = text.split(), answer.split()
+    if abs(len(words) - len(key_words)) > 1:
+        return False
+    return text[:1].isupper() == answer[:1].isupper() or not text[:1].isalpha()
 
 
 def to_question(candidate, kind, item, tool_distractors=(), supported=None):
