@@ -64,6 +64,24 @@ TASK = {
         "sentence on why."),
 }
 HINT = {"de": " Zum Beispiel: {examples}.", "en": " For example: {examples}."}
+# One worked example before the task: a small model copies the form of an answer far better than it follows a
+# description of it (SmolLM2 wrote digits into "stem" without one).
+EXAMPLE_STEM = {"de": "Welche Stadt ist die Hauptstadt von Frankreich?",
+                "en": "Which city is the capital of France?"}
+EXAMPLE = {  # from outside any course, so that a copied example is no question about the course
+    (Question.SINGLE, "de"): ('Beispiel: Satz: Die Hauptstadt von Frankreich ist Paris. Richtige Antwort: Paris\n'
+                              '{"stem": "' + EXAMPLE_STEM["de"] + '", "distractors": ["Lyon", "Marseille", '
+                              '"Brüssel"], "explanation": "Im Satz steht, dass Paris die Hauptstadt ist."}'),
+    (Question.SINGLE, "en"): ('Example: Sentence: The capital of France is Paris. Correct answer: Paris\n'
+                              '{"stem": "' + EXAMPLE_STEM["en"] + '", "distractors": ["Lyon", "Marseille", '
+                              '"Brussels"], "explanation": "The sentence says that Paris is the capital."}'),
+    (Question.SHORT, "de"): ('Beispiel: Satz: Die Hauptstadt von Frankreich ist Paris. Antwort: Paris\n'
+                             '{"stem": "' + EXAMPLE_STEM["de"] + '", "explanation": "Im Satz steht, dass Paris die '
+                             'Hauptstadt ist."}'),
+    (Question.SHORT, "en"): ('Example: Sentence: The capital of France is Paris. Answer: Paris\n'
+                             '{"stem": "' + EXAMPLE_STEM["en"] + '", "explanation": "The sentence says that Paris '
+                             'is the capital."}'),
+}
 
 
 def item_schema(kind):
@@ -288,7 +306,7 @@ def build_messages(candidate, kind, language, budget, examples=()):
         if examples and kind == Question.SINGLE else ""
     task = TASK[(kind, language)].format(sentence=defuse(candidate.sentence), answer=defuse(candidate.answer),
                                          hint=hint)
-    room = budget - count_tokens(PROMPT[language]) - count_tokens(task) - 20
+    room = budget - count_tokens(PROMPT[language]) - count_tokens(EXAMPLE[(kind, language)]) - count_tokens(task) - 20
     before, after = list(candidate.before), list(candidate.after)
     while before or after:
         context = " ".join(before + [candidate.sentence] + after)
@@ -298,7 +316,7 @@ def build_messages(candidate, kind, language, budget, examples=()):
     context = " ".join(before + [candidate.sentence] + after)
     if count_tokens(context) > room:
         context = truncate_to_tokens(candidate.sentence, max(room, 30))
-    return [{"role": "system", "content": PROMPT[language]},
+    return [{"role": "system", "content": PROMPT[language] + "\n\n" + EXAMPLE[(kind, language)]},
             {"role": "user", "content": f"<passage>\n{defuse(context)}\n</passage>\n\n{task}"}]
 
 
@@ -360,6 +378,8 @@ def to_question(candidate, kind, item, tool_distractors=(), supported=None):
         problems.append((items.PLACEHOLDER if stem else items.EMPTY, stem))
     elif f" {items.folded(candidate.answer)} " in f" {items.folded(stem)} ":
         problems.append((ANSWER_IN_STEM, stem))
+    elif items.folded(stem) in {items.folded(example) for example in EXAMPLE_STEM.values()}:
+        problems.append((items.COPIED, "the prompt's example"))
     question = Question(kind=kind, origin=Question.GENERATED, stem=stem, explanation=items.clean(item.get("explanation")))
     question.source_chunk = candidate.chunk
     replaced = {}
