@@ -224,7 +224,7 @@ def main():
 
         with app.connection_for_write() as connection:  # no worker answered: drop the queued answers
             connection.default_channel.queue_purge("chat")
-        from tutor.models import Conversation
+        from tutor.chat.models import Conversation
 
         Conversation.objects.filter(course=course).delete()
         lecturer.delete()  # with its membership and token

@@ -117,7 +117,7 @@ def point_tutor_at(course, url, **fields):
 
 def make_released_set(course, answers=(1, 0, 2), title="Systemstart: Fragen"):
     """A released question set of approved three-option questions whose correct options are `answers`."""
-    from tutor.models import Question, QuestionSet
+    from tutor.questions.models import Question, QuestionSet
 
     question_set = QuestionSet.objects.create(course=course, title=title, status=QuestionSet.RELEASED,
                                               generation=QuestionSet.DONE, requested=len(answers))

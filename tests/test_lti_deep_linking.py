@@ -10,7 +10,7 @@ from django.contrib.sessions.models import Session
 from courses.models import Course
 from tests.lti_support import ROLE, browser
 from tests.support import make_released_set
-from tutor.models import QuestionSet
+from tutor.questions.models import QuestionSet
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,4 +1,4 @@
-"""Answer-first questions (tutor.answer_first): the tool picks the sentence and the answer span, the model phrases the
+"""Answer-first questions (tutor.questions.answer_first): the tool picks the sentence and the answer span, the model phrases the
 question and wrong options around it. The selection and the check of the model's item on their own, then the whole
 path through the real stack (Celery worker, PostgreSQL, the loopback stub model), a prompt the server refuses as too
 long, and once with the real llama.cpp server (SmolLM2)."""
@@ -11,8 +11,9 @@ import pytest
 from courses.models import Chunk, Membership, Section
 from tests.support import INIT_TEXT, make_member, point_tutor_at, wait_for
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
-from tutor import answer_first, generation, items
-from tutor.models import GenerationPart, Question, QuestionSet, TutorConfig
+from tutor.models import TutorConfig
+from tutor.questions import answer_first, generation, items
+from tutor.questions.models import GenerationPart, Question, QuestionSet
 
 COURSE_TEXTS = [("systemstart.md", INIT_TEXT)]
 

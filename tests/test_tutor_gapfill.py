@@ -13,11 +13,11 @@ import pytest
 from courses.parsing import parse_file
 from tests.support import CORPUS_DE, make_member
 from tests.test_tutor_exports import escapedchar_post, escapedchar_pre, parse_text_with_format, shown
-from tutor import generation, item_checks, items
-from tutor.exports import gift, moodle_xml
-from tutor.imports import import_moodle_xml
-from tutor.models import Attempt, GenerationPart, Question, QuestionSet, TutorConfig
-from tutor.questions import spans
+from tutor.models import TutorConfig
+from tutor.questions import generation, item_checks, items, spans
+from tutor.questions.exports import gift, moodle_xml
+from tutor.questions.imports import import_moodle_xml
+from tutor.questions.models import Attempt, GenerationPart, Question, QuestionSet
 
 
 def _chapter_text():
@@ -133,7 +133,7 @@ def test_a_false_statement_the_text_supports_is_flagged():
 def test_generation_drops_a_model_s_true_distractor(db, settings):
     """Without the check the model's wrong option that the text supports would stay: the item has two right answers."""
     from tests.support import make_course
-    from tutor.generation import Outcome, _check
+    from tutor.questions.generation import Outcome, _check
 
     settings.EMBEDDING_MODEL = "static"
     course = make_course(("llm.md", "# Sprachmodelle\n\n" + "\n".join(c.text for c in SECTION)))
@@ -275,6 +275,6 @@ def test_a_gap_fill_set_is_practised_shuffled_and_graded_by_its_rule(client, rel
         client.post(f"/c/{released.course.pk}/practice/{released.pk}/", {f"q-{question.pk}": answer, "lt": token})
         attempt = Attempt.objects.filter(user=learner).first()
         assert (attempt.score, attempt.max_score) == (score, 1)
-    from tutor import practice
+    from tutor.questions import practice
 
     assert practice.rule_score(released, learner) == (0.0, 1)  # the last attempt counts

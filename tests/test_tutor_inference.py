@@ -5,7 +5,7 @@ import pytest
 
 from tests.stub_llm import StubLLM
 from tests.support import closed_port_url
-from tutor.inference import (
+from tutor.inference.client import (
     DONE,
     JSON_OBJECT_SCHEMA,
     JSON_SCHEMA,
@@ -197,7 +197,7 @@ def test_only_allowed_inference_hosts_are_ever_contacted(settings):
 def test_near_the_window_the_server_s_tokenizer_counts(stub):
     """The estimate (3.5 characters a token) undercounts for this server's tokenizer (2): fit() asks the server
     before refusing, and the route that answered is remembered."""
-    from tutor import inference
+    from tutor.inference import client as inference
 
     inference._tokenize_routes.clear()
     client = InferenceClient(endpoints=[Endpoint(url=stub.url)], retries=0, context_tokens=1000)
@@ -214,7 +214,7 @@ def test_near_the_window_the_server_s_tokenizer_counts(stub):
 
 def test_a_server_without_a_tokenizer_keeps_the_estimate(stub):
     """Ollama has no tokenize route: both routes are tried once, then the estimate is used without asking."""
-    from tutor import inference
+    from tutor.inference import client as inference
 
     inference._tokenize_routes.clear()
     stub.tokenizer = False
@@ -236,7 +236,7 @@ def test_a_prompt_counted_to_fit_but_refused_as_too_long_is_shrunk_and_sent_once
     """llama-cpp-python's server counts at /extras/tokenize/count; its chat template costs tokens the count does not
     see (hidden_tokens), so the counted prompt is refused with HTTP 400 context_length_exceeded: the client builds it
     smaller by the server's own numbers and sends it ONCE more, never the identical request."""
-    from tutor import inference
+    from tutor.inference import client as inference
 
     inference._tokenize_routes.clear()
     stub.tokenize_route = "/extras/tokenize/count"
@@ -265,7 +265,7 @@ def test_a_prompt_the_server_keeps_refusing_fails_with_a_reason_after_one_smalle
 def test_the_prompt_is_sized_to_the_generation_limit_and_the_window(stub):
     """prompt_tokens (GENERATION_PROMPT_TOKENS: what the model reads in its time) bounds the prompt below the
     window; the server's tokenizer decides (it counts more than the estimate here), and counts are cached."""
-    from tutor import inference
+    from tutor.inference import client as inference
 
     inference._tokenize_routes.clear()
     stub.reply = '{"answer": "x"}'
@@ -283,7 +283,7 @@ def test_the_prompt_is_sized_to_the_generation_limit_and_the_window(stub):
 
 
 def test_refusals_are_read_in_each_server_s_words():
-    from tutor.inference import context_exceeded
+    from tutor.inference.client import context_exceeded
 
     openai = context_exceeded('{"error": {"message": "This model\'s maximum context length is 8192 tokens. However, '
                               'you requested 9167 tokens (8847 in the messages, 320 in the completion).", '

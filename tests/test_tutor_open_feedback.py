@@ -1,4 +1,4 @@
-"""Feedback on open answers (tutor.open_feedback) through the real stack: a student's essay answer, the feedback task
+"""Feedback on open answers (tutor.questions.open_feedback) through the real stack: a student's essay answer, the feedback task
 on the generate queue (Celery worker, PostgreSQL, the loopback stub model), the result page marked AI feedback in
 German, the lecturer's page with the override, and the switch that lets open answers count toward the grade."""
 
@@ -8,8 +8,8 @@ import pytest
 
 from courses.models import Chunk, Membership
 from tests.support import INIT_TEXT, make_member, point_tutor_at, wait_for
-from tutor import open_feedback
-from tutor.models import Attempt, OpenAnswerFeedback, Question, QuestionSet
+from tutor.questions import open_feedback
+from tutor.questions.models import Attempt, OpenAnswerFeedback, Question, QuestionSet
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 

@@ -19,9 +19,10 @@ from tests.support import (
     wait_for,
 )
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
-from tutor.generation import generate
-from tutor.models import Attempt, GenerationPart, Question, QuestionChange, QuestionSet, TutorConfig
-from tutor.retention import delete_user_data, export_user_data
+from tutor.chat.retention import delete_user_data, export_user_data
+from tutor.models import TutorConfig
+from tutor.questions.generation import generate
+from tutor.questions.models import Attempt, GenerationPart, Question, QuestionChange, QuestionSet
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 

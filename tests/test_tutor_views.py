@@ -7,8 +7,9 @@ from django.urls import reverse
 
 from courses.models import Course, Membership
 from tests.support import make_member
-from tutor import conversations
-from tutor.models import Conversation, Feedback, Message, TestQuestion, TutorConfig
+from tutor.chat import conversations
+from tutor.chat.models import Conversation, Feedback, Message, TestQuestion
+from tutor.models import TutorConfig
 
 pytestmark = pytest.mark.django_db
 
@@ -81,7 +82,7 @@ def test_learners_may_not_open_the_lecturer_pages(client, course):
 def test_asking_stores_the_question_and_a_pending_answer(client, course, monkeypatch):
     queued = []
     # a session Celery worker started by other tests would answer it before it is read: only record the queueing
-    monkeypatch.setattr("tutor.tasks.chat_answer.delay", lambda message_id, *language: queued.append(message_id))
+    monkeypatch.setattr("tutor.chat.tasks.chat_answer.delay", lambda message_id, *language: queued.append(message_id))
     user, token = make_member(course)
     response = client.post(reverse("tutor:ask", args=[course.pk]), {"text": "Was ist PID 1?", "lt": token})
     assert response.status_code == 200

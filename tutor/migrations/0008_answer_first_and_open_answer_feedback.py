@@ -1,4 +1,4 @@
-"""Answer-first question writing (the course's choice); feedback on open answers (tutor.open_feedback) and the set's switch that lets it count toward the grade."""
+"""Answer-first question writing (the course's choice); feedback on open answers (tutor.questions.open_feedback) and the set's switch that lets it count toward the grade."""
 
 import django.core.validators
 import django.db.models.deletion

@@ -1,1 +1,2 @@
-"""The question bank and practice: kinds of question, their generation, checks, exports and practice."""
+"""The question bank and practice: generating, checking, reviewing, importing and exporting questions; students'
+practice."""

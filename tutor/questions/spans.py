@@ -413,7 +413,7 @@ _vectors, _vectors_lock = {}, threading.Lock()
 
 def _course_embed(course):
     """A function embedding words with the course's embedding model (vectors cached per course and model)."""
-    from tutor.item_checks import course_embedder
+    from tutor.questions.item_checks import course_embedder
 
     course_id = getattr(course, "pk", course)
     name, embedder = course_embedder(course_id)

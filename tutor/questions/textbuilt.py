@@ -9,9 +9,8 @@ course's own vocabulary that the text does not support (tutor.item_checks.suppor
 import random
 import zlib
 
-from tutor import item_checks, items
-from tutor.models import Question
-from tutor.questions import spans
+from tutor.questions import item_checks, items, spans
+from tutor.questions.models import Question
 
 WRONG = 3  # wrong answers per gap
 ASKED = 8  # distractor candidates asked for, to keep three the text does not support

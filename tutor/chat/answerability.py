@@ -1,0 +1,197 @@
+"""Whether the course texts hold the answer: decided from evidence the tool can check, not the model's obedience.
+
+Two checks. Before the model is asked, ``assess`` weighs the retrieval evidence (raw vector similarity of the best
+passage, how far it stands out from the course's background, and the rarity-weighted share of the question's words
+the passages hold: courses.retrieval) with a calibration per embedding model, into "strong", "weak" or "none".
+After the model answered, ``check_quotes`` verifies the evidence it quoted per source (the answer ends with a
+block of quotes, see tutor.inference.prompts.QUOTE_RULES): a quote counts only when it stands in the passage it cites.
+
+The tutor's strictness decides what weak evidence means (tutor.chat.answering): strict declines without evidence and,
+with the quote check on, an answer none of whose quotes is found; open answers, marked as not from the texts.
+"""
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from django.conf import settings
+
+STRONG, WEAK, NONE = "strong", "weak", "none"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Logistic weights of the evidence for one embedding model and the two cut-offs of its probability:
+    below ``answer`` the texts do not hold the answer (decline), from ``sure`` on the evidence is strong."""
+
+    bias: float
+    similarity: float
+    lift: float
+    coverage: float
+    answer: float = 0.5
+    sure: float = 0.8
+
+
+# Fitted by bench/bench_answerability.py --fit on the tuning sets (tests/data/debian_reference_de_qa.jsonl and
+# *_paraphrased.jsonl answerable, *_unanswerable.jsonl not), checked on the held-out sets; see README.
+CALIBRATIONS = {
+    "e5-small": Calibration(bias=-77.44, similarity=90.51, lift=-16.22, coverage=3.80, answer=0.678, sure=0.95),
+    "static": Calibration(bias=-13.42, similarity=13.86, lift=23.53, coverage=6.26, answer=0.254, sure=0.9),
+}
+FULL_COVERAGE = 0.99
+# An embedding model without its own calibration (server:…) is judged by the words alone
+WORDS_ONLY = Calibration(bias=-2.0, similarity=0.0, lift=0.0, coverage=8.0, answer=0.5, sure=0.9)
+
+
+@dataclass
+class Evidence:
+    """What retrieval found for a question: the features and the calibrated judgement."""
+
+    similarity: float
+    lift: float
+    coverage: float
+    probability: float
+    level: str
+
+    def as_dict(self):
+        """The evidence as stored with an answer (numbers rounded)."""
+        return {"similarity": round(self.similarity, 4), "lift": round(self.lift, 4),
+                "coverage": round(self.coverage, 4), "probability": round(self.probability, 4), "level": self.level}
+
+
+def features(passages):
+    """(best similarity, how far it lies above the course background, best word coverage) of retrieved passages."""
+    similarities = [p.similarity for p in passages if p.similarity is not None]
+    similarity = max(similarities, default=0.0)
+    background = next((p.background for p in passages if p.background is not None), similarity)
+    coverage = max((p.coverage or 0.0 for p in passages), default=0.0)
+    return similarity, similarity - background, coverage
+
+
+def assess(passages, embedding_model=None):
+    """The Evidence that these retrieved passages hold the answer to the question they were retrieved for."""
+    if not passages:
+        return Evidence(0.0, 0.0, 0.0, 0.0, NONE)
+    similarity, lift, coverage = features(passages)
+    calibration = CALIBRATIONS.get(embedding_model or settings.EMBEDDING_MODEL, WORDS_ONLY)
+    z = (calibration.bias + calibration.similarity * similarity + calibration.lift * lift
+         + calibration.coverage * coverage)
+    probability = 1 / (1 + math.exp(-max(-50.0, min(50.0, z))))
+    level = STRONG if probability >= calibration.sure else WEAK if probability >= calibration.answer else NONE
+    if level == NONE and coverage >= FULL_COVERAGE:  # every word of the question stands in one passage: the
+        level = WEAK  # vectors alone do not overrule that (a short course, or a passage full of other things)
+    return Evidence(similarity, lift, coverage, probability, level)
+
+
+# --- The quote check -----------------------------------------------------------------------------------
+
+QUOTES_MARKER = "QUOTES:"
+MIN_QUOTE_WORDS = 4
+_QUOTE_LINE = re.compile(r"^\s*[-*•]?\s*\[(\d{1,2})\]\s*[:\-–]?\s*(.+?)\s*$")
+_QUOTE_CHARS = "\"'„“”‚‘’«»‹›"
+
+
+class QuoteSplitter:
+    """Splits a streamed answer into its text (passed on as it comes) and the quote block after QUOTES_MARKER
+    (held back): feed(piece) returns what may be shown now; quotes holds the block at the end."""
+
+    def __init__(self, marker=QUOTES_MARKER):
+        self.marker = marker
+        self.pending = ""
+        self.quotes = None  # the block after the marker, once it began
+
+    def feed(self, piece):
+        """The part of this piece that belongs to the answer's text and is sure not to begin the marker."""
+        if self.quotes is not None:
+            self.quotes += piece
+            return ""
+        self.pending += piece
+        at = self.pending.find(self.marker)
+        if at >= 0:
+            shown, self.quotes = self.pending[:at], self.pending[at + len(self.marker):]
+            self.pending = ""
+            return shown
+        keep = _partial_marker(self.pending, self.marker)  # a marker may be cut between two pieces
+        shown = self.pending[:len(self.pending) - keep]
+        self.pending = self.pending[len(shown):]
+        return shown
+
+    def flush(self):
+        """What was held back as a possible start of the marker, when the answer ended without one."""
+        rest, self.pending = self.pending, ""
+        return rest if self.quotes is None else ""
+
+
+def _partial_marker(text, marker):
+    """Length of the longest end of text that begins the marker."""
+    for size in range(min(len(marker) - 1, len(text)), 0, -1):
+        if marker.startswith(text[-size:]):
+            return size
+    return 0
+
+
+def parse_quotes(block):
+    """[(source number, quoted text)] from the quote block ("[2] „…“" a line)."""
+    found = []
+    for line in (block or "").splitlines():
+        match = _QUOTE_LINE.match(line)
+        if match:
+            quote = match.group(2).strip().strip(_QUOTE_CHARS + " .…").strip()
+            if quote:
+                found.append((int(match.group(1)), quote))
+    return found
+
+
+def normalise(text):
+    """Text for comparing a quote with a passage: one case, one kind of quote mark and dash, single spaces, no
+    hyphenation at line ends."""
+    text = unicodedata.normalize("NFKC", text or "").lower()
+    text = re.sub(r"(\w)-\s*\n\s*(\w)", r"\1\2", text)
+    text = re.sub("[" + re.escape(_QUOTE_CHARS) + "]", '"', text)
+    text = re.sub(r"[‐‑‒–—−]", "-", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def quote_found(quote, passage_text):
+    """Whether a quote stands in the passage: word for word (after normalise), or, where the model left words out
+    with "…", each part of at least MIN_QUOTE_WORDS words in order. A quote needs MIN_QUOTE_WORDS words."""
+    parts = [p.strip(' ,;:."') for p in re.split(r"\s*(?:…|\.\.\.|\[\.\.\.\])\s*", normalise(quote))]
+    parts = [p for p in parts if p]
+    if not parts or sum(len(p.split()) for p in parts) < MIN_QUOTE_WORDS:
+        return False
+    text, position = normalise(passage_text), 0
+    for part in parts:
+        if len(parts) > 1 and len(part.split()) < 2:
+            continue
+        at = text.find(part, position)
+        if at < 0:
+            return False
+        position = at + len(part)
+    return True
+
+
+@dataclass
+class QuoteCheck:
+    """The quotes an answer gave and which of them stand in the passage they cite."""
+
+    quotes: list  # [(number, quote, found)]
+
+    @property
+    def verified(self):
+        """Source numbers with at least one quote found in that source."""
+        return sorted({number for number, _quote, found in self.quotes if found})
+
+    @property
+    def grounded(self):
+        """Whether any quote of the answer was found in its cited passage."""
+        return bool(self.verified)
+
+
+def check_quotes(block, passages):
+    """QuoteCheck of a quote block against the numbered passages (1-based, as in the prompt)."""
+    checked = []
+    for number, quote in parse_quotes(block):
+        passage = passages[number - 1] if 1 <= number <= len(passages) else None
+        checked.append((number, quote, passage is not None and quote_found(quote, passage.text)))
+    return QuoteCheck(checked)
