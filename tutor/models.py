@@ -3,7 +3,7 @@
 The rooms' models are imported below so Django registers them under the app label "tutor" and
 ``from tutor.models import X`` keeps working (migrations, settings.SPECTACULAR): the chat's Conversation,
 Message, Citation, Feedback and TestQuestion (tutor.chat.models); the question bank's QuestionSet, GenerationRun,
-GenerationPart, Question, QuestionChange and Attempt (tutor.questions.models).
+GenerationPart, Question, QuestionChange, Attempt and OpenAnswerFeedback (tutor.questions.models).
 """
 
 from django.conf import settings

@@ -28,8 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config import errors
-from courses.models import Chunk
-from courses.sections import section_passages
+from courses.sections import passages_around, section_passages
 from tutor.inference.client import (
     BATCH,
     ContextExceeded,
@@ -284,7 +283,7 @@ def _answer_first(course, passages, kind, count, outcome, stems, language, clien
     """Write `count` answer-first questions of this kind (tutor.questions.answer_first): a request per candidate sentence,
     at most ROUNDS candidates per question wanted; True when the server failed and the part should stop."""
     candidates = answer_first.answer_candidates(passages, language, limit=count * ROUNDS, course=course)
-    pool = [chunk.text for chunk in passages] + _neighbour_texts(passages)
+    pool = [chunk.text for chunk in passages] + passages_around(passages)
     sentences = item_checks.section_sentences(passages)
     have = 0
     for number, candidate in enumerate(candidates):
@@ -323,15 +322,6 @@ def _answer_first(course, passages, kind, count, outcome, stems, language, clien
         stems.add(items.folded(question.stem))
         have += 1
     return False
-
-
-def _neighbour_texts(passages, limit=60):
-    """Texts of the document around the section (for wrong options of the same sort as the answer)."""
-    if not passages:
-        return []
-    first = passages[0]
-    return list(Chunk.objects.filter(course_id=first.course_id, section__document_id=first.section.document_id)
-                .exclude(pk__in=[p.pk for p in passages]).order_by("ordinal").values_list("text", flat=True)[:limit])
 
 
 def _write_text_built(course, passages, kind, count, stems, outcome, language):
