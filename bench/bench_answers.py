@@ -3,12 +3,14 @@ embedded SmolLM2 (llama.cpp, as the run command starts it) or any OpenAI-compati
 
     .venv/bin/python bench/bench_answers.py [--limit 10] [--qa tests/data/debian_reference_de_qa.jsonl]
         [--unanswerable tests/data/debian_reference_de_unanswerable_heldout.jsonl] [--embedding-model e5-small]
-        [--url URL --model NAME]
+        [--url URL --model NAME] [--answer-mode auto|both|quotes|explanation] [--no-llm] [--show]
 
 Starts throwaway PostgreSQL+pgvector and Redis (bench/common.py) and, without --url, the embedded llama.cpp server
 (2 threads, n_ctx 4096); the command ingests the folder into a throwaway course and runs the real chat pipeline.
-Prints its report (per set: declined, answered, answer holds an expected string, a cited passage holds it) and the
-CPU's flags; last line ``answered_correct = …; declined_unanswerable = …``.
+--no-llm (or --answer-mode quotes) starts no model: the tool's quotes are the answers. Prints its report (per set:
+declined, answered, answer holds an expected string, its quotes hold it, a cited passage holds it), the time to the
+first visible text and the CPU's flags; last line ``answered_correct = …; false_declines = …;
+declined_unanswerable = …``.
 """
 
 import argparse
@@ -31,14 +33,22 @@ def main():
     parser.add_argument("--embedding-model", default="e5-small", help="the product's default: e5-small")
     parser.add_argument("--url", default=None, help="an OpenAI-compatible server instead of the embedded SmolLM2")
     parser.add_argument("--model", default=None, help="its model name")
+    parser.add_argument("--answer-mode", default="auto", choices=["auto", "both", "quotes", "explanation"],
+                        help="how the tutor answers (default: as the installation decides for the model)")
+    parser.add_argument("--no-llm", action="store_true", help="no model at all: the quotes are the answers")
+    parser.add_argument("--show", action="store_true", help="print each question's outcome and quotes")
     args = parser.parse_args()
+    if args.no_llm and args.answer_mode in ("both", "explanation"):
+        parser.error("--no-llm answers with quotes only")
+    no_llm = args.no_llm or args.answer_mode == "quotes"
 
     model_name, flags = cpu_flags()
     print(f"machine: {model_name}; flags: {flags}", flush=True)
-    with throwaway_services(EMBEDDING_MODEL=args.embedding_model, INFERENCE_CONTEXT_TOKENS="4096") as (
+    extra = {"INFERENCE_URL": "none", "CHAT_ANSWER_MODE": "quotes"} if no_llm and not args.url else {}
+    with throwaway_services(EMBEDDING_MODEL=args.embedding_model, INFERENCE_CONTEXT_TOKENS="4096", **extra) as (
             stack, _env, scratch, _logs):
         url = args.url
-        if url is None:
+        if url is None and not no_llm:
             port = free_port()
             start_llama(stack, port, scratch / "llama.log", threads=2, n_ctx=4096)
             assert port_open("127.0.0.1", port)
@@ -49,7 +59,8 @@ def main():
         settings.INFERENCE_ALLOWED_HOSTS = [*settings.INFERENCE_ALLOWED_HOSTS, "127.0.0.1"]
         started = time.monotonic()
         options = {"docs": args.docs, "qa": args.qa, "unanswerable": args.unanswerable, "limit": args.limit,
-                   "url": url, "embedding_model": args.embedding_model}
+                   "url": url, "embedding_model": args.embedding_model, "show": args.show,
+                   "answer_mode": "quotes" if no_llm else args.answer_mode}
         if args.model:
             options["model"] = args.model
         call_command("evaluate_answers", **options)

@@ -6,3 +6,7 @@ class ConfigConfig(AppConfig):
 
     name = "config"
     verbose_name = "Project"
+
+    def ready(self):
+        """Register the project's system checks (config.checks)."""
+        from config import checks  # noqa: F401

@@ -1,13 +1,23 @@
-"""Liveness and readiness: each component's state with a clear reason when it is down."""
+"""Liveness and readiness: each component's state with a clear reason when it is down.
 
+``/health/live`` is public and says nothing but "ok". ``/health/ready`` names internal hosts and versions and costs a
+Celery broadcast and a call to every model server: it is guarded like /metrics (METRICS_TOKEN, or directly from
+METRICS_ALLOWED_IPS) and its result is kept READINESS_CACHE_SECONDS per process, so a flood costs one round of checks.
+"""
+
+import threading
 import time
 
 import httpx
 import redis
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import connection
+from django.dispatch import receiver
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
+
+from config import metrics
 
 
 def check_database():
@@ -87,11 +97,23 @@ def check_inference():
     raise RuntimeError("; ".join(errors))
 
 
+def check_periodic():
+    """When each daily job (Celery beat, config.periodic) last succeeded; informational: a late retention run is
+    an alert for the admin (/metrics), not a reason to take the web app out of service."""
+    from django.utils.timezone import localtime
+
+    from config.periodic import last_runs
+
+    return "; ".join(f"{job} {localtime(at).isoformat(timespec='minutes') if at else 'never'}"
+                     for job, at in last_runs().items())
+
+
 CHECKS = {
     "database": check_database,
     "redis": check_redis,
     "workers": check_workers,
     "inference": check_inference,
+    "periodic": check_periodic,
 }
 
 
@@ -111,16 +133,44 @@ def run_checks(names=None):
     return results
 
 
+_cached = {}  # "at" (time.monotonic()), "results": the last round of checks in this process
+_cache_lock = threading.Lock()
+
+
+def cached_checks():
+    """Every check's result, run at most once per READINESS_CACHE_SECONDS in this process (callers that arrive
+    while a round runs wait for it instead of starting their own)."""
+    with _cache_lock:
+        fresh = time.monotonic() - _cached.get("at", float("-inf")) < settings.READINESS_CACHE_SECONDS
+        if not fresh or "results" not in _cached:
+            _cached["results"] = run_checks()
+            _cached["at"] = time.monotonic()
+        return _cached["results"]
+
+
+@receiver(setting_changed)
+def _forget_cached_checks(**kwargs):
+    """A changed setting (tests) may change every answer: the next readiness request checks again."""
+    _cached.clear()
+
+
 @require_GET
 def live(request):
-    """Liveness: the web process answers."""
+    """Liveness: the web process answers (public; nothing about the installation)."""
     return JsonResponse({"status": "ok"})
 
 
 @require_GET
 def ready(request):
-    """Readiness: database, Redis, workers and inference server, each with its reason when down."""
-    results = run_checks()
+    """Readiness: database, Redis, workers, inference server and daily jobs, each with its reason when down; only
+    for those who may read /metrics."""
+    if not metrics.allowed(request):
+        return JsonResponse({"status": "forbidden",
+                             "detail": "readiness: not from this address (see METRICS_ALLOWED_IPS, METRICS_TOKEN)"},
+                            status=403)
+    results = cached_checks()
     healthy = all(result["ok"] for result in results.values())
-    return JsonResponse({"status": "ok" if healthy else "unavailable", "components": results},
-                        status=200 if healthy else 503)
+    response = JsonResponse({"status": "ok" if healthy else "unavailable", "components": results},
+                            status=200 if healthy else 503)
+    response["Cache-Control"] = "no-store"
+    return response

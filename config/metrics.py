@@ -81,6 +81,8 @@ METRICS = {
     "tutor_ingest_pages_total": Metric("counter", "Pages of course texts parsed"),
     "tutor_ingest_passages_total": Metric("counter", "Passages embedded"),
     "tutor_ingest_seconds_total": Metric("counter", "Seconds ingest workers spent indexing (parse and embed)"),
+    "tutor_periodic_job_last_success_timestamp_seconds": Metric(
+        "live", "Unix time of a daily job's last successful run (Celery beat; 0: never)", ("job",)),
 }
 
 
@@ -335,20 +337,18 @@ def _histograms(client, name, metric):
     return result
 
 
-CELERY_QUEUES = ("chat", "ingest", "generate", "default")
-PRIORITY_SEPARATOR = "\x06\x16"  # kombu's Redis transport: one list per priority, "queue\x06\x16N" for N > 0
+CELERY_QUEUES = ("chat", "ingest", "generate", "default")  # default: what a release before 2026-12 left there
 
 
 def _live_values(client):
     """{metric: {label values: value}} of the gauges read at scrape time."""
-    pipe = client.pipeline(transaction=False)
-    for queue in CELERY_QUEUES:
-        for priority in range(10):
-            pipe.llen(queue + (f"{PRIORITY_SEPARATOR}{priority}" if priority else ""))
-    pipe.zcard("unacked_index")
-    lengths = pipe.execute()
-    queues = {(queue,): float(sum(lengths[i * 10:(i + 1) * 10])) for i, queue in enumerate(CELERY_QUEUES)}
-    values = {"tutor_celery_queue_length": queues, "tutor_celery_unacked_messages": {(): float(lengths[-1])}}
+    from config import kombu_redis
+    from config.celery import app
+
+    lengths = kombu_redis.queue_lengths(app, CELERY_QUEUES)
+    queues = {(queue,): float(count) for queue, count in lengths.items()}
+    unacked = kombu_redis.unacked_count(client, kombu_redis.unacked_index_key(app))
+    values = {"tutor_celery_queue_length": queues, "tutor_celery_unacked_messages": {(): float(unacked)}}
     from tutor.inference import capacity
 
     in_use, waiting = {}, {}
@@ -359,6 +359,10 @@ def _live_values(client):
             continue
         in_use[(endpoint_label(url),)], waiting[(endpoint_label(url),)] = float(held), float(queued)
     values["tutor_inference_slots_in_use"], values["tutor_inference_slots_waiting"] = in_use, waiting
+    from config.periodic import last_runs
+
+    values["tutor_periodic_job_last_success_timestamp_seconds"] = {
+        (job,): at.timestamp() if at else 0.0 for job, at in last_runs().items()}
     return values
 
 

@@ -37,6 +37,7 @@ PERSONAL_TABLES = {
                            "removed",
     "tutor.questionchange": "the person's changes to questions (review history): kept with the question, the author "
                             "reference removed",
+    "tutor.ainoticeacceptance": "that and when the person accepted the AI-use notice, and which text",
     "courses.apitoken": "API tokens the person made (name, course, scope, dates; only a digest of the secret): "
                         "deleted, so they stop working",
 }
@@ -84,6 +85,7 @@ def export_user_data(user_id):
     """Everything stored about one person, as JSON-able data: account, LMS identities, roles, chats, practice."""
     from courses.models import ApiToken
     from lti.models import LtiUser
+    from tutor.chat.models import AiNoticeAcceptance
     from tutor.chat.retention import export_user_data as export_chats
     from tutor.questions.models import GenerationRun, QuestionChange, QuestionSet
 
@@ -116,6 +118,9 @@ def export_user_data(user_id):
     data["admin_actions"] = [{"time": e.action_time.isoformat(), "object": e.object_repr,
                               "change": e.get_change_message()}
                              for e in LogEntry.objects.filter(user=user).order_by("action_time")]
+    accepted = AiNoticeAcceptance.objects.filter(user=user).first()
+    data["ai_notice"] = ({"version": accepted.version, "accepted": accepted.accepted_at.isoformat()}
+                         if accepted else None)
     data["active_sessions"] = len(_sessions_of(user_id))
     return data
 

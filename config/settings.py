@@ -108,11 +108,14 @@ MEDIA_ROOT = Path(env("TUTOR_MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
 
 
-def _secret_key():
-    """SECRET_KEY from the environment, else one generated once and kept in the data folder."""
+def _secret_key(production=False):
+    """SECRET_KEY from the environment, else (not in production) one generated once and kept in the data folder."""
     configured = env("SECRET_KEY")
     if configured:
         return configured
+    if production:  # several pods would each generate their own, and every session and signed token break
+        raise ImproperlyConfigured("SECRET_KEY must be set when DJANGO_ENV=production (the same value in every "
+                                   "process: secrets.env or the Secret tutor-secrets)")
     path = DATA_DIR / "secret_key"
     try:
         return path.read_text().strip()
@@ -130,15 +133,25 @@ if DEPLOYMENT not in {"embedded", "production", "test"}:
     raise ImproperlyConfigured(f"DJANGO_ENV={DEPLOYMENT!r}: use embedded, production or test")
 PRODUCTION = DEPLOYMENT == "production"
 
-SECRET_KEY = _secret_key()
-# DEBUG: Django debug pages (default off)
+SECRET_KEY = _secret_key(PRODUCTION)
+# DEBUG: Django debug pages (default off; refused in production)
 DEBUG = env_bool("DEBUG", False)
-# ALLOWED_HOSTS: comma-separated host names this tool answers to (default: localhost names)
+# ALLOWED_HOSTS: comma-separated host names this tool answers to (default: localhost names; "*" refused in production)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 # CSRF_TRUSTED_ORIGINS: origins allowed to POST forms, e.g. https://tutor.example.edu
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
-# PUBLIC_URL: the tool's own base URL as the LMS sees it (default http://localhost:8000)
+# PUBLIC_URL: the tool's own base URL as the LMS sees it (default http://localhost:8000; https:// in production)
 PUBLIC_URL = env("PUBLIC_URL", "http://localhost:8000").rstrip("/")
+if PRODUCTION:  # what is only safe on one machine stops a production start, with the setting's name
+    if DEBUG:
+        raise ImproperlyConfigured("DEBUG must be off when DJANGO_ENV=production (its error pages show settings and "
+                                   "code)")
+    if "*" in ALLOWED_HOSTS or not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("ALLOWED_HOSTS must name the tool's host names when DJANGO_ENV=production, "
+                                   f"not {','.join(ALLOWED_HOSTS) or 'nothing'!r}")
+    if not PUBLIC_URL.startswith("https://"):
+        raise ImproperlyConfigured(f"PUBLIC_URL must start with https:// when DJANGO_ENV=production, got "
+                                   f"{PUBLIC_URL!r} (LMS iframes need Secure cookies)")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -216,9 +229,13 @@ CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", REDIS_URL)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = "default"
+# A task without a route goes to the batch queue "generate", which every way of running the product has a worker
+# for (tests/test_config_queues.py lists every task, its queue and that queue's workers); never to a queue nobody
+# consumes.
+CELERY_TASK_DEFAULT_QUEUE = "generate"
 # Interactive chat never waits behind ingestion or question generation.
 CELERY_TASK_ROUTES = {
+    "config.ping_database": {"queue": "generate"},  # a worker reaches the database (tests, bench)
     "courses.tasks.*": {"queue": "ingest"},
     "tutor.tasks.generate_*": {"queue": "generate"},
     "tutor.tasks.grade_*": {"queue": "generate"},  # grade passback: off the chat queue, retried with backoff
@@ -243,6 +260,22 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEO
                                    "unacked_restore_throttle": 1,
                                    "queue_order_strategy": "priority", "priority_steps": list(range(10))}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = env("TIME_ZONE", "Europe/Berlin")  # beat's daily times are the institution's local time
+
+# --- Jobs on the clock (Celery beat, its own process: deploy/role.py beat; config/periodic.py) -------------
+# RETENTION_HOUR / RETENTION_MINUTE: local time (TIME_ZONE) of the daily retention jobs (default 03:15)
+RETENTION_HOUR = env_int("RETENTION_HOUR", 3)
+RETENTION_MINUTE = env_int("RETENTION_MINUTE", 15)
+if not (0 <= RETENTION_HOUR <= 23 and 0 <= RETENTION_MINUTE <= 59):
+    raise ImproperlyConfigured(f"RETENTION_HOUR={RETENTION_HOUR}, RETENTION_MINUTE={RETENTION_MINUTE}: not a time of day")
+# PURGE_INACTIVE_COURSES_DAYS: the daily job deletes courses nobody launched for this many days, with their texts,
+#   chats and question sets (default 0: off; at least 30; manage.py purge_inactive_courses lists them first)
+PURGE_INACTIVE_COURSES_DAYS = env_int("PURGE_INACTIVE_COURSES_DAYS", 0)
+if 0 < PURGE_INACTIVE_COURSES_DAYS < 30:
+    raise ImproperlyConfigured("PURGE_INACTIVE_COURSES_DAYS must be 0 (off) or at least 30")
+from config.periodic import beat_schedule  # noqa: E402  (imports nothing of Django's models)
+
+CELERY_BEAT_SCHEDULE = beat_schedule(RETENTION_HOUR, RETENTION_MINUTE)
 # CELERY_TASK_ALWAYS_EAGER is never on: tests run a real worker.
 
 # --- Inference (OpenAI-compatible or Ollama, on the institution's own hosts) -------------------
@@ -325,6 +358,11 @@ CHUNK_OVERLAP = env_int("CHUNK_OVERLAP", 40)
 # CHAT_RATE_LIMIT / CHAT_RATE_WINDOW: questions one person may ask per window of seconds (default 10 per 60)
 CHAT_RATE_LIMIT = env_int("CHAT_RATE_LIMIT", 10)
 CHAT_RATE_WINDOW = env_int("CHAT_RATE_WINDOW", 60)
+# CHAT_QUOTA_DAY / CHAT_QUOTA_WEEK: questions one person may ask in one course per day / per week (Monday to
+#   Sunday, TIME_ZONE), beside the per-minute rate limit (default 0: no limit); an admin may set a course's own
+#   (Django admin, Tutor settings). The chat page shows what is left.
+CHAT_QUOTA_DAY = env_int("CHAT_QUOTA_DAY", 0)
+CHAT_QUOTA_WEEK = env_int("CHAT_QUOTA_WEEK", 0)
 # CHAT_MIN_RELEVANCE: lowest hybrid retrieval score of a passage used for an answer (default: none; a passage
 #   must always share a content word with the question); without relevant passages the tutor says the
 #   course texts do not cover the question
@@ -336,6 +374,13 @@ CHAT_MIN_RELEVANCE = env_float("CHAT_MIN_RELEVANCE", None)
 CHAT_QUOTE_CHECK = env("CHAT_QUOTE_CHECK", "auto")
 if CHAT_QUOTE_CHECK not in {"auto", "on", "off"}:
     raise ImproperlyConfigured(f"CHAT_QUOTE_CHECK={CHAT_QUOTE_CHECK!r}: use auto, on or off")
+# CHAT_ANSWER_MODE: how answers are given unless a course says otherwise (tutor.chat.quotes): "both" (the tool's
+#   quotes from the course texts first, then the model's explanation), "quotes" (the quotes only, no model asked),
+#   "explanation" (the model's answer only) or "auto" (default: "quotes" without a model or with CHAT_WEAK_MODELS,
+#   else "both")
+CHAT_ANSWER_MODE = env("CHAT_ANSWER_MODE", "auto")
+if CHAT_ANSWER_MODE not in {"auto", "both", "quotes", "explanation"}:
+    raise ImproperlyConfigured(f"CHAT_ANSWER_MODE={CHAT_ANSWER_MODE!r}: use auto, both, quotes or explanation")
 # CHAT_WEAK_MODELS: model names too small to quote their evidence or rewrite questions reliably (default smollm2)
 CHAT_WEAK_MODELS = env_list("CHAT_WEAK_MODELS", "smollm2")
 # CHAT_QUERY_REWRITE: whether the model rewrites a question into search queries and a hypothetical answer passage,
@@ -350,6 +395,17 @@ CHAT_REWRITE_SECONDS = env_float("CHAT_REWRITE_SECONDS", 4.0)
 CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 2000)
 # CHAT_STREAM_TIMEOUT: seconds the web process waits for a silent answer before giving up (default 180)
 CHAT_STREAM_TIMEOUT = env_int("CHAT_STREAM_TIMEOUT", 180)
+# AI_NOTICE_REQUIRED: a student reads and accepts the AI-use notice before the first question (default on; off in the
+#   test suite, whose notice tests turn it on). AI_NOTICE_FILE: the institution's text of it, a UTF-8 plain-text
+#   file, paragraphs separated by blank lines (default empty: the tool's own text, in German or English, naming the
+#   course's retention). A changed text is asked for again. PROCESSING_RECORD_URL: where the notice links for the
+#   processing record (default empty: the copy of docs/processing-record.md the tool serves at
+#   /privacy/processing-record)
+AI_NOTICE_REQUIRED = env_bool("AI_NOTICE_REQUIRED", DEPLOYMENT != "test")
+AI_NOTICE_FILE = env("AI_NOTICE_FILE", "")
+if AI_NOTICE_FILE and not Path(AI_NOTICE_FILE).is_file():
+    raise ImproperlyConfigured(f"AI_NOTICE_FILE={AI_NOTICE_FILE!r} is not a file")
+PROCESSING_RECORD_URL = env("PROCESSING_RECORD_URL", "")
 # USAGE_MIN_STUDENTS: the lecturer's usage page shows a word of students' questions only when at least this many
 #   different people used it (no question's text is shown; default 5)
 USAGE_MIN_STUDENTS = env_int("USAGE_MIN_STUDENTS", 5)
@@ -420,6 +476,25 @@ SESSION_COOKIE_SECURE = _https
 CSRF_COOKIE_SAMESITE = "None" if _https else "Lax"
 CSRF_COOKIE_SECURE = _https
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+# SECURE_HSTS_SECONDS: how long browsers must use https for the tool's host (default: a year in production, else 0)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 86400 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True  # names below the tool's own host (never its parent domain's)
+# `manage.py check --deploy` (tests/test_config_settings.py runs it under production settings) passes; silenced,
+# each for its reason:
+SILENCED_SYSTEM_CHECKS = [
+    # W001/W003 look for Django's security and CSRF middleware by name; config.middleware lists subclasses of them,
+    # and config.checks runs the same checks (and those W001 would skip: HSTS, nosniff, ...) by class
+    "security.W001", "security.W003",
+    # X-Frame-Options can only say DENY or SAMEORIGIN, and the LMS must frame the tool: the Content-Security-Policy's
+    # frame-ancestors lists the registered platforms instead (config.csp), and the admin site is never framed
+    "security.W002",
+    # TLS ends at the reverse proxy, which redirects http to https itself (deploy/nginx.conf, ingress-nginx's
+    # ssl-redirect); inside the network the kubelet's probes and Prometheus speak plain HTTP to the web app
+    "security.W008",
+    # HSTS preload lists whole registrable domains, submitted by their owner (the institution's apex domain, not
+    # one tool's host name)
+    "security.W021",
+]
 
 # --- Languages ------------------------------------------------------------------------------------
 LANGUAGE_CODE = env("LANGUAGE_CODE", "en")
@@ -495,6 +570,10 @@ try:
     METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(item, strict=False) for item in METRICS_ALLOWED_IPS]
 except ValueError as _exc:
     raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_exc}") from None
+
+# READINESS_CACHE_SECONDS: how long each web process keeps the result of /health/ready (same guard as /metrics)
+#   before checking every component again (default 5)
+READINESS_CACHE_SECONDS = env_float("READINESS_CACHE_SECONDS", 5.0)
 
 # --- Logging: readable lines on stderr, or one JSON object a line -------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", "INFO")

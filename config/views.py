@@ -30,6 +30,16 @@ def index(request):
     return render(request, "index.html", {"endpoints": endpoints, "test_platform": settings.LTI_TEST_PLATFORM})
 
 
+@require_GET
+def processing_record(request):
+    """The processing record (docs/processing-record.md: what is stored, why, how long, who sees it), as the
+    AI-use notice links it; public, like the privacy notice of any service."""
+    path = settings.BASE_DIR / "docs" / "processing-record.md"
+    response = HttpResponse(path.read_text(encoding="utf-8"), content_type="text/plain; charset=utf-8")
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
 STATIC_MAX_AGE = 3600
 
 

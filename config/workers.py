@@ -18,37 +18,9 @@ import time
 from celery import bootsteps, signals
 
 from config import metrics
+from config.kombu_redis import held_delivery_tags, restamp, unacked_index_key
 
 log = logging.getLogger(__name__)
-
-
-def held_delivery_tags():
-    """Delivery tags of the messages this worker holds now: running, reserved, waiting for their countdown."""
-    from celery.worker import state
-
-    for _attempt in range(3):  # the sets change while the consumer works; a copy is retried
-        try:
-            requests = [*state.active_requests, *state.reserved_requests, *state.scheduled_requests]
-            break
-        except RuntimeError:
-            continue
-    else:
-        return []
-    tags = []
-    for request in requests:
-        tag = getattr(getattr(request, "message", None), "delivery_tag", None)
-        if tag:
-            tags.append(tag)
-    return list(dict.fromkeys(tags))
-
-
-def restamp(client, tags, index_key="unacked_index", now=None):
-    """Stamp these messages as taken now (only those still in the unacked index: an acknowledged one stays
-    gone); returns how many were stamped."""
-    if not tags:
-        return 0
-    now = time.time() if now is None else now
-    return client.zadd(index_key, dict.fromkeys(tags, now), xx=True, ch=True) or 0
 
 
 class VisibilityHeartbeat(bootsteps.StartStopStep):
@@ -70,7 +42,7 @@ class VisibilityHeartbeat(bootsteps.StartStopStep):
             return
         options = app.conf.broker_transport_options or {}
         timeout = float(options.get("visibility_timeout", 3600))
-        index_key = options.get("global_keyprefix", "") + options.get("unacked_index_key", "unacked_index")
+        index_key = unacked_index_key(app)
         self.client = redis.Redis.from_url(app.conf.broker_url, socket_timeout=5, socket_connect_timeout=3)
 
         def beat():

@@ -198,3 +198,23 @@ def expand_query(cursor, course_id, text, configs, *, with_synonyms=True):
         groups.append((word, forms, counts.get(word, 0)))
     return QueryTerms(extra, groups)
 
+
+
+# --- Word stems of short texts (the sentences tutor.chat.quotes weighs) --------------------------------
+
+LEXEMES_SQL = """
+SELECT x.i, ARRAY(SELECT DISTINCT l FROM unnest(%(configs)s::regconfig[]) AS config,
+                                       unnest(tsvector_to_array(to_tsvector(config, x.t))) AS l)
+FROM unnest(%(texts)s::text[]) WITH ORDINALITY AS x(t, i)
+ORDER BY x.i
+"""
+
+
+def lexemes(cursor, texts, configs):
+    """The stems (PostgreSQL text search lexemes, in every given configuration) of each text, as sets, in one
+    statement: the same stemmer as the course's full-text index, so a sentence and a question meet as they would
+    in the search."""
+    if not texts:
+        return []
+    cursor.execute(LEXEMES_SQL, {"texts": list(texts), "configs": list(configs)})
+    return [set(row[1]) for row in cursor.fetchall()]

@@ -69,3 +69,33 @@ def _split_verbatim(body):
         last = match.end()
     parts.append(body[last:])
     return parts
+
+
+# --- A quoted sentence highlighted in the reader view --------------------------------------------------
+
+HIGHLIGHT_FIELD = "hl"  # the reader view's parameter: the quoted characters of the passage, "start-end"
+_MARK_START, _MARK_END = "\ue000", "\ue001"  # private-use characters: never in a course text's rendering
+
+
+def highlight_range(value, length):
+    """(start, end) from a "start-end" parameter when it lies inside a text of this length, else None."""
+    try:
+        start, end = (int(part) for part in (value or "").split("-", 1))
+    except ValueError:
+        return None
+    return (start, end) if 0 <= start < end <= length else None
+
+
+def marked_parts(text, span):
+    """The text cut around the highlighted span: (before, marked, after)."""
+    start, end = span
+    return text[:start], text[start:end], text[end:]
+
+
+def render_markdown_marked(text, span):
+    """A Markdown course text as safe HTML (render_markdown) with the span's characters in <mark id="quote">."""
+    start, end = span
+    body = render_markdown(text[:start] + _MARK_START + text[start:end] + _MARK_END + text[end:])
+    body = body.replace(_MARK_START, '<mark id="quote">').replace(_MARK_END, "</mark>")
+    return nh3.clean(body, tags=ALLOWED_TAGS | {"mark"}, attributes={**ALLOWED_ATTRIBUTES, "mark": {"id"}},
+                     url_schemes={"http", "https"}, link_rel="noopener noreferrer nofollow", strip_comments=True)

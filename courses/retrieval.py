@@ -31,7 +31,7 @@ from django.urls import reverse
 from config import metrics
 from courses import rerank
 from courses.embeddings import get_embedder
-from courses.language import TS_CONFIGS, expand_query, keyword_text, separable_verbs, ts_config
+from courses.language import TS_CONFIGS, expand_query, keyword_text, lexemes, separable_verbs, ts_config
 from courses.models import Document
 from courses.vector_index import VALID_SQL
 
@@ -373,6 +373,39 @@ def retrieve(course_id, query, k=5, *, language=None, document_ids=None, also=()
         return passages[:k]
     with metrics.timer("tutor_retrieval_duration_seconds", phase="rerank"):
         return rerank.rerank(query, passages, k)
+
+
+COMPOUND_STEM = 5  # a question word's stem at least this long, found inside a longer word of a text, counts
+
+
+def word_coverage(course_id, question, texts, *, language=None):
+    """For each text (a sentence of a retrieved passage), the share of the question's words it holds, each word
+    weighted by its rarity in the course (BM25's idf) and found by its stem, its compound parts or a synonym the
+    course uses (courses.language.expand_query), or by its stem inside a compound of the text: the coverage
+    evidence of the search, for pieces smaller than a passage."""
+    course_id = int(getattr(course_id, "pk", course_id))
+    texts = list(texts)
+    setup = course_setup(course_id) if texts else None
+    if setup is None:
+        return [0.0] * len(texts)
+    _index, _model, languages, sizes = setup
+    configs = [ts_config(language)] if language else [ts_config(code) for code in languages]
+    with connection.cursor() as cursor:
+        terms = expand_query(cursor, course_id, question, configs)
+        if not terms.words:
+            return [0.0] * len(texts)
+        stems = lexemes(cursor, [" ".join(forms) for _word, forms, _count in terms.words] + texts, configs)
+    word_stems, text_stems = stems[:len(terms.words)], stems[len(terms.words):]
+    weights = [idf(count, sizes[0]) for _word, _forms, count in terms.words]
+    total = sum(weights) or 1.0
+    shares = []
+    for text, found in zip(texts, text_stems, strict=True):
+        lowered = text.lower()
+        held = sum(weight for weight, stems_of_word in zip(weights, word_stems, strict=True)
+                   if stems_of_word & found
+                   or any(len(stem) >= COMPOUND_STEM and stem in lowered for stem in stems_of_word))
+        shares.append(held / total)
+    return shares
 
 
 # The same text uploaded twice (a script as HTML and as PDF, the demo course's chapters among them) gives pairs of

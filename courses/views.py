@@ -23,7 +23,13 @@ from courses.documents import (
 )
 from courses.forms import ApiTokenForm
 from courses.models import ApiToken, Document
-from courses.rendering import render_markdown
+from courses.rendering import (
+    HIGHLIGHT_FIELD,
+    highlight_range,
+    marked_parts,
+    render_markdown,
+    render_markdown_marked,
+)
 from courses.retrieval import read_passage
 
 log = logging.getLogger(__name__)
@@ -86,15 +92,21 @@ def delete(request, course_id, document_id):
 
 @course_member()
 def passage(request, course_id, chunk_id):
-    """One cited passage in its section, with document, section path and page."""
+    """One cited passage in its section, with document, section path and page; a quoted sentence (``?hl=start-end``,
+    its characters in the passage) highlighted."""
     found = read_passage(course_id, chunk_id)
     if found is None:
         raise Http404(_("This passage does not exist in this course."))
     chunk, neighbours = found
+    span = highlight_range(request.GET.get(HIGHLIGHT_FIELD), len(chunk.text))
     if chunk.document.kind == Document.MARKDOWN:  # shown as the lecturer wrote it, not as its raw syntax
         chunk.html = render_markdown(chunk.text)
         for neighbour in neighbours:
             neighbour.html = chunk.html if neighbour.pk == chunk.pk else render_markdown(neighbour.text)
+        if span:
+            chunk.html = render_markdown_marked(chunk.text, span)
+    elif span:
+        chunk.before, chunk.marked, chunk.after = marked_parts(chunk.text, span)
     return render(request, "courses/passage.html", {
         "course": request.course, "chunk": chunk, "neighbours": neighbours,
         "section_shown": chunk.section and chunk.section.path.strip() != chunk.document.title.strip(),

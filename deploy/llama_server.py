@@ -10,7 +10,8 @@
   a segmentation fault on the first prompt longer than one token; ``use_extra_bufts = False`` avoids that at
   little cost for a 135M model (set LLAMA_EXTRA_BUFTS=1 to keep it on where it works).
 
-Usage: ``python -m deploy.llama_server --model … --port …``.
+Usage: ``python -m deploy.llama_server --model … --port …``; ``--model`` takes a GGUF file or a name of the
+model ladder (``smollm2``, ``qwen0.5b``, ``qwen1.5b``: deploy/models.py), which is then also the model's alias.
 """
 
 import os
@@ -56,8 +57,38 @@ def create_app(**kwargs):
     return app
 
 
+def ladder_arguments(argv):
+    """argv with a ladder name after --model replaced by its GGUF file, and --model_alias set to that name
+    unless given (a path or anything else is left as it is)."""
+    from deploy.models import LADDER, resolve
+
+    argv = list(argv)
+    for i, arg in enumerate(argv):
+        if arg == "--model" and i + 1 < len(argv):
+            end, name = i + 2, argv[i + 1]
+        elif arg.startswith("--model="):
+            end, name = i + 1, arg[len("--model="):]
+        else:
+            continue
+        if name in LADDER:
+            path, alias = resolve(name)
+            argv[i:end] = ["--model", str(path)]
+            if not any(a == "--model_alias" or a.startswith("--model_alias=") for a in argv):
+                argv += ["--model_alias", alias]
+        break
+    return argv
+
+
 if __name__ == "__main__":
+    import sys
+
     import llama_cpp.server.__main__ as server_main
 
+    from deploy.models import ModelError
+
+    try:
+        sys.argv[1:] = ladder_arguments(sys.argv[1:])
+    except ModelError as exc:
+        sys.exit(f"error: {exc}")
     server_main.create_app = create_app
     server_main.main()

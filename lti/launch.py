@@ -12,7 +12,6 @@ reads them back and posts them with the id_token. That answer is accepted only f
 (its Origin header), for a login that used platform storage, with both values equal to the launch's.
 """
 
-import hashlib
 import logging
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -29,6 +28,7 @@ from pylti1p3.contrib.django.launch_data_storage.cache import DjangoCacheDataSto
 from pylti1p3.exception import LtiException, OIDCException
 
 from courses.models import Course, Membership
+from lti import pylti1p3_adapter as pylti
 from lti.models import Deployment, LtiContext, LtiUser, UsedNonce, pseudonym
 from lti.tool import DatabaseToolConf, PlatformOnlySession
 
@@ -238,24 +238,35 @@ class ToolMessageLaunch(DjangoMessageLaunch):
         try:
             return super().get_public_key()
         except LtiException:
-            url = self._registration.get_key_set_url()
-            if self._registration.local_key_set or not url or not self._public_key_cache_data_storage:
+            if not pylti.fetches_key_set(self) or not refetch_allowed(self):
                 raise
-            self._public_key_cache_data_storage.set_value(
-                "key-set-url-" + hashlib.md5(url.encode()).hexdigest(), None, 1)
-            self._registration.set_key_set(None)
+            pylti.forget_key_set(self)
             return super().get_public_key()
 
     def validate_jwt_signature(self):
-        """Signature against the platform JWKS (cached), audience = client_id, exp/iat with leeway."""
+        """Signature against the platform JWKS (cached), audience = client_id, exp/iat with leeway. A signature
+        that fails against the cached key set fetches the set once more (at most once a minute per platform):
+        a platform may rotate its key under the same kid."""
         public_key, alg = self.get_public_key()
+        try:
+            self._check_token(public_key, alg)
+        except LtiException as exc:
+            if not isinstance(exc.__cause__, jwt.InvalidSignatureError) or not pylti.fetches_key_set(self) \
+                    or not refetch_allowed(self):
+                raise
+            pylti.forget_key_set(self)
+            log.info("lti: signature failed with the cached key of %s; fetched its key set again",
+                     pylti.registration(self).get_issuer())
+            self._check_token(*self.get_public_key())
+        return self
+
+    def _check_token(self, public_key, alg):
         try:
             jwt.decode(self._get_id_token(), public_key, algorithms=[alg],
                        audience=self._registration.get_client_id(), leeway=settings.LTI_LEEWAY_SECONDS,
                        options={"require": ["exp", "iat", "aud", "iss", "sub"]})
         except jwt.InvalidTokenError as exc:
             raise LtiException(f"id_token rejected: {exc}") from exc
-        return self
 
     def validate_message(self):
         """Only LTI 1.3.0 resource-link and deep-linking requests."""
@@ -280,7 +291,18 @@ class ToolMessageLaunch(DjangoMessageLaunch):
                 UsedNonce.objects.create(registration=registration, nonce=self._get_jwt_body()["nonce"])
         except IntegrityError:
             raise LtiException("replayed nonce") from None
-        cache.delete(_state_key(self._get_request_param("state")))
+        state_key = _state_key(self._get_request_param("state"))
+        transaction.on_commit(lambda: cache.delete(state_key))  # a launch rolled back keeps its state
+
+
+JWKS_REFETCH_SECONDS = 60  # a platform's key set is fetched again (unknown kid, failed signature) at most this often
+
+
+def refetch_allowed(launch):
+    """Whether the launch's platform key set may be fetched again now: once per JWKS_REFETCH_SECONDS per
+    registration, so forged tokens cannot make the tool hammer the platform."""
+    row = pylti.registration(launch).model
+    return cache.add(f"lti:jwks-refetch:{row.pk}", 1, timeout=JWKS_REFETCH_SECONDS)
 
 
 def new_launch(request):
@@ -300,7 +322,6 @@ def validate_launch(request):
     launch = new_launch(request)
     try:
         launch.validate()
-        launch.consume_nonce()
     except LtiException as exc:
         if any(reason in str(exc) for reason in BROWSER_BINDING):
             record = state_record(request.POST.get("state", ""))
@@ -320,7 +341,13 @@ def _target_ok(request, target):
 
 @transaction.atomic
 def apply_launch(request, launch):
-    """Create/update the pseudonymous user, the course of the LTI context and the membership."""
+    """Consume the launch's nonce and create/update the pseudonymous user, the course of the LTI context and the
+    membership, in one transaction: a launch that fails here has not spent its nonce."""
+    try:
+        launch.consume_nonce()
+    except LtiException as exc:
+        raise LaunchRejected(_("The launch from your learning platform could not be verified. "
+                               "Please open the tool again from your course."), str(exc)) from exc
     body = launch.get_launch_data()
     registration = launch._registration.model
     if not _target_ok(request, body.get(CLAIM + "target_link_uri")):
@@ -330,18 +357,15 @@ def apply_launch(request, launch):
     context = body.get(CLAIM + "context") or {}
     if not context.get("id"):
         raise LaunchRejected(_("Please open the tool from inside a course."), "launch has no context")
-    mapping = LtiContext.objects.filter(registration=registration, deployment=deployment,
-                                        context_id=context["id"]).select_related("course").first()
     nrps = body.get("https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice") or {}
     ags = body.get("https://purl.imsglobal.org/spec/lti-ags/claim/endpoint") or {}
     title = context.get("title") or context.get("label") or context["id"]
-    if mapping is None:
-        mapping = LtiContext(registration=registration, deployment=deployment, context_id=context["id"],
-                             course=course_of_context(registration.issuer, context["id"]) or
-                             Course.objects.create(title=title[:255]))
+    mapping = LtiContext.objects.for_launch(  # two first launches at once: one course, both go in
+        registration, deployment, context["id"],
+        lambda: course_of_context(registration.issuer, context["id"]) or Course.objects.create(title=title[:255]))
     fresh = (title[:255], nrps.get("context_memberships_url", mapping.memberships_url),
              ags.get("lineitems", mapping.lineitems_url))
-    if mapping.pk is None or fresh != (mapping.title, mapping.memberships_url, mapping.lineitems_url):
+    if fresh != (mapping.title, mapping.memberships_url, mapping.lineitems_url):
         mapping.title, mapping.memberships_url, mapping.lineitems_url = fresh
         mapping.save()
     user = user_for(registration, body["sub"], body.get("name", ""))

@@ -5,7 +5,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -87,6 +87,26 @@ class ToolKey(models.Model):
         return f"{self.kid} ({'active' if self.active else 'retired'})"
 
 
+class LtiContextQuerySet(models.QuerySet):
+    """LTI contexts read as sentences: LtiContext.objects.for_launch(registration, deployment, id, new_course)."""
+
+    def for_launch(self, registration, deployment, context_id, new_course):
+        """The context's mapping, made with its course (new_course() returns it) on the first launch.
+
+        Idempotent under races: two first launches into a new course at the same moment both find no mapping;
+        the second insert waits for the first transaction and fails on the unique constraint, its savepoint takes
+        back the course it made, and it reads the winner's mapping instead of answering with an error."""
+        lookup = {"registration": registration, "deployment": deployment, "context_id": context_id}
+        found = self.filter(**lookup).select_related("course").first()
+        if found is not None:
+            return found
+        try:
+            with transaction.atomic():
+                return self.create(**lookup, course=new_course())
+        except IntegrityError:
+            return self.select_related("course").get(**lookup)
+
+
 class LtiContext(models.Model):
     """Maps an LTI context (registration, deployment, context_id) to one Course."""
 
@@ -98,6 +118,8 @@ class LtiContext(models.Model):
     memberships_url = models.URLField(max_length=500, blank=True)
     lineitems_url = models.URLField(max_length=500, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = LtiContextQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("LTI context")

@@ -23,7 +23,7 @@ from courses.documents import add_document
 from courses.models import ApiToken, Course, Document, Membership
 from lti.models import LtiUser, Registration, UsedNonce
 from tests.support import make_member, make_released_set
-from tutor.chat.models import Citation, Conversation, Feedback, Message
+from tutor.chat.models import AiNoticeAcceptance, Citation, Conversation, Feedback, Message
 from tutor.chat.stream import buffer_key, final_key
 from tutor.models import TutorConfig
 from tutor.questions.models import Attempt, GenerationRun, QuestionChange, QuestionSet
@@ -65,6 +65,7 @@ def a_person_everywhere(course, registration, sub):
     QuestionChange.objects.create(question=question_set.questions.first(), user=user, action="approved",
                                   changes={"review": ["pending", "approved"]})
     ApiToken.issue(user, name=f"Skript von {sub}", course=course)
+    AiNoticeAcceptance.objects.create(user=user, version=f"v-{sub}", accepted_at=timezone.now())
     session = SessionStore()
     session["_auth_user_id"] = str(user.pk)
     session.create()
@@ -105,6 +106,7 @@ def test_export_and_erasure_cover_every_table_and_leave_the_others_alone():
     assert data["question_runs_started"][0]["title"] == "Lauf von 42" and data["question_changes"][0]["action"] == "approved"
     assert data["api_tokens"][0]["name"] == "Skript von 42" and "digest" not in data["api_tokens"][0]
     assert data["admin_actions"][0]["object"] == "Betriebssysteme" and data["active_sessions"] == 1
+    assert data["ai_notice"]["version"] == "v-42"
     exported = json.dumps(data, ensure_ascii=False)
     assert "von 43" not in exported and '"subject": "43"' not in exported  # nothing of the other person
 
@@ -202,12 +204,12 @@ def test_courses_nobody_used_for_long_are_listed_then_deleted_with_their_files(s
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("own_ingest_queue")  # a session worker started earlier must not take the run
-def test_the_chat_workers_daily_purge_runs_the_retention_run_on_an_ingest_worker(worker_env, tmp_path):
-    """The daily trigger of the chat workers queues the run on the ingest queue, and an ingest worker carries it out
-    (its own worker: the session worker, which consumes every queue, would prove nothing about the route)."""
+def test_the_daily_retention_run_runs_on_an_ingest_worker(worker_env, tmp_path):
+    """Beat's daily job goes to the ingest queue, and an ingest worker carries it out (its own worker: the session
+    worker, which consumes every queue, would prove nothing about the route)."""
     from config.celery import app
+    from config.tasks import purge_expired_data
     from tests.ops_support import private_ingest_worker
-    from tutor.chat.tasks import chat_purge_conversations
 
     route = app.amqp.router.route({}, "config.tasks.purge_expired_data", args=(), kwargs={})
     assert route["queue"].name == "ingest"  # where the uploaded files are mounted
@@ -218,7 +220,7 @@ def test_the_chat_workers_daily_purge_runs_the_retention_run_on_an_ingest_worker
     session.create()
     Session.objects.filter(pk=session.session_key).update(expire_date=timezone.now() - timedelta(minutes=1))
     with private_ingest_worker(worker_env, tmp_path / "worker.log"):
-        chat_purge_conversations()  # what the chat worker runs once a day
+        purge_expired_data.delay()  # what Celery beat sends once a day (tests/test_config_periodic.py)
         deadline = time.monotonic() + 60
         while Session.objects.exists() and time.monotonic() < deadline:
             time.sleep(0.2)

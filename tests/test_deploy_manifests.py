@@ -116,7 +116,8 @@ def test_compose_services_run_known_roles_with_health_checks_and_secrets_from_th
     assert code == 0, output
     services = yaml.safe_load(output)["services"]
     app = [name for name, service in services.items() if service.get("image", "").startswith("course-tutor")]
-    assert sorted(app) == ["migrate", "static", "web", "worker-chat", "worker-generate", "worker-ingest"]
+    assert sorted(app) == ["beat", "migrate", "static", "web", "worker-chat", "worker-generate", "worker-ingest"]
+    assert services["beat"]["command"] == ["beat"]  # the daily retention jobs, on the clock
     for name in app:
         assert_role(services[name]["command"])
         assert services[name]["environment"]["SECRET_KEY"]  # read from secrets.env
@@ -163,9 +164,11 @@ def test_the_proxy_streams_answers_and_takes_uploads_as_large_as_allowed():
     assert "X-Forwarded-Proto https" in conf and "ssl_certificate_key" in conf
 
 
-def test_the_proxy_keeps_metrics_from_the_internet():
+def test_the_proxy_keeps_metrics_and_readiness_from_the_internet():
     conf = (DEPLOY / "nginx.conf").read_text()
     assert re.search(r"location = /metrics \{ return 404; \}", conf)
+    assert re.search(r"location = /health/ready \{ return 404; \}", conf)
+    assert "location = /health/live" not in conf  # liveness stays public
 
 
 # --- Kubernetes --------------------------------------------------------------------------------------------------
@@ -253,7 +256,10 @@ def test_the_schema_check_rejects_a_broken_manifest(manifests):
 
 def test_web_and_one_worker_deployment_per_queue_run_known_roles(manifests):
     deployments = by_kind(manifests, "Deployment")
-    assert {"web", "static", *(f"worker-{q}" for q in QUEUES)} == set(deployments)
+    assert {"web", "static", "beat", *(f"worker-{q}" for q in QUEUES)} == set(deployments)
+    beat = deployments["beat"]  # exactly one clock for the daily retention jobs, never two during a rollout
+    assert pod_spec(beat)["containers"][0]["args"] == ["beat"]
+    assert beat["spec"]["replicas"] == 1 and beat["spec"]["strategy"] == {"type": "Recreate"}
     assert pod_spec(deployments["web"])["containers"][0]["args"] == ["web"]
     for queue in QUEUES:
         assert pod_spec(deployments[f"worker-{queue}"])["containers"][0]["args"] == ["worker", queue]
@@ -264,14 +270,15 @@ def test_web_and_one_worker_deployment_per_queue_run_known_roles(manifests):
                 assert_role(container["args"])
     job = by_kind(manifests, "Job")["migrate"]
     assert pod_spec(job)["containers"][0]["args"] == ["migrate"]
-    for name in ("web", *(f"worker-{q}" for q in QUEUES)):
+    for name in ("web", "beat", *(f"worker-{q}" for q in QUEUES)):
         assert pod_spec(deployments[name])["initContainers"][0]["args"] == ["wait-for-migrations"]
 
 
 def test_probes_use_the_health_endpoints_and_the_role_health_check(manifests):
     web = pod_spec(by_kind(manifests, "Deployment")["web"])["containers"][0]
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-        assert web[probe]["httpGet"]["path"].startswith("/health/")
+        # the kubelet has no METRICS_TOKEN: /health/ready (guarded, and a check of shared components) is not a probe
+        assert web[probe]["httpGet"]["path"] == "/health/live"
     for queue in QUEUES:
         worker = pod_spec(by_kind(manifests, "Deployment")[f"worker-{queue}"])["containers"][0]
         assert worker["livenessProbe"]["exec"]["command"] == ["python", "-m", "deploy.role", "healthcheck"]
@@ -326,8 +333,9 @@ def test_the_ingress_keeps_metrics_inside_the_cluster(manifests):
     Service inside the cluster (with METRICS_TOKEN)."""
     rules = by_kind(manifests, "Ingress")["course-tutor"]["spec"]["rules"]
     paths = [p for rule in rules for p in rule["http"]["paths"]]
-    metrics = [p for p in paths if p["path"] == "/metrics"]
-    assert metrics and all(p["pathType"] == "Exact" and p["backend"]["service"]["name"] != "web" for p in metrics)
+    for inside in ("/metrics", "/health/ready"):
+        found = [p for p in paths if p["path"] == inside]
+        assert found and all(p["pathType"] == "Exact" and p["backend"]["service"]["name"] != "web" for p in found)
     config = by_kind(manifests, "ConfigMap")["tutor-config"]["data"]
     assert "METRICS_TOKEN" not in config and config["LOG_FORMAT"] == "json"
 
@@ -364,7 +372,7 @@ def test_the_production_overlay_uses_external_postgresql_and_redis_and_several_i
     ingress = by_kind(docs, "Ingress")["course-tutor"]
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
     paths = {p["path"]: p["backend"]["service"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
-    assert paths == {"/static/": "static", "/metrics": "static", "/": "web"}
+    assert paths == {"/static/": "static", "/metrics": "static", "/health/ready": "static", "/": "web"}
 
 
 def test_an_admins_secrets_beside_the_compose_file_stay_out_of_the_image():

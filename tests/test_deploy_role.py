@@ -26,6 +26,7 @@ def test_each_role_runs_its_command():
     assert role.command_for("migrate", [], env)[-2:] == ["migrate", "--noinput"]
     assert role.command_for("manage", ["purge_conversations"], env)[-1] == "purge_conversations"
     assert role.command_for("healthcheck", [], env) is None
+    assert role.command_for("readiness", [], env) is None
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -52,6 +53,18 @@ def test_the_health_check_asks_the_web_app(transactional_db, web_server):
     argv = role.web_command({"WEB_PORT": str(port)})
     assert role.healthcheck({}, argv) == 0
     assert role.healthcheck({}, role.web_command({"WEB_PORT": str(free_port())})) == 1
+
+
+def test_the_readiness_role_prints_what_the_web_app_allows_from_inside(transactional_db, web_server, capsys):
+    """Readiness is refused through the proxy, so admins ask it from inside the container (loopback)."""
+    import json
+
+    port = urlparse(web_server).port
+    code = role.readiness({"WEB_PORT": str(port)})
+    body = json.loads(capsys.readouterr().out)
+    assert set(body["components"]) >= {"database", "redis", "workers", "inference", "periodic"}
+    assert code == (0 if body["status"] == "ok" else 1)
+    assert role.readiness({"WEB_PORT": str(free_port())}) == 1
 
 
 @pytest.mark.worker

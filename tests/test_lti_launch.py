@@ -93,6 +93,65 @@ def test_second_launch_updates_the_role_and_reuses_course_and_user(lms):
     assert Membership.objects.get().role == Membership.INSTRUCTOR
 
 
+def test_two_first_launches_into_a_new_course_at_once_both_get_in(lms, monkeypatch):
+    """Two people open the tool in a course it has never seen at the same moment: both launches find no course yet
+    (held together right there), both succeed, one course, and each nonce is spent by a launch that got in."""
+    import threading
+
+    from courses.models import Course
+    from lti import launch as launch_module
+
+    original = launch_module.course_of_context
+    together = threading.Barrier(2, timeout=30)
+
+    def both_at_once(issuer, context_id):
+        together.wait()  # each launch has looked for the context's course and found none
+        return original(issuer, context_id)
+
+    monkeypatch.setattr(launch_module, "course_of_context", both_at_once)
+    responses = {}
+
+    def open_tool(user_id):
+        responses[user_id] = lms.launch(browser(), user_id=user_id, context_id="course-new")
+
+    threads = [threading.Thread(target=open_tool, args=(user_id,)) for user_id in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert {user: r.status_code for user, r in responses.items()} == {"first": 302, "second": 302}, \
+        {user: r.text[:300] for user, r in responses.items()}
+    [context] = LtiContext.objects.filter(context_id="course-new")
+    assert Course.objects.count() == 1  # the losing launch's course went with its savepoint
+    assert Membership.objects.filter(course=context.course).count() == 2
+    assert UsedNonce.objects.count() == 2
+
+
+def test_a_launch_that_fails_after_validation_does_not_spend_its_nonce(lms, monkeypatch):
+    """An error while the launch is applied (here: the database refusing the course) rolls the nonce back with
+    everything else, so the same launch form still works (no nonce spent for nothing)."""
+    from django.db import OperationalError
+
+    from courses.models import Course
+    from lti import launch as launch_module
+
+    client = browser()
+    fields, _claims = _legit(lms, client)
+    calls = []
+
+    def failing_once(issuer, context_id):
+        calls.append(context_id)
+        if len(calls) == 1:
+            raise OperationalError("the database went away")
+        return None
+
+    monkeypatch.setattr(launch_module, "course_of_context", failing_once)
+    assert _post(client, fields).status_code == 500
+    assert not UsedNonce.objects.exists() and not Course.objects.exists()
+    assert _post(client, fields).status_code == 302  # the very same form, once the database is back
+    assert UsedNonce.objects.count() == 1
+
+
 def test_login_from_unregistered_platform_is_refused(live_server, caplog):
     client = browser()
     with caplog.at_level(logging.WARNING):
@@ -276,6 +335,37 @@ def test_platform_key_rotation_refetches_the_jwks_once(lms):
     assert sum(p == "/jwks" for _m, p, _h in lms.requests) == jwks_fetches + 1
     assert lms.launch(browser(), user_id="u1").status_code == 302
     assert sum(p == "/jwks" for _m, p, _h in lms.requests) == jwks_fetches + 1
+
+
+def test_a_platform_that_rotates_its_key_under_the_same_kid_gets_in_after_one_refetch(lms, monkeypatch, caplog):
+    """A re-installed platform signs with a new key under the old kid: the signature fails against the cached key
+    set, the tool fetches the set once more and lets the launch in; a forged token right after is refused without
+    another fetch (at most one refetch a minute per platform)."""
+    def fetches():
+        return sum(p == "/jwks" for _m, p, _h in lms.requests)
+
+    kid = lms.registration.get_kid()
+    assert lms.launch(browser(), user_id="u1").status_code == 302  # the key set is cached now
+    before = fetches()
+    lms.private_pem, lms.public_pem = new_key_pair()
+    lms.registration.set_platform_private_key(lms.private_pem).set_platform_public_key(lms.public_pem)
+    published = lms.registration.get_jwks
+    monkeypatch.setattr(lms.registration, "get_kid", lambda: kid)
+    monkeypatch.setattr(lms.registration, "get_jwks", lambda: [dict(key, kid=kid) for key in published()])
+
+    assert lms.launch(browser(), user_id="u1").status_code == 302
+    assert fetches() == before + 1
+    assert lms.launch(browser(), user_id="u1").status_code == 302  # the new key is the cached one now
+    assert fetches() == before + 1
+
+    client = browser()
+    fields, claims = _legit(lms, client)
+    forged_key, _public = new_key_pair()
+    with caplog.at_level(logging.WARNING):
+        response = _post(client, fields, lms.sign(claims, private_pem=forged_key, kid=kid))
+    assert response.status_code == 403 and "sessionid" not in response.cookies
+    assert any("Signature verification failed" in r.getMessage() for r in caplog.records if r.name.startswith("lti"))
+    assert fetches() == before + 1  # within the minute: no second fetch
 
 
 # --- the tool registered again by the same platform (Moodle: "register as a new tool", delete and re-add) ---

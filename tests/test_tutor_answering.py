@@ -146,16 +146,27 @@ def test_evaluate_answers_runs_the_chat_pipeline_and_prints_its_last_line(stub_l
                             '{"q": "Wer schrieb den Roman Die Blechtrommel?"}\n')
 
     def reply(body):
-        sources = body["messages"][-1]["content"]
-        return "Die PID 1 [1]." if "PID 1" in sources else "In /etc/apt/sources.list [1]."
+        asked = body["messages"][-1]["content"]  # the passages and the question
+        return "In /etc/apt/sources.list [1]." if "Paketquellen?" in asked else "Die PID 1 [1]."
 
     stub_llm.reply = reply
     call_command("evaluate_answers", docs=str(docs), qa=str(qa), unanswerable=str(unanswerable), url=stub_llm.url,
                  quote_check="off")
     out = capsys.readouterr().out.strip().splitlines()
-    assert out[-1] == "answered_correct = 1.00; declined_unanswerable = 1.00"
-    assert any(line.startswith("answerable (2 questions") and "declined 0.00" in line for line in out)
+    assert out[-1] == "answered_correct = 1.00; false_declines = 0.00; declined_unanswerable = 1.00"
+    assert any(line.startswith("answerable qa.jsonl (2 questions") and "declined 0.00" in line for line in out)
+    assert any(line.startswith("first visible text (answered questions, 2): p50") for line in out)
     assert len(stub_llm.requests) == 2  # the unanswerable ones never reached the model
+
+    # quotes only: no model at all; an answer counts when its quotes hold an expected string
+    settings.INFERENCE_URLS = []
+    call_command("evaluate_answers", docs=str(docs), qa=str(qa), unanswerable=str(unanswerable),
+                 answer_mode="quotes")
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0].startswith("no model asked; answers: quotes")
+    assert out[-1] == "answered_correct = 1.00; false_declines = 0.00; declined_unanswerable = 1.00"
+    assert any("its quotes contain it 1.00" in line for line in out)
+    assert len(stub_llm.requests) == 2
 
 
 def test_the_lecturer_s_test_questions_are_answered_by_the_worker(celery_worker, stub_llm, course, client):

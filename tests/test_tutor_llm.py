@@ -149,3 +149,21 @@ def test_smollm2_answers_what_the_texts_hold_and_never_sees_an_off_topic_questio
     assert not outcome.error and outcome.evidence["quote_check"] is True
     assert outcome.evidence["rewritten"] is True  # SmolLM2 gave the rewrite JSON (llama-cpp-python's schema form)
     assert outcome.declined or outcome.evidence["grounded"] in (True, False)  # checked either way
+
+
+@pytest.mark.django_db
+def test_smollm2_explains_after_the_tool_s_quotes(llama_server, settings, tmp_path):
+    """Quotes and explanation with the real model: the tool's quotes come first and hold the answer; the model's
+    explanation follows them (or, where its quotes are not found in the texts, the quotes alone stay)."""
+    from tutor.chat.answering import Collector, respond
+    from tutor.models import TutorConfig
+
+    settings.EMBEDDING_MODEL, settings.MEDIA_ROOT = "static", tmp_path / "media"
+    course = make_course(("systemstart.md", INIT_TEXT))
+    config = point_tutor_at(course, llama_server, temperature=0, sources=1, timeout_seconds=120,
+                            answer_mode=TutorConfig.BOTH)
+    out = Collector()
+    outcome = respond(course, config, "Welche Prozessnummer hat der Init-Prozess?", [], out)
+    assert not outcome.error and not outcome.declined
+    assert out.quoted and "Prozessnummer 1 (PID 1)" in out.quoted[0]["text"] and outcome.quoted == out.quoted
+    assert outcome.text.strip() and outcome.first_visible is not None

@@ -19,7 +19,7 @@ class TutorConfigForm(forms.ModelForm):
     class Meta:
         model = TutorConfig
         fields = ["answer_language", "strictness", "sources", "temperature", "welcome_message", "system_prompt",
-                  "retention_days", "quote_check", "query_rewrite", "model"]
+                  "retention_days", "answer_mode", "quote_check", "query_rewrite", "model"]
         widgets = {"welcome_message": forms.Textarea(attrs={"rows": 3}),
                    "system_prompt": forms.Textarea(attrs={"rows": 6})}
 
@@ -45,7 +45,8 @@ class TutorServerForm(forms.ModelForm):
     class Meta:
         model = TutorConfig
         fields = ["course", "model", "endpoint", "timeout_seconds", "answer_language", "strictness", "sources",
-                  "temperature", "welcome_message", "system_prompt", "retention_days", "quote_check", "query_rewrite"]
+                  "temperature", "welcome_message", "system_prompt", "retention_days", "quote_check", "query_rewrite",
+                  "quota_day", "quota_week"]
 
     def clean_endpoint(self):
         """Each comma-separated URL must be http(s) with a host on INFERENCE_ALLOWED_HOSTS."""

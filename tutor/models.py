@@ -2,8 +2,9 @@
 
 The rooms' models are imported below so Django registers them under the app label "tutor" and
 ``from tutor.models import X`` keeps working (migrations, settings.SPECTACULAR): the chat's Conversation,
-Message, Citation, Feedback and TestQuestion (tutor.chat.models); the question bank's QuestionSet, GenerationRun,
-GenerationPart, Question, QuestionChange, Attempt and OpenAnswerFeedback (tutor.questions.models).
+Message, Citation, Feedback, TestQuestion and AiNoticeAcceptance (tutor.chat.models); the question bank's
+QuestionSet, GenerationRun, GenerationPart, Question, QuestionChange, Attempt and OpenAnswerFeedback
+(tutor.questions.models).
 """
 
 from django.conf import settings
@@ -12,7 +13,14 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from courses.models import Course
-from tutor.chat.models import Citation, Conversation, Feedback, Message, TestQuestion  # noqa: F401
+from tutor.chat.models import (  # noqa: F401
+    AiNoticeAcceptance,
+    Citation,
+    Conversation,
+    Feedback,
+    Message,
+    TestQuestion,
+)
 from tutor.questions.models import (  # noqa: F401
     Attempt,
     GenerationPart,
@@ -67,6 +75,16 @@ class TutorConfig(models.Model):
         _("search with reworded questions"), max_length=8, choices=SWITCH, default=DEFAULT, blank=True,
         help_text=_("The model rewords each question before the search, so questions in other words than the "
                     "course texts' are found too. Costs the model's time before each answer."))
+    BOTH, QUOTES_ONLY, EXPLANATION_ONLY = "both", "quotes", "explanation"
+    ANSWER_MODES = [(DEFAULT, _("As the installation decides for the model")),
+                    (BOTH, _("Quotes from the course texts, then the model's explanation")),
+                    (QUOTES_ONLY, _("Quotes from the course texts only")),
+                    (EXPLANATION_ONLY, _("The model's explanation only"))]
+    answer_mode = models.CharField(
+        _("answers"), max_length=12, choices=ANSWER_MODES, default=DEFAULT, blank=True,
+        help_text=_("The tutor itself picks the sentences of the course texts that answer a question and shows them "
+                    "first, word for word, each linked to its passage; the model's explanation follows. Small models "
+                    "often explain wrongly: there the quotes alone are the answer."))
     CHECK_OFF, CHECK_FLAG, CHECK_DROP = "off", "flag", "drop"
     TEST_STUDENT = [(CHECK_OFF, _("Off")), (CHECK_FLAG, _("Flag the question")),
                     (CHECK_DROP, _("Drop the question and write another"))]
@@ -88,6 +106,12 @@ class TutorConfig(models.Model):
     question_test_tries = models.PositiveSmallIntegerField(
         _("tries of the test student"), default=2, validators=[MinValueValidator(1), MaxValueValidator(5)],
         help_text=_("Each try shuffles the options; more tries are surer and cost more model time."))
+    quota_day = models.PositiveIntegerField(
+        _("questions per person and day"), null=True, blank=True,
+        help_text=_("Empty: the installation's CHAT_QUOTA_DAY; 0: no limit."))
+    quota_week = models.PositiveIntegerField(
+        _("questions per person and week"), null=True, blank=True,
+        help_text=_("Empty: the installation's CHAT_QUOTA_WEEK; 0: no limit."))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -119,6 +143,18 @@ class TutorConfig(models.Model):
     def rewrites_queries(self):
         """Whether the model rewords questions for the search (the course's setting, else CHAT_QUERY_REWRITE)."""
         return self._switch(self.query_rewrite, settings.CHAT_QUERY_REWRITE)
+
+    @property
+    def answers_with(self):
+        """How answers are given: BOTH, QUOTES_ONLY or EXPLANATION_ONLY (the course's setting, else
+        CHAT_ANSWER_MODE, whose "auto" quotes only where there is no model or a CHAT_WEAK_MODELS one)."""
+        if self.answer_mode in (self.BOTH, self.QUOTES_ONLY, self.EXPLANATION_ONLY):
+            return self.answer_mode
+        if settings.CHAT_ANSWER_MODE in (self.BOTH, self.QUOTES_ONLY, self.EXPLANATION_ONLY):
+            return settings.CHAT_ANSWER_MODE
+        if not (self.endpoint or settings.INFERENCE_URLS) or self.model_name in settings.CHAT_WEAK_MODELS:
+            return self.QUOTES_ONLY
+        return self.BOTH
 
     @classmethod
     def for_course(cls, course):

@@ -15,6 +15,15 @@ test("an answer shows its snapshot, then each piece, then its final message", ()
   assert.equal(answer.text, "Der Init-Prozess");
 });
 
+test("an answer's quotes come first and stay while its text streams and starts over", () => {
+  const answer = answerState();
+  const quotes = [{text: "Er hat die Prozessnummer 1 (PID 1).", chunk: 3, start: 80, end: 115}];
+  assert.deepEqual(answer.event("quotes", {quotes}), {quotes});
+  assert.deepEqual(answer.event("snapshot", {text: ""}), {text: ""});
+  assert.deepEqual(answer.event("delta", {text: "Die PID 1"}), {text: "Die PID 1"});
+  assert.deepEqual(answer.quotes, quotes);
+});
+
 test("an answer that starts over (reset) shows the new text only", () => {
   const answer = answerState();
   answer.event("delta", {text: "Halb fertig"});

@@ -26,8 +26,8 @@ from courses.language import detect_language
 from courses.retrieval import course_documents
 from tutor.chat.answerability import NONE, WEAK, QuoteSplitter, assess, check_quotes
 from tutor.chat.models import Citation, Message
+from tutor.chat.quotes import choose_quotes, quotes_text
 from tutor.chat.relevance import relevant_passages
-from tutor.chat.retention import schedule_daily_purge
 from tutor.chat.stream import Publisher, fail_if_unfinished
 from tutor.inference.client import InferenceClient, InferenceError
 from tutor.inference.prompts import (
@@ -75,6 +75,15 @@ UNVERIFIED_NOTE = gettext_noop("(I could not find the words I relied on in the c
 WEAK_NOTE = gettext_noop("(The course texts may not fully answer this question: please check the sources.)")
 GENERAL_NOTE = gettext_noop("(Nothing on this was found in the course texts: this answer is general knowledge.)")
 CUT_OFF_NOTE = gettext_noop("(The answer reached its length limit and ends here.)")
+QUOTES_ONLY_NOTE = gettext_noop("Answer quoted from the course texts; no language model explanation.")
+NO_EXPLANATION_NOTE = gettext_noop("Answer quoted from the course texts; the language model's explanation could not "
+                                   "be checked against them and is left out.")
+MODEL_FAILED_NOTE = gettext_noop("Answer quoted from the course texts; the language model did not answer.")
+
+
+def _line(language, text):
+    with translation.override(language):
+        return "*" + _(text) + "*"
 
 
 @dataclass
@@ -91,6 +100,8 @@ class Outcome:
     evidence: dict = field(default_factory=dict)
     quotes: dict = field(default_factory=dict)
     error: str = ""
+    quoted: list = field(default_factory=list)  # the tool's quotes from the course texts (Quote.as_dict), shown first
+    first_visible: float | None = None  # seconds from the question to the first thing shown (quotes or text)
 
 
 class Collector:
@@ -98,6 +109,11 @@ class Collector:
 
     def __init__(self):
         self.text = []
+        self.quoted = []
+
+    def quotes(self, quotes):
+        """Keep the tool's quotes."""
+        self.quoted = quotes
 
     def piece(self, text):
         """Keep one piece of the answer."""
@@ -122,14 +138,17 @@ def respond(course, config, question, turns, out, *, ui_language=None, on_first_
     """Answer one question from the course's texts, streaming into out (a Publisher or a Collector): the Outcome.
 
     turns: the conversation's earlier turns ({"role", "content"}, oldest first). kind: the inference capacity
-    class (chat by default; evaluations run as batch work).
+    class (chat by default; evaluations run as batch work). Unless the tutor answers by explanation only, the
+    sentences of the passages that answer the question (tutor.chat.quotes) go out first (out.quotes); quoting
+    only, they are the answer and no model is asked.
     """
     started = time.monotonic()
     language = answer_language(config, question, course, ui_language)
+    mode = config.answers_with
     earlier = [t["content"] for t in turns if t["role"] == Message.USER]
     query, also, evidence = search_query(question, earlier), [], {}
     options = {} if kind is None else {"kind": kind}
-    if config.rewrites_queries:
+    if config.rewrites_queries and mode != TutorConfig.QUOTES_ONLY:
         rewritten = rewrite_question(config, question, earlier, language, **options)
         also = rewritten or []
         evidence["rewritten"] = bool(rewritten)
@@ -138,12 +157,40 @@ def respond(course, config, question, turns, out, *, ui_language=None, on_first_
     judged = assess(passages, passages[0].embedding_model if passages else None)
     evidence["retrieval"] = judged.as_dict()
     if judged.level == NONE:
-        if config.strictness == TutorConfig.STRICT or not passages:
+        if config.strictness == TutorConfig.STRICT or not passages or mode == TutorConfig.QUOTES_ONLY:
             text = declined_text(course.pk, language)
             out.piece(text)
-            return Outcome(text=text, query=query, declined=True, evidence=evidence, retrieved=passages)
+            return Outcome(text=text, query=query, declined=True, evidence=evidence, retrieved=passages,
+                           first_visible=time.monotonic() - started)
         passages = []  # open: the model may answer from general knowledge, marked as such
     retrieved = time.monotonic()
+    shown_at = []
+
+    def visible(model_started=None):
+        if not shown_at:
+            shown_at.append(time.monotonic() - started)
+            if on_first_piece:  # after the first thing is out, not before it
+                on_first_piece(started, retrieved, model_started or time.monotonic())
+
+    quoted = []
+    if mode != TutorConfig.EXPLANATION_ONLY and passages:
+        quoted = [q.as_dict() for q in choose_quotes(course.pk, question, passages)]
+        evidence["quoted"] = len(quoted)
+        if quoted:
+            out.quotes(quoted)
+            visible()
+    if mode == TutorConfig.QUOTES_ONLY:
+        return _quoted_answer(course, out, quoted, QUOTES_ONLY_NOTE, language, query=query, evidence=evidence,
+                              passages=passages, retrieved=retrieved_passages, first_visible=shown_at)
+
+    def fall_back(note, failed):
+        """The model failed or its explanation did not hold: the quotes alone, when there are any."""
+        if quoted:
+            out.reset()
+            return _quoted_answer(course, out, quoted, note, language, query=query, evidence=evidence,
+                                  passages=retrieved_passages, retrieved=retrieved_passages, first_visible=shown_at)
+        return failed
+
     quotes = config.checks_quotes and bool(passages)
     evidence["quote_check"] = quotes
     try:
@@ -157,23 +204,27 @@ def respond(course, config, question, turns, out, *, ui_language=None, on_first_
             # the time limit counts from when the model took the question, not the wait for its turn
             if time.monotonic() > stream.started_at + settings.CHAT_ANSWER_SECONDS:  # ending the loop closes it
                 log.warning("answer still streaming after %s s; stopped", settings.CHAT_ANSWER_SECONDS)
-                return Outcome(text="".join(out.text), query=query, evidence=evidence, error="timeout")
+                return Outcome(text="".join(out.text), query=query, evidence=evidence, error="timeout",
+                               quoted=quoted, first_visible=_first(shown_at))
             shown = splitter.feed(piece) if splitter else piece
             if shown:
                 out.piece(shown)
-                if len(out.text) == 1 and on_first_piece:  # after the first piece is out, not before it
-                    on_first_piece(started, retrieved, stream.started_at)
+                if len(out.text) == 1:
+                    visible(stream.started_at)
         rest = splitter.flush() if splitter else ""
         if rest:
             out.piece(rest)
     except InferenceError as exc:
         log.warning("answer failed (%s): %s", exc.code, exc.reason)
-        return Outcome(text="".join(out.text), query=query, evidence=evidence, error=exc.code)
+        failed = Outcome(text="".join(out.text), query=query, evidence=evidence, error=exc.code, quoted=quoted,
+                         first_visible=_first(shown_at))
+        return fall_back(MODEL_FAILED_NOTE, failed)
     text = without_delimiters("".join(out.text))
     if not text:
         log.warning("the model's answer was empty")
-        return Outcome(query=query, evidence=evidence, error="bad_response")
-    outcome = Outcome(text=text, passages=passages, query=query, evidence=evidence, retrieved=retrieved_passages)
+        return fall_back(MODEL_FAILED_NOTE, Outcome(query=query, evidence=evidence, error="bad_response"))
+    outcome = Outcome(text=text, passages=passages, query=query, evidence=evidence, retrieved=retrieved_passages,
+                      quoted=quoted, first_visible=_first(shown_at))
     notes = []
     if stream.cut_off:  # the answer used all ANSWER_TOKENS: kept, and the reader is told where it ends
         log.info("answer cut off at the length limit (%d tokens)", ANSWER_TOKENS)
@@ -187,12 +238,15 @@ def respond(course, config, question, turns, out, *, ui_language=None, on_first_
         outcome.quotes = {n: q for n, q, f in check.quotes if f}
         if not check.grounded and not stream.cut_off:
             if config.strictness == TutorConfig.STRICT:
+                if quoted:  # the tool's own quotes stand in the texts: they stay, the explanation goes
+                    log.info("no quote of the explanation was found in its sources: the quotes alone")
+                    return fall_back(NO_EXPLANATION_NOTE, None)
                 log.info("no quote of the answer was found in its sources: declined")
                 out.reset()
                 declined = declined_text(course.pk, language)
                 out.piece(declined)
                 return Outcome(text=declined, query=query, declined=True, evidence=evidence,
-                               retrieved=retrieved_passages)
+                               retrieved=retrieved_passages, first_visible=_first(shown_at))
             notes.append(UNVERIFIED_NOTE)
     elif judged.level == WEAK and config.strictness == TutorConfig.STRICT:
         notes.append(WEAK_NOTE)
@@ -201,6 +255,24 @@ def respond(course, config, question, turns, out, *, ui_language=None, on_first_
         out.piece(shown)
         outcome.text += shown
     return outcome
+
+
+def _first(shown_at):
+    return shown_at[0] if shown_at else None
+
+
+def _quoted_answer(course, out, quoted, note, language, *, query, evidence, passages, retrieved, first_visible):
+    """The Outcome of an answer made of the tool's quotes (shown already) and one line saying so; without any
+    quote, the decline."""
+    if not quoted:
+        text = declined_text(course.pk, language)
+        out.piece(text)
+        return Outcome(text=text, query=query, declined=True, evidence=evidence, retrieved=retrieved,
+                       first_visible=_first(first_visible))
+    text = _line(language, note)
+    out.piece(text)
+    return Outcome(text=text, passages=passages, query=query, evidence=evidence, retrieved=retrieved, quoted=quoted,
+                   first_visible=_first(first_visible))
 
 
 def _conversation_so_far(message_id):
@@ -221,8 +293,8 @@ def _conversation_so_far(message_id):
 def _history(answer, earlier):
     """Earlier finished turns of the conversation, oldest first, and the question being answered."""
     question = next((m for m in reversed(earlier) if m.role == Message.USER), None)
-    turns = [{"role": m.role, "content": m.text} for m in earlier
-             if m is not question and m.text and (m.role == Message.USER or m.status == Message.DONE)]
+    turns = [{"role": m.role, "content": "\n\n".join(filter(None, [quotes_text(m.quotes), m.text]))}
+             for m in earlier if m is not question and m.text and (m.role == Message.USER or m.status == Message.DONE)]
     return question, turns
 
 
@@ -285,12 +357,12 @@ def _answer(message_id, ui_language=None):
         log.exception("retrieval failed for message %s", message_id)
         return _fail(message, publisher, "internal")
     if outcome.error:
-        return _fail(message, publisher, outcome.error, outcome.text)
+        return _fail(message, publisher, outcome.error, outcome.text, outcome.quoted)
     return _finish(message, publisher, outcome)
 
 
 def _finish(message, publisher, outcome):
-    cited = _cited_numbers(outcome.text)
+    cited = _cited_numbers(outcome.text) | {q["number"] for q in outcome.quoted}
     citations = [Citation(message=message, number=i, chunk_id=p.chunk_id, document_title=p.document_title[:255],
                           section_path=p.section_path, page=p.page, excerpt=p.text[:500], score=p.score,
                           cited=i in cited, quote=outcome.quotes.get(i, ""))
@@ -299,13 +371,13 @@ def _finish(message, publisher, outcome):
         Citation.objects.filter(message=message).delete()
         Citation.objects.bulk_create(citations)
         _save(message, text=outcome.text, status=Message.DONE, error="", declined=outcome.declined,
-              search_query=outcome.query[:2000], evidence=outcome.evidence or None, finished_at=timezone.now())
+              search_query=outcome.query[:2000], evidence=outcome.evidence or None, quotes=outcome.quoted,
+              finished_at=timezone.now())
     publisher.finish(Message.DONE, message, citations)
-    schedule_daily_purge()
 
 
-def _fail(message, publisher, code, partial=""):
-    _save(message, status=Message.FAILED, error=code, text=partial, finished_at=timezone.now())
+def _fail(message, publisher, code, partial="", quoted=()):
+    _save(message, status=Message.FAILED, error=code, text=partial, quotes=list(quoted), finished_at=timezone.now())
     publisher.finish(Message.FAILED, message)
 
 

@@ -135,6 +135,20 @@ class CitationSerializer(serializers.Serializer):
     url = serializers.CharField(help_text="The reader view of the passage (a page of the tool).")
 
 
+class QuoteSerializer(serializers.Serializer):
+    """A sentence of the course texts that the tool quoted to open an answer, verbatim, with its passage."""
+
+    text = serializers.CharField(help_text="The quoted sentence(s), exactly as in the passage.")
+    number = serializers.IntegerField(help_text="The number of its passage among the answer's sources.")
+    chunk = serializers.IntegerField(help_text="Its passage: /api/v1/courses/{course_id}/passages/{chunk}/.")
+    start = serializers.IntegerField(help_text="Where the quote begins in the passage's text (characters).")
+    end = serializers.IntegerField(help_text="Where it ends (exclusive).")
+    title = serializers.CharField()
+    section = serializers.CharField()
+    page = serializers.IntegerField(allow_null=True)
+    url = serializers.CharField(help_text="The reader view of the passage with the quote highlighted.")
+
+
 class MessageSerializer(serializers.Serializer):
     """A question or an answer as the chat page shows it: sanitized HTML, state, numbered sources."""
 
@@ -146,6 +160,7 @@ class MessageSerializer(serializers.Serializer):
     error = serializers.CharField(help_text="Why the answer failed, in the reader's language.")
     error_code = serializers.CharField()
     citations = CitationSerializer(many=True)
+    quotes = QuoteSerializer(many=True, help_text="The sentences of the course texts that open the answer.")
 
 
 class ConversationSerializer(serializers.Serializer):
@@ -225,7 +240,8 @@ class AcceptedSerializer(serializers.Serializer):
 
 
 EVENTS = ("A stream of server-sent events (the schema describes each event): `accepted` (as the JSON answer), then "
-          "`snapshot` (the text so far), `queue` (requests ahead at the model server), `delta` (a piece of the text) "
+          "`quotes` (the sentences of the course texts that open the answer, before any text; not sent when the "
+          "tutor answers by explanation only), `snapshot` (the text so far), `queue` (requests ahead at the model server), `delta` (a piece of the text) "
           "and `final` (the finished message, as GET messages/{message_id}/ gives it); a comment line every 15 s "
           "keeps it open.")
 
@@ -233,9 +249,9 @@ EVENTS = ("A stream of server-sent events (the schema describes each event): `ac
 class ServerSentEventSerializer(serializers.Serializer):
     """One event of an answer's stream: its name, and its data as JSON text."""
 
-    event = serializers.ChoiceField(choices=["accepted", "snapshot", "queue", "delta", "final"])
-    data = serializers.CharField(help_text="JSON: accepted as AcceptedSerializer; snapshot and delta {\"text\"}; "
-                                           "queue {\"ahead\"}; final as a message.")
+    event = serializers.ChoiceField(choices=["accepted", "quotes", "snapshot", "queue", "delta", "final"])
+    data = serializers.CharField(help_text="JSON: accepted as AcceptedSerializer; quotes {\"quotes\": [quote]}; "
+                                           "snapshot and delta {\"text\"}; queue {\"ahead\"}; final as a message.")
 
 
 @extend_schema(tags=["chat"])

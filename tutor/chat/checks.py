@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Result:
-    """How the tutor did on one question: declined or answered, whether the answer or a passage it cites (or any
-    passage the search found) contains an expected string; error: a failure's code."""
+    """How the tutor did on one question: declined or answered, whether the answer, the tool's quotes it opens
+    with, a passage it cites (or any passage the search found) contains an expected string; error: a failure's
+    code; first_visible: seconds until the first thing was shown (quotes, else the first piece of text)."""
 
     declined: bool
     answer: str
@@ -25,11 +26,19 @@ class Result:
     in_cited: bool
     in_sources: bool
     error: str = ""
+    quotes: str = ""
+    in_quotes: bool = False
+    first_visible: float | None = None
 
     @property
     def answered(self):
         """Whether the tutor gave an answer (neither declined nor failed)."""
         return not self.declined and not self.error
+
+    @property
+    def correct(self):
+        """Whether it answered and the answer or its quotes contain an expected string."""
+        return self.answered and (self.in_answer or self.in_quotes)
 
 
 def contains(text, expected):
@@ -43,12 +52,16 @@ def contains(text, expected):
 def ask(course, question, expected=(), config=None):
     """The Result of asking the course's tutor one question (its settings, or config), as batch work."""
     from tutor.chat.answering import Collector, _cited_numbers, respond
+    from tutor.chat.quotes import quotes_text
 
     config = config or TutorConfig.for_course(course)
     outcome = respond(course, config, question, [], Collector(), kind=BATCH)
-    cited = _cited_numbers(outcome.text)
+    cited = _cited_numbers(outcome.text) | {q["number"] for q in outcome.quoted}
     passages = outcome.passages
-    return Result(declined=outcome.declined, answer=outcome.text, error=outcome.error,
+    quoted = quotes_text(outcome.quoted)
+    return Result(declined=outcome.declined, answer=outcome.text, error=outcome.error, quotes=quoted,
+                  first_visible=outcome.first_visible,
+                  in_quotes=bool(expected) and not outcome.declined and contains(quoted, expected),
                   in_answer=bool(expected) and not outcome.declined and contains(outcome.text, expected),
                   in_cited=any(contains(p.text, expected) for i, p in enumerate(passages, 1) if i in cited),
                   in_sources=any(contains(p.text, expected) for p in outcome.retrieved))
@@ -66,7 +79,8 @@ def check_test_questions(course_id):
             log.exception("test question %s could not be checked", test.pk)
             result = Result(False, "", False, False, False, error="internal")
         TestQuestion.objects.filter(pk=test.pk).update(
-            checked_at=timezone.now(), answered=result.answered, answer=result.answer[:4000], error=result.error,
+            checked_at=timezone.now(), answered=result.answered,
+            answer="\n\n".join(filter(None, [result.quotes, result.answer]))[:4000], error=result.error,
             found=result.in_sources if expected else None,
-            correct=(result.in_answer or result.in_cited) if expected and result.answered else None)
+            correct=(result.in_answer or result.in_quotes or result.in_cited) if expected and result.answered else None)
     return len(questions)

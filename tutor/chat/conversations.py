@@ -10,7 +10,7 @@ from django.db import models, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from tutor.chat import stream
+from tutor.chat import quotas, stream
 from tutor.chat.models import Citation, Conversation, Message
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,10 @@ class ChatError(ValueError):
 
 class RateLimited(ChatError):
     """The person asked too many questions in a short time."""
+
+
+class QuotaExceeded(RateLimited):
+    """The person asked all the questions of their day's or week's budget in this course (tutor.chat.quotas)."""
 
 
 def check_rate_limit(user_id):
@@ -107,6 +111,9 @@ def ask(course, user, text, *, conversation=None):
                         % {"limit": settings.CHAT_MAX_QUESTION_CHARS})
     if conversation is not None and (conversation.course_id != course.pk or conversation.user_id != user.pk):
         raise ChatError(_("This conversation does not belong to you."))
+    refused = quotas.refusal(course, user)
+    if refused:
+        raise QuotaExceeded(refused)
     check_rate_limit(user.pk)
     conversation = conversation or conversation_for(course, user)
     # one INSERT for both (atomic by itself), queued as soon as it is committed: the answer's time to its first

@@ -41,6 +41,8 @@ class Message(models.Model):
     search_query = models.TextField(blank=True)
     evidence = models.JSONField(null=True, blank=True, help_text=_(
         "What the answer rests on: the retrieval evidence and, with the quote check, which quotes were found."))
+    quotes = models.JSONField(default=list, blank=True, help_text=_(
+        "The sentences of the course texts the tutor quoted first: text, source, passage and offsets in it."))
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -115,3 +117,15 @@ class TestQuestion(models.Model):
 
     def __str__(self):
         return self.question[:60]
+
+
+class AiNoticeAcceptance(models.Model):
+    """That (and when) a person accepted the AI-use notice, and which text (its version): asked once per person,
+    again when the institution changes the text (tutor.chat.notice)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ai_notice")
+    version = models.CharField(max_length=16)
+    accepted_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.user_id} accepted notice {self.version} at {self.accepted_at:%Y-%m-%d %H:%M}"

@@ -10,7 +10,7 @@ import re
 
 from config.errors import CHAT, error_message
 from courses.access import tool_url
-from courses.rendering import render_markdown
+from courses.rendering import HIGHLIGHT_FIELD, render_markdown
 from tutor.chat.models import Message
 
 SOURCE_HREF = "#source-{}"
@@ -39,7 +39,19 @@ def payload(message, citations):
                        # a document without headings has one section named like the document: said once
                        "section": "" if c.section_path.strip() == c.document_title.strip() else c.section_path,
                        "page": c.page, "cited": c.cited, "quote": c.quote} for c in citations],
+        # the tool's quotes from the course texts, which open the answer (tutor.chat.quotes)
+        "quotes": list(message.quotes or []) if message.role == Message.ASSISTANT else [],
     }
+
+
+def quote_urls(quotes, course_id, launch_token):
+    """The quotes, each with the URL of its passage in the reader view, the quoted sentence highlighted."""
+    with_url = []
+    for quote in quotes:
+        url = tool_url("courses:passage", course_id, quote["chunk"], token=launch_token)
+        url += ("&" if "?" in url else "?") + f"{HIGHLIGHT_FIELD}={int(quote['start'])}-{int(quote['end'])}"
+        with_url.append(dict(quote, url=url + "#quote"))
+    return with_url
 
 
 def with_urls(found, course_id, launch_token):
@@ -52,7 +64,8 @@ def with_urls(found, course_id, launch_token):
         return f'href="{html.escape(url)}"' if url else match.group(0)
 
     return dict(found, html=_SOURCE_LINK.sub(link, found["html"]),
-                citations=[dict(c, url=urls[c["number"]]) for c in found["citations"]])
+                citations=[dict(c, url=urls[c["number"]]) for c in found["citations"]],
+                quotes=quote_urls(found.get("quotes") or [], course_id, launch_token))
 
 
 def message_payload(message, launch_token=""):

@@ -3,7 +3,6 @@
 import logging
 from datetime import timedelta
 
-from django.core.cache import cache
 from django.db.models import Count
 from django.utils import timezone
 
@@ -70,22 +69,3 @@ def delete_user_data(user_id):
     log.info("deleted the chat data of user %s: %s and %d practice attempts", user_id, by_model, attempts)
     return {"conversations": by_model.get("tutor.Conversation", 0), "messages": by_model.get("tutor.Message", 0),
             "attempts": attempts}
-
-
-_purge_checked = {"day": None}
-
-
-def schedule_daily_purge():
-    """Queue the retention purge at most once a day, from whichever chat worker answers first (each process
-    asks Redis once a day, not once per answer)."""
-    from tutor.chat.tasks import chat_purge_conversations
-
-    today = timezone.now().date().isoformat()
-    if _purge_checked["day"] == today:
-        return
-    try:
-        if cache.add(f"tutor:purge:{today}", 1, timeout=2 * 86400):
-            chat_purge_conversations.delay()
-        _purge_checked["day"] = today
-    except Exception:
-        log.exception("could not schedule the daily purge")

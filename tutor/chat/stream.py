@@ -4,9 +4,11 @@ events (answer_events), over its one pub/sub connection (tutor.chat.relay).
 
 Channel messages are JSON: ``{"t": "delta", "text", "end"}`` (a piece and the buffer's length after it),
 ``{"t": "queue", "ahead"}`` (waiting for a slot of the model server; 0 when its turn came),
-``{"t": "reset"}`` (the answer starts over) and ``{"t": "end", "status", "message"}`` (the final payload of
-tutor.chat.payloads, without URLs; also kept under final_key for a stream opened after the end). The browser gets
-``snapshot`` (the text so far), ``queue``, ``delta`` and ``final`` (with the reader's passage URLs) events.
+``{"t": "quotes", "quotes"}`` (the tool's quotes from the course texts, before any piece of text; also kept under
+quotes_key), ``{"t": "reset"}`` (the answer's text starts over) and ``{"t": "end", "status", "message"}`` (the final
+payload of tutor.chat.payloads, without URLs; also kept under final_key for a stream opened after the end). The
+browser gets ``snapshot`` (the text so far), ``quotes`` (with the reader's passage URLs), ``queue``, ``delta`` and
+``final`` (with the reader's passage URLs) events.
 """
 
 import asyncio
@@ -21,7 +23,7 @@ from django.utils import timezone, translation
 from config import metrics
 from config.threads import db_in_thread
 from tutor.chat.models import Message
-from tutor.chat.payloads import error_text, message_payload, payload, with_urls
+from tutor.chat.payloads import error_text, message_payload, payload, quote_urls, with_urls
 from tutor.chat.relay import relay
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,11 @@ def buffer_key(message_id):
 def final_key(message_id):
     """The Redis key holding a finished answer's payload (see message_payload) for BUFFER_SECONDS."""
     return f"tutor:chat:{message_id}:final"
+
+
+def quotes_key(message_id):
+    """The Redis key holding the quotes an answer opens with (for a stream opened after they were published)."""
+    return f"tutor:chat:{message_id}:quotes"
 
 
 _redis = None
@@ -83,6 +90,13 @@ class Publisher:
         else:  # APPEND keeps the key's expiry
             pipe.append(buffer_key(self.message_id), text.encode())
         pipe.publish(channel(self.message_id), json.dumps({"t": "delta", "text": text, "end": self.length}))
+        pipe.execute()
+
+    def quotes(self, quotes):
+        """Publish the tool's quotes (Quote.as_dict each), which open the answer, and keep them for late streams."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(quotes_key(self.message_id), json.dumps(quotes), ex=BUFFER_SECONDS)
+        pipe.publish(channel(self.message_id), json.dumps({"t": "quotes", "quotes": quotes}))
         pipe.execute()
 
     def queued(self, ahead):
@@ -151,7 +165,8 @@ async def answer_events(message_id, course_id, token, *, fresh=False):
     queue = await hub.subscribe(name)
     metrics.gauge_add("tutor_sse_streams_open", 1)
     try:
-        buffered, final = await hub.mget(buffer_key(message_id), final_key(message_id))
+        buffered, final, quoted = await hub.mget(buffer_key(message_id), final_key(message_id),
+                                                 quotes_key(message_id))
         if final:
             yield sse("final", _for_reader(json.loads(final), course_id, token, language))
             return
@@ -163,6 +178,8 @@ async def answer_events(message_id, course_id, token, *, fresh=False):
                 return
         buffered = (buffered or b"").decode()
         sent = len(buffered)
+        if quoted:
+            yield sse("quotes", {"quotes": quote_urls(json.loads(quoted), course_id, token)})
         yield sse("snapshot", {"text": buffered})
         loop = asyncio.get_running_loop()
         last_activity = loop.time()
@@ -185,6 +202,8 @@ async def answer_events(message_id, course_id, token, *, fresh=False):
                 piece = text[len(text) - (end - sent):]
                 sent = end
                 yield sse("delta", {"text": piece})
+            elif data["t"] == "quotes":
+                yield sse("quotes", {"quotes": quote_urls(data["quotes"], course_id, token)})
             elif data["t"] == "queue":  # waiting for the model: how many requests are ahead
                 yield sse("queue", {"ahead": data["ahead"]})
             elif data["t"] == "reset":

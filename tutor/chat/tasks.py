@@ -1,5 +1,5 @@
-"""Celery tasks of the chat: answering a question and the daily retention run (queue "chat" by name:
-tutor.tasks.chat_*), and checking the tutor against the lecturer's test questions (named tutor.tasks.generate_*, so
+"""Celery tasks of the chat: answering a question (queue "chat" by name: tutor.tasks.chat_*; the daily retention run
+is Celery beat's, config.tasks), and checking the tutor against the lecturer's test questions (named tutor.tasks.generate_*, so
 routed to the batch queue "generate"). They take IDs and are idempotent; the names stay "tutor.tasks.*" (the routes
 in CELERY_TASK_ROUTES match on them)."""
 
@@ -17,15 +17,6 @@ def chat_answer(message_id, ui_language=None):
     from tutor.chat.answering import answer
 
     answer(message_id, ui_language)
-
-
-@shared_task(name="tutor.tasks.chat_purge_conversations", acks_late=True, ignore_result=True)
-def chat_purge_conversations():
-    """Queue the daily retention run (config.privacy.purge_expired_data: chats past their course's retention,
-    expired sessions, used nonces, orphaned files) on the ingest queue, whose workers have the files."""
-    from config.tasks import purge_expired_data
-
-    purge_expired_data.delay()
 
 
 @shared_task(name="tutor.tasks.generate_test_checks", acks_late=True, reject_on_worker_lost=True, ignore_result=True,

@@ -8,6 +8,7 @@ from tutor.chat import views
 urlpatterns = [
     path("c/<int:course_id>/", views.home, name="home"),
     path("c/<int:course_id>/ask/", views.ask, name="ask"),
+    path("c/<int:course_id>/notice/", views.accept_notice, name="accept_notice"),
     path("c/<int:course_id>/m/<int:message_id>/", views.message, name="message"),
     path("c/<int:course_id>/m/<int:message_id>/stream/", views.answer_stream, name="stream"),
     path("c/<int:course_id>/m/<int:message_id>/feedback/", views.feedback, name="feedback"),

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 
 from config.threads import db_in_thread
 from courses.access import course_member, tool_url
-from tutor.chat import conversations, stream
+from tutor.chat import conversations, notice, quotas, stream
 from tutor.chat.models import Feedback, Message, TestQuestion
 from tutor.chat.payloads import message_payload
 from tutor.chat.usage import declined_topics, usage_report
@@ -44,10 +44,15 @@ def home(request, course_id):
                for m in conversation.messages.prefetch_related("citations").select_related("conversation")]
     config = TutorConfig.for_course(request.course)
     teaching = request.membership.is_teaching
+    paragraphs = notice.pending(request.membership, config.retention_days)
+    if paragraphs is not None:  # the student's first use: the AI-use notice before the chat
+        return render(request, "tutor/notice.html", {
+            "course": request.course, "paragraphs": paragraphs, "record_url": notice.processing_record_url()})
     return render(request, "tutor/home.html", {
         "course": request.course, "config": config, "history": history,
         "is_teaching": teaching, "conversation": conversation,
-        "no_model": not (config.endpoint or settings.INFERENCE_URLS),
+        "no_model": not (config.endpoint or settings.INFERENCE_URLS) and config.answers_with != TutorConfig.QUOTES_ONLY,
+        "quota": quotas.summary(request.course, request.user),
         "setup": _setup(request.course) if teaching else None,
         "conversations": _with_urls(conversations.conversation_list(request.course, request.user), course_id,
                                     request.launch_token),
@@ -66,7 +71,7 @@ def home(request, course_id):
                 "failed": _("The answer could not be completed."), "network": _("The connection was lost."),
                 "thanks": _("Thank you for your feedback."), "comment": _("Optional comment (your teachers read it without your name)"),
                 "send": _("Send"), "helpful": _("Helpful"), "unhelpful": _("Not helpful"),
-                "retry": _("Try again"),
+                "retry": _("Try again"), "quoted": _("From the course texts"),
                 "waiting": _("Waiting for its turn at the language model (questions ahead: %(count)s)…"),
             },
         },
@@ -87,6 +92,9 @@ def _ask(request, course_id):
     """The work of the ask view (database and queue), run on the shared thread pool: the accepted question
     (a dict) or an error response."""
     membership, token = request.membership, request.launch_token
+    if notice.pending(membership, TutorConfig.for_course(membership.course).retention_days) is not None:
+        return JsonResponse({"error": _("Please read and accept the notice about the tutor first (reload the "
+                                        "page).")}, status=403)
     requested = (_int_or_none(request.POST["conversation"]) or 0) if request.POST.get("conversation") else None
     try:
         question, answer = conversations.ask_in(membership.course, membership.user, request.POST.get("text", ""),
@@ -98,6 +106,15 @@ def _ask(request, course_id):
     return {"question": message_payload(question, token), "answer_id": answer.pk,
             "stream_url": tool_url("tutor:stream", course_id, answer.pk, token=token),
             "conversation_id": answer.conversation_id}
+
+
+@require_POST
+@course_member()
+def accept_notice(request, course_id):
+    """The student accepts the AI-use notice (POST, launch token) and goes on to the chat."""
+    config = TutorConfig.for_course(request.course)
+    notice.accept(request.user, notice.notice_paragraphs(config.retention_days))
+    return redirect(tool_url("tutor:home", course_id, token=request.launch_token))
 
 
 def _with_urls(items, course_id, token):

@@ -8,13 +8,13 @@ credit with the rest of the score (the score without this question) and as the u
 gets right or wrong, or that do not discriminate, are flagged, once enough students answered.
 """
 
-import csv
 import io
 import math
 from collections import Counter
 
 from django.utils.translation import gettext as _
 
+from config import spreadsheets
 from courses.models import Membership
 from tutor.questions import items
 from tutor.questions.models import Question
@@ -132,9 +132,9 @@ def flag_text(code):
 
 
 def as_csv(statistics):
-    """The statistics as CSV text (one row per question)."""
+    """The statistics as CSV text (one row per question), safe to open in a spreadsheet (config.spreadsheets)."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = spreadsheets.writer(out)  # a student's answer may be a spreadsheet formula
     writer.writerow(["position", "kind", "question", "students", "difficulty", "point_biserial", "upper_lower_27",
                      "flags", "option_shares", "frequent_answers"])
     for entry in statistics["items"]:

@@ -57,9 +57,29 @@ function feedbackBar(id) {
   return bar;
 }
 
+// The tool's quotes from the course texts, which open an answer: each a blockquote with a link to its passage in
+// the reader view (the sentence highlighted there).
+function quotesBlock(quotes) {
+  const block = el("section", "quotes");
+  block.setAttribute("aria-label", T.quoted);
+  block.append(el("strong", "", T.quoted));
+  for (const q of quotes) {
+    const figure = el("figure", "quote");
+    figure.append(el("blockquote", "", q.text));
+    const caption = el("figcaption", "muted");
+    const link = el("a", "", q.title + (q.section ? " › " + q.section : "") + (q.page ? ", " + T.page + " " + q.page : ""));
+    link.href = q.url;
+    caption.append("— ", link);
+    figure.append(caption);
+    block.append(figure);
+  }
+  return block;
+}
+
 function render(p) {
   const box = el("div", "msg " + p.role + (p.status === "failed" ? " failed" : ""));
   box.dataset.id = p.id;
+  if (p.quotes && p.quotes.length) box.append(quotesBlock(p.quotes));
   const body = el("div", "body");
   body.innerHTML = p.html;  // sanitized on the server (no raw HTML, no images, http(s) links only)
   box.append(body);
@@ -109,6 +129,11 @@ function answerView(box) {
     event(name, data) {
       const shown = state.event(name, data);
       if (shown.final) { box.replaceWith(render(shown.final)); return true; }
+      if (shown.quotes) {  // shown at once, before the model's text
+        box.querySelector(".quotes")?.remove();
+        if (shown.quotes.length) box.insertBefore(quotesBlock(shown.quotes), body);
+        return false;
+      }
       if (shown.waiting !== undefined) {  // its turn at the model comes after the requests ahead of it
         body.textContent = shown.waiting > 0 ? T.waiting.replace("%(count)s", shown.waiting) : T.thinking;
       }
@@ -123,7 +148,7 @@ function answerView(box) {
 function follow(id, box) {
   const view = answerView(box);
   const source = new EventSource(withToken(forMessage(cfg.stream_url, id)));
-  for (const name of ["snapshot", "queue", "delta", "final"]) {
+  for (const name of ["quotes", "snapshot", "queue", "delta", "final"]) {
     source.addEventListener(name, (e) => { if (view.event(name, JSON.parse(e.data))) source.close(); });
   }
   source.addEventListener("error", () => { if (source.readyState === EventSource.CLOSED) view.lost(); });

@@ -1,13 +1,15 @@
 // The chat page's state machines, without the DOM (tested by tests/js/chat_state.test.js).
 
-// One answer's text as its events arrive: "snapshot" (the text so far), "queue" (it waits for the model: how many
-// requests are ahead; 0 when its turn came), "delta" (the next piece), "final" (the finished message). event()
-// returns what to show: {waiting: n} while it waits its turn, {text} while it streams, {final} once it has ended.
+// One answer's text as its events arrive: "quotes" (the sentences of the course texts the tool quotes first),
+// "snapshot" (the text so far), "queue" (it waits for the model: how many requests are ahead; 0 when its turn
+// came), "delta" (the next piece), "final" (the finished message). event() returns what to show: {quotes} when
+// they arrive, {waiting: n} while it waits its turn, {text} while it streams, {final} once it has ended.
 export function answerState() {
-  let text = "", ended = false;
+  let text = "", ended = false, quotes = [];
   return {
     event(name, data) {
       if (ended) return {ignored: true};
+      if (name === "quotes") { quotes = data.quotes || []; return {quotes}; }
       if (name === "snapshot") text = data.text;
       else if (name === "queue") return text ? {ignored: true} : {waiting: data.ahead};
       else if (name === "delta") text += data.text;
@@ -16,6 +18,7 @@ export function answerState() {
       return {text};
     },
     get text() { return text; },
+    get quotes() { return quotes; },
     get ended() { return ended; },
   };
 }

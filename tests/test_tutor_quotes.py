@@ -1,0 +1,192 @@
+"""The tool's quotes (tutor.chat.quotes): sentences of real German course text, the sentence that answers a question
+chosen first, and the quotes through the real stack (web server, Celery worker, Redis, PostgreSQL, the stub model):
+before the model's first token, stored with the answer, in the API and the conversation, alone without a model,
+absent in explanation-only mode, highlighted in the reader view."""
+
+import re
+
+import httpx
+import pytest
+
+from courses.models import ApiToken
+from courses.parsing import parse_html
+from courses.retrieval import retrieve
+from tests.support import INIT_TEXT, make_course, make_member, point_tutor_at, sse_events
+from tests.test_tutor_api import lecturer_token
+from tests.test_tutor_chat import _pending_answer, ask_streaming
+from tutor.chat.quotes import choose_quotes, split_sentences
+from tutor.models import Message, TutorConfig
+
+COURSE_TEXTS = [("systemstart.md", INIT_TEXT)]  # for the course fixture (tests/support.py)
+CH03 = "deploy/demo_corpus/debian-reference-de/ch03.de.html"
+QUESTION = "Welche Prozessnummer hat der Init-Prozess?"
+
+
+def demo_chapter():
+    """Chapter 3 of the demo course (Debian reference, German), parsed as the ingestion parses it."""
+    from deploy.stack import ROOT
+
+    return (ROOT / CH03).read_bytes()
+
+
+# --- Sentences and scoring on the demo course's German text ------------------------------------------------
+
+def test_german_sentences_keep_their_abbreviations_and_code_lines_stand_alone():
+    text = ("Der Kernel startet z. B. den Init-Prozess, d. h. systemd, bzw. ein anderes Init-System. Er hat die "
+            "Nr. 1. Danach folgen die Dienste.\n$ systemctl list-units --type=service\n"
+            "- Das erste Element der Liste. Noch ein Satz.")
+    units = [text[a:b] for a, b in split_sentences(text)]
+    assert units == ["Der Kernel startet z. B. den Init-Prozess, d. h. systemd, bzw. ein anderes Init-System.",
+                     "Er hat die Nr. 1.", "Danach folgen die Dienste.", "$ systemctl list-units --type=service",
+                     "Das erste Element der Liste.", "Noch ein Satz."]
+
+
+def test_every_unit_of_the_demo_chapter_stands_verbatim_in_its_paragraph():
+    doc = parse_html(demo_chapter())
+    paragraphs = [text for section in doc.sections for _page, text in section.paragraphs]
+    units = 0
+    for paragraph in paragraphs:
+        for start, end in split_sentences(paragraph):
+            unit = paragraph[start:end]
+            assert unit == unit.strip() and unit
+            assert not re.search(r"(?:z\. B|d\. h|bzw)\.$", unit)  # never cut after an abbreviation
+            units += 1
+    assert units > len(paragraphs)  # paragraphs were split into sentences
+
+
+@pytest.mark.django_db
+def test_the_sentence_that_answers_comes_first(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    course = make_course(("ch03.de.html", demo_chapter().decode()), title="Debian-Referenz")
+    for question, answer in [("Wie lasse ich sshd erst bei Bedarf starten?", "nur auf Anfrage (on-demand) startet"),
+                             ("Wie zeige ich das Journal des letzten Bootvorgangs an?", "journalctl -b")]:
+        passages = retrieve(course.pk, question, k=4)
+        quotes = choose_quotes(course.pk, question, passages)
+        assert quotes and 1 <= len(quotes) <= 3
+        first = quotes[0]
+        assert answer in first.text, (question, [q.text for q in quotes])
+        passage = passages[first.number - 1]
+        assert passage.chunk_id == first.chunk and passage.text[first.start:first.end] == first.text
+
+
+# --- Through the real stack ---------------------------------------------------------------------------------
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_quotes_arrive_before_the_model_s_first_token_and_are_stored(celery_worker, web_server, stub_llm, course):
+    _, token = make_member(course)
+    point_tutor_at(course, stub_llm.url, answer_mode=TutorConfig.BOTH)
+    stub_llm.reply = "Der Init-Prozess hat die PID 1 [1]."
+    stub_llm.first_token_delay = 1.5  # the model is slow to start, as on 2 cores
+    stub_llm.token_delay = 0.05  # and streams while the page listens
+    events = ask_streaming(web_server, course, token, QUESTION)
+    names = [name for name, _data in events]
+    texts = [i for i, (name, data) in enumerate(events) if name in ("snapshot", "delta") and data["text"]]
+    assert "quotes" in names and texts and names.index("quotes") < texts[0], events
+    quotes = events[names.index("quotes")][1]["quotes"]
+    assert "Prozessnummer 1 (PID 1)" in quotes[0]["text"]
+    assert f"/courses/{course.pk}/passage/{quotes[0]['chunk']}/" in quotes[0]["url"] and "hl=" in quotes[0]["url"]
+    final = events[-1][1]
+    assert final["status"] == "done" and final["html"].startswith("<p>Der Init-Prozess hat die PID 1")
+    assert [q["text"] for q in final["quotes"]] == [q["text"] for q in quotes]
+    answer = Message.objects.get(pk=final["id"])
+    assert answer.quotes[0]["text"] == quotes[0]["text"] and answer.text == stub_llm.reply
+    assert len(stub_llm.requests) == 1
+
+    # the reader view highlights the quoted sentence in its passage
+    page = httpx.get(web_server + quotes[0]["url"].split("#")[0], timeout=10)
+    assert page.status_code == 200
+    assert re.search(r'<mark id="quote">[^<]*Prozessnummer 1 \(PID 1\)', page.text)
+    # a stream opened after the end still gets them, with the final message
+    again = sse_events(f"{web_server}/c/{course.pk}/m/{final['id']}/stream/?lt={token}")
+    assert again[-1][1]["quotes"][0]["text"] == quotes[0]["text"]
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_api_shows_an_answer_s_quotes(celery_worker, web_server, stub_llm, course):
+    _, auth = lecturer_token(course, ApiToken.READ)
+    point_tutor_at(course, stub_llm.url, answer_mode=TutorConfig.QUOTES_ONLY)
+    api = f"{web_server}/api/v1/courses/{course.pk}"
+    events = sse_events(f"{api}/ask/", method="POST", json={"text": QUESTION},
+                        headers={**auth, "Accept": "text/event-stream"})
+    names = [name for name, _ in events]
+    assert names[0] == "accepted" and "quotes" in names and names[-1] == "final"
+    assert not any(data.get("text") for name, data in events[:names.index("quotes")] if name != "accepted")
+    message = httpx.get(f"{api}/messages/{events[-1][1]['id']}/", headers=auth, timeout=10).json()
+    assert "Prozessnummer 1 (PID 1)" in message["quotes"][0]["text"]
+    assert message["quotes"][0]["start"] < message["quotes"][0]["end"] and "lt=" not in message["quotes"][0]["url"]
+    assert stub_llm.requests == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_model_the_quotes_are_the_answer_with_one_line_saying_so(stub_llm, course, settings):
+    from tutor.chat import answering
+
+    settings.INFERENCE_URLS, settings.CHAT_ANSWER_MODE = [], "auto"  # INFERENCE_URL=none: quotes only
+    user, _ = make_member(course)
+    assert TutorConfig.for_course(course).answers_with == TutorConfig.QUOTES_ONLY
+    answer = _pending_answer(course, user, QUESTION)
+    answering.answer(answer.pk)
+    answer.refresh_from_db()
+    assert answer.status == Message.DONE and not answer.declined
+    assert "Prozessnummer 1 (PID 1)" in answer.quotes[0]["text"]
+    assert answer.text == "*Antwort aus den Kurstexten zitiert; keine Erklärung durch ein Sprachmodell.*"
+    assert answer.citations.get(number=answer.quotes[0]["number"]).cited
+    assert stub_llm.requests == []
+
+    # the quotes are part of the conversation the model reads for a follow-up
+    follow_up = Message.objects.create(conversation=answer.conversation, role=Message.USER, text="Und danach?")
+    later = Message.objects.create(conversation=answer.conversation, role=Message.ASSISTANT, status=Message.PENDING)
+    message, earlier = answering._conversation_so_far(later.pk)
+    question, turns = answering._history(message, earlier)
+    assert question == follow_up and "Prozessnummer 1 (PID 1)" in turns[-1]["content"]
+
+    # an unanswerable question is still declined, with no quotes
+    declined = _pending_answer(course, user, "Wer hat die Relativitätstheorie entwickelt?")
+    answering.answer(declined.pk)
+    declined.refresh_from_db()
+    assert declined.declined and declined.quotes == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_weak_model_s_default_is_quotes_only_a_bigger_one_s_quotes_and_explanation(course, settings):
+    settings.CHAT_ANSWER_MODE, settings.INFERENCE_URLS = "auto", ["http://127.0.0.1:9/v1"]
+    config = TutorConfig.for_course(course)
+    settings.INFERENCE_MODEL, settings.CHAT_WEAK_MODELS = "smollm2", ["smollm2"]
+    assert config.answers_with == TutorConfig.QUOTES_ONLY
+    settings.INFERENCE_MODEL = "qwen2.5-7b"
+    assert config.answers_with == TutorConfig.BOTH
+    config.answer_mode = TutorConfig.EXPLANATION_ONLY  # the lecturer's choice wins
+    assert config.answers_with == TutorConfig.EXPLANATION_ONLY
+
+
+@pytest.mark.django_db(transaction=True)
+def test_explanation_only_answers_as_before_without_quotes(stub_llm, course):
+    from tutor.chat import answering
+
+    user, _ = make_member(course)
+    point_tutor_at(course, stub_llm.url, answer_mode=TutorConfig.EXPLANATION_ONLY)
+    stub_llm.reply = "Der Init-Prozess hat die PID 1 [1]."
+    answer = _pending_answer(course, user, QUESTION)
+    answering.answer(answer.pk)
+    answer.refresh_from_db()
+    assert answer.status == Message.DONE and answer.text == stub_llm.reply and answer.quotes == []
+    assert "quoted" not in answer.evidence
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_explanation_whose_quotes_are_not_found_leaves_the_tool_s_quotes_alone(stub_llm, course):
+    """Strict, with the quote check: the model's unverified explanation goes; the tool's quotes, which stand in
+    the texts, stay as the answer (the decline is for questions the texts do not answer)."""
+    from tutor.chat import answering
+
+    user, _ = make_member(course)
+    point_tutor_at(course, stub_llm.url, answer_mode=TutorConfig.BOTH, quote_check=TutorConfig.ON)
+    stub_llm.reply = "Der Init-Prozess hat die PID 7 [1].\nQUOTES:\n[1] „Der Init-Prozess hat immer die PID 7.“"
+    answer = _pending_answer(course, user, QUESTION)
+    answering.answer(answer.pk)
+    answer.refresh_from_db()
+    assert answer.status == Message.DONE and not answer.declined and "PID 7" not in answer.text
+    assert "Prozessnummer 1 (PID 1)" in answer.quotes[0]["text"] and "Sprachmodell" in answer.text
+    assert answer.evidence["grounded"] is False

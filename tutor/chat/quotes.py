@@ -1,0 +1,266 @@
+"""The sentences of the course texts that answer a question, chosen by the tool and quoted verbatim before the
+model says anything.
+
+``split_sentences`` cuts a passage into units: the sentences of its paragraphs (German and English; an
+abbreviation such as "z. B.", "bzw.", "d. h." or "Nr." does not end one), each line of a code block or command
+and each list item. ``choose_quotes`` scores every unit of the retrieved passages against the question by
+embedding similarity (the course's embedding model, sentences batched and kept in a small cache) plus the
+rarity-weighted share of the question's words it holds (courses.retrieval.word_coverage: German stems, compound
+parts, synonyms), and keeps the best one, its neighbour where the answer runs on, and up to QUOTE_LIMIT in all
+that score close to it. Each Quote keeps its text exactly as it stands in the passage, the passage and its
+character offsets there (the reader view highlights it).
+"""
+
+import collections
+import logging
+import re
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from courses.embeddings import EmbeddingError, get_embedder
+from courses.retrieval import word_coverage
+
+log = logging.getLogger(__name__)
+
+QUOTE_LIMIT = 2  # quotes: the best unit in its context, and the runner-up with the unit after it
+MIN_WORDS = 3  # shorter units (a table cell, a label) are quoted only beside a longer one
+EMBEDDED_UNITS = 8  # units embedded per question: those holding most of the question's words (latency on 2 cores)
+# Scoring, fitted with bench/bench_quotes.py on tests/data/debian_reference_de_qa.jsonl and
+# debian_reference_de_paraphrased.jsonl (e5-small, 4 passages; the held-out set only reported): the quotes hold an
+# expected string for 0.76 of the 70 questions (retrieval's ceiling 0.90); similarity alone 0.73, the best unit
+# alone 0.44. Score: similarity to the question, plus the weighted share of the question's words the unit holds,
+# plus a little for its passage's rank.
+SIMILARITY_WEIGHT = 1.0
+COVERAGE_WEIGHT = 0.3
+RANK_WEIGHT = 0.05
+_HEADING = re.compile(r"^\d+(?:\.\d+)+\.?\s+\S")  # "9.6.11 SMART verwenden": a heading in a PDF's text
+
+# --- Sentences ---------------------------------------------------------------------------------------
+
+ABBREVIATIONS = (
+    "z. B.|z. T.|d. h.|u. a.|u. Ä.|o. Ä.|u. U.|i. d. R.|s. o.|s. u.|v. a.|a. a. O.|m. E.|i. A.|bzw.|bspw.|usw.|"
+    "etc.|Nr.|Nrn.|ca.|vgl.|S.|Abs.|Art.|Kap.|Abb.|Tab.|Dr.|Prof.|Hr.|Fr.|ggf.|evtl.|inkl.|exkl.|max.|min.|sog.|"
+    "vs.|allg.|bzgl.|einschl.|mind.|zzgl.|Std.|Min.|Sek.|Mio.|Mrd.|Jh.|Tel.|Str.|Bd.|Hrsg.|ebd.|e.g.|i.e.|cf.|"
+    "approx.|Fig.|No.|Vol.|Mr.|Mrs.|Ms.|St.|resp."
+).split("|")
+_ABBREVIATION = re.compile(
+    r"(?<![\w.])(?:" + "|".join(sorted(
+        (r"\.\s?".join(re.escape(part.strip()) for part in a.rstrip(".").split(".")) + r"\." for a in ABBREVIATIONS),
+        key=len, reverse=True)) + r")", re.IGNORECASE)
+_INITIAL = re.compile(r"(?<![\w.])[A-ZÄÖÜ]\.")  # "J. Smith", "Abschnitt A."
+_BOUNDARY = re.compile(r"[.!?…]+[\"“”'’»)\]]*\s+(?=[\"„“'‚«(\[]?[A-ZÄÖÜ0-9])")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*•–]|\d{1,3}[.)]|[a-z][.)])\s+")
+_CODE_LINE = re.compile(r"^(?:\s{2,}|\t|\$ |# |> |[a-z0-9_./-]+(?: -{1,2}[\w-]+)+\b)")
+
+
+def _protected(line):
+    """Spans of a line that hold an abbreviation or an initial, whose period ends no sentence."""
+    return [m.span() for m in _ABBREVIATION.finditer(line)] + [m.span() for m in _INITIAL.finditer(line)]
+
+
+def _looks_like_code(line):
+    """Whether a line is a command or code rather than prose: indented, a prompt, or few letters in words."""
+    stripped = line.strip()
+    if _CODE_LINE.match(line) or stripped.startswith(("```", "$ ", "# ")):
+        return True
+    words = re.findall(r"[^\W\d_]{2,}", stripped)
+    symbols = sum(1 for c in stripped if c in "{}[]()<>=;|&$/\\_*#")
+    return bool(stripped) and (not words or symbols > max(3, len(stripped) // 6))
+
+
+def split_sentences(text):
+    """The units of a passage as (start, end) offsets into it: each sentence of a prose line (paragraphs are
+    lines in a chunk), each list item's sentences, each code or command line whole. Offsets cut no whitespace
+    into a unit; text[start:end] is the unit verbatim."""
+    units = []
+    position = 0
+    for line in text.split("\n"):
+        line_start, position = position, position + len(line) + 1
+        if not line.strip():
+            continue
+        if _looks_like_code(line):
+            units.append(_trimmed(text, line_start, line_start + len(line)))
+            continue
+        protected = _protected(line)
+        item = _LIST_ITEM.match(line)
+        begin = item.end() if item else 0  # a list's "-" or "1." is no part of its sentences
+        for match in _BOUNDARY.finditer(line, begin):
+            stop = match.end()
+            period = match.start()
+            if any(a <= period < b for a, b in protected):
+                continue
+            end = match.end() - (len(match.group(0)) - len(match.group(0).rstrip()))
+            units.append(_trimmed(text, line_start + begin, line_start + end))
+            begin = stop
+        units.append(_trimmed(text, line_start + begin, line_start + len(line)))
+    return [(a, b) for a, b in units if b > a]
+
+
+def _trimmed(text, start, end):
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+# --- Scoring -------------------------------------------------------------------------------------------
+
+@dataclass
+class Quote:
+    """A unit of a retrieved passage quoted as (part of) an answer: its text verbatim, the passage it stands in
+    (number among the answer's sources, chunk id, document, section, page) and its offsets in that passage."""
+
+    text: str
+    number: int
+    chunk: int
+    start: int
+    end: int
+    score: float
+    title: str = ""
+    section: str = ""
+    page: int | None = None
+
+    def as_dict(self):
+        """The quote as stored with the message and sent to the page."""
+        return {"text": self.text, "number": self.number, "chunk": self.chunk, "start": self.start,
+                "end": self.end, "title": self.title, "section": self.section, "page": self.page}
+
+
+@dataclass
+class Unit:
+    """A candidate: one unit of one passage with its features."""
+
+    passage: int  # index in the passages
+    position: int  # index among its passage's units
+    start: int
+    end: int
+    text: str
+    similarity: float = 0.0
+    coverage: float = 0.0
+    score: float = 0.0
+
+    @property
+    def words(self):
+        """How many words it has."""
+        return len(re.findall(r"\w+", self.text))
+
+
+_CACHE_SIZE = 20000
+_cache = collections.OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def embed_units(model, texts):
+    """Unit vectors of texts as passages of the embedding model, batched; texts seen before (passages come back
+    for many questions) are taken from a cache of this process."""
+    vectors, missing = {}, []
+    with _cache_lock:
+        for text in texts:
+            found = _cache.get((model, text))
+            if found is None:
+                missing.append(text)
+            else:
+                _cache.move_to_end((model, text))
+                vectors[text] = found
+    missing = list(dict.fromkeys(missing))
+    if missing:
+        fresh = get_embedder(model).embed_passages(missing)
+        with _cache_lock:
+            for text, vector in zip(missing, fresh, strict=True):
+                vectors[text] = _cache[(model, text)] = vector
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    return np.vstack([vectors[t] for t in texts]) if texts else np.zeros((0, 1), dtype=np.float32)
+
+
+def candidates(passages):
+    """The units of the passages, in order, each text once (overlapping chunks repeat sentences)."""
+    units, seen = [], set()
+    for index, passage in enumerate(passages):
+        for position, (start, end) in enumerate(split_sentences(passage.text)):
+            text = passage.text[start:end]
+            key = re.sub(r"\s+", " ", text).casefold()
+            if key in seen:
+                continue
+            seen.add(key)
+            units.append(Unit(index, position, start, end, text))
+    return units
+
+
+def score_units(course_id, question, passages, units):
+    """Fill in each unit's similarity to the question, its coverage of the question's words and its score."""
+    if not units:
+        return units
+    for unit, coverage in zip(units, word_coverage(course_id, question, [u.text for u in units]), strict=True):
+        unit.coverage = float(coverage)
+    # only the units holding most of the question's words are embedded (each costs ~20 ms of e5 on 2 cores)
+    shortlist = sorted(eligible(units), key=lambda u: (-u.coverage, u.passage, u.position))[:EMBEDDED_UNITS]
+    model = next((p.embedding_model for p in passages if p.embedding_model), None)
+    try:
+        if model is None:
+            raise EmbeddingError("no embedding model")
+        vectors = embed_units(model, [u.text for u in shortlist])
+        query = get_embedder(model).embed_query(question)
+        similarities = [float(s) for s in vectors @ np.asarray(query, dtype=np.float32)] if shortlist else []
+    except EmbeddingError as exc:  # the words alone decide
+        log.warning("quotes without embeddings: %s", exc)
+        similarities = [0.0] * len(shortlist)
+    best = max(similarities, default=0.0)
+    for unit, similarity in zip(shortlist, similarities, strict=True):
+        unit.similarity = similarity
+        unit.score = (SIMILARITY_WEIGHT * (similarity - best) + COVERAGE_WEIGHT * unit.coverage
+                      + RANK_WEIGHT / (1 + unit.passage))
+    for unit in units:
+        if unit not in shortlist:
+            unit.score = float("-inf")  # not a candidate for the best units; still quoted as a neighbour
+    return units
+
+
+def eligible(units):
+    """The units that may be quoted for their own sake: not headings, not too short."""
+    return [u for u in units if u.words >= MIN_WORDS and not _HEADING.match(u.text)]
+
+
+def select(units, limit=QUOTE_LIMIT):
+    """The units to quote as groups of neighbours, best first: the best unit with the units before and after it in
+    its passage (an answer often follows the sentence that names the question's words, or introduces a command with
+    ":"), then the next best unit not taken yet with the unit after it, up to limit groups."""
+    ranked = sorted((u for u in eligible(units) if u.score > float("-inf")), key=lambda u: -u.score)
+    by_place = {(u.passage, u.position): u for u in units}
+    chosen, taken = [], set()
+    for unit in ranked:
+        if len(chosen) >= limit:
+            break
+        if (unit.passage, unit.position) in taken:
+            continue
+        before = 1 if not chosen else 0
+        group = [by_place[(unit.passage, unit.position + d)] for d in range(-before, 2)
+                 if (unit.passage, unit.position + d) in by_place
+                 and (unit.passage, unit.position + d) not in taken]
+        chosen.append(group)
+        taken.update((u.passage, u.position) for u in group)
+    return chosen
+
+
+def choose_quotes(course_id, question, passages, limit=QUOTE_LIMIT):
+    """The Quotes that answer the question from the retrieved passages (numbered from 1 in their order), best
+    first; neighbouring units of one passage are one quote."""
+    units = score_units(course_id, question, passages, candidates(passages))
+    quotes = []
+    for group in select(units, limit):
+        passage = passages[group[0].passage]
+        start, end = group[0].start, group[-1].end
+        quotes.append(Quote(text=passage.text[start:end], number=group[0].passage + 1, chunk=passage.chunk_id,
+                            start=start, end=end, score=round(max(u.score for u in group if u.score > float("-inf")), 4),
+                            title=passage.document_title, page=passage.page,
+                            section="" if passage.section_path.strip() == passage.document_title.strip()
+                            else passage.section_path))
+    return quotes
+
+
+def quotes_text(quotes):
+    """The quotes as plain text, one a paragraph (for the conversation's history and for checking answers)."""
+    return "\n\n".join(q["text"] if isinstance(q, dict) else q.text for q in quotes or ())
