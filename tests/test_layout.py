@@ -78,7 +78,8 @@ def test_every_form_of_a_course_page_is_written_by_the_one_tag(path):
 
 ROOMS = {
     "chat": {"models", "views", "urls", "api", "tasks", "conversations", "answering", "answerability", "relevance",
-             "relay", "stream", "retention", "usage", "payloads", "checks", "notice", "quotas"},
+             "relay", "stream", "retention", "usage", "payloads", "checks", "notice", "quotas",
+             "quotes"},
     "questions": {"models", "views", "practice_views", "urls", "api", "tasks", "generation", "items", "item_checks",
                   "imports", "exports", "item_stats", "practice", "review", "placements", "answer_first",
                   "open_feedback", "spans", "textbuilt"},
