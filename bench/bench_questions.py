@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/bench_questions.py --model stub|smollm2|none [--sections 10] [--per-section 3]
                                               [--docs DIR] [--kinds multichoice,truefalse] [--sample 3]
+                                              [--method answer_first|whole_passage]
 
 --model none builds gap-fill questions from the text alone (no model) and prints usable per kind.
 
@@ -46,6 +47,13 @@ def writer(body):
                                   "options": options, "answer": options.index(key),
                                   "explanation": f"Im Text steht: {sentence}", "source": int(number)})
         return json.dumps({"questions": found})
+    if "distractors" in properties or ("stem" in properties and "answer" not in properties):  # answer-first
+        answer = re.search(r"^(?:Richtige )?Antwort: (.+)$", prompt, re.M).group(1)
+        sentence = re.search(r"^Satz: (.+)$", prompt, re.M).group(1)
+        others = [w for w in dict.fromkeys(WORD.findall(prompt.split("</passage>")[0])) if w not in sentence]
+        return json.dumps({"stem": f"Welches Wort fehlt: „{sentence.replace(answer, '____')}“?",
+                           "distractors": (others + ["Fehler", "Datei", "Befehl"])[:3],
+                           "explanation": f"Im Text steht: {sentence}"})
     if "answer" in properties:
         options = dict(re.findall(r"^([A-F])\) (.*)$", prompt, re.M))
         cloze = re.search(r"„(.*)“\?", prompt)
@@ -69,6 +77,8 @@ def main():
     parser.add_argument("--kinds", default="multichoice")
     parser.add_argument("--tries", type=int, default=2)
     parser.add_argument("--sample", type=int, default=3, help="questions printed in full")
+    parser.add_argument("--method", choices=["answer_first", "whole_passage"], default="answer_first",
+                        help="how multiple-choice and short-answer questions are written")
     args = parser.parse_args()
 
     environment = {"EMBEDDING_MODEL": os.environ.get("EMBEDDING_MODEL", "e5-small"),
@@ -95,7 +105,7 @@ def main():
         try:
             call_command("evaluate_questions", docs=args.docs, per_section=args.per_section, sections=args.sections,
                          kinds=args.kinds, tries=args.tries, inference_url=url, no_model=args.model == "none",
-                         sample=args.sample)
+                         sample=args.sample, method=args.method)
         finally:
             if stub is not None:
                 stub.stop()

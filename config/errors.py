@@ -20,6 +20,8 @@ MESSAGES = {
         "bad_response": _("The language model's reply could not be read (a problem on the server, not "
                           "with your question). Your question is saved: please try again."),
         "timeout": _("The answer took too long. Your question is saved; please try again."),
+        "context_exceeded": _("Your question and the course texts are longer than the language model can read at "
+                              "once. Please ask a shorter question."),
         INTERNAL: _("Something went wrong while answering. Your question is saved; please try again."),
     },
     QUESTIONS: {
@@ -32,6 +34,11 @@ MESSAGES = {
         "no_model": _("No language model is set up for this installation."),
         "no_text": _("The chosen section has no indexed text."),
         "no_valid": _("The language model produced no usable questions."),
+        "context_exceeded": _("The course text and the task were longer than the language model can read at once, "
+                              "also after shortening them. Choose a shorter section or set a larger context window "
+                              "(INFERENCE_CONTEXT_TOKENS) for this model."),
+        "time_spent": _("The time for these questions (GENERATION_ITEM_SECONDS per question) was spent before all "
+                        "were written. Generate again to fill what is missing."),
         INTERNAL: _("Something went wrong while generating the questions."),
     },
     INGEST: {

@@ -423,6 +423,20 @@ CHAT_ANSWER_SECONDS = env_int("CHAT_ANSWER_SECONDS", 300)
 QUESTION_DUPLICATE_SIMILARITY = env_float("QUESTION_DUPLICATE_SIMILARITY", 0.0)
 if not 0.0 <= QUESTION_DUPLICATE_SIMILARITY <= 1.0:
     raise ImproperlyConfigured("QUESTION_DUPLICATE_SIMILARITY must be between 0 and 1 (0: each model's own)")
+# Question generation is batch work with its own time limits (minutes on a CPU, not the chat's seconds):
+# GENERATION_TIMEOUT: seconds a generation request waits for the model's first byte (default 600; a course's own
+#   inference time limit applies when it is longer)
+GENERATION_TIMEOUT = env_int("GENERATION_TIMEOUT", 600)
+# GENERATION_ITEM_SECONDS: model time one question may take in all (its request, a retry, the test student;
+#   default 600); a section's generation starts no new request once its questions' time is spent, and its task's
+#   time limit is this times the questions asked for (at least 15 minutes)
+GENERATION_ITEM_SECONDS = env_int("GENERATION_ITEM_SECONDS", 600)
+# GENERATION_PROMPT_TOKENS: longest prompt of a generation request, by the model's own tokenizer where the server
+#   counts (default 1200: about what a small model reads in a minute on two CPU cores); 0: up to the context window
+GENERATION_PROMPT_TOKENS = env_int("GENERATION_PROMPT_TOKENS", 1200)
+if min(GENERATION_TIMEOUT, GENERATION_ITEM_SECONDS) < 1 or GENERATION_PROMPT_TOKENS < 0:
+    raise ImproperlyConfigured("GENERATION_TIMEOUT and GENERATION_ITEM_SECONDS must be positive, "
+                               "GENERATION_PROMPT_TOKENS 0 or more")
 
 # --- Uploads and ingestion ----------------------------------------------------------------------
 # INGEST_SLICE_SECONDS: how long one turn of a document's indexing may run before the ingest worker takes the

@@ -2,9 +2,9 @@
 picked, and one section's passages (tutor.questions writes its questions from them; only courses queries chunks and
 sections)."""
 
-from django.db.models import Q
+from django.db.models import Count, Max, Q
 
-from courses.models import Chunk, Section
+from courses.models import Chunk, EmbeddingIndex, Section
 
 
 def section_passages(section_id, course_id):
@@ -29,3 +29,27 @@ def chosen_sections(course, section_ids=(), chapter_keys=(), document_ids=()):
         if len(parts) == 3 and all(p.isdigit() for p in parts):
             query |= Q(document_id=int(parts[0]), order__gte=int(parts[1]), order__lte=int(parts[2]))
     return list(sections_with_text(course).filter(query))
+
+
+def passages_around(passages, limit=60):
+    """Texts of the other passages of the document these passages belong to, in reading order (at most `limit`):
+    the words around a section, e.g. for wrong options of the same sort as an answer."""
+    if not passages:
+        return []
+    first = passages[0]
+    return list(Chunk.objects.filter(course_id=first.course_id, document_id=first.document_id)
+                .exclude(pk__in=[p.pk for p in passages]).order_by("ordinal").values_list("text", flat=True)[:limit])
+
+
+def indexed_texts(course_id, with_vectors=False):
+    """((count, last id), texts) of the course's indexed passages under its active index, in reading order: the
+    pair changes whenever the passages do (a cache key), the texts are read lazily; with_vectors: (text, embedding)
+    pairs instead of texts."""
+    chunks = Chunk.objects.filter(course_id=course_id)
+    index = EmbeddingIndex.objects.filter(course_id=course_id, active=True).values_list("pk", flat=True).first()
+    if index is not None:
+        chunks = chunks.filter(index_id=index)
+    shape = chunks.aggregate(n=Count("id"), last=Max("id"))
+    ordered = chunks.order_by("document_id", "ordinal")
+    rows = ordered.values_list("text", "embedding") if with_vectors else ordered.values_list("text", flat=True)
+    return (shape["n"], shape["last"]), rows

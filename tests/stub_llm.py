@@ -5,7 +5,9 @@ when the request's max_tokens cut it: a token is a word piece here), can wait be
 between tokens, can fail with HTTP 500 or by closing the connection, can stop a stream in the middle as
 llama-cpp-python does when it interrupts a request ('interrupt': [DONE] with no finish reason; 'drop': the
 connection closes), and records every request body so tests can
-check what the tutor sent. It counts tokens at /tokenize (as vLLM) and can refuse prompts over a context window.
+check what the tutor sent. It counts tokens at /tokenize (as vLLM) or /extras/tokenize/count (as llama-cpp-python's
+server) and can refuse prompts over a context window with HTTP 400 ``context_length_exceeded`` (every time, or only
+the next N times; ``hidden_tokens`` are what a request costs beyond the counted text, as a chat template does).
 With ``slots=K`` it generates at most K answers at once and queues the others in arrival order, as a vLLM server
 whose batch is full (``served`` says, for each answer, how many were generated with it and whether it waited).
 Use it as a context manager or through the ``stub_llm`` fixture.
@@ -65,22 +67,33 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         stub = self.stub
-        if "tokenize" in self.path:  # counts at vLLM's route
+        if "tokenize" in self.path:  # counts at its tokenize_route (vLLM's, or llama-cpp-python's)
             with stub.lock:
-                stub.tokenize_requests.append(body)
-            if not stub.tokenizer or self.path != "/tokenize":
+                stub.tokenize_requests.append({"path": self.path, **body})
+            if not stub.tokenizer or self.path != stub.tokenize_route:
                 self._send_json(404, {"detail": "Not Found"})
+            elif self.path == "/extras/tokenize/count":  # llama-cpp-python: {"input": …} -> {"count": n}
+                self._send_json(200, {"count": stub.count_tokens(body["input"])})
             else:
                 count = stub.count_tokens(body["prompt"])
                 self._send_json(200, {"count": count, "tokens": list(range(count)), "max_model_len": stub.context})
             return
         with stub.lock:
             stub.requests.append({"path": self.path, "body": body})
-        if stub.context and stub.tokenizer:
-            needed = sum(stub.count_tokens(m["content"]) + 4 for m in body.get("messages", []))
-            if needed + body.get("max_tokens", 0) > stub.context:  # as vLLM refuses a prompt over the window
-                self._send_json(400, {"error": {"message": f"This model's maximum context length is {stub.context} "
-                                                           f"tokens; the request needs {needed}"}})
+        if stub.context:
+            needed = sum(stub.count_tokens(m["content"]) + 4 for m in body.get("messages", [])) + stub.hidden_tokens
+            completion = body.get("max_tokens", 0)
+            with stub.lock:
+                refuse = needed + completion > stub.context and (stub.context_refusals is None
+                                                                 or stub.context_refusals > 0)
+                if refuse and stub.context_refusals is not None:
+                    stub.context_refusals -= 1
+            if refuse:  # as llama-cpp-python and vLLM refuse a prompt over the window (OpenAI's error form)
+                self._send_json(400, {"error": {
+                    "message": f"This model's maximum context length is {stub.context} tokens. However, you "
+                               f"requested {needed + completion} tokens ({needed} in the messages, {completion} in "
+                               f"the completion). Please reduce the length of the messages or completion.",
+                    "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}})
                 return
         fail = stub.fail
         with stub.lock:
@@ -182,8 +195,11 @@ class StubLLM:
         self.fail = None
         self.fail_requests = None  # None: every request fails while fail is set; N: only the next N
         self.model = model
-        self.tokenizer = True  # answer /tokenize (False: a server without one, as Ollama)
-        self.context = None  # refuse chat requests over this many tokens (by count_tokens)
+        self.tokenizer = True  # answer token counts (False: a server without a tokenizer route, as Ollama)
+        self.tokenize_route = "/tokenize"  # vLLM's; "/extras/tokenize/count" as llama-cpp-python's server
+        self.context = None  # refuse chat requests over this many tokens (by count_tokens) with HTTP 400
+        self.hidden_tokens = 0  # tokens a request costs beyond what the tokenize route counts (a chat template)
+        self.context_refusals = None  # None: refuse every request over the window; N: only the next N
         self.tokenize_requests = []
         self.requests = []
         self.lock = threading.Lock()
@@ -247,7 +263,8 @@ class StubLLM:
         self.fail_requests = None
         self.complete_seconds, self.slots, self.max_active = 0.0, None, self.active
         self.served = []
-        self.tokenizer, self.context = True, None
+        self.tokenizer, self.context, self.tokenize_route = True, None, "/tokenize"
+        self.hidden_tokens, self.context_refusals = 0, None
         with self.lock:
             self.requests.clear()
             self.tokenize_requests.clear()

@@ -26,6 +26,7 @@ from tests.support import (
     wait_for,
 )
 from tutor.chat.models import Feedback
+from tutor.models import TutorConfig
 from tutor.questions.models import Attempt, Question, QuestionSet
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -111,7 +112,7 @@ def nav(page, tool, path):
 
 def test_a_lecturer_and_a_student_use_every_page_inside_the_lms_frame(celery_worker, web_server, stub_llm, tmp_path):
     course = demo_course_with(("systemstart.md", INIT_TEXT))
-    point_tutor_at(course, stub_llm.url)
+    point_tutor_at(course, stub_llm.url, question_method=TutorConfig.WHOLE_PASSAGE)
     stub_llm.reply = stub_reply
     notes = tmp_path / "notizen.md"
     notes.write_text("# Notizen\n\n## Dienste\n\nDienste startet systemd in der richtigen Reihenfolge.\n")

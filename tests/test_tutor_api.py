@@ -135,7 +135,7 @@ def test_a_question_set_from_generation_to_export(celery_worker, stub_llm, clien
     Moodle XML and GIFT, item statistics."""
     _, auth = lecturer_token(course)
     headers = {"HTTP_AUTHORIZATION": auth["Authorization"]}
-    point_tutor_at(course, stub_llm.url)
+    point_tutor_at(course, stub_llm.url, question_method=TutorConfig.WHOLE_PASSAGE)
     stub_llm.reply = QuestionModelStub([GOOD[0], DUPLICATE_OPTIONS, GOOD[1]], [STATEMENT])
     api = f"/api/v1/courses/{course.pk}"
     section = next(s for s in client.get(f"{api}/sections/", **headers).json()["results"]
@@ -242,7 +242,7 @@ def test_a_run_generates_a_set_per_section_and_says_when_nothing_is_missing(cele
     'generate what is missing' refused when nothing is."""
     _, auth = lecturer_token(course)
     headers = {"HTTP_AUTHORIZATION": auth["Authorization"]}
-    point_tutor_at(course, stub_llm.url)
+    point_tutor_at(course, stub_llm.url, question_method=TutorConfig.WHOLE_PASSAGE)
     stub_llm.reply = QuestionModelStub([GOOD[0]])
     api = f"/api/v1/courses/{course.pk}"
     section = next(s for s in client.get(f"{api}/sections/", **headers).json()["results"]

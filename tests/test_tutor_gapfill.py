@@ -10,8 +10,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from courses import sections as course_sections
 from courses.parsing import parse_file
-from courses.sections import section_passages, sections_with_text
 from tests.support import CORPUS_DE, make_member
 from tests.test_tutor_exports import escapedchar_post, escapedchar_pre, parse_text_with_format, shown
 from tutor.models import TutorConfig
@@ -53,7 +53,7 @@ def _generated(course, sections, per_section=3):
 
 def test_gap_fills_are_built_from_german_text_with_no_model(chapter, settings):
     settings.INFERENCE_URLS = ["http://127.0.0.1:9/v1"]  # nothing answers there: no model is asked
-    sections = [s for s in sections_with_text(chapter)
+    sections = [s for s in course_sections.sections_with_text(chapter)
                 if s.title.startswith(("3.1 ", "3.2 ", "3.1.2", "3.2.1"))][:4]
     assert sections
     question_set = _generated(chapter, sections)
@@ -138,7 +138,7 @@ def test_generation_drops_a_model_s_true_distractor(db, settings):
 
     settings.EMBEDDING_MODEL = "static"
     course = make_course(("llm.md", "# Sprachmodelle\n\n" + "\n".join(c.text for c in SECTION)))
-    passages = section_passages(sections_with_text(course)[0].pk, course.pk)
+    passages = course_sections.section_passages(course_sections.sections_with_text(course)[0].pk, course.pk)
     question, problems = items.from_model_item(Question.SINGLE, {
         "stem": "Welche Stufe des Boot-Prozesses ist der Bootloader?", "answer": 0, "explanation": "", "source": 1,
         "options": ["Die zweite Stufe", "Die erste Stufe", "Die dritte Stufe", "Die zweite Stufe des Boot-Prozesses"]},

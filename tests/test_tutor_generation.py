@@ -13,6 +13,7 @@ from courses.models import Membership, Section
 from lti import placements
 from tests.support import QuestionModelStub, make_member, page_data, point_tutor_at, wait_for
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
+from tutor.models import TutorConfig
 from tutor.questions import generation, items, review
 from tutor.questions.models import GenerationPart, GenerationRun, Question, QuestionSet
 
@@ -101,7 +102,7 @@ def finished_run(run_id):
 def test_a_whole_text_becomes_a_set_per_section_and_a_failing_section_stops_no_other(celery_worker, stub_llm, client,
                                                                                      course):
     _, token = make_member(course, Membership.INSTRUCTOR)
-    point_tutor_at(course, stub_llm.url)
+    point_tutor_at(course, stub_llm.url, question_method=TutorConfig.WHOLE_PASSAGE)
     model = BookModel(broken={"APT"})
     stub_llm.reply = model
     document = course.documents.get()
@@ -164,7 +165,7 @@ def test_a_whole_text_becomes_a_set_per_section_and_a_failing_section_stops_no_o
 @pytest.mark.worker
 def test_one_set_for_chosen_chapters_with_every_kind(celery_worker, stub_llm, client, course):
     _, token = make_member(course, Membership.INSTRUCTOR)
-    point_tutor_at(course, stub_llm.url)
+    point_tutor_at(course, stub_llm.url, question_method=TutorConfig.WHOLE_PASSAGE)
     [document] = review.section_tree(course)
     assert [(c["title"], [s.title for s in c["sections"]]) for c in document["chapters"]] == [
         ("Systemstart", ["Der Init-Prozess", "Dienste"]), ("Paketverwaltung", ["APT", "Netzwerk"])]

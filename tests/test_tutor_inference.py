@@ -207,7 +207,8 @@ def test_near_the_window_the_server_s_tokenizer_counts(stub):
     with pytest.raises(InferenceBadResponse):  # 719 estimated + 300 > 1000: counted exactly, still too long
         client.fit(messages, 300)
     client.fit([{"role": "user", "content": "Wort " * 300}], 200)  # 433 + 200 estimated: no count needed
-    assert len(stub.tokenize_requests) == 2 and stub.tokenize_requests[0]["model"] == "smollm2"
+    assert len(stub.tokenize_requests) == 1 and stub.tokenize_requests[0]["model"] == "smollm2"  # the same text's
+    # count is remembered for the model (fit counted it again from the cache)
     assert inference._tokenize_routes[stub.url[:-3]][0] == "/tokenize"
 
 
@@ -224,3 +225,73 @@ def test_a_server_without_a_tokenizer_keeps_the_estimate(stub):
     assert len(stub.tokenize_requests) == 2 and stub.requests == []
     ollama = InferenceClient(endpoints=[Endpoint(url=stub.base, api=OLLAMA)], context_tokens=1000)
     assert ollama.count_message_tokens_exactly(messages) is None and len(stub.tokenize_requests) == 2
+
+
+def _words(budget):
+    """A prompt of `budget` tokens by the stub's tokenizer (2 characters a token): 'Wort ' is 2.5 tokens."""
+    return [{"role": "user", "content": "Wort " * max(1, int(budget * 2 / 5))}]
+
+
+def test_a_prompt_counted_to_fit_but_refused_as_too_long_is_shrunk_and_sent_once_more(stub):
+    """llama-cpp-python's server counts at /extras/tokenize/count; its chat template costs tokens the count does not
+    see (hidden_tokens), so the counted prompt is refused with HTTP 400 context_length_exceeded: the client builds it
+    smaller by the server's own numbers and sends it ONCE more, never the identical request."""
+    from tutor.inference import client as inference
+
+    inference._tokenize_routes.clear()
+    stub.tokenize_route = "/extras/tokenize/count"
+    stub.context, stub.hidden_tokens = 1000, 300
+    stub.reply = '{"answer": "PID 1"}'
+    client = InferenceClient(endpoints=[Endpoint(url=stub.url)], retries=2, context_tokens=1000)
+    assert client.chat_json_fitted(_words, SCHEMA, max_tokens=100) == ({"answer": "PID 1"}, False)
+    sent = [r["body"]["messages"][0]["content"] for r in stub.requests]
+    assert len(sent) == 2 and len(sent[1]) < len(sent[0])
+    assert stub.count_tokens(sent[0]) + 4 + 100 <= 1000  # the first was sized by the model's own count to fit
+    assert [r["path"] for r in stub.tokenize_requests][:2] == ["/tokenize", "/extras/tokenize/count"]
+    assert stub.tokenize_requests[1]["input"].startswith("Wort Wort")
+    assert inference._tokenize_routes[stub.url[:-3]][0] == "/extras/tokenize/count"
+
+
+def test_a_prompt_the_server_keeps_refusing_fails_with_a_reason_after_one_smaller_try(stub):
+    stub.context, stub.hidden_tokens = 1000, 5000  # whatever is sent is too long
+    client = InferenceClient(endpoints=[Endpoint(url=stub.url)], retries=2, context_tokens=1000)
+    with pytest.raises(InferenceBadResponse) as caught:
+        client.chat_json_fitted(_words, SCHEMA, max_tokens=100)
+    assert caught.value.code == "context_exceeded" and "longer than the language model can read" in caught.value.reason
+    sent = [r["body"]["messages"][0]["content"] for r in stub.requests]
+    assert len(sent) == 2 and sent[0] != sent[1]  # 400 is not retried as is: one smaller try, then the reason
+
+
+def test_the_prompt_is_sized_to_the_generation_limit_and_the_window(stub):
+    """prompt_tokens (GENERATION_PROMPT_TOKENS: what the model reads in its time) bounds the prompt below the
+    window; the server's tokenizer decides (it counts more than the estimate here), and counts are cached."""
+    from tutor.inference import client as inference
+
+    inference._tokenize_routes.clear()
+    stub.reply = '{"answer": "x"}'
+    client = InferenceClient(endpoints=[Endpoint(url=stub.url)], retries=0, context_tokens=8192)
+
+    def estimated(budget):  # sized by the estimate (3.5 characters a token): the stub counts 2
+        return [{"role": "user", "content": "Wort " * max(1, int(budget * 3.5 / 5))}]
+
+    messages, counted, _budget = client.fitted(estimated, max_tokens=200, prompt_tokens=300)
+    assert counted <= 300 and stub.count_tokens(messages[0]["content"]) + 4 == counted
+    asked = len(stub.tokenize_requests)
+    assert client.prompt_tokens(messages) == (counted, True) and len(stub.tokenize_requests) == asked  # cached
+    client.chat_json_fitted(estimated, SCHEMA, max_tokens=200, prompt_tokens=300)
+    assert stub.count_tokens(stub.requests[-1]["body"]["messages"][0]["content"]) + 4 <= 300
+
+
+def test_refusals_are_read_in_each_server_s_words():
+    from tutor.inference.client import context_exceeded
+
+    openai = context_exceeded('{"error": {"message": "This model\'s maximum context length is 8192 tokens. However, '
+                              'you requested 9167 tokens (8847 in the messages, 320 in the completion).", '
+                              '"code": "context_length_exceeded"}}')
+    assert (openai.code, openai.prompt_tokens, openai.context) == ("context_exceeded", 8847, 8192)
+    llama_cpp = context_exceeded('{"error": {"message": "Requested tokens (5000) exceed context window of 4096"}}')
+    assert (llama_cpp.prompt_tokens, llama_cpp.context) == (5000, 4096)
+    server = context_exceeded('{"error": {"code": 400, "message": "the request exceeds the available context size",'
+                              ' "type": "exceed_context_size_error", "n_prompt_tokens": 5000, "n_ctx": 4096}}')
+    assert (server.prompt_tokens, server.context) == (5000, 4096)
+    assert context_exceeded('{"error": {"message": "Unknown model"}}') is None

@@ -130,7 +130,7 @@ def init_section(course):
 def generate_with(client, course, stub_llm, section, model, count=3, **config):
     """A lecturer asks for `count` questions about the section; the stub model answers; the finished set."""
     _, token = make_member(course, Membership.INSTRUCTOR)
-    point_tutor_at(course, stub_llm.url, **config)
+    point_tutor_at(course, stub_llm.url, **{"question_method": TutorConfig.WHOLE_PASSAGE, **config})
     stub_llm.reply = model
     response = client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": count, "lt": token})
     assert response.status_code == 302

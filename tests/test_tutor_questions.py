@@ -22,6 +22,7 @@ from tests.support import (
 )
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
 from tutor.chat.retention import delete_user_data, export_user_data
+from tutor.models import TutorConfig
 from tutor.questions import exports
 from tutor.questions.generation import generate
 from tutor.questions.models import Attempt, GenerationPart, Question, QuestionChange, QuestionSet
@@ -37,7 +38,8 @@ GOOD = [
      "explanation": "Der Kernel startet ihn beim Systemstart.", "source": 1},
 ]
 OTHER = [  # about the same section, but other questions
-    {"stem": "Was startet systemd beim Systemstart?", "options": ["Die Dienste", "Den Kernel", "Das BIOS"],
+    {"stem": "Was startet systemd beim Systemstart?", "options": ["Die Dienste", "Den Webbrowser", "Das BIOS"],  # the text
+     # says the kernel starts (at boot) too: "Den Kernel" would be a wrong answer the text supports
      "answer": 0, "explanation": "systemd startet die Dienste in der richtigen Reihenfolge.", "source": 1},
     {"stem": "In welcher Reihenfolge startet systemd die Dienste?", "options": ["In der richtigen", "Zufällig",
                                                                                "Alphabetisch"],
@@ -82,7 +84,7 @@ def generated_set(client, course, stub, section, questions=GOOD, count=5):
     """A lecturer asks for questions; the worker generates them from the stub's JSON (asked again for what is
     missing, the stub has nothing more to offer)."""
     _, token = make_member(course, Membership.INSTRUCTOR)
-    point_tutor_at(course, stub.url)
+    point_tutor_at(course, stub.url, question_method=TutorConfig.WHOLE_PASSAGE)
     stub.reply = QuestionModelStub(questions, [])
     started = start(client, course, token, section, count)
     return wait_for(lambda: finished(started.pk)), token
@@ -145,7 +147,7 @@ def test_inference_down_fails_with_a_reason_and_can_be_retried(celery_worker, st
     status = client.get(page_data(html, "generation", "status-url")).json()  # what the page polls: the API
     assert status["generation"] == "failed" and "not reachable" in status["error"]
 
-    point_tutor_at(course, stub_llm.url)
+    point_tutor_at(course, stub_llm.url, question_method=TutorConfig.WHOLE_PASSAGE)
     stub_llm.reply = json.dumps({"questions": GOOD})
     client.post(f"/c/{course.pk}/questions/{question_set.pk}/action/", {"action": "retry", "lt": token})
     question_set = wait_for(lambda: finished(question_set.pk))
@@ -156,7 +158,7 @@ def test_inference_down_fails_with_a_reason_and_can_be_retried(celery_worker, st
 def test_a_stalled_generation_can_be_started_again(celery_worker, stub_llm, client, course, init_section):
     """A worker lost for good leaves the set "generating"; after the time limit the lecturer may start it again."""
     _, token = make_member(course, Membership.INSTRUCTOR)
-    point_tutor_at(course, stub_llm.url)
+    point_tutor_at(course, stub_llm.url, question_method=TutorConfig.WHOLE_PASSAGE)
     stub_llm.reply = json.dumps({"questions": GOOD})
     lost = QuestionSet.objects.create(course=course, title="Verloren", generation=QuestionSet.RUNNING,
                                       generation_changed_at=timezone.now() - timedelta(minutes=5))

@@ -2,8 +2,9 @@
 
 The rooms' models are imported below so Django registers them under the app label "tutor" and
 ``from tutor.models import X`` keeps working (migrations, settings.SPECTACULAR): the chat's Conversation,
-Message, Citation, Feedback, TestQuestion and AiNoticeAcceptance (tutor.chat.models); the question bank's QuestionSet, GenerationRun,
-GenerationPart, Question, QuestionChange and Attempt (tutor.questions.models).
+Message, Citation, Feedback, TestQuestion and AiNoticeAcceptance (tutor.chat.models); the question bank's
+QuestionSet, GenerationRun, GenerationPart, Question, QuestionChange, Attempt and OpenAnswerFeedback
+(tutor.questions.models).
 """
 
 from django.conf import settings
@@ -24,6 +25,7 @@ from tutor.questions.models import (  # noqa: F401
     Attempt,
     GenerationPart,
     GenerationRun,
+    OpenAnswerFeedback,
     Question,
     QuestionChange,
     QuestionQuerySet,
@@ -91,6 +93,16 @@ class TutorConfig(models.Model):
         help_text=_("Before you see a generated question, the model answers it once with its source passage and "
                     "once without: a question it cannot answer with the passage may be unclear or have a wrong "
                     "key; one it answers without the passage may be guessable."))
+    ANSWER_FIRST, WHOLE_PASSAGE = "answer_first", "whole_passage"
+    QUESTION_METHODS = [
+        (ANSWER_FIRST, _("Answer first: the tool picks the answer in a sentence, the model phrases the question")),
+        (WHOLE_PASSAGE, _("Whole passage: the model writes questions and answers from the passages"))]
+    question_method = models.CharField(
+        _("how multiple-choice and short-answer questions are written"), max_length=16, choices=QUESTION_METHODS,
+        default=ANSWER_FIRST,
+        help_text=_("Answer first: the answer key is always a phrase of its source sentence, word for word, and the "
+                    "model only phrases the question and the wrong options (one question per request, a short "
+                    "prompt). The other kinds are always written from the whole passage."))
     question_test_tries = models.PositiveSmallIntegerField(
         _("tries of the test student"), default=2, validators=[MinValueValidator(1), MaxValueValidator(5)],
         help_text=_("Each try shuffles the options; more tries are surer and cost more model time."))

@@ -3,6 +3,7 @@ chat's (tutor.chat.tasks) and the question bank's (tutor.questions.tasks). Their
 
 from tutor.chat.tasks import chat_answer, generate_test_checks  # noqa: F401
 from tutor.questions.tasks import (  # noqa: F401
+    generate_open_feedback,
     generate_question_part,
     generate_questions,
     generate_revision,

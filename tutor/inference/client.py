@@ -88,6 +88,18 @@ class InferenceBadResponse(InferenceError):
     code = "bad_response"
 
 
+class ContextExceeded(InferenceBadResponse):
+    """The prompt and the answer do not fit the model's context window: the server refused the request (HTTP 400
+    ``context_length_exceeded`` or its own words for it), or the prompt was counted too long before sending.
+    ``prompt_tokens`` and ``context`` are the server's numbers where it gave them."""
+
+    code = "context_exceeded"
+
+    def __init__(self, reason, prompt_tokens=None, context=None):
+        super().__init__(reason)
+        self.prompt_tokens, self.context = prompt_tokens, context
+
+
 class InferenceTruncated(InferenceBadResponse):
     """The token limit ended a JSON answer before any usable part of it was complete."""
 
@@ -107,6 +119,26 @@ def count_message_tokens(messages):
 TOKENIZE_TIMEOUT = 3.0
 TOKENIZE_RECHECK_SECONDS = 600
 _tokenize_routes = {}  # server root URL -> (route that counted, or None for none; when that was found out)
+_counted = {}  # (server root, model, hash of the text) -> tokens by the model's own tokenizer (the latest few)
+_COUNTED_KEPT = 512
+_tokens_per_char = {}  # (server root, model) -> tokens per character, learnt from the model's own counts
+TEMPLATE_TOKENS = 4  # the chat template's tokens per message
+SHRINK_ON_REFUSAL = 0.7  # a refused prompt's next size, when the server names no numbers
+
+
+def learn_ratio(root, model, chars, tokens):
+    """Remember how many tokens a character costs with this model (from its tokenizer or its usage report), so
+    the estimate for servers without a tokenizer route (Ollama) follows the model's own counts."""
+    if chars >= 200 and tokens > 0:
+        _tokens_per_char[(root, model)] = tokens / chars
+
+
+def estimate_tokens(messages, root=None, model=None):
+    """Tokens of a message list: by the ratio learnt for this model where there is one, else the estimate."""
+    ratio = _tokens_per_char.get((root, model))
+    if ratio is None:
+        return count_message_tokens(messages)
+    return sum(int(len(m["content"]) * ratio) + 1 + TEMPLATE_TOKENS for m in messages)
 
 
 def _server_root(url):
@@ -122,6 +154,34 @@ def _count_from(route, body):
     if isinstance(body.get("tokens"), list):  # llama.cpp's llama-server /tokenize
         return len(body["tokens"])
     raise ValueError(f"no count in the answer of {route}")
+
+
+# How each server says that a prompt is longer than the context window (HTTP 400): the OpenAI form (vLLM and
+# llama-cpp-python: "code": "context_length_exceeded", "This model's maximum context length is N tokens. However, you
+# requested M tokens (P in the messages, C in the completion)"), llama-cpp-python's own ValueError ("Requested tokens
+# (P) exceed context window of N"), llama.cpp's llama-server ("exceed_context_size_error", "n_prompt_tokens", "n_ctx").
+_CONTEXT_SIGNS = re.compile(r"context_length_exceeded|maximum context length|exceed(?:s|ed)? (?:the )?(?:available )?"
+                            r"context (?:window|size)|exceed_context_size|context window of", re.IGNORECASE)
+_CONTEXT_NUMBERS = {
+    "context": [r"maximum context length is (\d+)", r"context window of (\d+)", r'"n_ctx"\s*:\s*(\d+)'],
+    "prompt": [r"\((\d+) in the messages", r"Requested tokens \((\d+)\)", r'"n_prompt_tokens"\s*:\s*(\d+)'],
+}
+
+
+def context_exceeded(body_text):
+    """A ContextExceeded when a refusal's body (HTTP 400) says the prompt is longer than the context window, with
+    the server's numbers where it gives them; else None."""
+    if not body_text or not _CONTEXT_SIGNS.search(body_text):
+        return None
+    numbers = {}
+    for name, patterns in _CONTEXT_NUMBERS.items():
+        for pattern in patterns:
+            found = re.search(pattern, body_text)
+            if found:
+                numbers[name] = int(found.group(1))
+                break
+    return ContextExceeded(_("The course text and the task are longer than the language model can read at once."),
+                           prompt_tokens=numbers.get("prompt"), context=numbers.get("context"))
 
 
 def truncate_to_tokens(text, tokens):
@@ -325,6 +385,15 @@ class InferenceClient:
         if response.status_code >= 500 or response.status_code == 429:
             raise _Retryable(f"{endpoint.url}: HTTP {response.status_code}")
         if response.status_code >= 400:
+            try:
+                body = response.read().decode("utf-8", "replace")[:2000]
+            except httpx.HTTPError:
+                body = ""
+            log.warning("inference request refused by %s (HTTP %s): %s", endpoint.url, response.status_code,
+                        body[:500])
+            exceeded = context_exceeded(body) if response.status_code in (400, 413) else None
+            if exceeded is not None:
+                raise exceeded
             raise InferenceBadResponse(_("The language model server rejected the request (HTTP %(status)s).")
                                        % {"status": response.status_code})
 
@@ -343,7 +412,8 @@ class InferenceClient:
         if needed > self.context_tokens:
             counted = self.count_message_tokens_exactly(messages) if exact else None
             if counted is None or counted + max_tokens > self.context_tokens:
-                raise InferenceBadResponse(_("The question is too long for the language model."))
+                raise ContextExceeded(_("The question is too long for the language model."),
+                                      prompt_tokens=counted, context=self.context_tokens)
 
     def count_message_tokens_exactly(self, messages):
         """Tokens of a chat message list by the model's own tokenizer on the first endpoint (a few per message
@@ -358,10 +428,13 @@ class InferenceClient:
         if endpoint is None or endpoint.api != OPENAI:
             return None
         root = _server_root(endpoint.url)
+        text = "\n".join(m["content"] for m in messages)
+        key = (root, endpoint.model, hash(text))
+        if key in _counted:
+            return _counted[key] + 4 * len(messages)
         known, checked = _tokenize_routes.get(root, (False, 0.0))
         if known is None and time.monotonic() - checked < TOKENIZE_RECHECK_SECONDS:
             return None
-        text = "\n".join(m["content"] for m in messages)
         routes = [known] if known else ["/tokenize", "/extras/tokenize/count"]
         busy = False
         for route in routes:
@@ -380,11 +453,75 @@ class InferenceClient:
                 log.info("token count at %s%s failed: %s", root, route, exc)
                 continue
             _tokenize_routes[root] = (route, time.monotonic())
+            if len(_counted) >= _COUNTED_KEPT:
+                _counted.clear()
+            _counted[key] = count
+            learn_ratio(root, endpoint.model, len(text), count)
             return count + 4 * len(messages)
         if not busy:
             log.info("%s has no tokenizer route; token counts stay estimates", root)
             _tokenize_routes[root] = (None, time.monotonic())
         return None
+
+    def prompt_tokens(self, messages):
+        """(tokens of the messages, whether the model's own tokenizer counted them): counted by the server where
+        it offers a tokenizer route (cached per model and text), else estimated (by the ratio the model's usage
+        reports taught, where there is one)."""
+        exact = self.count_message_tokens_exactly(messages)
+        if exact is not None:
+            return exact, True
+        endpoint = self.endpoints[0] if self.endpoints else None
+        root = _server_root(endpoint.url) if endpoint else None
+        return estimate_tokens(messages, root, endpoint.model if endpoint else None), False
+
+    def fitted(self, build, *, max_tokens, prompt_tokens=None):
+        """(messages, their tokens, budget) of a prompt built to size: build(budget) gives the messages for about
+        `budget` tokens of prompt; the prompt is counted (prompt_tokens) and built smaller until it fits the context
+        window less the answer's max_tokens, and at most `prompt_tokens` when that is given (what the model can read
+        in the time it has)."""
+        limit = self.context_tokens - max_tokens - 16
+        if prompt_tokens:
+            limit = min(limit, prompt_tokens)
+        budget = limit
+        messages = build(budget)
+        counted, _exact = self.prompt_tokens(messages)
+        for _try in range(3):
+            if counted <= limit or budget < 64:
+                break
+            budget = int(budget * limit / counted * 0.95)
+            smaller = build(budget)
+            if smaller == messages:
+                break
+            messages = smaller
+            counted, _exact = self.prompt_tokens(messages)
+        return messages, counted, budget
+
+    def chat_json_fitted(self, build, schema, *, max_tokens, prompt_tokens=None, **kwargs):
+        """(data, cut_off) like chat_json for a prompt built to size (see fitted). When the server still refuses it
+        as longer than its context window (HTTP 400), the prompt is built smaller by the server's own numbers and
+        sent ONCE more; an identical request is never sent again, and a second refusal is a ContextExceeded with a
+        reason for the person."""
+        messages, counted, budget = self.fitted(build, max_tokens=max_tokens, prompt_tokens=prompt_tokens)
+        try:
+            return self.chat_json(messages, schema, max_tokens=max_tokens, **kwargs)
+        except ContextExceeded as exc:
+            if exc.prompt_tokens and exc.context:  # less by what the server counted over, and a margin
+                over = exc.prompt_tokens + max_tokens - exc.context
+                smaller_budget = int(min(budget * 0.95, budget - 1.1 * over - 32))
+            else:
+                smaller_budget = int(budget * SHRINK_ON_REFUSAL)
+            smaller_budget = max(smaller_budget, 32)
+            smaller = build(smaller_budget)
+            log.warning("prompt of %d tokens (counted %d) refused as too long (server: %s in the messages, context %s);"
+                        " once more with %d tokens of budget", budget, counted, exc.prompt_tokens, exc.context,
+                        smaller_budget)
+            if smaller == messages:
+                raise
+            endpoint = self.endpoints[0] if self.endpoints else None
+            if endpoint is not None and exc.prompt_tokens:
+                learn_ratio(_server_root(endpoint.url), endpoint.model,
+                            sum(len(m["content"]) for m in messages), exc.prompt_tokens)
+            return self.chat_json(smaller, schema, max_tokens=max_tokens, **kwargs)
 
     # --- requests ---------------------------------------------------------------------------------
 
@@ -468,6 +605,7 @@ class InferenceClient:
                 body = _json(response)
                 text, finish = parse_completion(endpoint, body)
                 record.whole(text, body)
+                _learn_usage(endpoint, messages, body)
                 return text, finish
             except capacity.QueueTimeout as exc:
                 record.done("busy")
@@ -557,6 +695,18 @@ class _Retryable(Exception):
 
 class _Interrupted(Exception):
     """A stream that ended without a finish reason (worth retrying while nothing was passed on)."""
+
+
+def _learn_usage(endpoint, messages, body):
+    """Learn the model's tokens per character from the prompt tokens its server reports (OpenAI usage, Ollama's
+    prompt_eval_count)."""
+    if not isinstance(body, dict):
+        return
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    tokens = usage.get("prompt_tokens", body.get("prompt_eval_count"))
+    if isinstance(tokens, int):
+        learn_ratio(_server_root(endpoint.url), endpoint.model, sum(len(m["content"]) for m in messages),
+                    tokens - TEMPLATE_TOKENS * len(messages))
 
 
 def _json(response):

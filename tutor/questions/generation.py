@@ -3,13 +3,14 @@
 A set's questions about one section are a GenerationPart, written by its own task (``tutor.tasks.
 generate_question_part``, queue ``generate``, kind=BATCH at the model server so chat goes first). The task asks the
 model for what is missing, per kind of question, as JSON of that kind's schema (a text-built kind, the gap fill, is
-built by tutor.questions.textbuilt without a model); checks every question (tutor.questions.items' form check,
-then tutor.questions.item_checks: wrong answers the text supports, grounded, near-duplicate, the test student);
-drops what fails the form, repeats a course's question or (when the course says so) fails the test student; asks
-again for what was dropped, a bounded number of rounds; and stores the rest in one transaction that never stores more
-than the part still misses. So a task delivered twice, a rerun, or a worker killed mid-task never makes a question
-twice, and a failure in one section touches no other. The part keeps how many questions were asked for, made and
-dropped, why, and the model's share of the time.
+built by tutor.questions.textbuilt without a model; single-answer multiple choice and short answer are written answer
+first by default, tutor.questions.answer_first); checks every question (tutor.questions.items' form check, then
+tutor.questions.item_checks: wrong answers the text supports, grounded, near-duplicate, the test student); drops what
+fails the form, repeats a course's question or (when the course says so) fails the test student; asks again for what
+was dropped, a bounded number of rounds; and stores the rest in one transaction that never stores more than the part
+still misses. So a task delivered twice, a rerun, or a worker killed mid-task never makes a question twice, and a
+failure in one section touches no other. The part keeps how many questions were asked for, made and dropped, why,
+and the model's share of the time.
 
 A whole text at once is a GenerationRun: a set per section (each placeable beside its section in the LMS) or one
 set for all, each section a part of its own.
@@ -20,15 +21,17 @@ import time
 from collections import Counter
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config import errors
-from courses.sections import section_passages
+from courses.sections import passages_around, section_passages
 from tutor.inference.client import (
     BATCH,
+    ContextExceeded,
     InferenceBadResponse,
     InferenceClient,
     InferenceError,
@@ -36,12 +39,13 @@ from tutor.inference.client import (
 )
 from tutor.inference.prompts import course_texts, defuse
 from tutor.models import TutorConfig
-from tutor.questions import item_checks, items
+from tutor.questions import answer_first, item_checks, items
 from tutor.questions.models import GenerationPart, GenerationRun, Question, QuestionChange, QuestionSet
 
 log = logging.getLogger(__name__)
 
-STALLED_AFTER = timedelta(minutes=20)  # longer than the task's time limit: its worker is gone
+STALLED_AFTER = timedelta(minutes=20)  # longer than the shortest task time limit: its worker is gone
+MIN_TASK_SECONDS = 900
 ROUNDS = 3  # model calls per kind and part: the first, and two more for what was dropped
 MAX_PER_SECTION = 20
 MAX_PARTS = 2000
@@ -111,10 +115,12 @@ def language_for(course, config):
     return language if language in PROMPT else "en"
 
 
-def build_messages(passages, kind, count, language, context_tokens, avoid=()):
-    """(messages, passages that fit): numbered passages inside <course_texts>, then the task for this kind."""
+def build_messages(passages, kind, count, language, context_tokens, avoid=(), prompt_tokens=None):
+    """(messages, passages that fit): numbered passages inside <course_texts>, then the task for this kind; the
+    prompt within `prompt_tokens` when given, else within the context window less the answer."""
     avoid_text = ("\n\n" + AVOID[language] + "\n" + "\n".join(f"- {defuse(s)}" for s in avoid[:10])) if avoid else ""
-    budget = context_tokens - count * items.TOKENS_PER_QUESTION[kind] - 400 - len(avoid_text) // 3
+    budget = (prompt_tokens - 250 if prompt_tokens else context_tokens - count * items.TOKENS_PER_QUESTION[kind] - 400) \
+        - len(avoid_text) // 3
     texts, used = course_texts(passages, budget,
                                lambda number, chunk, text: f'<source id="{number}">\n{defuse(text)}\n</source>',
                                overhead=12)
@@ -123,10 +129,23 @@ def build_messages(passages, kind, count, language, context_tokens, avoid=()):
 
 
 def client_for(course):
-    """The inference client of the course's tutor settings (BATCH work: chat goes first)."""
+    """The inference client of the course's tutor settings for batch work (chat goes first): its time to the first
+    byte is GENERATION_TIMEOUT (minutes on a CPU), or the course's own limit when that is longer."""
     config = TutorConfig.for_course(course)
+    timeout = max(config.timeout_seconds or 0, settings.GENERATION_TIMEOUT)
     return InferenceClient.from_settings(url=config.endpoint or None, model=config.model or None,
-                                         timeout=config.timeout_seconds), config
+                                         timeout=timeout), config
+
+
+def stalled_after(requested):
+    """How long a part of `requested` questions may be queued or running before its worker counts as lost: longer
+    than its task's time limit (task_seconds)."""
+    return timedelta(seconds=task_seconds(requested) + 300)
+
+
+def task_seconds(requested):
+    """The time limit of a part's task: GENERATION_ITEM_SECONDS per question asked for, at least 15 minutes."""
+    return max(MIN_TASK_SECONDS, settings.GENERATION_ITEM_SECONDS * max(1, requested or 1))
 
 
 # --- One section's questions --------------------------------------------------------------------------------------
@@ -162,12 +181,14 @@ class Outcome:
         return len(self.dropped_items)
 
 
-def _ask(client, messages, kind, count, outcome):
+def _ask(client, build, kind, count, outcome):
+    """The model's questions of one kind for a prompt built to size (build(budget) -> messages)."""
     started = time.monotonic()
     try:
-        answer, cut_off = client.chat_json(messages, items.schema(kind, count), temperature=0.3,
-                                           max_tokens=count * items.TOKENS_PER_QUESTION[kind] + ANSWER_SPARE_TOKENS,
-                                           kind=BATCH)
+        answer, cut_off = client.chat_json_fitted(
+            build, items.schema(kind, count), temperature=0.3,
+            max_tokens=count * items.TOKENS_PER_QUESTION[kind] + ANSWER_SPARE_TOKENS,
+            prompt_tokens=settings.GENERATION_PROMPT_TOKENS or None, kind=BATCH)
     finally:
         outcome.cost.calls += 1
         outcome.cost.seconds += time.monotonic() - started
@@ -189,26 +210,47 @@ def write_questions(course, passages, wanted, *, existing_stems=(), language, cl
     tries = tries or config.question_test_tries
     outcome = Outcome()
     stems = {items.folded(s) for s in existing_stems}
+    deadline = time.monotonic() + settings.GENERATION_ITEM_SECONDS * max(1, sum(wanted.values()))
     for kind, count in wanted.items():
         if kind in Question.TEXT_BUILT_KINDS:
             _write_text_built(course, passages, kind, count, stems, outcome, language)
+            continue
+        if kind in answer_first.KINDS and config.question_method == TutorConfig.ANSWER_FIRST:
+            stop = _answer_first(course, passages, kind, count, outcome, stems, language, client, policy, tries,
+                                 deadline)
+            if stop:
+                return outcome
             continue
         have = 0
         for round_number in range(ROUNDS):
             missing = count - have
             if missing <= 0:
                 break
+            if time.monotonic() > deadline:
+                outcome.error = _time_spent()
+                return outcome
             outcome.rounds = max(outcome.rounds, round_number + 1)
             start = (round_number * 2) % len(passages)  # a later round starts elsewhere in the section
             shown = passages[start:] + passages[:start]
             avoid = [q.stem for q in outcome.made] + list(existing_stems)
-            messages, used = build_messages(shown, kind, missing, language, client.context_tokens, avoid)
+            used = []
+
+            def build(budget, shown=shown, kind=kind, missing=missing, avoid=avoid, used=used):
+                messages, fitting = build_messages(shown, kind, missing, language, client.context_tokens, avoid,
+                                                   prompt_tokens=budget)
+                used[:] = fitting
+                return messages
+
             try:
-                found = _ask(client, messages, kind, missing, outcome)
+                found = _ask(client, build, kind, missing, outcome)
             except InferenceUnavailable as exc:  # the server: asking again now would not help
                 outcome.error = exc
                 log.warning("questions of kind %s: the model server failed (%s): %s", kind, exc.code, exc.reason)
                 return outcome
+            except ContextExceeded as exc:  # refused twice as too long: the same request again would be too
+                outcome.error = exc
+                log.warning("questions of kind %s: the prompt stays too long for the model: %s", kind, exc.reason)
+                break
             except InferenceError as exc:  # this answer (not JSON, cut off before a question was complete)
                 outcome.error = exc
                 log.warning("questions of kind %s: unusable answer (%s): %s", kind, exc.code, exc.reason)
@@ -224,6 +266,62 @@ def write_questions(course, passages, wanted, *, existing_stems=(), language, cl
                 stems.add(items.folded(question.stem))
                 have += 1
     return outcome
+
+
+class TimeSpent(InferenceError):
+    """The part's model time (GENERATION_ITEM_SECONDS per question) was spent before all its questions were written."""
+
+    code = "time_spent"
+
+
+def _time_spent():
+    return TimeSpent(_("The time for these questions was spent before all were written; generate again to fill "
+                       "what is missing."))
+
+
+def _answer_first(course, passages, kind, count, outcome, stems, language, client, policy, tries, deadline):
+    """Write `count` answer-first questions of this kind (tutor.questions.answer_first): a request per candidate sentence,
+    at most ROUNDS candidates per question wanted; True when the server failed and the part should stop."""
+    candidates = answer_first.answer_candidates(passages, language, limit=count * ROUNDS, course=course)
+    pool = [chunk.text for chunk in passages] + passages_around(passages)
+    sentences = item_checks.section_sentences(passages)
+    have = 0
+    for number, candidate in enumerate(candidates):
+        if have >= count:
+            break
+        if time.monotonic() > deadline:
+            outcome.error = _time_spent()
+            return True
+        outcome.rounds = max(outcome.rounds, number // max(1, count) + 1)
+        tool = answer_first.distractor_candidates(candidate, pool, language, limit=12, course=course)
+        started = time.monotonic()
+        try:
+            item, _cut_off = answer_first.ask(client, candidate, kind, language, examples=tool[:4])
+        except InferenceUnavailable as exc:
+            outcome.error = exc
+            log.warning("answer-first %s: the model server failed (%s): %s", kind, exc.code, exc.reason)
+            return True
+        except InferenceError as exc:  # this one answer; the next candidate is another request
+            outcome.error = exc
+            log.warning("answer-first %s: unusable answer (%s): %s", kind, exc.code, exc.reason)
+            continue
+        finally:
+            outcome.cost.calls += 1
+            outcome.cost.seconds += time.monotonic() - started
+        question, problems, replaced = answer_first.to_question(
+            candidate, kind, item, tool, supported=lambda option, q: item_checks.supported_by(option, q, sentences))
+        if replaced:
+            log.info("answer-first: wrong options replaced by the tool's own: %s", replaced)
+        if question is not None and not problems:
+            problems = items.form_problems(question)
+        question = _check(course, question, problems, passages, stems, outcome, language, client, policy, tries,
+                          item=item)
+        if question is None:
+            continue
+        outcome.made.append(question)
+        stems.add(items.folded(question.stem))
+        have += 1
+    return False
 
 
 def _write_text_built(course, passages, kind, count, stems, outcome, language):
@@ -469,7 +567,13 @@ def enqueue(part_ids):
     from tutor.questions.tasks import generate_question_part
 
     ids = list(part_ids)
-    transaction.on_commit(lambda: [generate_question_part.delay(pk) for pk in ids])
+
+    def send():
+        for pk, requested in GenerationPart.objects.filter(pk__in=ids).values_list("pk", "requested"):
+            limit = task_seconds(requested)
+            generate_question_part.apply_async((pk,), soft_time_limit=limit, time_limit=limit + 60)
+
+    transaction.on_commit(send)
 
 
 def _needs_work(part):

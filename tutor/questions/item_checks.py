@@ -431,6 +431,9 @@ def describe_reason(check, reason, p=None):
         (FORM, items.KEY): _("Not exactly the declared number of correct answers."),
         (FORM, items.ANSWERS): _("The answers are missing or unusable."),
         (FORM, items.REPEATS): _("It repeats another question about this section."),
+        (FORM, "answer_in_stem"): _("The question gives its own answer away."),
+        (FORM, "distractors"): _("Fewer than two usable wrong options (each must differ from the answer and the "
+                                 "others, and must not stand in the source sentence)."),
         (FORM, items.GAPS): _("A gap-fill question needs exactly one gap."),
         (DISTRACTORS, "ok"): _("The text supports none of the wrong answers."),
         (DISTRACTORS, "dropped"): _("A wrong answer that the text supports was taken out."),

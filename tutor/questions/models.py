@@ -1,8 +1,8 @@
 """Models of the question bank and practice: question sets, generation runs and their parts, questions with
-their change history, and students' attempts."""
+their change history, students' attempts and the feedback on their open answers."""
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -60,6 +60,10 @@ class QuestionSet(models.Model):
         _("shuffle the options"), default=True,
         help_text=_("Each student sees the options of a choice question in an order of their own, new for each "
                     "attempt; off: in the order written here."))
+    open_answers_graded = models.BooleanField(
+        _("open answers count toward the grade"), default=False,
+        help_text=_("Off: answers to open questions get feedback (the model's, or yours) but no points. On: each "
+                    "counts with the share of its rubric that the feedback finds (yours where you gave one)."))
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -97,10 +101,10 @@ class QuestionSet(models.Model):
     @property
     def generation_stalled(self):
         """Queued or generating for longer than any generation may take (its worker was lost)."""
-        from tutor.questions.generation import STALLED_AFTER
+        from tutor.questions.generation import stalled_after
 
         return (self.generation in (self.QUEUED, self.RUNNING) and self.generation_changed_at is not None
-                and timezone.now() - self.generation_changed_at > STALLED_AFTER)
+                and timezone.now() - self.generation_changed_at > stalled_after(self.requested))
 
     @property
     def resource_id(self):
@@ -164,9 +168,10 @@ class GenerationPart(models.Model):
     @property
     def stalled(self):
         """Queued or running for longer than any generation may take (its worker was lost)."""
-        from tutor.questions.generation import STALLED_AFTER
+        from tutor.questions.generation import stalled_after
 
-        return self.state in (self.QUEUED, self.RUNNING) and timezone.now() - self.changed_at > STALLED_AFTER
+        return self.state in (self.QUEUED, self.RUNNING) and timezone.now() - self.changed_at > stalled_after(
+            self.requested)
 
 
 class QuestionQuerySet(models.QuerySet):
@@ -189,6 +194,7 @@ class Question(models.Model):
     """
 
     SINGLE, MULTIPLE, TRUE_FALSE, SHORT, OPEN = "multichoice", "multiresponse", "truefalse", "shortanswer", "essay"
+    GAP_FILL = "gapfill"
     MULTIPLE_CHOICE = SINGLE
     GAP_FILL = "gapfill"
     KINDS = [(SINGLE, _("Multiple choice, one answer")), (MULTIPLE, _("Multiple choice, several answers")),
@@ -329,3 +335,48 @@ class Attempt(models.Model):
 
     def __str__(self):
         return f"Attempt {self.pk}: {self.score}/{self.max_score}"
+
+
+class OpenAnswerFeedback(models.Model):
+    """Feedback on one answer to an open question of an attempt: the model's, against the question's rubric and
+    model answer (what is there, what is missing, which passage to reread), marked as AI feedback; a lecturer may
+    override it with their own text (and credit). It counts toward the grade only where the set says so."""
+
+    PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+    STATES = [(PENDING, _("Waiting")), (RUNNING, _("Being written")), (DONE, _("Written")), (FAILED, _("Failed"))]
+
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="open_feedback")
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="open_feedback")
+    state = models.CharField(max_length=16, choices=STATES, default=PENDING)
+    error = models.CharField(max_length=32, blank=True)
+    ai_text = models.TextField(blank=True, help_text="the model's feedback in its own words")
+    present = models.JSONField(default=list, blank=True, help_text="rubric points the answer makes (the model's view)")
+    missing = models.JSONField(default=list, blank=True, help_text="rubric points the answer misses (the model's view)")
+    ai_credit = models.FloatField(null=True, blank=True, help_text="share of the rubric points present, 0..1")
+    lecturer_text = models.TextField(_("your feedback"), blank=True)
+    lecturer_credit = models.FloatField(_("your credit (0 to 1)"), null=True, blank=True,
+                                        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    overridden_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="+")
+    overridden_at = models.DateTimeField(null=True, blank=True)
+    model_seconds = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["attempt", "question__position"]
+        constraints = [models.UniqueConstraint(fields=["attempt", "question"], name="one_feedback_per_answer")]
+
+    def __str__(self):
+        return f"feedback on question {self.question_id} in attempt {self.attempt_id}"
+
+    @property
+    def overridden(self):
+        """Whether the lecturer's own feedback replaces the model's."""
+        return bool(self.lecturer_text.strip()) or self.lecturer_credit is not None
+
+    @property
+    def credit(self):
+        """The credit this feedback gives the answer (the lecturer's where given, else the model's); it counts
+        toward the grade only where the set's open_answers_graded says so."""
+        return self.lecturer_credit if self.lecturer_credit is not None else self.ai_credit

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from lti import ags
-from tutor.questions import items
+from tutor.questions import items, open_feedback
 from tutor.questions.models import Attempt, QuestionSet
 from tutor.questions.review import released_questions
 
@@ -122,7 +122,7 @@ def set_grading(question_set, grading, attempts_allowed):
                 latest[user_id] = attempt_id
             Attempt.objects.filter(pk__in=latest.values()).update(grade_status=Attempt.PENDING, grade_error="")
             for attempt_id in latest.values():
-                transaction.on_commit(lambda pk=attempt_id: _enqueue(pk))
+                transaction.on_commit(lambda pk=attempt_id: queue_grade(pk))
     return question_set
 
 
@@ -147,14 +147,17 @@ def submit(question_set, user, answers, *, report=True):
                     "You have used all %(n)d attempts at this set; no more answers are taken.",
                     question_set.attempts_allowed) % {"n": question_set.attempts_allowed})
         attempt = Attempt.objects.create(question_set=question_set, user=user, answers=responses, credits=credits,
-                                         score=total, max_score=sum(q.is_scored for q in questions),
+                                         score=total, max_score=sum(q.is_scored or question_set.open_answers_graded
+                                                                    for q in questions),
                                          grade_status=Attempt.PENDING if graded else Attempt.NOT_GRADED)
+        open_feedback.request_feedback(attempt, questions)
         if graded:
-            transaction.on_commit(lambda: _enqueue(attempt.pk))
+            transaction.on_commit(lambda: queue_grade(attempt.pk))
     return attempt
 
 
-def _enqueue(attempt_id):
+def queue_grade(attempt_id):
+    """Queue the passback of the attempt's rule score to the LMS (tutor.tasks.grade_attempt)."""
     from tutor.questions.tasks import grade_attempt
 
     grade_attempt.delay(attempt_id)
@@ -194,7 +197,8 @@ def results(attempt):
     """Per question of the attempt: the question, the response, its credit, and for choices each option marked
     chosen and correct (for the result page)."""
     questions = list(attempt.question_set.questions.filter(pk__in=[int(k) for k in attempt.answers])
-                     .select_related("source_chunk").order_by("position"))
+                     .select_related("source_chunk", "source_section").order_by("position"))
+    feedback = open_feedback.for_attempt(attempt)
     out = []
     for q in questions:
         response = attempt.answers.get(str(q.pk))
@@ -203,7 +207,7 @@ def results(attempt):
         out.append({"question": q, "response": response, "credit": credit,
                     "credit_text": number(credit) if credit is not None else "",
                     "right": credit == 1.0, "partly": credit is not None and 0 < credit < 1,
-                    "answered": response not in (None, "", []),
+                    "answered": response not in (None, "", []), "feedback": feedback.get(q.pk),
                     "options": [{"index": i, "text": text, "chosen": i in chosen, "correct": i in q.correct_set}
                                 for i, text in enumerate(q.options)]})
     return out

@@ -272,24 +272,19 @@ _cache, _cache_lock = {}, threading.Lock()
 
 def course_vocabulary(course):
     """The vocabulary of a course's indexed passages, built once per process and rebuilt when they change."""
-    from django.db.models import Count, Max
-
-    from courses.models import Chunk, Course, EmbeddingIndex
+    from courses.models import Course
+    from courses.sections import indexed_texts
 
     course_id = getattr(course, "pk", course)
     language = getattr(course, "language", None) or Course.objects.filter(pk=course_id).values_list(
         "language", flat=True).first() or "de"
-    chunks = Chunk.objects.filter(course_id=course_id)
-    index = EmbeddingIndex.objects.filter(course_id=course_id, active=True).values_list("pk", flat=True).first()
-    if index is not None:
-        chunks = chunks.filter(index_id=index)
-    shape = chunks.aggregate(n=Count("id"), last=Max("id"))
-    signature = (language, shape["n"], shape["last"])
+    shape, rows = indexed_texts(course_id, with_vectors=True)
+    signature = (language, *shape)
     with _cache_lock:
         found = _cache.get(course_id)
         if found is not None and found.signature == signature:
             return found
-    rows = list(chunks.order_by("document_id", "ordinal").values_list("text", "embedding"))
+    rows = list(rows)
     vocab = Vocabulary.from_texts([text for text, _vector in rows], language=language, signature=signature,
                                   vectors=[vector for _text, vector in rows])
     with _cache_lock:

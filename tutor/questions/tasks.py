@@ -3,6 +3,10 @@ tutor.tasks.generate_*) and grade passback (queue "lti", with the other calls to
 (the routes in CELERY_TASK_ROUTES match on them)."""
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+# A database that does not answer in time (a busy machine) is retried: the tasks are idempotent.
+DATABASE_RETRY = {"autoretry_for": (OperationalError, InterfaceError), "retry_backoff": 5, "max_retries": 3}
 
 
 @shared_task(name="tutor.tasks.generate_questions", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
@@ -19,7 +23,7 @@ def generate_questions(set_id):
 
 
 @shared_task(name="tutor.tasks.generate_question_part", acks_late=True, reject_on_worker_lost=True,
-             ignore_result=True, soft_time_limit=900, time_limit=960)
+             ignore_result=True, soft_time_limit=900, time_limit=960, **DATABASE_RETRY)
 def generate_question_part(part_id):
     """Write what one section's questions of a set still miss (see tutor.questions.generation.generate_part); idempotent."""
     from tutor.questions.generation import generate_part
@@ -34,6 +38,16 @@ def generate_revision(question_id, what, user_id=None):
     from tutor.questions.generation import revise
 
     return revise(question_id, what, user_id)
+
+
+@shared_task(name="tutor.tasks.generate_open_feedback", acks_late=True, reject_on_worker_lost=True,
+             ignore_result=True, soft_time_limit=900, time_limit=960, **DATABASE_RETRY)
+def generate_open_feedback(attempt_id, question_id):
+    """Write the model's feedback on one open answer of an attempt (see tutor.questions.open_feedback.
+    write_feedback); idempotent."""
+    from tutor.questions.open_feedback import write_feedback
+
+    return write_feedback(attempt_id, question_id)
 
 
 GRADE_RETRIES = 10

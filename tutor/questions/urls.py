@@ -20,6 +20,8 @@ urlpatterns = [
          name="question-set-gift"),
     path("c/<int:course_id>/questions/<int:set_id>/export-gapselect.xml", views.question_set_export,
          {"kind": "xml-gapselect"}, name="question-set-xml-gapselect"),
+    path("c/<int:course_id>/questions/<int:set_id>/open-answers/", views.open_answers,
+         name="question-set-open-answers"),
     path("c/<int:course_id>/questions/<int:set_id>/statistics/", views.question_set_statistics,
          name="question-set-statistics"),
     path("c/<int:course_id>/questions/<int:set_id>/statistics.csv", views.question_set_statistics, {"as_csv": True},

@@ -22,9 +22,18 @@ from django.views.decorators.http import require_POST
 from courses import sections as course_sections
 from courses.access import course_member, tool_url
 from tutor.models import TutorConfig
-from tutor.questions import exports, generation, item_checks, item_stats, items, practice, review
+from tutor.questions import (
+    exports,
+    generation,
+    item_checks,
+    item_stats,
+    items,
+    open_feedback,
+    practice,
+    review,
+)
 from tutor.questions.imports import MAX_IMPORT_BYTES, QuestionImportError, import_file
-from tutor.questions.models import GenerationRun, Question, QuestionSet
+from tutor.questions.models import GenerationRun, OpenAnswerFeedback, Question, QuestionSet
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +47,8 @@ def _to(request, name, *args):
 
 
 class ChecksForm:
-    """The course's settings of the test student (a small form over TutorConfig's two fields)."""
+    """The course's settings of the test student and of how questions are written (a small form over TutorConfig's
+    fields)."""
 
     @staticmethod
     def save(config, data):
@@ -46,8 +56,12 @@ class ChecksForm:
         mode, tries = data.get("question_test_student"), data.get("question_test_tries", "")
         if mode not in dict(TutorConfig.TEST_STUDENT) or not str(tries).isdigit() or not 1 <= int(tries) <= 5:
             raise ValueError(_("Please choose what the test student does and between 1 and 5 tries."))
+        method = data.get("question_method") or config.question_method
+        if method not in dict(TutorConfig.QUESTION_METHODS):
+            raise ValueError(_("Please choose how questions are written."))
         config.question_test_student, config.question_test_tries = mode, int(tries)
-        config.save(update_fields=["question_test_student", "question_test_tries", "updated_at"])
+        config.question_method = method
+        config.save(update_fields=["question_test_student", "question_test_tries", "question_method", "updated_at"])
 
 
 # --- The Questions page: sets, the section tree, import, the checks' settings -------------------------------
@@ -67,7 +81,8 @@ def question_sets(request, course_id):
         "default_kinds": items.default_kinds(TutorConfig.for_course(course)),
         "weak_model": TutorConfig.for_course(course).model_name in settings.CHAT_WEAK_MODELS,
         "draft_sets": QuestionSet.objects.filter(course=course, status=QuestionSet.DRAFT),
-        "config": TutorConfig.for_course(course), "test_student_modes": TutorConfig.TEST_STUDENT})
+        "config": TutorConfig.for_course(course), "test_student_modes": TutorConfig.TEST_STUDENT,
+        "question_methods": TutorConfig.QUESTION_METHODS})
 
 
 def _start(request, course_id):
@@ -296,3 +311,30 @@ def question_set_statistics(request, course_id, set_id, as_csv=False):
         entry["percent_options"] = [(label, round(100 * share), right) for label, share, right in entry["options"]]
     return render(request, "tutor/question_statistics.html", {
         "course": request.course, "set": found, "statistics": statistics, "min_students": item_stats.MIN_STUDENTS})
+
+
+@never_cache
+@course_member(teaching=True)
+def open_answers(request, course_id, set_id):
+    """The answers to the set's open questions with their feedback (AI feedback, or the lecturer's own); POST saves
+    the lecturer's feedback on one answer (feedback=<id>, text, credit) or whether open answers count toward the
+    grade (action=counting, counted=1)."""
+    found = _set_or_404(course_id, set_id)
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "counting":
+                open_feedback.set_counting(found, request.POST.get("counted") == "1")
+                messages.success(request, _("Saved whether open answers count toward the grade."))
+            else:
+                pk = request.POST.get("feedback", "")
+                feedback = get_object_or_404(OpenAnswerFeedback, pk=int(pk) if pk.isdigit() else 0,
+                                             attempt__question_set=found)
+                open_feedback.override(feedback, request.user, request.POST.get("text", ""),
+                                       request.POST.get("credit", ""))
+                messages.success(request, _("Your feedback was saved."))
+        except open_feedback.FeedbackError as exc:
+            log.info("question set %s: refused feedback: %s", set_id, exc)
+            messages.error(request, str(exc))
+        return _to(request, "tutor:question-set-open-answers", set_id)
+    return render(request, "tutor/open_answers.html", {
+        "course": request.course, "set": found, "answers": open_feedback.open_answers(found)})

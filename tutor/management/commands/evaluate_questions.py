@@ -48,11 +48,14 @@ class Command(BaseCommand):
         parser.add_argument("--tries", type=int, default=2, help="tries of the test student (default 2)")
         parser.add_argument("--sample", type=int, default=3, help="questions printed as a sample (default 3)")
         parser.add_argument("--keep", action="store_true", help="keep the throwaway course")
+        parser.add_argument("--method", default=TutorConfig.ANSWER_FIRST, choices=[
+            TutorConfig.ANSWER_FIRST, TutorConfig.WHOLE_PASSAGE],
+            help="how multiple-choice and short-answer questions are written (default answer_first)")
         parser.add_argument("--no-model", action="store_true",
                             help="only the kinds built from the text (gap fill), no model asked")
 
     def handle(self, *args, docs, per_section, sections, kinds, language, inference_url, test_student, tries,
-               sample, keep, no_model=False, **options):
+               sample, keep, no_model=False, method=TutorConfig.ANSWER_FIRST, **options):
         if no_model:
             kinds = ",".join(items.Question.TEXT_BUILT_KINDS)
         folder = Path(docs)
@@ -68,7 +71,7 @@ class Command(BaseCommand):
             self._ingest(course, files)
             TutorConfig.objects.update_or_create(course=course, defaults={
                 "endpoint": inference_url, "answer_language": language, "question_test_student": test_student,
-                "question_test_tries": tries})
+                "question_test_tries": tries, "question_method": method})
             chosen = spread(list(course_sections.sections_with_text(course)), sections)
             question_set = QuestionSet.objects.create(course=course, title="evaluate_questions",
                                                       requested=per_section * len(chosen),
@@ -129,6 +132,8 @@ class Command(BaseCommand):
                       f"{sum(1 for q in stored if q.kind == kind)} made)")
         made = len(stored)
         model, total = totals["model"] or 0.0, totals["all"] or 0.0
+        out.write(f"model time per question: {model / max(written, 1):.1f} s per question written, "
+                  f"{model / max(len(usable), 1):.1f} s per usable question ({totals['calls'] or 0} calls)")
         out.write(f"made {made}, dropped {dropped}; {len(usable)} pass every check")
         per_made = f"{seconds / 60 / made * 10:.2f} min per 10 questions made" if made else "none made"
         out.write(f"time: {seconds:.1f} s in all, {model:.1f} s waiting for the model, {max(0.0, total - model):.2f} s "

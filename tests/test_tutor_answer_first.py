@@ -1,0 +1,190 @@
+"""Answer-first questions (tutor.questions.answer_first): the tool picks the sentence and the answer span, the model phrases the
+question and wrong options around it. The selection and the check of the model's item on their own, then the whole
+path through the real stack (Celery worker, PostgreSQL, the loopback stub model), a prompt the server refuses as too
+long, and once with the real llama.cpp server (SmolLM2)."""
+
+import json
+import re
+
+import pytest
+
+from courses.models import Chunk, Membership, Section
+from tests.support import INIT_TEXT, make_member, point_tutor_at, wait_for
+from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
+from tutor.models import TutorConfig
+from tutor.questions import answer_first, generation, items
+from tutor.questions.models import GenerationPart, Question, QuestionSet
+
+COURSE_TEXTS = [("systemstart.md", INIT_TEXT)]
+
+
+class Passage:
+    """A chunk's text without the database."""
+
+    def __init__(self, text):
+        self.text = text
+
+
+def flat(text):
+    return " ".join(text.split())
+
+
+def test_the_tool_picks_sentences_and_answer_spans_that_stand_in_them_verbatim():
+    passages = [Passage(INIT_TEXT.split("## Der Init-Prozess")[1].split("##")[0]),
+                Passage("Pakete installiert man unter Debian mit dem Befehl apt install. Die Paketquellen stehen in "
+                        "der Datei /etc/apt/sources.list. Mit apt update wird die Liste der Pakete aktualisiert. "
+                        "Die Einhängepunkte der Dateisysteme stehen in /etc/fstab.\n\n"
+                        "$ echo \"deb http://deb.debian.org/debian\" >> /etc/apt/sources.list")]
+    found = answer_first.answer_candidates(passages, "de")
+    assert found, "no candidate"
+    for candidate in found:
+        assert candidate.answer in candidate.sentence and candidate.sentence in flat(candidate.chunk.text)
+        assert "$ echo" not in candidate.sentence  # a shell line is no sentence to ask about
+    answers = {c.answer for c in found}
+    assert "/etc/apt/sources.list" in answers and "1" in answers  # a path and a number before plain words
+    assert found[0].chunk is not found[1].chunk  # spread over the passages
+    sources = next(c for c in found if c.answer == "/etc/apt/sources.list")
+    wrong = answer_first.distractor_candidates(sources, [p.text for p in passages], "de")
+    assert wrong and all(w not in sources.sentence and items.folded(w) != items.folded(sources.answer) for w in wrong)
+
+
+def test_the_model_s_item_is_checked_around_the_fixed_key():
+    """Wrong options that are the key, stand in the source sentence or repeat another are replaced by the tool's
+    own; the key stays the span, verbatim; a question that gives its answer away is refused."""
+    candidate = answer_first.Candidate(chunk=None, sentence="Die Paketquellen stehen in der Datei "
+                                       "/etc/apt/sources.list.", answer="/etc/apt/sources.list", sort="code")
+    item = {"stem": "In welcher Datei stehen die Paketquellen?", "explanation": "So steht es im Text.",
+            "distractors": ["/etc/apt/sources.list", "Paketquellen", "/etc/fstab", "/etc/FSTAB"]}
+    question, problems, replaced = answer_first.to_question(candidate, Question.SINGLE, item,
+                                                            ["/etc/hosts", "/boot/grub"])
+    assert problems == [] and items.form_problems(question) == []
+    assert question.options[question.correct_index] == "/etc/apt/sources.list"
+    assert sorted(question.options) == sorted(["/etc/apt/sources.list", "/etc/fstab", "/etc/hosts", "/boot/grub"])
+    assert replaced == {"/etc/apt/sources.list": "is_the_answer", "Paketquellen": "in_sentence"}
+    assert answer_first.key_in_sentence(question, candidate)
+
+    giveaway = dict(item, stem="Steht die Quelle in /etc/apt/sources.list oder woanders?")
+    _question, problems, _replaced = answer_first.to_question(candidate, Question.SINGLE, giveaway, ["/etc/hosts"])
+    assert [code for code, _detail in problems] == [answer_first.ANSWER_IN_STEM]
+    assert answer_first.to_question(candidate, Question.SINGLE, dict(item, distractors=[
+        "/etc/fstab", "Die Datei mit den Quellen", "/boot/grub"]), [])[2] == {"Die Datei mit den Quellen": "other_sort"}
+    poor = dict(item, distractors=["Paketquellen", "Datei", "stehen"])
+    _question, problems, _replaced = answer_first.to_question(candidate, Question.SINGLE, poor, [])
+    assert [code for code, _detail in problems] == [answer_first.DISTRACTORS_UNUSABLE]
+
+
+class AnswerFirstModel:
+    """A stub model for answer-first requests: reads the fixed answer and the sentence from the prompt and writes a
+    question with three wrong options, of which `bad` are unusable (the key itself, a word of the sentence); answers
+    the test student rightly with the passage, wrongly without it."""
+
+    def __init__(self, bad=True):
+        self.bad, self.keys, self.prompts = bad, {}, []
+
+    def __call__(self, body):
+        properties = ((body.get("response_format") or {}).get("schema") or {}).get("properties", {})
+        prompt = body["messages"][-1]["content"]
+        if "distractors" in properties:
+            self.prompts.append(prompt)
+            answer = re.search(r"^Richtige Antwort: (.+)$", prompt, re.M).group(1)
+            sentence = re.search(r"^Satz: (.+)$", prompt, re.M).group(1)
+            stem = "Was gehört in die Lücke: " + sentence.replace(answer, "___") + "?"
+            words = [w for w in re.findall(r"\w{4,}", sentence) if w != answer]
+            good = "42" if answer.isdigit() else "Quark"  # a wrong option of the answer's sort
+            wrong = [answer, words[0], good] if self.bad else ["42", "7", "Quark"]
+            self.keys[stem] = answer
+            return json.dumps({"stem": stem, "distractors": wrong, "explanation": "So steht es im Satz."})
+        if "answer" in properties:
+            stem = next(line.split(": ", 1)[1] for line in prompt.splitlines() if line.startswith("Frage: "))
+            options = dict(line.split(") ", 1) for line in prompt.splitlines() if line[1:3] == ") ")
+            right = [letter for letter, text in options.items() if text == self.keys.get(stem)]
+            other = [letter for letter in options if letter not in right]
+            return json.dumps({"answer": right[0] if "<passage>" in prompt else other[0]})
+        return json.dumps({name: "x" for name in properties})
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
+def test_answer_first_items_keep_their_key_verbatim_and_come_out_usable(celery_worker, stub_llm, client, course):
+    _, token = make_member(course, Membership.INSTRUCTOR)
+    point_tutor_at(course, stub_llm.url)
+    assert TutorConfig.for_course(course).question_method == TutorConfig.ANSWER_FIRST  # the default
+    model = AnswerFirstModel()
+    stub_llm.reply = model
+    section = Section.objects.get(document__course=course, title="Der Init-Prozess")
+    response = client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 2,
+                                                          "kind": [Question.SINGLE], "lt": token})
+    assert response.status_code == 302, response.content[:300]
+    question_set = QuestionSet.objects.get(course=course)
+    wait_for(lambda: QuestionSet.objects.get(pk=question_set.pk).generation in (QuestionSet.DONE, QuestionSet.FAILED),
+             timeout=300)
+    made = list(question_set.questions.select_related("source_chunk"))
+    part = GenerationPart.objects.get(question_set=question_set)
+    assert len(made) == 2, (part.reasons, part.dropped_items, part.detail)
+    for question in made:
+        key = question.options[question.correct_index]
+        assert key in flat(question.source_chunk.text)  # the key is a span of its source sentence
+        assert key not in question.stem and len(set(map(items.folded, question.options))) == len(question.options)
+        assert {"Quark", "42"} & set(question.options)  # the model's good wrong option is kept, its bad ones replaced
+        assert items.form_problems(question) == [] and not question.flagged, question.checks
+        assert {c["check"]: c["ok"] for c in question.checks}["test_student"] is True
+    requests = [r["body"] for r in stub_llm.requests if "distractors" in json.dumps(r["body"].get("response_format"))]
+    assert len(requests) == 2  # one item per request
+    for body in requests:
+        schema = body["response_format"]["schema"]
+        assert schema["properties"]["distractors"]["maxItems"] == 3 and "questions" not in schema["properties"]
+        prompt = "".join(m["content"] for m in body["messages"])
+        assert len(prompt) < 1600 and "Richtige Antwort: " in prompt  # a short prompt: the sentence, a little
+        # context, the answer, one worked example
+    assert part.model_calls >= 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
+def test_a_prompt_refused_as_too_long_is_shrunk_once_and_the_lecturer_reads_why(celery_worker, stub_llm, client,
+                                                                              course):
+    """The whole-passage path (true/false): a server that refuses every prompt as longer than its window gets one
+    smaller prompt, never the same one again, and the lecturer reads the reason (not "bad_response"); a server
+    that refuses only once gets the smaller prompt and the questions are made."""
+    _, token = make_member(course, Membership.INSTRUCTOR)
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.context, stub_llm.hidden_tokens = 4000, 100_000  # every request is too long
+    section = Section.objects.get(document__course=course, title="Der Init-Prozess")
+    client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 1, "kind": [Question.TRUE_FALSE],
+                                               "lt": token})
+    question_set = QuestionSet.objects.get(course=course)
+    wait_for(lambda: QuestionSet.objects.get(pk=question_set.pk).generation == QuestionSet.FAILED, timeout=300)
+    question_set.refresh_from_db()
+    assert question_set.generation_error == "context_exceeded"
+    prompts = [r["body"]["messages"][-1]["content"] for r in stub_llm.requests]
+    assert len(prompts) == 2 and len(prompts[1]) < len(prompts[0])
+    page = client.get(f"/c/{course.pk}/questions/{question_set.pk}/?lt={token}").content.decode()
+    assert "longer than the language model can read at once" in page and "expected form" not in page
+
+    stub_llm.requests.clear()
+    stub_llm.context_refusals = 1  # refuses the next one only
+    stub_llm.reply = json.dumps({"questions": [{"statement": "Der Init-Prozess hat die Prozessnummer 1.",
+                                                "answer": True, "explanation": "So steht es da.", "source": 1}]})
+    point_tutor_at(course, stub_llm.url, question_test_student=TutorConfig.CHECK_OFF)
+    client.post(f"/c/{course.pk}/questions/{question_set.pk}/action/", {"action": "retry", "lt": token})
+    wait_for(lambda: QuestionSet.objects.get(pk=question_set.pk).generation == QuestionSet.DONE, timeout=300)
+    prompts = [r["body"]["messages"][-1]["content"] for r in stub_llm.requests]
+    assert len(prompts) == 2 and len(prompts[1]) < len(prompts[0]) and question_set.questions.count() == 1
+
+
+@pytest.mark.llm
+@pytest.mark.django_db(transaction=True)
+def test_smollm2_phrases_one_answer_first_item_around_the_fixed_key(llama_server, course):  # noqa: F811
+    """The real embedded model writes one answer-first item: the structure holds and the key stands in its source
+    sentence (the wording is the model's; not asserted)."""
+    point_tutor_at(course, llama_server, question_test_student=TutorConfig.CHECK_OFF)
+    client, _config = generation.client_for(course)
+    chunks = list(Chunk.objects.filter(course=course, section__title="Der Init-Prozess").order_by("ordinal"))
+    candidate = answer_first.answer_candidates(chunks, "de")[0]
+    item, _cut_off = answer_first.ask(client, candidate, Question.SINGLE, "de", examples=["2", "0", "42"])
+    assert isinstance(item, dict) and isinstance(item.get("stem"), str)
+    assert isinstance(item.get("distractors"), list) and len(item["distractors"]) == 3
+    question, problems, replaced = answer_first.to_question(candidate, Question.SINGLE, item, ["2", "0", "42", "7"])
+    print(f"SmolLM2 answer-first: {item!r}; problems {problems}; replaced {replaced}")
+    assert question.options[question.correct_index] == candidate.answer
+    assert answer_first.key_in_sentence(question, candidate) and candidate.sentence in flat(candidate.chunk.text)
