@@ -20,7 +20,7 @@ from collections import Counter
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -566,10 +566,21 @@ def rerun(run):
         return requeue(run.parts.exclude(question_set__status=QuestionSet.RELEASED))
 
 
+def _ordered_parts(parts):
+    return parts.select_related("section__document", "question_set").order_by(
+        "section__document__title", "section__document_id", "section__order")
+
+
+def with_run_parts(runs):
+    """The runs (a queryset) with their parts fetched in one more query, in run_parts' order (for a list)."""
+    return runs.prefetch_related(Prefetch("parts", queryset=_ordered_parts(GenerationPart.objects.all())))
+
+
 def run_parts(run):
     """A run's parts in the text's order (document, then section), with their sections and sets."""
-    return list(run.parts.select_related("section__document", "question_set").order_by(
-        "section__document__title", "section__document_id", "section__order"))
+    if "parts" in getattr(run, "_prefetched_objects_cache", {}):  # with_run_parts
+        return list(run.parts.all())
+    return list(_ordered_parts(run.parts))
 
 
 def progress(parts):

@@ -1,14 +1,19 @@
 """Models of the question bank and practice: question sets, generation runs and their parts, questions with
 their change history, and students' attempts."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from pgvector.django import VectorField
 
 from courses.models import Course
+
+REVISING_FOR = timedelta(minutes=10)  # a rewrite whose worker was lost ends after this
 
 
 class QuestionSetQuerySet(models.QuerySet):
@@ -240,9 +245,12 @@ class Question(models.Model):
     @property
     def is_revising(self):
         """Whether the model is rewriting part of it now (a rewrite whose worker was lost ends after 10 minutes)."""
-        from datetime import timedelta
+        return bool(self.revising) and timezone.now() - self.updated_at < REVISING_FOR
 
-        return bool(self.revising) and timezone.now() - self.updated_at < timedelta(minutes=10)
+    @staticmethod
+    def revising_now(prefix=""):
+        """is_revising as a filter (prefix: the path to the questions, e.g. "questions__"), to count in SQL."""
+        return Q(**{f"{prefix}revising__gt": "", f"{prefix}updated_at__gt": timezone.now() - REVISING_FOR})
 
     @property
     def failed_checks(self):

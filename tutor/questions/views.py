@@ -10,6 +10,7 @@ tutor.questions.imports, tutor.questions.exports and tutor.questions.item_stats.
 import logging
 
 from django.contrib import messages
+from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
@@ -60,7 +61,8 @@ def question_sets(request, course_id):
         return _start(request, course_id)
     course = request.course
     return render(request, "tutor/questions.html", {
-        "course": course, "sets": QuestionSet.objects.filter(course=course).prefetch_related("questions"),
+        "course": course,
+        "sets": QuestionSet.objects.filter(course=course).annotate(question_count=Count("questions")),
         "runs": GenerationRun.objects.filter(course=course)[:10], "tree": review.section_tree(course),
         "kinds": Question.KINDS, "max_per_section": generation.MAX_PER_SECTION,
         "draft_sets": QuestionSet.objects.filter(course=course, status=QuestionSet.DRAFT),
