@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config import errors
+from config.errors import ProblemError
 from courses.sections import section_passages
 from tutor.inference.client import (
     BATCH,
@@ -404,7 +405,7 @@ def _refresh_set(set_id):
 
 # --- Starting, rerunning, following ----------------------------------------------------------------------------
 
-class GenerationError(ValueError):
+class GenerationError(ProblemError):
     """A request for questions that cannot be carried out; the message is for the person."""
 
 
@@ -626,7 +627,7 @@ REVISE_TASK = {
 }
 
 
-class RevisionError(ValueError):
+class RevisionError(ProblemError):
     """A rewrite that cannot be asked for; the message is for the person."""
 
 

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from config import errors
+from config.errors import ProblemError
 from courses import sections as course_sections
 from courses.parsing import PATH_SEPARATOR
 from tutor.questions import generation, item_checks, items
@@ -27,7 +28,7 @@ MIN_OPTIONS, MAX_OPTIONS = items.MIN_OPTIONS, items.MAX_OPTIONS
 STALLED_AFTER = generation.STALLED_AFTER
 
 
-class QuestionError(ValueError):
+class QuestionError(ProblemError):
     """A lecturer's request that cannot be carried out; the message is for the person."""
 
 
