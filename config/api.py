@@ -18,8 +18,8 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, pagination, renderers, throttling
 from rest_framework.response import Response
 
+from config.errors import ProblemError
 from config.threads import db_in_thread
-from courses.models import ApiToken
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +52,6 @@ class PreconditionFailed(exceptions.APIException):
     default_code = "precondition_failed"
 
 
-class RateLimited(exceptions.APIException):
-    """Too many requests; ``wait`` seconds go into Retry-After (DRF's handler writes it): 429."""
-
-    status_code = 429
-    default_code = "throttled"
-
-    def __init__(self, detail, wait):
-        super().__init__(detail)
-        self.wait = wait
-
-
 def problem(status, detail="", *, code="", errors=None, instance=""):
     """An RFC 9457 problem details object (type about:blank: the title is the status's phrase)."""
     body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
@@ -77,22 +66,19 @@ def problem(status, detail="", *, code="", errors=None, instance=""):
     return body
 
 
+class DomainProblem(exceptions.APIException):
+    """An app's refusal (config.errors.ProblemError) as an API exception of its status and code."""
+
+    def __init__(self, exc):
+        super().__init__(str(exc), exc.code)
+        self.status_code = exc.status
+        if exc.retry_after is not None:
+            self.wait = exc.retry_after  # DRF's handler writes Retry-After
+
+
 def _domain_error(exc):
     """The API exception for a refusal of the domain modules (their messages are meant for the person)."""
-    from courses.documents import UploadError
-    from tutor.chat.conversations import ChatError
-    from tutor.chat.conversations import RateLimited as ChatRateLimited
-    from tutor.questions.generation import GenerationError, RevisionError
-    from tutor.questions.imports import QuestionImportError
-    from tutor.questions.practice import PracticeError
-    from tutor.questions.review import QuestionError
-
-    if isinstance(exc, ChatRateLimited):
-        return RateLimited(str(exc), settings.CHAT_RATE_WINDOW)
-    if isinstance(exc, (UploadError, ChatError, QuestionError, PracticeError, GenerationError, RevisionError,
-                        QuestionImportError)):
-        return Invalid(str(exc))
-    return exc
+    return DomainProblem(exc) if isinstance(exc, ProblemError) else exc
 
 
 def _detail_and_errors(data):
@@ -172,8 +158,8 @@ class TokenRateThrottle(throttling.SimpleRateThrottle):
         return settings.API_RATE_LIMIT
 
     def get_cache_key(self, request, view):
-        if isinstance(request.auth, ApiToken):
-            ident = f"token-{request.auth.pk}"
+        if getattr(request.auth, "rate_key", None):  # an API token (courses.models.ApiToken)
+            ident = request.auth.rate_key
         elif request.user and request.user.is_authenticated:
             ident = f"user-{request.user.pk}"
         else:

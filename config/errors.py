@@ -1,6 +1,7 @@
 """The one map from a failure's code to what the person reads: for a chat answer, a question generation and a
 document's indexing. Codes are stored with what failed (Message.error, QuestionSet.generation_error,
-Document.error_code); the text is made when shown, in the reader's language."""
+Document.error_code); the text is made when shown, in the reader's language. And ProblemError, the base of the
+apps' refusals that the API answers as problem details (config.api) without knowing the apps."""
 
 from django.utils.translation import gettext_lazy as _
 
@@ -60,3 +61,16 @@ def error_message(kind, code):
     language; an unknown code reads as the kind's internal error."""
     messages = MESSAGES[kind]
     return str(messages.get(code, messages[INTERNAL]))
+
+
+class ProblemError(ValueError):
+    """A refusal of the domain whose message is meant for the person; the API answers it as a problem of `status`
+    with `code` (config.api), the pages show the message. Each app's errors derive from it."""
+
+    status = 400
+    code = "invalid"
+
+    @property
+    def retry_after(self):
+        """Seconds until a retry may succeed (Retry-After of a 429), or None."""
+        return None

@@ -208,20 +208,24 @@ def purge_expired_data():
 def inactive_courses(days, now=None):
     """Courses nobody launched for `days` days (no role refreshed, no LTI context updated, no chat), oldest first.
 
-    The LMS does not tell the tool when a course ends; the last launch is the sign that it did."""
+    The LMS does not tell the tool when a course ends; the last launch is the sign that it did. One query: the
+    latest change of each relation is a subquery on its own (course) index, not a Max() over their joined product."""
+    from django.db.models import DateTimeField, OuterRef, Subquery
+    from django.db.models.functions import Coalesce, Greatest
+
     from courses.models import Course
 
+    def latest(relation):
+        model = Course._meta.get_field(relation).related_model
+        column = model._meta.get_field("course").attname
+        rows = model.objects.filter(**{column: OuterRef("pk")}).order_by().values(column)
+        return Coalesce(Subquery(rows.annotate(last=Max("updated_at")).values("last")[:1],
+                                 output_field=DateTimeField()), "created_at")
+
     cutoff = (now or timezone.now()) - timedelta(days=days)
-    courses = Course.objects.annotate(last_member=Max("memberships__updated_at"),
-                                      last_context=Max("lti_contexts__updated_at"),
-                                      last_chat=Max("conversations__updated_at"))
-    stale = []
-    for course in courses.order_by("created_at"):
-        seen = max(filter(None, [course.created_at, course.last_member, course.last_context, course.last_chat]))
-        if seen < cutoff:
-            course.last_seen = seen
-            stale.append(course)
-    return stale
+    return list(Course.objects.annotate(last_seen=Greatest("created_at", latest("memberships"),
+                                                           latest("lti_contexts"), latest("conversations")))
+                .filter(last_seen__lt=cutoff).order_by("created_at"))
 
 
 def delete_course(course):

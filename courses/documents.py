@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from config.errors import ProblemError
 from courses.models import Document
 from courses.tasks import enqueue_ingestion, queue_positions
 
@@ -21,7 +22,7 @@ EXTENSIONS = {
 }
 
 
-class UploadError(ValueError):
+class UploadError(ProblemError):
     """An upload that cannot be accepted; the message is meant for the lecturer."""
 
 

@@ -272,6 +272,11 @@ class ApiToken(models.Model):
     def __str__(self):
         return f"{self.name} ({self.hint}…)"
 
+    @property
+    def rate_key(self):
+        """Whose share of the API's rate limit a request with this token uses (config.api.TokenRateThrottle)."""
+        return f"token-{self.pk}"
+
     @staticmethod
     def digest_of(secret):
         """The stored form of a secret: its SHA-256 (a random 256-bit secret needs no slow hash)."""

@@ -3,7 +3,6 @@
 import contextlib
 import logging
 import threading
-import uuid
 
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
@@ -53,14 +52,17 @@ def _claim_key(document_id):
 @contextlib.contextmanager
 def turn_claim(document_id):
     """Claim the document for one turn: yields 0 when claimed, else the seconds until another worker's live claim
-    runs out. The claim is a Redis key with a lease that a thread renews while the turn runs: a worker killed
-    mid-turn lets go within TURN_LEASE_SECONDS."""
+    runs out. The claim is a redis-py Lock with a lease that a thread renews while the turn runs (a worker killed
+    mid-turn lets go within TURN_LEASE_SECONDS); renewing and releasing check the claim's token atomically, so a
+    turn whose lease ran out never extends or deletes another worker's claim."""
     import redis
+    from redis.exceptions import LockError
 
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=3)
-    key, token = _claim_key(document_id), uuid.uuid4().hex
-    if not client.set(key, token, nx=True, ex=TURN_LEASE_SECONDS):
-        wait = client.ttl(key)
+    # thread_local=False: the renewing thread must see the token the turn's thread acquired
+    claim = client.lock(_claim_key(document_id), timeout=TURN_LEASE_SECONDS, thread_local=False)
+    if not claim.acquire(blocking=False):
+        wait = client.ttl(claim.name)
         client.close()
         yield max(1, min(TURN_LEASE_SECONDS, wait + 1))
         return
@@ -69,7 +71,11 @@ def turn_claim(document_id):
     def renew():
         while not done.wait(TURN_LEASE_SECONDS / 3):
             try:
-                client.expire(key, TURN_LEASE_SECONDS)
+                claim.reacquire()
+            except LockError:
+                log.warning("document %s: the claim was lost (its lease ran out); another turn may start",
+                            document_id)
+                return
             except redis.RedisError:
                 log.warning("could not renew the claim on document %s", document_id, exc_info=True)
 
@@ -81,8 +87,9 @@ def turn_claim(document_id):
         done.set()
         renewer.join(5)
         try:
-            if client.get(key) == token.encode():
-                client.delete(key)
+            claim.release()
+        except LockError:  # the lease ran out (and another worker may hold the document now): nothing to free
+            log.warning("document %s: the claim had run out before the turn ended", document_id)
         finally:
             client.close()
 

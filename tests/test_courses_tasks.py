@@ -106,3 +106,26 @@ def test_a_small_upload_does_not_wait_for_another_course_s_book(worker_env, sett
         assert "the rest after other documents" in log_path.read_text()
     finally:
         stop_worker(worker)
+
+
+def test_one_turn_claim_per_document_and_a_lapsed_claim_frees_nothing_of_another_s(settings):
+    """turn_claim (a redis-py Lock): a second claim waits for the first's lease; releasing frees the document; a
+    turn whose lease ran out while another worker claimed the document leaves that worker's claim alone."""
+    import redis
+
+    from courses.tasks import TURN_LEASE_SECONDS, _claim_key, turn_claim
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    document_id = 900000 + os.getpid()
+    key = _claim_key(document_id)
+    client.delete(key)
+    with turn_claim(document_id) as first:
+        assert first == 0
+        with turn_claim(document_id) as second:
+            assert 1 <= second <= TURN_LEASE_SECONDS
+    with turn_claim(document_id) as again:
+        assert again == 0  # the first turn let go
+        client.set(key, b"another worker's token", ex=TURN_LEASE_SECONDS)  # as if this lease had run out
+    assert client.get(key) == b"another worker's token"
+    client.delete(key)
+    client.close()

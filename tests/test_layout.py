@@ -162,3 +162,125 @@ def _queries_chunks_or_sections(path):
 def test_only_courses_queries_chunks_and_sections(path):
     """Chunks and sections are courses' (courses.retrieval, courses.sections): tutor asks those functions."""
     assert not _queries_chunks_or_sections(path)
+
+
+# --- Index builds on the chunks table do not lock it -------------------------------------------------------
+
+# Applied before the rule (a fresh install builds them on an empty table); every later migration follows it.
+CHUNK_INDEX_MIGRATIONS_BEFORE_THE_RULE = {"courses/migrations/0002_documents_sections_chunks.py",
+                                          "courses/migrations/0003_chunk_dimension_hnsw.py",
+                                          "courses/migrations/0005_chunk_course_lexemes.py"}
+
+
+def locking_chunk_index_changes(source):
+    """What a migration's source does to the chunks table's indexes while locking it: AddIndex or RemoveIndex on
+    courses' Chunk, CREATE or DROP INDEX on courses_chunk without CONCURRENTLY, or a concurrent change in a
+    migration that is atomic (PostgreSQL builds an index concurrently only outside a transaction)."""
+    tree = ast.parse(source)
+    found, concurrent = [], False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+            model = next((k.value.value for k in node.keywords if k.arg == "model_name"
+                          and isinstance(k.value, ast.Constant)), "")
+            if model.lower() == "chunk" and name in ("AddIndex", "RemoveIndex"):
+                found.append(f"{name} on chunk (use {name}Concurrently)")
+            concurrent |= name in ("AddIndexConcurrently", "RemoveIndexConcurrently")
+        elif isinstance(node, (ast.Constant, ast.JoinedStr)) and not isinstance(getattr(node, "value", ""), bytes):
+            text = node.value if isinstance(node, ast.Constant) else "".join(
+                str(v.value) if isinstance(v, ast.Constant) else "{}" for v in node.values)
+            if not isinstance(text, str):
+                continue
+            sql = " ".join(text.upper().split())
+            if re.search(r"\b(CREATE (UNIQUE )?|DROP )INDEX\b", sql) and (
+                    "COURSES_CHUNK" in sql or sql.startswith("DROP INDEX")):
+                if "CONCURRENTLY" in sql:
+                    concurrent = True
+                elif "COURSES_CHUNK" in sql:
+                    found.append(f"{sql[:60]}... without CONCURRENTLY")
+    atomic_off = any(isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "atomic" for t in node.targets)
+                     and isinstance(node.value, ast.Constant) and node.value.value is False for node in ast.walk(tree))
+    if concurrent and not atomic_off:
+        found.append("a concurrent index change needs atomic = False on the Migration")
+    return found
+
+
+MIGRATIONS = sorted(p for p in ROOT.glob("*/migrations/0*.py"))
+
+
+@pytest.mark.parametrize("path", MIGRATIONS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_index_changes_on_the_chunks_table_are_concurrent(path):
+    """docs/upgrade.md: an upgrade never locks a large installation's chunks table while an index is built."""
+    if str(path.relative_to(ROOT)) in CHUNK_INDEX_MIGRATIONS_BEFORE_THE_RULE:
+        return
+    assert locking_chunk_index_changes(path.read_text()) == []
+
+
+def test_the_chunk_index_rule_sees_what_locks():
+    """The rule above finds the locking forms and lets the concurrent ones pass (and the old ones are still
+    named, so the list of exceptions cannot go stale)."""
+    locking = """
+class Migration(migrations.Migration):
+    operations = [migrations.AddIndex(model_name='chunk', index=models.Index(fields=['x'], name='x')),
+                  migrations.RunSQL(f"CREATE INDEX chunk_{d} ON courses_chunk (y)")]
+"""
+    atomic = """
+class Migration(migrations.Migration):
+    operations = [AddIndexConcurrently(model_name='chunk', index=models.Index(fields=['x'], name='x'))]
+"""
+    fine = """
+class Migration(migrations.Migration):
+    atomic = False
+    operations = [AddIndexConcurrently(model_name='chunk', index=models.Index(fields=['x'], name='x')),
+                  migrations.RunSQL("CREATE INDEX CONCURRENTLY chunk_y ON courses_chunk (y)",
+                                    "DROP INDEX CONCURRENTLY chunk_y")]
+"""
+    assert len(locking_chunk_index_changes(locking)) == 2
+    assert locking_chunk_index_changes(atomic) == ["a concurrent index change needs atomic = False on the Migration"]
+    assert locking_chunk_index_changes(fine) == []
+    for name in CHUNK_INDEX_MIGRATIONS_BEFORE_THE_RULE:
+        assert locking_chunk_index_changes((ROOT / name).read_text()), name
+
+
+# --- config/ is the ground and knows no app --------------------------------------------------------------------
+
+APPS = ("lti", "courses", "tutor")
+CONFIG_MAY_IMPORT_APPS = {"config/urls.py", "config/api_urls.py"}  # the URL maps include the apps' URLs and APIs
+# Debt, to be paid by registries the apps fill in AppConfig.ready() (issue 23 §1); it may only shrink: remove a
+# file's entry when it no longer imports an app, and never add one.
+CONFIG_STILL_IMPORTING_APPS = {
+    "config/csp.py": {"lti.framing"},
+    "config/health.py": {"tutor.inference.client"},
+    "config/metrics.py": {"tutor.inference", "tutor.models"},
+    "config/privacy.py": {"courses.models", "lti.launch", "lti.models", "tutor.chat.models", "tutor.chat.retention",
+                          "tutor.chat.stream", "tutor.questions.models"},
+}
+
+
+def app_imports(path):
+    """The modules of lti, courses and tutor a file imports, at the top or inside a function."""
+    return {m for m in imported_modules(path) if m.split(".")[0] in APPS}
+
+
+def test_config_imports_no_app_outside_the_url_maps_and_the_listed_debt():
+    """What config/ imports of the apps is exactly the shrinking list above (so it can only shrink)."""
+    found = {str(p.relative_to(ROOT)): app_imports(p) for p in sorted((ROOT / "config").rglob("*.py"))}
+    debt = {name: modules for name, modules in found.items() if modules and name not in CONFIG_MAY_IMPORT_APPS}
+    assert debt == CONFIG_STILL_IMPORTING_APPS
+    assert app_imports(ROOT / "config" / "api.py") == set()  # problems come from config.errors.ProblemError
+
+
+def test_the_apps_refusals_are_problems_the_api_maps_without_knowing_them():
+    """Every domain error the API answers derives from config.errors.ProblemError (config.api maps the base)."""
+    from config.errors import ProblemError
+    from courses.documents import UploadError
+    from tutor.chat.conversations import ChatError, RateLimited
+    from tutor.questions.generation import GenerationError, RevisionError
+    from tutor.questions.imports import QuestionImportError
+    from tutor.questions.practice import PracticeError
+    from tutor.questions.review import QuestionError
+
+    for error in (UploadError, ChatError, GenerationError, RevisionError, QuestionImportError, PracticeError,
+                  QuestionError):
+        assert issubclass(error, ProblemError) and error.status == 400, error
+    assert issubclass(RateLimited, ProblemError) and (RateLimited.status, RateLimited.code) == (429, "throttled")

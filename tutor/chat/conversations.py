@@ -10,18 +10,27 @@ from django.db import models, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from config.errors import ProblemError
 from tutor.chat import quotas, stream
 from tutor.chat.models import Citation, Conversation, Message
 
 log = logging.getLogger(__name__)
 
 
-class ChatError(ValueError):
+class ChatError(ProblemError):
     """A question that cannot be taken; the message is meant for the person."""
 
 
 class RateLimited(ChatError):
-    """The person asked too many questions in a short time."""
+    """The person asked too many questions in a short time (the API answers 429 with Retry-After)."""
+
+    status = 429
+    code = "throttled"
+
+    @property
+    def retry_after(self):
+        """The rate window: by then a question may be asked again."""
+        return settings.CHAT_RATE_WINDOW
 
 
 class QuotaExceeded(RateLimited):

@@ -11,12 +11,16 @@ from datetime import timedelta
 from itertools import combinations
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from courses.language import STOPWORDS
 from tutor.chat.models import Feedback, Message
+
+# The topics are read from the latest questions only, so the page's cost stays bounded as a course's chats grow
+# (the words of a course's recent questions are what its lecturers act on).
+TOPIC_QUESTIONS = 5000
 
 
 def questions_per_day(course_id, days=30):
@@ -54,9 +58,10 @@ def _topics(rows, limit):
 
 
 def frequent_topics(course_id, limit=15):
-    """[(words, students)] that at least USAGE_MIN_STUDENTS people used in their questions (stop words left out)."""
-    rows = Message.objects.filter(conversation__course_id=course_id, role=Message.USER).values_list(
-        "conversation__user_id", "text")
+    """[(words, students)] that at least USAGE_MIN_STUDENTS people used in their latest TOPIC_QUESTIONS questions
+    (stop words left out)."""
+    rows = (Message.objects.filter(conversation__course_id=course_id, role=Message.USER)
+            .order_by("-created_at", "-id").values_list("conversation__user_id", "text")[:TOPIC_QUESTIONS])
     return _topics(rows.iterator(), limit)
 
 
@@ -66,23 +71,24 @@ def declined_topics(course_id, limit=20):
     question = (Message.objects.filter(conversation_id=OuterRef("conversation_id"), role=Message.USER,
                                        created_at__lte=OuterRef("created_at")).order_by("-created_at", "-id"))
     rows = (Message.objects.filter(conversation__course_id=course_id, role=Message.ASSISTANT, declined=True)
-            .annotate(question=Subquery(question.values("text")[:1]))
-            .values_list("conversation__user_id", "question"))
+            .order_by("-created_at", "-id").annotate(question=Subquery(question.values("text")[:1]))
+            .values_list("conversation__user_id", "question")[:TOPIC_QUESTIONS])
     return _topics(((user, text or "") for user, text in rows.iterator()), limit)
 
 
 def usage_report(course_id):
-    """Everything the usage page shows."""
+    """Everything the usage page shows (the counts in two aggregate queries)."""
     feedback = Feedback.objects.filter(message__conversation__course_id=course_id)
+    counts = Message.objects.filter(conversation__course_id=course_id).aggregate(
+        questions=Count("id", filter=Q(role=Message.USER)),
+        declined_count=Count("id", filter=Q(role=Message.ASSISTANT, declined=True)))
+    ratings = feedback.aggregate(helpful=Count("id", filter=Q(rating=Feedback.UP)),
+                                 unhelpful=Count("id", filter=Q(rating=Feedback.DOWN)))
     return {
         "per_day": questions_per_day(course_id),
         "topics": frequent_topics(course_id),
         "declined": declined_topics(course_id),
-        "declined_count": Message.objects.filter(conversation__course_id=course_id, role=Message.ASSISTANT,
-                                                 declined=True).count(),
         "min_students": settings.USAGE_MIN_STUDENTS,
-        "questions": Message.objects.filter(conversation__course_id=course_id, role=Message.USER).count(),
-        "helpful": feedback.filter(rating=Feedback.UP).count(),
-        "unhelpful": feedback.filter(rating=Feedback.DOWN).count(),
+        **counts, **ratings,
         "comments": list(feedback.exclude(comment="").order_by("-created_at").values_list("comment", flat=True)[:20]),
     }

@@ -139,6 +139,8 @@ class QuestionSetSerializer(serializers.ModelSerializer):
         return PartSerializer(described_parts(question_set.parts.all()), many=True).data
 
     def get_revising(self, question_set) -> int:
+        if hasattr(question_set, "revising_count"):  # counted in the list's one query (QuestionSetViewSet)
+            return question_set.revising_count
         return sum(q.is_revising for q in question_set.questions.exclude(revising=""))
 
 
@@ -285,6 +287,8 @@ class QuestionSetViewSet(viewsets.GenericViewSet):
         return (QuestionSet.objects.filter(course_id=self.kwargs["course_id"]).prefetch_related("sections", "parts")
                 .annotate(question_count=Count("questions", distinct=True),
                           approved_count=Count("questions", filter=Q(questions__review=Question.APPROVED),
+                                               distinct=True),
+                          revising_count=Count("questions", filter=Question.revising_now("questions__"),
                                                distinct=True))
                 .order_by("-created_at", "-id"))
 
@@ -630,7 +634,7 @@ class GenerationRunViewSet(viewsets.GenericViewSet):
         return Response(GenerationRunSerializer(run_data(run)).data, **kwargs)
 
     def list(self, request, course_id):
-        page = self.paginate_queryset(self.get_queryset())
+        page = self.paginate_queryset(generation.with_run_parts(self.get_queryset()))
         return self.get_paginated_response([GenerationRunSerializer(run_data(run)).data for run in page])
 
     @extend_schema(request=StartRunSerializer, responses={202: GenerationRunSerializer})

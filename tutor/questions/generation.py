@@ -23,11 +23,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config import errors
+from config.errors import ProblemError
 from courses.sections import passages_around, section_passages
 from tutor.inference.client import (
     BATCH,
@@ -538,7 +539,7 @@ def _refresh_set(set_id):
 
 # --- Starting, rerunning, following ----------------------------------------------------------------------------
 
-class GenerationError(ValueError):
+class GenerationError(ProblemError):
     """A request for questions that cannot be carried out; the message is for the person."""
 
 
@@ -706,10 +707,21 @@ def rerun(run):
         return requeue(run.parts.exclude(question_set__status=QuestionSet.RELEASED))
 
 
+def _ordered_parts(parts):
+    return parts.select_related("section__document", "question_set").order_by(
+        "section__document__title", "section__document_id", "section__order")
+
+
+def with_run_parts(runs):
+    """The runs (a queryset) with their parts fetched in one more query, in run_parts' order (for a list)."""
+    return runs.prefetch_related(Prefetch("parts", queryset=_ordered_parts(GenerationPart.objects.all())))
+
+
 def run_parts(run):
     """A run's parts in the text's order (document, then section), with their sections and sets."""
-    return list(run.parts.select_related("section__document", "question_set").order_by(
-        "section__document__title", "section__document_id", "section__order"))
+    if "parts" in getattr(run, "_prefetched_objects_cache", {}):  # with_run_parts
+        return list(run.parts.all())
+    return list(_ordered_parts(run.parts))
 
 
 def progress(parts):
@@ -757,7 +769,7 @@ REVISE_TASK = {
 }
 
 
-class RevisionError(ValueError):
+class RevisionError(ProblemError):
     """A rewrite that cannot be asked for; the message is for the person."""
 
 

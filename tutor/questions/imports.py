@@ -14,6 +14,7 @@ from django.db.models import Max
 from django.utils.translation import gettext as _
 from lxml import etree
 
+from config.errors import ProblemError
 from tutor.questions import item_checks, items
 from tutor.questions.exports import MODEL_ANSWER_CLASS, RUBRIC_CLASS
 from tutor.questions.models import Question, QuestionChange, QuestionSet
@@ -25,7 +26,7 @@ MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_IMPORT_QUESTIONS = 1000
 
 
-class QuestionImportError(ValueError):
+class QuestionImportError(ProblemError):
     """A file that cannot be imported; the message is for the person."""
 
 

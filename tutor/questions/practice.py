@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from config.errors import ProblemError
 from lti import ags
 from tutor.questions import items, open_feedback
 from tutor.questions.models import Attempt, QuestionSet
@@ -27,7 +28,7 @@ from tutor.questions.review import released_questions
 log = logging.getLogger(__name__)
 
 
-class PracticeError(ValueError):
+class PracticeError(ProblemError):
     """A submission that cannot be accepted; the message is for the person."""
 
 

@@ -9,11 +9,13 @@ question); this module starts it for a set (``start_generation``) and queues wha
 import logging
 
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from config import errors
+from config.errors import ProblemError
 from courses import sections as course_sections
 from courses.parsing import PATH_SEPARATOR
 from tutor.questions import generation, item_checks, items
@@ -26,7 +28,7 @@ MIN_OPTIONS, MAX_OPTIONS = items.MIN_OPTIONS, items.MAX_OPTIONS
 STALLED_AFTER = generation.STALLED_AFTER
 
 
-class QuestionError(ValueError):
+class QuestionError(ProblemError):
     """A lecturer's request that cannot be carried out; the message is for the person."""
 
 
@@ -50,10 +52,9 @@ def sections_of(course):
 def section_tree(course):
     """The picker's tree: [{document, count, chapters: [{title, key, sections}]}] of the sections with text, each
     under its chapter (the first part of its heading path; a chapter's key names the run of its sections)."""
-    counts = {}
-    for section_id in Question.objects.filter(question_set__course=course, source_section__isnull=False).exclude(
-            review=Question.REJECTED).values_list("source_section_id", flat=True):
-        counts[section_id] = counts.get(section_id, 0) + 1
+    counts = dict(Question.objects.filter(question_set__course=course, source_section__isnull=False)
+                  .exclude(review=Question.REJECTED).order_by().values("source_section_id")
+                  .annotate(n=Count("id")).values_list("source_section_id", "n"))
     tree = []
     for section in sections_of(course):
         if not tree or tree[-1]["document"].pk != section.document_id:

@@ -75,7 +75,8 @@ def question_sets(request, course_id):
         return _start(request, course_id)
     course = request.course
     return render(request, "tutor/questions.html", {
-        "course": course, "sets": QuestionSet.objects.filter(course=course).prefetch_related("questions"),
+        "course": course,
+        "sets": QuestionSet.objects.filter(course=course).with_origins(),
         "runs": GenerationRun.objects.filter(course=course)[:10], "tree": review.section_tree(course),
         "kinds": Question.KINDS, "max_per_section": generation.MAX_PER_SECTION,
         "default_kinds": items.default_kinds(TutorConfig.for_course(course)),
