@@ -19,7 +19,7 @@ async function poll() {
       row.querySelector(".made").textContent = `${part.made}/${part.requested}`;
       row.querySelector(".dropped").textContent = String(part.dropped);
     }
-    if (data.finished) { window.location.reload(); return; }
+    if (data.finished) { window.tutor.reload(); return; }
   } catch (e) { /* try again below */ }
   setTimeout(poll, 3000);
 }

@@ -8,7 +8,7 @@ async function poll() {
     const data = await (await fetch(box.dataset.statusUrl, {credentials: "same-origin"})).json();
     box.querySelector(".label").textContent = data.generation_label;
     const busy = data.generation === "queued" || data.generation === "running" || data.revising > 0;
-    if (!busy) { window.location.reload(); return; }
+    if (!busy) { window.tutor.reload(); return; }
   } catch (e) { /* try again below */ }
   setTimeout(poll, 2000);
 }
