@@ -11,12 +11,12 @@ The labelled sets are tests/data/debian_reference_de_*.jsonl: ``qa`` (70 questio
    (--llama starts the embedded SmolLM2 server for that; --llm-url uses another), and the added time.
    --only methods: other ways with the embedded stack, each against the product's search (the semantic half
    alone, vector feedback, symmetric passage vectors, the static embedder fused in, near-duplicates not collapsed).
-2. evidence: the share declined by the retrieval evidence alone (tutor.answerability.assess) per set and kind;
+2. evidence: the share declined by the retrieval evidence alone (tutor.chat.answerability.assess) per set and kind;
    --fit prints a logistic calibration fitted on the tuning sets (answerable vs off-topic) for CALIBRATIONS.
 3. quotes: the quote check itself, with a stub model that answers every question confidently: it quotes the
    passage holding the expected answer when one was given to it, and invents a plausible quote when not (the worst
    case for grounding). Measures the tool's check, not a model.
-4. ttft: time to the first answer piece through tutor.answering.respond at 1 chat with a stub model that answers
+4. ttft: time to the first answer piece through tutor.chat.answering.respond at 1 chat with a stub model that answers
    at once: plain (checks off) vs the answerability evidence + quote check vs + query rewriting (the stub answers
    the rewrite request at once too), p50/p95.
 """
@@ -84,7 +84,7 @@ def hit(passages, expected):
 def recall_part(course, sets, rewrite_config, names=("qa", "paraphrased", "paraphrased_heldout")):
     """recall@5 per set and method, with the median added time."""
     from courses.retrieval import retrieve
-    from tutor.rewriting import rewrite_question
+    from tutor.inference.rewriting import rewrite_question
 
     print("\n== recall@5 on answerable sets (method off vs on), median time of the search")
     methods = [("as asked", dict(synonyms=False)), ("+ synonyms", dict(synonyms=True))]
@@ -178,9 +178,9 @@ def methods_part(course, sets, names=("qa", "paraphrased", "paraphrased_heldout"
 def evidence_part(course, sets, model, fit):
     """The share each set has declined by the retrieval evidence alone; with fit, a fitted calibration."""
     from courses.retrieval import retrieve
-    from tutor.answerability import assess, features
+    from tutor.chat.answerability import assess, features
 
-    print(f"\n== declined by the retrieval evidence alone (tutor.answerability, calibration of {model})")
+    print(f"\n== declined by the retrieval evidence alone (tutor.chat.answerability, calibration of {model})")
     rows = []
     for name in SETS:
         for question, _expected, kind in sets[name]:
@@ -257,7 +257,7 @@ class ConfidentStub:
 def quotes_part(course, sets):
     """The quote check with the confident stub: invented quotes declined, real ones kept."""
     from tests.stub_llm import StubLLM
-    from tutor.answering import Collector, respond
+    from tutor.chat.answering import Collector, respond
     from tutor.models import TutorConfig
 
     expected = {q: e for name in SETS for q, e, _k in sets[name]}
@@ -308,7 +308,7 @@ class Timed:
 def ttft_part(course, sets, samples):
     """Time to the first piece at 1 chat, checks off vs on vs with rewriting, with a stub that answers at once."""
     from tests.stub_llm import StubLLM
-    from tutor.answering import respond
+    from tutor.chat.answering import respond
     from tutor.models import TutorConfig
 
     rewrite_json = json.dumps({"question": "Wie fährt man das System herunter?",

@@ -78,7 +78,7 @@ def main():
         from courses.models import Section
         from tests.stub_llm import StubLLM
         from tests.support import INIT_TEXT, make_course, make_member, point_tutor_at
-        from tutor.models import QuestionSet
+        from tutor.questions.models import QuestionSet
 
         def reply(body):  # a question set for generation requests, words for chat
             return json.dumps({"questions": QUESTIONS}) if not body.get("stream") else " ".join(["wort"] * 20)
@@ -103,7 +103,7 @@ def main():
         idle = asyncio.run(sample(base, course.pk, tokens, args.samples, "idle"))
         after_idle = chat_model_times()
 
-        from tutor.tasks import generate_questions
+        from tutor.questions.tasks import generate_questions
 
         sets = []
         for i in range(args.items):

@@ -180,7 +180,7 @@ async def run_hold(args, web, web_pid, course_id, token, message_ids):
     import redis.asyncio as aredis
     from asgiref.sync import sync_to_async
 
-    from tutor import stream
+    from tutor.chat import stream
 
     before = rss_mb(web_pid)
     connected = asyncio.Event()
@@ -188,9 +188,9 @@ async def run_hold(args, web, web_pid, course_id, token, message_ids):
     error_samples = []
 
     async def client(http, message_id):
-        url = f"{web}/c/{course_id}/m/{message_id}/stream/?lt={token}"
+        url = f"{web}/c/{course_id}/m/{message_id}/stream/"
         try:
-            async with http.stream("GET", url) as sse:
+            async with http.stream("GET", url, headers={"X-Tutor-Session": token}) as sse:
                 if sse.status_code != 200:
                     raise RuntimeError(f"HTTP {sse.status_code}")
                 event = None
@@ -274,7 +274,7 @@ async def run_queue(args, web, course_id, tokens, enqueue):
 
 def mark_done(message_ids, text):
     """Finish the held answers in the database, as the worker would."""
-    from tutor.models import Message
+    from tutor.chat.models import Message
 
     Message.objects.filter(pk__in=message_ids).update(status=Message.DONE, text=text)
 
@@ -307,7 +307,7 @@ def main():
                             EMBEDDING_MODEL=args.embedding_model) as (stack, env, scratch, logs):
         from tests.stub_llm import StubLLM
         from tests.support import INIT_TEXT, make_course, make_member, point_tutor_at
-        from tutor.models import Conversation, Message
+        from tutor.chat.models import Conversation, Message
 
         stub = StubLLM(reply=" ".join(["wort"] * args.tokens), token_delay=0.05,
                        first_token_delay=args.first_token_ms / 1000).start()

@@ -104,7 +104,7 @@ def main():
         from courses.ingest import ingest_document
         from courses.models import Course
         from tests.support import make_member, point_tutor_at
-        from tutor.models import Message
+        from tutor.chat.models import Message
 
         corpus = ROOT / "deploy" / "demo_corpus" / "debian-reference-de"
         course = Course.objects.create(title="Debian-Referenz", language="de")

@@ -1,8 +1,8 @@
 """What every endpoint of the API (``/api/v1/``, Django REST framework) shares: errors as RFC 9457 problem details,
 pagination, the per-token rate limit, ETag/If-Match on updates and async endpoints that answer with server-sent
-events (the schema's own parts: config/api_schema.py). The endpoints themselves live with their apps (``courses/api.py``,
-``tutor/api.py``); the URLs, the OpenAPI schema and its docs page in ``config/api_urls.py``; who may do what in a
-course is ``courses.access``'s.
+events (the schema's own parts: config/api_schema.py). The endpoints themselves live with their apps
+(``courses/api.py``, ``tutor/chat/api.py``, ``tutor/questions/api.py``); the URLs, the OpenAPI schema and its docs
+page in ``config/api_urls.py``; who may do what in a course is ``courses.access``'s.
 """
 
 import functools
@@ -80,12 +80,12 @@ def problem(status, detail="", *, code="", errors=None, instance=""):
 def _domain_error(exc):
     """The API exception for a refusal of the domain modules (their messages are meant for the person)."""
     from courses.documents import UploadError
-    from tutor.conversations import ChatError
-    from tutor.conversations import RateLimited as ChatRateLimited
-    from tutor.generation import GenerationError, RevisionError
-    from tutor.imports import QuestionImportError
-    from tutor.practice import PracticeError
-    from tutor.questions import QuestionError
+    from tutor.chat.conversations import ChatError
+    from tutor.chat.conversations import RateLimited as ChatRateLimited
+    from tutor.questions.generation import GenerationError, RevisionError
+    from tutor.questions.imports import QuestionImportError
+    from tutor.questions.practice import PracticeError
+    from tutor.questions.review import QuestionError
 
     if isinstance(exc, ChatRateLimited):
         return RateLimited(str(exc), settings.CHAT_RATE_WINDOW)

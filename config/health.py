@@ -60,7 +60,7 @@ def check_inference():
     """Each inference endpoint answers: its /health route (vLLM, llama.cpp servers, our embedded one), else its
     model list. A server that accepts the connection but is slow to answer is busy, not down: answers queue
     there, so readiness does not fail (and never waits for a model slot)."""
-    from tutor.inference import _server_root
+    from tutor.inference.client import _server_root
 
     if not settings.INFERENCE_URLS:
         return "no inference server configured (INFERENCE_URL=none): the chat says that no model is set up"

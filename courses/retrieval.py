@@ -131,7 +131,7 @@ word_forms AS (
 SELECT c.id, c.document_id, d.title, COALESCE(s.path, ''), c.page, c.text,
        COALESCE(%(semantic_weight)s::float8 / (%(rrf_k)s + semantic.rank), 0.0)
      + COALESCE(%(keyword_weight)s::float8 / (%(rrf_k)s + keyword.rank), 0.0) AS score,
-       -- evidence for answerability (tutor.answerability): raw cosine similarity, the mean of the semantic
+       -- evidence for answerability (tutor.chat.answerability): raw cosine similarity, the mean of the semantic
        -- candidates' (the course's background), and the weighted share of the question's words in the passage
        1 - (c.embedding <=> %(vector)s::vector) AS similarity,
        (SELECT 1 - avg(distance) FROM nearest) AS background,
@@ -235,7 +235,7 @@ def search(course_id, index_id, vector, text, *, configs=("german",), k=5, docum
     course_setup read them along with the index, saving a round trip. synonyms: whether question words the course
     never uses are also searched by their synonyms (courses.synonyms).
 
-    Each row also carries the evidence tutor.answerability weighs: (…, similarity, background, coverage).
+    Each row also carries the evidence tutor.chat.answerability weighs: (…, similarity, background, coverage).
     """
     params = {
         "vector": "[" + ",".join(f"{float(x):.6f}" for x in vector) + "]",

@@ -2,7 +2,7 @@
 
 - Requests are queued, never interrupted: the server's default ``interrupt_requests=True`` ends the answer
   being streamed whenever any other request arrives (a second student's question, even ``GET /v1/models``),
-  so it is forced off here. The tutor's own queue (tutor.capacity) keeps requests in order before they get here.
+  so it is forced off here. The tutor's own queue (tutor.inference.capacity) keeps requests in order before they get here.
 - ``GET /health`` and ``POST /extras/tokenize/count`` answer without waiting for the model: in the server both
   take the lock a running answer holds, so a readiness check or a token count would wait (or time out) behind
   every answer. Counting tokens only reads the model's vocabulary, which generation does not change.

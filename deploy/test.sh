@@ -37,8 +37,14 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "[test] npm ci (package-lock.json)" >&2
   npm ci --no-audit --no-fund --loglevel=error >&2
 fi
-# only when pytest runs everything (no test paths given): the JavaScript tests, failing the run when they fail
+# only when pytest runs everything (no test paths given): the linters (ruff for Python, ESLint for the pages'
+# JavaScript; their rules are in pyproject.toml and eslint.config.js) and the JavaScript tests, failing the run
+# when any of them fails
 if ! printf '%s\n' "$@" | grep -q '^tests/'; then
+  echo "[test] lint: ruff check ." >&2
+  "$VENV/bin/ruff" check .
+  echo "[test] lint: eslint ." >&2
+  npx --no-install eslint .
   echo "[test] JavaScript: node --test tests/js/" >&2
   node --test --test-reporter=spec tests/js/
 fi

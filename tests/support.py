@@ -143,7 +143,7 @@ def point_tutor_at(course, url, **fields):
 
 def make_released_set(course, answers=(1, 0, 2), title="Systemstart: Fragen"):
     """A released question set of approved three-option questions whose correct options are `answers`."""
-    from tutor.models import Question, QuestionSet
+    from tutor.questions.models import Question, QuestionSet
 
     question_set = QuestionSet.objects.create(course=course, title=title, status=QuestionSet.RELEASED,
                                               generation=QuestionSet.DONE, requested=len(answers))
@@ -302,8 +302,11 @@ async def ask_as_the_page(http, web, course_id, token, text, on_event):
     """Ask a question as the chat page does (a POST accepting text/event-stream; the answer streams in its
     response) with an httpx.AsyncClient; on_event(name, data) gets each event and ends the reading by
     returning True (after "final" it ends anyway)."""
+    from asgiref.sync import sync_to_async
+
+    headers = await sync_to_async(session_headers)(token)  # the session and its CSRF token, as the page sends them
     async with http.stream("POST", f"{web}/c/{course_id}/ask/", data={"text": text},
-                           headers={**session_headers(token), "Accept": "text/event-stream"}) as response:
+                           headers={**headers, "Accept": "text/event-stream"}) as response:
         await read_events(response, on_event)
 
 

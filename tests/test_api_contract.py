@@ -20,7 +20,8 @@ from schemathesis.specs.openapi.checks import (
 
 from courses.models import ApiToken, Chunk, Document, Membership
 from tests.support import INIT_TEXT, ROOT, make_course, make_member, make_released_set, web_server_process
-from tutor.models import Conversation, Message, Question, QuestionSet
+from tutor.chat.models import Conversation, Message
+from tutor.questions.models import Question, QuestionSet
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -21,7 +21,8 @@ from courses.access import READ, TEACH, WRITE
 from courses.documents import add_document
 from courses.models import ApiToken, Chunk, Course, Membership
 from tests.support import INIT_TEXT, make_course, make_member, make_released_set
-from tutor.models import Conversation, GenerationPart, GenerationRun, Message, Question, QuestionSet
+from tutor.chat.models import Conversation, Message
+from tutor.questions.models import GenerationPart, GenerationRun, Question, QuestionSet
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the async endpoints (ask, stream) work on other threads
 
@@ -194,10 +195,10 @@ def quiet_queues(monkeypatch):
     """No task leaves the test: ingestion, answers and generations are queued by name only."""
     queued = []
     monkeypatch.setattr("courses.tasks.ingest_document.apply_async", lambda *a, **k: queued.append("ingest"))
-    monkeypatch.setattr("tutor.tasks.chat_answer.delay", lambda *a, **k: queued.append("chat"))
-    monkeypatch.setattr("tutor.tasks.generate_questions.delay", lambda *a, **k: queued.append("generate"))
-    monkeypatch.setattr("tutor.tasks.generate_question_part.delay", lambda *a, **k: queued.append("generate"))
-    monkeypatch.setattr("tutor.tasks.generate_revision.delay", lambda *a, **k: queued.append("generate"))
+    monkeypatch.setattr("tutor.chat.tasks.chat_answer.delay", lambda *a, **k: queued.append("chat"))
+    monkeypatch.setattr("tutor.questions.tasks.generate_questions.delay", lambda *a, **k: queued.append("generate"))
+    monkeypatch.setattr("tutor.questions.tasks.generate_question_part.delay", lambda *a, **k: queued.append("generate"))
+    monkeypatch.setattr("tutor.questions.tasks.generate_revision.delay", lambda *a, **k: queued.append("generate"))
     return queued
 
 

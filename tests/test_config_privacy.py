@@ -22,18 +22,10 @@ from courses.models import ApiToken, Course, Document, Membership, PersonSession
 from courses.sessions import SessionStore
 from lti.models import LtiUser, Registration, UsedNonce
 from tests.support import make_member, make_released_set
-from tutor.models import (
-    Attempt,
-    Citation,
-    Conversation,
-    Feedback,
-    GenerationRun,
-    Message,
-    QuestionChange,
-    QuestionSet,
-    TutorConfig,
-)
-from tutor.stream import buffer_key, final_key
+from tutor.chat.models import Citation, Conversation, Feedback, Message
+from tutor.chat.stream import buffer_key, final_key
+from tutor.models import TutorConfig
+from tutor.questions.models import Attempt, GenerationRun, QuestionChange, QuestionSet
 
 pytestmark = pytest.mark.django_db
 
@@ -211,7 +203,7 @@ def test_the_chat_workers_daily_purge_runs_the_retention_run_on_an_ingest_worker
     (its own worker: the session worker, which consumes every queue, would prove nothing about the route)."""
     from config.celery import app
     from tests.ops_support import private_ingest_worker
-    from tutor.tasks import chat_purge_conversations
+    from tutor.chat.tasks import chat_purge_conversations
 
     route = app.amqp.router.route({}, "config.tasks.purge_expired_data", args=(), kwargs={})
     assert route["queue"].name == "ingest"  # where the uploaded files are mounted

@@ -32,7 +32,9 @@ from tests.support import (
     stop_worker,
     wait_for,
 )
-from tutor.models import Conversation, Message, Question, QuestionSet, TutorConfig
+from tutor.chat.models import Conversation, Message
+from tutor.models import TutorConfig
+from tutor.questions.models import Question, QuestionSet
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -143,7 +145,8 @@ def test_an_answer_whose_worker_is_killed_is_answered_again_once_by_the_other_wo
     lease ends. A reader of the answer's stream sees the answer start over and end once."""
     import redis
 
-    from tutor import capacity, stream
+    from tutor.chat import stream
+    from tutor.inference import capacity
 
     course = make_course(("systemstart.md", INIT_TEXT))
     user, _token = make_member(course)

@@ -23,7 +23,7 @@ def test_short_questions_are_told_apart_and_unclear_ones_get_the_fallback():
 
 def test_the_answer_follows_the_page_or_course_language_when_the_question_cannot_tell():
     from courses.models import Course
-    from tutor.answering import answer_language
+    from tutor.chat.answering import answer_language
     from tutor.models import TutorConfig
 
     auto, course = TutorConfig(answer_language=TutorConfig.AUTO), Course(language="de")

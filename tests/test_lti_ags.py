@@ -13,7 +13,7 @@ from lti.models import LtiContext, LtiLineItem, LtiUser
 from tests.lti_support import ROLE, browser
 from tests.support import make_released_set, page_forms, page_session, wait_for
 from tests.test_lti_deep_linking import _form
-from tutor.models import Attempt, QuestionSet
+from tutor.questions.models import Attempt, QuestionSet
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,7 @@ import pytest
 from courses.models import Course, PersonSession
 from tests.lti_support import ROLE, browser
 from tests.support import make_released_set
-from tutor.models import QuestionSet
+from tutor.questions.models import QuestionSet
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

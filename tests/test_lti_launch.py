@@ -286,7 +286,7 @@ def _session_user_id(client):
 def test_a_second_registration_of_the_platform_keeps_each_person_and_course(lms, live_server):
     from courses.documents import add_document
     from courses.models import Course
-    from tutor.models import Conversation
+    from tutor.chat.models import Conversation
 
     assert lms.launch(browser(), user_id="teach-1", roles=[ROLE + "Instructor"]).status_code == 302
     assert lms.launch(browser(), user_id="stud-1").status_code == 302
@@ -329,7 +329,7 @@ def test_another_platform_with_the_same_context_id_gets_its_own_course(lms, live
 def test_roster_and_grades_through_a_second_registration_reach_the_same_people(lms):
     from lti.ags import find_or_create_line_item, post_score
     from lti.nrps import sync_roster
-    from tutor.retention import delete_user_data, export_user_data
+    from tutor.chat.retention import delete_user_data, export_user_data
 
     lms.launch(browser(), user_id="stud-1")
     lms.launch(browser(), user_id="stud-old")  # launches only under the first registration

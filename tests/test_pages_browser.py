@@ -25,7 +25,8 @@ from tests.support import (
     point_tutor_at,
     wait_for,
 )
-from tutor.models import Attempt, Feedback, Question, QuestionSet
+from tutor.chat.models import Feedback
+from tutor.questions.models import Attempt, Question, QuestionSet
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -2,7 +2,15 @@
 check against the cited passage, and the calibrated judgement of retrieval evidence."""
 
 from courses.retrieval import Passage
-from tutor.answerability import NONE, STRONG, QuoteSplitter, assess, check_quotes, parse_quotes, quote_found
+from tutor.chat.answerability import (
+    NONE,
+    STRONG,
+    QuoteSplitter,
+    assess,
+    check_quotes,
+    parse_quotes,
+    quote_found,
+)
 
 PASSAGE = ("Der Init-Prozess ist der erste Prozess, den der Kernel beim Systemstart startet. Er hat die\n"
            "Prozessnummer 1 (PID 1). Unter Debian ist systemd das voreingestellte Init-System.")

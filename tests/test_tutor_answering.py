@@ -11,7 +11,8 @@ from django.core.management import call_command
 
 from tests.support import INIT_TEXT, make_member, point_tutor_at, session_headers, wait_for
 from tests.test_tutor_chat import ask, ask_streaming, sse_events
-from tutor.models import Citation, Message, TestQuestion, TutorConfig
+from tutor.chat.models import Citation, Message, TestQuestion
+from tutor.models import TutorConfig
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 

@@ -23,9 +23,11 @@ from tests.support import (
     wait_for,
 )
 from tests.test_tutor_exports import LECTURER_FILE
-from tutor import practice
+from tutor.chat.models import Conversation, Feedback, Message
 from tutor.forms import TutorConfigForm
-from tutor.models import Conversation, Feedback, Message, Question, QuestionSet, TutorConfig
+from tutor.models import TutorConfig
+from tutor.questions import practice
+from tutor.questions.models import Question, QuestionSet
 
 COURSE_TEXTS = [("systemstart.md", INIT_TEXT)]  # for the course fixture (tests/support.py)
 GOOD = [{"stem": "Welche Prozessnummer hat der Init-Prozess?", "options": ["0", "1", "42"], "answer": 1,
@@ -101,7 +103,7 @@ def test_a_client_without_event_streams_gets_202_and_opens_the_stream(celery_wor
 
 @pytest.mark.django_db(transaction=True)
 def test_chat_refusals_are_problems_with_the_chat_page_s_messages(client, course, settings, monkeypatch):
-    monkeypatch.setattr("tutor.tasks.chat_answer.delay", lambda *args: None)
+    monkeypatch.setattr("tutor.chat.tasks.chat_answer.delay", lambda *args: None)
     settings.CHAT_RATE_LIMIT = 1  # refused questions do not count
     user, auth = lecturer_token(course)
     headers = {"HTTP_AUTHORIZATION": auth["Authorization"]}

@@ -11,7 +11,7 @@ Every page gets the accessibility audit (axe-core, WCAG 2.1 AA) and runs under t
 import pytest
 
 from tests.support import ARTIFACTS, INIT_TEXT, audit, chromium, demo_course_with, point_tutor_at
-from tutor.models import Feedback
+from tutor.chat.models import Feedback
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -124,11 +124,11 @@ def test_the_accessibility_audit_looks_inside_frames():
 
 
 def test_a_student_whose_question_waits_for_the_model_is_told_so(celery_worker, web_server, stub_llm, settings):
-    """Every slot of the model server is taken (tutor.capacity): the page says how many questions are ahead,
+    """Every slot of the model server is taken (tutor.inference.capacity): the page says how many questions are ahead,
     and the answer follows once a slot frees."""
     from contextlib import ExitStack
 
-    from tutor import capacity
+    from tutor.inference import capacity
 
     course = demo_course_with(("systemstart.md", INIT_TEXT))
     point_tutor_at(course, stub_llm.url)

@@ -13,8 +13,8 @@ import pytest
 
 from tests.stub_llm import StubLLM
 from tests.support import ROOT, wait_for
-from tutor import capacity
-from tutor.inference import BATCH, Endpoint, InferenceClient
+from tutor.inference import capacity
+from tutor.inference.client import BATCH, Endpoint, InferenceClient
 
 URL = "http://gpu.test:8000/v1"
 
@@ -147,7 +147,7 @@ def test_an_admin_sets_a_server_s_slots_for_every_process_at_run_time(settings):
 HOLDER = """
 import sys, time, django
 django.setup()
-from tutor import capacity
+from tutor.inference import capacity
 capacity.HOLD_LEASE_MS = 1500
 with capacity.slot(sys.argv[1], capacity.BATCH):
     print("held", flush=True)

@@ -18,7 +18,7 @@ from tests.support import (
     session_headers,
     sse_events,
 )
-from tutor.models import Citation, Message
+from tutor.chat.models import Citation, Message
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -156,7 +156,7 @@ def test_injected_instructions_in_a_course_text_stay_data(celery_worker, web_ser
 
 
 def _pending_answer(course, user, text):
-    from tutor.models import Conversation
+    from tutor.chat.models import Conversation
 
     conversation = Conversation.objects.create(course=course, user=user)
     Message.objects.create(conversation=conversation, role=Message.USER, text=text)
@@ -165,7 +165,7 @@ def _pending_answer(course, user, text):
 
 def test_answering_is_idempotent_and_a_half_streamed_answer_starts_over(stub_llm, course):
     """chat_answer may run twice (acks_late redelivery): a finished answer stays, a broken-off one is redone."""
-    from tutor import answering
+    from tutor.chat import answering
 
     user, _ = make_member(course)
     point_tutor_at(course, stub_llm.url)
@@ -186,7 +186,7 @@ def test_answering_is_idempotent_and_a_half_streamed_answer_starts_over(stub_llm
 
 def test_a_crash_while_answering_still_ends_the_answer_with_a_reason(stub_llm, course, monkeypatch):
     """An unexpected error marks the answer failed (so no browser waits forever) and keeps the question."""
-    from tutor import answering, payloads
+    from tutor.chat import answering, payloads
 
     user, _ = make_member(course)
     point_tutor_at(course, stub_llm.url)
@@ -236,7 +236,7 @@ def test_the_answer_streams_in_the_response_to_the_question(celery_worker, web_s
     import redis
     from django.conf import settings
 
-    from tutor import payloads, stream
+    from tutor.chat import payloads, stream
 
     _, token = make_member(course)
     point_tutor_at(course, stub_llm.url)
@@ -295,9 +295,9 @@ def test_a_failed_answer_is_explained_in_the_reader_s_language(celery_worker, we
 def test_only_the_latest_turns_are_read_for_an_answer(course):
     """A long conversation costs the worker no more than a short one: the answer, its question and the last
     HISTORY_TURNS turns are read, nothing older."""
-    from tutor import answering
-    from tutor.models import Conversation
-    from tutor.prompts import HISTORY_TURNS
+    from tutor.chat import answering
+    from tutor.chat.models import Conversation
+    from tutor.inference.prompts import HISTORY_TURNS
 
     user, _ = make_member(course)
     conversation = Conversation.objects.create(course=course, user=user)
@@ -318,7 +318,8 @@ def test_only_the_latest_turns_are_read_for_an_answer(course):
 def test_a_prompt_near_the_window_is_sized_by_the_server_s_tokenizer(stub_llm, settings):
     """Many long relevant passages and a small context window: the estimate would overflow this server's
     tokenizer (which refuses such a prompt, as vLLM does); counted by the server, the sources are cut to fit."""
-    from tutor import answering, inference
+    from tutor.chat import answering
+    from tutor.inference import client as inference
 
     inference._tokenize_routes.clear()
     sections = "\n\n".join(
@@ -346,7 +347,7 @@ def test_an_answer_that_streams_too_long_is_stopped_with_what_it_had(stub_llm, c
     streaming is cut off, the answer fails as 'took too long' and keeps its text so far."""
     import time
 
-    from tutor import answering, payloads
+    from tutor.chat import answering, payloads
 
     user, _ = make_member(course)
     point_tutor_at(course, stub_llm.url)
@@ -365,7 +366,7 @@ def test_an_answer_that_streams_too_long_is_stopped_with_what_it_had(stub_llm, c
 
 def test_an_answer_is_saved_without_the_prompt_tags_the_model_echoed(stub_llm, course):
     """The saved (and finally shown) answer has no "</course_texts>" a small model copied from its prompt."""
-    from tutor import answering
+    from tutor.chat import answering
 
     user, _ = make_member(course)
     point_tutor_at(course, stub_llm.url)
@@ -380,7 +381,7 @@ def test_an_answer_is_saved_without_the_prompt_tags_the_model_echoed(stub_llm, c
 def test_an_answer_the_model_stream_cut_off_fails_with_its_text_and_is_never_done(stub_llm, course):
     """A stream that stops without a finish reason (llama-cpp-python's interruption, a dropped connection) is a
     failure with its reason, keeping the text so far for the retry, never a finished (truncated) answer."""
-    from tutor import answering, payloads
+    from tutor.chat import answering, payloads
 
     user, _ = make_member(course)
     point_tutor_at(course, stub_llm.url)
@@ -397,7 +398,7 @@ def test_an_answer_the_model_stream_cut_off_fails_with_its_text_and_is_never_don
 
 def test_an_answer_cut_by_the_token_limit_says_so(stub_llm, course, monkeypatch):
     """finish_reason "length": the answer is kept, and the reader is told it ends at the length limit."""
-    from tutor import answering
+    from tutor.chat import answering
 
     monkeypatch.setattr(answering, "ANSWER_TOKENS", 4)
     user, _ = make_member(course)
@@ -412,7 +413,7 @@ def test_an_answer_cut_by_the_token_limit_says_so(stub_llm, course, monkeypatch)
 
 def test_no_configured_model_is_said_in_the_chat(stub_llm, course, settings):
     """INFERENCE_URL=none (run.sh --no-llm): the answer says no model is set up; the question stays."""
-    from tutor import answering, payloads
+    from tutor.chat import answering, payloads
 
     settings.INFERENCE_URLS = []
     user, _ = make_member(course)
@@ -431,7 +432,7 @@ def test_answers_asked_at_once_wait_their_turn_and_are_told_so(stub_llm, course,
 
     import redis
 
-    from tutor import answering, stream
+    from tutor.chat import answering, stream
 
     settings.INFERENCE_SLOTS, settings.INFERENCE_BATCH_SLOTS = 1, 1
     users = [make_member(course)[0] for _ in range(3)]

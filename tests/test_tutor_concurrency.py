@@ -17,8 +17,8 @@ import pytest
 from deploy.stack import ROOT, stop_process
 from tests.support import INIT_TEXT, ask_as_the_page, make_course, make_member, point_tutor_at
 from tests.test_tutor_llm import llama_server  # noqa: F401 (the session's real model server)
-from tutor import capacity
-from tutor.models import Message
+from tutor.chat.models import Message
+from tutor.inference import capacity
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.llm, pytest.mark.slow]
 

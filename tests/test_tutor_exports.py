@@ -1,7 +1,8 @@
-"""Exports read back the way Moodle reads them, for every kind of question: GIFT by a port of qformat_gift's
-parsing rules (question/format/gift/format.php), Moodle XML by a port of the fields and rules of qformat_xml's import
+"""Exports read back the way Moodle reads them, for every kind of question: GIFT by a port of qformat_gift's parsing
+rules (question/format/gift/format.php), Moodle XML by a port of the fields and rules of qformat_xml's import
 (question/format/xml/format.php) and the values Moodle's question types accept. Text with HTML's and GIFT's special
-characters arrives as the lecturer wrote it; a Moodle XML export imported again (tutor.imports) is the same set."""
+characters arrives as the lecturer wrote it; a Moodle XML export imported again (tutor.questions.imports) is the same
+set."""
 
 import html
 import re
@@ -10,10 +11,10 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from courses.models import Course
-from tutor import item_checks
-from tutor.exports import gift, moodle_xml
-from tutor.imports import QuestionImportError, import_moodle_xml, parse
-from tutor.models import Question, QuestionChange, QuestionSet
+from tutor.questions import item_checks
+from tutor.questions.exports import gift, moodle_xml
+from tutor.questions.imports import QuestionImportError, import_moodle_xml, parse
+from tutor.questions.models import Question, QuestionChange, QuestionSet
 
 TRICKY = {
     "stem": "Was bedeutet Starvation <niedrig> bei #include <stdio.h> & Co.?",

@@ -1,18 +1,20 @@
-"""A whole text at once (tutor.generation): the lecturer picks a document or chapters in the section tree and asks for
-N questions per section; each section is its own task on the generate queue, a set per section (placeable beside it)
-or one set for all; a failing section stops no other; generating again fills only what is missing. Through the real
-stack (Celery worker, PostgreSQL, the stub model on loopback), and once with the real llama.cpp server."""
+"""A whole text at once (tutor.questions.generation): the lecturer picks a document or chapters in the section tree
+and asks for N questions per section; each section is its own task on the generate queue, a set per section
+(placeable beside it) or one set for all; a failing section stops no other; generating again fills only what is
+missing. Through the real stack (Celery worker, PostgreSQL, the stub model on loopback), and once with the real
+llama.cpp server."""
 
 import json
 
 import pytest
 
+from courses import sections as course_sections
 from courses.models import Membership, Section
 from lti import placements
 from tests.support import QuestionModelStub, make_member, page_data, point_tutor_at, session_headers, wait_for
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
-from tutor import generation, items, questions
-from tutor.models import GenerationPart, GenerationRun, Question, QuestionSet
+from tutor.questions import generation, items, review
+from tutor.questions.models import GenerationPart, GenerationRun, Question, QuestionSet
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -124,7 +126,7 @@ def test_a_whole_text_becomes_a_set_per_section_and_a_failing_section_stops_no_o
         assert [q.stem for q in sets[name].questions.order_by("position")] == [q["stem"] for q in QUESTIONS[name]]
 
     page = client.get(f"/c/{course.pk}/questions/runs/{run.pk}/", headers=session_headers(token)).content.decode()
-    status = client.get(page_data(page, "run", "status-url")).json()  # what the page polls: the API
+    status = client.get(page_data(page, "run", "status-url"), headers=session_headers(token)).json()  # what the page polls: the API
     assert (status["sections"], status["done"], status["failed"], status["finished"]) == (4, 3, 1, True)
     assert (status["requested"], status["made"]) == (8, 6)
     assert [p["state"] for p in status["parts"]] == ["done", "done", "failed", "done"]  # in the text's order
@@ -163,11 +165,11 @@ def test_a_whole_text_becomes_a_set_per_section_and_a_failing_section_stops_no_o
 def test_one_set_for_chosen_chapters_with_every_kind(celery_worker, stub_llm, client, course):
     _, token = make_member(course, Membership.INSTRUCTOR)
     point_tutor_at(course, stub_llm.url)
-    [document] = questions.section_tree(course)
+    [document] = review.section_tree(course)
     assert [(c["title"], [s.title for s in c["sections"]]) for c in document["chapters"]] == [
         ("Systemstart", ["Der Init-Prozess", "Dienste"]), ("Paketverwaltung", ["APT", "Netzwerk"])]
     chapter = document["chapters"][0]["key"]
-    chosen = generation.chosen_sections(course, chapter_keys=[chapter])
+    chosen = course_sections.chosen_sections(course, chapter_keys=[chapter])
     assert [s.title for s in chosen] == ["Der Init-Prozess", "Dienste"]  # the chapter's sections, not the next's
     kinds = [items.Question.TRUE_FALSE, items.Question.SHORT]
     truths = {"Der Init-Prozess": {"statement": "Der Init-Prozess hat die Prozessnummer 1.", "answer": True,
@@ -223,7 +225,7 @@ def test_the_real_model_s_questions_finish_cleanly_whatever_it_writes(llama_serv
     with a reason, never crashed; stored questions passed the form check. Then with a token limit so small that the
     answer ends with finish_reason "length": still a clean end."""
     point_tutor_at(course, llama_server, timeout_seconds=300)
-    sections = generation.chosen_sections(course, section_ids=[Section.objects.get(title="Der Init-Prozess").pk])
+    sections = course_sections.chosen_sections(course, section_ids=[Section.objects.get(title="Der Init-Prozess").pk])
     run = generation.start_run(course, sections, 3, [Question.SINGLE, Question.TRUE_FALSE, Question.SHORT],
                                one_set=True)
     question_set = QuestionSet.objects.filter(parts__run=run).distinct().get()

@@ -5,7 +5,7 @@ import pytest
 
 from tests.stub_llm import StubLLM
 from tests.support import closed_port_url
-from tutor.inference import (
+from tutor.inference.client import (
     DONE,
     JSON_OBJECT_SCHEMA,
     JSON_SCHEMA,
@@ -197,7 +197,7 @@ def test_only_allowed_inference_hosts_are_ever_contacted(settings):
 def test_near_the_window_the_server_s_tokenizer_counts(stub):
     """The estimate (3.5 characters a token) undercounts for this server's tokenizer (2): fit() asks the server
     before refusing, and the route that answered is remembered."""
-    from tutor import inference
+    from tutor.inference import client as inference
 
     inference._tokenize_routes.clear()
     client = InferenceClient(endpoints=[Endpoint(url=stub.url)], retries=0, context_tokens=1000)
@@ -213,7 +213,7 @@ def test_near_the_window_the_server_s_tokenizer_counts(stub):
 
 def test_a_server_without_a_tokenizer_keeps_the_estimate(stub):
     """Ollama has no tokenize route: both routes are tried once, then the estimate is used without asking."""
-    from tutor import inference
+    from tutor.inference import client as inference
 
     inference._tokenize_routes.clear()
     stub.tokenizer = False

@@ -1,6 +1,7 @@
-"""The checks a question passes before a lecturer sees it (tutor.items' form check, tutor.item_checks: grounded,
-near-duplicate, the test student), each with a stub model that writes the failing question, through the real stack:
-the Celery worker on the generate queue, PostgreSQL with pgvector, and the loopback stub inference server."""
+"""The checks a question passes before a lecturer sees it (tutor.questions.items' form check,
+tutor.questions.item_checks: grounded, near-duplicate, the test student), each with a stub model that writes the
+failing question, through the real stack: the Celery worker on the generate queue, PostgreSQL with pgvector, and the
+loopback stub inference server."""
 
 import json
 
@@ -9,8 +10,9 @@ import pytest
 from courses.models import Chunk, Membership, Section
 from tests.stub_llm import split_tokens
 from tests.support import INIT_TEXT, QuestionModelStub, make_member, point_tutor_at, session_headers, wait_for
-from tutor import generation, item_checks, items
-from tutor.models import Question, QuestionSet, TutorConfig
+from tutor.models import TutorConfig
+from tutor.questions import generation, item_checks, items
+from tutor.questions.models import Question, QuestionSet
 
 COURSE_TEXTS = [("systemstart.md", INIT_TEXT)]
 

@@ -1,6 +1,6 @@
-"""Item statistics of a released set (tutor.item_stats) from students' real submissions (tutor.practice.submit):
-difficulty, discrimination (point-biserial against the rest score, upper-lower 27 %), option shares, the flags on
-the set page, and the CSV export."""
+"""Item statistics of a released set (tutor.questions.item_stats) from students' real submissions
+(tutor.questions.practice.submit): difficulty, discrimination (point-biserial against the rest score, upper-lower 27
+%), option shares, the flags on the set page, and the CSV export."""
 
 import csv
 import io
@@ -10,8 +10,8 @@ import pytest
 
 from courses.models import Membership
 from tests.support import make_member, session_headers
-from tutor import item_stats, practice
-from tutor.models import Question, QuestionSet
+from tutor.questions import item_stats, practice
+from tutor.questions.models import Question, QuestionSet
 
 pytestmark = pytest.mark.django_db
 

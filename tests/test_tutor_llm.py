@@ -9,9 +9,9 @@ import pytest
 
 from deploy.stack import ROOT, free_port, smollm2_path, stop_process, wait_for_port
 from tests.support import INIT_TEXT, make_course, make_member, point_tutor_at
-from tutor import conversations
-from tutor.inference import DONE, Endpoint, InferenceClient, parse_sse_line
-from tutor.models import Citation, Message
+from tutor.chat import conversations
+from tutor.chat.models import Citation, Message
+from tutor.inference.client import DONE, Endpoint, InferenceClient, parse_sse_line
 
 pytestmark = pytest.mark.llm
 
@@ -93,7 +93,7 @@ def test_the_embedded_server_queues_requests_and_never_interrupts_an_answer(llam
 def test_the_server_s_own_tokenizer_counts_the_prompt(llama_server):
     """Near the context window the tutor counts with the model's tokenizer: llama-cpp-python's
     /extras/tokenize/count (after /tokenize, vLLM's and llama-server's route, was not found there)."""
-    from tutor import inference
+    from tutor.inference import client as inference
 
     client = InferenceClient(endpoints=[Endpoint(url=llama_server)], retries=0, timeout=120, context_tokens=4096)
     text = "Der Init-Prozess hat die Prozessnummer 1. " * 20
@@ -130,8 +130,8 @@ def test_a_chat_answer_from_smollm2_through_the_worker(celery_worker, llama_serv
 def test_smollm2_answers_what_the_texts_hold_and_never_sees_an_off_topic_question(llama_server, settings, tmp_path):
     """The embedded model's defaults (quote check and rewriting off for CHAT_WEAK_MODELS): the retrieval evidence
     alone decides; an off-topic question is declined without a request to the model, a covered one answered."""
-    from tutor.answering import Collector, respond
-    from tutor.checks import ask
+    from tutor.chat.answering import Collector, respond
+    from tutor.chat.checks import ask
     from tutor.models import TutorConfig
 
     settings.EMBEDDING_MODEL, settings.MEDIA_ROOT = "static", tmp_path / "media"

@@ -80,3 +80,52 @@ def test_sets_made_before_parts_get_a_part_per_section():
         assert new.get_model("tutor", "Question").objects.filter(part__isnull=False).count() == 3
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+TODAY = [("tutor", "0006_merge_answerability_and_questions")]  # the schema before tutor/ became three rooms
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_row_of_every_tutor_table_survives_the_upgrade_from_today_s_schema():
+    """From the schema as it was when tutor/ became three rooms (chat, questions, inference), with rows in every
+    tutor table, to the latest migration: each row is still there with the values it had (the fields of that
+    schema)."""
+    old = migrate(TODAY)
+    try:
+        model = lambda name: old.get_model("tutor", name)  # noqa: E731
+        course = old.get_model("courses", "Course").objects.create(title="Kurs")
+        user = old.get_model("auth", "User").objects.create(username="student")
+        document = old.get_model("courses", "Document").objects.create(course=course, title="Text", file="x.md",
+                                                                       filename="x.md", sha256="0", kind="md")
+        section = old.get_model("courses", "Section").objects.create(document=document, path="A", title="A", order=0)
+        model("TutorConfig").objects.create(course=course, system_prompt="Antworte kurz.")
+        conversation = model("Conversation").objects.create(course=course, user=user)
+        message = model("Message").objects.create(conversation=conversation, role="assistant", text="Antwort")
+        model("Citation").objects.create(message=message, number=1, chunk_id=7, document_title="Text")
+        model("Feedback").objects.create(message=message, rating=1, comment="gut")
+        model("TestQuestion").objects.create(course=course, question="Was ist init?")
+        run = model("GenerationRun").objects.create(course=course, title="Lauf", created_by=user)
+        question_set = model("QuestionSet").objects.create(course=course, title="Satz", section=section,
+                                                           created_by=user)
+        question_set.sections.set([section])
+        part = model("GenerationPart").objects.create(question_set=question_set, section=section, run=run)
+        question = model("Question").objects.create(question_set=question_set, part=part, position=1,
+                                                    stem="Frage?", options=["a", "b"], correct_index=0,
+                                                    source_section=section)
+        model("QuestionChange").objects.create(question=question, user=user, action="edit")
+        model("Attempt").objects.create(question_set=question_set, user=user, answers={"1": 0}, score=1,
+                                        max_score=1)
+        tutor_models = list(old.get_app_config("tutor").get_models())
+        assert len(tutor_models) == 12
+        before = {m.__name__: (list(m.objects.order_by("pk").values(*[f.attname for f in m._meta.concrete_fields])),
+                               [f.attname for f in m._meta.concrete_fields]) for m in tutor_models}
+        assert all(rows for rows, _fields in before.values())
+        through = list(model("QuestionSet").sections.through.objects.values_list("questionset_id", "section_id"))
+
+        new = migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        for name, (rows, fields) in before.items():
+            assert list(new.get_model("tutor", name).objects.order_by("pk").values(*fields)) == rows, name
+        assert list(new.get_model("tutor", "QuestionSet").sections.through.objects.values_list(
+            "questionset_id", "section_id")) == through
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

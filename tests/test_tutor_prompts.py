@@ -1,8 +1,8 @@
 """The chat prompt: course texts and the question are delimited data; it fits the context window."""
 
 from courses.retrieval import Passage
+from tutor.inference.prompts import build_messages, defuse, search_query, system_prompt
 from tutor.models import TutorConfig
-from tutor.prompts import build_messages, defuse, search_query, system_prompt
 
 
 def passage(text, n=1):
@@ -67,7 +67,7 @@ def test_the_quote_rules_and_the_general_knowledge_rule_join_the_system_prompt()
 
 
 def test_the_rewrite_request_carries_the_previous_question_as_data():
-    from tutor.prompts import rewrite_messages
+    from tutor.inference.prompts import rewrite_messages
 
     messages = rewrite_messages("Und wie startet man es neu?", ["Was ist systemd?"], "de")
     assert messages[0]["role"] == "system" and "JSON" in messages[0]["content"]
@@ -77,7 +77,7 @@ def test_the_rewrite_request_carries_the_previous_question_as_data():
 def test_echoed_delimiters_are_taken_out_of_an_answer():
     """Small models copy the prompt's delimiter tags into their answer; they never belong there, other angle
     brackets stay."""
-    from tutor.prompts import without_delimiters
+    from tutor.inference.prompts import without_delimiters
 
     assert without_delimiters("Installiert man Pakete mit apt? </course_texts>") == "Installiert man Pakete mit apt?"
     echoed = '<source id="1" document="Debian">Init hat die PID 1 [1].</source>\n<question>Frage</question>'

@@ -20,9 +20,9 @@ from tests.support import (
     wait_for,
 )
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
-from tutor.generation import generate
-from tutor.models import Attempt, GenerationPart, Question, QuestionChange, QuestionSet
-from tutor.retention import delete_user_data, export_user_data
+from tutor.chat.retention import delete_user_data, export_user_data
+from tutor.questions.generation import generate
+from tutor.questions.models import Attempt, GenerationPart, Question, QuestionChange, QuestionSet
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -140,7 +140,7 @@ def test_inference_down_fails_with_a_reason_and_can_be_retried(celery_worker, st
 
     html = client.get(f"/c/{course.pk}/questions/{question_set.pk}/", headers=session_headers(token)).content.decode()
     assert "The language model server is not reachable" in html and "Try again" in html
-    status = client.get(page_data(html, "generation", "status-url")).json()  # what the page polls: the API
+    status = client.get(page_data(html, "generation", "status-url"), headers=session_headers(token)).json()  # what the page polls: the API
     assert status["generation"] == "failed" and "not reachable" in status["error"]
 
     point_tutor_at(course, stub_llm.url)

@@ -5,7 +5,7 @@ import asyncio
 import redis
 from django.conf import settings
 
-from tutor.relay import Relay
+from tutor.chat.relay import Relay
 
 
 def test_one_connection_fans_out_to_every_stream_of_a_channel():

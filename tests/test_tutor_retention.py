@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from courses.models import Course
 from tests.support import make_member
-from tutor.models import Citation, Conversation, Feedback, Message, TutorConfig
-from tutor.retention import delete_user_data, export_user_data, purge_conversations
+from tutor.chat.models import Citation, Conversation, Feedback, Message
+from tutor.chat.retention import delete_user_data, export_user_data, purge_conversations
+from tutor.models import TutorConfig
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,9 @@ from django.urls import reverse
 
 from courses.models import Course, Membership
 from tests.support import make_member, session_headers
-from tutor import conversations
-from tutor.models import Conversation, Feedback, Message, TestQuestion, TutorConfig
+from tutor.chat import conversations
+from tutor.chat.models import Conversation, Feedback, Message, TestQuestion
+from tutor.models import TutorConfig
 
 pytestmark = pytest.mark.django_db
 
@@ -83,7 +84,7 @@ def test_learners_may_not_open_the_lecturer_pages(client, course):
 def test_asking_stores_the_question_and_a_pending_answer(client, course, monkeypatch):
     queued = []
     # a session Celery worker started by other tests would answer it before it is read: only record the queueing
-    monkeypatch.setattr("tutor.tasks.chat_answer.delay", lambda message_id, *language: queued.append(message_id))
+    monkeypatch.setattr("tutor.chat.tasks.chat_answer.delay", lambda message_id, *language: queued.append(message_id))
     user, token = make_member(course)
     response = client.post(reverse("tutor:ask", args=[course.pk]), {"text": "Was ist PID 1?"}, headers=session_headers(token))
     assert response.status_code == 200
@@ -103,11 +104,18 @@ def test_one_message_as_json_only_for_its_author(client, course):
     assert client.get(url, headers=session_headers(other_token)).status_code == 404
 
 
+def test_django_s_deploy_check_sees_the_csrf_protection():
+    """`manage.py check --deploy` finds Django's own CsrfViewMiddleware (security.W003 would say it is missing)."""
+    from django.core.checks.security.csrf import check_csrf_middleware
+
+    assert check_csrf_middleware(None) == [] and settings.CSRF_USE_SESSIONS
+
+
 @pytest.mark.django_db(transaction=True)  # the async view works on other threads' connections
 def test_a_cross_site_post_is_refused_by_the_csrf_check(course, monkeypatch):
     """Another site's form posts with the person's cookie but cannot know the session's CSRF token: Django's
     CsrfViewMiddleware refuses it before the view (no course view is exempt)."""
-    monkeypatch.setattr("tutor.tasks.chat_answer.delay", lambda message_id, *language: None)
+    monkeypatch.setattr("tutor.chat.tasks.chat_answer.delay", lambda message_id, *language: None)
     user, key = make_member(course)
     browser = Client(enforce_csrf_checks=True)
     browser.cookies[settings.SESSION_COOKIE_NAME] = key  # the cookie the browser would send along

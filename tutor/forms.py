@@ -5,8 +5,9 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from tutor.models import TestQuestion, TutorConfig
-from tutor.prompts import DEFAULT_SYSTEM_PROMPT
+from tutor.chat.models import TestQuestion
+from tutor.inference.prompts import DEFAULT_SYSTEM_PROMPT
+from tutor.models import TutorConfig
 
 
 class TutorConfigForm(forms.ModelForm):

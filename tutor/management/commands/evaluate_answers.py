@@ -1,7 +1,7 @@
 """Measure the tutor's answers end to end: which questions it answers correctly and which it declines.
 
 Ingests a folder into a throwaway course and asks every question through the real chat pipeline
-(tutor.answering.respond: retrieval, the answerability evidence, the configured model, the quote check), so an
+(tutor.chat.answering.respond: retrieval, the answerability evidence, the configured model, the quote check), so an
 institution can pick its model by measurement on its own texts. Works with any OpenAI-compatible or Ollama server.
 """
 
@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from courses.evaluation import load_questions, throwaway_course
-from tutor.checks import ask
+from tutor.chat.checks import ask
 from tutor.models import TutorConfig
 
 

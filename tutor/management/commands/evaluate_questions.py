@@ -11,11 +11,13 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Sum
 
+from courses import sections as course_sections
 from courses.documents import EXTENSIONS, UploadError, add_document
 from courses.ingest import ingest_document
 from courses.models import Course
-from tutor import generation, item_checks, items
-from tutor.models import GenerationPart, QuestionSet, TutorConfig
+from tutor.models import TutorConfig
+from tutor.questions import generation, item_checks, items
+from tutor.questions.models import GenerationPart, QuestionSet
 
 CHECKS = [item_checks.GROUNDED, item_checks.DUPLICATE, item_checks.TEST_STUDENT]
 
@@ -63,7 +65,7 @@ class Command(BaseCommand):
             TutorConfig.objects.update_or_create(course=course, defaults={
                 "endpoint": inference_url, "answer_language": language, "question_test_student": test_student,
                 "question_test_tries": tries})
-            chosen = spread(list(generation.sections_with_text(course)), sections)
+            chosen = spread(list(course_sections.sections_with_text(course)), sections)
             question_set = QuestionSet.objects.create(course=course, title="evaluate_questions",
                                                       requested=per_section * len(chosen),
                                                       kinds=items.parse_kinds(kinds.split(",")))

@@ -1,9 +1,9 @@
-"""Show or set how many requests each model server works on at once (tutor.capacity), for every process."""
+"""Show or set how many requests each model server works on at once (tutor.inference.capacity), for every process."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from tutor import capacity
+from tutor.inference import capacity
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from tutor.retention import purge_conversations
+from tutor.chat.retention import purge_conversations
 
 
 class Command(BaseCommand):

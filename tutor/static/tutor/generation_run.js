@@ -1,5 +1,5 @@
 /* A whole-text run: each section's state, made and dropped questions are polled from the API (GET
-/api/v1/courses/{course}/generation-runs/{run}/, the page's launch token in the URL) and updated in place until every
+/api/v1/courses/{course}/generation-runs/{run}/, the session in its header where needed, static/base/base.js) and updated in place until every
 section has finished. */
 const box = document.getElementById("run");
 const counts = document.getElementById("run-counts");

@@ -1,6 +1,6 @@
 /* The review page of a question set: while questions are generated or a part of one is rewritten by the model, the
-set's state is polled from the API (GET /api/v1/courses/{course}/question-sets/{set}/, the page's launch token in
-the URL) and the page reloads when it has ended; "Select all" ticks every question for the bulk review. */
+set's state is polled from the API (GET /api/v1/courses/{course}/question-sets/{set}/, the session in its header
+where needed: static/base/base.js) and the page reloads when it has ended; "Select all" ticks every question for the bulk review. */
 const box = document.getElementById("generation");
 
 async function poll() {

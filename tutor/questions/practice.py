@@ -18,9 +18,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from lti import ags
-from tutor import items
-from tutor.models import Attempt, QuestionSet
-from tutor.questions import released_questions
+from tutor.questions import items
+from tutor.questions.models import Attempt, QuestionSet
+from tutor.questions.review import released_questions
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def submit(question_set, user, answers, *, report=True):
 
 
 def _enqueue(attempt_id):
-    from tutor.tasks import grade_attempt
+    from tutor.questions.tasks import grade_attempt
 
     grade_attempt.delay(attempt_id)
 

@@ -16,8 +16,8 @@ from collections import Counter
 from django.utils.translation import gettext as _
 
 from courses.models import Membership
-from tutor import items
-from tutor.models import Question
+from tutor.questions import items
+from tutor.questions.models import Question
 
 MIN_STUDENTS = 5
 EASY, HARD = 0.9, 0.2

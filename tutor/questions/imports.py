@@ -13,9 +13,9 @@ from django.db.models import Max
 from django.utils.translation import gettext as _
 from lxml import etree
 
-from tutor import item_checks, items
-from tutor.exports import MODEL_ANSWER_CLASS, RUBRIC_CLASS
-from tutor.models import Question, QuestionChange, QuestionSet
+from tutor.questions import item_checks, items
+from tutor.questions.exports import MODEL_ANSWER_CLASS, RUBRIC_CLASS
+from tutor.questions.models import Question, QuestionChange, QuestionSet
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The passages an answer may use: the course's best passages for the question (and its rewordings), and,
 when CHAT_MIN_RELEVANCE is set, only those reaching that hybrid retrieval score. Whether they hold the answer at
-all is tutor.answerability's judgement (raw similarity and word coverage, not ranks)."""
+all is tutor.chat.answerability's judgement (raw similarity and word coverage, not ranks)."""
 
 from django.conf import settings
 

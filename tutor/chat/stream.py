@@ -1,11 +1,11 @@
 """The answer stream's protocol, both ends: the chat worker appends an answer's pieces to a Redis buffer and
 publishes them on the answer's channel (Publisher); the web process relays them to the browser as server-sent
-events (answer_events), over its one pub/sub connection (tutor.relay).
+events (answer_events), over its one pub/sub connection (tutor.chat.relay).
 
 Channel messages are JSON: ``{"t": "delta", "text", "end"}`` (a piece and the buffer's length after it),
 ``{"t": "queue", "ahead"}`` (waiting for a slot of the model server; 0 when its turn came),
 ``{"t": "reset"}`` (the answer starts over) and ``{"t": "end", "status", "message"}`` (the final payload of
-tutor.payloads, without URLs; also kept under final_key for a stream opened after the end). The browser gets
+tutor.chat.payloads, without URLs; also kept under final_key for a stream opened after the end). The browser gets
 ``snapshot`` (the text so far), ``queue``, ``delta`` and ``final`` (with the reader's passage URLs) events.
 """
 
@@ -20,9 +20,9 @@ from django.utils import timezone, translation
 
 from config import metrics
 from config.threads import db_in_thread
-from tutor.models import Message
-from tutor.payloads import error_text, message_payload, payload, with_urls
-from tutor.relay import relay
+from tutor.chat.models import Message
+from tutor.chat.payloads import error_text, message_payload, payload, with_urls
+from tutor.chat.relay import relay
 
 log = logging.getLogger(__name__)
 

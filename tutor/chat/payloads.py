@@ -11,7 +11,7 @@ import re
 from config.errors import CHAT, error_message
 from courses.access import tool_url
 from courses.rendering import render_markdown
-from tutor.models import Message
+from tutor.chat.models import Message
 
 SOURCE_HREF = "#source-{}"
 _SOURCE_LINK = re.compile(r'href="#source-(\d{1,2})"')

@@ -1,5 +1,5 @@
 """Taking a question: the person's conversations, the rate limit, a question stored with its pending answer and
-queued for the chat worker (tutor.answering), and the retry of a failed answer."""
+queued for the chat worker (tutor.chat.answering), and the retry of a failed answer."""
 
 import logging
 
@@ -10,8 +10,8 @@ from django.db import models, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from tutor import stream
-from tutor.models import Citation, Conversation, Message
+from tutor.chat import stream
+from tutor.chat.models import Citation, Conversation, Message
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def retry(course, user, message_id):
 
     Only the person's own failed answers can be retried; a retry counts against the rate limit.
     """
-    from tutor.tasks import chat_answer
+    from tutor.chat.tasks import chat_answer
 
     answer = Message.objects.filter(pk=message_id, role=Message.ASSISTANT, conversation__course=course,
                                     conversation__user=user).select_related("conversation").first()
@@ -97,7 +97,7 @@ def retry(course, user, message_id):
 
 def ask(course, user, text, *, conversation=None):
     """Store the question and a pending answer, queue the answer on the chat queue; returns (question, answer)."""
-    from tutor.tasks import chat_answer
+    from tutor.chat.tasks import chat_answer
 
     text = (text or "").strip()
     if not text:

@@ -10,7 +10,7 @@ A question of the model arrives as a JSON object of its kind's schema; ``from_mo
 import re
 import unicodedata
 
-from tutor.models import Question
+from tutor.questions.models import Question
 
 KIND_ORDER = [Question.SINGLE, Question.MULTIPLE, Question.TRUE_FALSE, Question.SHORT, Question.OPEN]
 MIN_OPTIONS, MAX_OPTIONS = 2, 6

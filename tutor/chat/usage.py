@@ -16,7 +16,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from courses.language import STOPWORDS
-from tutor.models import Feedback, Message
+from tutor.chat.models import Feedback, Message
 
 
 def questions_per_day(course_id, days=30):

@@ -1,6 +1,7 @@
 """Pages and endpoints of the tutor: the chat page, asking, the answer stream (SSE), feedback, settings, usage.
 
-Thin views over tutor.conversations (taking a question), tutor.stream (relaying an answer) and tutor.payloads.
+Thin views over tutor.chat.conversations (taking a question), tutor.chat.stream (relaying an answer) and
+tutor.chat.payloads.
 
 Every view passes the course access rule (courses.access.course_member, its async form for the chat's
 async views); POST endpoints are checked against cross-site requests by Django's CsrfViewMiddleware.
@@ -20,11 +21,12 @@ from django.views.decorators.http import require_POST
 
 from config.threads import db_in_thread
 from courses.access import course_member, tool_url
-from tutor import conversations, stream
+from tutor.chat import conversations, stream
+from tutor.chat.models import Feedback, Message, TestQuestion
+from tutor.chat.payloads import message_payload
+from tutor.chat.usage import declined_topics, usage_report
 from tutor.forms import FeedbackForm, TestQuestionForm, TutorConfigForm
-from tutor.models import Feedback, Message, TestQuestion, TutorConfig
-from tutor.payloads import message_payload
-from tutor.usage import declined_topics, usage_report
+from tutor.models import TutorConfig
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ def home(request, course_id):
 def _setup(course):
     """What a teacher sees on the chat page: how far the course's tutor is set up (texts, question sets)."""
     from courses.models import Document
-    from tutor.models import QuestionSet
+    from tutor.questions.models import QuestionSet
 
     documents = Document.objects.filter(course=course)
     return {"documents": documents.count(), "ready": documents.ready().count(),
@@ -156,7 +158,7 @@ def message(request, course_id, message_id):
     return JsonResponse(message_payload(found))
 
 
-# --- The answer stream (tutor.stream) ---------------------------------------------------------------
+# --- The answer stream (tutor.chat.stream) ---------------------------------------------------------------
 
 @course_member()
 async def answer_stream(request, course_id, message_id):
@@ -240,7 +242,7 @@ def delete_test_question(request, course_id, test_id):
 @course_member(teaching=True)
 def check_test_questions(request, course_id):
     """Ask the tutor every test question again (queue "generate", as batch work beside the chat)."""
-    from tutor.tasks import generate_test_checks
+    from tutor.chat.tasks import generate_test_checks
 
     TestQuestion.objects.filter(course=request.course).update(checked_at=None)
     cache.set(_checking_key(course_id), True, timeout=3600)

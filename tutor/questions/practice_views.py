@@ -1,19 +1,19 @@
 """Students' practice pages: the released sets of a course, answering one (every kind of question, with the set's
 grading rule and attempt limit shown before they start), and the result of an attempt.
 
-Thin views: the work is in tutor.practice. Students only ever see released sets and their approved questions.
+Thin views: the work is in tutor.questions.practice. Students only ever see released sets and their approved
+questions.
 """
 
 import logging
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
 from django.views.decorators.cache import never_cache
 
 from courses.access import course_member, tool_url
-from tutor import practice, questions
-from tutor.models import Attempt, QuestionSet
+from tutor.questions import practice, review
+from tutor.questions.models import Attempt, QuestionSet
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def practice_set(request, course_id, set_id):
     for attempt in earlier:
         attempt.score_text = practice.number(attempt.score)
     return render(request, "tutor/practice_set.html", {
-        "course": request.course, "set": found, "questions": questions.released_questions(found),
+        "course": request.course, "set": found, "questions": review.released_questions(found),
         "graded": practice.is_graded(found), "is_teaching": request.membership.is_teaching,
         "rule": practice.grading_rule_text(found),
         "left": None if request.membership.is_teaching else practice.attempts_left(found, request.user),
@@ -64,11 +64,3 @@ def practice_result(request, course_id, set_id, attempt_id):
         "course": request.course, "set": attempt.question_set, "attempt": attempt,
         "results": practice.results(attempt), "score": practice.number(attempt.score),
         "is_teaching": request.membership.is_teaching})
-
-
-urlpatterns = [
-    path("c/<int:course_id>/practice/", practice_sets, name="practice"),
-    path("c/<int:course_id>/practice/<int:set_id>/", practice_set, name="practice-set"),
-    path("c/<int:course_id>/practice/<int:set_id>/attempt/<int:attempt_id>/", practice_result,
-         name="practice-result"),
-]

@@ -7,7 +7,7 @@ delimiters is defused, and the system prompt says that nothing inside them is an
 
 import re
 
-from tutor.inference import count_message_tokens, count_tokens, truncate_to_tokens
+from tutor.inference.client import count_message_tokens, count_tokens, truncate_to_tokens
 
 DEFAULT_SYSTEM_PROMPT = {
     "de": (
@@ -42,7 +42,7 @@ STRICTNESS_RULES = {
                      "and without a source number."),
 }
 
-# The quote check (tutor.answerability): after its answer the model quotes its evidence per source
+# The quote check (tutor.chat.answerability): after its answer the model quotes its evidence per source
 QUOTE_RULES = {
     "de": ("Schreibe nach deiner Antwort eine Zeile „QUOTES:“ und darunter für jede Quelle, auf die du dich "
            "stützt, eine Zeile mit ihrer Nummer und einem wörtlichen Satz aus dieser Quelle, der die Antwort belegt, "

@@ -2,8 +2,9 @@
 the progress of a whole-text run, a set's review (checks and their reasons, edit, rewrite, bulk review, history,
 release, grading rule), import and export, and the item statistics.
 
-Thin views: the work is in tutor.questions, tutor.generation, tutor.practice, tutor.imports, tutor.exports and
-tutor.item_stats. Every view here needs ``course_member(teaching=True)``.
+Thin views: the work is in tutor.questions.review, tutor.questions.generation, tutor.questions.practice,
+tutor.questions.imports, tutor.questions.exports and tutor.questions.item_stats. Every view here needs
+``course_member(teaching=True)``.
 """
 
 import logging
@@ -11,17 +12,18 @@ import logging
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from courses import sections as course_sections
 from courses.access import course_member, tool_url
-from tutor import exports, generation, item_checks, item_stats, practice, questions
-from tutor.imports import MAX_IMPORT_BYTES, QuestionImportError, import_file
-from tutor.models import GenerationRun, Question, QuestionSet, TutorConfig
+from tutor.models import TutorConfig
+from tutor.questions import exports, generation, item_checks, item_stats, practice, review
+from tutor.questions.imports import MAX_IMPORT_BYTES, QuestionImportError, import_file
+from tutor.questions.models import GenerationRun, Question, QuestionSet
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ def question_sets(request, course_id):
     course = request.course
     return render(request, "tutor/questions.html", {
         "course": course, "sets": QuestionSet.objects.filter(course=course).prefetch_related("questions"),
-        "runs": GenerationRun.objects.filter(course=course)[:10], "tree": questions.section_tree(course),
+        "runs": GenerationRun.objects.filter(course=course)[:10], "tree": review.section_tree(course),
         "kinds": Question.KINDS, "max_per_section": generation.MAX_PER_SECTION,
         "draft_sets": QuestionSet.objects.filter(course=course, status=QuestionSet.DRAFT),
         "config": TutorConfig.for_course(course), "test_student_modes": TutorConfig.TEST_STUDENT})
@@ -67,7 +69,7 @@ def question_sets(request, course_id):
 
 def _start(request, course_id):
     post = request.POST
-    sections = generation.chosen_sections(request.course, post.getlist("section"), post.getlist("chapter"),
+    sections = course_sections.chosen_sections(request.course, post.getlist("section"), post.getlist("chapter"),
                                           post.getlist("document"))
     try:
         run = generation.start_run(request.course, sections, post.get("count", ""), post.getlist("kind"),
@@ -144,7 +146,7 @@ def generation_run(request, course_id, run_id):
     summary = generation.progress(parts)
     summary["reasons"] = [(generation.reason_label(c), n) for c, n in summary["reasons"].items()]
     for part in parts:
-        part.error_text = questions.part_error(part)
+        part.error_text = review.part_error(part)
     return render(request, "tutor/generation_run.html", {"course": request.course, "run": run, "parts": parts,
                                                           "summary": summary})
 
@@ -175,19 +177,19 @@ def _set_context(request, question_set):
         question.statistics_flags = flags.get(question.pk, [])
         question.answer_lines = "\n".join(question.accepted_answers)
         for change in question.changes.all():
-            change.label = questions.change_label(change.action)
+            change.label = review.change_label(change.action)
     parts = list(question_set.parts.select_related("section"))
     for part in parts:
-        part.error_text = questions.part_error(part)
+        part.error_text = review.part_error(part)
         part.dropped_reasons = [(generation.reason_label(c), n) for c, n in part.reasons.items()]
         for item in part.dropped_items:
             item["labels"] = [generation.reason_label(r) for r in item.get("reasons", [])]
             if item.get("check"):  # worded when shown, in the reader's language
                 item["detail"] = item_checks.describe(item["check"])
-    return {"course": request.course, "set": question_set, "error": questions.error_message(question_set),
+    return {"course": request.course, "set": question_set, "error": review.error_message(question_set),
             "questions": listed, "approved": sum(q.review == Question.APPROVED for q in listed),
             "attempts": question_set.attempts.count(), "graded": practice.is_graded(question_set),
-            "stats": practice.attempt_stats(question_set), "summary": questions.generation_summary(question_set),
+            "stats": practice.attempt_stats(question_set), "summary": review.generation_summary(question_set),
             "parts": parts, "grading_choices": QuestionSet.GRADING, "statistics": statistics,
             "revising": any(q.is_revising for q in listed)}
 
@@ -216,15 +218,15 @@ def question_edit(request, course_id, set_id, question_id):
     post = request.POST
     try:
         if post.get("decision"):
-            questions.review_question(found, post["decision"], request.user)
+            review.review_question(found, post["decision"], request.user)
         elif post.get("revise"):
             generation.start_revision(found, post["revise"], request.user)
             messages.success(request, _("The model is rewriting it; the page shows the result when it is ready."))
         else:
-            questions.edit_question(found, post.get("stem", ""), post.getlist("option"), post.get("correct", ""),
+            review.edit_question(found, post.get("stem", ""), post.getlist("option"), post.get("correct", ""),
                                     post.get("explanation", ""), user=request.user, **_edit_fields(post))
             messages.success(request, _("The question was saved."))
-    except (questions.QuestionError, generation.RevisionError) as exc:
+    except (review.QuestionError, generation.RevisionError) as exc:
         log.info("question %s: refused change: %s", question_id, exc)
         messages.error(request, str(exc))
     return redirect(tool_url("tutor:question-set", course_id, set_id)
@@ -240,21 +242,21 @@ def question_set_action(request, course_id, set_id):
     action = request.POST.get("action")
     try:
         if action == "release":
-            questions.release(found)
+            review.release(found)
             messages.success(request, _("The set is released: students can practise its approved questions."))
         elif action == "retry":
-            questions.retry_generation(found)
+            review.retry_generation(found)
             messages.success(request, _("The questions are being generated."))
         elif action in (Question.APPROVED, Question.REJECTED):
-            changed = questions.review_many(found, request.POST.getlist("question"), action, request.user)
+            changed = review.review_many(found, request.POST.getlist("question"), action, request.user)
             messages.success(request, ngettext("%(n)d question changed.", "%(n)d questions changed.", changed)
                              % {"n": changed})
         elif action == "grading":
             practice.set_grading(found, request.POST.get("grading"), request.POST.get("attempts_allowed"))
             messages.success(request, _("The grading rule was saved."))
         else:
-            raise questions.QuestionError(_("Unknown action."))
-    except (questions.QuestionError, practice.PracticeError) as exc:
+            raise review.QuestionError(_("Unknown action."))
+    except (review.QuestionError, practice.PracticeError) as exc:
         log.info("question set %s: refused action %s: %s", set_id, action, exc)
         messages.error(request, str(exc))
     return _to(request, "tutor:question-set", set_id)
@@ -286,24 +288,3 @@ def question_set_statistics(request, course_id, set_id, as_csv=False):
         entry["percent_options"] = [(label, round(100 * share), right) for label, share, right in entry["options"]]
     return render(request, "tutor/question_statistics.html", {
         "course": request.course, "set": found, "statistics": statistics, "min_students": item_stats.MIN_STUDENTS})
-
-
-urlpatterns = [
-    path("c/<int:course_id>/questions/", question_sets, name="questions"),
-    path("c/<int:course_id>/questions/checks/", question_checks, name="question-checks"),
-    path("c/<int:course_id>/questions/import/", questions_import, name="questions-import"),
-    path("c/<int:course_id>/questions/runs/<int:run_id>/", generation_run, name="generation-run"),
-    path("c/<int:course_id>/questions/runs/<int:run_id>/action/", generation_run_action,
-         name="generation-run-action"),
-    path("c/<int:course_id>/questions/<int:set_id>/", question_set, name="question-set"),
-    path("c/<int:course_id>/questions/<int:set_id>/action/", question_set_action, name="question-set-action"),
-    path("c/<int:course_id>/questions/<int:set_id>/q/<int:question_id>/", question_edit, name="question-edit"),
-    path("c/<int:course_id>/questions/<int:set_id>/export.xml", question_set_export, {"kind": "xml"},
-         name="question-set-xml"),
-    path("c/<int:course_id>/questions/<int:set_id>/export.gift", question_set_export, {"kind": "gift"},
-         name="question-set-gift"),
-    path("c/<int:course_id>/questions/<int:set_id>/statistics/", question_set_statistics,
-         name="question-set-statistics"),
-    path("c/<int:course_id>/questions/<int:set_id>/statistics.csv", question_set_statistics, {"as_csv": True},
-         name="question-set-statistics-csv"),
-]

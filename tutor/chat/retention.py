@@ -7,7 +7,9 @@ from django.core.cache import cache
 from django.db.models import Count
 from django.utils import timezone
 
-from tutor.models import Attempt, Conversation, Feedback, Message, QuestionChange, TutorConfig
+from tutor.chat.models import Conversation, Feedback, Message
+from tutor.models import TutorConfig
+from tutor.questions.models import Attempt, QuestionChange
 
 log = logging.getLogger(__name__)
 DEFAULT_RETENTION_DAYS = TutorConfig._meta.get_field("retention_days").default
@@ -76,7 +78,7 @@ _purge_checked = {"day": None}
 def schedule_daily_purge():
     """Queue the retention purge at most once a day, from whichever chat worker answers first (each process
     asks Redis once a day, not once per answer)."""
-    from tutor.tasks import chat_purge_conversations
+    from tutor.chat.tasks import chat_purge_conversations
 
     today = timezone.now().date().isoformat()
     if _purge_checked["day"] == today:

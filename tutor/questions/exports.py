@@ -17,8 +17,8 @@ from django.http import HttpResponse
 from django.utils.html import escape
 from django.utils.http import content_disposition_header
 
-from tutor.models import Question
-from tutor.questions import released_questions
+from tutor.questions.models import Question
+from tutor.questions.review import released_questions
 
 # Moodle's grade options (question_bank::fraction_options_full) that split 100 % among 1 to 6 options
 _SHARES = {1: "100", 2: "50", 3: "33.33333", 4: "25", 5: "20", 6: "16.66667"}

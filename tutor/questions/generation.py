@@ -2,13 +2,13 @@
 
 A set's questions about one section are a GenerationPart, written by its own task (``tutor.tasks.
 generate_question_part``, queue ``generate``, kind=BATCH at the model server so chat goes first). The task asks the
-model for what is missing, per kind of question, as JSON of that kind's schema; checks every question (tutor.items'
-form check, then tutor.item_checks: grounded, near-duplicate, the test student); drops what fails the form, repeats
-a course's question or (when the course says so) fails the test student; asks again for what was dropped, a bounded
-number of rounds; and stores the rest in one transaction that never stores more than the part still misses. So a
-task delivered twice, a rerun, or a worker killed mid-task never makes a question twice, and a failure in one
-section touches no other. The part keeps how many questions were asked for, made and dropped, why, and the model's
-share of the time.
+model for what is missing, per kind of question, as JSON of that kind's schema; checks every question
+(tutor.questions.items' form check, then tutor.questions.item_checks: grounded, near-duplicate, the test student);
+drops what fails the form, repeats a course's question or (when the course says so) fails the test student; asks
+again for what was dropped, a bounded number of rounds; and stores the rest in one transaction that never stores more
+than the part still misses. So a task delivered twice, a rerun, or a worker killed mid-task never makes a question
+twice, and a failure in one section touches no other. The part keeps how many questions were asked for, made and
+dropped, why, and the model's share of the time.
 
 A whole text at once is a GenerationRun: a set per section (each placeable beside its section in the LMS) or one
 set for all, each section a part of its own.
@@ -20,16 +20,23 @@ from collections import Counter
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config import errors
-from courses.models import Chunk, Section
-from tutor import item_checks, items
-from tutor.inference import BATCH, InferenceBadResponse, InferenceClient, InferenceError, InferenceUnavailable
-from tutor.models import GenerationPart, GenerationRun, Question, QuestionChange, QuestionSet, TutorConfig
-from tutor.prompts import course_texts, defuse
+from courses.sections import section_passages
+from tutor.inference.client import (
+    BATCH,
+    InferenceBadResponse,
+    InferenceClient,
+    InferenceError,
+    InferenceUnavailable,
+)
+from tutor.inference.prompts import course_texts, defuse
+from tutor.models import TutorConfig
+from tutor.questions import item_checks, items
+from tutor.questions.models import GenerationPart, GenerationRun, Question, QuestionChange, QuestionSet
 
 log = logging.getLogger(__name__)
 
@@ -119,12 +126,6 @@ def client_for(course):
     config = TutorConfig.for_course(course)
     return InferenceClient.from_settings(url=config.endpoint or None, model=config.model or None,
                                          timeout=config.timeout_seconds), config
-
-
-def section_passages(section_id, course_id):
-    """The indexed chunks of a section, in reading order."""
-    return list(Chunk.objects.filter(course_id=course_id, section_id=section_id).select_related("section")
-                .order_by("ordinal"))
 
 
 # --- One section's questions --------------------------------------------------------------------------------------
@@ -429,7 +430,7 @@ def ensure_parts(question_set):
 
 def enqueue(part_ids):
     """Queue the parts' tasks once the transaction has committed."""
-    from tutor.tasks import generate_question_part
+    from tutor.questions.tasks import generate_question_part
 
     ids = list(part_ids)
     transaction.on_commit(lambda: [generate_question_part.delay(pk) for pk in ids])
@@ -463,24 +464,6 @@ def generate(set_id):
         return "skipped"
     results = [generate_part(part.pk) for part in ensure_parts(question_set)]
     return "done" if "done" in results else "failed" if "failed" in results else "skipped"
-
-
-def sections_with_text(course):
-    """The course's sections that have indexed text, in document order."""
-    return (Section.objects.filter(document__course=course, chunks__isnull=False)
-            .select_related("document").distinct().order_by("document__title", "document_id", "order"))
-
-
-def chosen_sections(course, section_ids=(), chapter_keys=(), document_ids=()):
-    """The sections with text that the lecturer picked: single sections, whole chapters (a chapter's key,
-    "<document id>:<first order>:<last order>", names the run of its sections) and whole documents."""
-    query = Q(pk__in=[int(s) for s in section_ids if str(s).isdigit()])
-    query |= Q(document_id__in=[int(d) for d in document_ids if str(d).isdigit()])
-    for key in chapter_keys:
-        parts = str(key).split(":")
-        if len(parts) == 3 and all(p.isdigit() for p in parts):
-            query |= Q(document_id=int(parts[0]), order__gte=int(parts[1]), order__lte=int(parts[2]))
-    return list(sections_with_text(course).filter(query))
 
 
 def start_run(course, sections, per_section, kinds, *, one_set=False, user=None, title=""):
@@ -650,7 +633,7 @@ def start_revision(question, what, user=None):
         raise RevisionError(_("Unknown rewrite."))
     if question.is_revising:
         raise RevisionError(_("The model is already rewriting part of this question."))
-    from tutor.tasks import generate_revision
+    from tutor.questions.tasks import generate_revision
 
     Question.objects.filter(pk=question.pk).update(revising=what, updated_at=timezone.now())
     transaction.on_commit(lambda: generate_revision.delay(question.pk, what, getattr(user, "pk", None)))
@@ -672,7 +655,7 @@ def revise(question_id, what, user_id=None):
                                       changes={what: [exc.code, ""]})
         Question.objects.filter(pk=question_id).update(revising="")
         return "failed"
-    from tutor.questions import save_revision
+    from tutor.questions.review import save_revision
 
     save_revision(question, what, text, user_id)
     return "done"

@@ -1,14 +1,14 @@
 """The chat worker's answer to one question: grounded in the course texts, streamed, saved.
 
-``answer`` loads the question and its conversation and hands them to ``respond``, the pipeline itself (also run
-by tutor.checks for the lecturer's test questions and by ``manage.py evaluate_answers``): it makes the search
-query (follow-ups joined to the previous question, or reworded by the model where that is on: tutor.rewriting),
-retrieves from this course only (tutor.relevance), weighs the evidence (tutor.answerability), declines when the
-texts do not hold the answer, otherwise streams the model's answer into ``out`` (tutor.stream's Publisher: a Redis
-buffer and the answer's channel). With the quote check on, the answer's quote block is held back while its text
-streams; at the end each quote is looked up in the passage it cites, and an answer with none found is replaced by
-the decline (strict) or marked (open). The final text and citations are saved to PostgreSQL, and the final
-message (tutor.payloads, without URLs) is published with the end of the answer.
+``answer`` loads the question and its conversation and hands them to ``respond``, the pipeline itself (also run by
+tutor.chat.checks for the lecturer's test questions and by ``manage.py evaluate_answers``): it makes the search query
+(follow-ups joined to the previous question, or reworded by the model where that is on: tutor.inference.rewriting),
+retrieves from this course only (tutor.chat.relevance), weighs the evidence (tutor.chat.answerability), declines when
+the texts do not hold the answer, otherwise streams the model's answer into ``out`` (tutor.chat.stream's Publisher: a
+Redis buffer and the answer's channel). With the quote check on, the answer's quote block is held back while its text
+streams; at the end each quote is looked up in the passage it cites, and an answer with none found is replaced by the
+decline (strict) or marked (open). The final text and citations are saved to PostgreSQL, and the final message
+(tutor.chat.payloads, without URLs) is published with the end of the answer.
 """
 
 import logging
@@ -24,14 +24,21 @@ from django.utils.translation import gettext_noop
 
 from courses.language import detect_language
 from courses.retrieval import course_documents
-from tutor.answerability import NONE, WEAK, QuoteSplitter, assess, check_quotes
-from tutor.inference import InferenceClient, InferenceError
-from tutor.models import Citation, Message, TutorConfig
-from tutor.prompts import ANSWER_TOKENS, HISTORY_TURNS, fitted_messages, search_query, without_delimiters
-from tutor.relevance import relevant_passages
-from tutor.retention import schedule_daily_purge
-from tutor.rewriting import rewrite_question
-from tutor.stream import Publisher, fail_if_unfinished
+from tutor.chat.answerability import NONE, WEAK, QuoteSplitter, assess, check_quotes
+from tutor.chat.models import Citation, Message
+from tutor.chat.relevance import relevant_passages
+from tutor.chat.retention import schedule_daily_purge
+from tutor.chat.stream import Publisher, fail_if_unfinished
+from tutor.inference.client import InferenceClient, InferenceError
+from tutor.inference.prompts import (
+    ANSWER_TOKENS,
+    HISTORY_TURNS,
+    fitted_messages,
+    search_query,
+    without_delimiters,
+)
+from tutor.inference.rewriting import rewrite_question
+from tutor.models import TutorConfig
 
 log = logging.getLogger(__name__)
 

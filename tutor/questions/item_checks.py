@@ -1,6 +1,6 @@
 """The automatic checks a question passes before a lecturer sees it, each recorded on the question with its reason.
 
-- form (tutor.items.form_problems): schema, placeholder text, options distinct and of similar length, exactly the
+- form (tutor.questions.items.form_problems): schema, placeholder text, options distinct and of similar length, exactly the
   declared number of correct options, the question not copied into an option;
 - grounded: the cited passage is one of the section's, and it supports what is right (its content words are there);
 - duplicate: not a near-duplicate of a question already in the course (cosine similarity of the course's
@@ -26,10 +26,10 @@ from pgvector.django import CosineDistance
 
 from courses.language import STOPWORDS
 from courses.models import EmbeddingIndex
-from tutor import items
-from tutor.inference import BATCH, InferenceError, InferenceUnavailable
-from tutor.models import Question
-from tutor.prompts import defuse
+from tutor.inference.client import BATCH, InferenceError, InferenceUnavailable
+from tutor.inference.prompts import defuse
+from tutor.questions import items
+from tutor.questions.models import Question
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import logging
 
 from django.conf import settings
 
-from tutor.inference import CHAT, InferenceError
-from tutor.prompts import REWRITE_SCHEMA, rewrite_messages
+from tutor.inference.client import CHAT, InferenceError
+from tutor.inference.prompts import REWRITE_SCHEMA, rewrite_messages
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ REWRITE_TOKENS = 200
 def rewrite_question(config, question, earlier_questions, language, **options):
     """[self-contained question, other wordings…, hypothetical passage] for the search, or None when the model did
     not give them in time."""
-    from tutor.answering import model_client
+    from tutor.chat.answering import model_client
 
     options.setdefault("kind", CHAT)
     try:

@@ -1,4 +1,4 @@
-"""Checking the tutor against questions with known answers: the chat pipeline (tutor.answering.respond) run for
+"""Checking the tutor against questions with known answers: the chat pipeline (tutor.chat.answering.respond) run for
 one question at a time, as batch work, without a conversation; for a lecturer's test questions (TestQuestion,
 shown on the tutor settings page) and for ``manage.py evaluate_answers``."""
 
@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from tutor.inference import BATCH
-from tutor.models import TestQuestion, TutorConfig
+from tutor.chat.models import TestQuestion
+from tutor.inference.client import BATCH
+from tutor.models import TutorConfig
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class Result:
 
 def contains(text, expected):
     """Whether text contains one of the expected strings (case and spacing ignored)."""
-    from tutor.answerability import normalise
+    from tutor.chat.answerability import normalise
 
     text = normalise(text)
     return any(normalise(e) and normalise(e) in text for e in expected)
@@ -41,7 +42,7 @@ def contains(text, expected):
 
 def ask(course, question, expected=(), config=None):
     """The Result of asking the course's tutor one question (its settings, or config), as batch work."""
-    from tutor.answering import Collector, _cited_numbers, respond
+    from tutor.chat.answering import Collector, _cited_numbers, respond
 
     config = config or TutorConfig.for_course(course)
     outcome = respond(course, config, question, [], Collector(), kind=BATCH)

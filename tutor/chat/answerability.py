@@ -4,9 +4,9 @@ Two checks. Before the model is asked, ``assess`` weighs the retrieval evidence 
 passage, how far it stands out from the course's background, and the rarity-weighted share of the question's words
 the passages hold: courses.retrieval) with a calibration per embedding model, into "strong", "weak" or "none".
 After the model answered, ``check_quotes`` verifies the evidence it quoted per source (the answer ends with a
-block of quotes, see tutor.prompts.QUOTE_RULES): a quote counts only when it stands in the passage it cites.
+block of quotes, see tutor.inference.prompts.QUOTE_RULES): a quote counts only when it stands in the passage it cites.
 
-The tutor's strictness decides what weak evidence means (tutor.answering): strict declines without evidence and,
+The tutor's strictness decides what weak evidence means (tutor.chat.answering): strict declines without evidence and,
 with the quote check on, an answer none of whose quotes is found; open answers, marked as not from the texts.
 """
 

@@ -1,8 +1,9 @@
 """Question sets: which sections questions are asked about, the lecturer's review (edit every field, approve or
 reject one by one or many at once, every change kept with who and when), and release.
 
-Writing the questions is tutor.generation's work (a task per section, checks before anyone sees a question); this
-module starts it for a set (``start_generation``) and queues what is missing again (``retry_generation``).
+Writing the questions is tutor.questions.generation's work (a task per section, checks before anyone sees a
+question); this module starts it for a set (``start_generation``) and queues what is missing again
+(``retry_generation``).
 """
 
 import logging
@@ -13,9 +14,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from config import errors
+from courses import sections as course_sections
 from courses.parsing import PATH_SEPARATOR
-from tutor import generation, item_checks, items
-from tutor.models import GenerationPart, Question, QuestionChange, QuestionSet
+from tutor.questions import generation, item_checks, items
+from tutor.questions.models import GenerationPart, Question, QuestionChange, QuestionSet
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ def part_error(part):
 
 def sections_of(course):
     """The course's sections that have indexed text, in document order, for the lecturer's picker."""
-    return generation.sections_with_text(course)
+    return course_sections.sections_with_text(course)
 
 
 def section_tree(course):
@@ -191,7 +193,7 @@ def recheck(question, problems=None):
     """Run the form and grounding checks again on a changed question; mark the others as made before the change."""
     records = item_checks.form_records(items.form_problems(question) if problems is None else problems)
     if question.source_chunk_id:
-        passages = generation.section_passages(question.source_chunk.section_id, question.question_set.course_id)
+        passages = course_sections.section_passages(question.source_chunk.section_id, question.question_set.course_id)
         records.append(item_checks.grounded(question, passages))
     for check in question.checks or []:
         if check.get("check") not in (item_checks.FORM, item_checks.GROUNDED):

@@ -8,8 +8,8 @@ from django.utils.translation import gettext_lazy
 
 from courses.access import tool_url
 from lti.placements import Choice, Landing, LineItemSpec
-from tutor.models import Question, QuestionSet
-from tutor.practice import LINE_ITEM_TAG
+from tutor.questions.models import Question, QuestionSet
+from tutor.questions.practice import LINE_ITEM_TAG
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Streaming (SSE for OpenAI-compatible servers, NDJSON for Ollama), JSON-schema constrained output in each
 server's own form, timeouts, bounded retries with backoff, failover over several endpoints, a fair share of
-each server's slots (tutor.capacity: chat first, batch work fills what is free), and token counts to fit the
+each server's slots (tutor.inference.capacity: chat first, batch work fills what is free), and token counts to fit the
 model's context window (an estimate; the server's own tokenizer near the limit).
 
 An answer is complete only when the server says why it ended (its finish reason): "stop", or "length" when
@@ -25,7 +25,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from config import metrics
-from tutor import capacity
+from tutor.inference import capacity
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +333,7 @@ class InferenceClient:
         return InferenceUnavailable(_("The language model server is not reachable or did not answer in time."))
 
     def _slot(self, endpoint, kind, on_wait):
-        """A slot of the endpoint's server (tutor.capacity; capacity.QueueTimeout after the allowed wait)."""
+        """A slot of the endpoint's server (tutor.inference.capacity; capacity.QueueTimeout after the allowed wait)."""
         return capacity.slot(endpoint.url, kind, on_wait=on_wait)
 
     def fit(self, messages, max_tokens, exact=True):

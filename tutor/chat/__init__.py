@@ -1,0 +1,1 @@
+"""The chat: conversations, grounded answers streamed to the page, test questions, retention and usage."""

@@ -1,0 +1,2 @@
+"""The question bank and practice: generating, checking, reviewing, importing and exporting questions; students'
+practice."""
