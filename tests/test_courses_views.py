@@ -145,3 +145,22 @@ def test_the_documents_page_forms_work_as_the_browser_submits_them(course, monke
     delete = form(f"/documents/{document.pk}/delete/")
     assert browser.post(delete["action"], delete["fields"]).status_code == 302
     assert not Document.objects.filter(pk=document.pk).exists()
+
+
+def test_a_ticket_opens_one_page_once_and_the_session_is_renewed_only_when_asked(course):
+    from django.test import Client
+
+    from courses.access import issue_ticket
+    from courses.models import PersonSession
+
+    key = member(course, Membership.LEARNER)
+    url = reverse("tutor:home", args=[course.pk])
+    ticket = issue_ticket(key)
+    assert Client().get(url, {"ticket": ticket}).status_code == 200
+    assert Client().get(url, {"ticket": ticket}).status_code == 403  # spent: worthless in another browser
+    ends = PersonSession.objects.get(pk=key).expire_date
+    Client().get(url, headers=session_headers(key))
+    assert PersonSession.objects.get(pk=key).expire_date == ends  # a request does not extend it
+    assert Client().post(reverse("courses:session-renew")).status_code == 401
+    assert Client().post(reverse("courses:session-renew"), headers=session_headers(key)).status_code == 200
+    assert PersonSession.objects.get(pk=key).expire_date >= ends
