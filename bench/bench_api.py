@@ -12,7 +12,7 @@
    well under a millisecond, so the difference is the API's own cost. Same queries, caches warmed first.
 2. ask: POST /api/v1/courses/{id}/ask/ with Accept: text/event-stream, the time to the "accepted" event (the
    question stored with its pending answer, the answer queued), at 1 client (--asks in a row) and at --clients
-   clients at once (--rounds bursts); the chat page's ask (/c/{id}/ask/, launch token) beside it. No chat worker
+   clients at once (--rounds bursts); the chat page's ask (/c/{id}/ask/, the session in its header) beside it. No chat worker
    runs (the answer is not what is measured); the queued answers are dropped at the end.
 """
 
@@ -124,11 +124,11 @@ async def accepted_after(http, url, headers, data):
     return took[0]
 
 
-async def bench_ask(args, base, course_id, secret, launch_token):
+async def bench_ask(args, base, course_id, secret, page_headers):
     import httpx
 
     ways = {"API": (f"{base}/api/v1/courses/{course_id}/ask/", {"Authorization": f"Bearer {secret}"}),
-            "page": (f"{base}/c/{course_id}/ask/", {"X-Launch-Token": launch_token})}
+            "page": (f"{base}/c/{course_id}/ask/", page_headers)}  # the page's session and CSRF token
 
     def ask(http, name, i):
         url, headers = ways[name]
@@ -198,14 +198,13 @@ def main():
         from django.conf import settings
 
         settings.EMBEDDING_URL = embeddings.url
-        from courses.access import make_launch_token
         from courses.models import ApiToken, EmbeddingIndex, Membership
-        from tests.support import make_member
+        from tests.support import make_member, session_headers
 
         EmbeddingIndex.objects.filter(pk=index_id).update(model=EMBEDDER)  # "bench" in bench_retrieval.py: no embedder
-        lecturer, _ = make_member(course, Membership.INSTRUCTOR)
+        lecturer, lecturer_session = make_member(course, Membership.INSTRUCTOR)
         _token, secret = ApiToken.issue(lecturer, name="bench", scope=ApiToken.READ, course=course)
-        launch_token = make_launch_token(lecturer.pk, course.pk)
+        page_headers = session_headers(lecturer_session)
         web = stack.spawn("web", [PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
                                   "--port", str(web_port), "--no-access-log", "--log-level", "warning", "--backlog",
                                   "4096"], env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
@@ -219,7 +218,7 @@ def main():
         if "search" in only:
             bench_search(args, base, course, secret, questions)
         if "ask" in only:
-            asyncio.run(bench_ask(args, base, course.pk, secret, launch_token))
+            asyncio.run(bench_ask(args, base, course.pk, secret, page_headers))
         from config.celery import app
 
         with app.connection_for_write() as connection:  # no worker answered: drop the queued answers

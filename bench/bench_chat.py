@@ -188,9 +188,9 @@ async def run_hold(args, web, web_pid, course_id, token, message_ids):
     error_samples = []
 
     async def client(http, message_id):
-        url = f"{web}/c/{course_id}/m/{message_id}/stream/?lt={token}"
+        url = f"{web}/c/{course_id}/m/{message_id}/stream/"
         try:
-            async with http.stream("GET", url) as sse:
+            async with http.stream("GET", url, headers={"X-Tutor-Session": token}) as sse:
                 if sse.status_code != 200:
                     raise RuntimeError(f"HTTP {sse.status_code}")
                 event = None

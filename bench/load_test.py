@@ -29,7 +29,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from urllib.parse import parse_qs, urljoin, urlparse
+from urllib.parse import urljoin, urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,7 +41,7 @@ REQUEST_TIMEOUT = 120
 
 
 class Person:
-    """One virtual person: their own cookies (a browser), role, launch token and course."""
+    """One virtual person: their own cookies (a browser, signed in by the launch), role, session key and course."""
 
     def __init__(self, base, hint, http):
         self.base, self.hint, self.http = base, hint, http
@@ -65,7 +65,7 @@ class Person:
         if response.status_code != 200 or not path.startswith("/c/"):
             raise RuntimeError(f"launch ended at {response.status_code} {path}")
         self.course = int(path.split("/")[2])
-        self.token = parse_qs(urlparse(str(response.url)).query)["lt"][0]
+        self.token = self.http.cookies.get("sessionid")  # the session the launch opened (ask_as_the_page sends it)
 
     async def chat(self, number):
         """A question until its final message: (seconds to the first piece, seconds to the end)."""
@@ -93,7 +93,7 @@ class Person:
         from tests.support import page_forms
 
         url = f"{self.base}/c/{self.course}/practice/{set_id}/"
-        page = await self.http.get(url, params={"lt": self.token})
+        page = await self.http.get(url)
         page.raise_for_status()
         form = next(f for f in page_forms(page.text) if f["attrs"].get("id") == "practice")
         answers = {f"q-{qid}": str(random.randrange(3)) for qid in question_ids}
@@ -106,7 +106,7 @@ class Person:
         from tests.support import page_forms
 
         url = f"{self.base}/courses/{self.course}/documents/"
-        page = await self.http.get(url, params={"lt": self.token})
+        page = await self.http.get(url)
         page.raise_for_status()
         form = next(f for f in page_forms(page.text) if f["attrs"].get("enctype") == "multipart/form-data")
         text = f"# Notiz {self.hint} {number}\n\nDer Init-Prozess hat die PID 1. Notiz {random.random()}.\n"
@@ -196,6 +196,8 @@ def main():
         port_holder["web"] = free_port()
         base = f"http://127.0.0.1:{port_holder['web']}"
         env["PUBLIC_URL"] = os.environ["PUBLIC_URL"] = base
+        # the virtual people are top-level httpx clients, which send no Secure cookie over http: plain cookies
+        env["SESSION_COOKIE_PARTITIONED"] = os.environ["SESSION_COOKIE_PARTITIONED"] = "0"
         from django.conf import settings
 
         settings.PUBLIC_URL = base

@@ -149,7 +149,7 @@ class Pagination(pagination.PageNumberPagination):
 
 
 class TokenRateThrottle(throttling.SimpleRateThrottle):
-    """At most API_RATE_LIMIT requests per API token (per person for launch tokens and sessions, per address
+    """At most API_RATE_LIMIT requests per API token (per person for sessions, per address
     otherwise); over it, 429 with Retry-After."""
 
     scope = "api"

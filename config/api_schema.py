@@ -54,14 +54,3 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
                 "description": "A course's token (made on the course's *API tokens* page) or an admin's token "
                                "(`manage.py create_api_token`)."}
 
-
-class LaunchTokenScheme(OpenApiAuthenticationExtension):
-    """The pages' own calls in the schema: the launch token in ``X-Launch-Token``."""
-
-    target_class = "courses.access.LaunchTokenAuthentication"
-    name = "launchToken"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "header", "name": "X-Launch-Token",
-                "description": "The tool's pages' own calls: the launch token of the page (a signed token naming "
-                               "one course and one member)."}

@@ -6,7 +6,9 @@ sync_to_async, a hand-over to the request's thread and back: seven middlewares c
 and page paid it). The hooks below do no I/O in the cases run inline; the ones that may touch the database
 (saving a changed session, storing flash messages) still go to the thread. A hook that touched the database
 on the event loop would fail loudly (Django raises SynchronousOnlyOperation), not block silently.
-Under WSGI and the test client (sync requests) nothing changes.
+Under WSGI and the test client (sync requests) nothing changes. Django's CsrfViewMiddleware is in MIDDLEWARE as
+itself (``manage.py check --deploy`` looks for it by name): its check reads the token from the session
+(CSRF_USE_SESSIONS), database work that belongs on the thread anyway.
 """
 
 import time
@@ -16,10 +18,10 @@ from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
-from django.middleware import common, csrf, locale, security
+from django.middleware import common, locale, security
 from django.utils.decorators import sync_and_async_middleware
 
-from config import metrics
+from config import cookies, metrics
 
 
 class InlineHooks:
@@ -52,9 +54,62 @@ class SecurityMiddleware(InlineHooks, security.SecurityMiddleware):
 
 
 class SessionMiddleware(InlineHooks, sessions.SessionMiddleware):
+    """Django's sessions, with the session found where an LMS iframe without cookies can bring it.
+
+    In this order: a single-use ticket in a GET URL (``?ticket=``, redeemed here; the response sets the cookie, which
+    the browser keeps where it allows partitioned cookies), the header the pages' scripts send, the field of a form
+    posted from such a page, then the cookie. ``request.session_via`` says which ('' for none). A redirect answering
+    a request without the cookie carries a fresh ticket, so the next page opens too. The cookie is set
+    ``Partitioned`` where settings.SESSION_COOKIE_PARTITIONED (config.cookies).
+    """
+
+    def request_needs_thread(self, request):
+        return request.method == "GET" and TICKET in request.GET  # redeeming asks Redis
+
+    def process_request(self, request):
+        from courses.access import (
+            redeem_ticket,  # the access rule owns tickets; imported here, not at startup
+        )
+
+        key, via = None, ""
+        if request.method == "GET" and TICKET in request.GET:
+            key = redeem_ticket(request.GET[TICKET])
+            via = "ticket" if key else ""
+        if key is None and request.headers.get(HEADER):
+            key, via = request.headers[HEADER], "header"
+        if key is None and request.method == "POST" and request.content_type in FORMS and FIELD in request.POST:
+            key, via = request.POST[FIELD], "form"
+        if key is None and request.COOKIES.get(settings.SESSION_COOKIE_NAME):
+            key, via = request.COOKIES[settings.SESSION_COOKIE_NAME], "cookie"
+        request.session = self.SessionStore(key)
+        if via == "ticket" and request.COOKIES.get(settings.SESSION_COOKIE_NAME) == key:
+            via = "cookie"  # the browser kept the cookie too (partitioned in an LMS frame): no need to carry it
+        elif via == "ticket":
+            request.session.modified = True  # set the cookie: later pages come without a ticket where it is kept
+        request.session_via = via if key else ""
+
+    def _hands_on(self, request, response):
+        return (getattr(request, "session_via", "") in ("ticket", "header", "form") and response.status_code in REDIRECTS
+                and response.get("Location", "").startswith("/") and not response["Location"].startswith("//"))
+
     def response_needs_thread(self, request, response):
         session = getattr(request, "session", None)
-        return session is not None and (session.modified or settings.SESSION_SAVE_EVERY_REQUEST)
+        return session is not None and (session.modified or settings.SESSION_SAVE_EVERY_REQUEST
+                                        or self._hands_on(request, response))
+
+    def process_response(self, request, response):
+        response = super().process_response(request, response)
+        if self._hands_on(request, response) and request.session.get("_auth_user_id"):
+            from courses.access import issue_ticket, with_ticket
+
+            response["Location"] = with_ticket(response["Location"], issue_ticket(request.session.session_key))
+        cookies.partition(response, settings.SESSION_COOKIE_NAME)
+        return response
+
+
+TICKET, HEADER, FIELD = "ticket", "X-Tutor-Session", "tutor_session"  # courses.access names them
+REDIRECTS = (301, 302, 303, 307, 308)
+FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class LocaleMiddleware(InlineHooks, locale.LocaleMiddleware):
@@ -63,24 +118,6 @@ class LocaleMiddleware(InlineHooks, locale.LocaleMiddleware):
 
 class CommonMiddleware(InlineHooks, common.CommonMiddleware):
     pass
-
-
-class CsrfViewMiddleware(InlineHooks, csrf.CsrfViewMiddleware):
-    def __init__(self, get_response):
-        super().__init__(get_response)
-        if self.async_mode and not settings.CSRF_USE_SESSIONS:
-            # Django hands a sync process_view to the request's thread, and the first hand-over of a request
-            # starts that thread; with the token in a cookie the check does no I/O, so it runs inline here
-            self.process_view = self._process_view_inline
-
-    async def _process_view_inline(self, request, callback, callback_args, callback_kwargs):
-        return csrf.CsrfViewMiddleware.process_view(self, request, callback, callback_args, callback_kwargs)
-
-    def request_needs_thread(self, request):
-        return settings.CSRF_USE_SESSIONS
-
-    def response_needs_thread(self, request, response):
-        return settings.CSRF_USE_SESSIONS
 
 
 class AuthenticationMiddleware(InlineHooks, auth.AuthenticationMiddleware):

@@ -10,11 +10,11 @@ docs/processing-record.md (German and English) describes what is stored, why, fo
 import logging
 import time
 from datetime import timedelta
+from importlib import import_module
 
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
-from django.contrib.sessions.models import Session
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Max
@@ -40,6 +40,7 @@ PERSONAL_TABLES = {
     "tutor.ainoticeacceptance": "that and when the person accepted the AI-use notice, and which text",
     "courses.apitoken": "API tokens the person made (name, course, scope, dates; only a digest of the secret): "
                         "deleted, so they stop working",
+    "courses.personsession": "sign-in sessions after launches (when, until when): deleted, so the person is signed out",
 }
 ORPHAN_FILE_GRACE = timedelta(days=1)  # an upload's file is written just before its document row is committed
 
@@ -75,9 +76,14 @@ def find_user(identifier=None, *, issuer=None, sub=None):
         raise UnknownPerson(f"no account for {who}") from None
 
 
+def _session_model():
+    """The model of the configured session engine (SESSION_ENGINE: courses.sessions)."""
+    return import_module(settings.SESSION_ENGINE).SessionStore.get_model_class()
+
+
 def _sessions_of(user_id):
     """The stored sessions logged in as this account (their data is signed, so each is decoded)."""
-    return [s.pk for s in Session.objects.filter(expire_date__gt=timezone.now())
+    return [s.pk for s in _session_model().objects.filter(expire_date__gt=timezone.now())
             if str(s.get_decoded().get("_auth_user_id")) == str(user_id)]
 
 
@@ -137,7 +143,7 @@ def delete_user_data(user_id):
     sessions = _sessions_of(user_id)
     with transaction.atomic():
         chats = delete_chats(user_id)
-        Session.objects.filter(pk__in=sessions).delete()
+        _session_model().objects.filter(pk__in=sessions).delete()
         _count, by_table = user.delete()
     forget_chat_buffers(message_ids)
     counts = {label.lower(): n for label, n in by_table.items() if n}
@@ -200,7 +206,7 @@ def purge_expired_data():
     from tutor.chat.retention import purge_conversations
 
     conversations = purge_conversations()
-    sessions, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
+    sessions, _ = _session_model().objects.filter(expire_date__lt=timezone.now()).delete()
     return {"messages": conversations["messages"], "conversations": conversations["conversations"],
             "sessions": sessions, "nonces": prune_nonces(), "files": len(purge_orphan_files())}
 

@@ -152,6 +152,7 @@ if PRODUCTION:  # what is only safe on one machine stops a production start, wit
     if not PUBLIC_URL.startswith("https://"):
         raise ImproperlyConfigured(f"PUBLIC_URL must start with https:// when DJANGO_ENV=production, got "
                                    f"{PUBLIC_URL!r} (LMS iframes need Secure cookies)")
+PUBLIC_URL_IS_DEFAULT = not os.environ.get("PUBLIC_URL")  # manage.py registration_link says which address it used
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -176,7 +177,7 @@ MIDDLEWARE = [
     "config.middleware.SessionMiddleware",
     "config.middleware.LocaleMiddleware",
     "config.middleware.CommonMiddleware",
-    "config.middleware.CsrfViewMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",  # Django's own: its check reads the session (CSRF_USE_SESSIONS)
     "config.middleware.AuthenticationMiddleware",
     "config.middleware.MessageMiddleware",
     "config.csp.ContentSecurityPolicyMiddleware",  # own scripts and styles only; the LMS may frame the tool
@@ -222,7 +223,17 @@ CACHES = {
         "OPTIONS": {"pool_class": "config.redis_pool.SharedConnectionPool"},
     }
 }
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Sessions in the database (courses.sessions: whose session it is, so the admin can revoke a person's sessions)
+SESSION_ENGINE = "courses.sessions"
+# SESSION_HOURS: how long a sign-in from a launch lasts, fixed (requests do not extend it; the pages renew it
+#   explicitly while the person works, POST /courses/session/renew/) (default 8)
+SESSION_COOKIE_AGE = int(float(env("SESSION_HOURS", "8")) * 3600)
+SESSION_SAVE_EVERY_REQUEST = False
+# SESSION_TICKET_SECONDS: how long a single-use ticket in a URL (?ticket=, the first page after a launch, a link
+#   followed in a frame without cookies) may wait for its one redemption (default 60)
+SESSION_TICKET_SECONDS = env_int("SESSION_TICKET_SECONDS", 60)
+# The CSRF token lives in the session, not in a cookie of its own: it works in a frame without cookies too
+CSRF_USE_SESSIONS = True
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", REDIS_URL)
@@ -472,12 +483,19 @@ LTI_KEY_GRACE_SECONDS = env_int("LTI_KEY_GRACE_SECONDS", 2 * 86400)
 # LTI_LEEWAY_SECONDS: clock skew accepted on a platform's id_token exp/iat (default 60)
 LTI_LEEWAY_SECONDS = env_int("LTI_LEEWAY_SECONDS", 60)
 
-# Cookies must survive Moodle's iframe: SameSite=None needs Secure, so only over https.
+# Cookies inside Moodle's iframe: partitioned (CHIPS: Partitioned; Secure; SameSite=None, config.cookies), which
+# browsers keep even where third-party cookies are blocked. Secure needs https, or a loopback host (browsers treat
+# http://localhost and http://127.0.0.1 as secure). Where the browser keeps no cookie at all, the session travels
+# by ticket and header instead (courses.access).
+# SESSION_COOKIE_PARTITIONED: 1/0 (default: 1 when PUBLIC_URL is https or a loopback host, else 0)
 _https = PUBLIC_URL.startswith("https://")
-SESSION_COOKIE_SAMESITE = "None" if _https else "Lax"
-SESSION_COOKIE_SECURE = _https
-CSRF_COOKIE_SAMESITE = "None" if _https else "Lax"
-CSRF_COOKIE_SECURE = _https
+_public_host = urlparse(PUBLIC_URL).hostname or ""
+_loopback = _public_host in {"localhost", "127.0.0.1", "::1"} or _public_host.endswith(".localhost")
+SESSION_COOKIE_PARTITIONED = env_bool("SESSION_COOKIE_PARTITIONED", _https or _loopback)
+SESSION_COOKIE_SAMESITE = "None" if SESSION_COOKIE_PARTITIONED else "Lax"
+SESSION_COOKIE_SECURE = SESSION_COOKIE_PARTITIONED
+CSRF_COOKIE_SAMESITE = SESSION_COOKIE_SAMESITE
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
 # SECURE_HSTS_SECONDS: how long browsers must use https for the tool's host (default: a year in production, else 0)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 86400 if PRODUCTION else 0)
@@ -527,7 +545,6 @@ except (ValueError, AssertionError):
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [  # courses.access: who a request is; courses.access.course_grant: what it may
         "courses.access.ApiTokenAuthentication",
-        "courses.access.LaunchTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["courses.access.CourseAccess"],

@@ -4,6 +4,8 @@ Prometheus metrics at /metrics; static files at STATIC_URL."""
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
+from django.views.i18n import set_language
 
 from config import health, views
 
@@ -14,7 +16,9 @@ urlpatterns = [
     path("health/ready", health.ready, name="health-ready"),
     path("metrics", views.metrics, name="metrics"),
     path("privacy/processing-record", views.processing_record, name="processing-record"),
-    path("i18n/", include("django.conf.urls.i18n")),
+    # the language menu of every page, signed in or not: no CSRF token, which would open a session for every visitor
+    # (CSRF_USE_SESSIONS); a forged post can only change the visitor's language
+    path("i18n/setlang/", csrf_exempt(set_language), name="set_language"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     path("lti/", include("lti.urls")),

@@ -1,11 +1,13 @@
-"""Django admin of the courses app: API tokens (an admin's token for every course or one; the secret is shown once)."""
+"""Django admin of the courses app: API tokens (an admin's token for every course or one; the secret is shown once), and
+the sign-in sessions of people, which the admin can revoke."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from courses.models import ApiToken
+from courses.models import ApiToken, PersonSession
+from courses.sessions import revoke_sessions
 
 
 class ApiTokenForm(forms.ModelForm):
@@ -53,3 +55,26 @@ class ApiTokenAdmin(admin.ModelAdmin):
         """Stop the selected tokens from working, at once."""
         for token in queryset.filter(revoked_at__isnull=True):
             token.revoke()
+
+
+@admin.register(PersonSession)
+class PersonSessionAdmin(admin.ModelAdmin):
+    """Sign-in sessions after LTI launches: whose, since and until when; revoke one person's sessions everywhere."""
+
+    list_display = ["user", "created_at", "expire_date"]
+    search_fields = ["user__username", "user__lti_links__sub"]
+    fields = ["user", "created_at", "expire_date"]
+    readonly_fields = fields
+    actions = ["revoke_people"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description=_("Revoke every session of these people"))
+    def revoke_people(self, request, queryset):
+        """End all sessions of the people of the chosen sessions (every browser); they must launch again."""
+        users = {s.user for s in queryset.select_related("user") if s.user is not None}
+        count = sum(revoke_sessions(user) for user in users)
+        queryset.filter(user__isnull=True).delete()
+        self.message_user(request, _("%(count)d session(s) of %(people)d person(s) revoked.") % {
+            "count": count, "people": len(users)}, messages.SUCCESS)

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import check_if_match, with_etag
-from courses.access import LEVELS, READ, TEACH, course_grant, page_token, tool_url, visible_courses
+from courses.access import LEVELS, READ, TEACH, course_grant, tool_url, visible_courses
 from courses.documents import (
     add_document,
     delete_document,
@@ -208,11 +208,11 @@ class SearchResultSerializer(serializers.Serializer):
     results = PassageSerializer(many=True)
 
 
-def passage_data(course_id, chunk_id, document_id, title, section, page, text, token, score=None):
+def passage_data(course_id, chunk_id, document_id, title, section, page, text, score=None):
     """A passage as the API shows it, with the links that cite it."""
     data = {"chunk_id": chunk_id, "document_id": document_id, "document_title": title, "section": section or "",
             "page": page, "text": text,
-            "url": tool_url("courses:passage", course_id, chunk_id, token=token),
+            "url": tool_url("courses:passage", course_id, chunk_id),
             "api_url": reverse("api:course-passage", args=[course_id, chunk_id])}
     if score is not None:
         data["score"] = score
@@ -227,10 +227,9 @@ class SearchView(APIView):
     def get(self, request, course_id):
         query = SearchQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        token = page_token(request)
         passages = retrieve(course_id, query.validated_data["q"], k=query.validated_data["k"])
         return Response({"query": query.validated_data["q"], "results": [
-            passage_data(course_id, p.chunk_id, p.document_id, p.document_title, p.section_path, p.page, p.text, token,
+            passage_data(course_id, p.chunk_id, p.document_id, p.document_title, p.section_path, p.page, p.text,
                          score=p.score) for p in passages]})
 
 
@@ -251,5 +250,5 @@ class PassageView(APIView):
             raise exceptions.NotFound(_("This passage does not exist in this course."))
         chunk, neighbours = passage
         data = passage_data(course_id, chunk.pk, chunk.document_id, chunk.document.title,
-                            chunk.section.path if chunk.section else "", chunk.page, chunk.text, page_token(request))
+                            chunk.section.path if chunk.section else "", chunk.page, chunk.text)
         return Response(dict(data, section_text=[n.text for n in neighbours]))

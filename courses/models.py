@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -308,3 +309,23 @@ class ApiToken(models.Model):
         """Stop the token from working, at once and for good."""
         ApiToken.objects.filter(pk=self.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.refresh_from_db(fields=["revoked_at"])
+
+
+class PersonSession(AbstractBaseSession):
+    """A browser's sign-in after an LTI launch (Django's database session with the person it belongs to), so the
+    admin can revoke every session of one person (courses.sessions, ``manage.py revoke_sessions``)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="tool_sessions", verbose_name=_("person"))
+    created_at = models.DateTimeField(_("signed in at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("sign-in session")
+        verbose_name_plural = _("sign-in sessions")
+
+    @classmethod
+    def get_session_store_class(cls):
+        """The session engine storing these rows."""
+        from courses.sessions import SessionStore
+
+        return SessionStore

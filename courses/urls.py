@@ -1,5 +1,5 @@
-"""URLs of the courses app: the lecturer's documents, members and API tokens pages, and the reader view of a cited
-passage."""
+"""URLs of the courses app: the lecturer's documents, members and API tokens pages, the reader view of a cited
+passage, and the session's ticket and renewal endpoints for the pages' scripts."""
 
 from django.urls import path
 
@@ -16,4 +16,6 @@ urlpatterns = [
     path("<int:course_id>/members/sync/", views.sync_members, name="sync-members"),
     path("<int:course_id>/api-tokens/", views.api_tokens, name="api-tokens"),
     path("<int:course_id>/api-tokens/<int:token_id>/revoke/", views.revoke_api_token, name="revoke-api-token"),
+    path("session/ticket/", views.session_ticket, name="session-ticket"),
+    path("session/renew/", views.session_renew, name="session-renew"),
 ]

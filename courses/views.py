@@ -5,13 +5,13 @@ import logging
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from courses.access import course_member, tool_url
+from courses.access import course_member, issue_ticket, tool_url
 from courses.documents import (
     UploadError,
     add_document,
@@ -32,12 +32,13 @@ from courses.rendering import (
     render_passage,
 )
 from courses.retrieval import read_passage
+from courses.sessions import renew_session
 
 log = logging.getLogger(__name__)
 
 
 def _back(request, course_id):
-    return redirect(tool_url("courses:documents", course_id, token=request.launch_token))
+    return redirect(tool_url("courses:documents", course_id))
 
 
 @course_member(teaching=True)
@@ -139,7 +140,7 @@ def sync_members(request, course_id):
         messages.error(request, _("The learning platform has not offered its member list for this course (LTI "
                                   "Names and Role Provisioning): switch the service on in the tool's settings "
                                   "in Moodle, then open the tool from the course once."))
-    return redirect(tool_url("courses:members", course_id, token=request.launch_token))
+    return redirect(tool_url("courses:members", course_id))
 
 
 @never_cache
@@ -165,4 +166,29 @@ def revoke_api_token(request, course_id, token_id):
     token.revoke()
     log.info("course %s: API token %s revoked by user %s", course_id, token.pk, request.user.pk)
     messages.success(request, _("The token “%(name)s” was revoked.") % {"name": token.name})
-    return redirect(tool_url("courses:api-tokens", course_id, token=request.launch_token))
+    return redirect(tool_url("courses:api-tokens", course_id))
+
+
+def _signed_in(request):
+    return request.user.is_authenticated and request.session.session_key
+
+
+@never_cache
+@require_POST
+def session_ticket(request):
+    """A single-use ticket for the page's next address (a link followed in an LMS frame that keeps no cookie);
+    the page's script asks with its session in the header, and puts only the ticket into the URL."""
+    if not _signed_in(request):
+        return JsonResponse({"error": _("Please open this tool from your course in the learning platform.")},
+                            status=401)
+    return JsonResponse({"ticket": issue_ticket(request.session.session_key)})
+
+
+@never_cache
+@require_POST
+def session_renew(request):
+    """The explicit renewal of the session (the pages call it while the person works): SESSION_HOURS from now."""
+    if not _signed_in(request):
+        return JsonResponse({"error": _("Please open this tool from your course in the learning platform.")},
+                            status=401)
+    return JsonResponse({"expires": renew_session(request.session).isoformat()})

@@ -39,14 +39,15 @@ def gradable(course=None):
     return any(c.line_item is not None for c in placements.choices(getattr(course, "pk", course)))
 
 
-def make_token(launch, membership):
-    """A signed token carrying the deep-linking request (return URL, data, deployment) to the choice form."""
+def make_token(launch, membership, new_window=False):
+    """A signed token carrying the deep-linking request (return URL, data, deployment) to the choice form;
+    new_window: the launch ran in a window opened from the LMS frame, which gets the answer back (hand_back.js)."""
     body = launch.get_launch_data()
     dl = body.get(DL_SETTINGS) or {}
     return signing.dumps({
         "r": launch._registration.model.pk, "d": body["https://purl.imsglobal.org/spec/lti/claim/deployment_id"],
         "url": dl.get("deep_link_return_url", ""), "data": dl.get("data"), "c": membership.course_id,
-        "li": dl.get("accept_lineitem"),
+        "li": dl.get("accept_lineitem"), "nw": bool(new_window),
     }, salt=SALT, compress=True)
 
 
@@ -81,10 +82,10 @@ def response_for(request_data, choice, launch_url, graded=False):
     return link.encode_jwt(message), request_data["url"]
 
 
-def landing_url(launch, membership, token):
+def landing_url(launch, membership):
     """Where a resource-link launch lands (see lti.placements); a line item named by the launch is recorded."""
     body = launch.get_launch_data()
-    landing = placements.land(membership, body.get(CLAIM + "custom") or {}, token)
+    landing = placements.land(membership, body.get(CLAIM + "custom") or {})
     lineitem = (body.get(AGS_CLAIM) or {}).get("lineitem") or ""
     if landing.resource_id and lineitem:
         context = LtiContext.objects.filter(

@@ -74,10 +74,11 @@ def link_host(value):
     return host
 
 
-def new_registration_link(allowed_host="", hours=24, note="", link=None):
+def new_registration_link(allowed_host="", hours=24, note="", link=None, base_url=""):
     """A one-time registration link: (the stored RegistrationLink, the URL to paste into the LMS, shown once).
 
-    ``link`` is an unsaved RegistrationLink to fill in (the admin site's), else a new one is made.
+    ``link`` is an unsaved RegistrationLink to fill in (the admin site's), else a new one is made; ``base_url``: the
+    tool's address as the LMS reaches it (default PUBLIC_URL).
     """
     if not 0 < hours <= MAX_LINK_HOURS:
         raise ValueError(_("A registration link is valid for 1 to %(max)d hours, not %(hours)s.")
@@ -89,7 +90,7 @@ def new_registration_link(allowed_host="", hours=24, note="", link=None):
     link.save()
     log.info("lti: registration link %s created for %s, valid until %s", link.pk, link.allowed_host or "any host",
              link.expires_at.isoformat())
-    return link, settings.PUBLIC_URL + reverse("lti:register-link", args=[secret])
+    return link, (base_url or settings.PUBLIC_URL).rstrip("/") + reverse("lti:register-link", args=[secret])
 
 
 def tool_registration(base_url):

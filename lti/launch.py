@@ -85,7 +85,8 @@ def _state_key(state):
     return f"lti:state:{state}"
 
 
-LOGIN_PARAMS = ("iss", "login_hint", "target_link_uri", "lti_message_hint", "lti_deployment_id", "client_id")
+LOGIN_PARAMS = ("iss", "login_hint", "target_link_uri", "lti_message_hint", "lti_deployment_id", "client_id",
+                "lti1p3_new_window")  # the last: the login runs in a window opened from the LMS frame
 STORAGE_CHECKED = "lti_storage_checked"  # marks the tool page's post of what the platform storage returned
 
 

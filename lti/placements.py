@@ -7,7 +7,7 @@ three questions:
 - ``choices(course_id)``: the Choice items a lecturer may place in this course now;
 - ``chosen(course_id, key, graded)``: the Choice for a key the lecturer picked (None: not this provider's, or
   not placeable in this course); ``graded`` says the lecturer asked for a gradebook column;
-- ``land(membership, custom, token)``: for a launch of a placed link (its custom parameters), a Landing, or
+- ``land(membership, custom)``: for a launch of a placed link (its custom parameters), a Landing, or
   None when the link is not this provider's;
 - optionally ``hint(course_id)``: a line for the lecturer on the choice page ("" for none).
 
@@ -79,12 +79,12 @@ def chosen(course_id, key, graded=False):
     return None
 
 
-def land(membership, custom, token):
+def land(membership, custom):
     """The Landing of a launch with these custom parameters; the default provider's when no other claims it."""
     for provider in _providers:
-        found = provider.land(membership, custom or {}, token)
+        found = provider.land(membership, custom or {})
         if found is not None:
             if found.url is None and _default:
-                return Landing(_default[0].land(membership, {}, token).url, found.resource_id)
+                return Landing(_default[0].land(membership, {}).url, found.resource_id)
             return found
-    return _default[0].land(membership, {}, token) if _default else Landing(None)
+    return _default[0].land(membership, {}) if _default else Landing(None)

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 from lti import demo
 from lti.keys import tool_jwks
 from lti.launch import origin_of
+from lti.views import keeps_opener
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ def _tool_origins(request):
     return sorted({origin_of(settings.PUBLIC_URL), f"{request.scheme}://{request.get_host()}"})
 
 
+@keeps_opener  # as Moodle: no Cross-Origin-Opener-Policy, so the tool's new window can answer its frame
 @require_GET
 def course(request):
     """A course page of the test platform showing the tool in an iframe, with a platform storage frame."""
@@ -89,6 +91,7 @@ def storage(request):
     return render(request, "lti/test_platform_storage.html", {"tool_origins": _tool_origins(request)})
 
 
+@keeps_opener
 @require_GET
 def authorize(request):
     """The platform's OIDC authorization endpoint: validate the tool's request, sign and post the id_token."""
@@ -124,6 +127,7 @@ def jwks(request):
 
 @csrf_exempt
 @xframe_options_exempt
+@keeps_opener
 @require_POST
 def deep_link_return(request):
     """Receives the tool's LtiDeepLinkingResponse, verifies it against the tool's JWKS and shows the items."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import CORPUS_DE, course, default_language  # noqa: F401  (the shared fixtures of tests/support.py)
+from tests.support import CORPUS_DE, course, cross_site_server, default_language  # noqa: F401  (the shared fixtures of tests/support.py)
 
 pytest_plugins = ["tests.netguard"]  # every network connection outside loopback and the configured hosts fails the run
 ROOT = Path(__file__).resolve().parent.parent

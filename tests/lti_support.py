@@ -5,6 +5,7 @@ The tool runs under pytest-django's live_server (real HTTP). ``FakeLMS.launch`` 
 OIDC flow with a ``requests.Session`` standing in for the browser.
 """
 
+import http.cookiejar
 import json
 import re
 import secrets
@@ -301,6 +302,27 @@ def now():
     return int(time.time())
 
 
+class LoopbackIsSecure(http.cookiejar.DefaultCookiePolicy):
+    """As browsers do: http://localhost and http://127.0.0.1 are secure contexts, where Secure cookies (the tool's
+    partitioned session and state cookies on loopback) come back."""
+
+    def return_ok_secure(self, cookie, request):
+        host = urlparse(request.get_full_url()).hostname
+        return host in {"localhost", "127.0.0.1"} or super().return_ok_secure(cookie, request)
+
+
+class Browser(requests.Session):
+    """A cookie-keeping HTTP client that sends Secure cookies to loopback hosts over http, as browsers do."""
+
+    def prepare_request(self, request):
+        prepared = super().prepare_request(request)
+        jar = requests.cookies.RequestsCookieJar(policy=LoopbackIsSecure())
+        jar.update(prepared._cookies)
+        prepared.headers.pop("Cookie", None)
+        prepared.prepare_cookies(jar)
+        return prepared
+
+
 def browser():
-    """A fresh cookie-keeping HTTP client standing in for one browser."""
-    return requests.Session()
+    """A fresh cookie-keeping HTTP client standing in for one browser (top-level: every cookie comes back)."""
+    return Browser()

@@ -19,7 +19,6 @@ import httpx
 import pytest
 from django.contrib.auth import get_user_model
 
-from courses.access import make_launch_token
 from courses.documents import add_document
 from courses.ingest import ingest_document
 from courses.models import Course, Membership
@@ -99,10 +98,37 @@ def demo_course_with(*documents):
 
 
 def make_member(course, role=Membership.LEARNER):
-    """A pseudonymous user with a membership in the course, and a launch token for them."""
+    """A pseudonymous user with a membership in the course, and the key of a session signed in as them (what a
+    launch opens; send it with session_headers)."""
     user = get_user_model().objects.create(username=f"lti-user-{next(_counter)}-{course.pk}")
     Membership.objects.create(course=course, user=user, role=role)
-    return user, make_launch_token(user.pk, course.pk)
+    return user, session_for(user)
+
+
+def session_for(user):
+    """The key of a new session signed in as this person, as a launch opens it (fixed lifetime, a CSRF secret)."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SESSION_KEY
+    from django.utils.crypto import get_random_string
+
+    from courses.sessions import SessionStore, start_session
+
+    store = SessionStore()
+    store.update({SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
+                  HASH_SESSION_KEY: user.get_session_auth_hash(),
+                  CSRF_SESSION_KEY: get_random_string(32, CSRF_ALLOWED_CHARS)})
+    start_session(store)
+    store.create()
+    return store.session_key
+
+
+def session_headers(key):
+    """The headers of a page's own call in a frame without cookies: the session and its CSRF token."""
+    from django.middleware.csrf import CSRF_SESSION_KEY
+
+    from courses.sessions import SessionStore
+
+    return {"X-Tutor-Session": key, "X-CSRFToken": SessionStore(key).get(CSRF_SESSION_KEY, "")}
 
 
 def point_tutor_at(course, url, **fields):
@@ -228,6 +254,13 @@ def page_forms(html):
     return parser.forms
 
 
+def page_session(html):
+    """What a page hands its script about the session (the {% session_config %} json_script: csrf, session, via)."""
+    found = re.search(r'<script id="tutor-session" type="application/json">(.*?)</script>', html, re.S)
+    assert found, "the page has no session configuration"
+    return json.loads(found.group(1))
+
+
 def page_data(html, element_id, name):
     """The data-<name> attribute of the element with this id in a page (e.g. the URL its script polls)."""
     found = re.search(rf'<[^>]*\bid="{re.escape(element_id)}"[^>]*>', html)
@@ -269,8 +302,11 @@ async def ask_as_the_page(http, web, course_id, token, text, on_event):
     """Ask a question as the chat page does (a POST accepting text/event-stream; the answer streams in its
     response) with an httpx.AsyncClient; on_event(name, data) gets each event and ends the reading by
     returning True (after "final" it ends anyway)."""
-    async with http.stream("POST", f"{web}/c/{course_id}/ask/", data={"text": text, "lt": token},
-                           headers={"X-Launch-Token": token, "Accept": "text/event-stream"}) as response:
+    from asgiref.sync import sync_to_async
+
+    headers = await sync_to_async(session_headers)(token)  # the session and its CSRF token, as the page sends them
+    async with http.stream("POST", f"{web}/c/{course_id}/ask/", data={"text": text},
+                           headers={**headers, "Accept": "text/event-stream"}) as response:
         await read_events(response, on_event)
 
 
@@ -404,10 +440,23 @@ class BrowserWatch:
         assert not self.problems, "\n".join(self.problems)
 
 
+@pytest.fixture
+def cross_site_server(worker_env, tmp_path):
+    """The ASGI app under uvicorn where the tool is http://localhost:PORT and the test platform
+    http://127.0.0.1:PORT: two different sites, so the tool's iframe is a third-party context."""
+    from deploy.stack import free_port
+
+    port = free_port()
+    env = dict(worker_env, PUBLIC_URL=f"http://localhost:{port}", LTI_TEST_PLATFORM_URL=f"http://127.0.0.1:{port}")
+    with web_server_process(env, tmp_path / "web.log", port=port) as (_url, _port, process):
+        yield port, process.log_path
+
+
 @contextmanager
-def chromium(*, block_third_party_cookies=False, locale="de-DE"):
+def chromium(*, block_third_party_cookies=False, block_all_cookies=False, locale="de-DE"):
     """A context of headless Debian Chromium (never a downloaded browser), its profile allowing or blocking
-    third-party cookies; every page and frame gets axe-core for audit(). Yields (context, BrowserWatch).
+    third-party cookies (Chromium still keeps partitioned ones, CHIPS), or every cookie (as Safari or a strict
+    private window treat a frame); every page and frame gets axe-core for audit(). Yields (context, BrowserWatch).
 
     Start it after the database work: playwright's sync API runs an event loop in this thread, where Django
     refuses database calls.
@@ -421,14 +470,18 @@ def chromium(*, block_third_party_cookies=False, locale="de-DE"):
     profile = Path(tempfile.mkdtemp(prefix="chromium-profile-"))
     (profile / "Default").mkdir()
     mode = 1 if block_third_party_cookies else 0  # chrome://settings/cookies: 1 = block third-party cookies
-    (profile / "Default" / "Preferences").write_text(json.dumps({"profile": {
-        "cookie_controls_mode": mode, "block_third_party_cookies": block_third_party_cookies}}))
+    preferences = {"cookie_controls_mode": mode, "block_third_party_cookies": block_third_party_cookies}
+    if block_all_cookies:
+        preferences["default_content_setting_values"] = {"cookies": 2}  # chrome://settings/cookies: block all
+    (profile / "Default" / "Preferences").write_text(json.dumps({"profile": preferences}))
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(profile), executable_path=CHROMIUM, headless=True, locale=locale, args=CHROMIUM_ARGS)
         context.add_init_script(path=str(AXE))  # through the DevTools protocol: the page's CSP does not apply
+        watch = BrowserWatch(context)
+        watch.playwright = playwright  # for a fresh request context (another browser's view of a URL)
         try:
-            yield context, BrowserWatch(context)
+            yield context, watch
         finally:
             context.close()
 

@@ -1,6 +1,6 @@
 """The API's permission matrix: every endpoint × every kind of caller → the expected status.
 
-Callers: nobody, a student, a lecturer of the course (by launch token and by session), a lecturer of another course,
+Callers: nobody, a student, a lecturer of the course (by the session in the page's header and by the session cookie), a lecturer of another course,
 the course's read and write tokens, an expired and a revoked token, an admin's token, and a token of another course.
 Each endpoint is called on objects of the caller's own (an answer to retry is their own), so a refusal can only
 come from the access rule (courses.access); another course's callers get 404: isolation is in the query, and course
@@ -65,7 +65,7 @@ class World:
             return {}
         token = {"student": self.student_token, "lecturer": self.lecturer_token,
                  "lecturer of another course": self.stranger_token}.get(who)
-        return {"HTTP_X_LAUNCH_TOKEN": token} if token else {}
+        return {"HTTP_X_TUTOR_SESSION": token} if token else {}
 
 
 CALLERS = {  # who → the status for an endpoint of each level

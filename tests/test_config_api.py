@@ -31,7 +31,7 @@ def test_the_schema_describes_every_endpoint_with_its_errors_and_authentication(
         for code in ("401", "403", "404", "429"):
             assert operation["responses"][code]["content"] == {
                 "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}, (path, method, code)
-        assert {next(iter(s)) for s in operation["security"]} == {"apiToken", "launchToken", "cookieAuth"}
+        assert {next(iter(s)) for s in operation["security"]} == {"apiToken", "cookieAuth"}
     assert schema["components"]["securitySchemes"]["apiToken"] == {
         "type": "http", "scheme": "bearer", "description": schema["components"]["securitySchemes"]["apiToken"][
             "description"]}
@@ -71,10 +71,10 @@ def test_errors_are_problem_details_in_the_reader_s_language(client, course):
     assert anonymous.status_code == 401 and anonymous.json()["code"] == "not_authenticated"
     assert anonymous["WWW-Authenticate"] == 'Bearer realm="api"'
     _, token = make_member(course)
-    refused = client.get(f"/api/v1/courses/{course.pk}/usage/", HTTP_X_LAUNCH_TOKEN=token, HTTP_ACCEPT_LANGUAGE="de")
+    refused = client.get(f"/api/v1/courses/{course.pk}/usage/", HTTP_X_TUTOR_SESSION=token, HTTP_ACCEPT_LANGUAGE="de")
     assert refused.status_code == 403 and refused.json()["detail"] == \
         "Nur die Lehrenden des Kurses dürfen diese Seite öffnen."
-    other = client.get("/api/v1/courses/999999/", HTTP_X_LAUNCH_TOKEN=token)
+    other = client.get("/api/v1/courses/999999/", HTTP_X_TUTOR_SESSION=token)
     assert other.status_code == 404 and other.json()["detail"] == \
         "This course does not exist, or you are not a member of it."
 

@@ -13,14 +13,13 @@ from django.conf import settings
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
-from django.contrib.sessions.backends.db import SessionStore
-from django.contrib.sessions.models import Session
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from config import privacy
 from courses.documents import add_document
-from courses.models import ApiToken, Course, Document, Membership
+from courses.models import ApiToken, Course, Document, Membership, PersonSession
+from courses.sessions import SessionStore
 from lti.models import LtiUser, Registration, UsedNonce
 from tests.support import make_member, make_released_set
 from tutor.chat.models import AiNoticeAcceptance, Citation, Conversation, Feedback, Message
@@ -47,7 +46,7 @@ def a_registration(issuer="https://moodle.example.edu"):
 
 def a_person_everywhere(course, registration, sub):
     """A person with a row in every table that can refer to one, and a live chat buffer in Redis."""
-    user, _token = make_member(course)
+    user, _session = make_member(course)  # signed in, as after a launch (one session)
     LtiUser.objects.create(registration=registration, sub=sub, user=user, name="Erika Mustermann")
     user.groups.add(Group.objects.get_or_create(name="tutors")[0])
     user.user_permissions.add(Permission.objects.get(codename="view_course"))
@@ -66,9 +65,6 @@ def a_person_everywhere(course, registration, sub):
                                   changes={"review": ["pending", "approved"]})
     ApiToken.issue(user, name=f"Skript von {sub}", course=course)
     AiNoticeAcceptance.objects.create(user=user, version=f"v-{sub}", accepted_at=timezone.now())
-    session = SessionStore()
-    session["_auth_user_id"] = str(user.pk)
-    session.create()
     client = redis.Redis.from_url(settings.REDIS_URL)
     client.set(buffer_key(answer.pk), "Antwort", ex=600)
     client.set(final_key(answer.pk), "{}", ex=600)
@@ -121,7 +117,7 @@ def test_export_and_erasure_cover_every_table_and_leave_the_others_alone():
     assert not client.exists(buffer_key(answer.pk), final_key(answer.pk))
     assert client.exists(buffer_key(other_answer.pk)) == 1
     assert set(rows_referring_to(other.pk)) == {t for t, _f in privacy.user_references()} - {"auth.user"}
-    assert Session.objects.count() == 1 and Feedback.objects.count() == 1 and Citation.objects.count() == 1
+    assert PersonSession.objects.count() == 1 and Feedback.objects.count() == 1 and Citation.objects.count() == 1
 
 
 def test_the_commands_find_a_person_by_their_lms_identity():
@@ -148,7 +144,7 @@ def test_the_retention_run_deletes_what_is_past_its_time(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     course = Course.objects.create(title="Kurz")
     TutorConfig.objects.create(course=course, retention_days=7)
-    user, _token = make_member(course)
+    user, launched = make_member(course)
     conversation = Conversation.objects.create(course=course, user=user)
     old = Message.objects.create(conversation=conversation, role=Message.USER, text="alt")
     Message.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=8))
@@ -157,7 +153,7 @@ def test_the_retention_run_deletes_what_is_past_its_time(settings, tmp_path):
     for session in (expired, live):
         session["_auth_user_id"] = str(user.pk)
         session.create()
-    Session.objects.filter(pk=expired.session_key).update(expire_date=timezone.now() - timedelta(days=1))
+    PersonSession.objects.filter(pk=expired.session_key).update(expire_date=timezone.now() - timedelta(days=1))
     registration = a_registration("https://lms.example.edu")
     stale_nonce = UsedNonce.objects.create(registration=registration, nonce="old")
     UsedNonce.objects.filter(pk=stale_nonce.pk).update(used_at=timezone.now() - timedelta(days=2))
@@ -173,7 +169,7 @@ def test_the_retention_run_deletes_what_is_past_its_time(settings, tmp_path):
     counts = privacy.purge_expired_data()
     assert counts == {"messages": 1, "conversations": 0, "sessions": 1, "nonces": 1, "files": 1}
     assert list(Message.objects.values_list("text", flat=True)) == ["neu"]
-    assert list(Session.objects.values_list("pk", flat=True)) == [live.session_key]
+    assert set(PersonSession.objects.values_list("pk", flat=True)) == {launched, live.session_key}
     assert list(UsedNonce.objects.values_list("nonce", flat=True)) == ["fresh"]
     assert not orphan.exists() and young.exists() and (settings.MEDIA_ROOT / kept.file.name).exists()
     out = StringIO()
@@ -218,11 +214,12 @@ def test_the_daily_retention_run_runs_on_an_ingest_worker(worker_env, tmp_path):
     session = SessionStore()
     session["_auth_user_id"] = str(user.pk)
     session.create()
-    Session.objects.filter(pk=session.session_key).update(expire_date=timezone.now() - timedelta(minutes=1))
+    PersonSession.objects.filter(pk=session.session_key).update(expire_date=timezone.now() - timedelta(minutes=1))
     with private_ingest_worker(worker_env, tmp_path / "worker.log"):
         purge_expired_data.delay()  # what Celery beat sends once a day (tests/test_config_periodic.py)
         deadline = time.monotonic() + 60
-        while Session.objects.exists() and time.monotonic() < deadline:
+        while PersonSession.objects.filter(pk=session.session_key).exists() and time.monotonic() < deadline:
             time.sleep(0.2)
-    assert not Session.objects.exists(), (tmp_path / "worker.log").read_text()[-2000:]
+    assert not PersonSession.objects.filter(pk=session.session_key).exists(), (
+        tmp_path / "worker.log").read_text()[-2000:]
     assert "config.tasks.purge_expired_data" in (tmp_path / "worker.log").read_text()

@@ -3,9 +3,9 @@ scores and citations, passages; and the API tokens (the lecturer's page, the adm
 authenticates (courses.access)."""
 
 from datetime import timedelta
-from urllib.parse import urlencode
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from courses.ingest import ingest_document
 from courses.models import ApiToken, Course, Document, Membership
-from tests.support import INIT_TEXT, make_course, make_member, page_forms
+from tests.support import INIT_TEXT, make_course, make_member, page_forms, session_headers
 
 pytestmark = pytest.mark.django_db
 COURSE_TEXTS = [("systemstart.md", INIT_TEXT)]  # for the course fixture (tests/support.py)
@@ -122,18 +122,21 @@ def test_search_returns_the_course_s_passages_with_scores_and_citations(client, 
     assert refused.status_code == 400 and set(refused.json()["errors"]) == {"k"}
 
 
-def test_a_page_s_launch_token_reads_in_the_url_but_writes_only_in_the_header(client, course, queued):
-    """A page polls with ?lt= (as its links carry it); a change must come with the header, which another site
-    cannot send (the launch token replaces the CSRF cookie inside the LMS's iframe)."""
-    _, token = make_member(course, Membership.INSTRUCTOR)
+def test_a_page_s_own_calls_send_the_session_in_a_header_and_changes_need_the_csrf_token(course, queued):
+    """In a frame without cookies the page's script sends the session in X-Tutor-Session (never in the URL); a
+    change also needs the session's CSRF token, which another site cannot know. Links in answers carry nothing."""
+    _, key = make_member(course, Membership.INSTRUCTOR)
+    browser = Client(enforce_csrf_checks=True)
     url = f"/api/v1/courses/{course.pk}/documents/"
-    assert client.get(url, {"lt": token}).status_code == 200
-    forged = client.post(f"{url}?lt={token}", {"file": upload("x.md", "# X\n")})
-    assert forged.status_code == 401
-    assert client.post(url, {"file": upload("x.md", "# X\n")}, HTTP_X_LAUNCH_TOKEN=token).status_code == 201
-    search = client.get(f"/api/v1/courses/{course.pk}/search/", {"q": "init", "lt": token}).json()
-    assert urlencode({"lt": token}) in search["results"][0]["url"]  # its links open in the page's frame
-    assert client.get(url, HTTP_X_LAUNCH_TOKEN=token + "x").status_code == 401
+    assert browser.get(url, headers=session_headers(key)).status_code == 200
+    for carrier in ({"lt": key}, {"ticket": key}, {"sessionid": key}):  # a session key in a URL is worth nothing
+        assert browser.get(url, carrier).status_code == 401
+    forged = browser.post(url, {"file": upload("x.md", "# X\n")}, headers={"X-Tutor-Session": key})
+    assert forged.status_code == 403 and forged.json()["detail"].startswith("CSRF Failed")
+    assert browser.post(url, {"file": upload("x.md", "# X\n")}, headers=session_headers(key)).status_code == 201
+    search = browser.get(f"/api/v1/courses/{course.pk}/search/", {"q": "init"}, headers=session_headers(key)).json()
+    assert "?" not in search["results"][0]["url"]  # its links carry no credential
+    assert browser.get(url, headers={"X-Tutor-Session": key + "x"}).status_code == 401
 
 
 def test_a_session_must_pass_django_s_csrf_check_to_change_anything(course):
@@ -154,10 +157,7 @@ def test_the_course_list_shows_only_what_the_caller_may_see(client, course):
     assert [(c["id"], c["access"]) for c in mine["results"]] == [(course.pk, "write")]
     read = client.get("/api/v1/courses/", **bearer(course, ApiToken.READ)).json()
     assert [c["access"] for c in read["results"]] == ["teach"]
-    assert [c["id"] for c in client.get("/api/v1/courses/", HTTP_X_LAUNCH_TOKEN=student_token).json()["results"]] \
-        == [course.pk]  # a launch token: its own course
-    client.force_login(student)
-    session = client.get("/api/v1/courses/").json()["results"]
+    session = client.get("/api/v1/courses/", headers=session_headers(student_token)).json()["results"]
     assert {(c["id"], c["access"]) for c in session} == {(course.pk, "read"), (other.pk, "read")}
 
 
@@ -165,7 +165,8 @@ def test_the_course_list_shows_only_what_the_caller_may_see(client, course):
 
 def test_a_lecturer_makes_a_token_on_the_course_page_sees_it_once_and_revokes_it(client, course):
     lecturer, token = make_member(course, Membership.INSTRUCTOR)
-    page_url = reverse("courses:api-tokens", args=[course.pk]) + f"?lt={token}"
+    page_url = reverse("courses:api-tokens", args=[course.pk])
+    client.cookies[settings.SESSION_COOKIE_NAME] = token  # the browser's cookie of the launch
     page = client.get(page_url)
     assert page.status_code == 200 and "no-store" in page["Cache-Control"]
     form = next(f for f in page_forms(page.content.decode()) if f["attrs"].get("id") == "new-api-token")
@@ -190,7 +191,7 @@ def test_a_lecturer_makes_a_token_on_the_course_page_sees_it_once_and_revokes_it
 
 def test_students_may_not_see_the_token_page(client, course):
     _, token = make_member(course)
-    assert client.get(reverse("courses:api-tokens", args=[course.pk]) + f"?lt={token}").status_code == 403
+    assert client.get(reverse("courses:api-tokens", args=[course.pk]), headers=session_headers(token)).status_code == 403
 
 
 def test_a_token_stops_working_when_it_expires_or_its_lecturer_leaves(client, course):

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.utils import translation
 
 from courses.models import Membership
@@ -49,7 +50,8 @@ def _assert_german(html, german, english):
 def test_chat_page_is_german_for_a_student(client, course):
     """The student's chat page: headings, form, retention note and the chat script's strings."""
     _, token = make_member(course)
-    url = f"/c/{course.pk}/?lt={token}"
+    client.cookies[settings.SESSION_COOKIE_NAME] = token  # signed in by the launch
+    url = f"/c/{course.pk}/"
     html = _german(client, url)
     assert '<html lang="de">' in html
     german = ["Kurs-Tutor", "Ihre Frage", "Stellen Sie eine Frage zu den Kurstexten",
@@ -66,13 +68,14 @@ def test_chat_page_is_german_for_a_student(client, course):
 def test_lecturer_pages_are_german(client, course):
     """The lecturer's course texts page (courses app) and tutor settings and usage pages."""
     _, token = make_member(course, role=Membership.INSTRUCTOR)
-    documents = _german(client, f"/courses/{course.pk}/documents/?lt={token}")
+    client.cookies[settings.SESSION_COOKIE_NAME] = token  # signed in by the launch
+    documents = _german(client, f"/courses/{course.pk}/documents/")
     _assert_german(documents, ["Kurstexte", "Zur\u00fcck zum Kurs", "Hochladen", "Noch keine Texte."],
                    ["Course texts", "Back to the course", "Upload", "No texts yet"])
-    settings_page = _german(client, f"/c/{course.pk}/settings/?lt={token}")
+    settings_page = _german(client, f"/c/{course.pk}/settings/")
     _assert_german(settings_page, ["Tutor-Einstellungen", "Antwortsprache", "Begr\u00fc\u00dfungstext", "Sichern"],
                    ["Tutor settings", "answer language", "welcome message", ">Save<"])
-    usage = _german(client, f"/c/{course.pk}/usage/?lt={token}")
+    usage = _german(client, f"/c/{course.pk}/usage/")
     _assert_german(usage, ["Nutzung des Tutors", "Was diese Seite zeigt", "Noch keine Fragen."],
                    ["Use of the tutor", "What this page shows", "No questions yet."])
 

@@ -3,7 +3,6 @@
 import json
 import re
 import time
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 from django.core.cache import cache
@@ -13,7 +12,15 @@ from lti.ags import find_or_create_line_item, post_score, read_results
 from lti.models import LtiContext, LtiLineItem, LtiUser
 from lti.tasks import sync_roster
 from tests.lti_support import ROLE, browser
-from tests.support import celery_app_for, make_released_set, page_forms, start_worker, stop_worker, wait_for
+from tests.support import (
+    celery_app_for,
+    make_released_set,
+    page_forms,
+    page_session,
+    start_worker,
+    stop_worker,
+    wait_for,
+)
 from tests.test_lti_deep_linking import _form
 from tutor.questions.models import Attempt, QuestionSet
 from tutor.questions.tasks import grade_attempt
@@ -183,8 +190,7 @@ def test_the_gradebook_holds_the_grading_rule_s_score_after_each_attempt(lti_pla
     page = student.get(url).text
     assert "You have used every attempt at this set." in page and 'id="practice"' not in page
     first = question_set.questions.order_by("position").first()
-    token = parse_qs(urlparse(url).query)["lt"][0]
-    refused = student.post(url, data={f"q-{first.pk}": "1", "lt": token})
+    refused = student.post(url, data={f"q-{first.pk}": "1", "csrfmiddlewaretoken": page_session(page)["csrf"]})
     assert "You have used all 3 attempts at this set; no more answers are taken." in refused.text
     assert Attempt.objects.filter(question_set=question_set).count() == 3
     assert lti_platform.scores[1]["student-9"]["scoreGiven"] == expected[-1]
@@ -194,8 +200,7 @@ def test_the_gradebook_holds_the_grading_rule_s_score_after_each_attempt(lti_pla
 def test_changing_the_rule_sends_every_student_s_score_again(lti_platform, live_server, celery_worker):
     cache.clear()
     teacher = browser()
-    launched = lti_platform.launch(teacher, user_id="teacher", roles=[ROLE + "Instructor"])
-    token = parse_qs(urlparse(launched.headers["Location"]).query)["lt"][0]
+    lti_platform.launch(teacher, user_id="teacher", roles=[ROLE + "Instructor"])
     question_set = make_released_set(Course.objects.get(), answers=(1, 0, 2))
     QuestionSet.objects.filter(pk=question_set.pk).update(grading="last")
     item, line_item = _place_graded(lti_platform, live_server, teacher, question_set)
@@ -205,7 +210,7 @@ def test_changing_the_rule_sends_every_student_s_score_again(lti_platform, live_
         wait_for(lambda pk=latest.pk: Attempt.objects.get(pk=pk).grade_status == Attempt.SENT)
     assert lti_platform.scores[1]["student-9"]["scoreGiven"] == 0
 
-    review = teacher.get(f"{live_server.url}/c/{question_set.course_id}/questions/{question_set.pk}/?lt={token}").text
+    review = teacher.get(f"{live_server.url}/c/{question_set.course_id}/questions/{question_set.pk}/").text
     [form] = [f for f in page_forms(review) if f["attrs"].get("id") == "grading"]
     teacher.post(live_server.url + form["action"], data={**form["fields"], "grading": "best", "attempts_allowed": "0"})
     wait_for(lambda: lti_platform.scores[1]["student-9"]["scoreGiven"] == 3)

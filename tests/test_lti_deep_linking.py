@@ -5,9 +5,8 @@ import re
 
 import jwt
 import pytest
-from django.contrib.sessions.models import Session
 
-from courses.models import Course
+from courses.models import Course, PersonSession
 from tests.lti_support import ROLE, browser
 from tests.support import make_released_set
 from tutor.questions.models import QuestionSet
@@ -48,7 +47,7 @@ def test_learner_may_not_place_anything(lti_platform, caplog):
         page = lti_platform.launch(browser(), user_id="student", roles=[ROLE + "Learner"], deep_link=True)
     assert page.status_code == 403 and "teachers may place the tutor" in page.text
     assert "non-teaching role" in caplog.text
-    assert Session.objects.count() == 0
+    assert PersonSession.objects.count() == 0
 
 
 def test_tampered_choice_form_is_refused(lti_platform, live_server, caplog):

@@ -56,7 +56,7 @@ def test_demo_person_opens_the_demo_course(platform, live_server, user, role):
 
     demo = ensure_demo_course()
     assert final.status_code == 302, final.text
-    assert final.headers["Location"].startswith(f"/c/{demo.id}/?lt=")
+    assert final.headers["Location"].startswith(f"/c/{demo.id}/?ticket=")
     assert Membership.objects.get(course=demo, user__lti_links__sub=f"demo-{user}").role == role
 
 

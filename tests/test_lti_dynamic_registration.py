@@ -264,6 +264,31 @@ def test_registration_link_command_prints_a_one_time_link_stored_hashed(settings
     assert RegistrationLink.objects.count() == 1
 
 
+def test_registration_link_says_which_address_it_used_with_the_default_public_url(settings, capsys):
+    """The LMS must reach the tool at the printed link's host: with PUBLIC_URL unset the command says so, and how to
+    change it; --public-url gives the address for this link, and a cross-site pair is explained."""
+    settings.PUBLIC_URL, settings.PUBLIC_URL_IS_DEFAULT = "http://localhost:8000", True
+    call_command("registration_link", "--allow-host", "127.0.0.1")
+    printed = capsys.readouterr()
+    assert printed.out.strip().startswith("http://localhost:8000/lti/register/")
+    assert "The link uses http://localhost:8000, the default PUBLIC_URL" in printed.err
+    assert "set PUBLIC_URL" in printed.err and "--public-url" in printed.err
+    assert "different sites" in printed.err and "third-party frame" in printed.err  # Moodle on 127.0.0.1
+
+    call_command("registration_link", "--allow-host", "127.0.0.1", "--public-url", "http://127.0.0.1:8000/")
+    printed = capsys.readouterr()
+    assert printed.out.strip().startswith("http://127.0.0.1:8000/lti/register/")
+    assert "default PUBLIC_URL" not in printed.err and "different sites" not in printed.err
+
+    settings.PUBLIC_URL, settings.PUBLIC_URL_IS_DEFAULT = "https://tutor.example.edu", False
+    call_command("registration_link", "--allow-host", "moodle.example.edu")
+    printed = capsys.readouterr()
+    assert printed.out.strip().startswith("https://tutor.example.edu/lti/register/")
+    assert "default PUBLIC_URL" not in printed.err and "different sites" not in printed.err
+    with pytest.raises(CommandError, match="is not an address"):
+        call_command("registration_link", "--public-url", "tutor.example.edu")
+
+
 def test_admin_creates_a_link_in_the_admin_site_and_sees_it_once(admin_client, settings):
     page = admin_client.post("/admin/lti/registrationlink/add/", {"allowed_host": "moodle.example.edu",
                                                                   "hours": "24", "note": ""}, follow=True)

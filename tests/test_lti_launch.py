@@ -7,10 +7,9 @@ import logging
 import time
 
 import pytest
-from django.contrib.sessions.models import Session
 from django.urls import reverse
 
-from courses.models import Membership
+from courses.models import Membership, PersonSession
 from lti.keys import new_key_pair
 from lti.launch import map_role
 from lti.models import LtiContext, LtiUser, UsedNonce, pseudonym
@@ -50,7 +49,7 @@ def test_launch_as_each_role_lands_on_the_course_page(lms, live_server, roles, e
 
     assert response.status_code == 302, response.text
     mapping = LtiContext.objects.get(context_id="course-A")
-    assert response.headers["Location"].startswith(reverse("tutor:home", args=[mapping.course_id]) + "?lt=")
+    assert response.headers["Location"].startswith(reverse("tutor:home", args=[mapping.course_id]) + "?ticket=")
     link = LtiUser.objects.get(sub="sub-42")
     assert link.user.username == pseudonym(lms.issuer, "sub-42")
     assert link.name == "Erika Mustermann" and link.user.email == "" and link.user.first_name == ""
@@ -173,7 +172,7 @@ def _rejected(response, caplog, reason):
     assert response.status_code == 403, response.text
     assert "could not be verified" in response.text or "Please open the tool again" in response.text
     assert "sessionid" not in response.cookies
-    assert Session.objects.count() == 0
+    assert PersonSession.objects.count() == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("lti")]
     assert any(reason in w for w in warnings), warnings
 
@@ -238,7 +237,7 @@ def test_replayed_nonce_is_rejected(lms, caplog):
     fields, _claims = _legit(lms, client)
     assert _post(client, fields).status_code == 302
     assert UsedNonce.objects.count() == 1
-    Session.objects.all().delete()
+    PersonSession.objects.all().delete()
     attacker = browser()  # a copy of the whole browser state: cookie and form
     attacker.cookies.update({name: value for name, value in client.cookies.items() if name.startswith("lti1p3-")})
     with caplog.at_level(logging.WARNING):
@@ -304,7 +303,7 @@ def test_launch_meant_for_another_tool_is_rejected(lms, caplog):
     with caplog.at_level(logging.WARNING):
         response = _post(client, fields, lms.sign(claims))
     assert response.status_code == 403 and "another tool" in response.text
-    assert "target_link_uri" in caplog.text and Session.objects.count() == 0
+    assert "target_link_uri" in caplog.text and PersonSession.objects.count() == 0
     assert not LtiContext.objects.exists()
 
 
@@ -313,15 +312,15 @@ def test_launch_for_course_a_is_refused_on_course_b(lms, live_server, caplog):
     response_a = lms.launch(student, user_id="student", context_id="course-A")
     lms.launch(browser(), user_id="teacher", roles=[ROLE + "Instructor"], context_id="course-B")
     course_b = LtiContext.objects.get(context_id="course-B").course_id
-    token_a = response_a.headers["Location"].split("?lt=")[1]
-    sessions = Session.objects.count()
+    ticket_a = response_a.headers["Location"].split("?ticket=")[1]
+    sessions = PersonSession.objects.count()
     with caplog.at_level(logging.WARNING):
-        with_token = browser().get(f"{live_server.url}/c/{course_b}/", params={"lt": token_a})
+        with_ticket = browser().get(f"{live_server.url}/c/{course_b}/", params={"ticket": ticket_a})
         with_session = student.get(f"{live_server.url}/c/{course_b}/")
-    for response in (with_token, with_session):
+    for response in (with_ticket, with_session):
         assert response.status_code == 403
         assert "Please open this tool from your course" in response.text
-    assert "sessionid" not in with_token.cookies and Session.objects.count() == sessions
+    assert PersonSession.objects.count() == sessions
     assert sum("courses.access: refused" in r.getMessage() for r in caplog.records) == 2
 
 
@@ -371,7 +370,7 @@ def test_a_platform_that_rotates_its_key_under_the_same_kid_gets_in_after_one_re
 # --- the tool registered again by the same platform (Moodle: "register as a new tool", delete and re-add) ---
 
 def _session_user_id(client):
-    return Session.objects.get(session_key=client.cookies["sessionid"]).get_decoded()["_auth_user_id"]
+    return PersonSession.objects.get(session_key=client.cookies["sessionid"]).get_decoded()["_auth_user_id"]
 
 
 def test_a_second_registration_of_the_platform_keeps_each_person_and_course(lms, live_server):

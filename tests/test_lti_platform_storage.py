@@ -15,12 +15,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlparse
 
 import pytest
-from django.contrib.sessions.models import Session
 
-from courses.models import Membership
+from courses.models import Membership, PersonSession
 from lti.models import LtiContext, UsedNonce
 from tests.lti_support import ROLE, PlatformLogin, browser
-from tests.support import ARTIFACTS, audit, chromium, web_server_process
+from tests.support import ARTIFACTS, audit, chromium
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -75,7 +74,7 @@ def _answer(fields, state, nonce, origin, client=None):
 def _rejected(response, caplog, reason):
     assert response.status_code == 403, response.text
     assert "could not be verified" in response.text or "Please open the tool again" in response.text
-    assert "sessionid" not in response.cookies and Session.objects.count() == 0
+    assert "sessionid" not in response.cookies and PersonSession.objects.count() == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("lti")]
     assert any(reason in w for w in warnings), warnings
 
@@ -93,11 +92,13 @@ def test_launch_without_the_state_cookie_succeeds_with_state_and_nonce_from_plat
 
     assert response.status_code == 302, response.text
     course = LtiContext.objects.get(context_id="course-A").course
-    assert response.headers["Location"].startswith(f"/c/{course.pk}/?lt=")
+    assert response.headers["Location"].startswith(f"/c/{course.pk}/?ticket=")
     assert Membership.objects.get(course=course).role == Membership.LEARNER
     assert UsedNonce.objects.count() == 1
-    page = browser().get(live_server.url + response.headers["Location"])  # no cookie: the launch token suffices
+    page = browser().get(live_server.url + response.headers["Location"])  # no cookie: the single-use ticket opens it
     assert page.status_code == 200
+    again = browser().get(live_server.url + response.headers["Location"])  # ... once
+    assert again.status_code == 403
 
 
 @pytest.mark.parametrize("state, nonce", [
@@ -126,7 +127,7 @@ def test_storage_answer_not_posted_by_the_tools_own_page_is_refused(lti_platform
 def test_replayed_storage_answer_is_refused(lti_platform, live_server, caplog):
     fields, check, _login = _storage_launch(lti_platform, live_server)
     assert _answer(fields, check["state"], check["nonce"], live_server.url).status_code == 302
-    Session.objects.all().delete()
+    PersonSession.objects.all().delete()
     with caplog.at_level(logging.WARNING):
         again = _answer(fields, check["state"], check["nonce"], live_server.url)
     _rejected(again, caplog, "unknown or expired state")  # the state was spent with the nonce
@@ -208,16 +209,6 @@ def test_test_platform_course_page_embeds_the_tool_beside_a_storage_frame(live_s
 
 # --- a real browser with third-party cookies blocked -----------------------------------------------------
 
-@pytest.fixture
-def cross_site_server(worker_env, tmp_path):
-    """The ASGI app under uvicorn where the tool is http://localhost:PORT and the test platform
-    http://127.0.0.1:PORT: two different sites, so the tool's iframe is a third-party context."""
-    from deploy.stack import free_port
-
-    port = free_port()
-    env = dict(worker_env, PUBLIC_URL=f"http://localhost:{port}", LTI_TEST_PLATFORM_URL=f"http://127.0.0.1:{port}")
-    with web_server_process(env, tmp_path / "web.log", port=port) as (_url, _port, process):
-        yield port, process.log_path
 
 
 PROBE = ("() => { document.cookie = 'probe=1; path=/; SameSite=None; Secure';"
@@ -245,7 +236,8 @@ def test_student_lands_on_the_course_page_in_a_cross_site_iframe_with_third_part
         page.frame_locator("#lti-tool").locator("#lti-new-window, #question").first.wait_for(timeout=60000)
         assert next(f for f in page.frames if f.url.startswith(tool)).evaluate(PROBE) is True
 
-    with chromium(block_third_party_cookies=True) as (context, watch):
+    # no cookie at all, partitioned or not (Chromium keeps partitioned ones where third-party cookies are blocked)
+    with chromium(block_third_party_cookies=True, block_all_cookies=True) as (context, watch):
         page = context.new_page()
         page.on("request", lambda r: launches.append(r) if r.url == f"{tool}/lti/launch" else None)
         page.goto(f"{platform}/lti/test-platform/")
@@ -253,7 +245,7 @@ def test_student_lands_on_the_course_page_in_a_cross_site_iframe_with_third_part
         page.wait_for_url(f"{platform}/lti/test-platform/course?*")
         frame = page.frame_locator("#lti-tool")
         frame.locator("#question").wait_for(timeout=60000)  # the tutor's course page, inside the iframe
-        tool_frame = next(f for f in page.frames if f.url.startswith(f"{tool}/c/{course.pk}/?lt="))
+        tool_frame = next(f for f in page.frames if f.url.startswith(f"{tool}/c/{course.pk}/"))
         assert tool_frame.evaluate(PROBE) is False  # this browser keeps no cookie for the tool in the iframe
         audit(page)  # the platform's course page and the tool's page in its iframe
         ARTIFACTS.mkdir(exist_ok=True)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from config.privacy import inactive_courses
 from courses.models import ApiToken, Course, Membership
-from tests.support import make_member
+from tests.support import make_member, session_headers
 from tutor.chat.models import Conversation, Feedback, Message
 from tutor.questions.models import GenerationPart, GenerationRun, Question, QuestionSet
 
@@ -93,7 +93,7 @@ def page(client, path, fill, role=Membership.INSTRUCTOR):
         fill(course, user, n)
 
         def fetch():
-            response = client.get(f"/c/{course.pk}/{path}?lt={token}")
+            response = client.get(f"/c/{course.pk}/{path}", headers=session_headers(token))
             assert response.status_code == 200
             return response.content.decode()
         return fetch

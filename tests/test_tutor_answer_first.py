@@ -9,7 +9,7 @@ import re
 import pytest
 
 from courses.models import Chunk, Membership, Section
-from tests.support import INIT_TEXT, make_member, point_tutor_at, wait_for
+from tests.support import INIT_TEXT, make_member, point_tutor_at, session_headers, wait_for
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
 from tutor.models import TutorConfig
 from tutor.questions import answer_first, generation, items
@@ -113,7 +113,7 @@ def test_answer_first_items_keep_their_key_verbatim_and_come_out_usable(celery_w
     stub_llm.reply = model
     section = Section.objects.get(document__course=course, title="Der Init-Prozess")
     response = client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 2,
-                                                          "kind": [Question.SINGLE], "lt": token})
+                                                          "kind": [Question.SINGLE]}, headers=session_headers(token))
     assert response.status_code == 302, response.content[:300]
     question_set = QuestionSet.objects.get(course=course)
     wait_for(lambda: QuestionSet.objects.get(pk=question_set.pk).generation in (QuestionSet.DONE, QuestionSet.FAILED),
@@ -150,15 +150,14 @@ def test_a_prompt_refused_as_too_long_is_shrunk_once_and_the_lecturer_reads_why(
     point_tutor_at(course, stub_llm.url)
     stub_llm.context, stub_llm.hidden_tokens = 4000, 100_000  # every request is too long
     section = Section.objects.get(document__course=course, title="Der Init-Prozess")
-    client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 1, "kind": [Question.TRUE_FALSE],
-                                               "lt": token})
+    client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 1, "kind": [Question.TRUE_FALSE]}, headers=session_headers(token))
     question_set = QuestionSet.objects.get(course=course)
     wait_for(lambda: QuestionSet.objects.get(pk=question_set.pk).generation == QuestionSet.FAILED, timeout=300)
     question_set.refresh_from_db()
     assert question_set.generation_error == "context_exceeded"
     prompts = [r["body"]["messages"][-1]["content"] for r in stub_llm.requests]
     assert len(prompts) == 2 and len(prompts[1]) < len(prompts[0])
-    page = client.get(f"/c/{course.pk}/questions/{question_set.pk}/?lt={token}").content.decode()
+    page = client.get(f"/c/{course.pk}/questions/{question_set.pk}/", headers=session_headers(token)).content.decode()
     assert "longer than the language model can read at once" in page and "expected form" not in page
 
     stub_llm.requests.clear()
@@ -166,7 +165,7 @@ def test_a_prompt_refused_as_too_long_is_shrunk_once_and_the_lecturer_reads_why(
     stub_llm.reply = json.dumps({"questions": [{"statement": "Der Init-Prozess hat die Prozessnummer 1.",
                                                 "answer": True, "explanation": "So steht es da.", "source": 1}]})
     point_tutor_at(course, stub_llm.url, question_test_student=TutorConfig.CHECK_OFF)
-    client.post(f"/c/{course.pk}/questions/{question_set.pk}/action/", {"action": "retry", "lt": token})
+    client.post(f"/c/{course.pk}/questions/{question_set.pk}/action/", {"action": "retry"}, headers=session_headers(token))
     wait_for(lambda: QuestionSet.objects.get(pk=question_set.pk).generation == QuestionSet.DONE, timeout=300)
     prompts = [r["body"]["messages"][-1]["content"] for r in stub_llm.requests]
     assert len(prompts) == 2 and len(prompts[1]) < len(prompts[0]) and question_set.questions.count() == 1

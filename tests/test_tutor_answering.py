@@ -9,7 +9,7 @@ import re
 import pytest
 from django.core.management import call_command
 
-from tests.support import INIT_TEXT, make_member, point_tutor_at, wait_for
+from tests.support import INIT_TEXT, make_member, point_tutor_at, session_headers, wait_for
 from tests.test_tutor_chat import ask, ask_streaming, sse_events
 from tutor.chat.models import Citation, Message, TestQuestion
 from tutor.models import TutorConfig
@@ -30,12 +30,13 @@ def test_a_question_the_texts_do_not_touch_is_declined_before_the_model_in_the_a
     _, token = make_member(course)
     point_tutor_at(course, stub_llm.url)
     final = sse_events(web_server + ask(web_server, course, token, "Wer hat die Relativitätstheorie entwickelt?")
-                       ["stream_url"])[-1][1]
+                       ["stream_url"], headers=session_headers(token))[-1][1]
     assert final["declined"] is True and "I searched" not in final["html"] and "Durchsucht habe ich" in final["html"]
     answer = Message.objects.get(pk=final["id"])
     assert answer.evidence["retrieval"]["level"] == "none" and stub_llm.requests == []
     # too short to tell its language: the page's (English here: the test client sends no German locale)
-    short = sse_events(web_server + ask(web_server, course, token, "Paris?")["stream_url"])[-1][1]
+    short = sse_events(web_server + ask(web_server, course, token, "Paris?")["stream_url"],
+                       headers=session_headers(token))[-1][1]
     assert short["declined"] and "I searched" in short["html"]
 
 
@@ -181,14 +182,14 @@ def test_the_lecturer_s_test_questions_are_answered_by_the_worker(celery_worker,
     stub_llm.reply = "Der Init-Prozess hat die PID 1 [1]."
     TestQuestion.objects.create(course=course, question="Welche Prozessnummer hat der Init-Prozess?", expected="PID 1")
     TestQuestion.objects.create(course=course, question="Wie hoch ist der Eiffelturm?", expected="330 m")
-    response = client.post(reverse("tutor:check_tests", args=[course.pk]) + f"?lt={token}", {"lt": token})
+    response = client.post(reverse("tutor:check_tests", args=[course.pk]), {}, headers=session_headers(token))
     assert response.status_code == 302
     wait_for(lambda: not TestQuestion.objects.filter(course=course, checked_at=None).exists(), timeout=90,
              what="the test questions to be checked")
     found, missing = TestQuestion.objects.filter(course=course).order_by("id")
     assert (found.found, found.answered, found.correct) == (True, True, True)
     assert (missing.found, missing.answered, missing.correct) == (False, False, None)
-    page = client.get(reverse("tutor:settings", args=[course.pk]) + f"?lt={token}").content.decode()
+    page = client.get(reverse("tutor:settings", args=[course.pk]), headers=session_headers(token)).content.decode()
     rows = re.findall(r'<tr class="test-question">(.*?)</tr>', page, re.S)
     assert "declined" in rows[1] and "declined" not in rows[0]
     assert not Message.objects.filter(conversation__course=course).exists()  # no conversation, no usage counted

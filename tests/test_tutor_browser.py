@@ -1,7 +1,8 @@
 """A student in headless Chromium: launches through the built-in LTI test platform, asks, watches the
 answer stream, opens a citation, rates the answer.
 
-The launch is a real signed LTI 1.3 launch (/lti/test-platform/ → /lti/login → /lti/launch → /c/<course>/?lt=…);
+The launch is a real signed LTI 1.3 launch (/lti/test-platform/ → /lti/login → /lti/launch → /c/<course>/?ticket=…,
+a single-use ticket that the page drops from its address);
 the page runs on the real uvicorn server, the answer comes from the real worker through Redis pub/sub.
 Every page gets the accessibility audit (axe-core, WCAG 2.1 AA) and runs under the strict Content-Security-Policy
 (a blocked script is a console error). Screenshots are kept in test-artifacts/.
@@ -28,7 +29,7 @@ def test_student_launches_asks_sees_the_streamed_answer_and_opens_a_citation(cel
         page.goto(f"{web_server}/lti/test-platform/")
         audit(page)
         page.locator('a[href$="?user=student-1"]').click()  # "Alex Student", a learner
-        page.wait_for_url(f"{web_server}/c/{course.pk}/?lt=*", timeout=30000)
+        page.wait_for_url(f"{web_server}/c/{course.pk}/*", timeout=30000)
         assert page.locator(".welcome").inner_text().startswith("Willkommen!")
         audit(page)
         page.fill("#question", "Welche Prozessnummer hat der Init-Prozess?")
@@ -61,7 +62,7 @@ def test_student_launches_asks_sees_the_streamed_answer_and_opens_a_citation(cel
         citation.click()
         page.wait_for_selector("#passage", timeout=15000)
         assert "erste Prozess, den der Kernel" in page.locator("#passage").inner_text()
-        assert f"/courses/{course.pk}/passage/" in page.url and "lt=" in page.url
+        assert f"/courses/{course.pk}/passage/" in page.url and "?" not in page.url  # no credential in the address
         audit(page)
         page.screenshot(path=str(ARTIFACTS / "tutor_chat_citation.png"), full_page=True)
 
@@ -146,7 +147,7 @@ def test_a_student_whose_question_waits_for_the_model_is_told_so(celery_worker, 
         page = browser.new_page()
         page.goto(f"{web_server}/lti/test-platform/")
         page.locator('a[href$="?user=student-1"]').click()
-        page.wait_for_url(f"{web_server}/c/{course.pk}/?lt=*", timeout=30000)
+        page.wait_for_url(f"{web_server}/c/{course.pk}/*", timeout=30000)
         page.fill("#question", "Welche Prozessnummer hat der Init-Prozess?")
         page.click("#ask")
         page.wait_for_function("() => { const b = document.querySelector('.msg.assistant .body.streaming');"
@@ -172,7 +173,7 @@ def test_the_quotes_from_the_course_texts_show_before_the_model_s_text(celery_wo
         page = browser.new_page()
         page.goto(f"{web_server}/lti/test-platform/")
         page.locator('a[href$="?user=student-1"]').click()
-        page.wait_for_url(f"{web_server}/c/{course.pk}/?lt=*", timeout=30000)
+        page.wait_for_url(f"{web_server}/c/{course.pk}/*", timeout=30000)
         page.fill("#question", "Welche Prozessnummer hat der Init-Prozess?")
         page.click("#ask")
         quote = page.locator(".msg.assistant .quotes blockquote").first

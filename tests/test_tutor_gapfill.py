@@ -12,7 +12,7 @@ import pytest
 
 from courses import sections as course_sections
 from courses.parsing import parse_file
-from tests.support import CORPUS_DE, make_member
+from tests.support import CORPUS_DE, make_member, session_headers
 from tests.test_tutor_exports import escapedchar_post, escapedchar_pre, parse_text_with_format, shown
 from tutor.models import TutorConfig
 from tutor.questions import generation, item_checks, items, spans
@@ -79,13 +79,13 @@ def test_the_generate_form_offers_text_built_questions_first_for_a_small_model(c
     from courses.models import Membership
 
     _user, token = make_member(chapter, Membership.INSTRUCTOR)
-    page = client.get(f"/c/{chapter.pk}/questions/?lt={token}").content.decode()
+    page = client.get(f"/c/{chapter.pk}/questions/", headers=session_headers(token)).content.decode()
     assert 'name="kind" value="gapfill" checked' in page and 'value="multichoice" checked' not in page
     assert 'id="kinds-hint"' in page
     config = TutorConfig.for_course(chapter)
     config.model = "qwen2.5-7b"
     config.save()
-    page = client.get(f"/c/{chapter.pk}/questions/?lt={token}").content.decode()
+    page = client.get(f"/c/{chapter.pk}/questions/", headers=session_headers(token)).content.decode()
     assert 'value="multichoice" checked' in page and 'id="kinds-hint"' not in page
 
 
@@ -268,7 +268,7 @@ def test_a_gap_fill_set_is_practised_shuffled_and_graded_by_its_rule(client, rel
     released.save()
     learner, token = make_member(released.course)
     question = released.questions.get()
-    page = client.get(f"/c/{released.course.pk}/practice/{released.pk}/?lt={token}").content.decode()
+    page = client.get(f"/c/{released.course.pk}/practice/{released.pk}/", headers=session_headers(token)).content.decode()
     assert 'class="gap"' in page and html.escape(TRICKY.stem.split(spans.GAP)[0]) in page
     shown_values = re.findall(rf'name="q-{question.pk}" value="(\d)"', page)
     assert sorted(shown_values) == ["0", "1", "2", "3"]

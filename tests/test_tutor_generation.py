@@ -11,7 +11,7 @@ import pytest
 from courses import sections as course_sections
 from courses.models import Membership, Section
 from lti import placements
-from tests.support import QuestionModelStub, make_member, page_data, point_tutor_at, wait_for
+from tests.support import QuestionModelStub, make_member, page_data, point_tutor_at, session_headers, wait_for
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
 from tutor.models import TutorConfig
 from tutor.questions import generation, items, review
@@ -106,13 +106,13 @@ def test_a_whole_text_becomes_a_set_per_section_and_a_failing_section_stops_no_o
     model = BookModel(broken={"APT"})
     stub_llm.reply = model
     document = course.documents.get()
-    page = client.get(f"/c/{course.pk}/questions/?lt={token}").content.decode()
+    page = client.get(f"/c/{course.pk}/questions/", headers=session_headers(token)).content.decode()
     assert f'name="document" value="{document.pk}"' in page and 'id="section-search"' in page
     for name in SECTIONS:
         assert f">{name}" in page
 
     response = client.post(f"/c/{course.pk}/questions/", {"document": document.pk, "count": 2, "mode": "sections",
-                                                          "kind": [items.Question.SINGLE], "lt": token})
+                                                          "kind": [items.Question.SINGLE]}, headers=session_headers(token))
     run = GenerationRun.objects.get()
     assert response.status_code == 302 and f"/questions/runs/{run.pk}/" in response["Location"]
     wait_for(lambda: finished_run(run.pk), timeout=120)
@@ -126,20 +126,20 @@ def test_a_whole_text_becomes_a_set_per_section_and_a_failing_section_stops_no_o
     for name in ("Der Init-Prozess", "Dienste", "Netzwerk"):
         assert [q.stem for q in sets[name].questions.order_by("position")] == [q["stem"] for q in QUESTIONS[name]]
 
-    page = client.get(f"/c/{course.pk}/questions/runs/{run.pk}/?lt={token}").content.decode()
-    status = client.get(page_data(page, "run", "status-url")).json()  # what the page polls: the API
+    page = client.get(f"/c/{course.pk}/questions/runs/{run.pk}/", headers=session_headers(token)).content.decode()
+    status = client.get(page_data(page, "run", "status-url"), headers=session_headers(token)).json()  # what the page polls: the API
     assert (status["sections"], status["done"], status["failed"], status["finished"]) == (4, 3, 1, True)
     assert (status["requested"], status["made"]) == (8, 6)
     assert [p["state"] for p in status["parts"]] == ["done", "done", "failed", "done"]  # in the text's order
     failed = next(p for p in status["parts"] if p["state"] == "failed")
     assert "did not answer in the expected form" in failed["error"]
-    page = client.get(f"/c/{course.pk}/questions/runs/{run.pk}/?lt={token}").content.decode()
+    page = client.get(f"/c/{course.pk}/questions/runs/{run.pk}/", headers=session_headers(token)).content.decode()
     assert "3 of 4 sections done, 1 failed" in page and "Generate what is missing" in page
 
     # Generating what is missing asks again for the failed section only.
     model.broken.clear()
     asked_before = list(model.asked)
-    client.post(f"/c/{course.pk}/questions/runs/{run.pk}/action/", {"lt": token})
+    client.post(f"/c/{course.pk}/questions/runs/{run.pk}/action/", {}, headers=session_headers(token))
     wait_for(lambda: finished_run(run.pk) and QuestionSet.objects.get(pk=sets["APT"].pk).questions.count() == 2,
              timeout=120)
     assert model.asked[len(asked_before):] == ["APT"]
@@ -147,7 +147,7 @@ def test_a_whole_text_becomes_a_set_per_section_and_a_failing_section_stops_no_o
 
     # The same request again: every section has its questions, nothing is generated, no set is added.
     client.post(f"/c/{course.pk}/questions/", {"document": document.pk, "count": 2, "mode": "sections",
-                                               "kind": [items.Question.SINGLE], "lt": token})
+                                               "kind": [items.Question.SINGLE]}, headers=session_headers(token))
     second = GenerationRun.objects.latest("created_at")
     wait_for(lambda: finished_run(second.pk), timeout=60)
     assert QuestionSet.objects.filter(course=course).count() == 4 and model.asked[len(asked_before) + 1:] == []
@@ -193,7 +193,7 @@ def test_one_set_for_chosen_chapters_with_every_kind(celery_worker, stub_llm, cl
 
     stub_llm.reply = reply
     response = client.post(f"/c/{course.pk}/questions/", {"chapter": chapter, "count": 2, "mode": "one",
-                                                          "kind": kinds, "title": "Kapitel 1", "lt": token})
+                                                          "kind": kinds, "title": "Kapitel 1"}, headers=session_headers(token))
     question_set = QuestionSet.objects.get(title="Kapitel 1")
     assert f"/questions/{question_set.pk}/" in response["Location"]
     wait_for(lambda: QuestionSet.objects.get(pk=question_set.pk).generation == QuestionSet.DONE, timeout=120)
@@ -207,15 +207,14 @@ def test_one_set_for_chosen_chapters_with_every_kind(celery_worker, stub_llm, cl
 
 def test_the_choice_of_sections_is_checked(client, course):
     _, token = make_member(course, Membership.INSTRUCTOR)
-    response = client.post(f"/c/{course.pk}/questions/", {"count": 2, "mode": "sections", "lt": token}, follow=True)
+    response = client.post(f"/c/{course.pk}/questions/", {"count": 2, "mode": "sections"}, follow=True, headers=session_headers(token))
     assert "Please choose at least one section of the course texts." in response.content.decode()
     section = Section.objects.get(document__course=course, title="APT")
-    response = client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 0, "lt": token},
-                           follow=True)
+    response = client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 0},
+                           follow=True, headers=session_headers(token))
     assert "between 1 and 20 questions per section" in response.content.decode()
     other, other_token = make_member(course)
-    assert client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 2,
-                                                      "lt": other_token}).status_code == 403
+    assert client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 2}, headers=session_headers(other_token)).status_code == 403
     assert not QuestionSet.objects.exists()
 
 

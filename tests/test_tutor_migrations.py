@@ -129,3 +129,17 @@ def test_every_row_of_every_tutor_table_survives_the_upgrade_from_today_s_schema
             "questionset_id", "section_id")) == through
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db
+def test_the_models_and_their_migrations_agree():
+    """No model change lacks its migration (several branches each added migrations; their merges must add up)."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    try:
+        call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
+    except SystemExit as exc:
+        raise AssertionError(f"models without migrations:\n{out.getvalue()}") from exc

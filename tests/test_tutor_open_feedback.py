@@ -7,7 +7,7 @@ import json
 import pytest
 
 from courses.models import Chunk, Membership
-from tests.support import INIT_TEXT, make_member, point_tutor_at, wait_for
+from tests.support import INIT_TEXT, make_member, point_tutor_at, session_headers, wait_for
 from tutor.questions import open_feedback
 from tutor.questions.models import Attempt, OpenAnswerFeedback, Question, QuestionSet
 
@@ -56,7 +56,7 @@ def test_essay_feedback_is_written_shown_overridden_and_graded_only_when_the_lec
     question_set, single, essay, chunk = essay_set(course)
     learner, token = make_member(course)
     answered = client.post(f"/c/{course.pk}/practice/{question_set.pk}/", {
-        f"q-{single.pk}": "1", f"q-{essay.pk}": ANSWER, "lt": token})
+        f"q-{single.pk}": "1", f"q-{essay.pk}": ANSWER}, headers=session_headers(token))
     attempt = Attempt.objects.get(user=learner)
     assert (attempt.score, attempt.max_score) == (1.0, 1)  # the open answer is not scored
 
@@ -77,25 +77,25 @@ def test_essay_feedback_is_written_shown_overridden_and_graded_only_when_the_lec
 
     _, teacher = make_member(course, Membership.INSTRUCTOR)
     url = f"/c/{course.pk}/questions/{question_set.pk}/open-answers/"
-    page = client.get(f"{url}?lt={teacher}").content.decode()
+    page = client.get(f"{url}", headers=session_headers(teacher)).content.decode()
     assert ANSWER in page and "AI feedback" in page and "rubric share 0.33" in page
-    client.post(url, {"feedback": feedback.pk, "text": "Nennen Sie auch die PID.", "credit": "0,5", "lt": teacher})
+    client.post(url, {"feedback": feedback.pk, "text": "Nennen Sie auch die PID.", "credit": "0,5"}, headers=session_headers(teacher))
     page = client.get(answered["Location"]).content.decode()
     assert "Feedback from your teacher" in page and "Nennen Sie auch die PID." in page and "AI feedback" not in page
     attempt.refresh_from_db()
     assert (attempt.score, attempt.max_score) == (1.0, 1)  # overridden, still not counted
 
-    client.post(url, {"action": "counting", "counted": "1", "lt": teacher})
+    client.post(url, {"action": "counting", "counted": "1"}, headers=session_headers(teacher))
     attempt.refresh_from_db()
     assert (attempt.score, attempt.max_score, attempt.credits[str(essay.pk)]) == (1.5, 2, 0.5)
     assert "Counted toward your score: 0.5" in client.get(answered["Location"]).content.decode()
-    refused = client.post(url, {"feedback": feedback.pk, "text": "x", "credit": "7", "lt": teacher}, follow=True)
+    refused = client.post(url, {"feedback": feedback.pk, "text": "x", "credit": "7"}, follow=True, headers=session_headers(teacher))
     assert "The credit must be a number between 0 and 1." in refused.content.decode()
-    client.post(url, {"feedback": feedback.pk, "text": "", "credit": "", "lt": teacher})  # the model's feedback again
+    client.post(url, {"feedback": feedback.pk, "text": "", "credit": ""}, headers=session_headers(teacher))  # the model's feedback again
     attempt.refresh_from_db()
     assert attempt.credits[str(essay.pk)] == round(1 / 3, 4)
     assert "AI feedback" in client.get(answered["Location"]).content.decode()
-    client.post(url, {"action": "counting", "lt": teacher})  # off again: out of the score
+    client.post(url, {"action": "counting"}, headers=session_headers(teacher))  # off again: out of the score
     attempt.refresh_from_db()
     assert (attempt.score, attempt.max_score, attempt.credits[str(essay.pk)]) == (1.0, 1, None)
 
@@ -103,7 +103,6 @@ def test_essay_feedback_is_written_shown_overridden_and_graded_only_when_the_lec
 def test_a_student_cannot_reach_the_lecturer_s_page_and_an_empty_answer_gets_no_feedback(client, course):
     question_set, single, essay, _chunk = essay_set(course)
     learner, token = make_member(course)
-    assert client.get(f"/c/{course.pk}/questions/{question_set.pk}/open-answers/?lt={token}").status_code == 403
-    client.post(f"/c/{course.pk}/practice/{question_set.pk}/", {f"q-{single.pk}": "0", f"q-{essay.pk}": " ",
-                                                                "lt": token})
+    assert client.get(f"/c/{course.pk}/questions/{question_set.pk}/open-answers/", headers=session_headers(token)).status_code == 403
+    client.post(f"/c/{course.pk}/practice/{question_set.pk}/", {f"q-{single.pk}": "0", f"q-{essay.pk}": " "}, headers=session_headers(token))
     assert Attempt.objects.filter(user=learner).exists() and not OpenAnswerFeedback.objects.exists()

@@ -18,6 +18,7 @@ from tests.support import (
     make_member,
     page_data,
     point_tutor_at,
+    session_headers,
     wait_for,
 )
 from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
@@ -75,7 +76,7 @@ def init_section(course):
 
 
 def start(client, course, token, section, count=5):
-    response = client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": count, "lt": token})
+    response = client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": count}, headers=session_headers(token))
     assert response.status_code == 302, response.content[:500]
     return QuestionSet.objects.get(course=course)
 
@@ -110,7 +111,7 @@ def test_generation_stores_valid_drafts_and_drops_invalid_ones(celery_worker, st
     assert "Prozessnummer 1 (PID 1)" in prompt and "apt install" not in prompt  # only the chosen section
     assert "Schreibe 5 Multiple-Choice-Fragen auf Deutsch" in prompt
 
-    page = client.get(f"/c/{course.pk}/questions/{question_set.pk}/?lt={token}")
+    page = client.get(f"/c/{course.pk}/questions/{question_set.pk}/", headers=session_headers(token))
     assert page.status_code == 200
     html = page.content.decode()
     assert "Welches Init-System" in html and "3 questions were dropped by the checks:" in html
@@ -142,14 +143,14 @@ def test_inference_down_fails_with_a_reason_and_can_be_retried(celery_worker, st
     assert question_set.generation == QuestionSet.FAILED and question_set.generation_error == "unavailable"
     assert question_set.questions.count() == 0
 
-    html = client.get(f"/c/{course.pk}/questions/{question_set.pk}/?lt={token}").content.decode()
+    html = client.get(f"/c/{course.pk}/questions/{question_set.pk}/", headers=session_headers(token)).content.decode()
     assert "The language model server is not reachable" in html and "Try again" in html
-    status = client.get(page_data(html, "generation", "status-url")).json()  # what the page polls: the API
+    status = client.get(page_data(html, "generation", "status-url"), headers=session_headers(token)).json()  # what the page polls: the API
     assert status["generation"] == "failed" and "not reachable" in status["error"]
 
     point_tutor_at(course, stub_llm.url, question_method=TutorConfig.WHOLE_PASSAGE)
     stub_llm.reply = json.dumps({"questions": GOOD})
-    client.post(f"/c/{course.pk}/questions/{question_set.pk}/action/", {"action": "retry", "lt": token})
+    client.post(f"/c/{course.pk}/questions/{question_set.pk}/action/", {"action": "retry"}, headers=session_headers(token))
     question_set = wait_for(lambda: finished(question_set.pk))
     assert question_set.generation == QuestionSet.DONE and question_set.questions.count() == len(GOOD)
     assert list(question_set.sections.all()) == [init_section]
@@ -164,13 +165,13 @@ def test_a_stalled_generation_can_be_started_again(celery_worker, stub_llm, clie
                                       generation_changed_at=timezone.now() - timedelta(minutes=5))
     lost.sections.set([init_section])
     action = f"/c/{course.pk}/questions/{lost.pk}/action/"
-    client.post(action, {"action": "retry", "lt": token})  # still within the time limit: refused
+    client.post(action, {"action": "retry"}, headers=session_headers(token))  # still within the time limit: refused
     assert QuestionSet.objects.get(pk=lost.pk).generation_changed_at < timezone.now() - timedelta(minutes=4)
-    assert "stopped without a result" not in client.get(f"/c/{course.pk}/questions/{lost.pk}/?lt={token}").content.decode()
+    assert "stopped without a result" not in client.get(f"/c/{course.pk}/questions/{lost.pk}/", headers=session_headers(token)).content.decode()
 
     QuestionSet.objects.filter(pk=lost.pk).update(generation_changed_at=timezone.now() - timedelta(hours=1))
-    assert "stopped without a result" in client.get(f"/c/{course.pk}/questions/{lost.pk}/?lt={token}").content.decode()
-    client.post(action, {"action": "retry", "lt": token})
+    assert "stopped without a result" in client.get(f"/c/{course.pk}/questions/{lost.pk}/", headers=session_headers(token)).content.decode()
+    client.post(action, {"action": "retry"}, headers=session_headers(token))
     assert wait_for(lambda: finished(lost.pk)).questions.count() == len(GOOD)
 
 
@@ -190,37 +191,37 @@ def test_review_release_and_practice(celery_worker, stub_llm, client, course, in
     base = f"/c/{course.pk}/questions/{question_set.pk}"
 
     # Learners see neither the lecturer's pages nor a set that is not released.
-    assert client.get(f"{base}/?lt={student}").status_code == 403
-    assert client.post(f"{base}/action/", {"action": "release", "lt": student}).status_code == 403
-    assert client.get(f"/c/{course.pk}/practice/{question_set.pk}/?lt={student}").status_code == 404
-    assert "Welche Prozessnummer" not in client.get(f"/c/{course.pk}/practice/?lt={student}").content.decode()
+    assert client.get(f"{base}/", headers=session_headers(student)).status_code == 403
+    assert client.post(f"{base}/action/", {"action": "release"}, headers=session_headers(student)).status_code == 403
+    assert client.get(f"/c/{course.pk}/practice/{question_set.pk}/", headers=session_headers(student)).status_code == 404
+    assert "Welche Prozessnummer" not in client.get(f"/c/{course.pk}/practice/", headers=session_headers(student)).content.decode()
 
     # Nothing approved: release is refused.
-    client.post(f"{base}/action/", {"action": "release", "lt": teacher})
+    client.post(f"{base}/action/", {"action": "release"}, headers=session_headers(teacher))
     assert QuestionSet.objects.get(pk=question_set.pk).status == QuestionSet.DRAFT
 
     # Edit with duplicate options is refused; a good edit is kept and marked.
-    client.post(f"{base}/q/{first.pk}/", {"stem": "X?", "option": ["a", "a"], "correct": "0", "lt": teacher})
+    client.post(f"{base}/q/{first.pk}/", {"stem": "X?", "option": ["a", "a"], "correct": "0"}, headers=session_headers(teacher))
     first.refresh_from_db()
     assert first.stem == GOOD[0]["stem"] and not first.edited
     client.post(f"{base}/q/{first.pk}/", {"stem": "Welche PID hat init?", "option": ["1", "2", "3"],
-                                          "correct": "0", "explanation": "PID 1.", "lt": teacher})
+                                          "correct": "0", "explanation": "PID 1."}, headers=session_headers(teacher))
     first.refresh_from_db()
     assert (first.stem, first.options, first.correct_index, first.edited) == ("Welche PID hat init?",
                                                                               ["1", "2", "3"], 0, True)
     for question, decision in ((first, "approved"), (second, "rejected"), (third, "approved")):
-        client.post(f"{base}/q/{question.pk}/", {"decision": decision, "lt": teacher})
-    client.post(f"{base}/action/", {"action": "release", "lt": teacher})
+        client.post(f"{base}/q/{question.pk}/", {"decision": decision}, headers=session_headers(teacher))
+    client.post(f"{base}/action/", {"action": "release"}, headers=session_headers(teacher))
     assert QuestionSet.objects.get(pk=question_set.pk).status == QuestionSet.RELEASED
-    client.post(f"{base}/q/{third.pk}/", {"decision": "rejected", "lt": teacher})  # frozen once released
+    client.post(f"{base}/q/{third.pk}/", {"decision": "rejected"}, headers=session_headers(teacher))  # frozen once released
     assert Question.objects.get(pk=third.pk).review == Question.APPROVED
 
-    page = client.get(f"/c/{course.pk}/practice/{question_set.pk}/?lt={student}").content.decode()
+    page = client.get(f"/c/{course.pk}/practice/{question_set.pk}/", headers=session_headers(student)).content.decode()
     assert "Welche PID hat init?" in page and "Wer startet den Init-Prozess?" in page
     assert GOOD[1]["stem"] not in page  # rejected
 
     answer = client.post(f"/c/{course.pk}/practice/{question_set.pk}/",
-                         {f"q-{first.pk}": "0", f"q-{third.pk}": "2", f"q-{second.pk}": "1", "lt": student})
+                         {f"q-{first.pk}": "0", f"q-{third.pk}": "2", f"q-{second.pk}": "1"}, headers=session_headers(student))
     assert answer.status_code == 302
     attempt = Attempt.objects.get(user=learner)
     assert (attempt.score, attempt.max_score) == (1, 2)
@@ -231,10 +232,10 @@ def test_review_release_and_practice(celery_worker, stub_llm, client, course, in
     assert "Der Kernel startet ihn beim Systemstart." in result
     passage = f"/courses/{course.pk}/passage/{third.source_chunk_id}/"
     assert passage in result
-    assert client.get(f"{passage}?lt={student}").status_code == 200
+    assert client.get(f"{passage}", headers=session_headers(student)).status_code == 200
 
     other, other_token = make_member(course)
-    assert client.get(answer["Location"].split("?")[0] + f"?lt={other_token}").status_code == 404
+    assert client.get(answer["Location"].split("?")[0], headers=session_headers(other_token)).status_code == 404
 
     # The person's attempts are part of their data export and deletion.
     exported = export_user_data(learner.pk)["practice_attempts"]
@@ -246,12 +247,12 @@ def test_released_set_exports_as_moodle_xml_and_gift(celery_worker, stub_llm, cl
     question_set, teacher = generated_set(client, course, stub_llm, init_section)
     _, student = make_member(course)
     base = f"/c/{course.pk}/questions/{question_set.pk}"
-    assert client.get(f"{base}/export.xml?lt={teacher}").status_code == 404  # not released yet
+    assert client.get(f"{base}/export.xml", headers=session_headers(teacher)).status_code == 404  # not released yet
     first, second, third = question_set.questions.order_by("position")
     Question.objects.filter(pk__in=[first.pk, third.pk]).update(review=Question.APPROVED)
-    client.post(f"{base}/action/", {"action": "release", "lt": teacher})
+    client.post(f"{base}/action/", {"action": "release"}, headers=session_headers(teacher))
 
-    response = client.get(f"{base}/export.xml?lt={teacher}")
+    response = client.get(f"{base}/export.xml", headers=session_headers(teacher))
     assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
     quiz = ET.fromstring(response.content)
     items = quiz.findall("question[@type='multichoice']")
@@ -262,20 +263,20 @@ def test_released_set_exports_as_moodle_xml_and_gift(celery_worker, stub_llm, cl
     assert [a.get("fraction") for a in answers] == ["0", "100", "0", "0"]
     assert items[0].findtext("single") == "true"
 
-    gift = client.get(f"{base}/export.gift?lt={teacher}").content.decode()
+    gift = client.get(f"{base}/export.gift", headers=session_headers(teacher)).content.decode()
     assert ("::01 Welche Prozessnummer hat der Init-Prozess?::[html]Welche Prozessnummer hat der Init-Prozess? "
             "{\n~0\n=1\n~42\n~100\n####Der Init-Prozess") in gift
-    assert client.get(f"{base}/export.xml?lt={student}").status_code == 403
+    assert client.get(f"{base}/export.xml", headers=session_headers(student)).status_code == 403
 
 
 def test_generation_needs_a_section_with_text(client, course):
     _, token = make_member(course, Membership.INSTRUCTOR)
-    response = client.post(f"/c/{course.pk}/questions/", {"section": "999999", "count": 3, "lt": token},
-                           follow=True)
+    response = client.post(f"/c/{course.pk}/questions/", {"section": "999999", "count": 3},
+                           follow=True, headers=session_headers(token))
     assert "Please choose at least one section of the course texts." in response.content.decode()
     section = Section.objects.filter(document__course=course).first()
-    response = client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 99, "lt": token},
-                           follow=True)
+    response = client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 99},
+                           follow=True, headers=session_headers(token))
     assert "between 1 and 20 questions per section" in response.content.decode()
     assert not QuestionSet.objects.exists()
     assert Chunk.objects.filter(course=course).exists()
@@ -284,10 +285,10 @@ def test_generation_needs_a_section_with_text(client, course):
 def test_question_pages_are_german(client, course):
     _, teacher = make_member(course, Membership.INSTRUCTOR)
     _, student = make_member(course)
-    page = client.get(f"/c/{course.pk}/questions/?lt={teacher}", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    page = client.get(f"/c/{course.pk}/questions/", HTTP_ACCEPT_LANGUAGE="de", headers=session_headers(teacher)).content.decode()
     assert "Fragen erzeugen" in page and "Fragen pro Abschnitt" in page and "Generate questions" not in page
     assert "Abschnitte finden" in page and "Test-Student" in page and "Aus Moodle importieren" in page
-    page = client.get(f"/c/{course.pk}/practice/?lt={student}", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    page = client.get(f"/c/{course.pk}/practice/", HTTP_ACCEPT_LANGUAGE="de", headers=session_headers(student)).content.decode()
     assert "Es gibt noch keine Übungsfragen." in page and "Üben" in page
 
 
@@ -328,13 +329,13 @@ def test_review_edits_every_kind_bulk_rewrites_and_keeps_the_history(celery_work
     multiple, truth, short, essay = _other_kinds(question_set, 4)
     base = f"/c/{course.pk}/questions/{question_set.pk}"
 
-    client.post(f"{base}/action/", {"action": "approved", "question": [first.pk, second.pk], "lt": teacher})
+    client.post(f"{base}/action/", {"action": "approved", "question": [first.pk, second.pk]}, headers=session_headers(teacher))
     assert set(question_set.questions.approved().values_list("pk", flat=True)) == {first.pk, second.pk}
-    client.post(f"{base}/action/", {"action": "rejected", "question": [second.pk, third.pk], "lt": teacher})
+    client.post(f"{base}/action/", {"action": "rejected", "question": [second.pk, third.pk]}, headers=session_headers(teacher))
     assert Question.objects.get(pk=third.pk).review == Question.REJECTED
 
     def edit(question, **fields):
-        return client.post(f"{base}/q/{question.pk}/", {"explanation": "", "lt": teacher, **fields}, follow=True)
+        return client.post(f"{base}/q/{question.pk}/", {"explanation": "", **fields}, follow=True, headers=session_headers(teacher))
 
     edit(multiple, stem="Welche Aussagen stimmen?", option=["Er hat die PID 1", "Er ist ein Editor", "Er heißt apt",
                                                             "Der Kernel startet ihn"], correct=["0", "3"])
@@ -360,13 +361,13 @@ def test_review_edits_every_kind_bulk_rewrites_and_keeps_the_history(celery_work
 
     # The model rewrites a wrong option and the explanation (queue generate); a correct option it does not touch.
     stub_llm.reply = QuestionModelStub(revision="Die Prozessnummer 7")
-    client.post(f"{base}/q/{second.pk}/", {"revise": "option:0", "lt": teacher})
+    client.post(f"{base}/q/{second.pk}/", {"revise": "option:0"}, headers=session_headers(teacher))
     wait_for(lambda: not Question.objects.get(pk=second.pk).revising)
     assert Question.objects.get(pk=second.pk).options[0] == "Die Prozessnummer 7"
-    client.post(f"{base}/q/{second.pk}/", {"revise": "explanation", "lt": teacher})
+    client.post(f"{base}/q/{second.pk}/", {"revise": "explanation"}, headers=session_headers(teacher))
     wait_for(lambda: not Question.objects.get(pk=second.pk).revising)
     assert Question.objects.get(pk=second.pk).explanation == "Die Prozessnummer 7"
-    page = client.post(f"{base}/q/{second.pk}/", {"revise": "option:1", "lt": teacher}, follow=True).content.decode()
+    page = client.post(f"{base}/q/{second.pk}/", {"revise": "option:1"}, follow=True, headers=session_headers(teacher)).content.decode()
     assert "A correct option is not rewritten: edit it yourself." in page
 
     history = [(c.action, sorted(c.changes)) for c in Question.objects.get(pk=second.pk).changes.order_by("at", "id")]
@@ -375,7 +376,7 @@ def test_review_edits_every_kind_bulk_rewrites_and_keeps_the_history(celery_work
     editor = QuestionChange.objects.filter(question=multiple, action="edited").get()
     assert editor.user.memberships.get().role == Membership.INSTRUCTOR
     assert editor.changes["correct_indices"] == [[0, 1], [0, 3]]
-    page = client.get(f"{base}/?lt={teacher}").content.decode()
+    page = client.get(f"{base}/", headers=session_headers(teacher)).content.decode()
     assert "Change history (5)" in page and "rewritten by the model" in page and editor.user.username in page
 
 
@@ -387,12 +388,12 @@ def test_students_practise_every_kind_and_see_their_result(client, course):
     Question.objects.filter(pk__in=[q.pk for q in others]).update(review=Question.APPROVED)
     multiple, truth, short, essay = others
     learner, token = make_member(course)
-    page = client.get(f"/c/{course.pk}/practice/{question_set.pk}/?lt={token}").content.decode()
+    page = client.get(f"/c/{course.pk}/practice/{question_set.pk}/", headers=session_headers(token)).content.decode()
     assert f'type="checkbox" name="q-{multiple.pk}"' in page and f'name="q-{truth.pk}" value="true"' in page
     assert f'<textarea name="q-{essay.pk}"' in page and "The best attempt counts." in page
     answer = client.post(f"/c/{course.pk}/practice/{question_set.pk}/", {
         f"q-{single.pk}": "1", f"q-{multiple.pk}": ["0"], f"q-{truth.pk}": "true", f"q-{short.pk}": " SystemD ",
-        f"q-{essay.pk}": "Er startet zuerst.", "lt": token})
+        f"q-{essay.pk}": "Er startet zuerst."}, headers=session_headers(token))
     attempt = Attempt.objects.get(user=learner)
     assert attempt.max_score == 4 and attempt.score == 3.5  # the multiple answer half right; the essay not scored
     assert attempt.credits == {str(single.pk): 1.0, str(multiple.pk): 0.5, str(truth.pk): 1.0, str(short.pk): 1.0,
@@ -421,21 +422,21 @@ def test_options_are_shuffled_for_each_student_and_attempt_and_kept_within_one(c
     url = f"/c/{course.pk}/practice/{question_set.pk}/"
     learner, token = make_member(course)
     _other, other_token = make_member(course)
-    page = client.get(f"{url}?lt={token}").content.decode()
+    page = client.get(f"{url}", headers=session_headers(token)).content.decode()
     mine = [_shown(page, q) for q in questions]
     assert all(sorted(order) == list(range(6)) for order in mine)
     assert mine != [list(range(6))] * 4  # not the lecturer's order for everyone
-    assert [_shown(client.get(f"{url}?lt={token}").content.decode(), q) for q in questions] == mine  # a reload
-    theirs = [_shown(client.get(f"{url}?lt={other_token}").content.decode(), q) for q in questions]
+    assert [_shown(client.get(f"{url}", headers=session_headers(token)).content.decode(), q) for q in questions] == mine  # a reload
+    theirs = [_shown(client.get(f"{url}", headers=session_headers(other_token)).content.decode(), q) for q in questions]
     assert theirs != mine
 
-    client.post(url, {**{f"q-{q.pk}": "0" for q in questions}, "lt": token})  # the right option, wherever shown
+    client.post(url, {**{f"q-{q.pk}": "0" for q in questions}}, headers=session_headers(token))  # the right option, wherever shown
     assert Attempt.objects.get(user=learner).score == 4
-    again = [_shown(client.get(f"{url}?lt={token}").content.decode(), q) for q in questions]
+    again = [_shown(client.get(f"{url}", headers=session_headers(token)).content.decode(), q) for q in questions]
     assert again != mine  # the next attempt: a new order
 
     QuestionSet.objects.filter(pk=question_set.pk).update(shuffle_options=False)
-    kept = [_shown(client.get(f"{url}?lt={token}").content.decode(), q) for q in questions]
+    kept = [_shown(client.get(f"{url}", headers=session_headers(token)).content.decode(), q) for q in questions]
     assert kept == [list(range(6))] * 4
     xml = exports.moodle_xml(QuestionSet.objects.get(pk=question_set.pk)).decode()
     assert "<shuffleanswers>false</shuffleanswers>" in xml and "<shuffleanswers>true</shuffleanswers>" not in xml
@@ -447,7 +448,7 @@ def test_an_imported_set_gets_its_title_and_says_where_its_questions_come_from(c
     _, teacher = make_member(course, Membership.INSTRUCTOR)
     upload = SimpleUploadedFile("bs_fragen.xml", LECTURER_FILE, content_type="text/xml")
     answer = client.post(f"/c/{course.pk}/questions/import/", {"file": upload, "title": "Prozesse: Wiederholung",
-                                                                "set": "", "lt": teacher})
+                                                                "set": ""}, headers=session_headers(teacher))
     assert answer.status_code == 302
     imported = QuestionSet.objects.get(course=course)
     assert imported.title == "Prozesse: Wiederholung"
@@ -455,16 +456,15 @@ def test_an_imported_set_gets_its_title_and_says_where_its_questions_come_from(c
     assert re.search(r'<p id="source"><strong>Source:</strong>\s*Imported</p>', page), page
     assert 'id="generation"' not in page and "Generated" not in page
 
-    client.post(f"/c/{course.pk}/questions/{imported.pk}/action/", {"action": "details", "title": " Prozesse  II ",
-                                                                     "lt": teacher})
+    client.post(f"/c/{course.pk}/questions/{imported.pk}/action/", {"action": "details", "title": " Prozesse  II "}, headers=session_headers(teacher))
     imported.refresh_from_db()
     assert (imported.title, imported.shuffle_options) == ("Prozesse II", False)
     refused = client.post(f"/c/{course.pk}/questions/{imported.pk}/action/",
-                          {"action": "details", "title": " ", "shuffle_options": "1", "lt": teacher}, follow=True)
+                          {"action": "details", "title": " ", "shuffle_options": "1"}, follow=True, headers=session_headers(teacher))
     assert "Please give the set a title." in refused.content.decode()
     assert QuestionSet.objects.get(pk=imported.pk).title == "Prozesse II"
 
     Question.objects.create(question_set=imported, position=9, stem="Was ist ein Thread?", kind=Question.OPEN,
                             model_answer="Ein Ausführungsstrang.", origin=Question.WRITTEN)
-    listing = client.get(f"/c/{course.pk}/questions/?lt={teacher}").content.decode()
+    listing = client.get(f"/c/{course.pk}/questions/", headers=session_headers(teacher)).content.decode()
     assert "Imported, Written by hand" in listing

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from courses.models import Course
-from tests.support import make_member
+from tests.support import make_member, session_headers
 from tutor.chat import conversations, quotas
 from tutor.models import Message, TutorConfig
 
@@ -25,15 +25,15 @@ def nothing_answered(monkeypatch):
 def test_the_day_budget_is_shown_counts_down_and_refuses_the_question_over_it(client, course, settings):
     settings.CHAT_QUOTA_DAY, settings.CHAT_QUOTA_WEEK = 3, 10
     student, token = make_member(course)
-    page = client.get(reverse("tutor:home", args=[course.pk]), {"lt": token}).content.decode()
+    page = client.get(reverse("tutor:home", args=[course.pk]), headers=session_headers(token)).content.decode()
     assert "3 questions left today; 10 questions left this week" in page
     for number in range(2):
         conversations.ask(course, student, f"Frage {number}")
-    page = client.get(reverse("tutor:home", args=[course.pk]), {"lt": token}).content.decode()
+    page = client.get(reverse("tutor:home", args=[course.pk]), headers=session_headers(token)).content.decode()
     assert "1 question left today; 8 questions left this week" in page  # before it runs out
     ask = reverse("tutor:ask", args=[course.pk])
-    assert client.post(ask, {"text": "Frage 3", "lt": token}).status_code == 200
-    refused = client.post(ask, {"text": "Frage 4", "lt": token})
+    assert client.post(ask, {"text": "Frage 3"}, headers=session_headers(token)).status_code == 200
+    refused = client.post(ask, {"text": "Frage 4"}, headers=session_headers(token))
     assert refused.status_code == 429 and "questions of today" in refused.json()["error"]
     assert Message.objects.filter(role=Message.USER).count() == 3  # nothing stored for the refused one
     other_course = Course.objects.create(title="Anderer Kurs")  # per course: another course has its own budget

@@ -11,7 +11,7 @@ import pytest
 from courses.models import ApiToken
 from courses.parsing import parse_html
 from courses.retrieval import retrieve
-from tests.support import INIT_TEXT, make_course, make_member, point_tutor_at, sse_events
+from tests.support import INIT_TEXT, make_course, make_member, point_tutor_at, session_headers, sse_events
 from tests.test_tutor_api import lecturer_token
 from tests.test_tutor_chat import _pending_answer, ask_streaming
 from tutor.chat.quotes import choose_quotes, split_sentences
@@ -94,11 +94,11 @@ def test_the_quotes_arrive_before_the_model_s_first_token_and_are_stored(celery_
     assert len(stub_llm.requests) == 1
 
     # the reader view highlights the quoted sentence in its passage
-    page = httpx.get(web_server + quotes[0]["url"].split("#")[0], timeout=10)
+    page = httpx.get(web_server + quotes[0]["url"].split("#")[0], headers=session_headers(token), timeout=10)
     assert page.status_code == 200
     assert re.search(r'<mark id="quote">[^<]*Prozessnummer 1 \(PID 1\)', page.text)
     # a stream opened after the end still gets them, with the final message
-    again = sse_events(f"{web_server}/c/{course.pk}/m/{final['id']}/stream/?lt={token}")
+    again = sse_events(f"{web_server}/c/{course.pk}/m/{final['id']}/stream/", headers=session_headers(token))
     assert again[-1][1]["quotes"][0]["text"] == quotes[0]["text"]
 
 
@@ -115,7 +115,7 @@ def test_the_api_shows_an_answer_s_quotes(celery_worker, web_server, stub_llm, c
     assert not any(data.get("text") for name, data in events[:names.index("quotes")] if name != "accepted")
     message = httpx.get(f"{api}/messages/{events[-1][1]['id']}/", headers=auth, timeout=10).json()
     assert "Prozessnummer 1 (PID 1)" in message["quotes"][0]["text"]
-    assert message["quotes"][0]["start"] < message["quotes"][0]["end"] and "lt=" not in message["quotes"][0]["url"]
+    assert message["quotes"][0]["start"] < message["quotes"][0]["end"] and "ticket=" not in message["quotes"][0]["url"]
     assert stub_llm.requests == []
 
 

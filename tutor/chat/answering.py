@@ -8,7 +8,7 @@ the texts do not hold the answer, otherwise streams the model's answer into ``ou
 Redis buffer and the answer's channel). With the quote check on, the answer's quote block is held back while its text
 streams; at the end each quote is looked up in the passage it cites, and an answer with none found is replaced by the
 decline (strict) or marked (open). The final text and citations are saved to PostgreSQL, and the final message
-(tutor.chat.payloads, without launch tokens or URLs) is published with the end of the answer.
+(tutor.chat.payloads, without URLs) is published with the end of the answer.
 """
 
 import logging

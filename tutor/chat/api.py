@@ -21,7 +21,7 @@ from config.api import (
     event_stream_view,
     with_etag,
 )
-from courses.access import READ, TEACH, page_token
+from courses.access import READ, TEACH
 from courses.api import found
 from tutor.api import IF_MATCH, body_of
 from tutor.chat import conversations, stream
@@ -198,8 +198,7 @@ class ConversationViewSet(viewsets.GenericViewSet):
     def retrieve(self, request, course_id, conversation_id):
         """One conversation with its questions and answers."""
         conversation = found(self.get_queryset(), _("This conversation does not exist."), pk=conversation_id)
-        token = page_token(request)
-        messages = [message_payload(m, token) for m in
+        messages = [message_payload(m) for m in
                     conversation.messages.prefetch_related("citations").select_related("conversation")]
         return Response(dict(ConversationSerializer(conversation).data, messages=messages))
 
@@ -218,8 +217,7 @@ class MessageView(APIView):
     def get(self, request, course_id, message_id):
         mine = Message.objects.select_related("conversation").filter(
             conversation__course_id=course_id, conversation__user_id=request.user.pk)
-        return Response(message_payload(found(mine, _("This message does not exist."), pk=message_id),
-                                        page_token(request)))
+        return Response(message_payload(found(mine, _("This message does not exist."), pk=message_id)))
 
 
 class AskSerializer(serializers.Serializer):
@@ -270,18 +268,16 @@ class AskView(APIView):
         asked = body_of(request, AskSerializer)
         question, answer = conversations.ask_in(request.grant.course, request.user, asked["text"],
                                                 conversation_id=asked["conversation"], new=asked["new"])
-        token = page_token(request)
-        response = Response({"question": message_payload(question, token), "answer_id": answer.pk,
+        response = Response({"question": message_payload(question), "answer_id": answer.pk,
                              "stream_url": reverse("api:course-message-stream", args=[course_id, answer.pk]),
                              "conversation_id": answer.conversation_id}, status=status.HTTP_202_ACCEPTED)
-        response.launch_token = token
         return response
 
 
 def _answer_in_same_response(request, response, course_id):
     if "text/event-stream" not in request.headers.get("Accept", ""):
         return None
-    return stream.event_stream(stream.accepted_events(response.data, course_id, response.launch_token))
+    return stream.event_stream(stream.accepted_events(response.data, course_id))
 
 
 ask = event_stream_view(AskView, _answer_in_same_response)
@@ -298,12 +294,12 @@ class AnswerStreamView(APIView):
     def get(self, request, course_id, message_id):
         answer = found(own_answers(request, course_id), _("This answer does not exist."), pk=message_id)
         response = Response(status=status.HTTP_200_OK)
-        response.answer_id, response.launch_token = answer.pk, page_token(request)
+        response.answer_id = answer.pk
         return response
 
 
 def _answer_events(request, response, course_id, message_id):
-    return stream.event_stream(stream.answer_events(response.answer_id, course_id, response.launch_token))
+    return stream.event_stream(stream.answer_events(response.answer_id, course_id))
 
 
 answer_stream = event_stream_view(AnswerStreamView, _answer_events)

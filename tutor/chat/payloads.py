@@ -1,7 +1,7 @@
 """What the chat page shows of a message: sanitized HTML, numbered sources, state and error text.
 
 A payload names its sources by number and chunk id only (``payload``): the chat worker publishes it like that,
-since it knows no reader. The web side, which knows the reader's launch token, adds the passage URLs
+since it knows no reader. The web side adds the passage URLs
 (``with_urls``): each source's URL, and the HTML's citation links ``[n]``, written as ``#source-n`` until then.
 """
 
@@ -76,19 +76,19 @@ def payload(message, citations):
     }
 
 
-def quote_urls(quotes, course_id, launch_token):
+def quote_urls(quotes, course_id):
     """The quotes, each with the URL of its passage in the reader view, the quoted sentence highlighted."""
     with_url = []
     for quote in quotes:
-        url = tool_url("courses:passage", course_id, quote["chunk"], token=launch_token)
+        url = tool_url("courses:passage", course_id, quote["chunk"])
         url += ("&" if "?" in url else "?") + f"{HIGHLIGHT_FIELD}={int(quote['start'])}-{int(quote['end'])}"
         with_url.append(dict(quote, url=url + "#quote"))
     return with_url
 
 
-def with_urls(found, course_id, launch_token):
-    """The payload with each source's passage URL (carrying the reader's launch token), in its list and links."""
-    urls = {c["number"]: tool_url("courses:passage", course_id, c["chunk"], token=launch_token)
+def with_urls(found, course_id):
+    """The payload with each source's passage URL, in its list and links."""
+    urls = {c["number"]: tool_url("courses:passage", course_id, c["chunk"])
             for c in found["citations"]}
 
     def link(match):
@@ -97,10 +97,10 @@ def with_urls(found, course_id, launch_token):
 
     return dict(found, html=_SOURCE_LINK.sub(link, found["html"]),
                 citations=[dict(c, url=urls[c["number"]]) for c in found["citations"]],
-                quotes=quote_urls(found.get("quotes") or [], course_id, launch_token))
+                quotes=quote_urls(found.get("quotes") or [], course_id))
 
 
-def message_payload(message, launch_token=""):
+def message_payload(message):
     """What the page shows of a stored message (its citations read from the database), with passage URLs."""
     citations = list(message.citations.all()) if message.role == Message.ASSISTANT else []
-    return with_urls(payload(message, citations), message.conversation.course_id, launch_token)
+    return with_urls(payload(message, citations), message.conversation.course_id)

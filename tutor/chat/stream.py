@@ -149,20 +149,20 @@ def sse(event, data):
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-def _final_payload(message_id, token):
+def _final_payload(message_id):
     found = Message.objects.select_related("conversation").get(pk=message_id)
-    return message_payload(found, token)
+    return message_payload(found)
 
 
-def _for_reader(final, course_id, token, language):
+def _for_reader(final, course_id, language):
     """A final payload the chat worker published, with the reader's passage URLs and error text in their language."""
     if final.get("error_code"):
         with translation.override(language):
             final["error"] = error_text(final["error_code"])
-    return with_urls(final, course_id, token)
+    return with_urls(final, course_id)
 
 
-async def answer_events(message_id, course_id, token, *, fresh=False):
+async def answer_events(message_id, course_id, *, fresh=False):
     """The SSE events of one answer: a snapshot of what exists, then each new piece, then the final message.
 
     The chat worker publishes the final message with the end of the answer (and keeps it in Redis for a stream
@@ -178,18 +178,18 @@ async def answer_events(message_id, course_id, token, *, fresh=False):
         buffered, final, quoted = await hub.mget(buffer_key(message_id), final_key(message_id),
                                                  quotes_key(message_id))
         if final:
-            yield sse("final", _for_reader(json.loads(final), course_id, token, language))
+            yield sse("final", _for_reader(json.loads(final), course_id, language))
             return
         if not fresh:
             status = await db_in_thread(
                 lambda: Message.objects.filter(pk=message_id).values_list("status", flat=True)[0])
             if status in (Message.DONE, Message.FAILED):
-                yield sse("final", await db_in_thread(lambda: _final_payload(message_id, token)))
+                yield sse("final", await db_in_thread(lambda: _final_payload(message_id)))
                 return
         buffered = (buffered or b"").decode()
         sent = len(buffered)
         if quoted:
-            yield sse("quotes", {"quotes": quote_urls(json.loads(quoted), course_id, token)})
+            yield sse("quotes", {"quotes": quote_urls(json.loads(quoted), course_id)})
         yield sse("snapshot", {"text": buffered, "html": answer_html(buffered, streaming=True)})
         loop = asyncio.get_running_loop()
         last_activity = loop.time()
@@ -199,7 +199,7 @@ async def answer_events(message_id, course_id, token, *, fresh=False):
             except TimeoutError:
                 if loop.time() - last_activity > settings.CHAT_STREAM_TIMEOUT:
                     await db_in_thread(lambda: fail_if_unfinished(message_id))
-                    yield sse("final", await db_in_thread(lambda: _final_payload(message_id, token)))
+                    yield sse("final", await db_in_thread(lambda: _final_payload(message_id)))
                     return
                 yield ": keepalive\n\n"
                 continue
@@ -213,7 +213,7 @@ async def answer_events(message_id, course_id, token, *, fresh=False):
                 sent = end
                 yield sse("delta", {"text": piece, **({"html": data["html"]} if "html" in data else {})})
             elif data["t"] == "quotes":
-                yield sse("quotes", {"quotes": quote_urls(data["quotes"], course_id, token)})
+                yield sse("quotes", {"quotes": quote_urls(data["quotes"], course_id)})
             elif data["t"] == "queue":  # waiting for the model: how many requests are ahead
                 yield sse("queue", {"ahead": data["ahead"]})
             elif data["t"] == "reset":
@@ -221,20 +221,20 @@ async def answer_events(message_id, course_id, token, *, fresh=False):
                 yield sse("snapshot", {"text": "", "html": ""})
             elif data["t"] == "end":
                 if "message" in data:
-                    yield sse("final", _for_reader(data["message"], course_id, token, language))
+                    yield sse("final", _for_reader(data["message"], course_id, language))
                 else:  # ended without its payload (a crashed answer): read it
-                    yield sse("final", await db_in_thread(lambda: _final_payload(message_id, token)))
+                    yield sse("final", await db_in_thread(lambda: _final_payload(message_id)))
                 return
     finally:
         metrics.gauge_add("tutor_sse_streams_open", -1)
         await hub.unsubscribe(name, queue)
 
 
-async def accepted_events(accepted, course_id, token):
+async def accepted_events(accepted, course_id):
     """The events of a question just taken (``accepted``: the question as shown, the answer's id and stream URL,
     the conversation): an "accepted" event, then the answer's events as answer_events gives them."""
     yield sse("accepted", accepted)
-    async for event in answer_events(accepted["answer_id"], course_id, token, fresh=True):
+    async for event in answer_events(accepted["answer_id"], course_id, fresh=True):
         yield event
 
 

@@ -4,7 +4,7 @@ Thin views over tutor.chat.conversations (taking a question), tutor.chat.stream 
 tutor.chat.payloads.
 
 Every view passes the course access rule (courses.access.course_member, its async form for the chat's
-async views): POST endpoints need the launch token (form field ``lt`` or header ``X-Launch-Token``).
+async views); POST endpoints are checked against cross-site requests by Django's CsrfViewMiddleware.
 """
 
 import logging
@@ -40,7 +40,7 @@ def home(request, course_id):
                                                       conversation_id=_int_or_none(request.GET.get("conversation")))
     except conversations.ChatError:
         raise Http404(_("This conversation does not exist.")) from None
-    history = [message_payload(m, request.launch_token)
+    history = [message_payload(m)
                for m in conversation.messages.prefetch_related("citations").select_related("conversation")]
     config = TutorConfig.for_course(request.course)
     teaching = request.membership.is_teaching
@@ -54,18 +54,16 @@ def home(request, course_id):
         "no_model": not (config.endpoint or settings.INFERENCE_URLS) and config.answers_with != TutorConfig.QUOTES_ONLY,
         "quota": quotas.summary(request.course, request.user),
         "setup": _setup(request.course) if teaching else None,
-        "conversations": _with_urls(conversations.conversation_list(request.course, request.user), course_id,
-                                    request.launch_token),
-        "new_url": tool_url("tutor:home", course_id, token=request.launch_token),
+        "conversations": _with_urls(conversations.conversation_list(request.course, request.user), course_id),
+        "new_url": tool_url("tutor:home", course_id),
         "welcome": config.welcome_message.strip() or _(
             "Hello! I answer questions about the texts of this course and show you where each answer comes from."),
         "client": {
-            "ask_url": tool_url("tutor:ask", course_id, token=request.launch_token),
+            "ask_url": tool_url("tutor:ask", course_id),
             "stream_url": reverse("tutor:stream", args=[course_id, 0]),
             "feedback_url": reverse("tutor:feedback", args=[course_id, 0]),
             "retry_url": reverse("tutor:retry", args=[course_id, 0]),
             "conversation_id": conversation.pk,
-            "token": request.launch_token,
             "text": {
                 "thinking": _("The tutor is thinking…"), "sources": _("Sources"), "page": _("page"),
                 "failed": _("The answer could not be completed."), "network": _("The connection was lost."),
@@ -91,7 +89,7 @@ def _setup(course):
 def _ask(request, course_id):
     """The work of the ask view (database and queue), run on the shared thread pool: the accepted question
     (a dict) or an error response."""
-    membership, token = request.membership, request.launch_token
+    membership = request.membership
     if notice.pending(membership, TutorConfig.for_course(membership.course).retention_days) is not None:
         return JsonResponse({"error": _("Please read and accept the notice about the tutor first (reload the "
                                         "page).")}, status=403)
@@ -103,22 +101,22 @@ def _ask(request, course_id):
         return JsonResponse({"error": str(exc)}, status=429)
     except conversations.ChatError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
-    return {"question": message_payload(question, token), "answer_id": answer.pk,
-            "stream_url": tool_url("tutor:stream", course_id, answer.pk, token=token),
+    return {"question": message_payload(question), "answer_id": answer.pk,
+            "stream_url": tool_url("tutor:stream", course_id, answer.pk),
             "conversation_id": answer.conversation_id}
 
 
 @require_POST
 @course_member()
 def accept_notice(request, course_id):
-    """The student accepts the AI-use notice (POST, launch token) and goes on to the chat."""
+    """The student accepts the AI-use notice (POST) and goes on to the chat."""
     config = TutorConfig.for_course(request.course)
     notice.accept(request.user, notice.notice_paragraphs(config.retention_days))
-    return redirect(tool_url("tutor:home", course_id, token=request.launch_token))
+    return redirect(tool_url("tutor:home", course_id))
 
 
-def _with_urls(items, course_id, token):
-    home_url = tool_url("tutor:home", course_id, token=token)
+def _with_urls(items, course_id):
+    home_url = tool_url("tutor:home", course_id)
     for item in items:
         item["url"] = home_url + ("&" if "?" in home_url else "?") + f"conversation={item['id']}"
     return items
@@ -139,20 +137,20 @@ def _retry(request, course_id, message_id):
     except conversations.ChatError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     return JsonResponse({"answer_id": answer.pk, "status": answer.status,
-                         "stream_url": tool_url("tutor:stream", course_id, answer.pk, token=request.launch_token)})
+                         "stream_url": tool_url("tutor:stream", course_id, answer.pk)})
 
 
 @require_POST
 @course_member()
 async def retry(request, course_id, message_id):
-    """Answer a failed answer again (POST, launch token): returns the answer's stream like ask does."""
+    """Answer a failed answer again (POST): returns the answer's stream like ask does."""
     return await db_in_thread(lambda: _retry(request, course_id, message_id))
 
 
 @require_POST
 @course_member()
 async def ask(request, course_id):
-    """Take a question (POST text, launch token).
+    """Take a question (POST text).
 
     A client that accepts text/event-stream (the chat page) gets the answer in this same response: an
     "accepted" event (the question as shown, the answer's id and its own stream URL for resuming) and then
@@ -165,7 +163,7 @@ async def ask(request, course_id):
     if "text/event-stream" not in request.headers.get("Accept", ""):
         return JsonResponse(accepted)
 
-    return stream.event_stream(stream.accepted_events(accepted, course_id, request.launch_token))
+    return stream.event_stream(stream.accepted_events(accepted, course_id))
 
 
 @never_cache
@@ -174,7 +172,7 @@ def message(request, course_id, message_id):
     """One message of the person's own conversation as JSON (its current state)."""
     found = get_object_or_404(Message.objects.select_related("conversation"), pk=message_id,
                               conversation__course_id=course_id, conversation__user=request.user)
-    return JsonResponse(message_payload(found, request.launch_token))
+    return JsonResponse(message_payload(found))
 
 
 # --- The answer stream (tutor.chat.stream) ---------------------------------------------------------------
@@ -187,7 +185,7 @@ async def answer_stream(request, course_id, message_id):
         conversation__user_id=request.membership.user_id).exists())
     if not own:
         raise Http404(_("This answer does not exist."))
-    return stream.event_stream(stream.answer_events(message_id, course_id, request.launch_token))
+    return stream.event_stream(stream.answer_events(message_id, course_id))
 
 
 # --- Feedback, settings, usage ----------------------------------------------------------------------
@@ -217,7 +215,7 @@ def tutor_settings(request, course_id):
         if form.is_valid():
             form.save()
             messages.success(request, _("The tutor settings were saved."))
-            return redirect(tool_url("tutor:settings", course_id, token=request.launch_token))
+            return redirect(tool_url("tutor:settings", course_id))
     else:
         form = TutorConfigForm(instance=config)
     return _settings_page(request, form, TestQuestionForm())
@@ -246,7 +244,7 @@ def add_test_question(request, course_id):
     test = test_form.save(commit=False)
     test.course = request.course
     test.save()
-    return redirect(tool_url("tutor:settings", course_id, token=request.launch_token) + "#tests")
+    return redirect(tool_url("tutor:settings", course_id) + "#tests")
 
 
 @require_POST
@@ -254,7 +252,7 @@ def add_test_question(request, course_id):
 def delete_test_question(request, course_id, test_id):
     """Remove one of the course's test questions."""
     TestQuestion.objects.filter(pk=test_id, course=request.course).delete()
-    return redirect(tool_url("tutor:settings", course_id, token=request.launch_token) + "#tests")
+    return redirect(tool_url("tutor:settings", course_id) + "#tests")
 
 
 @require_POST
@@ -267,7 +265,7 @@ def check_test_questions(request, course_id):
     cache.set(_checking_key(course_id), True, timeout=3600)
     generate_test_checks.delay(course_id)
     messages.success(request, _("The tutor is answering the test questions; reload this page in a minute."))
-    return redirect(tool_url("tutor:settings", course_id, token=request.launch_token) + "#tests")
+    return redirect(tool_url("tutor:settings", course_id) + "#tests")
 
 
 @never_cache

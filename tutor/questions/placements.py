@@ -34,11 +34,11 @@ class Chat:
     def _choice(self):
         return Choice(CHAT, str(self.title), str(self.description), {"placement": CHAT})
 
-    def land(self, membership, custom, token):
+    def land(self, membership, custom):
         """The chat page, for a launch of the placed chat or of a link without a placement."""
         if custom.get("placement", CHAT) != CHAT:
             return None
-        return Landing(tool_url("tutor:home", membership.course_id, token=token))
+        return Landing(tool_url("tutor:home", membership.course_id))
 
 
 class QuestionSets:
@@ -79,7 +79,7 @@ class QuestionSets:
             QuestionSet.objects.filter(pk=found.pk).update(graded=True)
         return self._choice(found)
 
-    def land(self, membership, custom, token):
+    def land(self, membership, custom):
         """A placed set's page (practice; the review page for a teacher while it is not released)."""
         if custom.get("placement") != QUESTION_SET or not str(custom.get("question_set", "")).isdigit():
             return None
@@ -89,7 +89,7 @@ class QuestionSets:
                         membership.course_id)
             return Landing(None, found.resource_id if found else None)
         name = "tutor:practice-set" if found.is_released else "tutor:question-set"
-        return Landing(tool_url(name, membership.course_id, found.pk, token=token), found.resource_id)
+        return Landing(tool_url(name, membership.course_id, found.pk), found.resource_id)
 
 
 def register():

@@ -42,8 +42,7 @@ def practice_set(request, course_id, set_id):
             log.info("practice: refused submission to set %s: %s", set_id, exc)
             messages.error(request, str(exc))
         else:
-            return redirect(tool_url("tutor:practice-result", course_id, set_id, attempt.pk,
-                                     token=request.launch_token))
+            return redirect(tool_url("tutor:practice-result", course_id, set_id, attempt.pk))
     earlier = list(Attempt.objects.filter(question_set=found, user=request.user)[:5])
     for attempt in earlier:
         attempt.score_text = practice.number(attempt.score)

@@ -43,7 +43,7 @@ def _set_or_404(course_id, set_id):
 
 
 def _to(request, name, *args):
-    return redirect(tool_url(name, request.course.pk, *args, token=request.launch_token))
+    return redirect(tool_url(name, request.course.pk, *args))
 
 
 class ChecksForm:
@@ -248,7 +248,7 @@ def question_edit(request, course_id, set_id, question_id):
     except (review.QuestionError, generation.RevisionError) as exc:
         log.info("question %s: refused change: %s", question_id, exc)
         messages.error(request, str(exc))
-    return redirect(tool_url("tutor:question-set", course_id, set_id, token=request.launch_token)
+    return redirect(tool_url("tutor:question-set", course_id, set_id)
                     + f"#question-{question_id}")
 
 

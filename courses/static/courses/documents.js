@@ -1,5 +1,5 @@
 /* The documents page: progress of documents being indexed is polled from the API (GET
-/api/v1/courses/{course}/documents/, the page's launch token in the URL, every page of the list) until they are done.
+/api/v1/courses/{course}/documents/, the session in its header where the frame keeps no cookie (static/base/base.js), every page of the list) until they are done.
 (A delete asks first: base.js.) */
 
 const table = document.getElementById("documents");

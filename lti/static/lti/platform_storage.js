@@ -53,11 +53,13 @@ function get(frame, key) {
   return exchange(frame, {subject: "lti.get_data", key: key}, cfg.platform_origin, fromPlatform,
                   WAIT_MS).then(function (answer) { return answer && typeof answer.value === "string" ? answer.value : ""; });
 }
+/* Whether this frame keeps a cookie such as the state cookie: partitioned (CHIPS) where the tool sets it so. */
 function cookiesWork() {
   var probe = "lti1p3-probe=" + newId().slice(0, 8);
-  document.cookie = probe + "; path=/; SameSite=None" + (cfg.secure ? "; Secure" : "");
+  var attributes = "; path=/; SameSite=None" + (cfg.secure ? "; Secure" : "") + (cfg.partitioned ? "; Partitioned" : "");
+  document.cookie = probe + attributes;
   var kept = document.cookie.indexOf(probe) >= 0;
-  document.cookie = "lti1p3-probe=; path=/; max-age=0; SameSite=None" + (cfg.secure ? "; Secure" : "");
+  document.cookie = "lti1p3-probe=; max-age=0" + attributes;
   return kept;
 }
 

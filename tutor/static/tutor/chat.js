@@ -1,6 +1,7 @@
 // The chat page: the conversation so far, asking (the answer streams in the question's own response), following
 // an answer on its own stream (resume, retry, an answer still running when the page opened), sources, feedback.
-// Page data comes from json_script elements: tutor-client (URLs, token, texts) and tutor-history.
+// Page data comes from json_script elements: tutor-client (URLs, texts) and tutor-history. Every call is a fetch,
+// which static/base/base.js gives the CSRF token and, where the frame keeps no cookie, the session header.
 import {answerState, questionFlow} from "./chat_state.js";
 import {readEvents} from "./sse.js";
 
@@ -11,7 +12,6 @@ const form = document.getElementById("ask-form");
 const input = document.getElementById("question");
 const errorBox = document.getElementById("ask-error");
 const T = cfg.text;
-const withToken = (url) => url + (url.includes("?") ? "&" : "?") + "lt=" + encodeURIComponent(cfg.token);
 const forMessage = (url, id) => url.replace("/m/0/", "/m/" + id + "/");
 
 function el(tag, cls, text) {
@@ -29,8 +29,7 @@ function showError(text) {
 function post(url, fields) {
   const body = new FormData();
   for (const [name, value] of Object.entries(fields)) body.append(name, value);
-  body.append("lt", cfg.token);
-  return fetch(url, {method: "POST", body: body, headers: {"X-Launch-Token": cfg.token}, credentials: "same-origin"});
+  return fetch(url, {method: "POST", body: body, credentials: "same-origin"});
 }
 
 function feedbackBar(id) {
@@ -148,13 +147,17 @@ function answerView(box) {
 }
 
 // Follow an answer on its own stream (an answer still running when the page opened, a retry, a resume).
-function follow(id, box) {
+// Read with fetch, not EventSource: EventSource sends no header, and the session must not go into its URL.
+async function follow(id, box) {
   const view = answerView(box);
-  const source = new EventSource(withToken(forMessage(cfg.stream_url, id)));
-  for (const name of ["quotes", "snapshot", "queue", "delta", "final"]) {
-    source.addEventListener(name, (e) => { if (view.event(name, JSON.parse(e.data))) source.close(); });
-  }
-  source.addEventListener("error", () => { if (source.readyState === EventSource.CLOSED) view.lost(); });
+  let finished = false;
+  try {
+    const response = await fetch(forMessage(cfg.stream_url, id), {headers: {"Accept": "text/event-stream"}});
+    if (response.ok) {
+      await readEvents(response, (name, data) => { if (!finished && view.event(name, data)) finished = true; });
+    }
+  } catch (err) { /* the connection was lost */ }
+  if (!finished) view.lost();
 }
 
 // The question's POST response (see questionFlow); a connection lost before the answer ended continues on the
@@ -198,7 +201,7 @@ form.addEventListener("submit", async (event) => {
   button.disabled = true;
   try {
     const response = await fetch(cfg.ask_url, {method: "POST", body: new FormData(form), credentials: "same-origin",
-      headers: {"X-Launch-Token": cfg.token, "Accept": "text/event-stream"}});
+      headers: {"Accept": "text/event-stream"}});
     if (!response.ok) {
       const data = await response.json();
       showError(data.error); return;

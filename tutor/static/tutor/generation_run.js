@@ -1,5 +1,5 @@
 /* A whole-text run: each section's state, made and dropped questions are polled from the API (GET
-/api/v1/courses/{course}/generation-runs/{run}/, the page's launch token in the URL) and updated in place until every
+/api/v1/courses/{course}/generation-runs/{run}/, the session in its header where needed, static/base/base.js) and updated in place until every
 section has finished. */
 const box = document.getElementById("run");
 const counts = document.getElementById("run-counts");
@@ -19,7 +19,7 @@ async function poll() {
       row.querySelector(".made").textContent = `${part.made}/${part.requested}`;
       row.querySelector(".dropped").textContent = String(part.dropped);
     }
-    if (data.finished) { window.location.reload(); return; }
+    if (data.finished) { window.tutor.reload(); return; }
   } catch (e) { /* try again below */ }
   setTimeout(poll, 3000);
 }

@@ -1,6 +1,6 @@
 /* The review page of a question set: while questions are generated or a part of one is rewritten by the model, the
-set's state is polled from the API (GET /api/v1/courses/{course}/question-sets/{set}/, the page's launch token in
-the URL) and the page reloads when it has ended; "Select all" ticks every question for the bulk review. */
+set's state is polled from the API (GET /api/v1/courses/{course}/question-sets/{set}/, the session in its header
+where needed: static/base/base.js) and the page reloads when it has ended; "Select all" ticks every question for the bulk review. */
 const box = document.getElementById("generation");
 
 async function poll() {
@@ -8,7 +8,7 @@ async function poll() {
     const data = await (await fetch(box.dataset.statusUrl, {credentials: "same-origin"})).json();
     box.querySelector(".label").textContent = data.generation_label;
     const busy = data.generation === "queued" || data.generation === "running" || data.revising > 0;
-    if (!busy) { window.location.reload(); return; }
+    if (!busy) { window.tutor.reload(); return; }
   } catch (e) { /* try again below */ }
   setTimeout(poll, 2000);
 }
