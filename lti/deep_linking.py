@@ -15,7 +15,7 @@ from pylti1p3.deep_link import DeepLink
 from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.lineitem import LineItem
 
-from lti import placements
+from lti import placements, pylti1p3_adapter
 from lti.models import LtiContext, LtiLineItem, Registration
 from lti.tool import to_pylti
 
@@ -45,7 +45,7 @@ def make_token(launch, membership, new_window=False):
     body = launch.get_launch_data()
     dl = body.get(DL_SETTINGS) or {}
     return signing.dumps({
-        "r": launch._registration.model.pk, "d": body["https://purl.imsglobal.org/spec/lti/claim/deployment_id"],
+        "r": pylti1p3_adapter.registration(launch).model.pk, "d": body["https://purl.imsglobal.org/spec/lti/claim/deployment_id"],
         "url": dl.get("deep_link_return_url", ""), "data": dl.get("data"), "c": membership.course_id,
         "li": dl.get("accept_lineitem"), "nw": bool(new_window),
     }, salt=SALT, compress=True)
@@ -89,7 +89,7 @@ def landing_url(launch, membership):
     lineitem = (body.get(AGS_CLAIM) or {}).get("lineitem") or ""
     if landing.resource_id and lineitem:
         context = LtiContext.objects.filter(
-            registration=launch._registration.model, course_id=membership.course_id,
+            registration=pylti1p3_adapter.registration(launch).model, course_id=membership.course_id,
             context_id=(body.get(CLAIM + "context") or {}).get("id")).first()
         if context is not None:
             LtiLineItem.objects.record(context, landing.resource_id, lineitem)

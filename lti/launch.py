@@ -187,10 +187,10 @@ class ToolMessageLaunch(DjangoMessageLaunch):
     def validate_state(self):
         """The state must be posted, and match the state cookie set in this browser at login or, without
         the cookie, the state our own page read back from the platform's storage."""
-        state = self._get_request_param("state")
+        state = pylti.request_param(self, "state")
         if not state:
             raise LtiException("missing state")
-        if self._get_request_param(STORAGE_CHECKED):
+        if pylti.request_param(self, STORAGE_CHECKED):
             self._validate_storage_answer(state)
         elif not has_state_cookie(self.django_request, state):
             raise LtiException("state does not match this browser (no state cookie)")
@@ -205,32 +205,32 @@ class ToolMessageLaunch(DjangoMessageLaunch):
         origin = self.django_request.headers.get("Origin", "")
         if origin not in own_origins(self.django_request):
             raise LtiException(f"platform storage answer not posted by the tool's own page (Origin {origin!r})")
-        if self._get_request_param("lti_storage_state") != state:
+        if pylti.request_param(self, "lti_storage_state") != state:
             raise LtiException("state from platform storage does not match (missing or different)")
 
     def validate_nonce(self):
         """The nonce must be the one issued with this state, not yet used; it is consumed at the end."""
-        nonce = self._get_jwt_body().get("nonce")
+        nonce = pylti.jwt_body(self).get("nonce")
         if not nonce:
             raise LtiException("missing nonce")
         if UsedNonce.objects.filter(nonce=nonce).exists():
             raise LtiException("replayed nonce")
-        record = state_record(self._get_request_param("state"))
+        record = state_record(pylti.request_param(self, "state"))
         if record is None:
             raise LtiException("unknown or expired state")
         if record["nonce"] != nonce:
             raise LtiException("nonce does not belong to this state")
-        if self._get_request_param(STORAGE_CHECKED) and self._get_request_param("lti_storage_nonce") != nonce:
+        if pylti.request_param(self, STORAGE_CHECKED) and pylti.request_param(self, "lti_storage_nonce") != nonce:
             raise LtiException("nonce from platform storage does not match (missing or different)")
         return self
 
     def validate_registration(self):
         """A registration must exist for (iss, aud); with several audiences azp must name our client."""
         super().validate_registration()
-        body = self._get_jwt_body()
+        body = pylti.jwt_body(self)
         aud = body.get("aud")
         auds = aud if isinstance(aud, list) else [aud]
-        if len(auds) > 1 and body.get("azp") != self._registration.get_client_id():
+        if len(auds) > 1 and body.get("azp") != pylti.registration(self).get_client_id():
             raise LtiException("azp does not name this tool")
         return self
 
@@ -263,15 +263,15 @@ class ToolMessageLaunch(DjangoMessageLaunch):
 
     def _check_token(self, public_key, alg):
         try:
-            jwt.decode(self._get_id_token(), public_key, algorithms=[alg],
-                       audience=self._registration.get_client_id(), leeway=settings.LTI_LEEWAY_SECONDS,
+            jwt.decode(pylti.id_token(self), public_key, algorithms=[alg],
+                       audience=pylti.registration(self).get_client_id(), leeway=settings.LTI_LEEWAY_SECONDS,
                        options={"require": ["exp", "iat", "aud", "iss", "sub"]})
         except jwt.InvalidTokenError as exc:
             raise LtiException(f"id_token rejected: {exc}") from exc
 
     def validate_message(self):
         """Only LTI 1.3.0 resource-link and deep-linking requests."""
-        body = self._get_jwt_body()
+        body = pylti.jwt_body(self)
         if body.get(CLAIM + "version") != "1.3.0":
             raise LtiException(f"unsupported LTI version {body.get(CLAIM + 'version')!r}")
         if body.get(CLAIM + "message_type") not in (RESOURCE_LINK, DEEP_LINKING):
@@ -286,13 +286,13 @@ class ToolMessageLaunch(DjangoMessageLaunch):
 
     def consume_nonce(self):
         """Record the nonce as used and forget the state; a second use is a replay."""
-        registration = self._registration.model
+        registration = pylti.registration(self).model
         try:
             with transaction.atomic():
-                UsedNonce.objects.create(registration=registration, nonce=self._get_jwt_body()["nonce"])
+                UsedNonce.objects.create(registration=registration, nonce=pylti.jwt_body(self)["nonce"])
         except IntegrityError:
             raise LtiException("replayed nonce") from None
-        state_key = _state_key(self._get_request_param("state"))
+        state_key = _state_key(pylti.request_param(self, "state"))
         transaction.on_commit(lambda: cache.delete(state_key))  # a launch rolled back keeps its state
 
 
@@ -350,7 +350,7 @@ def apply_launch(request, launch):
         raise LaunchRejected(_("The launch from your learning platform could not be verified. "
                                "Please open the tool again from your course."), str(exc)) from exc
     body = launch.get_launch_data()
-    registration = launch._registration.model
+    registration = pylti.registration(launch).model
     if not _target_ok(request, body.get(CLAIM + "target_link_uri")):
         raise LaunchRejected(_("The launch was meant for another tool."),
                              f"target_link_uri {body.get(CLAIM + 'target_link_uri')!r} is not this tool")

@@ -9,6 +9,7 @@ from django.core.cache import cache
 from pylti1p3.exception import LtiServiceException
 from pylti1p3.service_connector import ServiceConnector
 
+from lti import pylti1p3_adapter
 from lti.tool import PlatformOnlySession, to_pylti
 
 
@@ -30,7 +31,7 @@ class CachedServiceConnector(ServiceConnector):
         token = cache.get(key)
         if token:
             return token
-        reg = self._registration
+        reg = pylti1p3_adapter.registration(self)
         now = int(time.time())
         assertion = jwt.encode(
             {"iss": reg.get_client_id(), "sub": reg.get_client_id(),
