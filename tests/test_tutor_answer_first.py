@@ -73,6 +73,19 @@ def test_the_model_s_item_is_checked_around_the_fixed_key():
     assert [code for code, _detail in problems] == [answer_first.DISTRACTORS_UNUSABLE]
 
 
+
+def test_wrong_options_copied_from_the_prompt_s_worked_example_are_replaced():
+    """SmolLM2 copied the example's cities as wrong options for a question about a course; the tool takes its own."""
+    candidate = answer_first.Candidate(chunk=None, sentence="Der Kernel wird von GRUB geladen.", answer="GRUB",
+                                       sort="name")
+    item = {"stem": "Welches Programm lädt den Kernel?", "explanation": "So steht es im Text.",
+            "distractors": ["Lyon", "Marseille", "LILO"]}
+    question, _problems, replaced = answer_first.to_question(candidate, Question.SINGLE, item,
+                                                             ["LOADLIN", "SYSLINUX"])
+    assert replaced == {"Lyon": "copied_example", "Marseille": "copied_example"}
+    assert sorted(question.options) == sorted(["GRUB", "LILO", "LOADLIN", "SYSLINUX"])
+
+
 class AnswerFirstModel:
     """A stub model for answer-first requests: reads the fixed answer and the sentence from the prompt and writes a
     question with three wrong options, of which `bad` are unusable (the key itself, a word of the sentence); answers

@@ -82,6 +82,8 @@ EXAMPLE = {  # from outside any course, so that a copied example is no question 
                              '{"stem": "' + EXAMPLE_STEM["en"] + '", "explanation": "The sentence says that Paris '
                              'is the capital."}'),
 }
+# the worked example's own words: a wrong option copied from it is no option about the course
+EXAMPLE_WORDS = frozenset({"Paris", "Lyon", "Marseille", "Brüssel", "Brussels", "Frankreich", "France"})
 
 
 def item_schema(kind):
@@ -342,6 +344,8 @@ def _distractor_problem(text, candidate, kept):
         return "is_the_answer"
     if folded in {items.folded(k) for k in kept}:
         return "repeated"
+    if folded in {items.folded(word) for word in EXAMPLE_WORDS} and folded not in items.folded(candidate.sentence):
+        return "copied_example"
     if f" {folded} " in f" {items.folded(candidate.sentence)} ":
         return "in_sentence"
     if len(text) > 3 * max(len(candidate.answer), 5) and len(text) - len(candidate.answer) > 25:
