@@ -37,6 +37,9 @@ PERSONAL_TABLES = {
                            "removed",
     "tutor.questionchange": "the person's changes to questions (review history): kept with the question, the author "
                             "reference removed",
+    "tutor.openanswerfeedback": "feedback the person gave as a lecturer on students' open answers: kept for the "
+                                "student, the reviewer reference removed (feedback on the person's own answers goes "
+                                "with their attempts)",
     "tutor.ainoticeacceptance": "that and when the person accepted the AI-use notice, and which text",
     "courses.apitoken": "API tokens the person made (name, course, scope, dates; only a digest of the secret): "
                         "deleted, so they stop working",
@@ -93,7 +96,7 @@ def export_user_data(user_id):
     from lti.models import LtiUser
     from tutor.chat.models import AiNoticeAcceptance
     from tutor.chat.retention import export_user_data as export_chats
-    from tutor.questions.models import GenerationRun, QuestionChange, QuestionSet
+    from tutor.questions.models import GenerationRun, OpenAnswerFeedback, QuestionChange, QuestionSet
 
     user = get_user_model().objects.get(pk=user_id)
     data = export_chats(user_id)
@@ -116,6 +119,17 @@ def export_user_data(user_id):
                                  "action": c.action, "changes": c.changes, "at": c.at.isoformat()}
                                 for c in QuestionChange.objects.filter(user=user)
                                 .select_related("question__question_set").order_by("at", "id")]
+    data["open_answer_feedback_given"] = [
+        {"course_id": f.attempt.question_set.course_id, "question_id": f.question_id, "text": f.lecturer_text,
+         "credit": f.lecturer_credit, "at": f.overridden_at.isoformat() if f.overridden_at else None}
+        for f in OpenAnswerFeedback.objects.filter(overridden_by=user).select_related("attempt__question_set")
+        .order_by("overridden_at", "id")]
+    data["open_answer_feedback_received"] = [
+        {"course_id": f.attempt.question_set.course_id, "question_id": f.question_id, "ai_feedback": f.ai_text,
+         "lecturer_feedback": f.lecturer_text, "credit": f.lecturer_credit if f.lecturer_credit is not None
+         else f.ai_credit}
+        for f in OpenAnswerFeedback.objects.filter(attempt__user=user).select_related("attempt__question_set")
+        .order_by("created_at", "id")]
     data["api_tokens"] = [{"name": t.name, "course_id": t.course_id, "scope": t.scope, "begins_with": t.hint,
                            "created": t.created_at.isoformat(), "expires": t.expires_at.isoformat(),
                            "revoked": t.revoked_at.isoformat() if t.revoked_at else None,

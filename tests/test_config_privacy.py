@@ -25,7 +25,7 @@ from tests.support import make_member, make_released_set
 from tutor.chat.models import AiNoticeAcceptance, Citation, Conversation, Feedback, Message
 from tutor.chat.stream import buffer_key, final_key
 from tutor.models import TutorConfig
-from tutor.questions.models import Attempt, GenerationRun, QuestionChange, QuestionSet
+from tutor.questions.models import Attempt, GenerationRun, OpenAnswerFeedback, QuestionChange, QuestionSet
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +59,10 @@ def a_person_everywhere(course, registration, sub):
     Feedback.objects.create(message=answer, rating=Feedback.UP, comment="hilfreich")
     question_set = make_released_set(course, title=f"Fragen von {sub}")
     QuestionSet.objects.filter(pk=question_set.pk).update(created_by=user)
-    Attempt.objects.create(question_set=question_set, user=user, answers={}, score=1, max_score=3)
+    attempt = Attempt.objects.create(question_set=question_set, user=user, answers={}, score=1, max_score=3)
+    OpenAnswerFeedback.objects.create(attempt=attempt, question=question_set.questions.first(), ai_text="KI sagt",
+                                      lecturer_text=f"Rückmeldung von {sub}", overridden_by=user,
+                                      overridden_at=timezone.now())
     GenerationRun.objects.create(course=course, title=f"Lauf von {sub}", created_by=user)
     QuestionChange.objects.create(question=question_set.questions.first(), user=user, action="approved",
                                   changes={"review": ["pending", "approved"]})
@@ -103,6 +106,8 @@ def test_export_and_erasure_cover_every_table_and_leave_the_others_alone():
     assert data["api_tokens"][0]["name"] == "Skript von 42" and "digest" not in data["api_tokens"][0]
     assert data["admin_actions"][0]["object"] == "Betriebssysteme" and data["active_sessions"] == 1
     assert data["ai_notice"]["version"] == "v-42"
+    assert data["open_answer_feedback_given"][0]["text"] == "Rückmeldung von 42"
+    assert data["open_answer_feedback_received"][0]["ai_feedback"] == "KI sagt"
     exported = json.dumps(data, ensure_ascii=False)
     assert "von 43" not in exported and '"subject": "43"' not in exported  # nothing of the other person
 

@@ -120,7 +120,7 @@ def test_the_reader_keeps_the_paragraphs_of_a_markdown_section(client, course):
     ingest_document(document.pk)
     chunk = Chunk.objects.get(document=document)
     token = member(course, Membership.LEARNER)
-    body = client.get(reverse("courses:passage", args=[course.pk, chunk.pk]), {"lt": token}).content.decode()
+    body = client.get(reverse("courses:passage", args=[course.pk, chunk.pk]), headers=session_headers(token)).content.decode()
     passage = body.split('id="passage">')[1].split("</blockquote>")[0]
     assert passage.count("<p>") == 2, passage
     assert "<p>Ein Prozess ist ein laufendes Programm mit eigenem Speicher.</p>" in passage

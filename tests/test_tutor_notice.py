@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from config import privacy
 from courses.models import Membership
-from tests.support import make_member
+from tests.support import make_member, session_headers
 from tutor.models import AiNoticeAcceptance, Message, TutorConfig
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the async ask view works on other threads' connections
@@ -21,7 +21,7 @@ def notice_on(settings, monkeypatch):
 
 
 def home(client, course, token):
-    return client.get(reverse("tutor:home", args=[course.pk]), {"lt": token}).content.decode()
+    return client.get(reverse("tutor:home", args=[course.pk]), headers=session_headers(token)).content.decode()
 
 
 def test_a_student_accepts_the_notice_once_before_the_first_question(client, course):
@@ -32,16 +32,16 @@ def test_a_student_accepts_the_notice_once_before_the_first_question(client, cou
     page = home(client, course, token)
     assert "Before you start: about this tutor" in page and "can be wrong" in page and "90 days" in page
     assert reverse("processing-record") in page and 'id="ask-form"' not in page
-    refused = client.post(reverse("tutor:ask", args=[course.pk]), {"text": "Was ist PID 1?", "lt": token})
+    refused = client.post(reverse("tutor:ask", args=[course.pk]), {"text": "Was ist PID 1?"}, headers=session_headers(token))
     assert refused.status_code == 403 and "accept the notice" in refused.json()["error"]
     assert not Message.objects.exists()
 
-    accepted = client.post(reverse("tutor:accept_notice", args=[course.pk]), {"lt": token})
+    accepted = client.post(reverse("tutor:accept_notice", args=[course.pk]), headers=session_headers(token))
     assert accepted.status_code == 302 and reverse("tutor:home", args=[course.pk]) in accepted["Location"]
     record = AiNoticeAcceptance.objects.get(user=student)
     assert record.accepted_at and len(record.version) == 16
     assert 'id="ask-form"' in home(client, course, token)
-    assert client.post(reverse("tutor:ask", args=[course.pk]), {"text": "Was ist PID 1?", "lt": token}).status_code == 200
+    assert client.post(reverse("tutor:ask", args=[course.pk]), {"text": "Was ist PID 1?"}, headers=session_headers(token)).status_code == 200
     assert privacy.export_user_data(student.pk)["ai_notice"]["version"] == record.version
 
     _other, other_token = make_member(course)  # per person: the next student is asked too
@@ -57,7 +57,7 @@ def test_the_institutions_text_is_shown_and_a_changed_text_is_asked_again(client
     _student, token = make_member(course)
     page = home(client, course, token)
     assert "<p>Der KI-Tutor der Hochschule Beispiel.</p>" in page and "can be wrong" not in page
-    client.post(reverse("tutor:accept_notice", args=[course.pk]), {"lt": token})
+    client.post(reverse("tutor:accept_notice", args=[course.pk]), headers=session_headers(token))
     assert 'id="ask-form"' in home(client, course, token)
     text.write_text("Neue Fassung: der KI-Tutor.\n", encoding="utf-8")
     assert "Neue Fassung: der KI-Tutor." in home(client, course, token)  # a new text is a new acceptance
