@@ -287,14 +287,15 @@ def sse_events(url, timeout=60, stop_after=None, method="GET", **request):
     return events
 
 
-def wait_for(predicate, timeout=60, what="the condition"):
-    """predicate()'s first true value, polled until timeout seconds have passed (then AssertionError)."""
+def wait_for(predicate, timeout=60, what="the condition", every=0.05):
+    """predicate()'s first true value, polled every `every` seconds until timeout seconds have passed (then
+    AssertionError)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.05)
+        time.sleep(every)
     raise AssertionError(f"timed out waiting for {what}")
 
 

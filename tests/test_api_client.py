@@ -14,6 +14,7 @@ import pytest
 
 from courses.models import ApiToken, Course, Document, Membership
 from tests.support import CORPUS_DE, INIT_TEXT, ROOT, make_member, point_tutor_at, wait_for
+from tutor.models import TutorConfig
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -35,7 +36,8 @@ def test_an_outside_script_uploads_waits_searches_asks_and_exports(celery_worker
     course = Course.objects.create(title="Betriebssysteme", language="de")
     lecturer, _ = make_member(course, Membership.INSTRUCTOR)
     _token, secret = ApiToken.issue(lecturer, name="Semester-Skript", scope=ApiToken.WRITE, course=course)
-    point_tutor_at(course, stub_llm.url)
+    # the stub writes whole-passage questions (a set of them per request), the way the README's script expects
+    point_tutor_at(course, stub_llm.url, question_method=TutorConfig.WHOLE_PASSAGE)
     stub_llm.reply = lambda body: (json.dumps({"questions": QUESTIONS}) if "response_format" in body
                                    else "Der Init-Prozess hat die **PID 1** [1].")
     folder = tmp_path / "texte"
@@ -66,7 +68,7 @@ def test_an_outside_script_uploads_waits_searches_asks_and_exports(celery_worker
     assert started.status_code == 202
     url = f"{api}/question-sets/{started.json()['id']}/"
     done = wait_for(lambda: (s := httpx.get(url, headers=auth, timeout=10).json())["generation"] == "done" and s,
-                    timeout=120, what="the generation")
+                    timeout=120, what="the generation", every=0.5)  # as a script polls: within the API's rate
     assert done["questions"] == 2
     for question in httpx.get(url + "questions/", headers=auth, timeout=10).json()["results"]:
         approved = httpx.patch(f"{url}questions/{question['id']}/", json={"review": "approved"}, headers=auth,

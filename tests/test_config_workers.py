@@ -121,7 +121,8 @@ def test_a_generation_whose_worker_is_killed_completes_on_the_other_worker_once(
     course = make_course(("systemstart.md", INIT_TEXT))
     section = Section.objects.get(document__course=course, title="Der Init-Prozess")
     with StubLLM(reply=json.dumps({"questions": GOOD}), complete_seconds=20) as stub:
-        point_tutor_at(course, stub.url, question_test_student=TutorConfig.CHECK_OFF)  # one model request a run
+        point_tutor_at(course, stub.url, question_test_student=TutorConfig.CHECK_OFF,  # one model request a run
+                       question_method=TutorConfig.WHOLE_PASSAGE)
         question_set = QuestionSet.objects.create(course=course, title="Init", requested=2,
                                                   generation=QuestionSet.QUEUED)
         question_set.sections.set([section])

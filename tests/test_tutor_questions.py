@@ -298,7 +298,7 @@ def test_generation_with_the_real_model_follows_the_schema(celery_worker, llama_
     """SmolLM2 through llama.cpp: the schema-constrained answer always parses; what it stores passes the checks
     (a 135M model may well produce nothing usable, which must then be a clear "no usable questions")."""
     _, token = make_member(course, Membership.INSTRUCTOR)
-    point_tutor_at(course, llama_server, timeout_seconds=300)
+    point_tutor_at(course, llama_server, timeout_seconds=300, question_method=TutorConfig.WHOLE_PASSAGE)
     started = start(client, course, token, init_section, count=2)
     question_set = wait_for(lambda: finished(started.pk), timeout=400)
     assert question_set.generation_error in ("", "no_valid"), (question_set.generation_error,
