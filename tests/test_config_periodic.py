@@ -9,8 +9,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from celery.beat import Scheduler
 from django.conf import settings
-from django.contrib.sessions.backends.db import SessionStore
-from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
@@ -18,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from config import health
 from config.models import PeriodicRun
 from config.periodic import JOBS
+from courses.sessions import SessionStore
 from deploy import role
 from tutor.models import Message
 
@@ -49,7 +48,7 @@ def test_with_no_chat_for_three_days_each_daily_job_runs_once_a_day(celery_worke
 
     expired = SessionStore()
     expired.create()
-    Session.objects.filter(pk=expired.session_key).update(expire_date=timezone.now() - timedelta(minutes=1))
+    SessionStore.get_model_class().objects.filter(pk=expired.session_key).update(expire_date=timezone.now() - timedelta(minutes=1))
     start = datetime(2027, 3, 1, 0, 0, tzinfo=ZoneInfo(settings.TIME_ZONE))
 
     sent = run_beat(app, start, 72, monkeypatch)
@@ -67,7 +66,7 @@ def test_with_no_chat_for_three_days_each_daily_job_runs_once_a_day(celery_worke
             break
         time.sleep(0.2)
     assert done == {job: 3 for job in JOBS}, celery_worker.log_path.read_text()[-3000:]
-    assert not Session.objects.filter(pk=expired.session_key).exists()  # the retention run really ran
+    assert not SessionStore.get_model_class().objects.filter(pk=expired.session_key).exists()  # the retention run really ran
 
     readiness = health.run_checks(["periodic"])["periodic"]
     assert readiness["ok"]

@@ -22,7 +22,7 @@ def test_evaluate_questions_prints_each_check_and_the_usable_share(stub_llm, tmp
     stub_llm.reply = model
     out = StringIO()
     call_command("evaluate_questions", docs=str(docs), per_section=2, sections=2, inference_url=stub_llm.url,
-                 stdout=out, stderr=StringIO())
+                 method="whole_passage", stdout=out, stderr=StringIO())  # the stub writes whole-passage sets
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("asked 4 (2 sections x 2), written 4 by the model")
     assert lines[1].split() == ["form", "4/4", "passed"]
