@@ -18,6 +18,8 @@ from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.http.multipartparser import MultiPartParserError
 from django.middleware import common, locale, security
 from django.utils.decorators import sync_and_async_middleware
 
@@ -77,8 +79,9 @@ class SessionMiddleware(InlineHooks, sessions.SessionMiddleware):
             via = "ticket" if key else ""
         if key is None and request.headers.get(HEADER):
             key, via = request.headers[HEADER], "header"
-        if key is None and request.method == "POST" and request.content_type in FORMS and FIELD in request.POST:
-            key, via = request.POST[FIELD], "form"
+        if key is None and request.method == "POST" and request.content_type in FORMS:
+            key = _posted_field(request)
+            via = "form" if key else ""
         if key is None and request.COOKIES.get(settings.SESSION_COOKIE_NAME):
             key, via = request.COOKIES[settings.SESSION_COOKIE_NAME], "cookie"
         request.session = self.SessionStore(key)
@@ -156,6 +159,15 @@ def request_metrics(get_response):
             record(request, response, started)
             return response
     return middleware
+
+
+def _posted_field(request):
+    """The session field of a posted form, or None; a body Django cannot parse (a multipart type without its
+    boundary, a broken upload) brings no session here, and the view answers it with 400 as it does without one."""
+    try:
+        return request.POST.get(FIELD)
+    except (MultiPartParserError, RequestDataTooBig, TooManyFieldsSent, UnicodeDecodeError, ValueError):
+        return None
 
 
 KNOWN_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
