@@ -253,8 +253,10 @@ CONFIG_STILL_IMPORTING_APPS = {
     "config/csp.py": {"lti.framing"},
     "config/health.py": {"tutor.inference.client"},
     "config/metrics.py": {"tutor.inference", "tutor.models"},
+    "config/middleware.py": {"courses.access"},  # the session middleware redeems courses' single-use tickets
     "config/privacy.py": {"courses.models", "lti.launch", "lti.models", "tutor.chat.models", "tutor.chat.retention",
                           "tutor.chat.stream", "tutor.questions.models"},
+    "config/tasks.py": {"lti.launch"},  # the daily pruning of used launch nonces (beat's schedule)
 }
 
 
