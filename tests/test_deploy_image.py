@@ -32,7 +32,8 @@ def image():
     # the build's check-models step prints only when it runs, not when podman takes its layer from the cache (the
     # image's files unchanged since an earlier build): so the built image runs it here
     checked = containers.run_container(containers.IMAGE_TAG, "check-models", timeout=600, env={
-        "SECRET_KEY": "test-only", "ALLOWED_HOSTS": "localhost", "TUTOR_DATA_DIR": "/tmp/check"})
+        "SECRET_KEY": "test-only", "ALLOWED_HOSTS": "localhost", "PUBLIC_URL": "https://localhost",
+        "TUTOR_DATA_DIR": "/tmp/check"})
     output = checked.stdout + checked.stderr
     assert checked.returncode == 0, output
     assert "static: 64 dimensions, loaded offline" in output
