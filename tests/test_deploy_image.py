@@ -82,7 +82,7 @@ def test_the_image_runs_as_a_non_root_user_without_a_compiler(image):
 def test_an_unknown_role_is_refused_with_the_list_of_roles(image):
     result = containers.run_container(image, "wrker", "chat")
     assert result.returncode == 2
-    assert "unknown role 'wrker chat'" in result.stderr and "worker {chat|ingest|generate}" in result.stderr
+    assert "unknown role 'wrker chat'" in result.stderr and "worker {chat|ingest|generate|lti}" in result.stderr
 
 
 def test_migrate_then_web_and_worker_roles_answer_their_health_checks(image, image_database):
