@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_chat import tutor_chat  # noqa: E402
-from bench.common import metric_means, pct, start_chat_side, throwaway_services  # noqa: E402
+from bench.common import metric_means, pct, queue_generation, start_chat_side, throwaway_services  # noqa: E402
 from deploy.stack import PYTHON  # noqa: E402
 
 QUESTIONS = [{"stem": "Welche Prozessnummer hat der Init-Prozess?", "options": ["0", "1", "42"], "answer": 1,
@@ -103,16 +103,8 @@ def main():
         idle = asyncio.run(sample(base, course.pk, tokens, args.samples, "idle"))
         after_idle = chat_model_times()
 
-        from tutor.questions.tasks import generate_questions
 
-        sets = []
-        for i in range(args.items):
-            made = QuestionSet.objects.create(course=course, title=f"Bench {i}", requested=1,
-                                              generation=QuestionSet.QUEUED)
-            made.sections.set([section])
-            sets.append(made.pk)
-        for pk in sets:
-            generate_questions.delay(pk)
+        sets = queue_generation(course, section, args.items)
         deadline = time.monotonic() + 60
         while stub.active < batch and time.monotonic() < deadline:  # the generation fills batch's share first
             time.sleep(0.1)

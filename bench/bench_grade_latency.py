@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_capacity import QUESTIONS, sample  # noqa: E402
-from bench.common import pct, start_chat_side, throwaway_services  # noqa: E402
+from bench.common import pct, queue_generation, start_chat_side, throwaway_services  # noqa: E402
 
 
 def seconds(values):
@@ -80,7 +80,6 @@ def main():
         from tests.stub_llm import StubLLM
         from tests.support import INIT_TEXT, make_course, make_member, make_released_set, point_tutor_at
         from tutor.questions.models import QuestionSet
-        from tutor.questions.tasks import generate_questions
 
         def reply(body):  # a question for generation requests, words for chat
             return json.dumps({"questions": QUESTIONS}) if not body.get("stream") else " ".join(["wort"] * 20)
@@ -122,14 +121,7 @@ def main():
         chat_idle = asyncio.run(sample(base, chat_course.pk, tokens, args.chat_samples, "idle")) \
             if args.chat_samples else []
 
-        sets = []
-        for i in range(args.items):
-            made = QuestionSet.objects.create(course=chat_course, title=f"Bench {i}", requested=1,
-                                              generation=QuestionSet.QUEUED)
-            made.sections.set([section])
-            sets.append(made.pk)
-        for pk in sets:
-            generate_questions.delay(pk)
+        sets = queue_generation(chat_course, section, args.items)
         deadline = time.monotonic() + 60
         while not stub.active and time.monotonic() < deadline:  # the generate worker is busy
             time.sleep(0.1)

@@ -106,3 +106,19 @@ def metric_means():
                 sums.setdefault(key, {})[sample.name.rsplit("_", 1)[1]] = sample.value
     return {key: (parts.get("count", 0), parts.get("sum", 0) / max(1, parts.get("count", 0)))
             for key, parts in sums.items()}
+
+
+def queue_generation(course, section, items):
+    """Queue `items` question sets of one question each over the section on the generate queue (batch load)."""
+    from tutor.questions.models import QuestionSet
+    from tutor.questions.tasks import generate_questions
+
+    sets = []
+    for i in range(items):
+        made = QuestionSet.objects.create(course=course, title=f"Bench {i}", requested=1,
+                                          generation=QuestionSet.QUEUED)
+        made.sections.set([section])
+        sets.append(made.pk)
+    for pk in sets:
+        generate_questions.delay(pk)
+    return sets
