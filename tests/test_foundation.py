@@ -109,7 +109,11 @@ def test_database_work_from_async_code_borrows_pooled_connections_and_gives_them
 
     assert connection.settings_dict["OPTIONS"]["pool"]["max_size"] >= 1
     pool = connection.pool
-    opened_before = pool.get_stats().get("connections_num", 0)
+    before = pool.get_stats()
+    opened_before = before.get("connections_num", 0)
+    # Other tests of this process (live servers, ASGI clients) may still hold a connection of the pool; this
+    # test counts only its own.
+    held_before = before.get("pool_size", 0) - before.get("pool_available", 0)
 
     async def many():
         return [await db_in_thread(Course.objects.count) for _ in range(30)]
@@ -118,7 +122,8 @@ def test_database_work_from_async_code_borrows_pooled_connections_and_gives_them
     connection.close()  # this test's own connection goes back too
     stats = pool.get_stats()
     assert stats.get("connections_num", 0) - opened_before <= 3
-    assert stats["pool_available"] == stats["pool_size"], "a connection was kept by an idle thread"
+    held_after = stats["pool_size"] - stats["pool_available"]
+    assert held_after <= held_before, "a connection was kept by an idle thread"
 
 
 @pytest.mark.django_db(transaction=True)
