@@ -35,6 +35,8 @@ PERSONAL_TABLES = {
     "tutor.questionset": "question sets the person generated: kept for the course, the author reference removed",
     "tutor.generationrun": "whole-text question runs the person started: kept for the course, the author reference "
                            "removed",
+    "tutor.generationrequest": "how many questions the person asked the model to generate, when, in which course "
+                               "(their generation budget): deleted",
     "tutor.questionchange": "the person's changes to questions (review history): kept with the question, the author "
                             "reference removed",
     "tutor.openanswerfeedback": "feedback the person gave as a lecturer on students' open answers: kept for the "
@@ -96,7 +98,13 @@ def export_user_data(user_id):
     from lti.models import LtiUser
     from tutor.chat.models import AiNoticeAcceptance
     from tutor.chat.retention import export_user_data as export_chats
-    from tutor.questions.models import GenerationRun, OpenAnswerFeedback, QuestionChange, QuestionSet
+    from tutor.questions.models import (
+        GenerationRequest,
+        GenerationRun,
+        OpenAnswerFeedback,
+        QuestionChange,
+        QuestionSet,
+    )
 
     user = get_user_model().objects.get(pk=user_id)
     data = export_chats(user_id)
@@ -115,6 +123,8 @@ def export_user_data(user_id):
                                      for s in QuestionSet.objects.filter(created_by=user).order_by("created_at")]
     data["question_runs_started"] = [{"course_id": r.course_id, "title": r.title, "created": r.created_at.isoformat()}
                                      for r in GenerationRun.objects.filter(created_by=user).order_by("created_at")]
+    data["generation_requests"] = [{"course_id": g.course_id, "questions": g.items, "at": g.created_at.isoformat()}
+                                   for g in GenerationRequest.objects.filter(user=user).order_by("created_at")]
     data["question_changes"] = [{"course_id": c.question.question_set.course_id, "question_id": c.question_id,
                                  "action": c.action, "changes": c.changes, "at": c.at.isoformat()}
                                 for c in QuestionChange.objects.filter(user=user)

@@ -445,6 +445,11 @@ GENERATION_ITEM_SECONDS = env_int("GENERATION_ITEM_SECONDS", 600)
 # GENERATION_PROMPT_TOKENS: longest prompt of a generation request, by the model's own tokenizer where the server
 #   counts (default 1200: about what a small model reads in a minute on two CPU cores); 0: up to the context window
 GENERATION_PROMPT_TOKENS = env_int("GENERATION_PROMPT_TOKENS", 1200)
+# GENERATION_QUOTA_DAY / GENERATION_QUOTA_WEEK: questions one person may have the model generate in one course per
+#   day / per week (Monday to Sunday, TIME_ZONE), counted when asked for (default 0: no limit); an admin may set a
+#   course's own (Django admin, Tutor settings). The Questions page shows what is left.
+GENERATION_QUOTA_DAY = env_int("GENERATION_QUOTA_DAY", 0)
+GENERATION_QUOTA_WEEK = env_int("GENERATION_QUOTA_WEEK", 0)
 if min(GENERATION_TIMEOUT, GENERATION_ITEM_SECONDS) < 1 or GENERATION_PROMPT_TOKENS < 0:
     raise ImproperlyConfigured("GENERATION_TIMEOUT and GENERATION_ITEM_SECONDS must be positive, "
                                "GENERATION_PROMPT_TOKENS 0 or more")

@@ -25,7 +25,14 @@ from tests.support import make_member, make_released_set
 from tutor.chat.models import AiNoticeAcceptance, Citation, Conversation, Feedback, Message
 from tutor.chat.stream import buffer_key, final_key
 from tutor.models import TutorConfig
-from tutor.questions.models import Attempt, GenerationRun, OpenAnswerFeedback, QuestionChange, QuestionSet
+from tutor.questions.models import (
+    Attempt,
+    GenerationRequest,
+    GenerationRun,
+    OpenAnswerFeedback,
+    QuestionChange,
+    QuestionSet,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -64,6 +71,7 @@ def a_person_everywhere(course, registration, sub):
                                       lecturer_text=f"Rückmeldung von {sub}", overridden_by=user,
                                       overridden_at=timezone.now())
     GenerationRun.objects.create(course=course, title=f"Lauf von {sub}", created_by=user)
+    GenerationRequest.objects.create(course=course, user=user, items=3)
     QuestionChange.objects.create(question=question_set.questions.first(), user=user, action="approved",
                                   changes={"review": ["pending", "approved"]})
     ApiToken.issue(user, name=f"Skript von {sub}", course=course)
@@ -105,7 +113,7 @@ def test_export_and_erasure_cover_every_table_and_leave_the_others_alone():
     assert data["question_runs_started"][0]["title"] == "Lauf von 42" and data["question_changes"][0]["action"] == "approved"
     assert data["api_tokens"][0]["name"] == "Skript von 42" and "digest" not in data["api_tokens"][0]
     assert data["admin_actions"][0]["object"] == "Betriebssysteme" and data["active_sessions"] == 1
-    assert data["ai_notice"]["version"] == "v-42"
+    assert data["ai_notice"]["version"] == "v-42" and data["generation_requests"][0]["questions"] == 3
     assert data["open_answer_feedback_given"][0]["text"] == "Rückmeldung von 42"
     assert data["open_answer_feedback_received"][0]["ai_feedback"] == "KI sagt"
     exported = json.dumps(data, ensure_ascii=False)
@@ -118,6 +126,7 @@ def test_export_and_erasure_cover_every_table_and_leave_the_others_alone():
     assert QuestionSet.objects.filter(title="Fragen von 42", created_by=None).exists()  # stays with the course
     assert GenerationRun.objects.filter(title="Lauf von 42", created_by=None).exists()
     assert QuestionChange.objects.filter(user=None).count() == 1 and counts["courses.apitoken"] == 1
+    assert counts["tutor.generationrequest"] == 1
     client = redis.Redis.from_url(settings.REDIS_URL)
     assert not client.exists(buffer_key(answer.pk), final_key(answer.pk))
     assert client.exists(buffer_key(other_answer.pk)) == 1

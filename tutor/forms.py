@@ -46,7 +46,7 @@ class TutorServerForm(forms.ModelForm):
         model = TutorConfig
         fields = ["course", "model", "endpoint", "timeout_seconds", "answer_language", "strictness", "sources",
                   "temperature", "welcome_message", "system_prompt", "retention_days", "quote_check", "query_rewrite",
-                  "quota_day", "quota_week"]
+                  "quota_day", "quota_week", "generation_quota_day", "generation_quota_week"]
 
     def clean_endpoint(self):
         """Each comma-separated URL must be http(s) with a host on INFERENCE_ALLOWED_HOSTS."""

@@ -3,8 +3,8 @@
 The rooms' models are imported below so Django registers them under the app label "tutor" and
 ``from tutor.models import X`` keeps working (migrations, settings.SPECTACULAR): the chat's Conversation,
 Message, Citation, Feedback, TestQuestion and AiNoticeAcceptance (tutor.chat.models); the question bank's
-QuestionSet, GenerationRun, GenerationPart, Question, QuestionChange, Attempt and OpenAnswerFeedback
-(tutor.questions.models).
+QuestionSet, GenerationRun, GenerationPart, GenerationRequest, Question, QuestionChange, Attempt and
+OpenAnswerFeedback (tutor.questions.models).
 """
 
 from django.conf import settings
@@ -24,6 +24,7 @@ from tutor.chat.models import (  # noqa: F401
 from tutor.questions.models import (  # noqa: F401
     Attempt,
     GenerationPart,
+    GenerationRequest,
     GenerationRun,
     OpenAnswerFeedback,
     Question,
@@ -112,6 +113,12 @@ class TutorConfig(models.Model):
     quota_week = models.PositiveIntegerField(
         _("questions per person and week"), null=True, blank=True,
         help_text=_("Empty: the installation's CHAT_QUOTA_WEEK; 0: no limit."))
+    generation_quota_day = models.PositiveIntegerField(
+        _("generated questions per person and day"), null=True, blank=True,
+        help_text=_("Empty: the installation's GENERATION_QUOTA_DAY; 0: no limit."))
+    generation_quota_week = models.PositiveIntegerField(
+        _("generated questions per person and week"), null=True, blank=True,
+        help_text=_("Empty: the installation's GENERATION_QUOTA_WEEK; 0: no limit."))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -40,7 +40,7 @@ from tutor.inference.client import (
 )
 from tutor.inference.prompts import course_texts, defuse
 from tutor.models import TutorConfig
-from tutor.questions import answer_first, item_checks, items
+from tutor.questions import answer_first, item_checks, items, quotas
 from tutor.questions.models import GenerationPart, GenerationRun, Question, QuestionChange, QuestionSet
 
 log = logging.getLogger(__name__)
@@ -609,7 +609,8 @@ def generate(set_id):
 
 def start_run(course, sections, per_section, kinds, *, one_set=False, user=None, title=""):
     """Ask for `per_section` questions of `kinds` about each section: a set per section (the draft set already made
-    for a section is topped up: rerunning fills only what is missing) or one set for all; returns the run."""
+    for a section is topped up: rerunning fills only what is missing) or one set for all; returns the run. The
+    questions queued count against the person's budget (tutor.questions.quotas.QuotaExceeded when over it)."""
     try:
         per_section = int(per_section)
     except (TypeError, ValueError):
@@ -637,6 +638,7 @@ def start_run(course, sections, per_section, kinds, *, one_set=False, user=None,
         else:
             parts = _section_parts(course, sections, per_section, kinds, user, run)
         queued = [p.pk for p in parts if p.state == GenerationPart.QUEUED]
+        quotas.spend(course, user, per_section * len(queued))  # refused: nothing of the run is kept
         if queued:
             GenerationPart.objects.filter(pk__in=queued).update(changed_at=timezone.now())
             QuestionSet.objects.filter(pk__in={p.question_set_id for p in parts if p.state == GenerationPart.QUEUED}

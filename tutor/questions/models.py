@@ -1,5 +1,6 @@
-"""Models of the question bank and practice: question sets, generation runs and their parts, questions with
-their change history, students' attempts and the feedback on their open answers."""
+"""Models of the question bank and practice: question sets, generation runs and their parts, the generation
+requests a budget counts, questions with their change history, students' attempts and the feedback on their open
+answers."""
 
 from datetime import timedelta
 
@@ -147,6 +148,22 @@ class GenerationRun(models.Model):
 
     def __str__(self):
         return self.title
+
+
+class GenerationRequest(models.Model):
+    """How many questions one person asked the model to generate in a course, and when: what the per-person day and
+    week budgets of generated questions count (tutor.questions.quotas)."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    items = models.PositiveIntegerField(_("questions asked for"))
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "course", "created_at"], name="generation_request_budget")]
+
+    def __str__(self):
+        return f"{self.items} questions in course {self.course_id}"
 
 
 class GenerationPart(models.Model):

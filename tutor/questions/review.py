@@ -18,7 +18,7 @@ from config import errors
 from config.errors import ProblemError
 from courses import sections as course_sections
 from courses.parsing import PATH_SEPARATOR
-from tutor.questions import generation, item_checks, items
+from tutor.questions import generation, item_checks, items, quotas
 from tutor.questions.models import GenerationPart, Question, QuestionChange, QuestionSet
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def section_tree(course):
 
 def start_generation(course, section_ids, count, user=None, title="", kinds=None):
     """A new draft set of `count` questions about the chosen sections of this course (shared among them), queued
-    for generation one section at a time."""
+    for generation one section at a time; they count against the person's budget (tutor.questions.quotas)."""
     sections = list(sections_of(course).filter(pk__in=[int(s) for s in section_ids if str(s).isdigit()]))
     if not sections:
         raise QuestionError(_("Please choose a section of the course texts."))
@@ -91,6 +91,7 @@ def start_generation(course, section_ids, count, user=None, title="", kinds=None
         question_set = generation._new_set(course, title, count, items.parse_kinds(kinds), user, sections,
                                            section=sections[0] if len(sections) == 1 else None)
         parts = generation.ensure_parts(question_set)
+        quotas.spend(course, user, count)  # over the person's budget: QuotaExceeded, the set is not kept
         generation.enqueue([p.pk for p in parts])
     return question_set
 

@@ -30,6 +30,7 @@ from tutor.questions import (
     items,
     open_feedback,
     practice,
+    quotas,
     review,
 )
 from tutor.questions.imports import MAX_IMPORT_BYTES, QuestionImportError, import_file
@@ -83,7 +84,7 @@ def question_sets(request, course_id):
         "weak_model": TutorConfig.for_course(course).model_name in settings.CHAT_WEAK_MODELS,
         "draft_sets": QuestionSet.objects.filter(course=course, status=QuestionSet.DRAFT),
         "config": TutorConfig.for_course(course), "test_student_modes": TutorConfig.TEST_STUDENT,
-        "question_methods": TutorConfig.QUESTION_METHODS})
+        "question_methods": TutorConfig.QUESTION_METHODS, "budget": quotas.summary(course, request.user)})
 
 
 def _start(request, course_id):
@@ -94,7 +95,7 @@ def _start(request, course_id):
         run = generation.start_run(request.course, sections, post.get("count", ""), post.getlist("kind"),
                                    one_set=post.get("mode", "one") == "one", user=request.user,
                                    title=post.get("title", ""))
-    except generation.GenerationError as exc:
+    except (generation.GenerationError, quotas.QuotaExceeded) as exc:
         log.info("questions: refused generation in course %s: %s", course_id, exc)
         messages.error(request, str(exc))
         return _to(request, "tutor:questions")
