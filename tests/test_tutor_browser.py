@@ -192,3 +192,73 @@ def test_the_quotes_from_the_course_texts_show_before_the_model_s_text(celery_wo
         assert "Prozessnummer 1 (PID 1)" in page.locator("#passage mark#quote").inner_text()
         audit(page)
         watch.assert_clean()
+
+
+@pytest.fixture
+def notice_server(worker_env, tmp_path):
+    """The web server with the AI-use notice required (as in production; the test suite's default is off)."""
+    from tests.support import web_server_process
+
+    with web_server_process(dict(worker_env, AI_NOTICE_REQUIRED="1"), tmp_path / "web.log") as (url, _port, _p):
+        yield url
+
+
+ASK_ANYWAY = """async (url) => {
+  const form = new FormData();
+  form.append('text', 'Welche Prozessnummer hat der Init-Prozess?');
+  form.append('csrfmiddlewaretoken', document.querySelector('input[name=csrfmiddlewaretoken]').value);
+  return (await fetch(url, {method: 'POST', body: form})).status;
+}"""
+
+
+def test_a_students_first_launch_shows_the_ai_notice_and_the_chat_works_only_after_accepting(
+        celery_worker, notice_server, stub_llm):
+    """The notice (tutor/chat/notice.py) on the first launch: the chat is not there and a question sent anyway is
+    refused; accepting records it for the person and opens the chat; the next launch, in another browser, goes
+    straight to the chat."""
+    from courses.models import Membership
+    from tests.test_lti_frame_session import in_thread
+    from tutor.chat.models import AiNoticeAcceptance, Message
+
+    course = demo_course_with(("systemstart.md", INIT_TEXT))
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = "Der Init-Prozess hat die PID 1 [1]."
+    with chromium() as (browser, watch):
+        page = browser.new_page()
+        page.goto(f"{notice_server}/lti/test-platform/")
+        page.locator('a[href$="?user=student-1"]').click()
+        page.wait_for_url(f"{notice_server}/c/{course.pk}/*", timeout=30000)
+        page.locator("#accept-notice").wait_for(timeout=30000)
+        notice = page.locator(".ai-notice").inner_text()
+        assert "Bevor Sie beginnen" in notice and "falsch" in notice  # what it is, that it can be wrong (German)
+        assert page.locator(".ai-notice a[href$=\"/privacy/processing-record\"]").count() == 1
+        assert page.locator("#question").count() == 0  # no chat before accepting
+        audit(page)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "tutor_ai_notice.png"), full_page=True)
+        assert page.evaluate(ASK_ANYWAY, f"/c/{course.pk}/ask/") == 403  # a question sent anyway is refused
+        refusals = [p for p in watch.problems if "/ask/" in p]
+        assert refusals and all("403" in p for p in refusals)
+        watch.problems = [p for p in watch.problems if "/ask/" not in p]  # the one refusal this test caused
+        student = in_thread(lambda: Membership.objects.get(course=course, role=Membership.LEARNER).user)
+        assert not in_thread(lambda: AiNoticeAcceptance.objects.filter(user=student).exists())
+        assert not in_thread(lambda: Message.objects.filter(conversation__user=student).exists())
+
+        page.locator("#accept-notice button[type=submit]").click()
+        page.locator("#question").wait_for(timeout=30000)
+        assert in_thread(lambda: AiNoticeAcceptance.objects.filter(user=student).count()) == 1
+        page.fill("#question", "Welche Prozessnummer hat der Init-Prozess?")
+        page.click("#ask")
+        page.locator(".msg.assistant a.cite").first.wait_for(timeout=30000)  # the chat works
+        assert "PID 1" in page.locator(".msg.assistant").last.inner_text()
+        watch.assert_clean()
+
+    with chromium() as (browser, watch):  # the next launch, in another browser: recorded per person, not per browser
+        page = browser.new_page()
+        page.goto(f"{notice_server}/lti/test-platform/")
+        page.locator('a[href$="?user=student-1"]').click()
+        page.wait_for_url(f"{notice_server}/c/{course.pk}/*", timeout=30000)
+        page.locator("#question").wait_for(timeout=30000)
+        assert page.locator("#accept-notice").count() == 0
+        watch.assert_clean()
+    assert in_thread(lambda: AiNoticeAcceptance.objects.filter(user=student).count()) == 1
