@@ -178,27 +178,34 @@ def methods_part(course, sets, names=("qa", "paraphrased", "paraphrased_heldout"
 def evidence_part(course, sets, model, fit):
     """The share each set has declined by the retrieval evidence alone; with fit, a fitted calibration."""
     from courses.retrieval import retrieve
+    from courses.vocabulary import unknown_words
     from tutor.chat.answerability import assess, features
 
-    print(f"\n== declined by the retrieval evidence alone (tutor.chat.answerability, calibration of {model})")
+    print(f"\n== declined by the retrieval evidence alone (tutor.chat.answerability, calibration of {model}); in "
+          "brackets: by the vectors and words alone, without the unknown words (courses.vocabulary)")
     rows = []
     for name in SETS:
         for question, _expected, kind in sets[name]:
             passages = retrieve(course.pk, question, k=4, language="de")
-            rows.append((name, kind, features(passages), assess(passages, model)))
+            unknown = unknown_words(course.pk, question)
+            rows.append((name, kind, features(passages), assess(passages, model, unknown)))
+            rows[-1] += (assess(passages, model),)
+            if unknown:
+                print(f"    unknown {', '.join(unknown)}: {name} {kind}: {question}")
     for name in SETS:
         for kind in ("answerable", "domain", "off-topic"):
-            chosen = [e for n, k, _f, e in rows if n == name and k == kind]
+            chosen = [(e, b) for n, k, _f, e, b in rows if n == name and k == kind]
             if chosen:
-                declined = sum(1 for e in chosen if e.level == "none") / len(chosen)
+                declined = sum(1 for e, _b in chosen if e.level == "none") / len(chosen)
+                before = sum(1 for _e, b in chosen if b.level == "none") / len(chosen)
                 label = "falsely declined" if kind == "answerable" else "declined"
-                print(f"  {name:22s} {kind:10s} n={len(chosen):2d}  {label} {declined:.2f}")
-    answerable = [e for _n, k, _f, e in rows if k == "answerable"]
-    off = [e for _n, k, _f, e in rows if k == "off-topic"]
+                print(f"  {name:22s} {kind:10s} n={len(chosen):2d}  {label} {declined:.2f} ({before:.2f})")
+    answerable = [e for _n, k, _f, e, _b in rows if k == "answerable"]
+    off = [e for _n, k, _f, e, _b in rows if k == "off-topic"]
     print(f"  all answerable: falsely declined {sum(e.level == 'none' for e in answerable) / len(answerable):.2f}; "
           f"all off-topic: declined {sum(e.level == 'none' for e in off) / len(off):.2f}")
     if fit:
-        tune = [(f, k) for n, k, f, _e in rows if n in ("qa", "paraphrased", "unanswerable") and k != "domain"]
+        tune = [(f, k) for n, k, f, _e, _b in rows if n in ("qa", "paraphrased", "unanswerable") and k != "domain"]
         print("  fitted (answerable vs off-topic, tuning sets): " + fit_calibration(tune))
 
 

@@ -2,7 +2,9 @@
 
 Two checks. Before the model is asked, ``assess`` weighs the retrieval evidence (raw vector similarity of the best
 passage, how far it stands out from the course's background, and the rarity-weighted share of the question's words
-the passages hold: courses.retrieval) with a calibration per embedding model, into "strong", "weak" or "none".
+the passages hold: courses.retrieval) with a calibration per embedding model, into "strong", "weak" or "none";
+a question naming something the course never mentions (courses.vocabulary: "podman" in a course without it) is
+"none" whatever the vectors say.
 After the model answered, ``check_quotes`` verifies the evidence it quoted per source (the answer ends with a
 block of quotes, see tutor.inference.prompts.QUOTE_RULES): a quote counts only when it stands in the passage it cites.
 
@@ -53,11 +55,15 @@ class Evidence:
     coverage: float
     probability: float
     level: str
+    unknown: tuple = ()  # the question's words the course never uses and no general-language word
 
     def as_dict(self):
         """The evidence as stored with an answer (numbers rounded)."""
-        return {"similarity": round(self.similarity, 4), "lift": round(self.lift, 4),
-                "coverage": round(self.coverage, 4), "probability": round(self.probability, 4), "level": self.level}
+        found = {"similarity": round(self.similarity, 4), "lift": round(self.lift, 4),
+                 "coverage": round(self.coverage, 4), "probability": round(self.probability, 4), "level": self.level}
+        if self.unknown:
+            found["unknown"] = list(self.unknown)
+        return found
 
 
 def features(passages):
@@ -69,10 +75,13 @@ def features(passages):
     return similarity, similarity - background, coverage
 
 
-def assess(passages, embedding_model=None):
-    """The Evidence that these retrieved passages hold the answer to the question they were retrieved for."""
+def assess(passages, embedding_model=None, unknown=()):
+    """The Evidence that these retrieved passages hold the answer to the question they were retrieved for.
+    unknown: the question's words the course never uses (courses.vocabulary.unknown_words): any one of them
+    makes the evidence none, since the question is about something the texts do not name."""
+    unknown = tuple(unknown)
     if not passages:
-        return Evidence(0.0, 0.0, 0.0, 0.0, NONE)
+        return Evidence(0.0, 0.0, 0.0, 0.0, NONE, unknown)
     similarity, lift, coverage = features(passages)
     calibration = CALIBRATIONS.get(embedding_model or settings.EMBEDDING_MODEL, WORDS_ONLY)
     z = (calibration.bias + calibration.similarity * similarity + calibration.lift * lift
@@ -81,7 +90,9 @@ def assess(passages, embedding_model=None):
     level = STRONG if probability >= calibration.sure else WEAK if probability >= calibration.answer else NONE
     if level == NONE and coverage >= FULL_COVERAGE:  # every word of the question stands in one passage: the
         level = WEAK  # vectors alone do not overrule that (a short course, or a passage full of other things)
-    return Evidence(similarity, lift, coverage, probability, level)
+    if unknown:
+        level = NONE
+    return Evidence(similarity, lift, coverage, probability, level, unknown)
 
 
 # --- The quote check -----------------------------------------------------------------------------------

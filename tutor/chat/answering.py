@@ -24,6 +24,7 @@ from django.utils.translation import gettext_noop
 
 from courses.language import detect_language
 from courses.retrieval import course_documents
+from courses.vocabulary import unknown_words
 from tutor.chat.answerability import NONE, WEAK, QuoteSplitter, assess, check_quotes
 from tutor.chat.models import Citation, Message
 from tutor.chat.quotes import choose_quotes, quotes_text
@@ -52,14 +53,19 @@ def answer_language(config, question, course, ui_language=None):
     return detect_language(question, default=fallback if fallback in ("de", "en") else "de")
 
 
-def declined_text(course_id, language):
-    """What the tutor says when the course texts do not cover a question, naming the texts searched."""
+def declined_text(course_id, language, unknown=()):
+    """What the tutor says when the course texts do not cover a question, naming the texts searched (and the
+    words of the question that none of them uses)."""
     titles = course_documents(course_id)
     with translation.override(language):
         if not titles:
             return _("This course has no texts yet that I could search, so I cannot answer this question. "
                      "Please ask your teacher.")
         listing = "\n".join(f"- {title}" for title in titles)
+        if unknown:
+            return _("The course texts never mention %(words)s, so I would rather not guess. I searched:"
+                     "\n\n%(titles)s\n\nPlease ask your teacher.") % {
+                "words": ", ".join(f"\u201c{word}\u201d" for word in unknown), "titles": listing}
         return _("I could not find anything about this in the course texts, so I would rather not guess. "
                  "I searched:\n\n%(titles)s\n\nPlease rephrase the question or ask your teacher.") % {
             "titles": listing}
@@ -154,11 +160,12 @@ def respond(course, config, question, turns, out, *, ui_language=None, on_first_
         evidence["rewritten"] = bool(rewritten)
     passages = relevant_passages(course.pk, query, config.sources, also=also)
     retrieved_passages = passages
-    judged = assess(passages, passages[0].embedding_model if passages else None)
+    judged = assess(passages, passages[0].embedding_model if passages else None,
+                    unknown_words(course.pk, question) if passages else ())
     evidence["retrieval"] = judged.as_dict()
     if judged.level == NONE:
         if config.strictness == TutorConfig.STRICT or not passages or mode == TutorConfig.QUOTES_ONLY:
-            text = declined_text(course.pk, language)
+            text = declined_text(course.pk, language, judged.unknown)
             out.piece(text)
             return Outcome(text=text, query=query, declined=True, evidence=evidence, retrieved=passages,
                            first_visible=time.monotonic() - started)

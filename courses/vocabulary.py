@@ -1,0 +1,139 @@
+"""Words of a question that the course never uses and that are no word of the general language: the names of
+things the texts do not cover ("podman", "Tailscale", "certbot").
+
+Retrieval always finds *something* near a question about a tool the course never mentions: on the demo course,
+questions about podman, certbot or a YubiKey retrieve passages as similar as answerable questions do (e5 similarity
+0.84–0.87 either way), so the evidence of tutor.chat.answerability passed 8 of 10 of them. What does tell them
+apart is a word of the question that the course's term counts (CourseTerm) never saw and that is not a word of
+German or English at all (wordfreq's frequency lists, both languages, with German inflection endings and two-part
+compounds tried: "verwandle" is "verwandeln", "Pixelbild" is "Pixel" + "Bild"). Such a word names the thing asked
+about, and a course that never names it cannot answer. A misspelt course word ("Pasword" for "Passwort": within
+one or two edits of a term of the course, fuzzystrmatch's levenshtein) is not unknown.
+
+Measured with bench/bench_answerability.py (--only evidence, e5-small): see README, "Answerability".
+"""
+
+import functools
+import re
+
+from django.db import connection
+from wordfreq import zipf_frequency
+
+from courses.retrieval import course_setup, ts_config
+
+GENERAL_ZIPF = 2.5  # a word at least this frequent (Zipf scale: 3 is once per million words) is general language
+COMPOUND_PART = 5  # the shortest part of a compound of the course's words
+MIN_LENGTH = 4  # shorter words are not judged ("VPN", "zsh" are names too, but short ones collide too easily)
+_ENDINGS = ("ern", "eln", "est", "en", "er", "es", "em", "et", "te", "st", "e", "t", "n", "s")
+_WORD = re.compile(r"[^\W\d_]{%d,}" % MIN_LENGTH)
+
+# the question's words (and hyphenated words' parts) that no lexeme of the course holds
+ABSENT_SQL = """
+SELECT w.word
+FROM unnest(%(words)s::text[]) AS w(word)
+WHERE NOT EXISTS (
+    SELECT 1 FROM unnest(%(configs)s::regconfig[]) AS config,
+                  unnest(tsvector_to_array(to_tsvector(config, w.word))) AS l(lexeme)
+    JOIN courses_courseterm t ON t.course_id = %(course)s::bigint AND t.lexeme = l.lexeme)
+AND NOT EXISTS (
+    SELECT 1 FROM courses_courseterm t
+    WHERE t.course_id = %(course)s::bigint AND abs(length(t.lexeme) - length(w.word)) <= 2
+      AND levenshtein_less_equal(t.lexeme, w.word, 2) <= CASE WHEN length(w.word) >= 8 THEN 2 ELSE 1 END)
+"""
+
+
+# which of the pieces some lexeme of the course holds
+KNOWN_PIECES_SQL = """
+SELECT DISTINCT piece
+FROM unnest(%(pieces)s::text[]) AS piece, unnest(%(configs)s::regconfig[]) AS config,
+     unnest(tsvector_to_array(to_tsvector(config, piece))) AS l(lexeme)
+JOIN courses_courseterm t ON t.course_id = %(course)s::bigint AND t.lexeme = l.lexeme
+"""
+
+
+def _frequency(word):
+    return max(zipf_frequency(word, "de"), zipf_frequency(word, "en"))
+
+
+def _forms(word):
+    """The word and what it may be inflected from: without "un-", without an ending, with an infinitive's."""
+    forms = {word}
+    if word.startswith("un") and len(word) > 6:
+        forms.add(word[2:])
+    for form in list(forms):
+        for ending in _ENDINGS:
+            if form.endswith(ending) and len(form) - len(ending) >= 3:
+                stem = form[:-len(ending)]
+                forms |= {stem, stem + "en", stem + "n", stem + "t"}
+                if stem.endswith(("l", "r")):  # "verwandle" ← "verwandeln", "wandre" ← "wandern"
+                    forms.add(stem[:-1] + "e" + stem[-1] + "n")
+    return forms
+
+
+@functools.lru_cache(maxsize=20000)
+def general_word(word):
+    """Whether a (lower-case) word belongs to general German or English: frequent itself or in an inflected
+    form, or a German compound of two frequent parts (one of them more German than English, so that
+    "wireguard" or "nextcloud" are not taken for compounds)."""
+    word = word.lower()
+    if any(_frequency(form) >= GENERAL_ZIPF for form in _forms(word)):
+        return True
+    for cut in range(4, len(word) - 3):
+        head, tail = word[:cut], word[cut:]
+        heads = [h for h in {head, head[:-1] if head.endswith("s") else head} if zipf_frequency(h, "de") >= GENERAL_ZIPF]
+        tails = [t for t in _forms(tail) if zipf_frequency(t, "de") >= GENERAL_ZIPF]
+        if heads and tails and any(zipf_frequency(p, "de") > zipf_frequency(p, "en") + 0.5 for p in heads + tails):
+            return True
+    return False
+
+
+def question_words(question):
+    """The question's words to judge, lower-case, each once: its words and the parts of hyphenated ones."""
+    words = []
+    for word in _WORD.findall(question.replace("-", " ")):
+        word = word.lower()
+        if word not in words:
+            words.append(word)
+    return words
+
+
+def unknown_words(course_id, question, configs=None):
+    """The words of the question that the course never uses (not even misspelt) and that are no general German
+    or English word, in the question's order. configs: the text search configurations of the course's languages
+    (by default those of its active index; nothing is unknown in a course not indexed yet)."""
+    candidates = [w for w in question_words(question) if not general_word(w)]
+    if not candidates:
+        return []
+    if configs is None:
+        setup = course_setup(int(course_id))
+        if setup is None:
+            return []
+        configs = [ts_config(code) for code in setup[2]]
+    with connection.cursor() as cursor:
+        cursor.execute(ABSENT_SQL, {"words": candidates, "configs": configs, "course": int(course_id)})
+        absent = [w for w in candidates if w in {row[0] for row in cursor.fetchall()}]
+        if not absent:
+            return []
+        splits = {w: _splits(w) for w in absent}
+        pieces = sorted({p for pairs in splits.values() for pair in pairs for p in pair})
+        cursor.execute(KNOWN_PIECES_SQL, {"pieces": pieces, "configs": configs, "course": int(course_id)})
+        in_course = {row[0] for row in cursor.fetchall()}
+    return [w for w in absent if not any(_known_compound(head, tail, in_course) for head, tail in splits[w])]
+
+
+def _splits(word):
+    """The ways to cut a word into two parts of at least COMPOUND_PART letters (the head also without a linking
+    "s")."""
+    pairs = []
+    for cut in range(COMPOUND_PART, len(word) - COMPOUND_PART + 1):
+        head, tail = word[:cut], word[cut:]
+        pairs.append((head, tail))
+        if head.endswith("s") and len(head) > COMPOUND_PART:
+            pairs.append((head[:-1], tail))
+    return pairs
+
+
+def _known_compound(head, tail, in_course):
+    """Whether head + tail is a compound of two words of the course ("Tabulator" + "Zeichen", "Binär" +
+    "Paketdateien"). Parts of five letters at least: "tail" + "scale" or "wire" + "guard" are names."""
+    return head in in_course and tail in in_course
