@@ -27,6 +27,9 @@ if count < limit then
   return {1, count + 1, '0'}
 end
 local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+if oldest[2] == nil then  -- a limit of 0: nothing is ever counted, and waiting does not help
+  return {0, count, tostring(window)}
+end
 return {0, count, tostring(tonumber(oldest[2]) + window - now)}
 """
 

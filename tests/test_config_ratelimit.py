@@ -27,3 +27,8 @@ def test_a_limit_holds_across_a_minute_s_boundary():
     key = f"test:{uuid.uuid4().hex}"
     assert [ratelimit.hit(key, 3, 60, now=moment)[0] for moment in (1199.0, 1199.5, 1199.9)] == [True] * 3
     assert [ratelimit.hit(key, 3, 60, now=moment)[0] for moment in (1200.0, 1200.1, 1230.0)] == [False] * 3
+
+
+def test_a_limit_of_nothing_refuses_everything_for_a_whole_window():
+    key = f"test:{uuid.uuid4().hex}"
+    assert ratelimit.hit(key, 0, 60, now=1000.0) == (False, 60.0)
