@@ -88,7 +88,7 @@ def bench_search(args, base, course, secret, questions):
     from courses.retrieval import retrieve
 
     queries = [questions[i % len(questions)] + ("" if i < len(questions) else f" ({i})") for i in range(args.queries)]
-    direct, api = [], []
+    direct, api, inside, own, django_part, floor = [], [], [], [], [], []
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {secret}"}, timeout=30) as http:
         for query in queries[: min(40, len(queries))]:  # warm both paths' caches (and the web process)
             retrieve(course.pk, query, k=5)
@@ -101,10 +101,30 @@ def bench_search(args, base, course, secret, questions):
             response = http.get(f"/api/v1/courses/{course.pk}/search/", params={"q": query, "k": 5})
             api.append(time.perf_counter() - started)
             response.raise_for_status()
+            took = server_timing(response, "retrieve")  # retrieve() inside the web process, for this very request
+            inside.append(took)
+            own.append(api[-1] - took)
+            django_part.append(server_timing(response, "app") - took)
+            started = time.perf_counter()
+            http.get("/health/live").raise_for_status()  # the floor: HTTP, uvicorn and Django without DRF
+            floor.append(time.perf_counter() - started)
             assert [hit["chunk_id"] for hit in response.json()["results"]] == [p.chunk_id for p in found]
     _, direct95 = summary("search: retrieve() in this process (embedding + SQL)", direct)
     _, api95 = summary("search: GET /api/v1/…/search/ over HTTP (one uvicorn process)", api)
-    print(f"{'search: the API adds at p95':58s} {api95 - direct95:+.1f} ms", flush=True)
+    summary("search: retrieve() inside the web process (Server-Timing)", inside)
+    summary("search: the API's own cost (request minus its retrieve())", own)
+    summary("search:   of it inside Django (middleware, DRF, view)", django_part)
+    summary("floor: GET /health/live over HTTP (no DRF, no database)", floor)
+    print(f"{'search: p95 through the API minus p95 of retrieve()':58s} {api95 - direct95:+.1f} ms", flush=True)
+
+
+def server_timing(response, name):
+    """Seconds of the named metric of a response's Server-Timing header (``name;dur=<ms>``)."""
+    for metric in response.headers.get("Server-Timing", "").split(","):
+        label, _sep, params = metric.strip().partition(";")
+        if label == name:
+            return float(params.split("dur=", 1)[1].split(";")[0]) / 1000
+    raise ValueError(f"no {name} in the response's Server-Timing header")
 
 
 async def accepted_after(http, url, headers, data):
@@ -211,7 +231,8 @@ def main():
         wait_for_port("127.0.0.1", web_port, "web server", web)
         base = f"http://127.0.0.1:{web_port}"
         model, flags = cpu_flags()
-        print(f"machine: {os.cpu_count()} cores, {model} ({flags}); one uvicorn process; course {course.pk}: "
+        print(f"machine: {os.cpu_count()} cores, {model}; flags: {flags}; load average {os.getloadavg()[0]:.1f}; "
+              f"one uvicorn process; course {course.pk}: "
               f"{args.target} chunks among {args.total} in {args.courses} courses", flush=True)
         only = set(args.only.split(","))
         questions = [json.loads(line)["q"] for line in QA.read_text(encoding="utf-8").splitlines() if line.strip()]

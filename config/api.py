@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, pagination, renderers, throttling
 from rest_framework.response import Response
 
+from config import ratelimit
 from config.errors import ProblemError
 from config.threads import db_in_thread
 
@@ -150,12 +151,25 @@ class Pagination(pagination.PageNumberPagination):
 
 class TokenRateThrottle(throttling.SimpleRateThrottle):
     """At most API_RATE_LIMIT requests per API token (per person for sessions, per address
-    otherwise); over it, 429 with Retry-After."""
+    otherwise); over it, 429 with Retry-After. DRF's throttle, counted by the tool's one rate limiter
+    (config.ratelimit: a sliding window in one Redis round trip, shared with the chat's question limit)."""
 
     scope = "api"
 
     def get_rate(self):
         return settings.API_RATE_LIMIT
+
+    def allow_request(self, request, view):
+        """Whether this request is under the limit (and counted); DRF answers 429 with wait() otherwise."""
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        allowed, self.retry_after = ratelimit.hit(key, self.num_requests, self.duration)
+        return allowed
+
+    def wait(self):
+        """Seconds until the oldest counted request leaves the window."""
+        return self.retry_after
 
     def get_cache_key(self, request, view):
         if getattr(request.auth, "rate_key", None):  # an API token (courses.models.ApiToken)

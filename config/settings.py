@@ -368,7 +368,7 @@ CHUNK_TOKENS = env_int("CHUNK_TOKENS", 200)
 CHUNK_OVERLAP = env_int("CHUNK_OVERLAP", 40)
 
 # --- Chat -----------------------------------------------------------------------------------------
-# CHAT_RATE_LIMIT / CHAT_RATE_WINDOW: questions one person may ask per window of seconds (default 10 per 60)
+# CHAT_RATE_LIMIT / CHAT_RATE_WINDOW: questions one person may ask in any window of that many seconds (default 10 per 60)
 CHAT_RATE_LIMIT = env_int("CHAT_RATE_LIMIT", 10)
 CHAT_RATE_WINDOW = env_int("CHAT_RATE_WINDOW", 60)
 # CHAT_QUOTA_DAY / CHAT_QUOTA_WEEK: questions one person may ask in one course per day / per week (Monday to

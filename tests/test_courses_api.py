@@ -122,6 +122,16 @@ def test_search_returns_the_course_s_passages_with_scores_and_citations(client, 
     assert refused.status_code == 400 and set(refused.json()["errors"]) == {"k"}
 
 
+def test_a_search_names_the_time_of_its_retrieval_and_of_the_whole_request(client, course):
+    """Server-Timing: retrieve() and Django's whole part (app), so a client (and bench/bench_api.py) can tell the
+    search's own time from the API's cost; other responses do not carry it."""
+    auth = bearer(course, ApiToken.READ)
+    response = client.get(f"/api/v1/courses/{course.pk}/search/", {"q": "Welche Prozessnummer hat init?"}, **auth)
+    timings = dict(part.strip().split(";dur=") for part in response["Server-Timing"].split(","))
+    assert set(timings) == {"retrieve", "app"} and 0 < float(timings["retrieve"]) <= float(timings["app"])
+    assert "Server-Timing" not in client.get(f"/api/v1/courses/{course.pk}/", **auth)
+
+
 def test_a_page_s_own_calls_send_the_session_in_a_header_and_changes_need_the_csrf_token(course, queued):
     """In a frame without cookies the page's script sends the session in X-Tutor-Session (never in the URL); a
     change also needs the session's CSRF token, which another site cannot know. Links in answers carry nothing."""

@@ -50,3 +50,26 @@ def test_german_separable_verbs_are_joined_again():
     assert "einrichten" in separable_verbs("Wie richte ich das Netz ein, und was nun?")
     assert separable_verbs("Was macht systemd?") == []
     assert separable_verbs("Auf welcher Seite steht das?") == []  # a particle that does not end the clause
+
+
+def test_no_question_of_the_sets_is_taken_for_the_other_language():
+    """The measured property that keeps our detector (docs/libraries.md, bench/bench_language.py): on the German
+    question sets and their English counterpart, whole and cut to three words, it may leave a question undecided
+    (the fallback decides) but never names the wrong language."""
+    import json
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data"
+    cases = [(json.loads(line)["q"], "de") for path in sorted(data.glob("debian_reference_de_*.jsonl"))
+             for line in path.read_text(encoding="utf-8").splitlines() if line]
+    cases += [(json.loads(line)["q"], "en")
+              for line in (data / "short_questions_en.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    assert len(cases) == 210
+    wrong, undecided = [], 0
+    for text, language in cases:
+        for cut in (text, " ".join(text.split()[:3])):
+            found = detect_language(cut, default=None)
+            undecided += found is None
+            if found not in (None, language):
+                wrong.append(cut)
+    assert wrong == [] and undecided <= 5

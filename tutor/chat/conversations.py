@@ -5,11 +5,11 @@ import logging
 
 import redis
 from django.conf import settings
-from django.core.cache import cache
 from django.db import models, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from config import ratelimit
 from config.errors import ProblemError
 from tutor.chat import quotas, stream
 from tutor.chat.models import Citation, Conversation, Message
@@ -38,12 +38,10 @@ class QuotaExceeded(RateLimited):
 
 
 def check_rate_limit(user_id):
-    """Count one question of this person; RateLimited when over settings.CHAT_RATE_LIMIT per window."""
-    window = settings.CHAT_RATE_WINDOW
-    key = f"tutor:rate:{user_id}:{int(timezone.now().timestamp()) // window}"
-    # one Redis round trip for the window's first question (add), two only after it (add fails, incr)
-    count = 1 if cache.add(key, 1, timeout=window + 5) else cache.incr(key)
-    if count > settings.CHAT_RATE_LIMIT:
+    """Count one question of this person; RateLimited when over settings.CHAT_RATE_LIMIT in the last
+    CHAT_RATE_WINDOW seconds (config.ratelimit, the limiter of the API's throttle too; refused ones do not count)."""
+    allowed, _wait = ratelimit.hit(f"question:user-{user_id}", settings.CHAT_RATE_LIMIT, settings.CHAT_RATE_WINDOW)
+    if not allowed:
         log.info("rate limit reached for user %s", user_id)
         raise RateLimited(_("You have asked a lot of questions in a short time. Please wait a minute, "
                             "then ask again."))

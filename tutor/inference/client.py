@@ -374,11 +374,15 @@ class InferenceClient:
         return httpx.Timeout(self.timeout, connect=min(5.0, self.timeout))
 
     def _attempts(self):
-        """(endpoint, attempt number) in the order they are tried."""
+        """(endpoint, attempt number) in the order they are tried: each endpoint retries+1 times, the retries after
+        an exponential backoff (BACKOFF_SECONDS, doubled each time), then the next endpoint (failover) at once.
+        The one retry policy of both requests (complete and the stream); docs/libraries.md says why not tenacity."""
         if not self.endpoints:
             raise NoModelConfigured(_("No language model is configured for this tutor yet."))
         for endpoint in self.endpoints:
             for attempt in range(self.retries + 1):
+                if attempt:
+                    time.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
                 yield endpoint, attempt
 
     def _check_status(self, endpoint, response):
@@ -538,8 +542,6 @@ class InferenceClient:
         kind, on_wait = options.pop("kind"), options.pop("on_wait")
         errors, passed_on = [], False
         for endpoint, attempt in self._attempts():
-            if attempt:
-                time.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
             payload = build_payload(endpoint, stream.messages, stream=True, **options)
             parse = parse_sse_line if endpoint.api == OPENAI else parse_ndjson_line
             finish, record = None, _Record(endpoint, kind)
@@ -590,9 +592,7 @@ class InferenceClient:
         """The whole answer as (text, finish reason), with retries and failover; waits for a slot first."""
         self.fit(messages, max_tokens)
         errors = []
-        for endpoint, attempt in self._attempts():
-            if attempt:
-                time.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
+        for endpoint, _attempt in self._attempts():
             payload = build_payload(endpoint, messages, stream=False, temperature=temperature,
                                     max_tokens=max_tokens, json_schema=json_schema)
             record = _Record(endpoint, kind)
