@@ -84,6 +84,8 @@ def inactive_courses(days, now=None):
         return Coalesce(Subquery(rows.annotate(last=Max("updated_at")).values("last")[:1],
                                  output_field=DateTimeField()), "created_at")
 
+    # the relations whose latest change is a sign of use: roles, LTI contexts (lti), chats (tutor); named by their
+    # relation on Course, so this app imports neither
     cutoff = (now or timezone.now()) - timedelta(days=days)
     return list(Course.objects.annotate(last_seen=Greatest("created_at", latest("memberships"),
                                                            latest("lti_contexts"), latest("conversations")))

@@ -2,7 +2,6 @@
 LtiConfig.ready(): the person's LMS identities (export; erasure: the account's deletion cascades), finding an
 account by its LMS identity, and pruning used launch nonces."""
 
-from lti.launch import prune_nonces
 from lti.models import LtiUser
 
 TABLES = {"lti.ltiuser": "the LMS's subject id and, only if the LMS shares it, the person's name"}
@@ -23,6 +22,8 @@ def export_person(user):
 
 def purge_nonces():
     """The retention run's part: used launch nonces older than a day."""
+    from lti.launch import prune_nonces  # the launch's module (pylti1p3) is not loaded at startup for this
+
     return {"nonces": prune_nonces()}
 
 
