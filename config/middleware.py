@@ -60,9 +60,10 @@ class SessionMiddleware(InlineHooks, sessions.SessionMiddleware):
 
     In this order: a single-use ticket in a GET URL (``?ticket=``, redeemed here by what the access rule
     registered, TICKETS; the response sets the cookie, which the browser keeps where it allows partitioned cookies),
-    the header the pages' scripts send, the field of a form posted from such a page, then the cookie. ``request.session_via`` says which ('' for none). A redirect answering
-    a request without the cookie carries a fresh ticket, so the next page opens too. The cookie is set
-    ``Partitioned`` where settings.SESSION_COOKIE_PARTITIONED (config.cookies).
+    the header the pages' scripts send, the field of a form posted from such a page, then the cookie.
+    ``request.session_via`` says which ('' for none). A redirect answering a request without the cookie carries a
+    fresh ticket, so the next page opens too. The cookie is set ``Partitioned`` where
+    settings.SESSION_COOKIE_PARTITIONED (config.cookies).
     """
 
     def request_needs_thread(self, request):
