@@ -2,8 +2,8 @@
 inline script, no inline event handler, no inline style), and frames only by the registered LMS platforms.
 
 Moodle shows LTI tools in an iframe; Django's X-Frame-Options can only say DENY or SAMEORIGIN, so the policy's
-``frame-ancestors`` lists the origins of the active platform registrations (lti.framing) instead; the admin
-site is never framed. Sync and async: under the ASGI server a sync-only middleware would push every request,
+``frame-ancestors`` lists the origins the apps register (config.framing; lti: its active platform registrations)
+instead; the admin site is never framed. Sync and async: under the ASGI server a sync-only middleware would push every request,
 streams included, through one shared thread.
 """
 
@@ -12,8 +12,8 @@ from urllib.parse import urlparse
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 
+from config.framing import cached_platform_origins, platform_origins
 from config.threads import db_in_thread
-from lti.framing import cached_platform_origins, platform_origins
 
 
 def _origin(url):

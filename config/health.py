@@ -1,4 +1,5 @@
-"""Liveness and readiness: each component's state with a clear reason when it is down.
+"""Liveness and readiness: each component's state with a clear reason when it is down (the project's own
+components here; an app adds its own with register_check, e.g. tutor the model servers).
 
 ``/health/live`` is public and says nothing but "ok". ``/health/ready`` names internal hosts and versions and costs a
 Celery broadcast and a call to every model server: it is guarded like /metrics (METRICS_TOKEN, or directly from
@@ -8,7 +9,6 @@ METRICS_ALLOWED_IPS) and its result is kept READINESS_CACHE_SECONDS per process,
 import threading
 import time
 
-import httpx
 import redis
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -66,37 +66,6 @@ def check_workers():
     return f"{len(replies)} worker(s) on {', '.join(sorted(served))}"
 
 
-def check_inference():
-    """Each inference endpoint answers: its /health route (vLLM, llama.cpp servers, our embedded one), else its
-    model list. A server that accepts the connection but is slow to answer is busy, not down: answers queue
-    there, so readiness does not fail (and never waits for a model slot)."""
-    from tutor.inference.client import _server_root
-
-    if not settings.INFERENCE_URLS:
-        return "no inference server configured (INFERENCE_URL=none): the chat says that no model is set up"
-    headers = {"Authorization": f"Bearer {settings.INFERENCE_API_KEY}"} if settings.INFERENCE_API_KEY else {}
-    errors, busy = [], []
-    for base in settings.INFERENCE_URLS:
-        fallback = base.rstrip("/") + ("/models" if settings.INFERENCE_API == "openai" else "/api/tags")
-        try:
-            for url in (_server_root(base) + "/health", fallback):
-                response = httpx.get(url, timeout=3, headers=headers)
-                if response.status_code in (404, 405) and url != fallback:
-                    continue
-                response.raise_for_status()
-                return f"{base} answers"
-        except httpx.TimeoutException as exc:
-            if isinstance(exc, httpx.ConnectTimeout):
-                errors.append(f"{base}: {exc.__class__.__name__}: {exc}")
-            else:
-                busy.append(base)
-        except httpx.HTTPError as exc:
-            errors.append(f"{base}: {exc.__class__.__name__}: {exc}")
-    if busy:
-        return f"{busy[0]} is busy (took the connection, slow to answer)"
-    raise RuntimeError("; ".join(errors))
-
-
 def check_periodic():
     """When each daily job (Celery beat, config.periodic) last succeeded; informational: a late retention run is
     an alert for the admin (/metrics), not a reason to take the web app out of service."""
@@ -108,13 +77,20 @@ def check_periodic():
                      for job, at in last_runs().items())
 
 
+# name -> check: returns a line that says what answers, or raises with the reason; the apps add theirs
+# (register_check; tutor: "inference", the model servers)
 CHECKS = {
     "database": check_database,
     "redis": check_redis,
     "workers": check_workers,
-    "inference": check_inference,
     "periodic": check_periodic,
 }
+
+
+def register_check(name, check):
+    """Add an app's readiness check (called from its AppConfig.ready()); the daily jobs' summary stays last."""
+    CHECKS[name] = check
+    CHECKS["periodic"] = CHECKS.pop("periodic")
 
 
 def run_checks(names=None):

@@ -340,6 +340,17 @@ def _histograms(client, name, metric):
 CELERY_QUEUES = ("chat", "ingest", "generate", "lti", "default")  # default: what a release before 2026-12 left there
 
 
+# functions the apps registered (register_collector): each returns {metric: {label values: value}} of live
+# gauges declared in METRICS (tutor: the model servers' slots, tutor.inference.health)
+COLLECTORS = []
+
+
+def register_collector(collect):
+    """Add an app's live gauges, read at every scrape (called from its AppConfig.ready())."""
+    if collect not in COLLECTORS:
+        COLLECTORS.append(collect)
+
+
 def _live_values(client):
     """{metric: {label values: value}} of the gauges read at scrape time."""
     from config import kombu_redis
@@ -349,28 +360,11 @@ def _live_values(client):
     queues = {(queue,): float(count) for queue, count in lengths.items()}
     unacked = kombu_redis.unacked_count(client, kombu_redis.unacked_index_key(app))
     values = {"tutor_celery_queue_length": queues, "tutor_celery_unacked_messages": {(): float(unacked)}}
-    from tutor.inference import capacity
-
-    in_use, waiting = {}, {}
-    for url in _model_servers():
-        try:
-            held, queued = capacity.queue_length(url)
-        except Exception:  # noqa: BLE001  (a scrape never fails for one server)
-            continue
-        in_use[(endpoint_label(url),)], waiting[(endpoint_label(url),)] = float(held), float(queued)
-    values["tutor_inference_slots_in_use"], values["tutor_inference_slots_waiting"] = in_use, waiting
+    for collect in COLLECTORS:
+        values.update(collect())
     from config.periodic import last_runs
 
     values["tutor_periodic_job_last_success_timestamp_seconds"] = {
         (job,): at.timestamp() if at else 0.0 for job, at in last_runs().items()}
     return values
 
-
-def _model_servers():
-    """The configured model servers and those courses chose for themselves."""
-    from tutor.models import TutorConfig
-
-    urls = list(settings.INFERENCE_URLS)
-    for entry in TutorConfig.objects.exclude(endpoint="").values_list("endpoint", flat=True).distinct():
-        urls.extend(u.strip() for u in entry.split(",") if u.strip())
-    return list(dict.fromkeys(urls))

@@ -58,24 +58,21 @@ class SecurityMiddleware(InlineHooks, security.SecurityMiddleware):
 class SessionMiddleware(InlineHooks, sessions.SessionMiddleware):
     """Django's sessions, with the session found where an LMS iframe without cookies can bring it.
 
-    In this order: a single-use ticket in a GET URL (``?ticket=``, redeemed here; the response sets the cookie, which
-    the browser keeps where it allows partitioned cookies), the header the pages' scripts send, the field of a form
-    posted from such a page, then the cookie. ``request.session_via`` says which ('' for none). A redirect answering
-    a request without the cookie carries a fresh ticket, so the next page opens too. The cookie is set
-    ``Partitioned`` where settings.SESSION_COOKIE_PARTITIONED (config.cookies).
+    In this order: a single-use ticket in a GET URL (``?ticket=``, redeemed here by what the access rule
+    registered, TICKETS; the response sets the cookie, which the browser keeps where it allows partitioned cookies),
+    the header the pages' scripts send, the field of a form posted from such a page, then the cookie.
+    ``request.session_via`` says which ('' for none). A redirect answering a request without the cookie carries a
+    fresh ticket, so the next page opens too. The cookie is set ``Partitioned`` where
+    settings.SESSION_COOKIE_PARTITIONED (config.cookies).
     """
 
     def request_needs_thread(self, request):
         return request.method == "GET" and TICKET in request.GET  # redeeming asks Redis
 
     def process_request(self, request):
-        from courses.access import (
-            redeem_ticket,  # the access rule owns tickets; imported here, not at startup
-        )
-
         key, via = None, ""
         if request.method == "GET" and TICKET in request.GET:
-            key = redeem_ticket(request.GET[TICKET])
+            key = TICKETS["redeem"](request.GET[TICKET]) if TICKETS else None
             via = "ticket" if key else ""
         if key is None and request.headers.get(HEADER):
             key, via = request.headers[HEADER], "header"
@@ -102,15 +99,23 @@ class SessionMiddleware(InlineHooks, sessions.SessionMiddleware):
 
     def process_response(self, request, response):
         response = super().process_response(request, response)
-        if self._hands_on(request, response) and request.session.get("_auth_user_id"):
-            from courses.access import issue_ticket, with_ticket
-
-            response["Location"] = with_ticket(response["Location"], issue_ticket(request.session.session_key))
+        if TICKETS and self._hands_on(request, response) and request.session.get("_auth_user_id"):
+            ticket = TICKETS["issue"](request.session.session_key)
+            response["Location"] = TICKETS["attach"](response["Location"], ticket)
         cookies.partition(response, settings.SESSION_COOKIE_NAME)
         return response
 
 
 TICKET, HEADER, FIELD = "ticket", "X-Tutor-Session", "tutor_session"  # courses.access names them
+# The single-use tickets of the access rule (courses.access), registered in CoursesConfig.ready(): "redeem"
+# (ticket -> the session key it names, once, or None), "issue" (session key -> a new ticket), "attach" (URL,
+# ticket -> the URL carrying it). Without them a ticket opens nothing and redirects carry none.
+TICKETS = {}
+
+
+def register_session_tickets(redeem, issue, attach):
+    """Register how session tickets are redeemed, issued and put into a URL (the access rule's own functions)."""
+    TICKETS.update(redeem=redeem, issue=issue, attach=attach)
 REDIRECTS = (301, 302, 303, 307, 308)
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 

@@ -10,7 +10,11 @@ import logging
 
 log = logging.getLogger(__name__)
 
-# job name -> Celery task name; each runs once a day at RETENTION_HOUR:RETENTION_MINUTE (settings.py)
+# job name -> Celery task name; each runs once a day at RETENTION_HOUR:RETENTION_MINUTE (settings.py). Names
+# only: settings.py builds beat's schedule from them before any app is loaded. The tasks: purge_expired_data in
+# config/tasks.py, prune_lti_nonces in lti/tasks.py, purge_inactive_courses in courses/tasks.py; they keep the
+# names "config.tasks.*" they had when config/ defined them all (beat's stored schedule and queued messages of an
+# earlier release use them; the route "config.tasks.*" sends them to the ingest workers).
 JOBS = {
     "purge_expired_data": "config.tasks.purge_expired_data",
     "prune_lti_nonces": "config.tasks.prune_lti_nonces",

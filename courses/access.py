@@ -262,3 +262,11 @@ class CourseAccess(permissions.BasePermission):
             raise exceptions.PermissionDenied(_("Only the course's teachers may open this page."))
         request.grant = grant
         return True
+
+
+def register():
+    """Let the project's session middleware redeem and issue this rule's tickets (config.middleware.TICKETS;
+    called from CoursesConfig.ready())."""
+    from config.middleware import register_session_tickets
+
+    register_session_tickets(redeem=redeem_ticket, issue=issue_ticket, attach=with_ticket)

@@ -11,6 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.heap import freeze_startup_objects
+from config.periodic import recorded
+from config.tasks import DAILY
 
 log = logging.getLogger(__name__)
 
@@ -163,3 +165,19 @@ def _preload_embedder(**kwargs):
         freeze_startup_objects("worker")
 
     threading.Thread(target=load, name="preload-embedder", daemon=True).start()
+
+
+# the name it had when config/ ran it: beat's schedule (config.periodic.JOBS) and earlier releases' messages use it
+@shared_task(name="config.tasks.purge_inactive_courses", **DAILY)
+@recorded("purge_inactive_courses")
+def purge_inactive_courses():
+    """Delete courses nobody used for PURGE_INACTIVE_COURSES_DAYS days (0, the default: only count them); daily."""
+    from courses.privacy import delete_course, inactive_courses
+
+    days = settings.PURGE_INACTIVE_COURSES_DAYS
+    if days <= 0:
+        return {"courses": 0, "off": True}
+    courses = inactive_courses(days)
+    for course in courses:
+        delete_course(course)
+    return {"courses": len(courses)}

@@ -7,6 +7,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from config.periodic import recorded
+from config.tasks import DAILY
+
 log = logging.getLogger(__name__)
 
 
@@ -51,3 +54,13 @@ def roster_synced_at(course):
     from lti.models import LtiContext
 
     return LtiContext.objects.filter(course=course).aggregate(at=Max("roster_synced_at"))["at"]
+
+
+# the name it had when config/ ran it: beat's schedule (config.periodic.JOBS) and earlier releases' messages use it
+@shared_task(name="config.tasks.prune_lti_nonces", **DAILY)
+@recorded("prune_lti_nonces")
+def prune_lti_nonces():
+    """Delete used LTI launch nonces older than a day (a replayed launch is refused by its exp long before); daily."""
+    from lti.launch import prune_nonces
+
+    return {"nonces": prune_nonces()}

@@ -188,7 +188,7 @@ def test_the_retention_run_deletes_what_is_past_its_time(settings, tmp_path):
     assert not orphan.exists() and young.exists() and (settings.MEDIA_ROOT / kept.file.name).exists()
     out = StringIO()
     call_command("purge_expired_data", stdout=out)
-    assert out.getvalue().strip() == "0 messages, 0 conversations, 0 sessions, 0 nonces, 0 files deleted."
+    assert out.getvalue().strip() == "0 sessions, 0 nonces, 0 files, 0 messages, 0 conversations deleted."
 
 
 def test_courses_nobody_used_for_long_are_listed_then_deleted_with_their_files(settings, tmp_path):

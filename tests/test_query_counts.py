@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from config.privacy import inactive_courses
 from courses.models import ApiToken, Course, Membership
+from courses.privacy import inactive_courses
 from tests.support import make_member, session_headers
 from tutor.chat.models import Conversation, Feedback, Message
 from tutor.questions.models import GenerationPart, GenerationRun, Question, QuestionSet

@@ -10,6 +10,12 @@ class TutorAppConfig(AppConfig):
     name = "tutor"
 
     def ready(self):
+        """Fill the registries: what deep linking can place (lti.placements), the tutor's part of a person's data
+        and of retention (config.privacy), the model servers' readiness check and gauges (config.health, metrics)."""
+        from tutor.chat import retention
+        from tutor.inference import health
         from tutor.questions import placements
 
         placements.register()
+        retention.register()
+        health.register()

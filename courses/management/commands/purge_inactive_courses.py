@@ -3,7 +3,7 @@ retention policy for course texts decides the number; docs/processing-record.md)
 
 from django.core.management.base import BaseCommand, CommandError
 
-from config.privacy import delete_course, inactive_courses
+from courses.privacy import delete_course, inactive_courses
 
 
 class Command(BaseCommand):
