@@ -111,7 +111,8 @@ def unknown_words(course_id, question, configs=None):
         configs = [ts_config(code) for code in setup[2]]
     with connection.cursor() as cursor:
         cursor.execute(ABSENT_SQL, {"words": candidates, "configs": configs, "course": int(course_id)})
-        absent = [w for w in candidates if w in {row[0] for row in cursor.fetchall()}]
+        found = {row[0] for row in cursor.fetchall()}
+        absent = [w for w in candidates if w in found]
         if not absent:
             return []
         splits = {w: _splits(w) for w in absent}
