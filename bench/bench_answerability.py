@@ -38,7 +38,8 @@ from bench_ingest import setup_django  # noqa: E402
 
 CORPUS = ROOT / "deploy" / "demo_corpus" / "debian-reference-de"
 DATA = ROOT / "tests" / "data"
-SETS = ["qa", "paraphrased", "paraphrased_heldout", "unanswerable", "unanswerable_heldout"]
+SETS = ["qa", "paraphrased", "paraphrased_heldout", "unanswerable", "unanswerable_heldout", "named_fresh",
+        "unanswerable_fresh"]  # the last two written after the unknown-words rule was fitted: its held-out check
 
 
 def load_sets():
@@ -178,20 +179,21 @@ def methods_part(course, sets, names=("qa", "paraphrased", "paraphrased_heldout"
 def evidence_part(course, sets, model, fit):
     """The share each set has declined by the retrieval evidence alone; with fit, a fitted calibration."""
     from courses.retrieval import retrieve
-    from courses.vocabulary import unknown_words
+    from courses.vocabulary import names
     from tutor.chat.answerability import assess, features
 
     print(f"\n== declined by the retrieval evidence alone (tutor.chat.answerability, calibration of {model}); in "
-          "brackets: by the vectors and words alone, without the unknown words (courses.vocabulary)")
+          "brackets: by the vectors and words alone, without the unknown and named words (courses.vocabulary)")
     rows = []
     for name in SETS:
         for question, _expected, kind in sets[name]:
             passages = retrieve(course.pk, question, k=4, language="de")
-            unknown = unknown_words(course.pk, question)
-            rows.append((name, kind, features(passages), assess(passages, model, unknown)))
+            found = names(course.pk, question)
+            rows.append((name, kind, features(passages), assess(passages, model, found)))
             rows[-1] += (assess(passages, model),)
-            if unknown:
-                print(f"    unknown {', '.join(unknown)}: {name} {kind}: {question}")
+            if found.unknown or found.named:
+                print(f"    unknown {', '.join(found.unknown) or '-'}; named {', '.join(found.named) or '-'}: "
+                      f"{name} {kind}: {question}")
     for name in SETS:
         for kind in ("answerable", "domain", "off-topic"):
             chosen = [(e, b) for n, k, _f, e, b in rows if n == name and k == kind]

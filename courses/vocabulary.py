@@ -8,13 +8,16 @@ apart is a word of the question that the course's term counts (CourseTerm) never
 German or English at all (wordfreq's frequency lists, both languages, with German inflection endings and two-part
 compounds tried: "verwandle" is "verwandeln", "Pixelbild" is "Pixel" + "Bild"). Such a word names the thing asked
 about, and a course that never names it cannot answer. A misspelt course word ("Pasword" for "Passwort": within
-one or two edits of a term of the course, fuzzystrmatch's levenshtein) is not unknown.
+one or two edits of a term of the course, fuzzystrmatch's levenshtein) is not unknown. The other way round, a
+question that names something the course names word for word ("Wozu dient etckeeper?") is about the course even
+when the vectors doubt it.
 
 Measured with bench/bench_answerability.py (--only evidence, e5-small): see README, "Answerability".
 """
 
 import functools
 import re
+from dataclasses import dataclass
 
 from django.db import connection
 from wordfreq import zipf_frequency
@@ -25,20 +28,19 @@ GENERAL_ZIPF = 2.5  # a word at least this frequent (Zipf scale: 3 is once per m
 COMPOUND_PART = 5  # the shortest part of a compound of the course's words
 MIN_LENGTH = 4  # shorter words are not judged ("VPN", "zsh" are names too, but short ones collide too easily)
 _ENDINGS = ("ern", "eln", "est", "en", "er", "es", "em", "et", "te", "st", "e", "t", "n", "s")
-_WORD = re.compile(r"[^\W\d_]{%d,}" % MIN_LENGTH)
+_WORD = re.compile(r"[^\W\d_]{" + str(MIN_LENGTH) + ",}")
 
-# the question's words (and hyphenated words' parts) that no lexeme of the course holds
-ABSENT_SQL = """
-SELECT w.word
+# for each of the question's words (and hyphenated words' parts): whether a lexeme of the course is the word's
+# own, and whether one lies within an edit or two of it (a misspelling)
+WORDS_SQL = """
+SELECT w.word,
+       EXISTS (SELECT 1 FROM unnest(%(configs)s::regconfig[]) AS config,
+                             unnest(tsvector_to_array(to_tsvector(config, w.word))) AS l(lexeme)
+               JOIN courses_courseterm t ON t.course_id = %(course)s::bigint AND t.lexeme = l.lexeme),
+       EXISTS (SELECT 1 FROM courses_courseterm t
+               WHERE t.course_id = %(course)s::bigint AND abs(length(t.lexeme) - length(w.word)) <= 2
+                 AND levenshtein_less_equal(t.lexeme, w.word, 2) <= CASE WHEN length(w.word) >= 8 THEN 2 ELSE 1 END)
 FROM unnest(%(words)s::text[]) AS w(word)
-WHERE NOT EXISTS (
-    SELECT 1 FROM unnest(%(configs)s::regconfig[]) AS config,
-                  unnest(tsvector_to_array(to_tsvector(config, w.word))) AS l(lexeme)
-    JOIN courses_courseterm t ON t.course_id = %(course)s::bigint AND t.lexeme = l.lexeme)
-AND NOT EXISTS (
-    SELECT 1 FROM courses_courseterm t
-    WHERE t.course_id = %(course)s::bigint AND abs(length(t.lexeme) - length(w.word)) <= 2
-      AND levenshtein_less_equal(t.lexeme, w.word, 2) <= CASE WHEN length(w.word) >= 8 THEN 2 ELSE 1 END)
 """
 
 
@@ -97,29 +99,43 @@ def question_words(question):
     return words
 
 
-def unknown_words(course_id, question, configs=None):
-    """The words of the question that the course never uses (not even misspelt) and that are no general German
-    or English word, in the question's order. configs: the text search configurations of the course's languages
-    (by default those of its active index; nothing is unknown in a course not indexed yet)."""
+@dataclass(frozen=True)
+class Names:
+    """The question's words that are no general German or English word: ``unknown`` the course never uses (not
+    even misspelt, nor as a compound of its words), ``named`` the course uses word for word ("etckeeper")."""
+
+    unknown: tuple = ()
+    named: tuple = ()
+
+
+def names(course_id, question, configs=None):
+    """The Names of a question in this course, in the question's order. configs: the text search configurations
+    of the course's languages (by default those of its active index; a course not indexed yet knows no word)."""
     candidates = [w for w in question_words(question) if not general_word(w)]
     if not candidates:
-        return []
+        return Names()
     if configs is None:
         setup = course_setup(int(course_id))
         if setup is None:
-            return []
+            return Names()
         configs = [ts_config(code) for code in setup[2]]
     with connection.cursor() as cursor:
-        cursor.execute(ABSENT_SQL, {"words": candidates, "configs": configs, "course": int(course_id)})
-        found = {row[0] for row in cursor.fetchall()}
-        absent = [w for w in candidates if w in found]
-        if not absent:
-            return []
+        cursor.execute(WORDS_SQL, {"words": candidates, "configs": configs, "course": int(course_id)})
+        found = {word: (own, near) for word, own, near in cursor.fetchall()}
+        absent = [w for w in candidates if not any(found[w])]
+        in_course = set()
         splits = {w: _splits(w) for w in absent}
         pieces = sorted({p for pairs in splits.values() for pair in pairs for p in pair})
-        cursor.execute(KNOWN_PIECES_SQL, {"pieces": pieces, "configs": configs, "course": int(course_id)})
-        in_course = {row[0] for row in cursor.fetchall()}
-    return [w for w in absent if not any(_known_compound(head, tail, in_course) for head, tail in splits[w])]
+        if pieces:
+            cursor.execute(KNOWN_PIECES_SQL, {"pieces": pieces, "configs": configs, "course": int(course_id)})
+            in_course = {row[0] for row in cursor.fetchall()}
+    unknown = [w for w in absent if not any(_known_compound(head, tail, in_course) for head, tail in splits[w])]
+    return Names(unknown=tuple(unknown), named=tuple(w for w in candidates if found[w][0]))
+
+
+def unknown_words(course_id, question, configs=None):
+    """The words of the question that the course never uses and that are no general German or English word."""
+    return list(names(course_id, question, configs).unknown)
 
 
 def _splits(word):

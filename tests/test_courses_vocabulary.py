@@ -4,7 +4,7 @@ Real PostgreSQL (the course's term counts, fuzzystrmatch) and the demo course's 
 
 import pytest
 
-from courses.vocabulary import general_word, question_words, unknown_words
+from courses.vocabulary import general_word, names, question_words, unknown_words
 from tests.support import make_course, point_tutor_at
 from tests.test_tutor_quotes import demo_chapter
 
@@ -40,6 +40,7 @@ def test_only_what_the_course_never_names_is_unknown(chapter3):
     assert unknown_words(chapter3.pk, "Wie zeige ich mit journalctl das Journal an?") == []  # the course's words
     assert unknown_words(chapter3.pk, "Wie zeige ich mit jurnalctl das Journal an?") == []  # misspelt, one edit
     assert unknown_words(chapter3.pk, "Welche Kernelkonfiguration brauche ich?") == []  # Kernel + Konfiguration
+    assert names(chapter3.pk, "Wozu dient journalctl, und wozu podman?").named == ("journalctl",)
 
 
 @pytest.mark.django_db

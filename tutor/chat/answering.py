@@ -24,7 +24,7 @@ from django.utils.translation import gettext_noop
 
 from courses.language import detect_language
 from courses.retrieval import course_documents
-from courses.vocabulary import unknown_words
+from courses.vocabulary import names
 from tutor.chat.answerability import NONE, WEAK, QuoteSplitter, assess, check_quotes
 from tutor.chat.models import Citation, Message
 from tutor.chat.quotes import choose_quotes, quotes_text
@@ -161,7 +161,7 @@ def respond(course, config, question, turns, out, *, ui_language=None, on_first_
     passages = relevant_passages(course.pk, query, config.sources, also=also)
     retrieved_passages = passages
     judged = assess(passages, passages[0].embedding_model if passages else None,
-                    unknown_words(course.pk, question) if passages else ())
+                    names(course.pk, question) if passages else None)
     evidence["retrieval"] = judged.as_dict()
     if judged.level == NONE:
         if config.strictness == TutorConfig.STRICT or not passages or mode == TutorConfig.QUOTES_ONLY:
