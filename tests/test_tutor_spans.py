@@ -104,3 +104,60 @@ def test_the_course_vocabulary_comes_from_its_indexed_passages(course):
     best = found[0]
     wrong = spans.distractor_candidates(best, course, 3)
     assert wrong and all(w.casefold() not in best.sentence.casefold() for w in wrong)
+
+
+NOUNS = """Jede Konsole erlaubt eine eigene Anmeldung. Die Module werden geladen. Der Prozess startet.
+Eine Datei liegt im Verzeichnis. Die Verzeichnisse und die Dateien bilden einen Baum. Die Shell liest Befehle.
+Das Passwort schützt den Zugang. Der Benutzer meldet sich an. Ein Benutzer hat ein Passwort.
+Die Gerätedatei steht unter /dev. Die Optionen stehen in der Handbuchseite. Ein Prozess schreibt in die Pipe.
+Eine Gerätedatei ist eine Datei. Die Konsole zeigt Text. Eine Konsole ist ein Terminal. Die Datei wird gelesen."""
+
+
+def test_a_noun_s_number_and_gender_come_from_the_tagger_and_the_course_s_articles():
+    from tutor.questions import morphology
+
+    vocab = spans.Vocabulary.from_texts([NOUNS], language="de")
+    assert morphology.readings("Konsole", vocab) == {("f", "sg")}
+    assert morphology.readings("Module", vocab) == {("*", "pl")}
+    assert morphology.readings("Prozess", vocab) == {("m", "sg")}
+    assert morphology.readings("Passwort", vocab) == {("n", "sg")}
+    assert morphology.readings("Gerätedateien", vocab) == {("*", "pl")}
+    assert ("f", "sg") in morphology.readings("Gerätedatei", vocab)  # a compound's gender is its head's
+    assert morphology.readings("Benutzer", vocab) == {("m", "sg"), ("*", "pl")}  # the plural is the same word
+    assert morphology.readings("schnell", vocab) == set()  # no noun
+
+
+def test_a_distractor_must_fit_the_gap_s_article_gender_and_number():
+    from tutor.questions import morphology
+
+    vocab = spans.Vocabulary.from_texts([NOUNS], language="de")
+    assert morphology.agrees("Datei", "Konsole", "jede", vocab)
+    assert not morphology.agrees("Module", "Konsole", "jede", vocab)  # "Jede Module": a plural after "jede"
+    assert not morphology.agrees("Datei", "Prozess", "der", vocab)  # "der ___, der": only a masculine fits
+    assert morphology.agrees("Benutzer", "Prozess", "der", vocab)
+    assert morphology.agrees("Module", "Verzeichnisse", "", vocab)
+    assert not morphology.agrees("Konsole", "Verzeichnisse", "", vocab)
+    assert not morphology.agrees("Passwort", "Prozess", "", vocab)
+
+
+def test_noun_distractors_agree_with_the_key_and_code_is_chosen_before_nouns():
+    from tutor.questions import morphology
+
+    text = NOUNS + "\nDer Befehl sudo(8) gibt einem Benutzer begrenzte Rechte auf der Konsole des Systems."
+    vocab = spans.Vocabulary.from_texts([text, "Die Befehle mount(8), chmod(1) und bash(1) sind wichtig. "
+                                               "Der Befehl ls(1) zeigt Dateien."] * 3, language="de")
+    sentence = "Der Befehl sudo(8) gibt einem Benutzer begrenzte Rechte auf der Konsole des Systems."
+    found = spans.answer_candidates(sentence, None, "de", vocabulary=vocab)
+    assert found and found[0].span == "sudo(8)"  # not "Konsole" or "Benutzer" of the same sentence
+    key = spans.Candidate("Jede Konsole erlaubt eine eigene Anmeldung.", 5, 12, "Konsole", spans.TERM)
+    for word in spans.distractor_candidates(key, None, 3, vocabulary=vocab, embed=_embed):
+        assert morphology.agrees(word, "Konsole", "jede", vocab), word
+
+
+def test_a_code_key_inside_a_longer_command_line_or_spelled_by_its_sentence_is_no_key():
+    vocab = spans.Vocabulary.from_texts(["Der Befehl vim(1) und mc(1) und /root und /etc und perlre(1) und "
+                                         "grep(1) stehen hier."] * 3, language="de")
+    line = 'Die Verzeichnisse beider Fenster können als Argumente angegeben werden, zum Beispiel "mc /etc /root".'
+    assert all(c.span != "/root" for c in spans.answer_candidates(line, None, "de", vocabulary=vocab))
+    spelled = 'Nutzen Sie das Programm "vimtutor", um die Verwendung von vim(1) interaktiv zu erlernen.'
+    assert all(c.span != "vim(1)" for c in spans.answer_candidates(spelled, None, "de", vocabulary=vocab))
