@@ -32,12 +32,18 @@ def _source(sentence, passages):
 
 
 def builds_well(candidate):
-    """Whether a key makes a gap fill a lecturer would approve: commands, paths, options, variables and file names
+    """Whether a key makes a gap fill a lecturer would approve: man pages, paths, options, variables and file names
     (a closed class with a shape), numbers, and nouns (whose wrong answers must share their compound's head);
-    acronyms and code of no known shape make giveaways or implausible choices (docs/questions-rubric.md)."""
+    acronyms, bare command names and code of no known shape made giveaways or implausible choices in the hand
+    reviews (docs/questions-rubric.md)."""
     if candidate.kind == spans.NAME:
         return False
-    return candidate.kind != spans.COMMAND or spans.code_shape(candidate.span) != "other"
+    if candidate.kind != spans.COMMAND:
+        return True
+    shape = spans.code_shape(candidate.span)
+    # a bare command name ("less", "init") draws bare words of all sorts (head, sort, uniq): written with its man
+    # page ("less(1)") it draws other commands
+    return shape not in ("other", "name")
 
 
 def gap_fill(course, passages, count, *, language, avoid=(), vocabulary=None, embed=None, sentences=None):
