@@ -83,7 +83,7 @@ ROOMS = {
              "quotes"},
     "questions": {"models", "views", "practice_views", "urls", "api", "tasks", "generation", "items", "item_checks",
                   "imports", "exports", "item_stats", "practice", "review", "placements", "answer_first",
-                  "open_feedback", "spans", "textbuilt", "quotas"},
+                  "open_feedback", "spans", "morphology", "textbuilt", "quotas"},
     "inference": {"client", "capacity", "rewriting", "prompts", "health"},
 }
 TUTOR_TOP = {"__init__", "admin", "api", "apps", "forms", "models", "tasks", "urls"}

@@ -101,6 +101,92 @@ def test_the_course_vocabulary_comes_from_its_indexed_passages(course):
     assert spans.course_vocabulary(course) is vocab  # built once while the passages stay the same
     found = spans.answer_candidates(BOOT, course, "de")
     assert found, "no candidate in the text"
-    best = found[0]
-    wrong = spans.distractor_candidates(best, course, 3)
-    assert wrong and all(w.casefold() not in best.sentence.casefold() for w in wrong)
+    with_wrong = [(c, spans.distractor_candidates(c, course, 3)) for c in found]
+    best, wrong = next((c, w) for c, w in with_wrong if w)  # a key without others of its kind gets none
+    assert all(w.casefold() not in best.sentence.casefold() for w in wrong)
+
+
+NOUNS = """Jede Konsole erlaubt eine eigene Anmeldung. Die Module werden geladen. Der Prozess startet.
+Eine Datei liegt im Verzeichnis. Die Verzeichnisse und die Dateien bilden einen Baum. Die Shell liest Befehle.
+Das Passwort schützt den Zugang. Der Benutzer meldet sich an. Ein Benutzer hat ein Passwort.
+Die Gerätedatei steht unter /dev. Die Optionen stehen in der Handbuchseite. Ein Prozess schreibt in die Pipe.
+Eine Gerätedatei ist eine Datei. Die Konsole zeigt Text. Eine Konsole ist ein Terminal. Die Datei wird gelesen."""
+
+
+def test_a_noun_s_number_and_gender_come_from_the_tagger_and_the_course_s_articles():
+    from tutor.questions import morphology
+
+    vocab = spans.Vocabulary.from_texts([NOUNS], language="de")
+    assert morphology.readings("Konsole", vocab) == {("f", "sg")}
+    assert morphology.readings("Module", vocab) == {("*", "pl")}
+    assert morphology.readings("Prozess", vocab) == {("m", "sg")}
+    assert morphology.readings("Passwort", vocab) == {("n", "sg")}
+    assert morphology.readings("Gerätedateien", vocab) == {("*", "pl")}
+    assert ("f", "sg") in morphology.readings("Gerätedatei", vocab)  # a compound's gender is its head's
+    assert morphology.readings("Benutzer", vocab) == {("m", "sg"), ("*", "pl")}  # the plural is the same word
+    assert morphology.readings("schnell", vocab) == set()  # no noun
+
+
+def test_a_distractor_must_fit_the_gap_s_article_gender_and_number():
+    from tutor.questions import morphology
+
+    vocab = spans.Vocabulary.from_texts([NOUNS], language="de")
+    assert morphology.agrees("Datei", "Konsole", "jede", vocab)
+    assert not morphology.agrees("Module", "Konsole", "jede", vocab)  # "Jede Module": a plural after "jede"
+    assert not morphology.agrees("Datei", "Prozess", "der", vocab)  # "der ___, der": only a masculine fits
+    assert morphology.agrees("Benutzer", "Prozess", "der", vocab)
+    assert morphology.agrees("Module", "Verzeichnisse", "", vocab)
+    assert not morphology.agrees("Konsole", "Verzeichnisse", "", vocab)
+    assert not morphology.agrees("Passwort", "Prozess", "", vocab)
+
+
+def test_noun_distractors_agree_with_the_key_and_code_is_chosen_before_nouns():
+    from tutor.questions import morphology
+
+    text = NOUNS + "\nDer Befehl sudo(8) gibt einem Benutzer begrenzte Rechte auf der Konsole des Systems."
+    vocab = spans.Vocabulary.from_texts([text, "Die Befehle mount(8), chmod(1) und bash(1) sind wichtig. "
+                                               "Der Befehl ls(1) zeigt Dateien im Format mbox(5)."] * 3, language="de")
+    sentence = "Der Befehl sudo(8) gibt einem Benutzer begrenzte Rechte auf der Konsole des Systems."
+    found = spans.answer_candidates(sentence, None, "de", vocabulary=vocab)
+    assert found and found[0].span == "sudo(8)"  # not "Konsole" or "Benutzer" of the same sentence
+    commands = spans.distractor_candidates(found[0], None, 5, vocabulary=vocab, embed=_embed)
+    assert len(commands) >= 3 and "mbox(5)" not in commands  # a file format is no command
+    keys = ("Die Alt-Taste liegt links. Die Enter-Taste liegt rechts. Die Strg-Taste liegt unten. Die Festplatte "
+            "dreht sich. Die Module laden. Die Tab-Taste ist groß. Der Prozess läuft. Eine Konsole zeigt Text.")
+    vocab = spans.Vocabulary.from_texts([keys, NOUNS] * 3, language="de")
+    sentence = "Sie schalten mit der linken Alt-Taste und einer Funktionstaste zwischen den Konsolen um."
+    key = spans.Candidate(sentence, sentence.index("Alt-Taste"), sentence.index("Alt-Taste") + 9, "Alt-Taste",
+                          spans.TERM)
+    wrong = spans.distractor_candidates(key, None, 3, vocabulary=vocab, embed=_embed)
+    # only keys: "Festplatte" fits the grammar (feminine singular) but is no key; "Module", "Prozess" fit neither
+    assert sorted(wrong) == ["Enter-Taste", "Strg-Taste", "Tab-Taste"]
+    assert all(morphology.agrees(word, "Alt-Taste", "der", vocab) for word in wrong)
+
+
+def test_a_code_key_inside_a_longer_command_line_or_spelled_by_its_sentence_is_no_key():
+    vocab = spans.Vocabulary.from_texts(["Der Befehl vim(1) und mc(1) und /root und /etc und perlre(1) und "
+                                         "grep(1) stehen hier."] * 3, language="de")
+    line = 'Die Verzeichnisse beider Fenster können als Argumente angegeben werden, zum Beispiel "mc /etc /root".'
+    assert all(c.span != "/root" for c in spans.answer_candidates(line, None, "de", vocabulary=vocab))
+    spelled = 'Nutzen Sie das Programm "vimtutor", um die Verwendung von vim(1) interaktiv zu erlernen.'
+    assert all(c.span != "vim(1)" for c in spans.answer_candidates(spelled, None, "de", vocabulary=vocab))
+
+
+def test_a_code_key_the_sentence_spells_or_gives_as_an_example_is_no_key():
+    vocab = spans.Vocabulary.from_texts(['Die Dateien "/etc/motd", "/etc/fstab", "/dev/sda" und "/dev/sr0" und '
+                                         '"/etc/passwd" stehen dort.'] * 3, language="de")
+    for sentence in ['Das System zeigt eine Grußnachricht, die in "/etc/motd" (Message Of The Day) gespeichert ist.',
+                     'Sie können UUIDs verwenden, um Geräte einzubinden, statt der Gerätenamen wie "/dev/sda".']:
+        assert not [c for c in spans.answer_candidates(sentence, None, "de", vocabulary=vocab)
+                    if c.kind == spans.COMMAND], sentence
+    kept = 'Die Dateisysteme, die beim Systemstart eingebunden werden, stehen in der Konfigurationsdatei "/etc/fstab".'
+    assert [c.span for c in spans.answer_candidates(kept, None, "de", vocabulary=vocab)] == ["/etc/fstab"]
+
+
+def test_an_environment_variable_s_wrong_answers_are_environment_variables():
+    vocab = spans.Vocabulary.from_texts(['Die Variablen "$PATH", "$HOME", "$LANG", "$EDITOR", "$unit", "$month" und '
+                                         '"$LC_" kommen vor.'] * 3, language="de")
+    sentence = 'Sie können die Umgebungsvariable "$PATH" der Bash-Shell in der Datei "~/.bashrc" verändern.'
+    key = spans.Candidate(sentence, sentence.index("$PATH"), sentence.index("$PATH") + 5, "$PATH", spans.COMMAND)
+    assert sorted(spans.distractor_candidates(key, None, 3, vocabulary=vocab, embed=_embed)) == [
+        "$EDITOR", "$HOME", "$LANG"]

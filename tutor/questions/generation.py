@@ -360,7 +360,12 @@ def _check(course, question, problems, passages, stems, outcome, language, clien
                      detail="; ".join(str(d) for _code, d in problems if d))
         return None
     records = item_checks.form_records([])
-    records.append(item_checks.distractors(question, passages))
+    vocabulary = None
+    if question.kind == Question.GAP_FILL and language == "de":
+        from tutor.questions.spans import course_vocabulary
+
+        vocabulary = course_vocabulary(course)
+    records.append(item_checks.distractors(question, passages, vocabulary=vocabulary))
     outcome.count(records[-1])
     if records[-1]["ok"] is False:
         outcome.drop(question, [f"distractors:{records[-1]['reason']}"], check=records[-1])

@@ -160,9 +160,26 @@ def supported_by(option, question, sentences):
     return ""
 
 
-def distractors(question, passages):
-    """Take out the wrong options the section supports (the record names them and why); a question left with too
-    few wrong options, or a false statement the text supports, fails."""
+def grammar_misfits(question, vocabulary):
+    """The wrong options of a German gap fill whose noun does not fit the gap's grammar as the key does (gender and
+    number after the gap's article: "Jede ___" takes no plural): they give the key away. [] when the key is no
+    noun the morphology knows."""
+    from tutor.questions import morphology, spans
+
+    if question.kind != Question.GAP_FILL or items.GAP not in (question.stem or "") or vocabulary is None:
+        return []
+    key = question.options[question.correct_index]
+    determiner = spans.determiner_before(question.stem, question.stem.index(items.GAP))
+    if not morphology.gap_readings(key, determiner, vocabulary):
+        return []
+    return [i for i, option in enumerate(question.options)
+            if i != question.correct_index and not morphology.agrees(option, key, determiner, vocabulary)]
+
+
+def distractors(question, passages, vocabulary=None):
+    """Take out the wrong options the section supports, and (with the course's vocabulary) a gap fill's wrong
+    options that do not fit the gap's grammar (the record names them and why); a question left with too few wrong
+    options, or a false statement the text supports, fails."""
     if question.kind == Question.TRUE_FALSE:
         if question.truth is False and question.stem:
             why = supported_by(question.stem, question, section_sentences(passages))
@@ -175,6 +192,8 @@ def distractors(question, passages):
     correct = question.correct_set
     dropped = [(i, option, supported_by(option, question, sentences)) for i, option in enumerate(question.options)
                if i not in correct]
+    misfits = set(grammar_misfits(question, vocabulary))
+    dropped = [(i, option, why or ("grammar" if i in misfits else "")) for i, option, why in dropped]
     dropped = [(i, option, why) for i, option, why in dropped if why]
     if not dropped:
         return record(DISTRACTORS, True, "ok")
@@ -469,7 +488,8 @@ def describe_reason(check, reason, p=None):
         details.append(_("%(percent)s %% of the answer's words found") % {"percent": round(100 * p["share"])})
     if check == DISTRACTORS and p.get("options"):
         why = {"in_sentence": _("it stands in the question's sentence"),
-               "in_section": _("a sentence of the section says it")}
+               "in_section": _("a sentence of the section says it"),
+               "grammar": _("it does not fit the gap's article, gender or number")}
         details.append("; ".join(f"“{o['option']}”: {why.get(o['why'], o['why'])}" for o in p["options"]))
     if check == DUPLICATE and reason == "duplicate" and "similarity" in p:
         details.append(_("similarity %(similarity)s to “%(stem)s”") % {"similarity": p.get("similarity"),

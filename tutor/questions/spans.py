@@ -23,6 +23,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from courses.language import STOPWORDS, detect_language
+from tutor.questions import morphology
 
 TERM, NAME, COMMAND, NUMBER, DEFINITION = "term", "name", "command", "number", "definition"
 KINDS = (TERM, NAME, COMMAND, NUMBER, DEFINITION)
@@ -32,6 +33,9 @@ MIN_WORDS, MAX_WORDS = 7, 36
 MIN_SCORE = 1.0  # candidates below make poor keys (general words, used once)
 MIN_CONTEXT_WORDS = 4  # content words of the sentence besides the answer: what a student decides by
 MAX_DF_SHARE = 0.12  # a term in more than this share of the course's passages is common, not a key term
+SAME_HEAD_NOUNS = True  # noun distractors only of the key's compound head (see distractor_candidates)
+_BROAD_HEADS = {"system", "systems"}  # Debian-System, Betriebssystem, Dateisystem: too broad to tell apart
+CODE_FIRST = 1.0  # commands, paths and options are chosen before nouns: by hand they make far better items
 
 # A word of the text: letters, digits and what code and compounds hold inside ('/', '.', '-', '_', '+', ':', '='),
 # optionally a leading '/', '-', '$' or '~' and a man page's section "(1)".
@@ -83,6 +87,7 @@ _LEANING = re.compile(r"(?i)\b(?:folgend\w*|wie folgt|unten|oben|obig\w*|vorheri
 _DEFINES = re.compile(r"(?i)^(?:der|die|das|ein|eine)?\s*(\S+)\s+(?:ist|sind|bezeichnet|bedeutet|heißt|"
                       r"steht für|is|are|means)\b")
 _CALLED = re.compile(r"(?i)\b(?:wird|werden)\s+(?:auch\s+)?(?:als\s+)?(\S+)\s+(?:genannt|bezeichnet)\b")
+_EXAMPLE = re.compile(r"(?i)\b(?:wie|z\.\s?b\.|zum beispiel|etwa|beispielsweise|such as|e\.g\.)\s*[\"„(`]?$")
 _POLITE_MODALS = {"können", "müssen", "sollten", "sollen", "dürfen", "werden", "brauchen", "finden", "erhalten"}
 
 
@@ -327,6 +332,40 @@ def _standalone(sentence, words, language):
     return code <= max(1, len(words) // 6)
 
 
+def _spelled_by(key, others):
+    """Whether the sentence's other words give a code key away: its letters as the initials of a run of capitalised
+    words ("Message Of The Day" for /etc/motd, "Filesystem Hierarchy Standard" for …/fhs-2.3.txt.gz), one of its
+    words standing in the key ("~foo/" for /home/foo), or the key's name as a German word ("Konsole", /dev/console)."""
+    name = key.rstrip("/").rsplit("/", 1)[-1] or key  # a path's own name, not the directories it stands in
+    parts = [p for p in re.split(r"[^a-z0-9]+", name.casefold()) if len(p) >= 3 and p not in ("txt", "gz")]
+    words = [w for w in others if re.fullmatch(r"[\wäöüß-]+", w)]
+    runs, run = [], []
+    for word in [*words, ""]:
+        if word[:1].isupper():
+            run.append(word)
+        else:
+            if len(run) >= 2:
+                runs.append("".join(w[0] for w in run).casefold())
+            run = []
+    folded = {w.casefold() for w in words if len(w) >= 3 and w.casefold() not in STOPWORDS}
+    for part in parts:
+        if len(part) <= 5 and part.isalpha() and any(part in r and len(r) <= len(part) + 2 for r in runs):
+            return True
+        if any(w == part or (len(w) >= 5 and _near(w, part)) for w in folded):
+            return True
+    return False
+
+
+def _near(a, b):
+    """Whether two words differ by at most one letter (Konsole, console)."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) <= 1
+    short, long_ = sorted((a, b), key=len)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
 def _key_score(word, kind, vocab, section_counts, sentence_words):
     """How good a key the word makes (None: none at all): rare in the course, frequent in its section."""
     if len(word) < 3 and kind != NUMBER:
@@ -339,6 +378,13 @@ def _key_score(word, kind, vocab, section_counts, sentence_words):
         return None  # a word of the sentence names the answer ("der ifconfig-Befehl" for /sbin/ifconfig)
     if sentence_words.count(word) > 1:
         return None
+    if kind == COMMAND:
+        stem = re.sub(r"\(\w+\)$", "", word).strip("/$-~").casefold()
+        names = [p for w in others for p in re.split(r"[-/.()\"„“]", w.casefold()) if len(p) >= 3]
+        if len(stem) >= 3 and any(stem in p or (len(p) >= 4 and stem.startswith(p)) for p in names):
+            return None  # "vimtutor" for vim, "Perl-Erweiterungen" for perlre(1): the sentence spells the key
+        if _spelled_by(word, others):
+            return None
     if kind == NUMBER:
         return 0.8 if 1 < len(word) <= 4 else None
     if vocab.passages >= 20 and vocab.share(word) > MAX_DF_SHARE:
@@ -352,7 +398,7 @@ def _key_score(word, kind, vocab, section_counts, sentence_words):
         if tf < 2 and "-" not in word and len(word) < 10:
             score -= 0.6  # a general noun the section mentions once: other words would often fit as well
     if kind == COMMAND:
-        score += 0.2
+        score += CODE_FIRST  # a closed class with a shape: its distractors are of the same kind by construction
     if vocab.df.get(word, 0) < 2:
         score -= 0.5  # used once only: a word the course does not use
     return score
@@ -395,6 +441,10 @@ def answer_candidates(section_text, course, language=None, *, vocabulary=None, l
                 continue  # a part of a compound written with a hyphen
             if kind in (TERM, NAME) and _in_name(words, number, sentence):
                 continue  # one word of a multi-word name ("Midnight Commander")
+            if kind == COMMAND and _inside_code(sentence, start, end):
+                continue  # a piece of a longer command line or pattern ("mc /etc ___", "___[0123456S].d")
+            if kind == COMMAND and _EXAMPLE.search(sentence[:start]):
+                continue  # an example ("Gerätenamen wie /dev/sda"): any other of its kind is an example too
             score -= 0.02 * max(0, len(words) - 22)
             if best is None or score > best.score:
                 best = Candidate(sentence, start, end, word, this_kind, round(score, 3))
@@ -410,6 +460,23 @@ def answer_candidates(section_text, course, language=None, *, vocabulary=None, l
         keys.add(key)
         chosen.append(candidate)
     return chosen[:limit] if limit else chosen
+
+
+def _inside_code(sentence, start, end):
+    """Whether the span at start:end is part of a longer quoted command or pattern, not a code word of its own."""
+    before, after = sentence[start - 1:start], sentence[end:end + 1]
+    if before == "“" or before == '"' and sentence[:start].count('"') % 2 == 0:
+        return True  # right after a closing quote: '"strictatime"-Option' is no option
+    if after == "/" and sentence[end + 1:end + 2] in ('"', "“"):
+        end, after = end + 1, sentence[end + 1:end + 2]  # a directory written with its slash ("/dev/")
+    if before and not (before.isspace() or before in "\"„“'(`") or after and not (after.isspace() or after in
+                                                                                    "\"“'),.;:`?!"):
+        return True
+    opening = max(sentence.rfind('"', 0, start), sentence.rfind("„", 0, start))
+    if opening >= 0 and sentence[:start].count('"') % 2 + sentence[:start].count("„") - sentence[:start].count("“"):
+        closing = min([i for i in (sentence.find('"', end), sentence.find("“", end)) if i >= 0] or [len(sentence)])
+        return sentence[opening + 1:closing].strip() not in (sentence[start:end], sentence[start:end].rstrip("/"))
+    return False
 
 
 def _in_name(words, number, sentence):
@@ -455,7 +522,7 @@ def _course_embed(course):
     return embed
 
 
-def _determiner_before(sentence, start):
+def determiner_before(sentence, start):
     """The article or determiner that governs the word at `start` (skipping up to two adjectives), or ''."""
     before = [w.casefold() for _s, _e, w in tokens(sentence[:start])][-3:]
     for word in reversed(before):
@@ -526,14 +593,31 @@ def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None
     if kind == NUMBER:
         pool = [w for w in _number_distractors(key, vocab, k) if allowed(w)]
         return pool[:k]
-    pool = [w for w in vocab.words_of(kind, min_df=2 if vocab.passages >= 10 else 1) if allowed(w)]
+    pool = [w for w in vocab.words_of(kind, min_df=2 if vocab.passages >= 10 and kind != COMMAND else 1)
+            if allowed(w)]  # a command named once is still a command; a noun used once may be no term
     if kind == COMMAND:
-        shape = _shape(key)
-        pool = [w for w in pool if _shape(w) == shape] or pool
-        if shape == "name":  # commands the course names with their man page first
-            pool.sort(key=lambda w: not vocab.code.get(f"{w}("))
+        shape = code_shape(key)
+        pool = [w for w in pool if code_shape(w) == shape]
+        if shape == "name" and vocab.code.get(f"{key}("):  # a command with a man page: only other commands
+            pool = [w for w in pool if vocab.code.get(f"{w}(")]
+        if shape == "man":  # commands (sections 1 and 8) among commands, file formats (5) among file formats …
+            pool = [w for w in pool if _man_group(w) == _man_group(key)]
+        if shape == "file":  # multi-user.target: other targets, not de_DE.UTF-8
+            pool = [w for w in pool if w.rsplit(".", 1)[-1] == key.rsplit(".", 1)[-1]]
+        if shape == "variable":  # $PATH among the environment's variables, not a script's $unit or a "$LC_"
+            pool = [w for w in pool if w[1:].isupper() == key[1:].isupper() and not w.endswith("_")]
+    determiner = determiner_before(candidate.sentence, candidate.start) if kind in (TERM, NAME) else ""
     if kind in (TERM, NAME) and vocab.language == "de":
         pool = _fitting(pool, key, candidate, vocab, k)
+    if kind == TERM and vocab.language == "de":
+        # only nouns of the gap's number and gender (a plural after "Jede ___" gives the key away), and none that
+        # shares the key's first part (Unix-Definition, Unix-Tradition: near-synonyms, a second answer)
+        pool = [w for w in pool if morphology.agrees(w, key, determiner, vocab) and not _same_modifier(w, key)]
+        if SAME_HEAD_NOUNS:
+            # nouns of the course in general make implausible wrong answers (a hand review found 5 of 23 usable):
+            # only compounds of the key's own head ("NORMAL-Modus", "EINGABE-Modus") are of the same kind
+            head = morphology.head(key)
+            pool = [w for w in pool if head and head not in _BROAD_HEADS and morphology.head(w) == head]
     pool = pool[:400]
     if not pool:
         return []
@@ -548,8 +632,6 @@ def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None
     target, around = vectors[0], vectors[1]
     length = len(key)
     section = set(section_words or ())
-
-    determiner = _determiner_before(candidate.sentence, candidate.start) if kind in (TERM, NAME) else ""
 
     def closeness(item):
         word, vector = item
@@ -572,7 +654,18 @@ def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None
     return chosen
 
 
-def _shape(word):
+def _man_group(word):
+    """The kind of thing a man page describes: a command (sections 1, 6, 8) or its own section (formats, overviews)."""
+    section = word.rsplit("(", 1)[-1][:1]
+    return "command" if section in "168" else section
+
+
+def _same_modifier(word, key):
+    """Whether two hyphenated compounds share their first part ("GUI-Oberfläche", "GUI-Umgebung")."""
+    return "-" in word and "-" in key and word.split("-")[0].casefold() == key.split("-")[0].casefold()
+
+
+def code_shape(word):
     """The shape of a code word: a man page, path, option, variable or a plain name."""
     if _MANPAGE.match(word):
         return "man"

@@ -31,11 +31,25 @@ def _source(sentence, passages):
     return None
 
 
+def builds_well(candidate):
+    """Whether a key makes a gap fill a lecturer would approve: man pages, paths, options, variables and file names
+    (a closed class with a shape), numbers, and nouns (whose wrong answers must share their compound's head);
+    acronyms, bare command names and code of no known shape made giveaways or implausible choices in the hand
+    reviews (docs/questions-rubric.md)."""
+    if candidate.kind == spans.NAME:
+        return False
+    if candidate.kind != spans.COMMAND:
+        return True
+    shape = spans.code_shape(candidate.span)
+    # a bare command name ("less", "init") draws bare words of all sorts (head, sort, uniq): written with its man
+    # page ("less(1)") it draws other commands
+    return shape not in ("other", "name")
+
+
 def gap_fill(course, passages, count, *, language, avoid=(), vocabulary=None, embed=None, sentences=None):
     """[(unsaved Question, problems)] for up to `count` gap-fill questions about these passages of one section, the
-    best answer spans first; a sentence already asked about (its gapped form in `avoid`) is left out. A span with
-    fewer than three distractors the text does not support yields a question with its form problem (to count it
-    as dropped)."""
+    best answer spans first; a sentence already asked about (its gapped form in `avoid`) is left out, and so is a
+    span with fewer than three wrong answers of its kind that fit the gap and that the text does not support."""
     vocab = vocabulary or spans.course_vocabulary(course)
     text = section_text(passages)
     sentences = sentences if sentences is not None else item_checks.section_sentences(passages)
@@ -45,7 +59,7 @@ def gap_fill(course, passages, count, *, language, avoid=(), vocabulary=None, em
     for candidate in spans.answer_candidates(text, course, language, vocabulary=vocab):
         if len([q for q, problems in out if not problems]) >= count:
             break
-        if items.folded(candidate.gapped) in asked:
+        if items.folded(candidate.gapped) in asked or not builds_well(candidate):
             continue
         question = Question(kind=Question.GAP_FILL, origin=Question.GENERATED, stem=candidate.gapped,
                             explanation=candidate.sentence, source_chunk=_source(candidate.sentence, passages))
@@ -57,11 +71,10 @@ def gap_fill(course, passages, count, *, language, avoid=(), vocabulary=None, em
                 wrong.append(word)
             if len(wrong) == WRONG:
                 break
+        if len(wrong) < WRONG:
+            continue  # too few wrong answers of the key's kind and grammar: no item rather than a giveaway
         options = wrong + [candidate.span]
         random.Random(zlib.crc32(candidate.sentence.encode())).shuffle(options)
         question.options, question.correct_index = options, options.index(candidate.span)
-        problems = items.form_problems(question)
-        if len(wrong) < WRONG:
-            problems.append((items.OPTIONS, f"{len(wrong)} wrong answers of the kind {candidate.kind} found"))
-        out.append((question, problems))
+        out.append((question, items.form_problems(question)))
     return out
