@@ -313,9 +313,9 @@ def test_text_built_items_take_keys_of_a_closed_class_with_a_shape():
 def test_a_section_with_nothing_to_blank_says_so_and_does_not_blame_the_model(db, settings, tmp_path):
     """Only gap fills asked for and the section offers no gap: the part fails with its own reason, not with "the
     language model produced no usable questions" (no model was asked)."""
-    from config import errors
     from django.utils import translation
 
+    from config import errors
     from tests.support import make_course
 
     settings.MEDIA_ROOT = tmp_path / "media"
