@@ -308,3 +308,28 @@ def test_text_built_items_take_keys_of_a_closed_class_with_a_shape():
     assert not textbuilt.builds_well(key("less", spans.COMMAND))  # a bare name draws "head", "sort", "uniq"
     assert not textbuilt.builds_well(key("festgelegt/eingeschränkt", spans.COMMAND))
     assert not textbuilt.builds_well(key("UEFI", spans.NAME))
+
+
+def test_a_section_with_nothing_to_blank_says_so_and_does_not_blame_the_model(db, settings, tmp_path):
+    """Only gap fills asked for and the section offers no gap: the part fails with its own reason, not with "the
+    language model produced no usable questions" (no model was asked)."""
+    from django.utils import translation
+
+    from config import errors
+    from tests.support import make_course
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.EMBEDDING_MODEL = "static"
+    settings.INFERENCE_URLS = ["http://127.0.0.1:9/v1"]  # nothing answers there
+    course = make_course(("vorwort.md", "# Vorwort\n\nDas ist schön. Wir freuen uns sehr darüber.\n"), title="Leer")
+    sections = list(course_sections.sections_with_text(course))
+    question_set = QuestionSet.objects.create(course=course, title="Lückentexte", requested=len(sections),
+                                              kinds=[Question.GAP_FILL])
+    GenerationPart.objects.bulk_create([GenerationPart(question_set=question_set, section=s, requested=1)
+                                        for s in sections])
+    generation.generate(question_set.pk)
+    parts = list(question_set.parts.all())
+    assert parts and all((p.state, p.error, p.model_calls) == (GenerationPart.FAILED, "no_gap", 0) for p in parts)
+    with translation.override("de"):
+        message = errors.error_message(errors.QUESTIONS, "no_gap")
+    assert message.startswith("Dieser Abschnitt hat keinen Satz") and "keine brauchbaren" not in message

@@ -380,6 +380,32 @@ def test_review_edits_every_kind_bulk_rewrites_and_keeps_the_history(celery_work
     assert "Change history (5)" in page and "rewritten by the model" in page and editor.user.username in page
 
 
+def test_a_rewrite_that_arrives_after_the_release_leaves_the_released_set_as_it_is(course):
+    """The lecturer asks the model for a new explanation and releases the set before it comes back: the released
+    question keeps what the students see, and its history says why the rewrite was not used."""
+    from tutor.questions import review
+
+    def pending(title):
+        question_set = QuestionSet.objects.create(course=course, title=title)
+        question = Question.objects.create(question_set=question_set, position=1, stem="Welche PID hat init?",
+                                           options=["0", "1"], correct_index=1, explanation="Die erste PID.",
+                                           review=Question.APPROVED, revising="explanation")
+        return question_set, question
+
+    draft_set, draft = pending("Entwurf")
+    review.save_revision(draft, "explanation", "Neu vom Modell.")
+    draft.refresh_from_db()
+    assert (draft.explanation, draft.revising) == ("Neu vom Modell.", "")
+
+    released_set, released = pending("Freigegeben")
+    review.release(released_set)
+    review.save_revision(released, "explanation", "Neu vom Modell.")
+    released.refresh_from_db()
+    assert (released.explanation, released.revising) == ("Die erste PID.", "")
+    assert list(released.changes.values_list("action", flat=True)) == ["revision_dropped"]
+    assert review.change_label("revision_dropped") == "the model's rewrite came after the release and was not used"
+
+
 def test_students_practise_every_kind_and_see_their_result(client, course):
     question_set = QuestionSet.objects.create(course=course, title="Alle Arten", status=QuestionSet.RELEASED)
     single = Question.objects.create(question_set=question_set, position=1, stem="Welche PID hat init?",

@@ -446,7 +446,9 @@ def _generate_part(part, started):
         return _finish(part, GenerationPart.FAILED, outcome, started, error=_code(outcome.error),
                        detail=outcome.error.reason)
     if not stored and not part.questions.exists():
-        return _finish(part, GenerationPart.FAILED, outcome, started, error="no_valid",
+        # only kinds built from the text were asked for: no model wrote anything, the section offered no gap
+        text_built = all(kind in Question.TEXT_BUILT_KINDS for kind in wanted)
+        return _finish(part, GenerationPart.FAILED, outcome, started, error="no_gap" if text_built else "no_valid",
                        detail=f"{outcome.dropped} dropped")
     detail = outcome.error.reason if outcome.error is not None else ""
     return _finish(part, GenerationPart.DONE, outcome, started, detail=detail)

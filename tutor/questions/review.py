@@ -122,7 +122,8 @@ EDITABLE = ["stem", "options", "correct_index", "correct_indices", "truth", "acc
 ACTIONS = {"generated": gettext_lazy("written by the model"), "edited": gettext_lazy("edited"),
            "approved": gettext_lazy("approved"), "rejected": gettext_lazy("rejected"),
            "draft": gettext_lazy("set back to not reviewed"), "regenerated": gettext_lazy("rewritten by the model"),
-           "imported": gettext_lazy("imported"), "revision_failed": gettext_lazy("the model's rewrite failed")}
+           "imported": gettext_lazy("imported"), "revision_failed": gettext_lazy("the model's rewrite failed"),
+           "revision_dropped": gettext_lazy("the model's rewrite came after the release and was not used")}
 
 
 def change_label(action):
@@ -204,14 +205,22 @@ def recheck(question, problems=None):
 
 
 def save_revision(question, what, text, user_id=None):
-    """Put the model's new wrong option or explanation into the question (checked again, kept in the history)."""
+    """Put the model's new wrong option or explanation into the question (checked again, kept in the history);
+    a set released while the model was writing stays as released (the rewrite is dropped and recorded)."""
     user = None
     if user_id:
         from django.contrib.auth import get_user_model
 
         user = get_user_model().objects.filter(pk=user_id).first()
     with transaction.atomic():
+        # the set's row lock orders this against release(): a set released first is not changed any more
+        released = QuestionSet.objects.select_for_update().get(pk=question.question_set_id).is_released
         question = Question.objects.select_for_update().get(pk=question.pk)
+        if released:
+            Question.objects.filter(pk=question.pk).update(revising="")
+            QuestionChange.objects.create(question=question, user=user, action="revision_dropped",
+                                          changes={what: ["released", ""]})
+            return question
         before = snapshot(question)
         kind, _sep, index = what.partition(":")
         if kind == "option" and index.isdigit() and int(index) < len(question.options):
