@@ -184,6 +184,10 @@ def test_a_lecturer_and_a_student_use_every_page_inside_the_lms_frame(celery_wor
         tool.locator("#section-tree li.document", has_text="systemstart").locator("input.pick-all").first.check()
         assert "2" in tool.locator("#chosen-count").inner_text()
         tool.locator("#generate input[name=count]").fill("1")
+        # single-answer questions by the (stub) model: the two sections' few sentences hold no gap whose wrong
+        # answers of the same kind the small course has (the text-built gap fill would fail them, and say so)
+        tool.locator("#generate input[name=kind][value=gapfill]").uncheck()
+        tool.locator("#generate input[name=kind][value=multichoice]").check()
         act(page, tool.locator("#generate button[type=submit]"))  # a set per section: the run's progress page
         tool.locator("#run-sections").wait_for(timeout=30000)
         tool.locator('#run[data-finished="1"]').wait_for(timeout=90000)  # the page reloads once every section ended
