@@ -179,7 +179,9 @@ def parse(data):
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        raise QuestionImportError(_("This is not a readable XML file (%(error)s).") % {"error": exc.msg}) from exc
+        log.info("question import: not readable XML: %s", exc.msg)  # the parser's English detail: the log's
+        raise QuestionImportError(_("This is not a readable XML file (the error is in line %(line)d).") % {
+            "line": exc.lineno or 1}) from exc
     if root.tag != "quiz":
         raise QuestionImportError(_("This is not a Moodle XML question file (it has no <quiz> element)."))
     questions, skipped = [], {}
