@@ -178,13 +178,15 @@ async def answer_events(message_id, course_id, *, fresh=False):
         buffered, final, quoted = await hub.mget(buffer_key(message_id), final_key(message_id),
                                                  quotes_key(message_id))
         if final:
-            yield sse("final", _for_reader(json.loads(final), course_id, language))
+            for event in _ended(_for_reader(json.loads(final), course_id, language)):
+                yield event
             return
         if not fresh:
             status = await db_in_thread(
                 lambda: Message.objects.filter(pk=message_id).values_list("status", flat=True)[0])
             if status in (Message.DONE, Message.FAILED):
-                yield sse("final", await db_in_thread(lambda: _final_payload(message_id)))
+                for event in _ended(await db_in_thread(lambda: _final_payload(message_id))):
+                    yield event
                 return
         buffered = (buffered or b"").decode()
         sent = len(buffered)
@@ -228,6 +230,15 @@ async def answer_events(message_id, course_id, *, fresh=False):
     finally:
         metrics.gauge_add("tutor_sse_streams_open", -1)
         await hub.unsubscribe(name, queue)
+
+
+def _ended(payload):
+    """The events of an answer that had ended before its stream was opened: its quotes first, as a live stream
+    sends them (an answer of quotes alone ends within a second, often before the client subscribes), then the
+    final message."""
+    if payload.get("quotes"):
+        yield sse("quotes", {"quotes": payload["quotes"]})
+    yield sse("final", payload)
 
 
 async def accepted_events(accepted, course_id):
