@@ -18,6 +18,7 @@ import json
 import os
 import time
 
+import httpx
 from common import ROOT, cpu_flags, pct, start_chat_side, throwaway_services
 
 DEMO = ROOT / "deploy" / "demo_corpus" / "debian-reference-de"
@@ -41,7 +42,7 @@ async def ask(base, course_id, token, text):
                 seen["first"], seen["kind"] = seen["end"], "final"
         return False
 
-    async with __import__("httpx").AsyncClient(timeout=120) as http:
+    async with httpx.AsyncClient(timeout=120) as http:
         await ask_as_the_page(http, base, course_id, token, text, on_event)
     return seen["first"], seen["end"], seen["kind"]
 
