@@ -333,3 +333,70 @@ def test_a_section_with_nothing_to_blank_says_so_and_does_not_blame_the_model(db
     with translation.override("de"):
         message = errors.error_message(errors.QUESTIONS, "no_gap")
     assert message.startswith("Dieser Abschnitt hat keinen Satz") and "keine brauchbaren" not in message
+
+
+# The course's own sentences, as the Debian reference writes them (ch01 and ch09), for the rules below.
+COURSE = ["procfs und sysfs, eingebunden unter \"/proc\" und \"/sys\", sind Pseudo-Dateisysteme und bringen interne "
+          "Datenstrukturen des Kernel in den Userspace.",
+          "Das Verzeichnis unterhalb von \"/sys\" enthält vom Kernel exportierte Datenstrukturen, deren Attribute sowie "
+          "die Anbindungen zwischen ihnen.",
+          "Das Verzeichnis \"/tmp\" enthält temporäre Dateien der Anwendungen.",
+          "Das Verzeichnis \"/run\" wird im frühen Stadium des Boot-Prozesses als tmpfs eingebunden.",
+          "Die Dateien unter \"/etc\" sind Konfigurationsdateien.",
+          "Wenn Ihnen vim(1) oder nano(1) nicht behagen, möchten Sie diese vielleicht auf \"mcedit\" setzen.",
+          "Wenn Sie vim(1) nicht mögen, können Sie für die meisten Systemwartungsaufgaben auch mcedit(1) benutzen.",
+          "Mit sed(1) und awk(1) verarbeiten Sie Textströme.", "Der Editor ed(1) ist sehr alt.",
+          "Das Werkzeug perl(1) ist eine Skriptsprache.", "Mit grep(1) durchsuchen Sie Dateien.",
+          *(f"Ein Absatz über anderes, Nummer {n}, ohne die Wörter der Sätze oben." for n in range(90))]
+
+
+def test_a_wrong_answer_the_course_says_the_same_of_elsewhere_is_taken_out_with_its_reason():
+    vocab = spans.Vocabulary.from_texts(COURSE, language="de")
+    sys_sentence = COURSE[1]
+    assert spans.said_alike("/proc", "/sys", sys_sentence, vocab)  # "/proc und /sys … Datenstrukturen des Kernel"
+    assert not spans.said_alike("/tmp", "/sys", sys_sentence, vocab)
+    vim_sentence = COURSE[6]
+    assert spans.said_alike("nano(1)", "vim(1)", vim_sentence, vocab)  # "vim(1) oder nano(1) … mcedit"
+    assert not spans.said_alike("sed(1)", "vim(1)", vim_sentence, vocab)
+    question = Question(kind=Question.GAP_FILL, correct_index=0, stem=vim_sentence.replace("vim(1)", spans.GAP),
+                        options=["vim(1)", "nano(1)", "sed(1)", "perl(1)", "ed(1)"])
+    entry = item_checks.distractors(question, [_Chunk("Ein anderer Satz ohne diese Wörter.")], vocabulary=vocab)
+    assert entry["reason"] == "dropped" and question.options == ["vim(1)", "sed(1)", "perl(1)", "ed(1)"]
+    assert entry["params"]["options"] == [{"option": "nano(1)", "why": "in_course"}]
+    assert "elsewhere" in item_checks.describe(entry)
+
+
+def _candidate(sentence, span, kind=spans.COMMAND):
+    start = sentence.index(span)
+    return spans.Candidate(sentence, start, start + len(span), span, kind)
+
+
+def test_a_sentence_that_holds_a_part_of_the_key_the_wrong_answers_lack_gives_it_away():
+    ldap = _candidate("Der LDAP-Server stellt die Konteninformationen über die libpam-ldap-Pakete bereit.",
+                      "LDAP-Server", spans.TERM)
+    assert spans.gives_away(ldap, ["Mail-Server", "Print-Server", "Super-Server"])
+    malloc = _candidate("Setzen Sie die Umgebungsvariable ”$MALLOC_CHECK_” auf 2 (Näheres in malloc(3)).", "malloc(3)")
+    assert spans.gives_away(malloc, ["crypt(3)", "tcl(3tcl)", "strcpy(3)"])
+    # a part every wrong answer has too points nowhere: "apt-Paket" beside apt-mark, apt-get, apt-cache
+    mark = _candidate("Der Schalter kann auch über den Befehl apt-mark(8) aus dem apt-Paket verändert werden.",
+                      "apt-mark(8)")
+    assert not spans.gives_away(mark, ["apt-get(8)", "apt-cache(8)", "apt-file(1)"])
+    mount = _candidate("Beim Einbinden eines vfat-Dateisystems durch mount(8) wird die CP437-Kodierung genutzt.",
+                       "mount(8)")
+    assert not spans.gives_away(mount, ["fdisk(8)", "chmod(1)", "parted(8)"])
+
+
+def test_a_locale_the_sentence_names_the_language_of_is_no_key_and_callouts_are_no_words():
+    vocab = spans.Vocabulary.from_texts(
+        ["Tipp Wenn Sie mit einem nicht auf Englisch eingerichteten System einen Fehlerbericht einreichen, lassen Sie "
+         "die nötigen Befehle mit \"en_US.UTF-8\" als Gebietsschema laufen.",
+         "Mögliche Werte sind \"de_DE.UTF-8\", \"fr_FR.UTF-8\", \"es_ES.UTF-8\" und \"pt_BR.UTF-8\".",
+         "Anmerkung Für den normalen Zugriff auf den Drucker der Firma verwenden Sie lp(1) in der Shell."],
+        language="de")
+    text = "\n".join(["Tipp Wenn Sie mit einem nicht auf Englisch eingerichteten System einen Fehlerbericht einreichen, "
+                      "lassen Sie die nötigen Befehle mit \"en_US.UTF-8\" als Gebietsschema laufen.",
+                      "Anmerkung Für den normalen Zugriff auf den Drucker der Firma verwenden Sie lp(1) in der Shell."])
+    found = spans.answer_candidates(text, None, "de", vocabulary=vocab)
+    assert "en_US.UTF-8" not in [c.span for c in found]  # "nicht auf Englisch" says it
+    assert all(not c.sentence.startswith(("Tipp", "Anmerkung")) for c in found)
+    assert spans.same_word("Wurzelverzeichnis", "Wurzel-Verzeichnis")

@@ -176,6 +176,19 @@ def grammar_misfits(question, vocabulary):
             if i != question.correct_index and not morphology.agrees(option, key, determiner, vocabulary)]
 
 
+def said_alike(question, vocabulary):
+    """The wrong options of a one-answer choice question that the course names where it says what the question's
+    sentence says of the key (tutor.questions.spans.said_alike): a second right answer. [] without a vocabulary."""
+    from tutor.questions import spans
+
+    if vocabulary is None or question.kind not in Question.ONE_ANSWER_KINDS or not question.is_choice:
+        return []
+    key = question.options[question.correct_index]
+    sentence = (question.stem or "").replace(items.GAP, key)
+    return [i for i, option in enumerate(question.options)
+            if i != question.correct_index and spans.said_alike(option, key, sentence, vocabulary)]
+
+
 def distractors(question, passages, vocabulary=None):
     """Take out the wrong options the section supports, and (with the course's vocabulary) a gap fill's wrong
     options that do not fit the gap's grammar (the record names them and why); a question left with too few wrong
@@ -193,7 +206,9 @@ def distractors(question, passages, vocabulary=None):
     dropped = [(i, option, supported_by(option, question, sentences)) for i, option in enumerate(question.options)
                if i not in correct]
     misfits = set(grammar_misfits(question, vocabulary))
-    dropped = [(i, option, why or ("grammar" if i in misfits else "")) for i, option, why in dropped]
+    alike = set(said_alike(question, vocabulary))
+    dropped = [(i, option, why or ("grammar" if i in misfits else "") or ("in_course" if i in alike else ""))
+               for i, option, why in dropped]
     dropped = [(i, option, why) for i, option, why in dropped if why]
     if not dropped:
         return record(DISTRACTORS, True, "ok")
@@ -489,7 +504,8 @@ def describe_reason(check, reason, p=None):
     if check == DISTRACTORS and p.get("options"):
         why = {"in_sentence": _("it stands in the question's sentence"),
                "in_section": _("a sentence of the section says it"),
-               "grammar": _("it does not fit the gap's article, gender or number")}
+               "grammar": _("it does not fit the gap's article, gender or number"),
+               "in_course": _("the course says the same of it elsewhere, so it may be right too")}
         details.append("; ".join(f"“{o['option']}”: {why.get(o['why'], o['why'])}" for o in p["options"]))
     if check == DUPLICATE and reason == "duplicate" and "similarity" in p:
         details.append(_("similarity %(similarity)s to “%(stem)s”") % {"similarity": p.get("similarity"),

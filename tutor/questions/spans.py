@@ -34,7 +34,10 @@ MIN_SCORE = 1.0  # candidates below make poor keys (general words, used once)
 MIN_CONTEXT_WORDS = 4  # content words of the sentence besides the answer: what a student decides by
 MAX_DF_SHARE = 0.12  # a term in more than this share of the course's passages is common, not a key term
 SAME_HEAD_NOUNS = True  # noun distractors only of the key's compound head (see distractor_candidates)
-_BROAD_HEADS = {"system", "systems"}  # Debian-System, Betriebssystem, Dateisystem: too broad to tell apart
+# Debian-System, Betriebssystem, Dateisystem; Rechnername, Kontoname, Benutzername; Systemumgebung,
+# Debian-Umgebung: heads too broad to tell their compounds apart (a hand review found second right answers)
+_BROAD_HEADS = {"system", "systems", "name", "umgebung"}
+COMMON_FACTOR = 2.5  # a code word in this many times more passages than the key is too general a wrong answer
 CODE_FIRST = 1.0  # commands, paths and options are chosen before nouns: by hand they make far better items
 
 # A word of the text: letters, digits and what code and compounds hold inside ('/', '.', '-', '_', '+', ':', '='),
@@ -80,7 +83,8 @@ _POINTING = re.compile(r"^(?:hier|da|dar)(?:durch|mit|bei|für|von|zu|nach|vor|i
 _BACK_REFERENCES = set("""er ihn ihm dies diese dieser dieses diesem diesen derselbe dieselbe dasselbe jene jener
 jenes hier dort dafür dazu davon damit daran darauf sein seine seinen seinem seiner seines ihr ihre ihren ihrem
 ihrer ihres""".split())
-_OBJECT_ES = re.compile(r"\b(?:[Ss]ie|ich|wir|man) es\b|\bes (?:selbst|auch|dann|nun)\b|"
+_OBJECT_ES = re.compile(r"\b(?:[Ss]ie|ich|wir|man) es\b|\bes (?:selbst|auch|dann|nun)\b|\b[Dd]as [Gg]leiche\b|"
+                        r"\b(?:andererseits|einerseits|solche[nmrs]?)\b|"
                         r"\b(?:[Ff]alls|[Ww]enn|[Oo]b|[Ww]eil|[Dd]a|[Dd]ass) (?:es|er|sie)\b|^Das Ganze\b")
 _LEANING = re.compile(r"(?i)\b(?:folgend\w*|wie folgt|unten|oben|obig\w*|vorherig\w*|vorig\w*|nachstehend\w*|"
                       r"tabelle|abschnitt|kapitel|abbildung|siehe|beispielsweise|following|below|above|see)\b")
@@ -169,7 +173,7 @@ def inflection_key(word):
 
 def same_word(a, b):
     """Whether two words are the same up to case and inflection (or one merely extends the other)."""
-    ka, kb = inflection_key(a), inflection_key(b)
+    ka, kb = inflection_key(a.replace("-", "")), inflection_key(b.replace("-", ""))  # "Wurzel-Verzeichnis"
     if ka == kb or a.casefold() == b.casefold():
         return True
     short, long_ = sorted((ka, kb), key=len)
@@ -192,6 +196,10 @@ class Vocabulary:
     before: dict = field(default_factory=lambda: defaultdict(Counter))
     places: dict = field(default_factory=dict)  # word -> unit vector of the mean of its passages' vectors
     signature: tuple = ()
+    # what the course says of its code words: each such word's sentences (numbers into `statements`, the sentences'
+    # words as `statement_words` gives them), for said_alike
+    said: dict = field(default_factory=lambda: defaultdict(list))
+    statements: list = field(default_factory=list)
 
     @classmethod
     def from_texts(cls, texts, language="de", signature=(), vectors=None):
@@ -209,7 +217,13 @@ class Vocabulary:
                 vocab.code[quoted.rstrip(_TRAILING)] += 1
             for sentence in sentences(text):
                 previous = ""
-                for number, (_start, _end, word) in enumerate(tokens(sentence)):
+                found = tokens(sentence)
+                code = {w for _s, _e, w in found if _CODE_WORD.match(w)}
+                if code and len(found) <= MAX_STATEMENT_WORDS:
+                    for word in code:
+                        vocab.said[statement_word(word)].append(len(vocab.statements))
+                    vocab.statements.append(frozenset(statement_words(found)))
+                for number, (_start, _end, word) in enumerate(found):
                     seen.add(word)
                     if _MANPAGE.match(word):
                         vocab.code[word] += 1
@@ -244,7 +258,8 @@ class Vocabulary:
         if _MANPAGE.match(word) or (len(word) > 2 and word[0] in "/$~" and re.search(r"\w", word)):
             return COMMAND
         if re.match(r"^--?[a-zA-Z][\w-]*$", word):
-            return COMMAND
+            # "Datensicherung und -wiederherstellung": the rest of a German compound, no option
+            return None if re.fullmatch(r"-[a-zäöüß]{4,}(?:ung|heit|keit|schaft|ion|tät|ität|nis)", word) else COMMAND
         if _NUMBER.match(word):
             return NUMBER if not re.match(r"^0\d", word) else None
         if _ACRONYM.match(word) or _CAMEL.match(word) or re.match(r"^[A-Z][A-Za-z]+\d+$", word):
@@ -270,6 +285,50 @@ class Vocabulary:
     def words_of(self, kind, min_df=1):
         """The course's words of a kind, most frequent first."""
         return [w for w, n in self.df.most_common() if n >= min_df and self.kind_of(w) == kind]
+
+
+_CODE_WORD = re.compile(r"^(?:[\w.+-]+\(\d\w{0,3}\)|[/$~]\S*\w\S*|--?[a-zA-Z][\w-]*)$")
+MAX_STATEMENT_WORDS = 60  # longer "sentences" are tables and listings run together, no statements
+RARE_SHARE = 0.03  # a word in at most this share of the passages says what a sentence is about
+ALIKE_SHARE = 0.3  # share of those words a sentence about a wrong answer must hold to say the same of it
+
+
+def statement_word(word):
+    """A word as statements are compared by: a man page by its name ("vim(1)" is "vim"), other words by their
+    inflection key."""
+    return inflection_key(word.split("(")[0] if _MANPAGE.match(word) else word)
+
+
+def statement_words(found):
+    """The content words of a sentence's tokens, as statement_word gives them."""
+    return {statement_word(w) for _s, _e, w in found if w.casefold() not in STOPWORDS and (len(w) > 2 or _CODE_WORD.match(w))}
+
+
+def said_alike(word, key, sentence, vocab):
+    """Whether the course says of a wrong answer what the key's sentence says of the key, so that it may be right
+    too: a sentence of the course names the word with the key and with the key sentence's rarer terms ("/proc und
+    /sys … Datenstrukturen des Kernel" for "/sys enthält vom Kernel exportierte Datenstrukturen"; "vim(1) oder
+    nano(1) … mcedit" for "Wenn Sie vim(1) nicht mögen, … mcedit(1)"), or names it with two of them or more."""
+    numbers = vocab.said.get(statement_word(word))
+    if not numbers:
+        return False
+    own, key_word = statement_word(word), statement_word(key)
+    rare = _rare_terms(sentence.replace(key, " ", 1), vocab) - {own, key_word}
+    need = math.ceil(ALIKE_SHARE * len(rare))
+    for number in numbers:
+        words = vocab.statements[number]
+        shared = len(rare & words)
+        if shared >= max(need, 1 if key_word in words else 2):
+            return True
+    return False
+
+
+def _rare_terms(text, vocab):
+    """The terms a sentence is about, as statement_word gives them: its nouns (in German the capitalised words) and
+    code words that few of the course's passages hold."""
+    return {statement_word(w) for _s, _e, w in tokens(text)
+            if w.casefold() not in STOPWORDS and len(w) > 1 and vocab.share(w) <= RARE_SHARE
+            and (_CODE_WORD.match(w) or vocab.language != "de" or w[:1].isupper())}
 
 
 _cache, _cache_lock = {}, threading.Lock()
@@ -348,12 +407,47 @@ def _spelled_by(key, others):
                 runs.append("".join(w[0] for w in run).casefold())
             run = []
     folded = {w.casefold() for w in words if len(w) >= 3 and w.casefold() not in STOPWORDS}
+    if _locale_named(name, folded):
+        return True
     for part in parts:
         if len(part) <= 5 and part.isalpha() and any(part in r and len(r) <= len(part) + 2 for r in runs):
             return True
         if any(w == part or (len(w) >= 5 and _near(w, part)) for w in folded):
             return True
     return False
+
+
+def gives_away(candidate, wrong):
+    """Whether the rest of the sentence holds a part of the key that none of the wrong answers has, so that it
+    points to the key: "LDAP-Server" beside "libpam-ldap", "X-Server" beside "X-Clients", "malloc(3)" beside
+    "$MALLOC_CHECK_", "--set-selection" beside "debconf-set-selections" ("apt-mark" beside "apt-Paket" is none:
+    "apt-get" has it too)."""
+    def parts(word):
+        word = word.split("(")[0] if _MANPAGE.match(word) else word
+        return {p for p in re.split(r"[^a-zäöüß0-9]+", word.casefold()) if p}
+
+    key = parts(candidate.span)
+    if len(key) > 1 and candidate.kind != COMMAND:  # a compound's head ("Server") is what its wrong answers share
+        key -= {sorted(parts(candidate.span), key=candidate.span.casefold().find)[-1]}
+    shared = set().union(*(parts(w) for w in wrong)) if wrong else set()
+    rest = candidate.sentence[:candidate.start] + " " + candidate.sentence[candidate.end:]
+    around = [p for w in rest.split() for p in parts(w)]
+    for part in key - shared:
+        if len(part) >= 3 and any(part in p for p in around) or (
+                len(part) < 3 and part.isalpha() and any(p == part for p in around)):
+            return True
+    return False
+
+
+def _locale_named(name, words):
+    """Whether a locale key ("en_US.UTF-8") has its language named by the sentence ("nicht auf Englisch"): the first
+    four letters of the language's English or own name (Django's table of languages) begin one of the words."""
+    from django.conf.locale import LANG_INFO
+
+    match = re.match(r"^([a-z]{2,3})_[A-Z]{2}\b", name)
+    info = LANG_INFO.get(match.group(1), {}) if match else {}
+    prefixes = {n.casefold()[:4] for n in (info.get("name", ""), info.get("name_local", "")) if len(n) >= 4}
+    return any(w[:4] in prefixes for w in words)
 
 
 def _near(a, b):
@@ -404,6 +498,11 @@ def _key_score(word, kind, vocab, section_counts, sentence_words):
     return score
 
 
+# The callouts of a text (a PDF writes "Tipp", "Anmerkung", "Warnung" in front of a box's first sentence).
+_CALLOUT = re.compile(r"^(?:Anmerkung|Tipp|Warnung|Achtung|Hinweis|Wichtig|Vorsicht|Note|Tip|Warning|Caution|"
+                      r"Important)\s+(?=\S)")
+
+
 def answer_candidates(section_text, course, language=None, *, vocabulary=None, limit=None):
     """Candidates for gap-fill answers in a section, best first, at most one per sentence and per answer: each a
     sentence that stands on its own, and in it a key term, name, command, number or defined term."""
@@ -412,6 +511,7 @@ def answer_candidates(section_text, course, language=None, *, vocabulary=None, l
     section_counts = Counter(w for s in sentences(section_text) for _a, _b, w in tokens(s))
     found, seen_sentences = [], set()
     for sentence in sentences(section_text):
+        sentence = _CALLOUT.sub("", sentence)
         if sentence in seen_sentences:
             continue
         seen_sentences.add(sentence)
@@ -439,6 +539,8 @@ def answer_candidates(section_text, course, language=None, *, vocabulary=None, l
                 continue
             if start and sentence[start - 1] == "-" or sentence[end:end + 1] == "-":
                 continue  # a part of a compound written with a hyphen
+            if kind == TERM and determiner_before(sentence, start) in ("des", "eines") and word.endswith("s"):
+                continue  # a genitive ("des temporären Verzeichnisses"): nominative wrong answers give it away
             if kind in (TERM, NAME) and _in_name(words, number, sentence):
                 continue  # one word of a multi-word name ("Midnight Commander")
             if kind == COMMAND and _inside_code(sentence, start, end):
@@ -598,6 +700,10 @@ def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None
     if kind == COMMAND:
         shape = code_shape(key)
         pool = [w for w in pool if code_shape(w) == shape]
+        # apt-get(8) beside debsums(1), bash(1) beside gdb(1): a command used all over the course is no
+        # plausible answer to a sentence about a special one
+        most = max(COMMON_FACTOR * vocab.df.get(key, 0), 4)
+        pool = [w for w in pool if vocab.df.get(w, 0) <= most]
         if shape == "name" and vocab.code.get(f"{key}("):  # a command with a man page: only other commands
             pool = [w for w in pool if vocab.code.get(f"{w}(")]
         if shape == "man":  # commands (sections 1 and 8) among commands, file formats (5) among file formats …

@@ -67,12 +67,15 @@ def gap_fill(course, passages, count, *, language, avoid=(), vocabulary=None, em
         for word in spans.distractor_candidates(candidate, course, ASKED, vocabulary=vocab, embed=embed,
                                                 section_words=words):
             question.options = [word]
-            if not item_checks.supported_by(word, question, sentences):
+            if not item_checks.supported_by(word, question, sentences) and not spans.said_alike(
+                    word, candidate.span, candidate.sentence, vocab):
                 wrong.append(word)
             if len(wrong) == WRONG:
                 break
         if len(wrong) < WRONG:
             continue  # too few wrong answers of the key's kind and grammar: no item rather than a giveaway
+        if spans.gives_away(candidate, wrong):
+            continue  # the sentence holds a part of the key the wrong answers lack: it points to the key
         options = wrong + [candidate.span]
         random.Random(zlib.crc32(candidate.sentence.encode())).shuffle(options)
         question.options, question.correct_index = options, options.index(candidate.span)
