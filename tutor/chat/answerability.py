@@ -5,6 +5,8 @@ passage, how far it stands out from the course's background, and the rarity-weig
 the passages hold: courses.retrieval) with a calibration per embedding model, into "strong", "weak" or "none";
 a question naming something the course never mentions (courses.vocabulary: "podman" in a course without it) is
 "none" whatever the vectors say, and one naming what only the course names ("etckeeper") at least "weak".
+A question asking for a figure ("Wie viele …?", "Wann …?") whose quotes (tutor.chat.quotes) hold none is "none" too
+(``lacks_figure``): the texts cover its topic but not the detail asked for.
 After the model answered, ``check_quotes`` verifies the evidence it quoted per source (the answer ends with a
 block of quotes, see tutor.inference.prompts.QUOTE_RULES): a quote counts only when it stands in the passage it cites.
 
