@@ -26,9 +26,12 @@ from courses.retrieval import course_setup, ts_config
 
 GENERAL_ZIPF = 2.5  # a word at least this frequent (Zipf scale: 3 is once per million words) is general language
 COMPOUND_PART = 5  # the shortest part of a compound of the course's words
+NEAR_LENGTH = 5  # a misspelling is near a course word of at least this many letters: "htop" is no "top" misspelt
 MIN_LENGTH = 4  # shorter words are not judged ("VPN", "zsh" are names too, but short ones collide too easily)
 _ENDINGS = ("ern", "eln", "est", "en", "er", "es", "em", "et", "te", "st", "e", "t", "n", "s")
 _WORD = re.compile(r"[^\W\d_]{" + str(MIN_LENGTH) + ",}")
+_HYPHENATED = re.compile(r"(?<![\w-])[^\W\d_]+(?:-[^\W\d_]+)+(?![\w-])")
+ENGLISH_MARGIN = 0.5  # a part is English, or German, when its Zipf frequency there is this much higher
 
 # for each of the question's words (and hyphenated words' parts): whether a lexeme of the course is the word's
 # own, and whether one lies within an edit or two of it (a misspelling)
@@ -39,7 +42,24 @@ SELECT w.word,
                JOIN courses_courseterm t ON t.course_id = %(course)s::bigint AND t.lexeme = l.lexeme),
        EXISTS (SELECT 1 FROM courses_courseterm t
                WHERE t.course_id = %(course)s::bigint AND abs(length(t.lexeme) - length(w.word)) <= 2
+                 AND length(t.lexeme) >= %(near)s
                  AND levenshtein_less_equal(t.lexeme, w.word, 2) <= CASE WHEN length(w.word) >= 8 THEN 2 ELSE 1 END)
+FROM unnest(%(words)s::text[]) AS w(word)
+"""
+
+# for each hyphenated name of the question: whether the course holds it whole (the lexeme of the hyphenated
+# word, "pi-hol", or the name written as one word), or each of its parts ("sticky (klebrig)-Bit" for "sticky-Bit")
+HYPHENATED_SQL = """
+SELECT w.word,
+       EXISTS (SELECT 1 FROM unnest(%(configs)s::regconfig[]) AS config,
+                             unnest(tsvector_to_array(to_tsvector(config, w.word))) AS l(lexeme)
+               JOIN courses_courseterm t ON t.course_id = %(course)s::bigint AND t.lexeme = l.lexeme
+               WHERE position('-' in l.lexeme) > 0 OR l.lexeme = replace(w.word, '-', ''))
+       OR NOT EXISTS (SELECT 1 FROM unnest(string_to_array(w.word, '-')) AS part
+                      WHERE NOT EXISTS (SELECT 1 FROM unnest(%(configs)s::regconfig[]) AS config,
+                                             unnest(tsvector_to_array(to_tsvector(config, part))) AS l(lexeme)
+                                        JOIN courses_courseterm t ON t.course_id = %(course)s::bigint
+                                                                 AND t.lexeme = l.lexeme))
 FROM unnest(%(words)s::text[]) AS w(word)
 """
 
@@ -99,6 +119,25 @@ def question_words(question):
     return words
 
 
+def english_names(question):
+    """The question's hyphenated names made of English words ("Pi-hole", "Home-Assistant"), lower-case: every
+    part a word of the general language, none more German than English and one clearly English, and the parts
+    written as one word no general word. Their parts are general words, so only the whole names the thing;
+    "Home-Verzeichnis" or "USB-Stick" in a German question are German compounds, judged by their parts."""
+    found = []
+    for match in _HYPHENATED.findall(question):
+        word = match.lower()
+        parts = word.split("-")
+        english = [zipf_frequency(p, "en") for p in parts]
+        german = [zipf_frequency(p, "de") for p in parts]
+        if (all(max(e, g) >= GENERAL_ZIPF for e, g in zip(english, german, strict=True))
+                and not any(g > e + ENGLISH_MARGIN for e, g in zip(english, german, strict=True))
+                and any(e > g + ENGLISH_MARGIN for e, g in zip(english, german, strict=True))
+                and not general_word("".join(parts)) and word not in found):
+            found.append(word)
+    return found
+
+
 @dataclass(frozen=True)
 class Names:
     """The question's words that are no general German or English word: ``unknown`` the course never uses (not
@@ -112,7 +151,8 @@ def names(course_id, question, configs=None):
     """The Names of a question in this course, in the question's order. configs: the text search configurations
     of the course's languages (by default those of its active index; a course not indexed yet knows no word)."""
     candidates = [w for w in question_words(question) if not general_word(w)]
-    if not candidates:
+    hyphenated = english_names(question)
+    if not candidates and not hyphenated:
         return Names()
     if configs is None:
         setup = course_setup(int(course_id))
@@ -120,8 +160,13 @@ def names(course_id, question, configs=None):
             return Names()
         configs = [ts_config(code) for code in setup[2]]
     with connection.cursor() as cursor:
-        cursor.execute(WORDS_SQL, {"words": candidates, "configs": configs, "course": int(course_id)})
+        cursor.execute(WORDS_SQL, {"words": candidates, "configs": configs, "course": int(course_id),
+                                   "near": NEAR_LENGTH})
         found = {word: (own, near) for word, own, near in cursor.fetchall()}
+        whole = {}
+        if hyphenated:
+            cursor.execute(HYPHENATED_SQL, {"words": hyphenated, "configs": configs, "course": int(course_id)})
+            whole = dict(cursor.fetchall())
         absent = [w for w in candidates if not any(found[w])]
         in_course = set()
         splits = {w: _splits(w) for w in absent}
@@ -130,6 +175,7 @@ def names(course_id, question, configs=None):
             cursor.execute(KNOWN_PIECES_SQL, {"pieces": pieces, "configs": configs, "course": int(course_id)})
             in_course = {row[0] for row in cursor.fetchall()}
     unknown = [w for w in absent if not any(_known_compound(head, tail, in_course) for head, tail in splits[w])]
+    unknown = [w for w in hyphenated if not whole[w]] + unknown
     return Names(unknown=tuple(unknown), named=tuple(w for w in candidates if found[w][0]))
 
 

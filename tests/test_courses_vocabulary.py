@@ -4,7 +4,7 @@ Real PostgreSQL (the course's term counts, fuzzystrmatch) and the demo course's 
 
 import pytest
 
-from courses.vocabulary import general_word, names, question_words, unknown_words
+from courses.vocabulary import english_names, general_word, names, question_words, unknown_words
 from tests.support import make_course, point_tutor_at
 from tests.test_tutor_quotes import demo_chapter
 
@@ -26,6 +26,14 @@ def test_the_words_of_a_question_include_the_parts_of_hyphenated_ones():
         "richte", "einen", "kubernetes", "cluster"]
 
 
+def test_hyphenated_names_of_english_words_are_judged_whole():
+    assert english_names("Wie blocke ich Werbung im Heimnetz mit Pi-hole?") == ["pi-hole"]
+    assert english_names("Wie konfiguriere ich nginx als Reverse-Proxy?") == ["reverse-proxy"]
+    # German compounds with a hyphen are judged by their parts
+    assert english_names("Wie sichere ich mein Home-Verzeichnis auf einen USB-Datenträger?") == []
+    assert english_names("Wie lade ich die Unit-Konfigurationsdateien neu?") == []
+
+
 @pytest.fixture
 def chapter3(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
@@ -44,6 +52,21 @@ def test_only_what_the_course_never_names_is_unknown(chapter3):
 
 
 @pytest.mark.django_db
+def test_a_near_spelling_of_a_short_course_word_is_a_name_of_its_own(chapter3):
+    # "eudev" is one edit from the course's "udev", but a word of four letters is too short for a misspelling to
+    # be told from another name ("htop" and "top")
+    assert unknown_words(chapter3.pk, "Wie ersetze ich den Dienst durch eudev?") == ["eudev"]
+    assert unknown_words(chapter3.pk, "Wie zeige ich mit jurnalctl das Journal an?") == []  # longer: misspelt
+
+
+@pytest.mark.django_db
+def test_a_hyphenated_english_name_is_unknown_unless_the_course_holds_it_or_all_its_parts(chapter3):
+    assert unknown_words(chapter3.pk, "Wie blocke ich Werbung im Heimnetz mit Pi-hole?") == ["pi-hole"]
+    assert unknown_words(chapter3.pk, "Was zeigt systemctl list-units an?") == []  # the course's own word
+    assert unknown_words(chapter3.pk, "Wie lade ich meine User-Units neu?") == []  # "user" and "units" it uses
+
+
+@pytest.mark.django_db
 def test_a_question_about_something_the_texts_never_name_is_declined_naming_it(chapter3):
     from tutor.chat.answering import Collector, respond
     from tutor.models import TutorConfig
@@ -57,3 +80,21 @@ def test_a_question_about_something_the_texts_never_name_is_declined_naming_it(c
     covered = respond(chapter3, config, "Wie zeige ich das Journal des letzten Bootvorgangs an?", [], Collector())
     assert not covered.declined and "unknown" not in covered.evidence["retrieval"]
     assert any("journalctl -b" in quote["text"] for quote in covered.quoted)
+
+
+@pytest.mark.django_db
+def test_a_question_asking_for_a_figure_the_quotes_do_not_hold_is_declined(chapter3):
+    # retrieval finds the passages about the boot process either way; only the figure decides
+    from tutor.chat.answering import Collector, respond
+    from tutor.models import TutorConfig
+
+    config = point_tutor_at(chapter3, "http://127.0.0.1:9/v1", answer_mode=TutorConfig.QUOTES_ONLY)
+    answered = respond(chapter3, config, "Seit welcher Kernel-Version gibt es udev?", [], Collector())
+    assert not answered.declined and "figure" not in answered.evidence["retrieval"]
+    assert any("2.6" in quote["text"] for quote in answered.quoted)
+
+    out = Collector()
+    declined = respond(chapter3, config, "Wie viele Sekunden dauert der Boot-Prozess von Debian im Schnitt?", [], out)
+    assert declined.declined and declined.evidence["retrieval"]["figure"] is False
+    assert declined.evidence["retrieval"]["level"] == "none" and not declined.quoted
+    assert "nennen die Kurstexte nicht" in declined.text and out.quoted == []  # no quote went out

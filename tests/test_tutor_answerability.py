@@ -51,3 +51,31 @@ def test_retrieval_evidence_is_judged_by_similarity_and_coverage_not_rank():
     off_topic = assess([passage(similarity=0.78, background=0.76, coverage=0.0)], "e5-small")
     assert strong.level == STRONG and off_topic.level == NONE
     assert strong.as_dict()["level"] == "strong" and 0 <= off_topic.probability < strong.probability <= 1
+
+
+def test_a_question_asking_for_a_figure_is_recognised_by_its_opening():
+    from tutor.chat.answerability import asks_for_figure
+
+    for question in ["Wie viele Pakete enthält das Debian-Archiv?", "Wie lange dauert die Installation?",
+                     "Wann erscheint die nächste stabile Version?", "Seit welcher Kernel-Version gibt es udev?",
+                     "Welche Python-Version ist in Debian 12 enthalten?", "How much memory does the installer need?"]:
+        assert asks_for_figure(question), question
+    for question in ["Wie sehe ich, wie viel RAM gerade belegt ist?", "Wie lege ich einen Benutzer an?",
+                     "Welche Dateien hält ein Programm offen?", "Was ist eine benannte Pipe?"]:
+        assert not asks_for_figure(question), question
+
+
+def test_a_figure_is_a_number_the_question_does_not_hold_and_no_section_or_table_number():
+    from tutor.chat.answerability import holds_figure, lacks_figure
+
+    assert holds_figure("Das udev-System bietet seit dem Linux-Kernel 2.6 Mechanismen zur Hardware-Erkennung.")
+    assert holds_figure("Hiermit wird alle 2 Sekunden neu angezeigt, wer angemeldet ist.")
+    assert holds_figure("Jetzt zehn Minuten Emacs lernen kann später Stunden an Zeit sparen.")
+    assert not holds_figure("Software-RAID mit mdadm(8) wird in mdadm.conf konfiguriert. Siehe mdadm.conf(5).")
+    assert not holds_figure("procps V:753, I:999 Werkzeuge für das /proc-Dateisystem")
+    assert not holds_figure("9.4.8 Einen Befehl mit festem Intervall wiederholt ausführen")
+    assert not holds_figure("In Abschnitt 4.5.2 finden Sie Informationen zu ext4 und md5sum.")
+    assert not holds_figure("Debian 12 bringt viele Pakete mit.", "Wie viele Pakete enthält Debian 12?")
+    quotes = ["Das Debian-Archiv wird von vielen Spiegel-Servern via HTTP und FTP bereitgestellt."]
+    assert lacks_figure("Wie viele Pakete enthält das Debian-Archiv in Version 12?", quotes)
+    assert not lacks_figure("Wie wird das Debian-Archiv bereitgestellt?", quotes)  # asks for no figure

@@ -25,7 +25,15 @@ from django.utils.translation import gettext_noop
 from courses.language import detect_language
 from courses.retrieval import course_documents
 from courses.vocabulary import names
-from tutor.chat.answerability import NONE, WEAK, QuoteSplitter, assess, check_quotes
+from tutor.chat.answerability import (
+    NONE,
+    WEAK,
+    QuoteSplitter,
+    asks_for_figure,
+    assess,
+    check_quotes,
+    lacks_figure,
+)
 from tutor.chat.models import Citation, Message
 from tutor.chat.quotes import choose_quotes, quotes_text
 from tutor.chat.relevance import relevant_passages
@@ -53,9 +61,9 @@ def answer_language(config, question, course, ui_language=None):
     return detect_language(question, default=fallback if fallback in ("de", "en") else "de")
 
 
-def declined_text(course_id, language, unknown=()):
+def declined_text(course_id, language, unknown=(), figure=False):
     """What the tutor says when the course texts do not cover a question, naming the texts searched (and the
-    words of the question that none of them uses)."""
+    words of the question that none of them uses, or that they give no figure where the question asks for one)."""
     titles = course_documents(course_id)
     with translation.override(language):
         if not titles:
@@ -66,6 +74,9 @@ def declined_text(course_id, language, unknown=()):
             return _("The course texts never mention %(words)s, so I would rather not guess. I searched:"
                      "\n\n%(titles)s\n\nPlease ask your teacher.") % {
                 "words": ", ".join(f"\u201c{word}\u201d" for word in unknown), "titles": listing}
+        if figure:
+            return _("The course texts give no number, duration, date or version for this, so I would rather not "
+                     "guess. I searched:\n\n%(titles)s\n\nPlease ask your teacher.") % {"titles": listing}
         return _("I could not find anything about this in the course texts, so I would rather not guess. "
                  "I searched:\n\n%(titles)s\n\nPlease rephrase the question or ask your teacher.") % {
             "titles": listing}
@@ -163,9 +174,16 @@ def respond(course, config, question, turns, out, *, ui_language=None, on_first_
     judged = assess(passages, passages[0].embedding_model if passages else None,
                     names(course.pk, question) if passages else None)
     evidence["retrieval"] = judged.as_dict()
+    chosen, no_figure = None, False
+    if judged.level != NONE and (mode != TutorConfig.EXPLANATION_ONLY or asks_for_figure(question)):
+        chosen = choose_quotes(course.pk, question, passages)  # also the evidence for a question asking a figure
+        no_figure = lacks_figure(question, chosen)
+        if no_figure:  # the texts cover the topic but not the figure asked for
+            judged = replace(judged, level=NONE)
+            evidence["retrieval"] = {**judged.as_dict(), "figure": False}
     if judged.level == NONE:
         if config.strictness == TutorConfig.STRICT or not passages or mode == TutorConfig.QUOTES_ONLY:
-            text = declined_text(course.pk, language, judged.unknown)
+            text = declined_text(course.pk, language, judged.unknown, figure=no_figure)
             out.piece(text)
             return Outcome(text=text, query=query, declined=True, evidence=evidence, retrieved=passages,
                            first_visible=time.monotonic() - started)
@@ -181,7 +199,7 @@ def respond(course, config, question, turns, out, *, ui_language=None, on_first_
 
     quoted = []
     if mode != TutorConfig.EXPLANATION_ONLY and passages:
-        quoted = [q.as_dict() for q in choose_quotes(course.pk, question, passages)]
+        quoted = [q.as_dict() for q in (chosen if chosen is not None else choose_quotes(course.pk, question, passages))]
         evidence["quoted"] = len(quoted)
         if quoted:
             out.quotes(quoted)
