@@ -64,7 +64,7 @@ def test_no_question_of_the_sets_is_taken_for_the_other_language():
              for line in path.read_text(encoding="utf-8").splitlines() if line]
     cases += [(json.loads(line)["q"], "en")
               for line in (data / "short_questions_en.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    assert len(cases) == 238  # the German sets (with the two fresh ones of the names rule) and the English one
+    assert len(cases) == 284  # the German sets (with the fresh ones of the names, figure and fresh2 work) and the English one
     wrong, undecided = [], 0
     for text, language in cases:
         for cut in (text, " ".join(text.split()[:3])):
@@ -72,4 +72,5 @@ def test_no_question_of_the_sets_is_taken_for_the_other_language():
             undecided += found is None
             if found not in (None, language):
                 wrong.append(cut)
-    assert wrong == [] and undecided <= 5
+    # undecided: at most one call in 80 (5 of the 476 calls before the fresh sets: "Was leistet die", ...)
+    assert wrong == [] and undecided <= len(cases) // 40
