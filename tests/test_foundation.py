@@ -177,6 +177,42 @@ def test_django_s_middleware_runs_without_a_thread_per_hook():
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_api_request_with_a_token_keeps_only_django_s_own_hand_overs_under_asgi():
+    """An API GET with a token under ASGI: CSRF's hooks run inline (no session to load: a token request has none),
+    so only the request signal, the sync DRF view, its response's rendering and response.close go to the thread.
+    The same GET with the session in the header still works: the CSRF hooks read that session on the thread (on the
+    event loop Django would refuse the database access, and the request would fail)."""
+    import asyncio
+    from unittest import mock
+
+    from asgiref.sync import SyncToAsync
+    from django.test import AsyncClient
+
+    from courses.models import ApiToken, Course, Membership
+    from tests.support import make_member, session_headers
+
+    course = Course.objects.create(title="Kurs")
+    lecturer, session = make_member(course, Membership.INSTRUCTOR)
+    _token, secret = ApiToken.issue(lecturer, name="t", course=course)
+    url = f"/api/v1/courses/{course.pk}/"
+    calls = []
+    original = SyncToAsync.__call__
+
+    def counted(self, *args, **kwargs):
+        calls.append(getattr(self.func, "__qualname__", repr(self.func)))
+        return original(self, *args, **kwargs)
+
+    asyncio.run(AsyncClient().get(url, headers={"Authorization": f"Bearer {secret}"}))  # warm-up
+    with mock.patch.object(SyncToAsync, "__call__", counted):
+        response = asyncio.run(AsyncClient().get(url, headers={"Authorization": f"Bearer {secret}"}))
+    assert response.status_code == 200 and response.json()["id"] == course.pk
+    assert not [name for name in calls if "Csrf" in name], calls
+    assert len(calls) == 4, calls  # request_started, the view, its rendering, response.close
+    by_session = asyncio.run(AsyncClient().get(url, headers=session_headers(session)))
+    assert by_session.status_code == 200 and by_session.json()["access"] == "write"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_under_asgi_csrf_still_refuses_a_post_without_its_token(django_user_model):
     """CSRF's view check runs inline on the event loop under ASGI: it still refuses a form post without the
     token and lets the one with it through."""
