@@ -112,6 +112,8 @@ def test_search_returns_the_course_s_passages_with_scores_and_citations(client, 
     assert "Prozessnummer 1" in best["text"] and best["score"] > response["results"][1]["score"]
     assert best["document_title"] == "systemstart" and best["section"].endswith("Der Init-Prozess")
     assert best["url"] == reverse("courses:passage", args=[course.pk, best["chunk_id"]])
+    assert [r["api_url"] for r in response["results"]] == [  # each result's own links (courses.api.passage_links)
+        reverse("api:course-passage", args=[course.pk, r["chunk_id"]]) for r in response["results"]]
     passage = client.get(best["api_url"], **auth).json()
     assert passage["text"] == best["text"] and best["text"] in passage["section_text"]
     assert all(hit["document_id"] in set(Document.objects.filter(course=course).values_list("pk", flat=True))
