@@ -6,9 +6,10 @@ sync_to_async, a hand-over to the request's thread and back: seven middlewares c
 and page paid it). The hooks below do no I/O in the cases run inline; the ones that may touch the database
 (saving a changed session, storing flash messages) still go to the thread. A hook that touched the database
 on the event loop would fail loudly (Django raises SynchronousOnlyOperation), not block silently.
-Under WSGI and the test client (sync requests) nothing changes. Django's CsrfViewMiddleware is in MIDDLEWARE as
-itself (``manage.py check --deploy`` looks for it by name): its check reads the token from the session
-(CSRF_USE_SESSIONS), database work that belongs on the thread anyway.
+Under WSGI and the test client (sync requests) nothing changes. Django's CsrfViewMiddleware reads its token from
+the session (CSRF_USE_SESSIONS): its hooks go to the thread where that session is still to be loaded from the
+database, and run inline where there is none (an API request with a token) or it is loaded already
+(config.checks runs Django's deploy checks of it by class).
 """
 
 import time
@@ -20,7 +21,7 @@ from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http.multipartparser import MultiPartParserError
-from django.middleware import common, locale, security
+from django.middleware import common, csrf, locale, security
 from django.utils.decorators import sync_and_async_middleware
 
 from config import cookies, metrics
@@ -118,6 +119,41 @@ def register_session_tickets(redeem, issue, attach):
     TICKETS.update(redeem=redeem, issue=issue, attach=attach)
 REDIRECTS = (301, 302, 303, 307, 308)
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _session_unread(request):
+    """Whether reading request.session would load it from the database: it has a key and was not read yet."""
+    session = getattr(request, "session", None)
+    return session is not None and session.session_key is not None and not hasattr(session, "_session_cache")
+
+
+class CsrfViewMiddleware(InlineHooks, csrf.CsrfViewMiddleware):
+    """Django's CSRF protection, unchanged, without three hand-overs to a thread where they do no I/O.
+
+    process_request reads the token from the session and process_response may write it there: inline unless the
+    session is still to be loaded from the database. process_view: inline where it accepts without a check (a safe
+    method, a view exempt from CSRF as DRF's are, a request already checked); a check of an unsafe request (the
+    posted form, the session) goes to the thread. Under ASGI Django hands a sync process_view to a thread itself, so
+    the instance's process_view is then a coroutine function.
+    """
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        if iscoroutinefunction(get_response):
+            self.process_view = self._aprocess_view
+
+    def request_needs_thread(self, request):
+        return _session_unread(request)
+
+    def response_needs_thread(self, request, response):
+        return bool(request.META.get("CSRF_COOKIE_NEEDS_UPDATE")) and _session_unread(request)
+
+    async def _aprocess_view(self, request, callback, callback_args, callback_kwargs):
+        if (getattr(request, "csrf_processing_done", False) or getattr(callback, "csrf_exempt", False)
+                or request.method in ("GET", "HEAD", "OPTIONS", "TRACE")):
+            return super().process_view(request, callback, callback_args, callback_kwargs)
+        return await sync_to_async(super().process_view, thread_sensitive=True)(
+            request, callback, callback_args, callback_kwargs)
 
 
 class LocaleMiddleware(InlineHooks, locale.LocaleMiddleware):

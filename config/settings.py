@@ -177,7 +177,7 @@ MIDDLEWARE = [
     "config.middleware.SessionMiddleware",
     "config.middleware.LocaleMiddleware",
     "config.middleware.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",  # Django's own: its check reads the session (CSRF_USE_SESSIONS)
+    "config.middleware.CsrfViewMiddleware",  # Django's own check; it reads the session (CSRF_USE_SESSIONS)
     "config.middleware.AuthenticationMiddleware",
     "config.middleware.MessageMiddleware",
     "config.csp.ContentSecurityPolicyMiddleware",  # own scripts and styles only; the LMS may frame the tool

@@ -112,6 +112,8 @@ def test_search_returns_the_course_s_passages_with_scores_and_citations(client, 
     assert "Prozessnummer 1" in best["text"] and best["score"] > response["results"][1]["score"]
     assert best["document_title"] == "systemstart" and best["section"].endswith("Der Init-Prozess")
     assert best["url"] == reverse("courses:passage", args=[course.pk, best["chunk_id"]])
+    assert [r["api_url"] for r in response["results"]] == [  # each result's own links (courses.api.passage_links)
+        reverse("api:course-passage", args=[course.pk, r["chunk_id"]]) for r in response["results"]]
     passage = client.get(best["api_url"], **auth).json()
     assert passage["text"] == best["text"] and best["text"] in passage["section_text"]
     assert all(hit["document_id"] in set(Document.objects.filter(course=course).values_list("pk", flat=True))
@@ -218,6 +220,44 @@ def test_a_token_stops_working_when_it_expires_or_its_lecturer_leaves(client, co
     assert expired.json()["detail"] == "Dieses API-Token ist abgelaufen."
     forged = client.get(url, HTTP_AUTHORIZATION="Bearer ctk_forged")
     assert forged.status_code == 401 and forged.json()["detail"] == "This API token is not valid."
+
+
+def test_a_token_is_read_in_one_query_on_every_request(course):
+    """The token, its person, its course and whether the person still teaches there: one query, made on every
+    request (nothing cached), so a revoked token or a lecturer who left the course is refused on the next request."""
+    from django.db import connection
+    from django.test import RequestFactory
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.exceptions import AuthenticationFailed
+
+    from courses.access import TEACH, ApiTokenAuthentication, course_grant
+
+    lecturer, _ = make_member(course, Membership.INSTRUCTOR)
+    token, secret = ApiToken.issue(lecturer, name="t", course=course, scope=ApiToken.READ)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())  # its last use needs no write now
+    request = RequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+    def authenticate():
+        with CaptureQueriesContext(connection) as captured:
+            found = ApiTokenAuthentication().authenticate(request)
+            grant = course_grant(*found, course.pk)
+        return len(captured), found, grant
+
+    queries, (user, auth), grant = authenticate()
+    assert queries == 1 and user == lecturer and auth == token and auth.user == lecturer and auth.course == course
+    assert auth.teaches is True and grant.level == TEACH and grant.course == course and grant.user == lecturer
+    Membership.objects.filter(user=lecturer).update(role=Membership.LEARNER)
+    queries, (_user, auth), grant = authenticate()
+    assert queries == 1 and auth.teaches is False and grant is None
+    token.revoke()
+    with pytest.raises(AuthenticationFailed, match="revoked"):
+        ApiTokenAuthentication().authenticate(request)
+    admin = get_user_model().objects.create(username="root", is_staff=True)
+    _admin_token, admin_secret = ApiToken.issue(admin, name="a")
+    user, auth = ApiTokenAuthentication().authenticate(
+        RequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {admin_secret}"))
+    assert user == admin and auth.course is None and auth.course_id is None and auth.last_used_at is None
+    assert ApiToken.objects.get(pk=auth.pk).last_used_at is not None  # its first use is recorded
 
 
 def test_an_admin_makes_a_token_for_every_course_with_the_command(client, course, capsys):

@@ -177,6 +177,97 @@ def test_django_s_middleware_runs_without_a_thread_per_hook():
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_api_request_with_a_token_keeps_only_django_s_own_hand_overs_under_asgi():
+    """An API GET with a token under ASGI: CSRF's hooks run inline (no session to load: a token request has none),
+    so only the request signal, the sync DRF view, its response's rendering and response.close go to the thread
+    (and, once every few seconds, the CSP's read of the platforms' origins, config.csp).
+    The same GET with the session in the header still works: the CSRF hooks read that session on the thread (on the
+    event loop Django would refuse the database access, and the request would fail)."""
+    import asyncio
+    from unittest import mock
+
+    from asgiref.sync import SyncToAsync
+    from django.test import AsyncClient
+
+    from courses.models import ApiToken, Course, Membership
+    from tests.support import make_member, session_headers
+
+    course = Course.objects.create(title="Kurs")
+    lecturer, session = make_member(course, Membership.INSTRUCTOR)
+    _token, secret = ApiToken.issue(lecturer, name="t", course=course)
+    url = f"/api/v1/courses/{course.pk}/"
+    calls = []
+    original = SyncToAsync.__call__
+
+    def counted(self, *args, **kwargs):
+        calls.append(getattr(self.func, "__qualname__", repr(self.func)))
+        return original(self, *args, **kwargs)
+
+    asyncio.run(AsyncClient().get(url, headers={"Authorization": f"Bearer {secret}"}))  # warm-up
+    with mock.patch.object(SyncToAsync, "__call__", counted):
+        response = asyncio.run(AsyncClient().get(url, headers={"Authorization": f"Bearer {secret}"}))
+    assert response.status_code == 200 and response.json()["id"] == course.pk
+    assert not [name for name in calls if "Csrf" in name], calls
+    django_s = [name for name in calls if not name.startswith("db_in_thread")]  # CSP's origins, read every few s
+    assert len(django_s) == 4, calls  # request_started, the view, its rendering, response.close
+    by_session = asyncio.run(AsyncClient().get(url, headers=session_headers(session)))
+    assert by_session.status_code == 200 and by_session.json()["access"] == "write"
+
+
+def test_under_asgi_a_request_has_a_thread_to_itself_and_the_next_one_reuses_it():
+    """config.asgi's handler: a request's sync parts (here the request_started signal) run on a thread of that
+    request while it runs, two requests at once on two threads (they meet at a barrier, which one thread could not
+    pass), and later requests reuse idle threads instead of starting new ones."""
+    import asyncio
+    import threading
+
+    from django.core.signals import request_started
+
+    from config.asgi import ASGIHandler
+
+    handler, seen, barrier, meet = ASGIHandler(), [], threading.Barrier(2, timeout=10), []
+
+    def on_start(**kwargs):
+        seen.append(threading.get_ident())
+        if meet:
+            barrier.wait()
+
+    async def live():
+        messages, asked = [], []
+
+        async def receive():
+            if not asked:
+                asked.append(True)
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await asyncio.sleep(3600)  # no disconnect: Django cancels this when the response is sent
+
+        async def send(message):
+            messages.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                 "scheme": "http", "path": "/health/live", "raw_path": b"/health/live", "query_string": b"",
+                 "root_path": "", "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 5000),
+                 "server": ("127.0.0.1", 80)}
+        await handler(scope, receive, send)
+        return messages[0]["status"]
+
+    async def requests():
+        one_by_one = [await live() for _ in range(3)]
+        meet.append(True)
+        return one_by_one, await asyncio.gather(live(), live())
+
+    request_started.connect(on_start, dispatch_uid="thread-seen")
+    try:
+        one_by_one, at_once = asyncio.run(requests())
+    finally:
+        request_started.disconnect(dispatch_uid="thread-seen")
+    assert one_by_one == [200, 200, 200] and at_once == [200, 200]
+    assert len(set(seen[:3])) == 1  # one after another: one thread, reused
+    assert len(set(seen[3:])) == 2 and len(set(seen[3:]) & set(seen[:3])) == 1  # at once: two, one the idle one
+    assert len(handler.idle) == 2
+
+
+@pytest.mark.django_db(transaction=True)
 def test_under_asgi_csrf_still_refuses_a_post_without_its_token(django_user_model):
     """CSRF's view check runs inline on the event loop under ASGI: it still refuses a form post without the
     token and lets the one with it through."""

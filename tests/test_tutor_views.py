@@ -105,10 +105,20 @@ def test_one_message_as_json_only_for_its_author(client, course):
 
 
 def test_django_s_deploy_check_sees_the_csrf_protection():
-    """`manage.py check --deploy` finds Django's own CsrfViewMiddleware (security.W003 would say it is missing)."""
+    """`manage.py check --deploy` finds Django's CsrfViewMiddleware (config.middleware's subclass, its hooks inline
+    where they need no database), by class: config.checks runs Django's W003 as if its name were listed."""
     from django.core.checks.security.csrf import check_csrf_middleware
+    from django.middleware.csrf import CsrfViewMiddleware
+    from django.test.utils import override_settings
+    from django.utils.module_loading import import_string
 
-    assert check_csrf_middleware(None) == [] and settings.CSRF_USE_SESSIONS
+    from config.checks import middleware_by_class, security_checks_by_class
+
+    listed = [import_string(path) for path in settings.MIDDLEWARE]
+    assert any(isinstance(found, type) and issubclass(found, CsrfViewMiddleware) for found in listed)
+    with override_settings(MIDDLEWARE=middleware_by_class(settings.MIDDLEWARE)):
+        assert check_csrf_middleware(None) == [] and settings.CSRF_USE_SESSIONS
+    assert not [m for m in security_checks_by_class(None) if m.id == "config.W003"]
 
 
 @pytest.mark.django_db(transaction=True)  # the async view works on other threads' connections
