@@ -16,6 +16,7 @@ of tutor.questions.generation: several correct answers, true/false statements an
 sentence.
 """
 
+import json
 import logging
 import re
 import zlib
@@ -189,13 +190,13 @@ def spans(sentence, language):
 def answer_candidates(passages, language, limit=50, course=None):
     """Candidates for answer-first questions from the section's passages (chunks, in reading order), best first.
 
-    With the course: the text-built questions' choice (tutor.questions.spans: sentences that stand on their own, the
-    key term, name, command, number or defined term by the course's own vocabulary). Without it (or when that finds
-    none): this module's simpler choice, sentences of a useful length with a span rare in the section."""
+    With the course: only the text-built questions' choice (tutor.questions.spans: sentences that stand on their
+    own, a key of a kind that builds well: man pages, paths, options, variables, file names, numbers, nouns with
+    same-head wrong answers; textbuilt.builds_well), and none when it finds none: this module's simpler fallback
+    wrote section numbers and fragments as keys (docs/questions-rubric.md, answer-first review). Without a course
+    (no vocabulary to judge by): this module's simpler choice."""
     if course is not None:
-        found = _from_spans(passages, language, course, limit)
-        if found:
-            return found
+        return _from_spans(passages, language, course, limit)
     return own_candidates(passages, language, limit)
 
 
@@ -205,9 +206,9 @@ def _from_spans(passages, language, course, limit):
     from tutor.questions import textbuilt
 
     out = []
-    for chosen in text_spans.answer_candidates(textbuilt.section_text(passages), course, language, limit=limit):
+    for chosen in text_spans.answer_candidates(textbuilt.section_text(passages), course, language):
         chunk = _chunk_of(chosen.sentence, passages)
-        if chunk is None:
+        if chunk is None or not textbuilt.builds_well(chosen):
             continue
         said = text_spans.sentences(chunk.text)
         number = said.index(chosen.sentence) if chosen.sentence in said else None
@@ -331,6 +332,228 @@ def ask(client, candidate, kind, language, examples=(), prompt_tokens=None):
         temperature=0.3, kind=BATCH)
 
 
+# --- The stem alone -----------------------------------------------------------------------------------------------
+# Where the tool has the wrong options (spans.distractor_candidates: the gap fill's, of the key's shape and group) and
+# for the short answer, the model writes only the question: a W-question that says the sentence's content with the
+# key replaced by a question word. Worked examples as chat turns (a coder model copies a form far better than it
+# follows a description), from outside the course's topics so that a copy is no question about the course (and the
+# stem check below, words shared with the sentence, refuses one).
+
+STEM_TOKENS = 90
+STEM_PROMPT = {
+    "de": ("Du schreibst Prüfungsfragen auf Deutsch. Du bekommst einen Satz aus einem Lehrtext, denselben Satz mit "
+           "einer Lücke und die Antwort, die in die Lücke gehört. Schreibe eine W-Frage auf Deutsch, die den Inhalt "
+           "des Satzes wiedergibt und deren Antwort genau das Wort der Lücke ist: ersetze die Lücke durch ein "
+           "Fragewort (Welcher Befehl …? Mit welchem Befehl …? In welchem Verzeichnis …? Welche Variable …? Wie "
+           "viele …?). Die Frage enthält die Antwort nicht, steht für sich allein (kein „hier“, „dies“, „im Text“) "
+           "und endet mit einem Fragezeichen. Antworte nur mit JSON."),
+    "en": ("You write exam questions in English. You get a sentence of a course text, the same sentence with a gap "
+           "and the answer that belongs in the gap. Write a wh-question in English that says the sentence's content "
+           "and whose answer is exactly the gap's word: replace the gap by a question word (Which command …? In "
+           "which directory …? Which variable …? How many …?). The question does not contain the answer, stands on "
+           "its own (no \"here\", \"this\", \"in the text\") and ends with a question mark. Answer with JSON only."),
+}
+STEM_TASK = {
+    "de": "Satz: {sentence}\nSatz mit Lücke: {gapped}\nAntwort (die Lücke): {answer} ({sort})",
+    "en": "Sentence: {sentence}\nSentence with a gap: {gapped}\nAnswer (the gap): {answer} ({sort})",
+}
+STEM_EXAMPLES = {  # (sentence, answer, sort, stem)
+    "de": [("Mit dem Befehl pdflatex(1) übersetzt man eine LaTeX-Datei in ein PDF-Dokument.", "pdflatex(1)",
+            "ein Befehl", "Mit welchem Befehl übersetzt man eine LaTeX-Datei in ein PDF-Dokument?"),
+           ("Python sucht seine Module in den Verzeichnissen, die die Umgebungsvariable $PYTHONPATH nennt.",
+            "$PYTHONPATH", "eine Umgebungsvariable",
+            "Welche Umgebungsvariable nennt die Verzeichnisse, in denen Python seine Module sucht?"),
+           ("Die Einstellungen des Webservers nginx stehen im Verzeichnis /etc/nginx/.", "/etc/nginx/",
+            "ein Verzeichnis", "In welchem Verzeichnis stehen die Einstellungen des Webservers nginx?")],
+    "en": [("The command pdflatex(1) turns a LaTeX file into a PDF document.", "pdflatex(1)", "a command",
+            "Which command turns a LaTeX file into a PDF document?"),
+           ("Python looks for its modules in the directories that the environment variable $PYTHONPATH names.",
+            "$PYTHONPATH", "an environment variable",
+            "Which environment variable names the directories in which Python looks for its modules?"),
+           ("The settings of the web server nginx are in the directory /etc/nginx/.", "/etc/nginx/", "a directory",
+            "In which directory are the settings of the web server nginx?")],
+}
+STEM_RETRY = {
+    "de": "Deine Frage „{stem}“ taugt nicht: {reason}. Schreibe eine neue Frage zu demselben Satz.",
+    "en": "Your question \"{stem}\" does not do: {reason}. Write a new question about the same sentence.",
+}
+GAP = "___"
+
+
+def stem_schema():
+    """The JSON schema of the stem alone."""
+    return {"type": "object", "properties": {"stem": {"type": "string", "minLength": 8, "maxLength": 220}},
+            "required": ["stem"]}
+
+
+_LOCALE = re.compile(r"^[a-z]{2}_[A-Z]{2}(?:\.[\w-]+)?$")
+
+
+def sort_words(candidate, language):
+    """What the key is, in the course's language ("ein Befehl", "ein Verzeichnis"): the question word's noun."""
+    from tutor.questions import spans as text_spans
+
+    answer, de = candidate.answer, language == "de"
+    if candidate.sort == "number":
+        return "eine Zahl" if de else "a number"
+    if candidate.sort not in ("command", "code"):
+        return ("ein Name" if de else "a name") if candidate.sort == "name" else ("ein Begriff" if de else "a term")
+    shape = text_spans.code_shape(answer)
+    if shape == "man":
+        section = answer.rsplit("(", 1)[-1][:1]
+        return (("ein Befehl" if de else "a command") if section in "168"
+                else ("eine Handbuchseite" if de else "a manual page"))
+    if shape == "path":
+        last = answer.rstrip("/").rsplit("/", 1)[-1]
+        if answer.startswith("/dev/") and answer.count("/") == 2:
+            return "eine Gerätedatei" if de else "a device file"
+        if answer.endswith("/") or answer.count("/") == 1:
+            return "ein Verzeichnis" if de else "a directory"
+        return ("eine Datei" if de else "a file") if "." in last else ("ein Pfad" if de else "a path")
+    if shape == "variable":
+        return ("eine Umgebungsvariable" if de else "an environment variable") if answer[1:].isupper() \
+            else ("eine Variable" if de else "a variable")
+    if shape == "option":
+        return "eine Option" if de else "an option"
+    if shape == "file":
+        if _LOCALE.match(answer):
+            return "ein Gebietsschema (Locale)" if de else "a locale"
+        if answer.endswith(".target"):
+            return "ein systemd-Target" if de else "a systemd target"
+        if answer.endswith((".service", ".socket", ".mount", ".timer")):
+            return "eine systemd-Unit" if de else "a systemd unit"
+        return "ein Dateiname" if de else "a file name"
+    return "ein Programm" if de else "a program"
+
+
+def gapped(candidate):
+    """The candidate's sentence with its key blanked."""
+    span = candidate.span
+    if span is not None and candidate.sentence[span.start:span.end] == candidate.answer:
+        return candidate.sentence[:span.start] + GAP + candidate.sentence[span.end:]
+    return candidate.sentence.replace(candidate.answer, GAP, 1)
+
+
+def stem_messages(candidate, language, retry=None):
+    """The messages asking for the stem alone: the instruction, the worked examples as turns, the sentence, the
+    gapped sentence and the key with its sort; on a retry, the refused stem and why."""
+    messages = [{"role": "system", "content": STEM_PROMPT[language]}]
+    for sentence, answer, sort, stem in STEM_EXAMPLES[language]:
+        messages.append({"role": "user", "content": STEM_TASK[language].format(
+            sentence=sentence, gapped=sentence.replace(answer, GAP, 1), answer=answer, sort=sort)})
+        messages.append({"role": "assistant", "content": json.dumps({"stem": stem}, ensure_ascii=False)})
+    task = STEM_TASK[language].format(sentence=defuse(candidate.sentence), gapped=defuse(gapped(candidate)),
+                                      answer=defuse(candidate.answer), sort=sort_words(candidate, language))
+    messages.append({"role": "user", "content": task})
+    if retry is not None:
+        stem, reason = retry
+        messages.append({"role": "assistant", "content": json.dumps({"stem": stem}, ensure_ascii=False)})
+        messages.append({"role": "user", "content": STEM_RETRY[language].format(stem=defuse(stem), reason=reason)})
+    return messages
+
+
+def ask_stem(client, candidate, language, tries=2):
+    """(item, calls): the model's stem for the candidate ({"stem": …}), asked again once with the reason when the
+    stem checks (stem_problems) refuse it; the last answer either way."""
+    item, retry = None, None
+    for number in range(tries):
+        messages = stem_messages(candidate, language, retry)
+        item, _cut_off = client.chat_json(messages, stem_schema(), max_tokens=STEM_TOKENS, temperature=0.1,
+                                          kind=BATCH)
+        stem = items.clean(item.get("stem")) if isinstance(item, dict) else ""
+        problems = stem_problems(stem, candidate, language)
+        if not problems:
+            return item, number + 1
+        log.info("answer-first stem refused (%s): %r", problems[0][0], stem)
+        retry = (stem, REASONS[language].get(problems[0][0], problems[0][0]))
+    return item, tries
+
+
+# --- Checking the stem --------------------------------------------------------------------------------------------
+
+NOT_A_QUESTION, OFF_SENTENCE, WRONG_LANGUAGE, POINTS_OUTSIDE, ABOUT_WORDING = (
+    "not_a_question", "off_the_sentence", "language", "points_outside", "about_the_wording")
+REASONS = {
+    "de": {NOT_A_QUESTION: "sie ist keine W-Frage mit einem Fragezeichen am Ende",
+           OFF_SENTENCE: "sie sagt nicht den Inhalt des Satzes",
+           WRONG_LANGUAGE: "sie ist nicht auf Deutsch",
+           POINTS_OUTSIDE: "sie verweist auf etwas außerhalb der Frage",
+           ABOUT_WORDING: "sie fragt nach dem Wortlaut statt nach dem Inhalt",
+           "answer_in_stem": "sie enthält die Antwort"},
+    "en": {NOT_A_QUESTION: "it is no wh-question ending with a question mark",
+           OFF_SENTENCE: "it does not say the sentence's content",
+           WRONG_LANGUAGE: "it is not in English",
+           POINTS_OUTSIDE: "it points to something outside the question",
+           ABOUT_WORDING: "it asks about the wording, not the content",
+           "answer_in_stem": "it contains the answer"},
+}
+MIN_SHARED_WORDS = 2
+_W_WORD = {
+    "de": re.compile(r"(?i)\b(?:wer|wen|wem|wessen|was|wo|wohin|woher|wie|wann|warum|weshalb|wieso|wozu|womit|"
+                     r"wofür|wodurch|woran|worin|worauf|wovon|worüber|welch(?:e|er|es|em|en))\b"),
+    "en": re.compile(r"(?i)\b(?:who|whom|whose|what|where|when|why|how|which)\b"),
+}
+_POINTING_WORDS = {
+    "de": re.compile(r"(?i)\b(?:hier|dies|diese[rsmn]?|obige\w*|folgende\w*|(?:im|in diesem|dem|"
+                     r"diesem) (?:text|satz|abschnitt|kapitel)|lücke)\b|_{2,}|…|\.\.\."),
+    "en": re.compile(r"(?i)\b(?:here|this|these|above|below|following|(?:in )?the (?:text|sentence|section|"
+                     r"chapter)|gap|blank)\b|_{2,}|…|\.\.\."),
+}
+_WORDING = re.compile(r"(?i)\bsteh(?:t|en) (?:vor|nach|hinter|neben|zwischen)\b|\b(?:welches|welche) "
+                      r"(?:wort|zeichen|zahl|nummer) steht\b|\bcomes? (?:before|after)\b|\bwhich word\b")
+
+
+def _key_forms(answer):
+    """The key and the forms of it a stem would give it away by (a man page's name, a path's last part)."""
+    forms = {answer}
+    if re.match(r"^[\w.+-]+\(\d\w{0,3}\)$", answer):
+        forms.add(answer.rsplit("(", 1)[0])
+    if answer.startswith(("/", "~/")):
+        last = answer.rstrip("/").rsplit("/", 1)[-1]
+        if len(last) >= 3:
+            forms.add(last)
+    if answer.startswith("$") and len(answer) > 2:
+        forms.add(answer[1:])
+    return {f for f in forms if f}
+
+
+def _shares(word, words):
+    return word in words or (len(word) >= 5 and any(len(w) >= 5 and w[:5] == word[:5] for w in words))
+
+
+def stem_problems(stem, candidate, language):
+    """[(problem, detail)] of a model's stem around the fixed key: it must be a W-question ending in "?", not hold
+    the key (nor a man page's name, a path's last part), share at least two content words with the source sentence
+    (it says the sentence's content: a section number's "Welche Zahl steht vor …?" does not), be in the course's
+    language, and not point outside itself ("hier", "dies", "im Text")."""
+    from courses.language import detect_language
+    from tutor.questions.item_checks import content_words
+
+    if not stem or items.is_placeholder(stem):
+        return [(items.PLACEHOLDER if stem else items.EMPTY, stem)]
+    folded = f" {items.folded(stem)} "
+    if any(f" {items.folded(form)} " in folded for form in _key_forms(candidate.answer) if items.folded(form)):
+        return [(ANSWER_IN_STEM, stem)]
+    if items.folded(stem) in {items.folded(example) for example in EXAMPLE_STEM.values()} or any(
+            items.folded(stem) == items.folded(example[3]) for examples in STEM_EXAMPLES.values()
+            for example in examples):
+        return [(items.COPIED, "the prompt's example")]
+    if language in ("de", "en") and detect_language(stem, default=language) != language:
+        return [(WRONG_LANGUAGE, stem)]
+    if not stem.rstrip().endswith("?") or not _W_WORD.get(language, _W_WORD["en"]).search(stem):
+        return [(NOT_A_QUESTION, stem)]
+    if _WORDING.search(stem):
+        return [(ABOUT_WORDING, stem)]
+    if _POINTING_WORDS.get(language, _POINTING_WORDS["en"]).search(stem):
+        return [(POINTS_OUTSIDE, stem)]
+    answer_words = content_words(candidate.answer)
+    sentence_words = content_words(candidate.sentence) - answer_words
+    shared = {w for w in content_words(stem) - answer_words if _shares(w, sentence_words)}
+    if len(shared) < MIN_SHARED_WORDS:
+        return [(OFF_SENTENCE, f"{len(shared)} words of the sentence")]
+    return []
+
+
 # --- Checking what came back --------------------------------------------------------------------------------------
 
 ANSWER_IN_STEM, DISTRACTORS_UNUSABLE = "answer_in_stem", "distractors"
@@ -369,26 +592,29 @@ def same_sort(text, answer, sort):
     return text[:1].isupper() == answer[:1].isupper() or not text[:1].isalpha()
 
 
-def to_question(candidate, kind, item, tool_distractors=(), supported=None):
+def accepted_answers(answer):
+    """The short answers accepted for a key: the key, and a man page's bare name ("gpm" for gpm(8))."""
+    bare = answer.rsplit("(", 1)[0] if re.match(r"^[\w.+-]+\(\d\w{0,3}\)$", answer) else ""
+    return [answer, bare] if bare else [answer]
+
+
+def to_question(candidate, kind, item, tool_distractors=(), supported=None, language="de"):
     """(unsaved Question or None, [(problem, detail)], {replaced wrong options: reason}): the model's item turned into
-    a question whose key is the candidate's span, verbatim; wrong options that fail are replaced by the tool's own.
+    a question whose key is the candidate's span, verbatim, its stem checked (stem_problems); wrong options that
+    fail are replaced by the tool's own, which are all the options where the model wrote only the stem.
     supported(option, question) names why the text supports a wrong option ('' when it does not: see
     tutor.questions.item_checks.supported_by); such an option is replaced too."""
     if not isinstance(item, dict):
         return None, [(items.SCHEMA, "not an object")], {}
     stem = items.clean(item.get("stem"))
-    problems = []
-    if not stem or items.is_placeholder(stem):
-        problems.append((items.PLACEHOLDER if stem else items.EMPTY, stem))
-    elif f" {items.folded(candidate.answer)} " in f" {items.folded(stem)} ":
-        problems.append((ANSWER_IN_STEM, stem))
-    elif items.folded(stem) in {items.folded(example) for example in EXAMPLE_STEM.values()}:
-        problems.append((items.COPIED, "the prompt's example"))
-    question = Question(kind=kind, origin=Question.GENERATED, stem=stem, explanation=items.clean(item.get("explanation")))
+    problems = stem_problems(stem, candidate, language)
+    # the source sentence is the explanation: always right, and no tokens of the model's
+    question = Question(kind=kind, origin=Question.GENERATED, stem=stem,
+                        explanation=items.clean(item.get("explanation")) or candidate.sentence)
     question.source_chunk = candidate.chunk
     replaced = {}
     if kind == Question.SHORT:
-        question.accepted_answers = [candidate.answer]
+        question.accepted_answers = accepted_answers(candidate.answer)
         return question, problems, replaced
     given = item.get("distractors") if isinstance(item.get("distractors"), list) else []
     kept = []
@@ -417,6 +643,20 @@ def to_question(candidate, kind, item, tool_distractors=(), supported=None):
     question.options = kept[:where] + [candidate.answer] + kept[where:]
     question.correct_index = where
     return question, problems, replaced
+
+
+def usable_tool_options(candidate, tool_distractors, supported=None):
+    """The tool's wrong options that pass this module's checks and that the text does not support: with three of
+    them the model writes only the stem."""
+    kept = []
+    for text in tool_distractors:
+        if _distractor_problem(text, candidate, kept) is None:
+            if supported is not None:
+                question = Question(kind=Question.SINGLE, stem=candidate.sentence, options=[text])
+                if supported(text, question):
+                    continue
+            kept.append(text)
+    return kept
 
 
 def key_in_sentence(question, candidate):

@@ -157,6 +157,7 @@ class Outcome:
     def __init__(self):
         self.made, self.reasons, self.dropped_items, self.checks = [], Counter(), [], {}
         self.cost, self.rounds, self.error = item_checks.Cost(), 0, None
+        self.sentences = set()  # source sentences of answer-first questions asked about (another kind takes others)
 
     def drop(self, question, reasons, stem="", detail="", check=None):
         """Count a dropped question under its first reason (so the counts add up to the questions dropped), and keep
@@ -283,9 +284,16 @@ def _time_spent():
 def _answer_first(course, passages, kind, count, outcome, stems, language, client, policy, tries, deadline):
     """Write `count` answer-first questions of this kind (tutor.questions.answer_first): a request per candidate sentence,
     at most ROUNDS candidates per question wanted; True when the server failed and the part should stop."""
-    candidates = answer_first.answer_candidates(passages, language, limit=count * ROUNDS, course=course)
+    candidates = answer_first.answer_candidates(passages, language, course=course)
+    used = outcome.sentences
+    candidates = [c for c in candidates if c.sentence not in used] + [c for c in candidates if c.sentence in used]
+    candidates = candidates[:count * ROUNDS]
     pool = [chunk.text for chunk in passages] + passages_around(passages)
     sentences = item_checks.section_sentences(passages)
+
+    def supported(option, question):
+        return item_checks.supported_by(option, question, sentences)
+
     have = 0
     for number, candidate in enumerate(candidates):
         if have >= count:
@@ -295,9 +303,15 @@ def _answer_first(course, passages, kind, count, outcome, stems, language, clien
             return True
         outcome.rounds = max(outcome.rounds, number // max(1, count) + 1)
         tool = answer_first.distractor_candidates(candidate, pool, language, limit=12, course=course)
-        started = time.monotonic()
+        # the tool's wrong options where it has three (the model writes only the stem), the model's where not
+        stem_only = kind == Question.SHORT or len(answer_first.usable_tool_options(
+            candidate, tool, supported)) >= answer_first.DISTRACTORS
+        started, calls = time.monotonic(), 1
         try:
-            item, _cut_off = answer_first.ask(client, candidate, kind, language, examples=tool[:4])
+            if stem_only:
+                item, calls = answer_first.ask_stem(client, candidate, language)
+            else:
+                item, _cut_off = answer_first.ask(client, candidate, kind, language, examples=tool[:4])
         except InferenceUnavailable as exc:
             outcome.error = exc
             log.warning("answer-first %s: the model server failed (%s): %s", kind, exc.code, exc.reason)
@@ -307,10 +321,11 @@ def _answer_first(course, passages, kind, count, outcome, stems, language, clien
             log.warning("answer-first %s: unusable answer (%s): %s", kind, exc.code, exc.reason)
             continue
         finally:
-            outcome.cost.calls += 1
+            outcome.cost.calls += calls
             outcome.cost.seconds += time.monotonic() - started
+        used.add(candidate.sentence)
         question, problems, replaced = answer_first.to_question(
-            candidate, kind, item, tool, supported=lambda option, q: item_checks.supported_by(option, q, sentences))
+            candidate, kind, item, tool, supported=supported, language=language)
         if replaced:
             log.info("answer-first: wrong options replaced by the tool's own: %s", replaced)
         if question is not None and not problems:
