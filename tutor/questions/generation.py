@@ -287,12 +287,20 @@ def _answer_first(course, passages, kind, count, outcome, stems, language, clien
     candidates = answer_first.answer_candidates(passages, language, course=course)
     used = outcome.sentences
     candidates = [c for c in candidates if c.sentence not in used] + [c for c in candidates if c.sentence in used]
-    candidates = candidates[:count * ROUNDS]
     pool = [chunk.text for chunk in passages] + passages_around(passages)
     sentences = item_checks.section_sentences(passages)
 
     def supported(option, question):
         return item_checks.supported_by(option, question, sentences)
+
+    tools = {}
+    if kind == Question.SINGLE:  # keys with three of the tool's wrong options first: the model writes only the stem
+        for candidate in candidates[:count * ROUNDS * 3]:
+            tools[id(candidate)] = answer_first.distractor_candidates(candidate, pool, language, limit=12,
+                                                                      course=course)
+        candidates.sort(key=lambda c: len(answer_first.usable_tool_options(c, tools.get(id(c), ()), supported))
+                        < answer_first.DISTRACTORS)
+    candidates = candidates[:count * ROUNDS]
 
     have = 0
     for number, candidate in enumerate(candidates):
@@ -302,7 +310,8 @@ def _answer_first(course, passages, kind, count, outcome, stems, language, clien
             outcome.error = _time_spent()
             return True
         outcome.rounds = max(outcome.rounds, number // max(1, count) + 1)
-        tool = answer_first.distractor_candidates(candidate, pool, language, limit=12, course=course)
+        tool = tools.get(id(candidate)) or answer_first.distractor_candidates(candidate, pool, language, limit=12,
+                                                                              course=course)
         # the tool's wrong options where it has three (the model writes only the stem), the model's where not
         stem_only = kind == Question.SHORT or len(answer_first.usable_tool_options(
             candidate, tool, supported)) >= answer_first.DISTRACTORS
@@ -463,7 +472,10 @@ def _generate_part(part, started):
     if not stored and not part.questions.exists():
         # only kinds built from the text were asked for: no model wrote anything, the section offered no gap
         text_built = all(kind in Question.TEXT_BUILT_KINDS for kind in wanted)
-        return _finish(part, GenerationPart.FAILED, outcome, started, error="no_gap" if text_built else "no_valid",
+        # answer first: no sentence of the section has an answer span the tool trusts, so no model was asked
+        no_span = not text_built and not outcome.cost.calls and not outcome.dropped
+        return _finish(part, GenerationPart.FAILED, outcome, started,
+                       error="no_gap" if text_built else "no_span" if no_span else "no_valid",
                        detail=f"{outcome.dropped} dropped")
     detail = outcome.error.reason if outcome.error is not None else ""
     return _finish(part, GenerationPart.DONE, outcome, started, detail=detail)
