@@ -126,7 +126,7 @@ def test_the_stem_prompt_names_the_sort_of_key_and_shows_the_sentence_with_its_g
     candidate = answer_first.Candidate(chunk=None, sentence=sentence, answer="/proc", sort="command")
     messages = answer_first.stem_messages(candidate, "de")
     assert [m["role"] for m in messages] == ["system"] + ["user", "assistant"] * 3 + ["user"]
-    assert messages[-1]["content"].endswith("Antwort (die Lücke): /proc (ein Verzeichnis)")
+    assert "Antwort (die Lücke): /proc (ein Verzeichnis)\nDie Frage enthält „/proc“ nicht." in messages[-1]["content"]
     assert "Satz mit Lücke: Das Verzeichnis ___ enthält" in messages[-1]["content"]
     sorts = {answer: answer_first.sort_words(answer_first.Candidate(chunk=None, sentence=sentence, answer=answer,
                                                                     sort="command"), "de")

@@ -200,6 +200,18 @@ def answer_candidates(passages, language, limit=50, course=None):
     return own_candidates(passages, language, limit)
 
 
+SHORT_ANSWER_SORTS = ("command", "number")  # a noun typed as a short answer has synonyms ("Festplatte", "Swap")
+
+
+def for_kind(candidates, kind):
+    """The candidates a kind is written from: a short answer only from a command, path, option, variable, file
+    name or number (a noun key has near-synonyms a student may type: "Festplatte" for "Swap-Bereich"); multiple
+    choice from all."""
+    if kind != Question.SHORT:
+        return list(candidates)
+    return [c for c in candidates if c.sort in SHORT_ANSWER_SORTS or c.sort == "code"]
+
+
 def _from_spans(passages, language, course, limit):
     """Candidates of tutor.questions.spans, each with its passage and the sentences around it."""
     from tutor.questions import spans as text_spans
@@ -270,14 +282,14 @@ def _spread(candidates):
 
 def distractor_candidates(candidate, pool_texts, language, limit=8, course=None):
     """Wrong options the tool can offer for a candidate: with a candidate of tutor.questions.spans and its course,
-    words of the same kind from the course's vocabulary near the key (spans.distractor_candidates); else spans of
-    the same sort from `pool_texts` that its sentence does not hold, nearest in length first."""
+    only words of the same kind from the course's vocabulary near the key (spans.distractor_candidates: the gap
+    fill's, of the key's shape, group and compound head), possibly none; else spans of the same sort from
+    `pool_texts` that its sentence does not hold, nearest in length first. (Spans of the section as a fallback for
+    a course's key gave "BSD-ähnliche | GUI-Umgebung | Linux-Kernel" for "Mittel-Klick".)"""
     if course is not None and candidate.span is not None:
         from tutor.questions import spans as text_spans
 
-        found = text_spans.distractor_candidates(candidate.span, course, limit)
-        if found:
-            return found
+        return text_spans.distractor_candidates(candidate.span, course, limit)
     sentence = items.folded(candidate.sentence)
     answer = items.folded(candidate.answer)
     seen, found = {answer}, []
@@ -343,40 +355,46 @@ STEM_TOKENS = 90
 STEM_PROMPT = {
     "de": ("Du schreibst Prüfungsfragen auf Deutsch. Du bekommst einen Satz aus einem Lehrtext, denselben Satz mit "
            "einer Lücke und die Antwort, die in die Lücke gehört. Schreibe eine W-Frage auf Deutsch, die den Inhalt "
-           "des Satzes wiedergibt und deren Antwort genau das Wort der Lücke ist: ersetze die Lücke durch ein "
-           "Fragewort (Welcher Befehl …? Mit welchem Befehl …? In welchem Verzeichnis …? Welche Variable …? Wie "
-           "viele …?). Die Frage enthält die Antwort nicht, steht für sich allein (kein „hier“, „dies“, „im Text“) "
-           "und endet mit einem Fragezeichen. Antworte nur mit JSON."),
+           "des Satzes wiedergibt und deren Antwort genau das Wort der Lücke ist: ersetze die Lücke (mit dem Wort "
+           "davor, das sagt, was sie ist: „der Befehl ___“, „das Verzeichnis ___“) durch ein Fragewort in "
+           "demselben Fall (Welches Verzeichnis …? Mit welchem Befehl …? Welche Variable …?), stelle es an den "
+           "Anfang und behalte alles andere des Satzes. Die Frage enthält die Antwort nicht, steht für sich allein "
+           "(kein „hier“, „dies“, „im Text“) und endet mit einem Fragezeichen. Antworte nur mit JSON."),
     "en": ("You write exam questions in English. You get a sentence of a course text, the same sentence with a gap "
            "and the answer that belongs in the gap. Write a wh-question in English that says the sentence's content "
-           "and whose answer is exactly the gap's word: replace the gap by a question word (Which command …? In "
-           "which directory …? Which variable …? How many …?). The question does not contain the answer, stands on "
-           "its own (no \"here\", \"this\", \"in the text\") and ends with a question mark. Answer with JSON only."),
+           "and whose answer is exactly the gap's word: replace the gap (with the word before it that says what it "
+           "is: \"the command ___\", \"the directory ___\") by a question word (Which directory …? With which "
+           "command …? Which variable …?), put it first and keep the rest of the sentence. The question does not "
+           "contain the answer, stands on its own (no \"here\", \"this\", \"in the text\") and ends with a question "
+           "mark. Answer with JSON only."),
 }
 STEM_TASK = {
-    "de": "Satz: {sentence}\nSatz mit Lücke: {gapped}\nAntwort (die Lücke): {answer} ({sort})",
-    "en": "Sentence: {sentence}\nSentence with a gap: {gapped}\nAnswer (the gap): {answer} ({sort})",
+    "de": ("Satz: {sentence}\nSatz mit Lücke: {gapped}\nAntwort (die Lücke): {answer} ({sort})\n"
+           "Die Frage enthält „{answer}“ nicht."),
+    "en": ("Sentence: {sentence}\nSentence with a gap: {gapped}\nAnswer (the gap): {answer} ({sort})\n"
+           "The question does not contain \"{answer}\"."),
 }
-STEM_EXAMPLES = {  # (sentence, answer, sort, stem)
+STEM_EXAMPLES = {  # (sentence, answer, sort, stem): a gap after a preposition, a subject, an object
     "de": [("Mit dem Befehl pdflatex(1) übersetzt man eine LaTeX-Datei in ein PDF-Dokument.", "pdflatex(1)",
             "ein Befehl", "Mit welchem Befehl übersetzt man eine LaTeX-Datei in ein PDF-Dokument?"),
-           ("Python sucht seine Module in den Verzeichnissen, die die Umgebungsvariable $PYTHONPATH nennt.",
+           ("Das Verzeichnis \"/srv/www\" enthält auf vielen Webservern die ausgelieferten Seiten.", "/srv/www",
+            "ein Verzeichnis", "Welches Verzeichnis enthält auf vielen Webservern die ausgelieferten Seiten?"),
+           ("Um seine Module zu finden, liest der Python-Interpreter die Umgebungsvariable $PYTHONPATH aus.",
             "$PYTHONPATH", "eine Umgebungsvariable",
-            "Welche Umgebungsvariable nennt die Verzeichnisse, in denen Python seine Module sucht?"),
-           ("Die Einstellungen des Webservers nginx stehen im Verzeichnis /etc/nginx/.", "/etc/nginx/",
-            "ein Verzeichnis", "In welchem Verzeichnis stehen die Einstellungen des Webservers nginx?")],
-    "en": [("The command pdflatex(1) turns a LaTeX file into a PDF document.", "pdflatex(1)", "a command",
-            "Which command turns a LaTeX file into a PDF document?"),
-           ("Python looks for its modules in the directories that the environment variable $PYTHONPATH names.",
+            "Welche Umgebungsvariable liest der Python-Interpreter aus, um seine Module zu finden?")],
+    "en": [("With the command pdflatex(1) one turns a LaTeX file into a PDF document.", "pdflatex(1)",
+            "a command", "With which command does one turn a LaTeX file into a PDF document?"),
+           ("The directory \"/srv/www\" holds the pages served on many web servers.", "/srv/www", "a directory",
+            "Which directory holds the pages served on many web servers?"),
+           ("To find its modules, the Python interpreter reads the environment variable $PYTHONPATH.",
             "$PYTHONPATH", "an environment variable",
-            "Which environment variable names the directories in which Python looks for its modules?"),
-           ("The settings of the web server nginx are in the directory /etc/nginx/.", "/etc/nginx/", "a directory",
-            "In which directory are the settings of the web server nginx?")],
+            "Which environment variable does the Python interpreter read to find its modules?")],
 }
 STEM_RETRY = {
     "de": "Deine Frage „{stem}“ taugt nicht: {reason}. Schreibe eine neue Frage zu demselben Satz.",
     "en": "Your question \"{stem}\" does not do: {reason}. Write a new question about the same sentence.",
 }
+RETRY_TEMPERATURE = 0.7  # at the first request's low temperature the model wrote the same refused stem again
 GAP = "___"
 
 
@@ -458,8 +476,8 @@ def ask_stem(client, candidate, language, tries=2):
     item, retry = None, None
     for number in range(tries):
         messages = stem_messages(candidate, language, retry)
-        item, _cut_off = client.chat_json(messages, stem_schema(), max_tokens=STEM_TOKENS, temperature=0.1,
-                                          kind=BATCH)
+        item, _cut_off = client.chat_json(messages, stem_schema(), max_tokens=STEM_TOKENS,
+                                          temperature=RETRY_TEMPERATURE if retry else 0.1, kind=BATCH)
         stem = items.clean(item.get("stem")) if isinstance(item, dict) else ""
         problems = stem_problems(stem, candidate, language)
         if not problems:

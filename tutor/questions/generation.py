@@ -284,7 +284,7 @@ def _time_spent():
 def _answer_first(course, passages, kind, count, outcome, stems, language, client, policy, tries, deadline):
     """Write `count` answer-first questions of this kind (tutor.questions.answer_first): a request per candidate sentence,
     at most ROUNDS candidates per question wanted; True when the server failed and the part should stop."""
-    candidates = answer_first.answer_candidates(passages, language, course=course)
+    candidates = answer_first.for_kind(answer_first.answer_candidates(passages, language, course=course), kind)
     used = outcome.sentences
     candidates = [c for c in candidates if c.sentence not in used] + [c for c in candidates if c.sentence in used]
     pool = [chunk.text for chunk in passages] + passages_around(passages)
