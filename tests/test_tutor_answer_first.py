@@ -22,7 +22,20 @@ PROSE_TEXT = """# Über diesen Kurs
 Die Kapitel bauen aufeinander auf und sollten deshalb in der gegebenen Reihenfolge gelesen werden. Wer schon
 Erfahrung mitbringt, kann die ersten Abschnitte auch nur überfliegen und später zu ihnen zurückkehren.
 """
-COURSE_TEXTS = [("systemstart.md", INIT_TEXT), ("kurs.md", PROSE_TEXT)]
+FILES_TEXT = """# Wichtige Dateien
+
+## Die Quellen der Pakete
+
+Die Paketquellen für APT stehen auf einem Debian-System in der Datei /etc/apt/sources.list und werden von apt
+update gelesen.
+
+## Weitere Dateien des Systems
+
+Die Einhängepunkte aller Dateisysteme beim Systemstart stehen in der Datei /etc/fstab. Die Namen bekannter Rechner
+im lokalen Netz stehen in der Datei /etc/hosts. Die Konten aller Benutzer stehen in der Datei /etc/passwd. Die
+Gruppen der Benutzer stehen in der Datei /etc/group. Der Name des Rechners steht in der Datei /etc/hostname.
+"""
+COURSE_TEXTS = [("systemstart.md", INIT_TEXT), ("kurs.md", PROSE_TEXT), ("dateien.md", FILES_TEXT)]
 
 
 class Passage:
@@ -121,6 +134,15 @@ def test_the_stem_must_be_a_question_in_the_course_s_language_about_the_sentence
     assert problems == [] and question.accepted_answers == ["gpm(8)", "gpm"] and question.explanation == sentence
 
 
+def test_a_short_answer_is_asked_only_about_code_and_numbers():
+    """A noun typed as a short answer has near-synonyms ("Festplatte", "Swap-Bereich"): short answers take commands,
+    paths, options, variables, file names and numbers; multiple choice takes every key."""
+    found = [answer_first.Candidate(chunk=None, sentence="s", answer=a, sort=sort) for a, sort in (
+        ("Festplatte", "term"), ("/run", "command"), ("1", "number"), ("GRUB", "name"), ("/etc/fstab", "code"))]
+    assert [c.answer for c in answer_first.for_kind(found, Question.SHORT)] == ["/run", "1", "/etc/fstab"]
+    assert answer_first.for_kind(found, Question.SINGLE) == found
+
+
 def test_the_stem_prompt_names_the_sort_of_key_and_shows_the_sentence_with_its_gap():
     sentence = "Das Verzeichnis /proc enthält für jeden Prozess ein Unterverzeichnis, benannt nach seiner PID."
     candidate = answer_first.Candidate(chunk=None, sentence=sentence, answer="/proc", sort="command")
@@ -187,8 +209,8 @@ def test_answer_first_items_keep_their_key_verbatim_and_come_out_usable(celery_w
     assert TutorConfig.for_course(course).question_method == TutorConfig.ANSWER_FIRST  # the default
     model = AnswerFirstModel(bad_stem=True)
     stub_llm.reply = model
-    section = Section.objects.get(document__course=course, title="Der Init-Prozess")
-    # the init section holds one sentence that stands alone with a key span (tutor.questions.spans' rules)
+    section = Section.objects.get(document__course=course, title="Die Quellen der Pakete")
+    # one sentence that stands alone with a key of a known shape (a path), and other paths in the course
     response = client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 1,
                                                           "kind": [Question.SINGLE]}, headers=session_headers(token))
     assert response.status_code == 302, response.content[:300]
@@ -213,6 +235,9 @@ def test_answer_first_items_keep_their_key_verbatim_and_come_out_usable(celery_w
     first, second = model.stem_prompts  # one stem per request; the refused one asked again once, with the reason
     assert second[-2]["content"] == json.dumps({"stem": "Welche Zahl steht vor dem Satz?"})
     assert "nach dem Wortlaut" in second[-1]["content"] and first[-1]["content"] == second[-3]["content"]
+    temperatures = [r["body"]["temperature"] for r in stub_llm.requests
+                    if set(r["body"]["response_format"]["schema"]["properties"]) == {"stem"}]
+    assert temperatures == [0.1, answer_first.RETRY_TEMPERATURE]  # the same low temperature wrote the same stem
     prompt = "".join(m["content"] for m in first)
     assert len(prompt) < 2600 and "Antwort (die Lücke): " in prompt  # a short prompt: the sentence, its gap, the
     # key, three worked examples
