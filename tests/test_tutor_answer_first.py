@@ -148,8 +148,9 @@ def test_the_stem_prompt_names_the_sort_of_key_and_shows_the_sentence_with_its_g
     candidate = answer_first.Candidate(chunk=None, sentence=sentence, answer="/proc", sort="command")
     messages = answer_first.stem_messages(candidate, "de")
     assert [m["role"] for m in messages] == ["system"] + ["user", "assistant"] * 3 + ["user"]
-    assert "Antwort (die Lücke): /proc (ein Verzeichnis)\nDie Frage enthält „/proc“ nicht." in messages[-1]["content"]
-    assert "Satz mit Lücke: Das Verzeichnis ___ enthält" in messages[-1]["content"]
+    assert messages[-1]["content"].startswith("Satz mit Lücke: Das Verzeichnis ___ enthält")
+    assert messages[-1]["content"].endswith("In der Lücke steht ein Verzeichnis.")
+    assert "/proc" not in messages[-1]["content"]  # the key is not shown: a model shown it wrote it into the stem
     sorts = {answer: answer_first.sort_words(answer_first.Candidate(chunk=None, sentence=sentence, answer=answer,
                                                                     sort="command"), "de")
              for answer in ("mount(8)", "mbox(5)", "/dev/ttyS0", "/etc/fstab", "$PATH", "multi-user.target", "--all")}
@@ -166,21 +167,22 @@ class AnswerFirstModel:
     wording, when `bad_stem`); asked for wrong options too, three, of which `bad` are unusable (the key itself, a
     word of the sentence). Answers the test student rightly with the passage, wrongly without it."""
 
-    def __init__(self, bad=True, bad_stem=False):
+    def __init__(self, bad=True, bad_stem=False, texts=()):
         self.bad, self.bad_stem, self.keys, self.prompts, self.stem_prompts = bad, bad_stem, {}, [], []
+        self.texts, self.gaps = flat(" ".join(texts)), {}
 
     def __call__(self, body):
         properties = ((body.get("response_format") or {}).get("schema") or {}).get("properties", {})
         prompt = body["messages"][-1]["content"]
-        if set(properties) == {"stem"}:
+        if set(properties) == {"stem"}:  # shown the gapped sentence only, not the key
             self.stem_prompts.append(body["messages"])
-            task = next(m["content"] for m in reversed(body["messages"]) if m["content"].startswith("Satz: "))
-            answer = re.search(r"^Antwort \(die Lücke\): (.+) \(", task, re.M).group(1)
-            sentence = re.search(r"^Satz: (.+)$", task, re.M).group(1)
+            task = next(m["content"] for m in reversed(body["messages"])
+                        if m["content"].startswith("Satz mit Lücke: "))
+            gapped = re.search(r"^Satz mit Lücke: (.+)$", task, re.M).group(1)
             if self.bad_stem and len(self.stem_prompts) == 1:
                 return json.dumps({"stem": "Welche Zahl steht vor dem Satz?"})
-            stem = "Welche Angabe gilt: " + " ".join(sentence.replace(answer, " ").split()).rstrip(".") + "?"
-            self.keys[stem] = answer
+            stem = "Welche Angabe gilt: " + " ".join(gapped.replace("___", " ").split()).rstrip(".") + "?"
+            self.gaps[stem] = gapped
             return json.dumps({"stem": stem})
         if "distractors" in properties:
             self.prompts.append(prompt)
@@ -195,7 +197,8 @@ class AnswerFirstModel:
         if "answer" in properties:
             stem = next(line.split(": ", 1)[1] for line in prompt.splitlines() if line.startswith("Frage: "))
             options = dict(line.split(") ", 1) for line in prompt.splitlines() if line[1:3] == ") ")
-            right = [letter for letter, text in options.items() if text == self.keys.get(stem)]
+            right = [letter for letter, text in options.items() if text == self.keys.get(stem) or stem in self.gaps
+                     and self.gaps[stem].replace("___", text) in self.texts]  # the option that fills the gap
             other = [letter for letter in options if letter not in right]
             return json.dumps({"answer": right[0] if "<passage>" in prompt else other[0]})
         return json.dumps({name: "x" for name in properties})
@@ -207,7 +210,7 @@ def test_answer_first_items_keep_their_key_verbatim_and_come_out_usable(celery_w
     _, token = make_member(course, Membership.INSTRUCTOR)
     point_tutor_at(course, stub_llm.url)
     assert TutorConfig.for_course(course).question_method == TutorConfig.ANSWER_FIRST  # the default
-    model = AnswerFirstModel(bad_stem=True)
+    model = AnswerFirstModel(bad_stem=True, texts=[text for _name, text in COURSE_TEXTS])
     stub_llm.reply = model
     section = Section.objects.get(document__course=course, title="Die Quellen der Pakete")
     # one sentence that stands alone with a key of a known shape (a path), and other paths in the course
@@ -228,7 +231,7 @@ def test_answer_first_items_keep_their_key_verbatim_and_come_out_usable(celery_w
         assert {c["check"]: c["ok"] for c in question.checks}["test_student"] is True
         # the model wrote only the stem (its second, after the first asked about the wording); the wrong options
         # are the tool's, none of them in the source sentence
-        assert question.stem.startswith("Welche Angabe gilt: ") and model.keys[question.stem] == key
+        assert question.stem.startswith("Welche Angabe gilt: ") and key not in "".join(map(str, model.stem_prompts))
         assert not {"Quark", "42"} & set(question.options)
         assert all(items.folded(o) not in items.folded(question.explanation) for o in question.options if o != key)
     assert not [r for r in stub_llm.requests if "distractors" in json.dumps(r["body"].get("response_format"))]
@@ -239,8 +242,8 @@ def test_answer_first_items_keep_their_key_verbatim_and_come_out_usable(celery_w
                     if set(r["body"]["response_format"]["schema"]["properties"]) == {"stem"}]
     assert temperatures == [0.1, answer_first.RETRY_TEMPERATURE]  # the same low temperature wrote the same stem
     prompt = "".join(m["content"] for m in first)
-    assert len(prompt) < 2600 and "Antwort (die Lücke): " in prompt  # a short prompt: the sentence, its gap, the
-    # key, three worked examples
+    assert len(prompt) < 2000 and "In der Lücke steht eine Datei." in prompt  # a short prompt: the gapped
+    # sentence, the sort of its key, three worked examples
     assert part.model_calls >= 2
 
 

@@ -203,6 +203,12 @@ def answer_candidates(passages, language, limit=50, course=None):
 SHORT_ANSWER_SORTS = ("command", "number")  # a noun typed as a short answer has synonyms ("Festplatte", "Swap")
 
 
+# Wrong options written by the model where the tool has none (the older path, ask()): Qwen2.5-Coder-1.5B's were
+# junk in both review runs ("Datei | System" for "Einbinden"; "Ausführung | Beispielen" for "Bootloader"), so a
+# course's key makes a multiple-choice item only with three of the tool's wrong options (as the gap fill).
+MODEL_DISTRACTORS = False
+
+
 def for_kind(candidates, kind):
     """The candidates a kind is written from: a short answer only from a command, path, option, variable, file
     name or number (a noun key has near-synonyms a student may type: "Festplatte" for "Swap-Bereich"); multiple
@@ -353,26 +359,23 @@ def ask(client, candidate, kind, language, examples=(), prompt_tokens=None):
 
 STEM_TOKENS = 90
 STEM_PROMPT = {
-    "de": ("Du schreibst Prüfungsfragen auf Deutsch. Du bekommst einen Satz aus einem Lehrtext, denselben Satz mit "
-           "einer Lücke und die Antwort, die in die Lücke gehört. Schreibe eine W-Frage auf Deutsch, die den Inhalt "
-           "des Satzes wiedergibt und deren Antwort genau das Wort der Lücke ist: ersetze die Lücke (mit dem Wort "
+    "de": ("Du schreibst Prüfungsfragen auf Deutsch. Du bekommst einen Satz aus einem Lehrtext mit einer Lücke und "
+           "was in der Lücke steht. Schreibe eine W-Frage auf Deutsch, die den Inhalt des Satzes wiedergibt und "
+           "nach dem Wort der Lücke fragt: ersetze die Lücke (mit dem Wort "
            "davor, das sagt, was sie ist: „der Befehl ___“, „das Verzeichnis ___“) durch ein Fragewort in "
            "demselben Fall (Welches Verzeichnis …? Mit welchem Befehl …? Welche Variable …?), stelle es an den "
-           "Anfang und behalte alles andere des Satzes. Die Frage enthält die Antwort nicht, steht für sich allein "
-           "(kein „hier“, „dies“, „im Text“) und endet mit einem Fragezeichen. Antworte nur mit JSON."),
-    "en": ("You write exam questions in English. You get a sentence of a course text, the same sentence with a gap "
-           "and the answer that belongs in the gap. Write a wh-question in English that says the sentence's content "
-           "and whose answer is exactly the gap's word: replace the gap (with the word before it that says what it "
+           "Anfang und behalte alles andere des Satzes. Die Frage steht für sich allein (kein „hier“, „dies“, "
+           "„im Text“) und endet mit einem Fragezeichen. Antworte nur mit JSON."),
+    "en": ("You write exam questions in English. You get a sentence of a course text with a gap and what stands in "
+           "the gap. Write a wh-question in English that says the sentence's content and asks for the gap's word: "
+           "replace the gap (with the word before it that says what it "
            "is: \"the command ___\", \"the directory ___\") by a question word (Which directory …? With which "
-           "command …? Which variable …?), put it first and keep the rest of the sentence. The question does not "
-           "contain the answer, stands on its own (no \"here\", \"this\", \"in the text\") and ends with a question "
-           "mark. Answer with JSON only."),
+           "command …? Which variable …?), put it first and keep the rest of the sentence. The question stands on "
+           "its own (no \"here\", \"this\", \"in the text\") and ends with a question mark. Answer with JSON only."),
 }
-STEM_TASK = {
-    "de": ("Satz: {sentence}\nSatz mit Lücke: {gapped}\nAntwort (die Lücke): {answer} ({sort})\n"
-           "Die Frage enthält „{answer}“ nicht."),
-    "en": ("Sentence: {sentence}\nSentence with a gap: {gapped}\nAnswer (the gap): {answer} ({sort})\n"
-           "The question does not contain \"{answer}\"."),
+STEM_TASK = {  # the key itself is not shown: a model that sees it copies it into the stem (run 2 of the review)
+    "de": "Satz mit Lücke: {gapped}\nIn der Lücke steht {sort}.",
+    "en": "Sentence with a gap: {gapped}\nIn the gap stands {sort}.",
 }
 STEM_EXAMPLES = {  # (sentence, answer, sort, stem): a gap after a preposition, a subject, an object
     "de": [("Mit dem Befehl pdflatex(1) übersetzt man eine LaTeX-Datei in ein PDF-Dokument.", "pdflatex(1)",
@@ -453,15 +456,15 @@ def gapped(candidate):
 
 
 def stem_messages(candidate, language, retry=None):
-    """The messages asking for the stem alone: the instruction, the worked examples as turns, the sentence, the
-    gapped sentence and the key with its sort; on a retry, the refused stem and why."""
+    """The messages asking for the stem alone: the instruction, the worked examples as turns, the gapped sentence
+    and the sort of its key (not the key: shown it, the model wrote it into the stem); on a retry, the refused stem
+    and why."""
     messages = [{"role": "system", "content": STEM_PROMPT[language]}]
     for sentence, answer, sort, stem in STEM_EXAMPLES[language]:
         messages.append({"role": "user", "content": STEM_TASK[language].format(
-            sentence=sentence, gapped=sentence.replace(answer, GAP, 1), answer=answer, sort=sort)})
+            gapped=sentence.replace(answer, GAP, 1), sort=sort)})
         messages.append({"role": "assistant", "content": json.dumps({"stem": stem}, ensure_ascii=False)})
-    task = STEM_TASK[language].format(sentence=defuse(candidate.sentence), gapped=defuse(gapped(candidate)),
-                                      answer=defuse(candidate.answer), sort=sort_words(candidate, language))
+    task = STEM_TASK[language].format(gapped=defuse(gapped(candidate)), sort=sort_words(candidate, language))
     messages.append({"role": "user", "content": task})
     if retry is not None:
         stem, reason = retry

@@ -286,7 +286,7 @@ def _answer_first(course, passages, kind, count, outcome, stems, language, clien
     at most ROUNDS candidates per question wanted; True when the server failed and the part should stop."""
     candidates = answer_first.for_kind(answer_first.answer_candidates(passages, language, course=course), kind)
     used = outcome.sentences
-    candidates = [c for c in candidates if c.sentence not in used] + [c for c in candidates if c.sentence in used]
+    candidates = [c for c in candidates if c.sentence not in used]  # the same sentence again wrote the same stem
     pool = [chunk.text for chunk in passages] + passages_around(passages)
     sentences = item_checks.section_sentences(passages)
 
@@ -300,6 +300,9 @@ def _answer_first(course, passages, kind, count, outcome, stems, language, clien
                                                                       course=course)
         candidates.sort(key=lambda c: len(answer_first.usable_tool_options(c, tools.get(id(c), ()), supported))
                         < answer_first.DISTRACTORS)
+        if not answer_first.MODEL_DISTRACTORS:
+            candidates = [c for c in candidates if len(answer_first.usable_tool_options(
+                c, tools.get(id(c), ()), supported)) >= answer_first.DISTRACTORS]
     candidates = candidates[:count * ROUNDS]
 
     have = 0
