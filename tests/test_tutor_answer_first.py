@@ -134,6 +134,29 @@ def test_the_stem_must_be_a_question_in_the_course_s_language_about_the_sentence
     assert problems == [] and question.accepted_answers == ["gpm(8)", "gpm"] and question.explanation == sentence
 
 
+def test_the_question_phrase_is_made_from_the_words_before_the_gap():
+    """The tool says how the question begins (the model mangled the German when it had to find it): the article or
+    preposition and the noun before the gap, turned into "welch-"; a bare gap takes the sort's noun, accusative
+    where someone else is the subject."""
+    cases = {
+        ("Die Paketquellen stehen auf einem Debian-System in der Datei /etc/apt/sources.list.",
+         "/etc/apt/sources.list"): "In welcher Datei",
+        ('Das Verzeichnis "/run" wird im frühen Stadium des Boot-Prozesses als tmpfs eingebunden.', "/run"):
+            "Welches Verzeichnis",
+        ("Wenn Sie wissen möchten, wie der Verzeichnisbaum und die Gerätedateien verknüpft sind, führen Sie mount(8) "
+         "ohne Argumente aus.", "mount(8)"): "Welchen Befehl",
+        ("Auf aktuellen Linux-Kernel kann mount(8) mit bestimmten Optionen Teile des Verzeichnisbaums an anderer "
+         "Stelle anknüpfen.", "mount(8)"): "Welcher Befehl",
+        ('Sie können Modembefehle an den entsprechenden seriellen Port "/dev/ttyS0" schicken.', "/dev/ttyS0"):
+            "An welchen entsprechenden seriellen Port",
+    }
+    for (sentence, answer), phrase in cases.items():
+        candidate = answer_first.Candidate(chunk=None, sentence=sentence, answer=answer, sort="command")
+        assert answer_first.w_phrase(candidate, "de") == phrase, sentence
+        assert answer_first.stem_messages(candidate, "de")[-1]["content"].endswith(f"Beginne die Frage mit „{phrase}“.")
+    assert answer_first.w_phrase(candidate, "en") == ""
+
+
 def test_a_short_answer_is_asked_only_about_code_and_numbers():
     """A noun typed as a short answer has near-synonyms ("Festplatte", "Swap-Bereich"): short answers take commands,
     paths, options, variables, file names and numbers; multiple choice takes every key."""
@@ -149,7 +172,7 @@ def test_the_stem_prompt_names_the_sort_of_key_and_shows_the_sentence_with_its_g
     messages = answer_first.stem_messages(candidate, "de")
     assert [m["role"] for m in messages] == ["system"] + ["user", "assistant"] * 3 + ["user"]
     assert messages[-1]["content"].startswith("Satz mit Lücke: Das Verzeichnis ___ enthält")
-    assert messages[-1]["content"].endswith("In der Lücke steht ein Verzeichnis.")
+    assert messages[-1]["content"].endswith("In der Lücke steht ein Verzeichnis. Beginne die Frage mit „Welches Verzeichnis“.")
     assert "/proc" not in messages[-1]["content"]  # the key is not shown: a model shown it wrote it into the stem
     sorts = {answer: answer_first.sort_words(answer_first.Candidate(chunk=None, sentence=sentence, answer=answer,
                                                                     sort="command"), "de")

@@ -374,9 +374,10 @@ STEM_PROMPT = {
            "its own (no \"here\", \"this\", \"in the text\") and ends with a question mark. Answer with JSON only."),
 }
 STEM_TASK = {  # the key itself is not shown: a model that sees it copies it into the stem (run 2 of the review)
-    "de": "Satz mit Lücke: {gapped}\nIn der Lücke steht {sort}.",
-    "en": "Sentence with a gap: {gapped}\nIn the gap stands {sort}.",
+    "de": "Satz mit Lücke: {gapped}\nIn der Lücke steht {sort}.{start}",
+    "en": "Sentence with a gap: {gapped}\nIn the gap stands {sort}.{start}",
 }
+STEM_START = {"de": " Beginne die Frage mit „{phrase}“.", "en": " Begin the question with \"{phrase}\"."}
 STEM_EXAMPLES = {  # (sentence, answer, sort, stem): a gap after a preposition, a subject, an object
     "de": [("Mit dem Befehl pdflatex(1) übersetzt man eine LaTeX-Datei in ein PDF-Dokument.", "pdflatex(1)",
             "ein Befehl", "Mit welchem Befehl übersetzt man eine LaTeX-Datei in ein PDF-Dokument?"),
@@ -447,6 +448,60 @@ def sort_words(candidate, language):
     return "ein Programm" if de else "a program"
 
 
+_W_ARTICLE = {"der": "welcher", "die": "welche", "das": "welches", "den": "welchen", "dem": "welchem",
+              "des": "welches", "ein": "welcher", "eine": "welche", "einen": "welchen", "einem": "welchem",
+              "einer": "welcher"}
+_W_CONTRACTED = {"im": "in welchem", "am": "an welchem", "zum": "zu welchem", "zur": "zu welcher",
+                 "vom": "von welchem", "beim": "bei welchem", "ins": "in welches"}
+_PREPOSITIONS = set("""mit in an auf aus bei von zu für über unter durch nach vor hinter neben zwischen gegen ohne um
+mittels via""".split())
+# the question word of a bare gap ("führen Sie ___ aus"): the sort's noun and its gender (der/die/das)
+_SORT_NOUN = {"ein Befehl": ("Befehl", "m"), "ein Programm": ("Programm", "n"), "ein Verzeichnis": ("Verzeichnis", "n"),
+              "eine Datei": ("Datei", "f"), "eine Gerätedatei": ("Gerätedatei", "f"), "ein Pfad": ("Pfad", "m"),
+              "eine Umgebungsvariable": ("Umgebungsvariable", "f"), "eine Variable": ("Variable", "f"),
+              "eine Option": ("Option", "f"), "ein Dateiname": ("Dateiname", "m"), "eine Zahl": ("Zahl", "f"),
+              "eine Handbuchseite": ("Handbuchseite", "f"), "ein systemd-Target": ("Target", "n"),
+              "eine systemd-Unit": ("Unit", "f"), "ein Begriff": ("Begriff", "m"), "ein Name": ("Name", "m"),
+              "ein Gebietsschema (Locale)": ("Gebietsschema", "n")}
+_SUBJECTS = {"sie", "man", "wir", "ich", "du", "er", "es"}
+
+
+def w_phrase(candidate, language):
+    """The German question phrase that replaces the gap with the words before it that say what it is ("in der
+    Datei ___": "In welcher Datei"; "Das Verzeichnis ___": "Welches Verzeichnis"; a bare "führen Sie ___ aus":
+    "Welchen Befehl"), or '' where the sentence does not say (and in English)."""
+    if language != "de":
+        return ""
+    text = gapped(candidate)
+    before = text.split(GAP, 1)[0].rstrip(" \"„“'(")
+    words = re.findall(r"[\wäöüßÄÖÜ()./$-]+", before)
+    tail = []
+    for word in reversed(words[-6:]):
+        tail.insert(0, word)
+        low = word.casefold()
+        if low in _W_ARTICLE or low in _W_CONTRACTED:
+            preposition = ""
+            index = len(words) - len(tail) - 1
+            if low in _W_ARTICLE and index >= 0 and words[index].casefold() in _PREPOSITIONS:
+                preposition = words[index].casefold() + " "
+            head = (_W_CONTRACTED.get(low) or preposition + _W_ARTICLE[low])
+            rest = tail[1:]
+            if not rest or not rest[-1][:1].isupper() or any(not re.fullmatch(r"[\wäöüßÄÖÜ-]+", w) for w in rest):
+                break  # no noun right before the gap ("der ___"): the bare gap's rule below
+            phrase = " ".join([head, *rest])
+            return phrase[:1].upper() + phrase[1:]
+        if not (word[:1].isupper() or re.fullmatch(r"[a-zäöüß]+(?:e|en|er|es|em)", word)):
+            break  # only adjectives and the noun between the article and the gap
+    noun = _SORT_NOUN.get(sort_words(candidate, language))
+    if noun is None:
+        return ""
+    name, gender = noun
+    around = {w.casefold() for w in re.findall(r"\w+", text.replace(GAP, " "))}
+    accusative = bool(around & _SUBJECTS)  # someone else is the subject: the gap is an object
+    word = {"m": "Welchen" if accusative else "Welcher", "f": "Welche", "n": "Welches"}[gender]
+    return f"{word} {name}"
+
+
 def gapped(candidate):
     """The candidate's sentence with its key blanked."""
     span = candidate.span
@@ -461,10 +516,15 @@ def stem_messages(candidate, language, retry=None):
     and why."""
     messages = [{"role": "system", "content": STEM_PROMPT[language]}]
     for sentence, answer, sort, stem in STEM_EXAMPLES[language]:
+        phrase = stem.split(" ", 3)
+        phrase = " ".join(phrase[:3] if phrase[0] in ("Mit", "In", "With") else phrase[:2])
         messages.append({"role": "user", "content": STEM_TASK[language].format(
-            gapped=sentence.replace(answer, GAP, 1), sort=sort)})
+            gapped=sentence.replace(answer, GAP, 1), sort=sort,
+            start=STEM_START[language].format(phrase=phrase) if language == "de" else "")})
         messages.append({"role": "assistant", "content": json.dumps({"stem": stem}, ensure_ascii=False)})
-    task = STEM_TASK[language].format(gapped=defuse(gapped(candidate)), sort=sort_words(candidate, language))
+    phrase = w_phrase(candidate, language)
+    task = STEM_TASK[language].format(gapped=defuse(gapped(candidate)), sort=sort_words(candidate, language),
+                                      start=STEM_START[language].format(phrase=phrase) if phrase else "")
     messages.append({"role": "user", "content": task})
     if retry is not None:
         stem, reason = retry
