@@ -150,8 +150,10 @@ def test_the_question_phrase_is_made_from_the_words_before_the_gap():
         ('Sie können Modembefehle an den entsprechenden seriellen Port "/dev/ttyS0" schicken.', "/dev/ttyS0"):
             "An welchen entsprechenden seriellen Port",
     }
+    cases[("Das Bewegen des Cursors findet meist im NORMAL-Modus statt.", "NORMAL-Modus")] = "In welchem Modus"
     for (sentence, answer), phrase in cases.items():
-        candidate = answer_first.Candidate(chunk=None, sentence=sentence, answer=answer, sort="command")
+        candidate = answer_first.Candidate(chunk=None, sentence=sentence, answer=answer,
+                                           sort="term" if answer[:1].isupper() else "command")
         assert answer_first.w_phrase(candidate, "de") == phrase, sentence
         assert answer_first.stem_messages(candidate, "de")[-1]["content"].endswith(f"Beginne die Frage mit „{phrase}“.")
     assert answer_first.w_phrase(candidate, "en") == ""

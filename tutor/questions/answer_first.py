@@ -486,6 +486,8 @@ def w_phrase(candidate, language):
                 preposition = words[index].casefold() + " "
             head = (_W_CONTRACTED.get(low) or preposition + _W_ARTICLE[low])
             rest = tail[1:]
+            if not rest and "-" in candidate.answer and candidate.answer.rsplit("-", 1)[-1][:1].isupper():
+                rest = [candidate.answer.rsplit("-", 1)[-1]]  # "im ___" for NORMAL-Modus: "In welchem Modus"
             if not rest or not rest[-1][:1].isupper() or any(not re.fullmatch(r"[\wäöüßÄÖÜ-]+", w) for w in rest):
                 break  # no noun right before the gap ("der ___"): the bare gap's rule below
             phrase = " ".join([head, *rest])
