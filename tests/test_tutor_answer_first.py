@@ -129,6 +129,8 @@ def test_the_stem_must_be_a_question_in_the_course_s_language_about_the_sentence
         assert [c for c, _detail in answer_first.stem_problems(stem, candidate, "de")] == [code], stem
     copied = answer_first.STEM_EXAMPLES["de"][0][3]
     assert [c for c, _d in answer_first.stem_problems(copied, candidate, "de")] == [items.COPIED]
+    smollm2 = "Welchen Befehl liest der Python-Interpreter aus, um eine Maus in Linux-Konsolen zu verwenden?"
+    assert [c for c, _d in answer_first.stem_problems(smollm2, candidate, "de")] == [items.COPIED]
     # a man page's key is accepted typed with or without its section; the explanation is the source sentence
     question, problems, _replaced = answer_first.to_question(candidate, Question.SHORT, {"stem": good})
     assert problems == [] and question.accepted_answers == ["gpm(8)", "gpm"] and question.explanation == sentence

@@ -394,6 +394,10 @@ STEM_EXAMPLES = {  # (sentence, answer, sort, stem): a gap after a preposition, 
             "$PYTHONPATH", "an environment variable",
             "Which environment variable does the Python interpreter read to find its modules?")],
 }
+# words only the worked examples use: a stem holding one that its sentence lacks copied an example (SmolLM2:
+# "Welchen Befehl liest der Python-Interpreter aus, um eine Maus zu können?")
+EXAMPLE_ONLY_WORDS = frozenset("""pdflatex latex pdf dokument webservern webserver webservers ausgelieferten seiten
+python interpreter module modules srv www pythonpath""".split())
 STEM_RETRY = {
     "de": "Deine Frage „{stem}“ taugt nicht: {reason}. Schreibe eine neue Frage zu demselben Satz.",
     "en": "Your question \"{stem}\" does not do: {reason}. Write a new question about the same sentence.",
@@ -621,6 +625,9 @@ def stem_problems(stem, candidate, language):
             items.folded(stem) == items.folded(example[3]) for examples in STEM_EXAMPLES.values()
             for example in examples):
         return [(items.COPIED, "the prompt's example")]
+    copied = (content_words(stem) & EXAMPLE_ONLY_WORDS) - content_words(candidate.sentence)
+    if copied:
+        return [(items.COPIED, f"the prompt's example: {', '.join(sorted(copied))}")]
     if language in ("de", "en") and detect_language(stem, default=language) != language:
         return [(WRONG_LANGUAGE, stem)]
     if not stem.rstrip().endswith("?") or not _W_WORD.get(language, _W_WORD["en"]).search(stem):
