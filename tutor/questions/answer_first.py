@@ -1,19 +1,22 @@
-"""Answer-first questions: the tool picks a sentence of the section and the answer in it (a key term, a number, a
-name, a command), and the model only phrases the question around that fixed answer, and three wrong options.
+"""Answer-first questions: the tool picks a sentence of the section and the answer in it (a command, path, option,
+variable, file name, number, or a noun with wrong answers of its own compound head), and the tool's wrong options;
+the model only phrases the question.
 
-So the answer key is always a span of its source sentence, verbatim, and a small model has far less to get wrong:
-one short prompt (the sentence, a little of its context and the answer), a small JSON schema (stem, distractors,
-optional explanation), one question per request. What the model writes is checked here before the usual checks
-(tutor.questions.item_checks): the question must not give the answer away, the wrong options must differ from the key and
-from each other, and none may stand in the source sentence (there it would be true). A wrong option that fails is
-replaced by one of the tool's own candidates of the same sort (terms of the course text that the sentence does not
-hold), so a weak model's poor options cost an option, not the question.
+So the answer key is always a span of its source sentence, verbatim, and the model has as little to get wrong as
+the tool can leave it: it sees the sentence with a gap (not the key, which a model shown it wrote into the stem),
+the sort of the key ("ein Befehl") and the question's opening made from the words before the gap ("In welcher
+Datei"), and writes only a W-question (one short prompt, three worked examples, a one-field JSON schema, one item
+per request). The stem is checked here (stem_problems: a question in the course's language that says the
+sentence's content, without the key, not about the wording, pointing nowhere outside itself) and asked for once
+more with the reason; then the usual checks follow (tutor.questions.item_checks).
 
-The sentence and the span are chosen as for the text-built gap fill (tutor.questions.spans, by the course's own
-vocabulary), with a simpler choice of this module's own where that finds none or no course is at hand. Used for
-single-answer multiple choice and the short-answer question (stem only); the other kinds keep the whole-passage path
-of tutor.questions.generation: several correct answers, true/false statements and open questions are not one span of one
-sentence.
+The sentence and the key are the text-built gap fill's (tutor.questions.spans and textbuilt.builds_well); a section
+with none asks no model. Multiple choice takes a key only where spans.distractor_candidates gives three wrong
+options the text does not support; a short answer only a code or number key. The model's own wrong options (ask(),
+MODEL_DISTRACTORS) and this module's own simpler choice of sentences (own_candidates, used without a course) remain
+for where the tool has nothing; measured, both were poor (docs/questions-rubric.md). The other kinds keep the
+whole-passage path of tutor.questions.generation: several correct answers, true/false statements and open
+questions are not one span of one sentence.
 """
 
 import json
