@@ -1,7 +1,7 @@
 """Benchmark: the model ladder on the demo course: answers, generated questions and paraphrase recall per model.
 
     .venv/bin/python bench/bench_ladder.py [--rungs none,smollm2,qwen0.5b,qwen1.5b] [--limit 10] [--items 6]
-        [--paraphrased 12] [--limits qwen1.5b=6:3:4,qwen0.5b=8:4:8] [--kinds multichoice]
+        [--paraphrased 12] [--limits qwen1.5b=6:3:4,qwen0.5b=8:4:8] [--kinds multichoice] [--per-section 2]
         [--url URL --model NAME [--api openai|ollama]]... [--out FILE] [--docs DIR --qa F --unanswerable F]
 
 For each rung — no model (the tool's own quotes and text-built items only), each model of deploy/models.py
@@ -308,6 +308,9 @@ def main():
     parser.add_argument("--items", type=int, default=6, help="sections to write one question about")
     parser.add_argument("--paraphrased", type=int, default=12, help="paraphrased questions searched")
     parser.add_argument("--limits", default="", help="per rung: NAME=Q[:I[:P]],… (questions, items, paraphrased)")
+    parser.add_argument("--per-section", type=int, default=1,
+                        help="questions asked per section (evaluate_questions --per-section; the kinds share them, "
+                             "so 1 asks only the first kind)")
     parser.add_argument("--kinds", default="multichoice,shortanswer",
                         help="kinds the models write (evaluate_questions --kinds)")
     parser.add_argument("--answer-mode", default="both",
@@ -430,7 +433,7 @@ def measure(rung, course, url, args, paraphrased, text_kinds):
     kinds = text_kinds if rung.name == "none" else args.kinds.split(",")
     if kinds and rung.items:
         options = {"no_model": True} if rung.name == "none" else {}
-        text = run_command("evaluate_questions", docs=args.docs, per_section=1, sections=rung.items,
+        text = run_command("evaluate_questions", docs=args.docs, per_section=args.per_section, sections=rung.items,
                            kinds=",".join(kinds), inference_url=url, keep=True, sample=args.sample, **options)
         rung.row.update(parse_questions(text))
         kept = usable_per_kind()

@@ -38,6 +38,9 @@ MESSAGES = {
         "no_gap": _("This section has no sentence from which a question could be built without the model (a "
                     "command, path, option, number or key term to leave out, with wrong answers of the same kind "
                     "from the course). Choose another section or another kind of question."),
+        "no_span": _("This section has no sentence with an answer the tool can fix for a multiple-choice or "
+                     "short-answer question (a command, path, option, number or key term), so the model was not "
+                     "asked. Choose another section or another kind of question."),
         "context_exceeded": _("The course text and the task were longer than the language model can read at once, "
                               "also after shortening them. Choose a shorter section or set a larger context window "
                               "(INFERENCE_CONTEXT_TOKENS) for this model."),

@@ -15,7 +15,27 @@ from tutor.models import TutorConfig
 from tutor.questions import answer_first, generation, items
 from tutor.questions.models import GenerationPart, Question, QuestionSet
 
-COURSE_TEXTS = [("systemstart.md", INIT_TEXT)]
+PROSE_TEXT = """# Über diesen Kurs
+
+## Wie man den Kurs liest
+
+Die Kapitel bauen aufeinander auf und sollten deshalb in der gegebenen Reihenfolge gelesen werden. Wer schon
+Erfahrung mitbringt, kann die ersten Abschnitte auch nur überfliegen und später zu ihnen zurückkehren.
+"""
+FILES_TEXT = """# Wichtige Dateien
+
+## Die Quellen der Pakete
+
+Die Paketquellen für APT stehen auf einem Debian-System in der Datei /etc/apt/sources.list und werden von apt
+update gelesen.
+
+## Weitere Dateien des Systems
+
+Die Einhängepunkte aller Dateisysteme beim Systemstart stehen in der Datei /etc/fstab. Die Namen bekannter Rechner
+im lokalen Netz stehen in der Datei /etc/hosts. Die Konten aller Benutzer stehen in der Datei /etc/passwd. Die
+Gruppen der Benutzer stehen in der Datei /etc/group. Der Name des Rechners steht in der Datei /etc/hostname.
+"""
+COURSE_TEXTS = [("systemstart.md", INIT_TEXT), ("kurs.md", PROSE_TEXT), ("dateien.md", FILES_TEXT)]
 
 
 class Passage:
@@ -86,17 +106,111 @@ def test_wrong_options_copied_from_the_prompt_s_worked_example_are_replaced():
     assert sorted(question.options) == sorted(["GRUB", "LILO", "LOADLIN", "SYSLINUX"])
 
 
-class AnswerFirstModel:
-    """A stub model for answer-first requests: reads the fixed answer and the sentence from the prompt and writes a
-    question with three wrong options, of which `bad` are unusable (the key itself, a word of the sentence); answers
-    the test student rightly with the passage, wrongly without it."""
+def test_the_stem_must_be_a_question_in_the_course_s_language_about_the_sentence_without_its_key():
+    """What the 7 December review found in Qwen2.5-Coder-1.5B's stems is refused before any other check: a
+    section number's "Welche Zahl steht vor …?", a stem off the sentence, one that names the key or a man page's
+    bare name, English, no question, one that points outside itself."""
+    sentence = ("Um eine Maus in textbasierten Linux-Konsolen verwenden zu können, müssen Sie gpm(8) als Daemon "
+                "laufen haben.")
+    candidate = answer_first.Candidate(chunk=None, sentence=sentence, answer="gpm(8)", sort="command")
+    good = "Welches Programm muss als Daemon laufen, damit man in textbasierten Linux-Konsolen eine Maus verwenden kann?"
+    assert answer_first.stem_problems(good, candidate, "de") == []
+    refused = {
+        "Welches Programm muss als Daemon laufen, damit man eine Maus verwenden kann": answer_first.NOT_A_QUESTION,
+        "Muss man gpm als Daemon laufen lassen, um in Linux-Konsolen eine Maus zu nutzen?": answer_first.ANSWER_IN_STEM,
+        "Which program must run as a daemon to use a mouse in text-based Linux consoles?": answer_first.WRONG_LANGUAGE,
+        "Welche Zahl steht vor 'Maus' in Linux-Konsolen?": answer_first.ABOUT_WORDING,
+        "Was muss hier als Daemon laufen, um eine Maus zu verwenden?": answer_first.POINTS_OUTSIDE,
+        "Welches Programm muss im Text als Daemon laufen, um eine Maus zu verwenden?": answer_first.POINTS_OUTSIDE,
+        "Welche Beschädigung empfehle ich?": answer_first.OFF_SENTENCE,
+        "stem": items.PLACEHOLDER,
+    }
+    for stem, code in refused.items():
+        assert [c for c, _detail in answer_first.stem_problems(stem, candidate, "de")] == [code], stem
+    copied = answer_first.STEM_EXAMPLES["de"][0][3]
+    assert [c for c, _d in answer_first.stem_problems(copied, candidate, "de")] == [items.COPIED]
+    smollm2 = "Welchen Befehl liest der Python-Interpreter aus, um eine Maus in Linux-Konsolen zu verwenden?"
+    assert [c for c, _d in answer_first.stem_problems(smollm2, candidate, "de")] == [items.COPIED]
+    # a man page's key is accepted typed with or without its section; the explanation is the source sentence
+    question, problems, _replaced = answer_first.to_question(candidate, Question.SHORT, {"stem": good})
+    assert problems == [] and question.accepted_answers == ["gpm(8)", "gpm"] and question.explanation == sentence
 
-    def __init__(self, bad=True):
-        self.bad, self.keys, self.prompts = bad, {}, []
+
+def test_the_question_phrase_is_made_from_the_words_before_the_gap():
+    """The tool says how the question begins (the model mangled the German when it had to find it): the article or
+    preposition and the noun before the gap, turned into "welch-"; a bare gap takes the sort's noun, accusative
+    where someone else is the subject."""
+    cases = {
+        ("Die Paketquellen stehen auf einem Debian-System in der Datei /etc/apt/sources.list.",
+         "/etc/apt/sources.list"): "In welcher Datei",
+        ('Das Verzeichnis "/run" wird im frühen Stadium des Boot-Prozesses als tmpfs eingebunden.', "/run"):
+            "Welches Verzeichnis",
+        ("Wenn Sie wissen möchten, wie der Verzeichnisbaum und die Gerätedateien verknüpft sind, führen Sie mount(8) "
+         "ohne Argumente aus.", "mount(8)"): "Welchen Befehl",
+        ("Auf aktuellen Linux-Kernel kann mount(8) mit bestimmten Optionen Teile des Verzeichnisbaums an anderer "
+         "Stelle anknüpfen.", "mount(8)"): "Welcher Befehl",
+        ('Sie können Modembefehle an den entsprechenden seriellen Port "/dev/ttyS0" schicken.', "/dev/ttyS0"):
+            "An welchen entsprechenden seriellen Port",
+    }
+    cases[("Das Bewegen des Cursors findet meist im NORMAL-Modus statt.", "NORMAL-Modus")] = "In welchem Modus"
+    for (sentence, answer), phrase in cases.items():
+        candidate = answer_first.Candidate(chunk=None, sentence=sentence, answer=answer,
+                                           sort="term" if answer[:1].isupper() else "command")
+        assert answer_first.w_phrase(candidate, "de") == phrase, sentence
+        assert answer_first.stem_messages(candidate, "de")[-1]["content"].endswith(f"Beginne die Frage mit „{phrase}“.")
+    assert answer_first.w_phrase(candidate, "en") == ""
+
+
+def test_a_short_answer_is_asked_only_about_code_and_numbers():
+    """A noun typed as a short answer has near-synonyms ("Festplatte", "Swap-Bereich"): short answers take commands,
+    paths, options, variables, file names and numbers; multiple choice takes every key."""
+    found = [answer_first.Candidate(chunk=None, sentence="s", answer=a, sort=sort) for a, sort in (
+        ("Festplatte", "term"), ("/run", "command"), ("1", "number"), ("GRUB", "name"), ("/etc/fstab", "code"))]
+    assert [c.answer for c in answer_first.for_kind(found, Question.SHORT)] == ["/run", "1", "/etc/fstab"]
+    assert answer_first.for_kind(found, Question.SINGLE) == found
+
+
+def test_the_stem_prompt_names_the_sort_of_key_and_shows_the_sentence_with_its_gap():
+    sentence = "Das Verzeichnis /proc enthält für jeden Prozess ein Unterverzeichnis, benannt nach seiner PID."
+    candidate = answer_first.Candidate(chunk=None, sentence=sentence, answer="/proc", sort="command")
+    messages = answer_first.stem_messages(candidate, "de")
+    assert [m["role"] for m in messages] == ["system"] + ["user", "assistant"] * 3 + ["user"]
+    assert messages[-1]["content"].startswith("Satz mit Lücke: Das Verzeichnis ___ enthält")
+    assert messages[-1]["content"].endswith("In der Lücke steht ein Verzeichnis. Beginne die Frage mit „Welches Verzeichnis“.")
+    assert "/proc" not in messages[-1]["content"]  # the key is not shown: a model shown it wrote it into the stem
+    sorts = {answer: answer_first.sort_words(answer_first.Candidate(chunk=None, sentence=sentence, answer=answer,
+                                                                    sort="command"), "de")
+             for answer in ("mount(8)", "mbox(5)", "/dev/ttyS0", "/etc/fstab", "$PATH", "multi-user.target", "--all")}
+    assert sorts == {"mount(8)": "ein Befehl", "mbox(5)": "eine Handbuchseite", "/dev/ttyS0": "eine Gerätedatei",
+                     "/etc/fstab": "ein Pfad", "$PATH": "eine Umgebungsvariable",
+                     "multi-user.target": "ein systemd-Target", "--all": "eine Option"}
+    retry = answer_first.stem_messages(candidate, "de", retry=("Was steht hier?", "sie verweist auf etwas"))
+    assert retry[-2]["role"] == "assistant" and "Was steht hier?" in retry[-1]["content"]
+
+
+class AnswerFirstModel:
+    """A stub model for answer-first requests: reads the fixed answer and the sentence from the prompt. Asked for
+    the stem alone, it writes a question of the sentence without its key (the first time a stem that asks about the
+    wording, when `bad_stem`); asked for wrong options too, three, of which `bad` are unusable (the key itself, a
+    word of the sentence). Answers the test student rightly with the passage, wrongly without it."""
+
+    def __init__(self, bad=True, bad_stem=False, texts=()):
+        self.bad, self.bad_stem, self.keys, self.prompts, self.stem_prompts = bad, bad_stem, {}, [], []
+        self.texts, self.gaps = flat(" ".join(texts)), {}
 
     def __call__(self, body):
         properties = ((body.get("response_format") or {}).get("schema") or {}).get("properties", {})
         prompt = body["messages"][-1]["content"]
+        if set(properties) == {"stem"}:  # shown the gapped sentence only, not the key
+            self.stem_prompts.append(body["messages"])
+            task = next(m["content"] for m in reversed(body["messages"])
+                        if m["content"].startswith("Satz mit Lücke: "))
+            gapped = re.search(r"^Satz mit Lücke: (.+)$", task, re.M).group(1)
+            if self.bad_stem and len(self.stem_prompts) == 1:
+                return json.dumps({"stem": "Welche Zahl steht vor dem Satz?"})
+            stem = "Welche Angabe gilt: " + " ".join(gapped.replace("___", " ").split()).rstrip(".") + "?"
+            self.gaps[stem] = gapped
+            return json.dumps({"stem": stem})
         if "distractors" in properties:
             self.prompts.append(prompt)
             answer = re.search(r"^Richtige Antwort: (.+)$", prompt, re.M).group(1)
@@ -110,7 +224,8 @@ class AnswerFirstModel:
         if "answer" in properties:
             stem = next(line.split(": ", 1)[1] for line in prompt.splitlines() if line.startswith("Frage: "))
             options = dict(line.split(") ", 1) for line in prompt.splitlines() if line[1:3] == ") ")
-            right = [letter for letter, text in options.items() if text == self.keys.get(stem)]
+            right = [letter for letter, text in options.items() if text == self.keys.get(stem) or stem in self.gaps
+                     and self.gaps[stem].replace("___", text) in self.texts]  # the option that fills the gap
             other = [letter for letter in options if letter not in right]
             return json.dumps({"answer": right[0] if "<passage>" in prompt else other[0]})
         return json.dumps({name: "x" for name in properties})
@@ -122,10 +237,10 @@ def test_answer_first_items_keep_their_key_verbatim_and_come_out_usable(celery_w
     _, token = make_member(course, Membership.INSTRUCTOR)
     point_tutor_at(course, stub_llm.url)
     assert TutorConfig.for_course(course).question_method == TutorConfig.ANSWER_FIRST  # the default
-    model = AnswerFirstModel()
+    model = AnswerFirstModel(bad_stem=True, texts=[text for _name, text in COURSE_TEXTS])
     stub_llm.reply = model
-    section = Section.objects.get(document__course=course, title="Der Init-Prozess")
-    # the init section holds one sentence that stands alone with a key span (tutor.questions.spans' rules)
+    section = Section.objects.get(document__course=course, title="Die Quellen der Pakete")
+    # one sentence that stands alone with a key of a known shape (a path), and other paths in the course
     response = client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 1,
                                                           "kind": [Question.SINGLE]}, headers=session_headers(token))
     assert response.status_code == 302, response.content[:300]
@@ -139,18 +254,47 @@ def test_answer_first_items_keep_their_key_verbatim_and_come_out_usable(celery_w
         key = question.options[question.correct_index]
         assert key in flat(question.source_chunk.text)  # the key is a span of its source sentence
         assert key not in question.stem and len(set(map(items.folded, question.options))) == len(question.options)
-        assert {"Quark", "42"} & set(question.options)  # the model's good wrong option is kept, its bad ones replaced
         assert items.form_problems(question) == [] and not question.flagged, question.checks
         assert {c["check"]: c["ok"] for c in question.checks}["test_student"] is True
-    requests = [r["body"] for r in stub_llm.requests if "distractors" in json.dumps(r["body"].get("response_format"))]
-    assert len(requests) == 1  # one item per request
-    for body in requests:
-        schema = body["response_format"]["schema"]
-        assert schema["properties"]["distractors"]["maxItems"] == 3 and "questions" not in schema["properties"]
-        prompt = "".join(m["content"] for m in body["messages"])
-        assert len(prompt) < 1600 and "Richtige Antwort: " in prompt  # a short prompt: the sentence, a little
-        # context, the answer, one worked example
-    assert part.model_calls >= 1
+        # the model wrote only the stem (its second, after the first asked about the wording); the wrong options
+        # are the tool's, none of them in the source sentence
+        assert question.stem.startswith("Welche Angabe gilt: ") and key not in "".join(map(str, model.stem_prompts))
+        assert not {"Quark", "42"} & set(question.options)
+        assert all(items.folded(o) not in items.folded(question.explanation) for o in question.options if o != key)
+    assert not [r for r in stub_llm.requests if "distractors" in json.dumps(r["body"].get("response_format"))]
+    first, second = model.stem_prompts  # one stem per request; the refused one asked again once, with the reason
+    assert second[-2]["content"] == json.dumps({"stem": "Welche Zahl steht vor dem Satz?"})
+    assert "nach dem Wortlaut" in second[-1]["content"] and first[-1]["content"] == second[-3]["content"]
+    temperatures = [r["body"]["temperature"] for r in stub_llm.requests
+                    if set(r["body"]["response_format"]["schema"]["properties"]) == {"stem"}]
+    assert temperatures == [0.1, answer_first.RETRY_TEMPERATURE]  # the same low temperature wrote the same stem
+    prompt = "".join(m["content"] for m in first)
+    assert len(prompt) < 2000 and "In der Lücke steht eine Datei." in prompt  # a short prompt: the gapped
+    # sentence, the sort of its key, three worked examples
+    assert part.model_calls >= 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
+def test_a_section_without_an_answer_the_tool_trusts_asks_no_model_and_says_so(celery_worker, stub_llm, client,
+                                                                               course):
+    """Plain prose with no command, path, number or key term: no question, no model call, and the lecturer reads
+    why (not "The language model produced no usable questions": it was never asked)."""
+    _, token = make_member(course, Membership.INSTRUCTOR)
+    point_tutor_at(course, stub_llm.url)
+    stub_llm.reply = AnswerFirstModel()
+    section = Section.objects.get(document__course=course, title="Wie man den Kurs liest")
+    client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 1, "kind": [Question.SHORT]},
+                headers=session_headers(token))
+    question_set = QuestionSet.objects.get(course=course)
+    wait_for(lambda: QuestionSet.objects.get(pk=question_set.pk).generation in (QuestionSet.DONE, QuestionSet.FAILED),
+             timeout=300)
+    part = GenerationPart.objects.get(question_set=question_set)
+    assert (part.state, part.error, part.model_calls, question_set.questions.count()) == (
+        GenerationPart.FAILED, "no_span", 0, 0)
+    assert not [r for r in stub_llm.requests if "messages" in r["body"]]
+    page = client.get(f"/c/{course.pk}/questions/{question_set.pk}/", headers=session_headers(token)).content.decode()
+    assert "so the model was not asked" in page
 
 
 @pytest.mark.django_db(transaction=True)
@@ -201,3 +345,21 @@ def test_smollm2_phrases_one_answer_first_item_around_the_fixed_key(llama_server
     print(f"SmolLM2 answer-first: {item!r}; problems {problems}; replaced {replaced}")
     assert question.options[question.correct_index] == candidate.answer
     assert answer_first.key_in_sentence(question, candidate) and candidate.sentence in flat(candidate.chunk.text)
+
+
+@pytest.mark.llm
+@pytest.mark.django_db(transaction=True)
+def test_smollm2_writes_a_stem_alone_for_a_gap_it_is_not_shown_the_key_of(llama_server, course):  # noqa: F811
+    """The real embedded model answers the stem-only request (the tool's wrong options, the model's question): the
+    structure holds, at most one retry; whether the stem passes the checks is the model's (not asserted: SmolLM2's
+    mostly do not, docs/questions-rubric.md)."""
+    point_tutor_at(course, llama_server, question_test_student=TutorConfig.CHECK_OFF)
+    client, _config = generation.client_for(course)
+    sentence = ("Um eine Maus in textbasierten Linux-Konsolen verwenden zu können, müssen Sie gpm(8) als Daemon "
+                "laufen haben.")
+    candidate = answer_first.Candidate(chunk=None, sentence=sentence, answer="gpm(8)", sort="command")
+    item, calls = answer_first.ask_stem(client, candidate, "de")
+    problems = answer_first.stem_problems(items.clean(item.get("stem")), candidate, "de")
+    print(f"SmolLM2 stem: {item!r} after {calls} request(s); problems {problems}")
+    assert isinstance(item, dict) and isinstance(item.get("stem"), str) and calls in (1, 2)
+    assert "gpm" not in "".join(m["content"] for m in answer_first.stem_messages(candidate, "de"))  # never shown

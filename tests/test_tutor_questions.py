@@ -137,7 +137,9 @@ def test_rerunning_the_generation_creates_nothing_twice(celery_worker, stub_llm,
 def test_inference_down_fails_with_a_reason_and_can_be_retried(celery_worker, stub_llm, client, course,
                                                                 init_section):
     _, token = make_member(course, Membership.INSTRUCTOR)
-    point_tutor_at(course, closed_port_url(), timeout_seconds=2)
+    # the whole-passage method always asks the model (answer first asks none where no sentence of the section has
+    # a key it trusts, and says so: tests/test_tutor_answer_first.py)
+    point_tutor_at(course, closed_port_url(), timeout_seconds=2, question_method=TutorConfig.WHOLE_PASSAGE)
     started = start(client, course, token, init_section)
     question_set = wait_for(lambda: finished(started.pk))
     assert question_set.generation == QuestionSet.FAILED and question_set.generation_error == "unavailable"

@@ -1,21 +1,25 @@
-"""Answer-first questions: the tool picks a sentence of the section and the answer in it (a key term, a number, a
-name, a command), and the model only phrases the question around that fixed answer, and three wrong options.
+"""Answer-first questions: the tool picks a sentence of the section and the answer in it (a command, path, option,
+variable, file name, number, or a noun with wrong answers of its own compound head), and the tool's wrong options;
+the model only phrases the question.
 
-So the answer key is always a span of its source sentence, verbatim, and a small model has far less to get wrong:
-one short prompt (the sentence, a little of its context and the answer), a small JSON schema (stem, distractors,
-optional explanation), one question per request. What the model writes is checked here before the usual checks
-(tutor.questions.item_checks): the question must not give the answer away, the wrong options must differ from the key and
-from each other, and none may stand in the source sentence (there it would be true). A wrong option that fails is
-replaced by one of the tool's own candidates of the same sort (terms of the course text that the sentence does not
-hold), so a weak model's poor options cost an option, not the question.
+So the answer key is always a span of its source sentence, verbatim, and the model has as little to get wrong as
+the tool can leave it: it sees the sentence with a gap (not the key, which a model shown it wrote into the stem),
+the sort of the key ("ein Befehl") and the question's opening made from the words before the gap ("In welcher
+Datei"), and writes only a W-question (one short prompt, three worked examples, a one-field JSON schema, one item
+per request). The stem is checked here (stem_problems: a question in the course's language that says the
+sentence's content, without the key, not about the wording, pointing nowhere outside itself) and asked for once
+more with the reason; then the usual checks follow (tutor.questions.item_checks).
 
-The sentence and the span are chosen as for the text-built gap fill (tutor.questions.spans, by the course's own
-vocabulary), with a simpler choice of this module's own where that finds none or no course is at hand. Used for
-single-answer multiple choice and the short-answer question (stem only); the other kinds keep the whole-passage path
-of tutor.questions.generation: several correct answers, true/false statements and open questions are not one span of one
-sentence.
+The sentence and the key are the text-built gap fill's (tutor.questions.spans and textbuilt.builds_well); a section
+with none asks no model. Multiple choice takes a key only where spans.distractor_candidates gives three wrong
+options the text does not support; a short answer only a code or number key. The model's own wrong options (ask(),
+MODEL_DISTRACTORS) and this module's own simpler choice of sentences (own_candidates, used without a course) remain
+for where the tool has nothing; measured, both were poor (docs/questions-rubric.md). The other kinds keep the
+whole-passage path of tutor.questions.generation: several correct answers, true/false statements and open
+questions are not one span of one sentence.
 """
 
+import json
 import logging
 import re
 import zlib
@@ -189,14 +193,32 @@ def spans(sentence, language):
 def answer_candidates(passages, language, limit=50, course=None):
     """Candidates for answer-first questions from the section's passages (chunks, in reading order), best first.
 
-    With the course: the text-built questions' choice (tutor.questions.spans: sentences that stand on their own, the
-    key term, name, command, number or defined term by the course's own vocabulary). Without it (or when that finds
-    none): this module's simpler choice, sentences of a useful length with a span rare in the section."""
+    With the course: only the text-built questions' choice (tutor.questions.spans: sentences that stand on their
+    own, a key of a kind that builds well: man pages, paths, options, variables, file names, numbers, nouns with
+    same-head wrong answers; textbuilt.builds_well), and none when it finds none: this module's simpler fallback
+    wrote section numbers and fragments as keys (docs/questions-rubric.md, answer-first review). Without a course
+    (no vocabulary to judge by): this module's simpler choice."""
     if course is not None:
-        found = _from_spans(passages, language, course, limit)
-        if found:
-            return found
+        return _from_spans(passages, language, course, limit)
     return own_candidates(passages, language, limit)
+
+
+SHORT_ANSWER_SORTS = ("command", "number")  # a noun typed as a short answer has synonyms ("Festplatte", "Swap")
+
+
+# Wrong options written by the model where the tool has none (the older path, ask()): Qwen2.5-Coder-1.5B's were
+# junk in both review runs ("Datei | System" for "Einbinden"; "Ausführung | Beispielen" for "Bootloader"), so a
+# course's key makes a multiple-choice item only with three of the tool's wrong options (as the gap fill).
+MODEL_DISTRACTORS = False
+
+
+def for_kind(candidates, kind):
+    """The candidates a kind is written from: a short answer only from a command, path, option, variable, file
+    name or number (a noun key has near-synonyms a student may type: "Festplatte" for "Swap-Bereich"); multiple
+    choice from all."""
+    if kind != Question.SHORT:
+        return list(candidates)
+    return [c for c in candidates if c.sort in SHORT_ANSWER_SORTS or c.sort == "code"]
 
 
 def _from_spans(passages, language, course, limit):
@@ -205,9 +227,9 @@ def _from_spans(passages, language, course, limit):
     from tutor.questions import textbuilt
 
     out = []
-    for chosen in text_spans.answer_candidates(textbuilt.section_text(passages), course, language, limit=limit):
+    for chosen in text_spans.answer_candidates(textbuilt.section_text(passages), course, language):
         chunk = _chunk_of(chosen.sentence, passages)
-        if chunk is None:
+        if chunk is None or not textbuilt.builds_well(chosen):
             continue
         said = text_spans.sentences(chunk.text)
         number = said.index(chosen.sentence) if chosen.sentence in said else None
@@ -269,14 +291,14 @@ def _spread(candidates):
 
 def distractor_candidates(candidate, pool_texts, language, limit=8, course=None):
     """Wrong options the tool can offer for a candidate: with a candidate of tutor.questions.spans and its course,
-    words of the same kind from the course's vocabulary near the key (spans.distractor_candidates); else spans of
-    the same sort from `pool_texts` that its sentence does not hold, nearest in length first."""
+    only words of the same kind from the course's vocabulary near the key (spans.distractor_candidates: the gap
+    fill's, of the key's shape, group and compound head), possibly none; else spans of the same sort from
+    `pool_texts` that its sentence does not hold, nearest in length first. (Spans of the section as a fallback for
+    a course's key gave "BSD-ähnliche | GUI-Umgebung | Linux-Kernel" for "Mittel-Klick".)"""
     if course is not None and candidate.span is not None:
         from tutor.questions import spans as text_spans
 
-        found = text_spans.distractor_candidates(candidate.span, course, limit)
-        if found:
-            return found
+        return text_spans.distractor_candidates(candidate.span, course, limit)
     sentence = items.folded(candidate.sentence)
     answer = items.folded(candidate.answer)
     seen, found = {answer}, []
@@ -331,6 +353,300 @@ def ask(client, candidate, kind, language, examples=(), prompt_tokens=None):
         temperature=0.3, kind=BATCH)
 
 
+# --- The stem alone -----------------------------------------------------------------------------------------------
+# Where the tool has the wrong options (spans.distractor_candidates: the gap fill's, of the key's shape and group) and
+# for the short answer, the model writes only the question: a W-question that says the sentence's content with the
+# key replaced by a question word. Worked examples as chat turns (a coder model copies a form far better than it
+# follows a description), from outside the course's topics so that a copy is no question about the course (and the
+# stem check below, words shared with the sentence, refuses one).
+
+STEM_TOKENS = 90
+STEM_PROMPT = {
+    "de": ("Du schreibst Prüfungsfragen auf Deutsch. Du bekommst einen Satz aus einem Lehrtext mit einer Lücke und "
+           "was in der Lücke steht. Schreibe eine W-Frage auf Deutsch, die den Inhalt des Satzes wiedergibt und "
+           "nach dem Wort der Lücke fragt: ersetze die Lücke (mit dem Wort "
+           "davor, das sagt, was sie ist: „der Befehl ___“, „das Verzeichnis ___“) durch ein Fragewort in "
+           "demselben Fall (Welches Verzeichnis …? Mit welchem Befehl …? Welche Variable …?), stelle es an den "
+           "Anfang und behalte alles andere des Satzes. Die Frage steht für sich allein (kein „hier“, „dies“, "
+           "„im Text“) und endet mit einem Fragezeichen. Antworte nur mit JSON."),
+    "en": ("You write exam questions in English. You get a sentence of a course text with a gap and what stands in "
+           "the gap. Write a wh-question in English that says the sentence's content and asks for the gap's word: "
+           "replace the gap (with the word before it that says what it "
+           "is: \"the command ___\", \"the directory ___\") by a question word (Which directory …? With which "
+           "command …? Which variable …?), put it first and keep the rest of the sentence. The question stands on "
+           "its own (no \"here\", \"this\", \"in the text\") and ends with a question mark. Answer with JSON only."),
+}
+STEM_TASK = {  # the key itself is not shown: a model that sees it copies it into the stem (run 2 of the review)
+    "de": "Satz mit Lücke: {gapped}\nIn der Lücke steht {sort}.{start}",
+    "en": "Sentence with a gap: {gapped}\nIn the gap stands {sort}.{start}",
+}
+STEM_START = {"de": " Beginne die Frage mit „{phrase}“.", "en": " Begin the question with \"{phrase}\"."}
+STEM_EXAMPLES = {  # (sentence, answer, sort, stem): a gap after a preposition, a subject, an object
+    "de": [("Mit dem Befehl pdflatex(1) übersetzt man eine LaTeX-Datei in ein PDF-Dokument.", "pdflatex(1)",
+            "ein Befehl", "Mit welchem Befehl übersetzt man eine LaTeX-Datei in ein PDF-Dokument?"),
+           ("Das Verzeichnis \"/srv/www\" enthält auf vielen Webservern die ausgelieferten Seiten.", "/srv/www",
+            "ein Verzeichnis", "Welches Verzeichnis enthält auf vielen Webservern die ausgelieferten Seiten?"),
+           ("Um seine Module zu finden, liest der Python-Interpreter die Umgebungsvariable $PYTHONPATH aus.",
+            "$PYTHONPATH", "eine Umgebungsvariable",
+            "Welche Umgebungsvariable liest der Python-Interpreter aus, um seine Module zu finden?")],
+    "en": [("With the command pdflatex(1) one turns a LaTeX file into a PDF document.", "pdflatex(1)",
+            "a command", "With which command does one turn a LaTeX file into a PDF document?"),
+           ("The directory \"/srv/www\" holds the pages served on many web servers.", "/srv/www", "a directory",
+            "Which directory holds the pages served on many web servers?"),
+           ("To find its modules, the Python interpreter reads the environment variable $PYTHONPATH.",
+            "$PYTHONPATH", "an environment variable",
+            "Which environment variable does the Python interpreter read to find its modules?")],
+}
+# words only the worked examples use: a stem holding one that its sentence lacks copied an example (SmolLM2:
+# "Welchen Befehl liest der Python-Interpreter aus, um eine Maus zu können?")
+EXAMPLE_ONLY_WORDS = frozenset("""pdflatex latex pdf dokument webservern webserver webservers ausgelieferten seiten
+python interpreter module modules srv www pythonpath""".split())
+STEM_RETRY = {
+    "de": "Deine Frage „{stem}“ taugt nicht: {reason}. Schreibe eine neue Frage zu demselben Satz.",
+    "en": "Your question \"{stem}\" does not do: {reason}. Write a new question about the same sentence.",
+}
+RETRY_TEMPERATURE = 0.7  # at the first request's low temperature the model wrote the same refused stem again
+GAP = "___"
+
+
+def stem_schema():
+    """The JSON schema of the stem alone."""
+    return {"type": "object", "properties": {"stem": {"type": "string", "minLength": 8, "maxLength": 220}},
+            "required": ["stem"]}
+
+
+_LOCALE = re.compile(r"^[a-z]{2}_[A-Z]{2}(?:\.[\w-]+)?$")
+
+
+def sort_words(candidate, language):
+    """What the key is, in the course's language ("ein Befehl", "ein Verzeichnis"): the question word's noun."""
+    from tutor.questions import spans as text_spans
+
+    answer, de = candidate.answer, language == "de"
+    if candidate.sort == "number":
+        return "eine Zahl" if de else "a number"
+    if candidate.sort not in ("command", "code"):
+        return ("ein Name" if de else "a name") if candidate.sort == "name" else ("ein Begriff" if de else "a term")
+    shape = text_spans.code_shape(answer)
+    if shape == "man":
+        section = answer.rsplit("(", 1)[-1][:1]
+        return (("ein Befehl" if de else "a command") if section in "168"
+                else ("eine Handbuchseite" if de else "a manual page"))
+    if shape == "path":
+        last = answer.rstrip("/").rsplit("/", 1)[-1]
+        if answer.startswith("/dev/") and answer.count("/") == 2:
+            return "eine Gerätedatei" if de else "a device file"
+        if answer.endswith("/") or answer.count("/") == 1:
+            return "ein Verzeichnis" if de else "a directory"
+        return ("eine Datei" if de else "a file") if "." in last else ("ein Pfad" if de else "a path")
+    if shape == "variable":
+        return ("eine Umgebungsvariable" if de else "an environment variable") if answer[1:].isupper() \
+            else ("eine Variable" if de else "a variable")
+    if shape == "option":
+        return "eine Option" if de else "an option"
+    if shape == "file":
+        if _LOCALE.match(answer):
+            return "ein Gebietsschema (Locale)" if de else "a locale"
+        if answer.endswith(".target"):
+            return "ein systemd-Target" if de else "a systemd target"
+        if answer.endswith((".service", ".socket", ".mount", ".timer")):
+            return "eine systemd-Unit" if de else "a systemd unit"
+        return "ein Dateiname" if de else "a file name"
+    return "ein Programm" if de else "a program"
+
+
+_W_ARTICLE = {"der": "welcher", "die": "welche", "das": "welches", "den": "welchen", "dem": "welchem",
+              "des": "welches", "ein": "welcher", "eine": "welche", "einen": "welchen", "einem": "welchem",
+              "einer": "welcher"}
+_W_CONTRACTED = {"im": "in welchem", "am": "an welchem", "zum": "zu welchem", "zur": "zu welcher",
+                 "vom": "von welchem", "beim": "bei welchem", "ins": "in welches"}
+_PREPOSITIONS = set("""mit in an auf aus bei von zu für über unter durch nach vor hinter neben zwischen gegen ohne um
+mittels via""".split())
+# the question word of a bare gap ("führen Sie ___ aus"): the sort's noun and its gender (der/die/das)
+_SORT_NOUN = {"ein Befehl": ("Befehl", "m"), "ein Programm": ("Programm", "n"), "ein Verzeichnis": ("Verzeichnis", "n"),
+              "eine Datei": ("Datei", "f"), "eine Gerätedatei": ("Gerätedatei", "f"), "ein Pfad": ("Pfad", "m"),
+              "eine Umgebungsvariable": ("Umgebungsvariable", "f"), "eine Variable": ("Variable", "f"),
+              "eine Option": ("Option", "f"), "ein Dateiname": ("Dateiname", "m"), "eine Zahl": ("Zahl", "f"),
+              "eine Handbuchseite": ("Handbuchseite", "f"), "ein systemd-Target": ("Target", "n"),
+              "eine systemd-Unit": ("Unit", "f"), "ein Begriff": ("Begriff", "m"), "ein Name": ("Name", "m"),
+              "ein Gebietsschema (Locale)": ("Gebietsschema", "n")}
+_SUBJECTS = {"sie", "man", "wir", "ich", "du", "er", "es"}
+
+
+def w_phrase(candidate, language):
+    """The German question phrase that replaces the gap with the words before it that say what it is ("in der
+    Datei ___": "In welcher Datei"; "Das Verzeichnis ___": "Welches Verzeichnis"; a bare "führen Sie ___ aus":
+    "Welchen Befehl"), or '' where the sentence does not say (and in English)."""
+    if language != "de":
+        return ""
+    text = gapped(candidate)
+    before = text.split(GAP, 1)[0].rstrip(" \"„“'(")
+    words = re.findall(r"[\wäöüßÄÖÜ()./$-]+", before)
+    tail = []
+    for word in reversed(words[-6:]):
+        tail.insert(0, word)
+        low = word.casefold()
+        if low in _W_ARTICLE or low in _W_CONTRACTED:
+            preposition = ""
+            index = len(words) - len(tail) - 1
+            if low in _W_ARTICLE and index >= 0 and words[index].casefold() in _PREPOSITIONS:
+                preposition = words[index].casefold() + " "
+            head = (_W_CONTRACTED.get(low) or preposition + _W_ARTICLE[low])
+            rest = tail[1:]
+            if not rest and "-" in candidate.answer and candidate.answer.rsplit("-", 1)[-1][:1].isupper():
+                rest = [candidate.answer.rsplit("-", 1)[-1]]  # "im ___" for NORMAL-Modus: "In welchem Modus"
+            if not rest or not rest[-1][:1].isupper() or any(not re.fullmatch(r"[\wäöüßÄÖÜ-]+", w) for w in rest):
+                break  # no noun right before the gap ("der ___"): the bare gap's rule below
+            phrase = " ".join([head, *rest])
+            return phrase[:1].upper() + phrase[1:]
+        if not (word[:1].isupper() or re.fullmatch(r"[a-zäöüß]+(?:e|en|er|es|em)", word)):
+            break  # only adjectives and the noun between the article and the gap
+    noun = _SORT_NOUN.get(sort_words(candidate, language))
+    if noun is None:
+        return ""
+    name, gender = noun
+    around = {w.casefold() for w in re.findall(r"\w+", text.replace(GAP, " "))}
+    accusative = bool(around & _SUBJECTS)  # someone else is the subject: the gap is an object
+    word = {"m": "Welchen" if accusative else "Welcher", "f": "Welche", "n": "Welches"}[gender]
+    return f"{word} {name}"
+
+
+def gapped(candidate):
+    """The candidate's sentence with its key blanked."""
+    span = candidate.span
+    if span is not None and candidate.sentence[span.start:span.end] == candidate.answer:
+        return candidate.sentence[:span.start] + GAP + candidate.sentence[span.end:]
+    return candidate.sentence.replace(candidate.answer, GAP, 1)
+
+
+def stem_messages(candidate, language, retry=None):
+    """The messages asking for the stem alone: the instruction, the worked examples as turns, the gapped sentence
+    and the sort of its key (not the key: shown it, the model wrote it into the stem); on a retry, the refused stem
+    and why."""
+    messages = [{"role": "system", "content": STEM_PROMPT[language]}]
+    for sentence, answer, sort, stem in STEM_EXAMPLES[language]:
+        phrase = stem.split(" ", 3)
+        phrase = " ".join(phrase[:3] if phrase[0] in ("Mit", "In", "With") else phrase[:2])
+        messages.append({"role": "user", "content": STEM_TASK[language].format(
+            gapped=sentence.replace(answer, GAP, 1), sort=sort,
+            start=STEM_START[language].format(phrase=phrase) if language == "de" else "")})
+        messages.append({"role": "assistant", "content": json.dumps({"stem": stem}, ensure_ascii=False)})
+    phrase = w_phrase(candidate, language)
+    task = STEM_TASK[language].format(gapped=defuse(gapped(candidate)), sort=sort_words(candidate, language),
+                                      start=STEM_START[language].format(phrase=phrase) if phrase else "")
+    messages.append({"role": "user", "content": task})
+    if retry is not None:
+        stem, reason = retry
+        messages.append({"role": "assistant", "content": json.dumps({"stem": stem}, ensure_ascii=False)})
+        messages.append({"role": "user", "content": STEM_RETRY[language].format(stem=defuse(stem), reason=reason)})
+    return messages
+
+
+def ask_stem(client, candidate, language, tries=2):
+    """(item, calls): the model's stem for the candidate ({"stem": …}), asked again once with the reason when the
+    stem checks (stem_problems) refuse it; the last answer either way."""
+    item, retry = None, None
+    for number in range(tries):
+        messages = stem_messages(candidate, language, retry)
+        item, _cut_off = client.chat_json(messages, stem_schema(), max_tokens=STEM_TOKENS,
+                                          temperature=RETRY_TEMPERATURE if retry else 0.1, kind=BATCH)
+        stem = items.clean(item.get("stem")) if isinstance(item, dict) else ""
+        problems = stem_problems(stem, candidate, language)
+        if not problems:
+            return item, number + 1
+        log.info("answer-first stem refused (%s): %r", problems[0][0], stem)
+        retry = (stem, REASONS[language].get(problems[0][0], problems[0][0]))
+    return item, tries
+
+
+# --- Checking the stem --------------------------------------------------------------------------------------------
+
+NOT_A_QUESTION, OFF_SENTENCE, WRONG_LANGUAGE, POINTS_OUTSIDE, ABOUT_WORDING = (
+    "not_a_question", "off_the_sentence", "language", "points_outside", "about_the_wording")
+REASONS = {
+    "de": {NOT_A_QUESTION: "sie ist keine W-Frage mit einem Fragezeichen am Ende",
+           OFF_SENTENCE: "sie sagt nicht den Inhalt des Satzes",
+           WRONG_LANGUAGE: "sie ist nicht auf Deutsch",
+           POINTS_OUTSIDE: "sie verweist auf etwas außerhalb der Frage",
+           ABOUT_WORDING: "sie fragt nach dem Wortlaut statt nach dem Inhalt",
+           "answer_in_stem": "sie enthält die Antwort"},
+    "en": {NOT_A_QUESTION: "it is no wh-question ending with a question mark",
+           OFF_SENTENCE: "it does not say the sentence's content",
+           WRONG_LANGUAGE: "it is not in English",
+           POINTS_OUTSIDE: "it points to something outside the question",
+           ABOUT_WORDING: "it asks about the wording, not the content",
+           "answer_in_stem": "it contains the answer"},
+}
+MIN_SHARED_WORDS = 2
+_W_WORD = {
+    "de": re.compile(r"(?i)\b(?:wer|wen|wem|wessen|was|wo|wohin|woher|wie|wann|warum|weshalb|wieso|wozu|womit|"
+                     r"wofür|wodurch|woran|worin|worauf|wovon|worüber|welch(?:e|er|es|em|en))\b"),
+    "en": re.compile(r"(?i)\b(?:who|whom|whose|what|where|when|why|how|which)\b"),
+}
+_POINTING_WORDS = {
+    "de": re.compile(r"(?i)\b(?:hier|dies|diese[rsmn]?|obige\w*|folgende\w*|(?:im|in diesem|dem|"
+                     r"diesem) (?:text|satz|abschnitt|kapitel)|lücke)\b|_{2,}|…|\.\.\."),
+    "en": re.compile(r"(?i)\b(?:here|this|these|above|below|following|(?:in )?the (?:text|sentence|section|"
+                     r"chapter)|gap|blank)\b|_{2,}|…|\.\.\."),
+}
+_WORDING = re.compile(r"(?i)\bsteh(?:t|en) (?:vor|nach|hinter|neben|zwischen)\b|\b(?:welches|welche) "
+                      r"(?:wort|zeichen|zahl|nummer) steht\b|\bcomes? (?:before|after)\b|\bwhich word\b")
+
+
+def _key_forms(answer):
+    """The key and the forms of it a stem would give it away by (a man page's name, a path's last part)."""
+    forms = {answer}
+    if re.match(r"^[\w.+-]+\(\d\w{0,3}\)$", answer):
+        forms.add(answer.rsplit("(", 1)[0])
+    if answer.startswith(("/", "~/")):
+        last = answer.rstrip("/").rsplit("/", 1)[-1]
+        if len(last) >= 3:
+            forms.add(last)
+    if answer.startswith("$") and len(answer) > 2:
+        forms.add(answer[1:])
+    return {f for f in forms if f}
+
+
+def _shares(word, words):
+    return word in words or (len(word) >= 5 and any(len(w) >= 5 and w[:5] == word[:5] for w in words))
+
+
+def stem_problems(stem, candidate, language):
+    """[(problem, detail)] of a model's stem around the fixed key: it must be a W-question ending in "?", not hold
+    the key (nor a man page's name, a path's last part), share at least two content words with the source sentence
+    (it says the sentence's content: a section number's "Welche Zahl steht vor …?" does not), be in the course's
+    language, and not point outside itself ("hier", "dies", "im Text")."""
+    from courses.language import detect_language
+    from tutor.questions.item_checks import content_words
+
+    if not stem or items.is_placeholder(stem):
+        return [(items.PLACEHOLDER if stem else items.EMPTY, stem)]
+    folded = f" {items.folded(stem)} "
+    if any(f" {items.folded(form)} " in folded for form in _key_forms(candidate.answer) if items.folded(form)):
+        return [(ANSWER_IN_STEM, stem)]
+    if items.folded(stem) in {items.folded(example) for example in EXAMPLE_STEM.values()} or any(
+            items.folded(stem) == items.folded(example[3]) for examples in STEM_EXAMPLES.values()
+            for example in examples):
+        return [(items.COPIED, "the prompt's example")]
+    copied = (content_words(stem) & EXAMPLE_ONLY_WORDS) - content_words(candidate.sentence)
+    if copied:
+        return [(items.COPIED, f"the prompt's example: {', '.join(sorted(copied))}")]
+    if language in ("de", "en") and detect_language(stem, default=language) != language:
+        return [(WRONG_LANGUAGE, stem)]
+    if not stem.rstrip().endswith("?") or not _W_WORD.get(language, _W_WORD["en"]).search(stem):
+        return [(NOT_A_QUESTION, stem)]
+    if _WORDING.search(stem):
+        return [(ABOUT_WORDING, stem)]
+    if _POINTING_WORDS.get(language, _POINTING_WORDS["en"]).search(stem):
+        return [(POINTS_OUTSIDE, stem)]
+    answer_words = content_words(candidate.answer)
+    sentence_words = content_words(candidate.sentence) - answer_words
+    shared = {w for w in content_words(stem) - answer_words if _shares(w, sentence_words)}
+    if len(shared) < MIN_SHARED_WORDS:
+        return [(OFF_SENTENCE, f"{len(shared)} words of the sentence")]
+    return []
+
+
 # --- Checking what came back --------------------------------------------------------------------------------------
 
 ANSWER_IN_STEM, DISTRACTORS_UNUSABLE = "answer_in_stem", "distractors"
@@ -369,26 +685,29 @@ def same_sort(text, answer, sort):
     return text[:1].isupper() == answer[:1].isupper() or not text[:1].isalpha()
 
 
-def to_question(candidate, kind, item, tool_distractors=(), supported=None):
+def accepted_answers(answer):
+    """The short answers accepted for a key: the key, and a man page's bare name ("gpm" for gpm(8))."""
+    bare = answer.rsplit("(", 1)[0] if re.match(r"^[\w.+-]+\(\d\w{0,3}\)$", answer) else ""
+    return [answer, bare] if bare else [answer]
+
+
+def to_question(candidate, kind, item, tool_distractors=(), supported=None, language="de"):
     """(unsaved Question or None, [(problem, detail)], {replaced wrong options: reason}): the model's item turned into
-    a question whose key is the candidate's span, verbatim; wrong options that fail are replaced by the tool's own.
+    a question whose key is the candidate's span, verbatim, its stem checked (stem_problems); wrong options that
+    fail are replaced by the tool's own, which are all the options where the model wrote only the stem.
     supported(option, question) names why the text supports a wrong option ('' when it does not: see
     tutor.questions.item_checks.supported_by); such an option is replaced too."""
     if not isinstance(item, dict):
         return None, [(items.SCHEMA, "not an object")], {}
     stem = items.clean(item.get("stem"))
-    problems = []
-    if not stem or items.is_placeholder(stem):
-        problems.append((items.PLACEHOLDER if stem else items.EMPTY, stem))
-    elif f" {items.folded(candidate.answer)} " in f" {items.folded(stem)} ":
-        problems.append((ANSWER_IN_STEM, stem))
-    elif items.folded(stem) in {items.folded(example) for example in EXAMPLE_STEM.values()}:
-        problems.append((items.COPIED, "the prompt's example"))
-    question = Question(kind=kind, origin=Question.GENERATED, stem=stem, explanation=items.clean(item.get("explanation")))
+    problems = stem_problems(stem, candidate, language)
+    # the source sentence is the explanation: always right, and no tokens of the model's
+    question = Question(kind=kind, origin=Question.GENERATED, stem=stem,
+                        explanation=items.clean(item.get("explanation")) or candidate.sentence)
     question.source_chunk = candidate.chunk
     replaced = {}
     if kind == Question.SHORT:
-        question.accepted_answers = [candidate.answer]
+        question.accepted_answers = accepted_answers(candidate.answer)
         return question, problems, replaced
     given = item.get("distractors") if isinstance(item.get("distractors"), list) else []
     kept = []
@@ -417,6 +736,20 @@ def to_question(candidate, kind, item, tool_distractors=(), supported=None):
     question.options = kept[:where] + [candidate.answer] + kept[where:]
     question.correct_index = where
     return question, problems, replaced
+
+
+def usable_tool_options(candidate, tool_distractors, supported=None):
+    """The tool's wrong options that pass this module's checks and that the text does not support: with three of
+    them the model writes only the stem."""
+    kept = []
+    for text in tool_distractors:
+        if _distractor_problem(text, candidate, kept) is None:
+            if supported is not None:
+                question = Question(kind=Question.SINGLE, stem=candidate.sentence, options=[text])
+                if supported(text, question):
+                    continue
+            kept.append(text)
+    return kept
 
 
 def key_in_sentence(question, candidate):

@@ -157,6 +157,7 @@ class Outcome:
     def __init__(self):
         self.made, self.reasons, self.dropped_items, self.checks = [], Counter(), [], {}
         self.cost, self.rounds, self.error = item_checks.Cost(), 0, None
+        self.sentences = set()  # source sentences of answer-first questions asked about (another kind takes others)
 
     def drop(self, question, reasons, stem="", detail="", check=None):
         """Count a dropped question under its first reason (so the counts add up to the questions dropped), and keep
@@ -283,9 +284,27 @@ def _time_spent():
 def _answer_first(course, passages, kind, count, outcome, stems, language, client, policy, tries, deadline):
     """Write `count` answer-first questions of this kind (tutor.questions.answer_first): a request per candidate sentence,
     at most ROUNDS candidates per question wanted; True when the server failed and the part should stop."""
-    candidates = answer_first.answer_candidates(passages, language, limit=count * ROUNDS, course=course)
+    candidates = answer_first.for_kind(answer_first.answer_candidates(passages, language, course=course), kind)
+    used = outcome.sentences
+    candidates = [c for c in candidates if c.sentence not in used]  # the same sentence again wrote the same stem
     pool = [chunk.text for chunk in passages] + passages_around(passages)
     sentences = item_checks.section_sentences(passages)
+
+    def supported(option, question):
+        return item_checks.supported_by(option, question, sentences)
+
+    tools = {}
+    if kind == Question.SINGLE:  # keys with three of the tool's wrong options first: the model writes only the stem
+        for candidate in candidates[:count * ROUNDS * 3]:
+            tools[id(candidate)] = answer_first.distractor_candidates(candidate, pool, language, limit=12,
+                                                                      course=course)
+        candidates.sort(key=lambda c: len(answer_first.usable_tool_options(c, tools.get(id(c), ()), supported))
+                        < answer_first.DISTRACTORS)
+        if not answer_first.MODEL_DISTRACTORS:
+            candidates = [c for c in candidates if len(answer_first.usable_tool_options(
+                c, tools.get(id(c), ()), supported)) >= answer_first.DISTRACTORS]
+    candidates = candidates[:count * ROUNDS]
+
     have = 0
     for number, candidate in enumerate(candidates):
         if have >= count:
@@ -294,10 +313,17 @@ def _answer_first(course, passages, kind, count, outcome, stems, language, clien
             outcome.error = _time_spent()
             return True
         outcome.rounds = max(outcome.rounds, number // max(1, count) + 1)
-        tool = answer_first.distractor_candidates(candidate, pool, language, limit=12, course=course)
-        started = time.monotonic()
+        tool = tools.get(id(candidate)) or answer_first.distractor_candidates(candidate, pool, language, limit=12,
+                                                                              course=course)
+        # the tool's wrong options where it has three (the model writes only the stem), the model's where not
+        stem_only = kind == Question.SHORT or len(answer_first.usable_tool_options(
+            candidate, tool, supported)) >= answer_first.DISTRACTORS
+        started, calls = time.monotonic(), 1
         try:
-            item, _cut_off = answer_first.ask(client, candidate, kind, language, examples=tool[:4])
+            if stem_only:
+                item, calls = answer_first.ask_stem(client, candidate, language)
+            else:
+                item, _cut_off = answer_first.ask(client, candidate, kind, language, examples=tool[:4])
         except InferenceUnavailable as exc:
             outcome.error = exc
             log.warning("answer-first %s: the model server failed (%s): %s", kind, exc.code, exc.reason)
@@ -307,10 +333,11 @@ def _answer_first(course, passages, kind, count, outcome, stems, language, clien
             log.warning("answer-first %s: unusable answer (%s): %s", kind, exc.code, exc.reason)
             continue
         finally:
-            outcome.cost.calls += 1
+            outcome.cost.calls += calls
             outcome.cost.seconds += time.monotonic() - started
+        used.add(candidate.sentence)
         question, problems, replaced = answer_first.to_question(
-            candidate, kind, item, tool, supported=lambda option, q: item_checks.supported_by(option, q, sentences))
+            candidate, kind, item, tool, supported=supported, language=language)
         if replaced:
             log.info("answer-first: wrong options replaced by the tool's own: %s", replaced)
         if question is not None and not problems:
@@ -448,7 +475,10 @@ def _generate_part(part, started):
     if not stored and not part.questions.exists():
         # only kinds built from the text were asked for: no model wrote anything, the section offered no gap
         text_built = all(kind in Question.TEXT_BUILT_KINDS for kind in wanted)
-        return _finish(part, GenerationPart.FAILED, outcome, started, error="no_gap" if text_built else "no_valid",
+        # answer first: no sentence of the section has an answer span the tool trusts, so no model was asked
+        no_span = not text_built and not outcome.cost.calls and not outcome.dropped
+        return _finish(part, GenerationPart.FAILED, outcome, started,
+                       error="no_gap" if text_built else "no_span" if no_span else "no_valid",
                        detail=f"{outcome.dropped} dropped")
     detail = outcome.error.reason if outcome.error is not None else ""
     return _finish(part, GenerationPart.DONE, outcome, started, detail=detail)
