@@ -607,17 +607,13 @@ def _key_forms(answer):
     return {f for f in forms if f}
 
 
-def _shares(word, words):
-    return word in words or (len(word) >= 5 and any(len(w) >= 5 and w[:5] == word[:5] for w in words))
-
-
 def stem_problems(stem, candidate, language):
     """[(problem, detail)] of a model's stem around the fixed key: it must be a W-question ending in "?", not hold
     the key (nor a man page's name, a path's last part), share at least two content words with the source sentence
     (it says the sentence's content: a section number's "Welche Zahl steht vor …?" does not), be in the course's
     language, and not point outside itself ("hier", "dies", "im Text")."""
     from courses.language import detect_language
-    from tutor.questions.item_checks import content_words
+    from tutor.questions.item_checks import content_words, word_found
 
     if not stem or items.is_placeholder(stem):
         return [(items.PLACEHOLDER if stem else items.EMPTY, stem)]
@@ -641,7 +637,7 @@ def stem_problems(stem, candidate, language):
         return [(POINTS_OUTSIDE, stem)]
     answer_words = content_words(candidate.answer)
     sentence_words = content_words(candidate.sentence) - answer_words
-    shared = {w for w in content_words(stem) - answer_words if _shares(w, sentence_words)}
+    shared = {w for w in content_words(stem) - answer_words if word_found(w, sentence_words)}
     if len(shared) < MIN_SHARED_WORDS:
         return [(OFF_SENTENCE, f"{len(shared)} words of the sentence")]
     return []

@@ -70,7 +70,8 @@ def content_words(text):
     return {w for w in re.findall(r"\w+", text.casefold()) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())}
 
 
-def _found(word, words):
+def word_found(word, words):
+    """Whether a content word is among a text's words, a German ending forgiven (the same first five letters)."""
     return word in words or (len(word) >= 5 and any(len(w) >= 5 and w[:5] == word[:5] for w in words))
 
 
@@ -83,7 +84,7 @@ def support(answer, stem, passage):
     if not words:
         return 0.0
     passage_words = content_words(passage)
-    return sum(_found(w, passage_words) for w in words) / len(words)
+    return sum(word_found(w, passage_words) for w in words) / len(words)
 
 
 def grounded(question, passages):
