@@ -18,7 +18,8 @@ der das und ist nicht ein eine einen einem einer eines mit von den dem des zu zu
 werden wird wurde sind oder wenn kann können sie es ich du wir ihr mein meine dein bei nach aus wie wo wer wen
 wem wessen warum wieso weshalb wozu woran womit wofür worauf welche welcher welches welchen welchem wann über
 durch diese dieser dieses gibt gib hat haben sein bitte noch schon dass nur mehr kein keine man muss soll darf
-geht mache macht machen heißt bedeutet zeige erkläre unter ohne zwischen oder
+geht mache macht machen heißt bedeutet zeige erkläre unter ohne zwischen oder als um neu alle brauch brauche
+befehl datei dateien anzeigen zeigen beenden einrichten ändern löschen finden starten messen
 """.split()),
     "en": set("""
 the and is are not an of to on for with this that be by it or from can you your which will were have has if at
@@ -27,6 +28,9 @@ please explain show mean means without between
 """.split()),
 }
 _GERMAN_LETTERS = re.compile("[äöüß]")
+# Endings of German words that English words of six letters or more do not have ("meldungen", "geschwindigkeit",
+# "grafisch", "ordentlich", "konfigurieren"); "-strung" ("unstrung", "hamstrung") is the English exception
+_GERMAN_ENDINGS = re.compile(r"^(?![a-z]*strung$)[a-zäöüß]{3,}(?:ungen|ung|keit|heit|lich|isch|ieren|iert)$")
 
 
 def language_scores(text):
@@ -34,6 +38,7 @@ def language_scores(text):
     lowered = text[:200000].lower()
     words = re.findall(r"[a-zäöüß]+", lowered)
     scores = {lang: sum(1 for w in words if w in markers) for lang, markers in _MARKERS.items()}
+    scores["de"] += sum(1 for w in words if w not in _MARKERS["de"] and _GERMAN_ENDINGS.match(w))
     scores["de"] += min(3, len(_GERMAN_LETTERS.findall(lowered)))
     return scores
 
