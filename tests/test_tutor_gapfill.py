@@ -14,6 +14,7 @@ from courses import sections as course_sections
 from courses.parsing import parse_file
 from tests.support import CORPUS_DE, make_member, session_headers
 from tests.test_tutor_exports import escapedchar_post, escapedchar_pre, parse_text_with_format, shown
+from tests.test_tutor_spans import _embed
 from tutor.models import TutorConfig
 from tutor.questions import generation, item_checks, items, spans
 from tutor.questions.exports import gift, moodle_xml
@@ -400,3 +401,83 @@ def test_a_locale_the_sentence_names_the_language_of_is_no_key_and_callouts_are_
     assert "en_US.UTF-8" not in [c.span for c in found]  # "nicht auf Englisch" says it
     assert all(not c.sentence.startswith(("Tipp", "Anmerkung")) for c in found)
     assert spans.same_word("Wurzelverzeichnis", "Wurzel-Verzeichnis")
+
+
+# --- Rules of the gapfill3 review (docs/questions-rubric.md) -------------------------------------------------------
+
+FILLER = [f"Ein Absatz über anderes, Nummer {n}, ohne die Wörter der Sätze oben." for n in range(200)]
+SCRIPT = ("Die grundsätzliche Methode, um die Aktivitäten auf der Shell aufzuzeichnen ist, sie via script(1) laufen "
+          "zu lassen.")
+
+
+def test_a_wrong_answer_the_course_describes_like_the_key_is_no_wrong_answer():
+    vocab = spans.Vocabulary.from_texts([
+        SCRIPT, "Mit script(1) zeichnen Sie die Aktivitäten einer Sitzung auf.",
+        "Mit screen(1) lassen sich die Aktivitäten auf der Shell aufzeichnen und später wieder anzeigen.",
+        "Mit col(1) filtern Sie umgekehrte Zeilenvorschübe aus einer Ausgabe.", *FILLER], language="de")
+    assert spans.described_alike("screen(1)", "script(1)", SCRIPT, vocab)  # a second right answer
+    assert not spans.described_alike("col(1)", "script(1)", SCRIPT, vocab)
+    assert spans.taught(_candidate(SCRIPT, "script(1)"), vocab)  # "Aktivitäten" in another sentence about it
+    # a copy of the key's own sentence (the PDF holds the HTML chapters again) says nothing more of the key
+    copy = spans.Vocabulary.from_texts([SCRIPT, SCRIPT.replace(" ist,", " ist ,"), *FILLER], language="de")
+    assert not spans.taught(_candidate(SCRIPT, "script(1)"), copy)
+
+
+def test_a_key_named_for_its_use_needs_the_course_to_say_more_of_it_or_a_second_command_beside_it():
+    pstree = "Der Befehl pstree(1) zeigt alle Prozesse in Form eines Hierarchie-Baums an."
+    formail = ("Sie können eine Mailbox in einzelne Nachrichten aufsplitten, indem Sie procmail(1) und formail(1) "
+               "verwenden.")
+    fstab = "Die Optionen zum Einbinden der Dateisysteme werden in \"/etc/fstab\" festgelegt."
+    alone = spans.Vocabulary.from_texts([pstree, formail, fstab, *FILLER], language="de")
+    said = spans.Vocabulary.from_texts([pstree, formail, fstab, "Das Werkzeug pstree(1) zeichnet einen Baum: die "
+                                        "Hierarchie der laufenden Prozesse.", *FILLER], language="de")
+    key = _candidate(pstree, "pstree(1)")
+    assert spans.named_for_use(key) and not spans.taught(key, alone) and not spans.partnered(key, alone)
+    assert spans.taught(key, said)  # "Hierarchie" stands in another sentence about pstree(1)
+    assert spans.partnered(_candidate(formail, "formail(1)"), alone)  # procmail(1) beside it
+    assert not spans.named_for_use(_candidate(fstab, "/etc/fstab"))  # a path's name is no description of its use
+    assert spans.named_for_use(_candidate("Die Enter-Taste schickt den Befehl ab.", "Enter-Taste", spans.TERM))
+
+
+def test_a_word_of_the_sentence_that_looks_like_the_command_gives_it_away():
+    munpack = _candidate("Jede Mail kann mittels munpack(1) aus dem mpack-Paket entpackt werden.", "munpack(1)")
+    assert spans.gives_away(munpack, ["uudecode(1)", "formail(1)", "unshar(1)"])
+    rg = _candidate("Der Befehl rg(1) aus dem ripgrep-Paket ist eine schnellere Alternative zu grep(1).", "rg(1)")
+    assert spans.gives_away(rg, ["ag(1)", "ack(1)", "find(1)"])
+    # a name the wrong answers resemble as much points nowhere ("apt-Paket" beside apt-mark and apt-get)
+    mpack = _candidate("Jede Mail kann mittels munpack(1) aus dem mpack-Paket entpackt werden.", "munpack(1)")
+    assert not spans.gives_away(mpack, ["mpack(1)", "formail(1)", "unshar(1)"])
+    mount = _candidate("Beim Einbinden eines vfat-Dateisystems durch mount(8) wird die CP437-Kodierung genutzt.",
+                       "mount(8)")
+    assert not spans.gives_away(mount, ["fdisk(8)", "chmod(1)", "parted(8)"])
+
+
+def test_pointers_to_reading_elsewhere_are_no_statements_to_ask_about():
+    text = "\n".join(["Lesen Sie ip(8) und das IPROUTE2 Utility Suite Howto für die Konfiguration des Netzwerks.",
+                      "Den Grund finden Sie unter mc(1) bei der Beschreibung der Option -P im Handbuch.",
+                      "Für den Benutzer fungiert ssh(1) als clevere und sichere Alternative zu telnet(1) im "
+                      "Netzwerk."])
+    vocab = spans.Vocabulary.from_texts([text, "Die Befehle ip(8), mc(1), ssh(1) und rsh(1) sind Werkzeuge.",
+                                         *FILLER], language="de")
+    assert [c.span for c in spans.answer_candidates(text, None, "de", vocabulary=vocab)] == ["ssh(1)"]
+
+
+def test_wrong_commands_come_from_the_key_s_part_of_the_course_and_nouns_keep_the_key_s_case():
+    near = "Die Werkzeuge mount(8), fdisk(8), parted(8) und mkfs(8) arbeiten mit Dateisystemen und Partitionen."
+    far = "Die Werkzeuge apt-get(8), apt-cache(8) und aptitude(8) verwalten die Pakete des Systems."
+    key = "Beim Einbinden eines vfat-Dateisystems durch mount(8) wird die CP437-Kodierung genutzt."
+    vocab = spans.Vocabulary.from_texts([key, near, *FILLER, far], language="de")
+    assert spans.neighbours("fdisk(8)", "mount(8)", vocab) and not spans.neighbours("apt-get(8)", "mount(8)", vocab)
+    wrong = spans.distractor_candidates(_candidate(key, "mount(8)"), None, 5, vocabulary=vocab, embed=_embed)
+    assert sorted(wrong) == ["fdisk(8)", "mkfs(8)", "parted(8)"]
+
+
+def test_noun_wrong_answers_are_neither_the_key_s_bare_head_nor_in_another_case():
+    places = ["Heimatverzeichnis", "Wurzelverzeichnis", "Arbeitsverzeichnis", "Quellverzeichnis", "Verzeichnis"]
+    texts = [f"Die Dateien liegen im {p} des Systems." for p in places] + [
+        "Der Inhalt des Zielverzeichnisses wird überschrieben.", "Das Ziel ist der Name des Zielverzeichnisses."]
+    vocab = spans.Vocabulary.from_texts(texts * 2 + FILLER, language="de")
+    key = "Viele Befehle speichern Konfigurationsdateien im Heimatverzeichnis des jeweiligen Benutzers."
+    wrong = spans.distractor_candidates(_candidate(key, "Heimatverzeichnis", spans.TERM), None, 5, vocabulary=vocab,
+                                        embed=_embed)
+    assert sorted(wrong) == ["Arbeitsverzeichnis", "Quellverzeichnis", "Wurzelverzeichnis"]

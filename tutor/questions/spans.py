@@ -16,6 +16,8 @@ public API; the pure ``Vocabulary.from_texts`` and the ``vocabulary=`` / ``embed
 a database.
 """
 
+import bisect
+import difflib
 import math
 import re
 import threading
@@ -88,6 +90,10 @@ _OBJECT_ES = re.compile(r"\b(?:[Ss]ie|ich|wir|man) es\b|\bes (?:selbst|auch|dann
                         r"\b(?:[Ff]alls|[Ww]enn|[Oo]b|[Ww]eil|[Dd]a|[Dd]ass) (?:es|er|sie)\b|^Das Ganze\b")
 _LEANING = re.compile(r"(?i)\b(?:folgend\w*|wie folgt|unten|oben|obig\w*|vorherig\w*|vorig\w*|nachstehend\w*|"
                       r"tabelle|abschnitt|kapitel|abbildung|siehe|beispielsweise|following|below|above|see)\b")
+# A pointer to reading elsewhere ("Lesen Sie ___ und das … Howto", "Den Grund finden Sie unter ___"): any document
+# of the kind fits its gap, and the hand reviews found none of them usable.
+_REFERENCE = re.compile(r"(?i)^(?:bitte\s+)?(?:lesen|schauen|sehen|konsultieren)\s+sie\b|"
+                        r"\bfinden\s+sie\s+(?:unter|in|im|auf|bei)\b|^(?:please\s+)?(?:read|refer\s+to|consult)\b")
 _DEFINES = re.compile(r"(?i)^(?:der|die|das|ein|eine)?\s*(\S+)\s+(?:ist|sind|bezeichnet|bedeutet|heißt|"
                       r"steht für|is|are|means)\b")
 _CALLED = re.compile(r"(?i)\b(?:wird|werden)\s+(?:auch\s+)?(?:als\s+)?(\S+)\s+(?:genannt|bezeichnet)\b")
@@ -200,6 +206,10 @@ class Vocabulary:
     # words as `statement_words` gives them), for said_alike
     said: dict = field(default_factory=lambda: defaultdict(list))
     statements: list = field(default_factory=list)
+    # every word's sentences (numbers into `statements`, by statement_word), for described_alike; and the numbers of
+    # the passages each word stands in (reading order), for the neighbourhood of a key's wrong answers
+    mentions: dict = field(default_factory=lambda: defaultdict(list))
+    positions: dict = field(default_factory=lambda: defaultdict(list))
 
     @classmethod
     def from_texts(cls, texts, language="de", signature=(), vectors=None):
@@ -212,19 +222,21 @@ class Vocabulary:
         sums = {}
         for position, text in enumerate(texts):
             vocab.passages += 1
-            seen = set()
+            seen = {}  # in order of appearance: ties among equally frequent words rank the same in every run
             for quoted in _QUOTED.findall(text):
                 vocab.code[quoted.rstrip(_TRAILING)] += 1
             for sentence in sentences(text):
                 previous = ""
                 found = tokens(sentence)
                 code = {w for _s, _e, w in found if _CODE_WORD.match(w)}
-                if code and len(found) <= MAX_STATEMENT_WORDS:
+                if len(found) <= MAX_STATEMENT_WORDS:
                     for word in code:
                         vocab.said[statement_word(word)].append(len(vocab.statements))
+                    for word in {statement_word(w) for _s, _e, w in found}:
+                        vocab.mentions[word].append(len(vocab.statements))
                     vocab.statements.append(frozenset(statement_words(found)))
                 for number, (_start, _end, word) in enumerate(found):
-                    seen.add(word)
+                    seen.setdefault(word)
                     if _MANPAGE.match(word):
                         vocab.code[word] += 1
                         vocab.code[word.split("(")[0] + "("] += 1
@@ -233,7 +245,9 @@ class Vocabulary:
                     if previous:
                         vocab.before[word][previous] += 1
                     previous = word.casefold()
-            vocab.df.update(seen)
+            vocab.df.update(list(seen))
+            for word in seen:
+                vocab.positions[word].append(position)
             if vectors is not None:
                 vector = np.asarray(vectors[position], dtype=np.float32)
                 for word in seen:
@@ -323,6 +337,78 @@ def said_alike(word, key, sentence, vocab):
     return False
 
 
+DESCRIBED_SHARE = 0.75  # a wrong answer the course describes with this share of the words it uses for the key
+COPY_SHARE = 0.6  # a sentence holding this share of the key sentence's words is a copy of it (the PDF and HTML)
+
+
+def _description(word, whole, vocab):
+    """The words of the course's sentences that name a word (statement_words), copies of the key's sentence (whose
+    words are `whole`) left out."""
+    out = set()
+    for number in vocab.mentions.get(statement_word(word), ()):
+        words = vocab.statements[number]
+        if len(words & whole) < COPY_SHARE * len(whole):
+            out |= words
+    return out
+
+
+def _stem(word):
+    """A word as descriptions are matched: its first five letters (German endings and compounds' tails forgiven)."""
+    return word.casefold()[:5]
+
+
+def _sentence_terms(sentence, key, vocab, leave=()):
+    """The rarer words of a sentence besides the key (RARE_SHARE), as _stem gives them."""
+    left = {_stem(statement_word(w)) for w in (key, *leave)}
+    return {_stem(statement_word(w)) for _s, _e, w in tokens(sentence) if w != key and w.casefold() not in STOPWORDS
+            and len(w) > 2 and vocab.share(w) <= RARE_SHARE} - left
+
+
+def _described_hits(word, terms, whole, vocab):
+    """How many of `terms` the course's sentences about a word hold (copies of the key's sentence left out)."""
+    return len(terms & {_stem(w) for w in _description(word, whole, vocab)})
+
+
+def taught(candidate, vocab):
+    """Whether the course says more of the key with the sentence's rarer words elsewhere (another sentence, a
+    table's row): a fact the course teaches about the key, not a word that happens to stand in one sentence. Keys
+    no other sentence describes made the items a lecturer rejected: "drücken Sie die F1-Taste" (any key fits),
+    "der Vi-Editor" beside "Texteditor", "DocBook-XML-Dateien" among file kinds of other chapters."""
+    if not vocab.mentions:
+        return True  # a vocabulary without sentences (built before this rule): no evidence either way
+    whole = statement_words(tokens(candidate.sentence))
+    return _described_hits(candidate.span, _sentence_terms(candidate.sentence, candidate.span, vocab), whole,
+                           vocab) >= 1
+
+
+def named_for_use(candidate):
+    """Whether the key is a word whose name may say what it is for: a noun, a command or function with its manual
+    page, a variable ("adduser(8)", "pstree(1)", "$LANGUAGE", "Enter-Taste"); paths, file names and options are
+    not read that way ("multi-user.target", "/etc/fstab", "-rf")."""
+    return candidate.kind != COMMAND or code_shape(candidate.span) in ("man", "variable", "name", "other")
+
+
+def partnered(candidate, vocab):
+    """Whether the key sentence names another command, path or option beside the key ("pam_unix(8) und
+    pam_cracklib(8)", "procmail(1) und formail(1)"): a sentence about how two things go together, which pins the key
+    as a description of what one tool does ("Der Befehl pstree(1) zeigt … Hierarchie-Baum") does not."""
+    return any(w != candidate.span and _CODE_WORD.match(w) and vocab.kind_of(w) == COMMAND
+               for _s, _e, w in tokens(candidate.sentence))
+
+
+def described_alike(word, key, sentence, vocab):
+    """Whether the course describes a wrong answer with as many of the key sentence's rarer words as it describes
+    the key (at least two, and DESCRIBED_SHARE of the key's): then the sentence may fit it as well ("screen(1)"
+    beside "script(1)" for recording a shell's activities; "find(1)" and "awk(1)" beside "perl(1)" for regular
+    expressions over several files)."""
+    terms = _sentence_terms(sentence, key, vocab, leave=(word,))
+    if len(terms) < 2:
+        return False
+    whole = statement_words(tokens(sentence))
+    hits = _described_hits(word, terms, whole, vocab)
+    return hits >= 2 and hits >= DESCRIBED_SHARE * _described_hits(key, terms, whole, vocab)
+
+
 def _rare_terms(text, vocab):
     """The terms a sentence is about, as statement_word gives them: its nouns (in German the capitalised words) and
     code words that few of the course's passages hold."""
@@ -383,6 +469,10 @@ def _standalone(sentence, words, language):
         return False  # "Das ist …", "Das wird …": a pronoun, not an article
     if _OBJECT_ES.search(sentence) or re.search(r"[\w)]\. [a-zäöüß]", sentence):
         return False  # a pronoun pointing outside, or two sentences where the second starts with code
+    if _REFERENCE.search(sentence):
+        return False
+    if first in ("der", "die", "das", "den", "dem") and len(words) > 1 and words[1][2].casefold() in _NOT_TERMS:
+        return False  # "Den Grund …", "Das Ergebnis …": the article points to what the text said before
     if _LEANING.search(sentence) or re.search(r"\d+\.\d+\.\d+", sentence) or ":" in sentence.rstrip(".")[-3:]:
         return False
     if detect_language(sentence, default=language) != language:
@@ -436,7 +526,36 @@ def gives_away(candidate, wrong):
         if len(part) >= 3 and any(part in p for p in around) or (
                 len(part) < 3 and part.isalpha() and any(p == part for p in around)):
             return True
+    if candidate.kind == COMMAND:
+        # a word of the sentence that looks like the key's name and like none of the wrong answers' ("mpack-Paket"
+        # for munpack(1), "ripgrep-Paket" for rg(1), "IPROUTE2" for ip(8))
+        name, names = _name(candidate.span), [_name(w) for w in wrong]
+        for word in re.split(r"[\s\"„“”'(),;:]+", rest):
+            for piece in {word, *re.split(r"[-/.]", word)}:
+                if len(piece) >= 2 and piece[:1].islower() or re.fullmatch(r"[A-Z0-9]{2,}", piece):
+                    folded = piece.casefold()
+                    if _resembles(name, folded) and not any(_resembles(n, folded) for n in names):
+                        return True
     return False
+
+
+def _name(word):
+    """A code word's own name: a man page without its section, a path's last part, a variable without its '$'."""
+    word = word.split("(")[0] if _MANPAGE.match(word) else word
+    return (word.rstrip("/").rsplit("/", 1)[-1] or word).strip("$-~").casefold()
+
+
+def _resembles(name, word):
+    """Whether a word of a sentence looks like a command's name: nearly the same letters ("mpack", "munpack"), or
+    the name is a short abbreviation of it ("rg" in "ripgrep", "ip" in "iproute2")."""
+    if len(name) < 2:
+        return False
+    if name == word:
+        return True
+    if len(name) >= 4 and len(word) >= 4 and difflib.SequenceMatcher(None, name, word).ratio() >= 0.75:
+        return True
+    letters = iter(word)
+    return len(name) <= 3 and len(word) >= len(name) + 2 and word[0] == name[0] and all(c in letters for c in name)
 
 
 def _locale_named(name, words):
@@ -712,6 +831,10 @@ def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None
             pool = [w for w in pool if w.rsplit(".", 1)[-1] == key.rsplit(".", 1)[-1]]
         if shape == "variable":  # $PATH among the environment's variables, not a script's $unit or a "$LC_"
             pool = [w for w in pool if w[1:].isupper() == key[1:].isupper() and not w.endswith("_")]
+    if kind == COMMAND and vocab.positions.get(key):
+        # the wrong answers come from where the key is used (builtins(1) beside bash(1), not apt-cache(8) from the
+        # package chapter): a word far from every passage of the key is one nobody reading the sentence would pick
+        pool = [w for w in pool if neighbours(w, key, vocab)]
     determiner = determiner_before(candidate.sentence, candidate.start) if kind in (TERM, NAME) else ""
     if kind in (TERM, NAME) and vocab.language == "de":
         pool = _fitting(pool, key, candidate, vocab, k)
@@ -724,6 +847,8 @@ def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None
             # only compounds of the key's own head ("NORMAL-Modus", "EINGABE-Modus") are of the same kind
             head = morphology.head(key)
             pool = [w for w in pool if head and head not in _BROAD_HEADS and morphology.head(w) == head]
+            # the head alone ("Verzeichnis" beside "Heimatverzeichnis") names the key's kind: true of the key too
+            pool = [w for w in pool if not w.casefold().startswith(head) and _after(w, head) == _after(key, head)]
     pool = pool[:400]
     if not pool:
         return []
@@ -758,6 +883,27 @@ def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None
         if len(chosen) == k:
             break
     return chosen
+
+
+NEAR_PASSAGES = 40  # passages (in reading order) a wrong answer may stand from the key: the same chapter's topic
+
+
+def neighbours(word, key, vocab, near=None):
+    """Whether a word stands within NEAR_PASSAGES passages (in reading order) of a passage that holds the key."""
+    near = NEAR_PASSAGES if near is None else near
+    places = vocab.positions.get(key) or []
+    for position in vocab.positions.get(word) or []:
+        at = bisect.bisect_left(places, position - near)
+        if at < len(places) and places[at] <= position + near:
+            return True
+    return False
+
+
+def _after(word, head):
+    """What a noun has after its head ("Zielverzeichnisses": "ses" after "verzeichnis"): its case and number."""
+    folded = word.casefold()
+    at = folded.rfind(head)
+    return folded[at + len(head):] if at >= 0 else None
 
 
 def _man_group(word):

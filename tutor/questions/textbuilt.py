@@ -3,7 +3,11 @@ without a capable model still gets practice.
 
 The gap fill ("Lückentext"): a sentence of the section that stands on its own, its key term, name, command, number
 or defined term blanked (tutor.questions.spans), the key among three wrong answers of the same kind from the
-course's own vocabulary that the text does not support (tutor.questions.item_checks.supported_by).
+course's own vocabulary that the text does not support (tutor.questions.item_checks.supported_by), nor the course
+says or describes alike (spans.said_alike, spans.described_alike). Precision before coverage: a key whose name may
+say what it is for (a noun, a command with its manual page, a variable) is asked only where the course says more of
+it with the sentence's words, or names it beside another command (spans.taught, spans.partnered); the hand reviews
+(docs/questions-rubric.md) found the other such items given away by their meaning or open to a second answer.
 """
 
 import random
@@ -61,6 +65,10 @@ def gap_fill(course, passages, count, *, language, avoid=(), vocabulary=None, em
             break
         if items.folded(candidate.gapped) in asked or not builds_well(candidate):
             continue
+        if spans.named_for_use(candidate) and not spans.taught(candidate, vocab) and not spans.partnered(
+                candidate, vocab):
+            continue  # the course says this of the key nowhere else, nor names it beside another command: the
+            # sentence may fit any word of the kind, or give the key away by its meaning (see spans.taught)
         question = Question(kind=Question.GAP_FILL, origin=Question.GENERATED, stem=candidate.gapped,
                             explanation=candidate.sentence, source_chunk=_source(candidate.sentence, passages))
         wrong = []
@@ -68,6 +76,7 @@ def gap_fill(course, passages, count, *, language, avoid=(), vocabulary=None, em
                                                 section_words=words):
             question.options = [word]
             if not item_checks.supported_by(word, question, sentences) and not spans.said_alike(
+                    word, candidate.span, candidate.sentence, vocab) and not spans.described_alike(
                     word, candidate.span, candidate.sentence, vocab):
                 wrong.append(word)
             if len(wrong) == WRONG:
