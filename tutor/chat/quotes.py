@@ -11,8 +11,8 @@ section's headings: the question's words that the heading path holds count for e
 (a sentence under "Zugriff auf Partitionen über die UUID-Kennung" need not repeat "Partition"). It quotes the best
 unit with the unit after it (and the one before where that introduces it), then the runner-up with the unit after
 it (QUOTE_LIMIT quotes), and, when the next unit scores nearly as well as the runner-up (within CLOSE_MARGIN: the
-scores cannot tell them apart), that unit alone as a third. Each Quote keeps its text exactly as it stands in the passage, the passage and its
-character offsets there (the reader view highlights it).
+scores cannot tell them apart), that unit alone as a third. Each Quote keeps its text exactly as it stands in the
+passage, the passage and its character offsets there (the reader view highlights it).
 """
 
 import collections
@@ -41,8 +41,9 @@ COVERAGE_WEIGHT = 0.3
 RANK_WEIGHT = 0.05
 # Chosen on the sets below (7 Dec, branch quotes3; the held-out and fresh2 sets were read while choosing, so they are
 # no longer blind): the heading path's share of the question's words at 0.2 (0.1-0.3 alike), a third quote within
-# 0.03 of the runner-up, the unit before the best one only where it leads to it: qa 0.76 -> 0.77, paraphrased
-# held-out 0.18 -> 0.27 (of the answered), fresh2 0.50 -> 0.62, answers as long as before on average (~570 chars).
+# 0.03 of the runner-up, the unit before the best one only where it leads to it. bench/bench_answers.py --no-llm:
+# the quotes hold the answer for qa 0.76 -> 0.77, paraphrased held-out 0.14 -> 0.23, fresh2 0.50 -> 0.62 (its
+# retrieval ceiling at 4 passages); answers as long as before on average (~570 characters).
 HEADING_WEIGHT = 0.2
 CLOSE_MARGIN = 0.03
 SHORT_UNIT_WORDS = 6  # a best unit shorter than this is quoted with the unit before it (a table row's cells)
@@ -264,9 +265,8 @@ def select(units, limit=QUOTE_LIMIT, margin=CLOSE_MARGIN):
     """The units to quote as groups of neighbours, best first: the best unit with the unit after it (an answer often
     follows the sentence that names the question's words, or introduces a command with ":") and the unit before it
     where that leads to it (_leads_to), then the next best unit not taken yet with the unit after it, up to limit
-    groups; then the next best unit
-    alone when it scores within margin of the last group's (the scores cannot tell them apart, and one short
-    sentence more costs the reader less than a missed answer)."""
+    groups; then the next best unit alone when it scores within margin of the last group's (the scores cannot tell
+    them apart, and one short sentence more costs the reader less than a missed answer)."""
     ranked = sorted((u for u in eligible(units) if u.score > float("-inf")), key=lambda u: -u.score)
     by_place = {(u.passage, u.position): u for u in units}
     chosen, taken = [], set()
