@@ -47,6 +47,7 @@ def dump(args):
                                  "in_passages": any(contains(p.text, expected) for p in passages),
                                  "units": [{"passage": u.passage, "position": u.position, "text": u.text,
                                             "similarity": u.similarity, "coverage": u.coverage,
+                                            "context": u.context,
                                             "hit": contains(u.text, expected)} for u in units]})
         with open(args.dump, "w") as out:
             json.dump(rows, out, ensure_ascii=False)
@@ -65,16 +66,15 @@ def evaluate(rows, weights):
     try:
         good = 0
         for row in rows:
-            units = [quotes.Unit(u["passage"], u["position"], 0, 0, u["text"], u["similarity"], u["coverage"])
+            units = [quotes.Unit(u["passage"], u["position"], 0, 0, u["text"], u["similarity"], u["coverage"],
+                                 context=u.get("context", 0.0))
                      for u in row["units"]]
             hits = {(u["passage"], u["position"]) for u in row["units"] if u["hit"]}
-            shortlist = sorted(quotes.eligible(units), key=lambda u: (-u.coverage, u.passage, u.position))
+            shortlist = sorted(quotes.eligible(units), key=lambda u: (-u.held, u.passage, u.position))
             shortlist = shortlist[:quotes.EMBEDDED_UNITS]
             best = max((u.similarity for u in shortlist), default=0.0)
             for unit in units:
-                unit.score = (quotes.SIMILARITY_WEIGHT * (unit.similarity - best)
-                              + quotes.COVERAGE_WEIGHT * unit.coverage + quotes.RANK_WEIGHT / (1 + unit.passage)
-                              if unit in shortlist else float("-inf"))
+                unit.score = quotes.unit_score(unit, best) if unit in shortlist else float("-inf")
             chosen = quotes.select(units)
             good += any((u.passage, u.position) in hits for group in chosen for u in group) or \
                 _joined_hit(row, chosen)

@@ -14,7 +14,16 @@ from courses.retrieval import retrieve
 from tests.support import INIT_TEXT, make_course, make_member, point_tutor_at, session_headers, sse_events
 from tests.test_tutor_api import lecturer_token
 from tests.test_tutor_chat import _pending_answer, ask_streaming
-from tutor.chat.quotes import choose_quotes, split_sentences
+from tutor.chat.quotes import (
+    CLOSE_MARGIN,
+    HEADING_WEIGHT,
+    Unit,
+    candidates,
+    choose_quotes,
+    score_units,
+    select,
+    split_sentences,
+)
 from tutor.models import Message, TutorConfig
 
 COURSE_TEXTS = [("systemstart.md", INIT_TEXT)]  # for the course fixture (tests/support.py)
@@ -67,6 +76,63 @@ def test_the_sentence_that_answers_comes_first(settings, tmp_path):
         assert answer in first.text, (question, [q.text for q in quotes])
         passage = passages[first.number - 1]
         assert passage.chunk_id == first.chunk and passage.text[first.start:first.end] == first.text
+
+
+UUID_TEXT = """# Zugriff auf Partitionen über die UUID-Kennung
+
+Sie können die Kennung eines blockorientierten Gerätes mit blkid(8) abfragen.
+
+# Drucken
+
+Ein Drucker wird mit lpadmin(8) eingerichtet.
+"""
+
+
+@pytest.mark.django_db
+def test_a_sentence_is_read_under_its_heading(settings, tmp_path):
+    """The sentence under "Zugriff auf Partitionen über die UUID-Kennung" holds neither "UUID" nor "Partition"; its
+    heading does, and that counts for it (a part of it), not for a sentence under another heading."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    course = make_course(("speicher.md", UUID_TEXT), title="Speicher")
+    question = "Wie finde ich die UUID meiner Partition heraus?"
+    passages = retrieve(course.pk, question, k=4)
+    units = {u.text: u for u in score_units(course.pk, question, passages, candidates(passages))}
+    blkid = units["Sie können die Kennung eines blockorientierten Gerätes mit blkid(8) abfragen."]
+    printer = units["Ein Drucker wird mit lpadmin(8) eingerichtet."]
+    assert blkid.context > 0 and blkid.held == pytest.approx(blkid.coverage + HEADING_WEIGHT * blkid.context)
+    assert printer.context == 0.0 and printer.held == printer.coverage
+    assert blkid.held > printer.held
+
+
+def _units(*rows):
+    """Scored units of one passage: (text, score) in the passage's order (None: not shortlisted)."""
+    return [Unit(0, i, 0, len(text), text, score=float("-inf") if score is None else score)
+            for i, (text, score) in enumerate(rows)]
+
+
+def test_a_third_quote_only_where_the_scores_cannot_tell_it_from_the_runner_up():
+    rows = [("Die Auflösung der Namen läuft in mehreren Schritten ab.", 0.30), ("Ein Satz dazwischen steht hier.", None),
+            ("Der zweite Satz nennt die Datei /etc/hosts.", 0.20), ("Noch ein Satz dazwischen steht hier.", None),
+            ("Der Rechnername steht in der Datei /etc/hostname.", 0.20 - CLOSE_MARGIN / 2),
+            ("Ein Satz, der weit zurückliegt, steht hier.", 0.01)]
+    groups = select(_units(*rows))
+    assert [[u.position for u in g] for g in groups] == [[0, 1], [2, 3], [4]]
+    rows[4] = (rows[4][0], 0.20 - 2 * CLOSE_MARGIN)  # clearly behind: two quotes, as before
+    assert [[u.position for u in g] for g in select(_units(*rows))] == [[0, 1], [2, 3]]
+
+
+def test_the_unit_before_the_best_comes_along_only_where_it_leads_to_it():
+    # an introduction ending with ":" and a command line belong to the sentence after them; a plain sentence not
+    intro = _units(("Mit folgendem Befehl stellen Sie die Zeitzone neu ein:", 0.1),
+                   ("Danach gilt die neue Zeitzone für alle Dienste des Systems.", 0.3))
+    assert [u.position for u in select(intro)[0]] == [0, 1]
+    plain = _units(("Die Uhr des Rechners läuft in UTC, wie üblich.", 0.1),
+                   ("Danach gilt die neue Zeitzone für alle Dienste des Systems.", 0.3))
+    assert [u.position for u in select(plain)[0]] == [1]
+    # a table row: a short description cell is quoted with its command cell before it
+    row = _units(("cd ..", None), ("in das übergeordnete Verzeichnis wechseln", 0.05),
+                 ("cd -", None), ("in das vorherige Verzeichnis wechseln", 0.3))
+    assert "\n".join(u.text for u in select(row)[0]) == "cd -\nin das vorherige Verzeichnis wechseln"
 
 
 # --- Through the real stack ---------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from tutor.chat.answerability import (
     lacks_figure,
 )
 from tutor.chat.models import Citation, Message
-from tutor.chat.quotes import choose_quotes, quotes_text
+from tutor.chat.quotes import QUOTE_LIMIT, choose_quotes, quotes_text
 from tutor.chat.relevance import relevant_passages
 from tutor.chat.stream import Publisher, fail_if_unfinished
 from tutor.inference.client import InferenceClient, InferenceError
@@ -177,7 +177,8 @@ def respond(course, config, question, turns, out, *, ui_language=None, on_first_
     chosen, no_figure = None, False
     if judged.level != NONE and (mode != TutorConfig.EXPLANATION_ONLY or asks_for_figure(question)):
         chosen = choose_quotes(course.pk, question, passages)  # also the evidence for a question asking a figure
-        no_figure = lacks_figure(question, chosen)
+        # the figure's evidence: the best quotes, not the third one added only because it scored close to them
+        no_figure = lacks_figure(question, chosen[:QUOTE_LIMIT])
         if no_figure:  # the texts cover the topic but not the figure asked for
             judged = replace(judged, level=NONE)
             evidence["retrieval"] = {**judged.as_dict(), "figure": False}

