@@ -58,10 +58,13 @@ def test_a_question_asking_for_a_figure_is_recognised_by_its_opening():
 
     for question in ["Wie viele Pakete enthält das Debian-Archiv?", "Wie lange dauert die Installation?",
                      "Wann erscheint die nächste stabile Version?", "Seit welcher Kernel-Version gibt es udev?",
-                     "Welche Python-Version ist in Debian 12 enthalten?", "How much memory does the installer need?"]:
+                     "Welche Python-Version ist in Debian 12 enthalten?", "How much memory does the installer need?",
+                     "Auf welchem Port lauscht sshd?", "Welche maximale Dateigröße erlaubt FAT32?",
+                     "Welche Schlüssellänge empfiehlt GnuPG?", "Which port does CUPS use?"]:
         assert asks_for_figure(question), question
     for question in ["Wie sehe ich, wie viel RAM gerade belegt ist?", "Wie lege ich einen Benutzer an?",
-                     "Welche Dateien hält ein Programm offen?", "Was ist eine benannte Pipe?"]:
+                     "Welche Dateien hält ein Programm offen?", "Was ist eine benannte Pipe?",
+                     "Welches Transportprotokoll nutzt NFS?", "Welcher Export gilt für /home?"]:
         assert not asks_for_figure(question), question
 
 

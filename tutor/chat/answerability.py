@@ -107,13 +107,15 @@ def assess(passages, embedding_model=None, names=None):
 
 # Retrieval cannot tell "Wie viel Arbeitsspeicher braucht der Installer?" from a question the texts answer: the
 # passages about the installer and memory are there, only the figure is not. A question that asks for a figure
-# (how many, how long, when, which version) is answered only when the tool's quotes hold one that the question
+# (how many, how long, when, which version, which port, which largest or smallest, which size or length) is answered only when the tool's quotes hold one that the question
 # does not already hold; else the texts lack the detail asked for. Measured with bench/bench_answers.py (README).
 _FIGURE_QUESTION = re.compile(
-    r"^\W*(?:(?:seit|bis|ab|um|für|nach|in|vor|since|until|in|for)\s+)?"
+    r"^\W*(?:(?:seit|bis|ab|um|für|nach|in|vor|auf|since|until|in|for|on|at)\s+)?"
     r"(?:wie\s+(?:viele?|lange?|gro(?:ß|ss)|hoch|alt|oft|schnell|weit|schwer|teuer|breit|tief|spät|früh)"
-    r"|wann|welche[mnrs]?\s+(?:jahr|datum|[\w-]*version)"
-    r"|how\s+(?:many|much|long|big|large|high|old|often|fast|far)|when|what\s+year|which\s+(?:year|[\w-]*version))\b",
+    r"|wann|welche[mnrs]?\s+(?:jahr|datum|[\w-]*version|(?:maximale|minimale|größte|kleinste|höchste)\w*"
+    r"|(?:[\w]+-)?port(?:nummer)?|\w*größe|\w*länge|anzahl)"
+    r"|how\s+(?:many|much|long|big|large|high|old|often|fast|far)|when|what\s+year"
+    r"|which\s+(?:year|[\w-]*version|port)|what\s+(?:is\s+the\s+)?(?:maximum|minimum|largest|smallest))\b",
     re.IGNORECASE)
 _NUMBER = re.compile(r"(?<!\w)\d+(?:[.,:]\d+)*")  # a whole number: not the "14" of "CRM114" or "ext4"
 _NUMBER_WORD = re.compile(
