@@ -15,9 +15,9 @@ when the vectors doubt it.
 A German question may also name a thing by a word of general English ("Cockpit", "Vagrant", "Caddy", "Raspberry"):
 such a word is general language, so the rule above passes it. In a German question a word that is frequent in English,
 at least as English as German and rare in German (Zipf below FOREIGN_ZIPF: "Server", "Browser" or "Computer" are
-German by now) is a foreign word; when the course never uses it (not its lexeme, not as a compound of its words,
-not one of its German synonyms: "Backup" is found as "Datensicherung") it is unknown too. A misspelling does not
-count here: a general word is spelt right.
+German by now) is a foreign word; when the course never uses it (not as a lexeme of its languages or of English,
+not inside one of its words, not as one of its German synonyms: "Backup" is found as "Datensicherung") it is
+unknown too. A misspelling does not count here: a general word is spelt right.
 
 Measured with bench/bench_answerability.py (--only evidence, e5-small): see README, "Answerability".
 """
@@ -74,13 +74,15 @@ FROM unnest(%(words)s::text[]) AS w(word)
 """
 
 
-# for each English word of a German question: whether the course uses it, as an English lexeme ("browsers" is
-# "browser"), as it stands, or inside one of its lexemes ("Tastaturlayout", "system-backup" for "layout", "backup")
+# for each English word of a German question: whether the course uses it, as a lexeme of one of its languages or
+# of English ("Pipes" is the German "pip" of "Pipe", the English "pipe"), or inside one of its lexemes
+# ("Tastaturlayout", "system-backup" for "layout", "backup")
 FOREIGN_SQL = """
 SELECT w.word,
        EXISTS (SELECT 1 FROM courses_courseterm t
                WHERE t.course_id = %(course)s::bigint
-                 AND (t.lexeme = ANY (tsvector_to_array(to_tsvector('english', w.word)))
+                 AND (t.lexeme IN (SELECT l FROM unnest(%(configs)s::regconfig[] || 'english'::regconfig) AS config,
+                                                 unnest(tsvector_to_array(to_tsvector(config, w.word))) AS l)
                       OR position(w.word in t.lexeme) > 0))
 FROM unnest(%(words)s::text[]) AS w(word)
 """
@@ -210,7 +212,7 @@ def names(course_id, question, configs=None):
             whole = dict(cursor.fetchall())
         used = {}
         if foreign:
-            cursor.execute(FOREIGN_SQL, {"words": foreign, "course": int(course_id)})
+            cursor.execute(FOREIGN_SQL, {"words": foreign, "configs": configs, "course": int(course_id)})
             used = dict(cursor.fetchall())
         absent = [w for w in candidates if not any(found[w])]
         splits = {w: _splits(w) for w in absent}
