@@ -99,11 +99,12 @@ def test_a_question_asking_for_a_default_is_recognised_by_its_words():
 
     for question in ["Welcher Verschlüsselungsalgorithmus ist bei LUKS voreingestellt?",
                      "Wie viele Zeilen zeigt tail an, wenn ich keine Option angebe?",
-                     "Was macht ls ohne weitere Argumente?", "Welchen Standardwert hat umask?",
+                     "Mit welchen Optionen läuft ls ohne weitere Argumente?", "Welchen Standardwert hat umask?",
                      "Welcher Editor wird standardmäßig benutzt?", "Which editor does Debian use by default?"]:
         assert asks_for_default(question), question
-    # a default thing named, no default asked for: these are answered as any other question
+    # a default thing named, or a default mentioned by a question asking no value: answered as any other question
     for question in ["Wie stelle ich den systemweiten Standard-Editor um?",
+                     "Wo speichert journald die Protokolle standardmäßig?", "Was gibt head ohne Optionen aus?",
                      "Welcher Shell-Befehl legt die Standardrechte für neu angelegte Dateien fest?",
                      "Wie komme ich ohne Passwort per Schlüsselpaar auf einen entfernten Rechner?",
                      "Welche Option zeigt versteckte Dateien an?"]:
@@ -115,6 +116,7 @@ def test_a_default_question_is_answered_only_by_quotes_that_state_a_default():
 
     assert states_default("Der Standardpfad zum init-Programm ist /sbin/init.")
     assert states_default("Unter Debian ist systemd das voreingestellte Init-System.")
+    assert states_default("Es ist klug, die Login-Shell auf bash(1) eingestellt zu lassen.")
     assert states_default("Ohne Option gibt head(1) die ersten zehn Zeilen aus.")
     assert states_default("Sofern nichts anderes angegeben ist, liest sort die Standardeingabe.")
     assert not states_default("tail(1) gibt die letzten Zeilen von Dateien aus.")

@@ -157,15 +157,18 @@ def lacks_figure(question, quotes):
 # --- Questions that ask for a default ------------------------------------------------------------------
 
 # "Welcher Algorithmus ist bei LUKS voreingestellt?", "Wie viele Zeilen zeigt tail, wenn ich keine Option angebe?":
-# the passages about the program are there, the default is not. A question that asks what holds when nothing is
-# set is answered only when the tool's quotes say what holds by default; else the texts lack the detail asked for.
+# the passages about the program are there, the default is not. A question that asks which value or figure holds
+# when nothing is set is answered only when the tool's quotes say what holds by default; else the texts lack the
+# detail asked for. Other questions naming a default ("Wo speichert journald standardmäßig?", "Was gibt head ohne
+# Optionen aus?") are answered as any other: their quotes may answer them without the word.
+_WHICH = re.compile(r"^\W*(?:\w+\s+)?(?:welche[mnrs]?|which)\b", re.IGNORECASE)
 _DEFAULT_QUESTION = re.compile(
     r"\b(?:standardmäßig|voreingestellt\w*|vorgegeben\w*|voreinstellung\w*|standardwert\w*|"
     r"standardeinstellung\w*|von\s+haus\s+aus|ab\s+werk|by\s+default|default\s+(?:value|setting)s?|"
     r"(?:ohne|keine?n?)\s+(?:\w+\s+)?(?:optionen|option|argumente?n?|parameter[ns]?|angaben?)\b)",
     re.IGNORECASE)
 _STATES_DEFAULT = re.compile(
-    r"standard|vorein|vorgabe|vorgegeben|default|von\s+haus\s+aus|normalerweise|üblicherweise|"
+    r"standard|eingestellt|vorgabe|vorgegeben|default|von\s+haus\s+aus|normalerweise|üblicherweise|"
     r"ohne\s+(?:\w+\s+){0,2}(?:option|argument|parameter|angabe)|"
     r"(?:sofern|wenn|falls)\s+(?:\w+\s+){0,3}nicht(?:s)?\s+(?:\w+\s+){0,2}(?:anders|angegeben|gesetzt)|"
     r"\bunless\b|without\s+(?:\w+\s+){0,2}(?:options?|arguments?)|\bnormally\b|\busually\b",
@@ -173,14 +176,16 @@ _STATES_DEFAULT = re.compile(
 
 
 def asks_for_default(question):
-    """Whether a question asks what holds when nothing is set: a default ("standardmäßig", "voreingestellt", "by
-    default") or the behaviour without an option ("wenn ich keine Option angebe"), in German or English."""
-    return bool(_DEFAULT_QUESTION.search(question or ""))
+    """Whether a question asks which value or figure holds when nothing is set: "Welcher …" or a figure question
+    ("Wie viele …?") asking for a default ("standardmäßig", "voreingestellt", "by default") or the behaviour without
+    an option ("wenn ich keine Option angebe"), in German or English."""
+    question = question or ""
+    return bool(_DEFAULT_QUESTION.search(question)) and bool(_WHICH.search(question) or asks_for_figure(question))
 
 
 def states_default(text):
-    """Whether a text says what holds by default: "standardmäßig", "Voreinstellung", "Vorgabe", "default", "ohne
-    Option", "sofern nicht anders angegeben", "normalerweise" and their English counterparts."""
+    """Whether a text says what holds by default: "standardmäßig", "Voreinstellung", "eingestellt", "Vorgabe",
+    "default", "ohne Option", "sofern nicht anders angegeben", "normalerweise" and their English counterparts."""
     return bool(_STATES_DEFAULT.search(text or ""))
 
 
