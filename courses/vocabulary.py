@@ -12,6 +12,13 @@ one or two edits of a term of the course, fuzzystrmatch's levenshtein) is not un
 question that names something the course names word for word ("Wozu dient etckeeper?") is about the course even
 when the vectors doubt it.
 
+A German question may also name a thing by a word of general English ("Cockpit", "Vagrant", "Caddy", "Raspberry"):
+such a word is general language, so the rule above passes it. In a German question a word that is frequent in English,
+at least as English as German and rare in German (Zipf below FOREIGN_ZIPF: "Server", "Browser" or "Computer" are
+German by now) is a foreign word; when the course never uses it (not as a lexeme of its languages or of English,
+not inside one of its words, not as one of its German synonyms: "Backup" is found as "Datensicherung") it is
+unknown too. A misspelling does not count here: a general word is spelt right.
+
 Measured with bench/bench_answerability.py (--only evidence, e5-small): see README, "Answerability".
 """
 
@@ -22,7 +29,9 @@ from dataclasses import dataclass
 from django.db import connection
 from wordfreq import zipf_frequency
 
+from courses.language import detect_language
 from courses.retrieval import course_setup, ts_config
+from courses.synonyms import synonyms
 
 GENERAL_ZIPF = 2.5  # a word at least this frequent (Zipf scale: 3 is once per million words) is general language
 COMPOUND_PART = 5  # the shortest part of a compound of the course's words
@@ -32,6 +41,7 @@ _ENDINGS = ("ern", "eln", "est", "en", "er", "es", "em", "et", "te", "st", "e", 
 _WORD = re.compile(r"[^\W\d_]{" + str(MIN_LENGTH) + ",}")
 _HYPHENATED = re.compile(r"(?<![\w-])[^\W\d_]+(?:-[^\W\d_]+)+(?![\w-])")
 ENGLISH_MARGIN = 0.5  # a part is English, or German, when its Zipf frequency there is this much higher
+FOREIGN_ZIPF = 4.0  # an English word this frequent in German is German by now ("Server", "System", "Computer")
 
 # for each of the question's words (and hyphenated words' parts): whether a lexeme of the course is the word's
 # own, and whether one lies within an edit or two of it (a misspelling)
@@ -63,6 +73,19 @@ SELECT w.word,
 FROM unnest(%(words)s::text[]) AS w(word)
 """
 
+
+# for each English word of a German question: whether the course uses it, as a lexeme of one of its languages or
+# of English ("Pipes" is the German "pip" of "Pipe", the English "pipe"), or inside one of its lexemes
+# ("Tastaturlayout", "system-backup" for "layout", "backup")
+FOREIGN_SQL = """
+SELECT w.word,
+       EXISTS (SELECT 1 FROM courses_courseterm t
+               WHERE t.course_id = %(course)s::bigint
+                 AND (t.lexeme IN (SELECT l FROM unnest(%(configs)s::regconfig[] || 'english'::regconfig) AS config,
+                                                 unnest(tsvector_to_array(to_tsvector(config, w.word))) AS l)
+                      OR position(w.word in t.lexeme) > 0))
+FROM unnest(%(words)s::text[]) AS w(word)
+"""
 
 # which of the pieces some lexeme of the course holds
 KNOWN_PIECES_SQL = """
@@ -138,6 +161,22 @@ def english_names(question):
     return found
 
 
+def foreign_words(question):
+    """The words of a German question that are English rather than German ("Cockpit", "Vagrant", "Theme"),
+    lower-case: frequent in English, at least as frequent there as in German (itself or any German form it may be
+    inflected from: "plane" is "planen", "Theme" may be "Themen") and rare in German. Such a word in a German
+    question names a thing (a program, a place) rather than saying something in German. Empty for a question that
+    is not German."""
+    if detect_language(question, default="") != "de":
+        return []
+    found = []
+    for word in question_words(question):
+        english, german = zipf_frequency(word, "en"), max(zipf_frequency(f, "de") for f in _forms(word))
+        if english >= GENERAL_ZIPF and german < FOREIGN_ZIPF and english >= german - ENGLISH_MARGIN:
+            found.append(word)
+    return found
+
+
 @dataclass(frozen=True)
 class Names:
     """The question's words that are no general German or English word: ``unknown`` the course never uses (not
@@ -150,15 +189,19 @@ class Names:
 def names(course_id, question, configs=None):
     """The Names of a question in this course, in the question's order. configs: the text search configurations
     of the course's languages (by default those of its active index; a course not indexed yet knows no word)."""
-    candidates = [w for w in question_words(question) if not general_word(w)]
+    words = question_words(question)
+    candidates = [w for w in words if not general_word(w)]
     hyphenated = english_names(question)
-    if not candidates and not hyphenated:
+    parts = {p for name in hyphenated for p in name.split("-")}  # judged whole, as the name
+    foreign = [w for w in foreign_words(question) if w not in candidates and w not in parts]
+    if not candidates and not hyphenated and not foreign:
         return Names()
     if configs is None:
         setup = course_setup(int(course_id))
         if setup is None:
             return Names()
         configs = [ts_config(code) for code in setup[2]]
+    alternatives = {w: synonyms(w) for w in foreign}
     with connection.cursor() as cursor:
         cursor.execute(WORDS_SQL, {"words": candidates, "configs": configs, "course": int(course_id),
                                    "near": NEAR_LENGTH})
@@ -167,15 +210,21 @@ def names(course_id, question, configs=None):
         if hyphenated:
             cursor.execute(HYPHENATED_SQL, {"words": hyphenated, "configs": configs, "course": int(course_id)})
             whole = dict(cursor.fetchall())
+        used = {}
+        if foreign:
+            cursor.execute(FOREIGN_SQL, {"words": foreign, "configs": configs, "course": int(course_id)})
+            used = dict(cursor.fetchall())
         absent = [w for w in candidates if not any(found[w])]
-        in_course = set()
         splits = {w: _splits(w) for w in absent}
-        pieces = sorted({p for pairs in splits.values() for pair in pairs for p in pair})
+        pieces = {p for pairs in splits.values() for pair in pairs for p in pair}
+        pieces |= {s for w in foreign if not used[w] for s in alternatives[w]}
+        in_course = set()
         if pieces:
-            cursor.execute(KNOWN_PIECES_SQL, {"pieces": pieces, "configs": configs, "course": int(course_id)})
+            cursor.execute(KNOWN_PIECES_SQL, {"pieces": sorted(pieces), "configs": configs, "course": int(course_id)})
             in_course = {row[0] for row in cursor.fetchall()}
-    unknown = [w for w in absent if not any(_known_compound(head, tail, in_course) for head, tail in splits[w])]
-    unknown = [w for w in hyphenated if not whole[w]] + unknown
+    unknown = {w for w in absent if not any(_known_compound(head, tail, in_course) for head, tail in splits[w])}
+    unknown |= {w for w in foreign if not used[w] and not any(s in in_course for s in alternatives[w])}
+    unknown = [w for w in hyphenated if not whole[w]] + [w for w in words if w in unknown]
     return Names(unknown=tuple(unknown), named=tuple(w for w in candidates if found[w][0]))
 
 

@@ -4,7 +4,14 @@ Real PostgreSQL (the course's term counts, fuzzystrmatch) and the demo course's 
 
 import pytest
 
-from courses.vocabulary import english_names, general_word, names, question_words, unknown_words
+from courses.vocabulary import (
+    english_names,
+    foreign_words,
+    general_word,
+    names,
+    question_words,
+    unknown_words,
+)
 from tests.support import make_course, point_tutor_at
 from tests.test_tutor_quotes import demo_chapter
 
@@ -34,6 +41,15 @@ def test_hyphenated_names_of_english_words_are_judged_whole():
     assert english_names("Wie lade ich die Unit-Konfigurationsdateien neu?") == []
 
 
+def test_english_words_of_a_german_question_are_foreign_unless_german_uses_them_often():
+    assert foreign_words("Wie verwalte ich meinen Server im Browser mit Cockpit?") == ["cockpit"]
+    assert foreign_words("Wie richte ich einen Raspberry als Backup-Server ein?") == ["raspberry", "backup"]
+    # "Server", "Browser", "Computer" are German by now; "plane" may be "planen", "Theme" "Themen"
+    assert foreign_words("Wie plane ich auf dem Computer ein neues System?") == []
+    assert foreign_words("Wie ändere ich das Theme?") == []
+    assert foreign_words("How do I manage my server with Cockpit?") == []  # an English question: its own words
+
+
 @pytest.fixture
 def chapter3(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
@@ -42,7 +58,8 @@ def chapter3(settings, tmp_path):
 
 @pytest.mark.django_db
 def test_only_what_the_course_never_names_is_unknown(chapter3):
-    assert unknown_words(chapter3.pk, "Wie starte ich Container ohne root mit podman?") == ["podman"]
+    # chapter 3 never speaks of containers either
+    assert unknown_words(chapter3.pk, "Wie starte ich Container ohne root mit podman?") == ["container", "podman"]
     assert unknown_words(chapter3.pk, "Wie verbinde ich mich per Tailscale oder WireGuard-VPN?") == [
         "tailscale", "wireguard"]
     assert unknown_words(chapter3.pk, "Wie zeige ich mit journalctl das Journal an?") == []  # the course's words
@@ -67,13 +84,26 @@ def test_a_hyphenated_english_name_is_unknown_unless_the_course_holds_it_or_all_
 
 
 @pytest.mark.django_db
+def test_an_english_word_of_a_german_question_is_unknown_unless_the_course_uses_it(chapter3, settings, tmp_path):
+    assert unknown_words(chapter3.pk, "Wie verwalte ich den Rechner im Browser mit Cockpit?") == ["cockpit"]
+    assert unknown_words(chapter3.pk, "Wie wechsle ich das Target?") == []  # the course's word
+    assert unknown_words(chapter3.pk, "Wie starte ich den Desktop?") == []  # inside "Debian-Desktop-Systemen"
+    settings.SYNONYMS_FILE = str(tmp_path / "none.txt")  # no synonym list
+    assert unknown_words(chapter3.pk, "Wie schalte ich den Monitor ab?") == ["monitor"]
+    thesaurus = tmp_path / "openthesaurus.txt"
+    thesaurus.write_text("Monitor;Bildschirm;Anzeige\n", encoding="utf-8")
+    settings.SYNONYMS_FILE = str(thesaurus)
+    assert unknown_words(chapter3.pk, "Wie schalte ich den Monitor ab?") == []  # the course says "Anzeige"
+
+
+@pytest.mark.django_db
 def test_a_question_about_something_the_texts_never_name_is_declined_naming_it(chapter3):
     from tutor.chat.answering import Collector, respond
     from tutor.models import TutorConfig
 
     config = point_tutor_at(chapter3, "http://127.0.0.1:9/v1", answer_mode=TutorConfig.QUOTES_ONLY)
     out = Collector()
-    outcome = respond(chapter3, config, "Wie starte ich Container ohne root mit podman?", [], out)
+    outcome = respond(chapter3, config, "Wie starte ich Prozesse ohne root mit podman?", [], out)
     assert outcome.declined and outcome.evidence["retrieval"]["unknown"] == ["podman"]
     assert "\u201cpodman\u201d" in outcome.text and outcome.text == "".join(out.text)
 
@@ -98,3 +128,19 @@ def test_a_question_asking_for_a_figure_the_quotes_do_not_hold_is_declined(chapt
     assert declined.declined and declined.evidence["retrieval"]["figure"] is False
     assert declined.evidence["retrieval"]["level"] == "none" and not declined.quoted
     assert "nennen die Kurstexte nicht" in declined.text and out.quoted == []  # no quote went out
+
+
+@pytest.mark.django_db
+def test_a_question_asking_for_a_default_the_quotes_do_not_state_is_declined(chapter3):
+    from tutor.chat.answering import Collector, respond
+    from tutor.models import TutorConfig
+
+    config = point_tutor_at(chapter3, "http://127.0.0.1:9/v1", answer_mode=TutorConfig.QUOTES_ONLY)
+    answered = respond(chapter3, config, "Welcher Pfad zum init-Programm ist voreingestellt?", [], Collector())
+    assert not answered.declined and "default" not in answered.evidence["retrieval"]
+    assert any("/sbin/init" in quote["text"] for quote in answered.quoted)
+
+    out = Collector()
+    declined = respond(chapter3, config, "Welche Schriftart nutzt die Konsole standardmäßig?", [], out)
+    assert declined.declined and declined.evidence["retrieval"]["default"] is False
+    assert "voreingestellt ist, sagen die Kurstexte nicht" in declined.text and out.quoted == []

@@ -58,10 +58,13 @@ def test_a_question_asking_for_a_figure_is_recognised_by_its_opening():
 
     for question in ["Wie viele Pakete enthält das Debian-Archiv?", "Wie lange dauert die Installation?",
                      "Wann erscheint die nächste stabile Version?", "Seit welcher Kernel-Version gibt es udev?",
-                     "Welche Python-Version ist in Debian 12 enthalten?", "How much memory does the installer need?"]:
+                     "Welche Python-Version ist in Debian 12 enthalten?", "How much memory does the installer need?",
+                     "Auf welchem Port lauscht sshd?", "Welche maximale Dateigröße erlaubt FAT32?",
+                     "Welche Schlüssellänge empfiehlt GnuPG?", "Which port does CUPS use?"]:
         assert asks_for_figure(question), question
     for question in ["Wie sehe ich, wie viel RAM gerade belegt ist?", "Wie lege ich einen Benutzer an?",
-                     "Welche Dateien hält ein Programm offen?", "Was ist eine benannte Pipe?"]:
+                     "Welche Dateien hält ein Programm offen?", "Was ist eine benannte Pipe?",
+                     "Welches Transportprotokoll nutzt NFS?", "Welcher Export gilt für /home?"]:
         assert not asks_for_figure(question), question
 
 
@@ -79,3 +82,47 @@ def test_a_figure_is_a_number_the_question_does_not_hold_and_no_section_or_table
     quotes = ["Das Debian-Archiv wird von vielen Spiegel-Servern via HTTP und FTP bereitgestellt."]
     assert lacks_figure("Wie viele Pakete enthält das Debian-Archiv in Version 12?", quotes)
     assert not lacks_figure("Wie wird das Debian-Archiv bereitgestellt?", quotes)  # asks for no figure
+
+
+def test_a_number_inside_a_name_is_no_figure():
+    from tutor.chat.answerability import holds_figure, lacks_figure
+
+    # "CRM114" is a name: its "14" answers no "Wie viele …?"
+    quote = "Anmerkung CRM114 bietet eine Sprachinfrastruktur, um Unschärfe-Filter zu erstellen."
+    assert not holds_figure(quote)
+    assert lacks_figure("Wie viele alte Logdateien hebt logrotate auf?", [quote])
+    assert holds_figure("logrotate hebt 4 alte Logdateien auf.")
+
+
+def test_a_question_asking_for_a_default_is_recognised_by_its_words():
+    from tutor.chat.answerability import asks_for_default
+
+    for question in ["Welcher Verschlüsselungsalgorithmus ist bei LUKS voreingestellt?",
+                     "Wie viele Zeilen zeigt tail an, wenn ich keine Option angebe?",
+                     "Mit welchen Optionen läuft ls ohne weitere Argumente?", "Welchen Standardwert hat umask?",
+                     "Welcher Editor wird standardmäßig benutzt?", "Which editor does Debian use by default?"]:
+        assert asks_for_default(question), question
+    # a default thing named, or a default mentioned by a question asking no value: answered as any other question
+    for question in ["Wie stelle ich den systemweiten Standard-Editor um?",
+                     "Wo speichert journald die Protokolle standardmäßig?", "Was gibt head ohne Optionen aus?",
+                     "Welcher Shell-Befehl legt die Standardrechte für neu angelegte Dateien fest?",
+                     "Wie komme ich ohne Passwort per Schlüsselpaar auf einen entfernten Rechner?",
+                     "Welche Option zeigt versteckte Dateien an?"]:
+        assert not asks_for_default(question), question
+
+
+def test_a_default_question_is_answered_only_by_quotes_that_state_a_default():
+    from tutor.chat.answerability import lacks_default, states_default
+
+    assert states_default("Der Standardpfad zum init-Programm ist /sbin/init.")
+    assert states_default("Unter Debian ist systemd das voreingestellte Init-System.")
+    assert states_default("Es ist klug, die Login-Shell auf bash(1) eingestellt zu lassen.")
+    assert states_default("Ohne Option gibt head(1) die ersten zehn Zeilen aus.")
+    assert states_default("Sofern nichts anderes angegeben ist, liest sort die Standardeingabe.")
+    assert not states_default("tail(1) gibt die letzten Zeilen von Dateien aus.")
+    assert not states_default("Ohne Verwendung regulärer Ausdrücke: cat(1) verkettet Dateien.")
+    question = "Welcher Verschlüsselungsalgorithmus ist bei LUKS voreingestellt?"
+    quotes = ["cryptsetup Werkzeug zur Verschlüsselung von blockorientierten Geräten (dm-crypt / LUKS)"]
+    assert lacks_default(question, quotes)
+    assert not lacks_default(question, quotes + ["LUKS verschlüsselt standardmäßig mit aes-xts-plain64."])
+    assert not lacks_default("Wozu dient cryptsetup?", quotes)  # asks for no default

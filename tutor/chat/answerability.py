@@ -107,15 +107,17 @@ def assess(passages, embedding_model=None, names=None):
 
 # Retrieval cannot tell "Wie viel Arbeitsspeicher braucht der Installer?" from a question the texts answer: the
 # passages about the installer and memory are there, only the figure is not. A question that asks for a figure
-# (how many, how long, when, which version) is answered only when the tool's quotes hold one that the question
+# (how many, how long, when, which version, which port, which largest or smallest, which size or length) is answered only when the tool's quotes hold one that the question
 # does not already hold; else the texts lack the detail asked for. Measured with bench/bench_answers.py (README).
 _FIGURE_QUESTION = re.compile(
-    r"^\W*(?:(?:seit|bis|ab|um|für|nach|in|vor|since|until|in|for)\s+)?"
+    r"^\W*(?:(?:seit|bis|ab|um|für|nach|in|vor|auf|since|until|in|for|on|at)\s+)?"
     r"(?:wie\s+(?:viele?|lange?|gro(?:ß|ss)|hoch|alt|oft|schnell|weit|schwer|teuer|breit|tief|spät|früh)"
-    r"|wann|welche[mnrs]?\s+(?:jahr|datum|[\w-]*version)"
-    r"|how\s+(?:many|much|long|big|large|high|old|often|fast|far)|when|what\s+year|which\s+(?:year|[\w-]*version))\b",
+    r"|wann|welche[mnrs]?\s+(?:jahr|datum|[\w-]*version|(?:maximale|minimale|größte|kleinste|höchste)\w*"
+    r"|(?:[\w]+-)?port(?:nummer)?|\w*größe|\w*länge|anzahl)"
+    r"|how\s+(?:many|much|long|big|large|high|old|often|fast|far)|when|what\s+year"
+    r"|which\s+(?:year|[\w-]*version|port)|what\s+(?:is\s+the\s+)?(?:maximum|minimum|largest|smallest))\b",
     re.IGNORECASE)
-_NUMBER = re.compile(r"(?<![^\W\d_])\d+(?:[.,:]\d+)*")
+_NUMBER = re.compile(r"(?<!\w)\d+(?:[.,:]\d+)*")  # a whole number: not the "14" of "CRM114" or "ext4"
 _NUMBER_WORD = re.compile(
     r"\b(?:zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|zwanzig|dreißig|vierzig|fünfzig|hundert|"
     r"tausend|dutzend|millionen?|milliarden?|doppelte?n?|halbe?n?|einmal|zweimal|täglich|wöchentlich|monatlich|"
@@ -150,6 +152,49 @@ def lacks_figure(question, quotes):
     if not asks_for_figure(question):
         return False
     return not any(holds_figure(getattr(q, "text", q), question) for q in quotes)
+
+
+# --- Questions that ask for a default ------------------------------------------------------------------
+
+# "Welcher Algorithmus ist bei LUKS voreingestellt?", "Wie viele Zeilen zeigt tail, wenn ich keine Option angebe?":
+# the passages about the program are there, the default is not. A question that asks which value or figure holds
+# when nothing is set is answered only when the tool's quotes say what holds by default; else the texts lack the
+# detail asked for. Other questions naming a default ("Wo speichert journald standardmäßig?", "Was gibt head ohne
+# Optionen aus?") are answered as any other: their quotes may answer them without the word.
+_WHICH = re.compile(r"^\W*(?:\w+\s+)?(?:welche[mnrs]?|which)\b", re.IGNORECASE)
+_DEFAULT_QUESTION = re.compile(
+    r"\b(?:standardmäßig|voreingestellt\w*|vorgegeben\w*|voreinstellung\w*|standardwert\w*|"
+    r"standardeinstellung\w*|von\s+haus\s+aus|ab\s+werk|by\s+default|default\s+(?:value|setting)s?|"
+    r"(?:ohne|keine?n?)\s+(?:\w+\s+)?(?:optionen|option|argumente?n?|parameter[ns]?|angaben?)\b)",
+    re.IGNORECASE)
+_STATES_DEFAULT = re.compile(
+    r"standard|eingestellt|vorgabe|vorgegeben|default|von\s+haus\s+aus|normalerweise|üblicherweise|"
+    r"ohne\s+(?:\w+\s+){0,2}(?:option|argument|parameter|angabe)|"
+    r"(?:sofern|wenn|falls)\s+(?:\w+\s+){0,3}nicht(?:s)?\s+(?:\w+\s+){0,2}(?:anders|angegeben|gesetzt)|"
+    r"\bunless\b|without\s+(?:\w+\s+){0,2}(?:options?|arguments?)|\bnormally\b|\busually\b",
+    re.IGNORECASE)
+
+
+def asks_for_default(question):
+    """Whether a question asks which value or figure holds when nothing is set: "Welcher …" or a figure question
+    ("Wie viele …?") asking for a default ("standardmäßig", "voreingestellt", "by default") or the behaviour without
+    an option ("wenn ich keine Option angebe"), in German or English."""
+    question = question or ""
+    return bool(_DEFAULT_QUESTION.search(question)) and bool(_WHICH.search(question) or asks_for_figure(question))
+
+
+def states_default(text):
+    """Whether a text says what holds by default: "standardmäßig", "Voreinstellung", "eingestellt", "Vorgabe",
+    "default", "ohne Option", "sofern nicht anders angegeben", "normalerweise" and their English counterparts."""
+    return bool(_STATES_DEFAULT.search(text or ""))
+
+
+def lacks_default(question, quotes):
+    """Whether the question asks for a default and none of the quotes (texts or Quotes) states one: the texts
+    cover the program but not the detail asked for."""
+    if not asks_for_default(question):
+        return False
+    return not any(states_default(getattr(q, "text", q)) for q in quotes)
 
 
 # --- The quote check -----------------------------------------------------------------------------------

@@ -29,9 +29,11 @@ from tutor.chat.answerability import (
     NONE,
     WEAK,
     QuoteSplitter,
+    asks_for_default,
     asks_for_figure,
     assess,
     check_quotes,
+    lacks_default,
     lacks_figure,
 )
 from tutor.chat.models import Citation, Message
@@ -61,9 +63,10 @@ def answer_language(config, question, course, ui_language=None):
     return detect_language(question, default=fallback if fallback in ("de", "en") else "de")
 
 
-def declined_text(course_id, language, unknown=(), figure=False):
+def declined_text(course_id, language, unknown=(), figure=False, default=False):
     """What the tutor says when the course texts do not cover a question, naming the texts searched (and the
-    words of the question that none of them uses, or that they give no figure where the question asks for one)."""
+    words of the question that none of them uses, or that they give no figure where the question asks for one,
+    or no default where it asks for the default)."""
     titles = course_documents(course_id)
     with translation.override(language):
         if not titles:
@@ -77,6 +80,9 @@ def declined_text(course_id, language, unknown=(), figure=False):
         if figure:
             return _("The course texts give no number, duration, date or version for this, so I would rather not "
                      "guess. I searched:\n\n%(titles)s\n\nPlease ask your teacher.") % {"titles": listing}
+        if default:
+            return _("The course texts do not say what is set by default here, so I would rather not guess. "
+                     "I searched:\n\n%(titles)s\n\nPlease ask your teacher.") % {"titles": listing}
         return _("I could not find anything about this in the course texts, so I would rather not guess. "
                  "I searched:\n\n%(titles)s\n\nPlease rephrase the question or ask your teacher.") % {
             "titles": listing}
@@ -174,17 +180,19 @@ def respond(course, config, question, turns, out, *, ui_language=None, on_first_
     judged = assess(passages, passages[0].embedding_model if passages else None,
                     names(course.pk, question) if passages else None)
     evidence["retrieval"] = judged.as_dict()
-    chosen, no_figure = None, False
-    if judged.level != NONE and (mode != TutorConfig.EXPLANATION_ONLY or asks_for_figure(question)):
-        chosen = choose_quotes(course.pk, question, passages)  # also the evidence for a question asking a figure
-        # the figure's evidence: the best quotes, not the third one added only because it scored close to them
+    chosen, no_figure, no_default = None, False, False
+    detail = asks_for_figure(question) or asks_for_default(question)
+    if judged.level != NONE and (mode != TutorConfig.EXPLANATION_ONLY or detail):
+        chosen = choose_quotes(course.pk, question, passages)  # also the evidence for a question asking a detail
+        # the detail's evidence: the best quotes, not the third one added only because it scored close to them
         no_figure = lacks_figure(question, chosen[:QUOTE_LIMIT])
-        if no_figure:  # the texts cover the topic but not the figure asked for
+        no_default = not no_figure and lacks_default(question, chosen[:QUOTE_LIMIT])
+        if no_figure or no_default:  # the texts cover the topic but not the figure or the default asked for
             judged = replace(judged, level=NONE)
-            evidence["retrieval"] = {**judged.as_dict(), "figure": False}
+            evidence["retrieval"] = {**judged.as_dict(), **({"figure": False} if no_figure else {"default": False})}
     if judged.level == NONE:
         if config.strictness == TutorConfig.STRICT or not passages or mode == TutorConfig.QUOTES_ONLY:
-            text = declined_text(course.pk, language, judged.unknown, figure=no_figure)
+            text = declined_text(course.pk, language, judged.unknown, figure=no_figure, default=no_default)
             out.piece(text)
             return Outcome(text=text, query=query, declined=True, evidence=evidence, retrieved=passages,
                            first_visible=time.monotonic() - started)
