@@ -103,3 +103,36 @@ def test_async_views_and_unknown_paths_keep_django_s_async_path():
     assert status == 200 and content and "content-security-policy" in headers
     status, _headers, _content = call(handler, "GET", "/no/such/page")
     assert status == 404
+
+
+def test_a_client_gone_before_its_answer_ends_the_request_once():
+    """A client that disconnects while its sync view's request is on its way: the handler returns without an
+    error, and the request's end (request_finished: its database connection back to the pool) is signalled once."""
+    from django.core.signals import request_finished
+
+    handler, finished = ASGIHandler(), []
+
+    async def gone():
+        asked = []
+
+        async def receive():
+            if not asked:
+                asked.append(True)
+                return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            pass  # uvicorn drops what is sent to a client that left
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                 "scheme": "http", "path": "/health/live", "raw_path": b"/health/live", "query_string": b"",
+                 "root_path": "", "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 5000),
+                 "server": ("127.0.0.1", 80)}
+        await handler(scope, receive, send)
+
+    request_finished.connect(lambda **kwargs: finished.append(True), dispatch_uid="gone-finished", weak=False)
+    try:
+        asyncio.run(gone())
+    finally:
+        request_finished.disconnect(dispatch_uid="gone-finished")
+    assert finished == [True]

@@ -89,3 +89,36 @@ def _dsn(connection):
     s = connection.settings_dict
     auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
     return f"postgresql://{auth}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+
+
+def test_over_http_no_request_fails_after_the_server_ended_every_pooled_connection(worker_env, tmp_path):
+    """The promise end to end: the web server (uvicorn, config.asgi) holds pooled connections; PostgreSQL ends them
+    all, as a restart does; the next requests are answered as before, none with an error."""
+    import time
+
+    import httpx
+    import psutil
+    from django.db import connection
+
+    from courses.models import ApiToken, Course, Membership
+    from tests.support import make_member, web_server_process
+
+    course = Course.objects.create(title="Kurs")
+    lecturer, _session = make_member(course, Membership.INSTRUCTOR)
+    _token, secret = ApiToken.issue(lecturer, name="t", course=course)
+    url, auth = f"/api/v1/courses/{course.pk}/", {"Authorization": f"Bearer {secret}"}
+    with web_server_process(worker_env, tmp_path / "web.log") as (base, _port, process), \
+            httpx.Client(base_url=base, headers=auth, timeout=30) as http:
+        assert [http.get(url).status_code for _ in range(3)] == [200] * 3  # the server's pool holds connections
+        ports = {c.laddr.port for c in psutil.Process(process.pid).net_connections(kind="tcp")}
+        servers = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND client_port = ANY(%s)"
+        with psycopg.connect(_dsn(connection), autocommit=True) as admin:
+            ended = [pid for (pid,) in admin.execute(servers, [list(ports)]).fetchall()]
+            assert ended, "the web server holds no pooled connection"
+            for pid in ended:
+                admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", [ended]).fetchone()[0]:
+                time.sleep(0.05)
+        assert [http.get(url).status_code for _ in range(5)] == [200] * 5
