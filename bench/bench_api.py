@@ -7,6 +7,7 @@
    here when missing: 15-20 minutes on 2 cores; --keep DIR reuses it) searched (a) in this process by
    courses.retrieval.retrieve, the figure of the retrieval benchmark plus the query's embedding, and (b) through the
    API, GET /api/v1/courses/{id}/search/?q=…&k=5 with a course token, over HTTP on loopback to one uvicorn process
+   (timed through a keep-alive http.client connection; /health/live also through httpx, the client's own cost)
    (authentication, course grant, rate limit, serializer, problem handling, HTTP). Both embed the query with the same
    embedder: a loopback /embeddings server of this script (the course's vectors are synthetic), which answers in
    well under a millisecond, so the difference is the API's own cost. Same queries, caches warmed first.
