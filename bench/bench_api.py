@@ -7,6 +7,7 @@
    here when missing: 15-20 minutes on 2 cores; --keep DIR reuses it) searched (a) in this process by
    courses.retrieval.retrieve, the figure of the retrieval benchmark plus the query's embedding, and (b) through the
    API, GET /api/v1/courses/{id}/search/?q=…&k=5 with a course token, over HTTP on loopback to one uvicorn process
+   (timed through a keep-alive http.client connection; /health/live also through httpx, the client's own cost)
    (authentication, course grant, rate limit, serializer, problem handling, HTTP). Both embed the query with the same
    embedder: a loopback /embeddings server of this script (the course's vectors are synthetic), which answers in
    well under a millisecond, so the difference is the API's own cost. Same queries, caches warmed first.
@@ -18,6 +19,7 @@
 
 import argparse
 import asyncio
+import http.client
 import json
 import os
 import subprocess
@@ -27,6 +29,7 @@ import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 import numpy as np
 
@@ -76,6 +79,41 @@ class EmbeddingServer:
         return vector / np.linalg.norm(vector)
 
 
+class Http:
+    """A keep-alive HTTP/1.1 client of the standard library (http.client) for the search's timings: it costs a
+    fraction of httpx's Python per request (~0.3 against ~1 ms of a busy 2-core machine), so the figure is the
+    server's round trip as a client on the same machine sees it rather than httpx's own work."""
+
+    def __init__(self, base, headers):
+        parts = urlsplit(base)
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        self.headers = headers
+
+    def get(self, path):
+        """The reply to GET path (with its query): status, headers and body read whole."""
+        self.connection.request("GET", path, headers=self.headers)
+        response = self.connection.getresponse()
+        return Reply(response.status, response.headers, response.read())
+
+    def close(self):
+        self.connection.close()
+
+
+class Reply:
+    """What Http.get returns: the status, the headers (case-insensitive) and the body."""
+
+    def __init__(self, status_code, headers, content):
+        self.status_code, self.headers, self.content = status_code, headers, content
+
+    def raise_for_status(self):
+        if self.status_code >= 400:
+            raise RuntimeError(f"HTTP {self.status_code}: {self.content[:300]!r}")
+        return self
+
+    def json(self):
+        return json.loads(self.content)
+
+
 def summary(name, samples):
     p50, p95 = percentiles(samples)
     print(f"{name:58s} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  (n={len(samples)})", flush=True)
@@ -88,17 +126,21 @@ def bench_search(args, base, course, secret, questions):
     from courses.retrieval import retrieve
 
     queries = [questions[i % len(questions)] + ("" if i < len(questions) else f" ({i})") for i in range(args.queries)]
-    direct, api, inside, own, django_part, floor = [], [], [], [], [], []
-    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {secret}"}, timeout=30) as http:
+    search = f"/api/v1/courses/{course.pk}/search/?"
+    direct, api, inside, own, django_part, floor, floor_httpx = [], [], [], [], [], [], []
+    client = Http(base, {"Authorization": f"Bearer {secret}"})
+    with httpx.Client(base_url=base, timeout=30) as other:
         for query in queries[: min(40, len(queries))]:  # warm both paths' caches (and the web process)
             retrieve(course.pk, query, k=5)
-            http.get(f"/api/v1/courses/{course.pk}/search/", params={"q": query, "k": 5}).raise_for_status()
+            client.get(search + urlencode({"q": query, "k": 5})).raise_for_status()
+            other.get("/health/live").raise_for_status()
         for query in queries:  # interleaved: both see the same machine load
+            path = search + urlencode({"q": query, "k": 5})
             started = time.perf_counter()
             found = retrieve(course.pk, query, k=5)
             direct.append(time.perf_counter() - started)
             started = time.perf_counter()
-            response = http.get(f"/api/v1/courses/{course.pk}/search/", params={"q": query, "k": 5})
+            response = client.get(path)
             api.append(time.perf_counter() - started)
             response.raise_for_status()
             took = server_timing(response, "retrieve")  # retrieve() inside the web process, for this very request
@@ -106,15 +148,20 @@ def bench_search(args, base, course, secret, questions):
             own.append(api[-1] - took)
             django_part.append(server_timing(response, "app") - took)
             started = time.perf_counter()
-            http.get("/health/live").raise_for_status()  # the floor: HTTP, uvicorn and Django without DRF
+            client.get("/health/live").raise_for_status()  # the floor: HTTP, uvicorn and Django without DRF
             floor.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            other.get("/health/live").raise_for_status()  # the same through httpx: what the client itself costs
+            floor_httpx.append(time.perf_counter() - started)
             assert [hit["chunk_id"] for hit in response.json()["results"]] == [p.chunk_id for p in found]
+    client.close()
     _, direct95 = summary("search: retrieve() in this process (embedding + SQL)", direct)
     _, api95 = summary("search: GET /api/v1/…/search/ over HTTP (one uvicorn process)", api)
     summary("search: retrieve() inside the web process (Server-Timing)", inside)
     summary("search: the API's own cost (request minus its retrieve())", own)
     summary("search:   of it inside Django (middleware, DRF, view)", django_part)
     summary("floor: GET /health/live over HTTP (no DRF, no database)", floor)
+    summary("floor: the same through httpx (the client's own cost beside)", floor_httpx)
     print(f"{'search: p95 through the API minus p95 of retrieve()':58s} {api95 - direct95:+.1f} ms", flush=True)
 
 

@@ -164,8 +164,30 @@ class TokenRateThrottle(throttling.SimpleRateThrottle):
         key = self.get_cache_key(request, view)
         if key is None:
             return True
-        allowed, self.retry_after = ratelimit.hit(key, self.num_requests, self.duration)
+        counted = getattr(request, "rate_counted", None)  # by begin(), while the token was read
+        if counted is not None and counted[0] == key:
+            allowed, self.retry_after = counted[1]
+        else:
+            allowed, self.retry_after = ratelimit.hit(key, self.num_requests, self.duration)
         return allowed
+
+    @classmethod
+    def begin(cls, request, ident):
+        """Start counting an API token's request (ident: its rate_key) while the token is read from the database;
+        ``end()`` of what it returns reads the count, which allow_request then uses. None where the request's view
+        is not limited by this class. The request counts under its token's key before the token is found valid
+        (an unknown token's requests count under a key of their own) and before the course's permission."""
+        view = (getattr(request, "parser_context", None) or {}).get("view")
+        if view is None or cls not in view.throttle_classes:
+            return None
+        throttle = cls()
+        key = throttle.cache_format % {"scope": throttle.scope, "ident": ident}
+        answer = ratelimit.begin(key, throttle.num_requests, throttle.duration)
+
+        def end():
+            request.rate_counted = (key, answer())
+
+        return end
 
     def wait(self):
         """Seconds until the oldest counted request leaves the window."""

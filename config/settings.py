@@ -87,7 +87,7 @@ def database_from_url(url):
         options["pool"] = {"min_size": 1, "max_size": env_int("DATABASE_POOL_MAX", 40),
                            "timeout": env_int("DATABASE_POOL_TIMEOUT", 5)}
     return {
-        "ENGINE": "django.db.backends.postgresql",
+        "ENGINE": "config.postgresql",  # Django's backend, its pool's health check without a round trip when idle
         "NAME": name,
         "USER": unquote(parsed.username or "postgres"),
         "PASSWORD": unquote(parsed.password or ""),

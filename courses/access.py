@@ -38,6 +38,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import authentication, exceptions, permissions
 
+from config.api import TokenRateThrottle
 from config.threads import db_in_thread
 from courses.models import ApiToken, Course, Membership
 
@@ -171,14 +172,21 @@ class CourseGrant:
 class ApiTokenAuthentication(authentication.BaseAuthentication):
     """``Authorization: Bearer <API token>``: a course's or an admin's token (courses.models.ApiToken), usable only
     while neither revoked nor expired; its last use is recorded (at most once a minute). Read on every request from
-    the database (no cache: a revoked token is refused on its very next request), in one query (token_row)."""
+    the database (no cache: a revoked token is refused on its very next request), in one query (token_row), while
+    Redis counts the request for the rate limit (config.api.TokenRateThrottle.begin: the two round trips overlap)."""
 
     def authenticate(self, request):
         scheme, _sep, secret = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer":
             return None
         secret = secret.strip()
-        token = token_row(ApiToken.digest_of(secret)) if secret else None
+        digest = ApiToken.digest_of(secret) if secret else None
+        counting = digest and TokenRateThrottle.begin(request, ApiToken.rate_key_of(digest))  # Redis meanwhile
+        try:
+            token = token_row(digest) if digest else None
+        finally:
+            if counting:
+                counting()
         if token is None or not token.user.is_active or (token.course_id is None and not token.user.is_staff):
             log.warning("courses.access: refused API token %s…", secret[:10])
             raise exceptions.AuthenticationFailed(_("This API token is not valid."))

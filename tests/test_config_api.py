@@ -133,3 +133,41 @@ def test_errors_of_lists_and_nested_objects_are_named_by_their_path():
     assert errors == {"chapters.5": ["Null characters are not allowed."],
                       "options.1.text": ["This field may not be blank."], "title": ["This field is required."]}
     assert detail == "Null characters are not allowed."
+
+
+@pytest.mark.django_db
+def test_a_token_s_count_is_sent_to_redis_before_its_token_is_read_and_still_limits(client, course, settings,
+                                                                                   monkeypatch):
+    """ApiTokenAuthentication sends the rate limit's check (config.ratelimit.begin) before the token's query and
+    reads Redis's answer after it, so the two round trips overlap; the throttle uses that answer and asks Redis
+    nothing more. An unknown token's requests count under a key of their own (a real token's share stays whole),
+    the Redis connection goes back to the pool each time, and a Redis that lost the script (a restart) still
+    answers."""
+    from config import ratelimit
+    from courses import access
+
+    settings.API_RATE_LIMIT = "3/minute"
+    lecturer, _ = make_member(course, Membership.INSTRUCTOR)
+    secret = ApiToken.issue(lecturer, name="a", course=course)[1]
+    url = f"/api/v1/courses/{course.pk}/"
+    order, hits = [], []
+    begin, token_row, hit = ratelimit.begin, access.token_row, ratelimit.hit
+    monkeypatch.setattr(ratelimit, "begin", lambda *a, **k: order.append("count sent") or begin(*a, **k))
+    monkeypatch.setattr(access, "token_row", lambda digest: order.append("token read") or token_row(digest))
+    monkeypatch.setattr(ratelimit, "hit", lambda *a, **k: hits.append(a) or hit(*a, **k))
+    assert [client.get(url, HTTP_AUTHORIZATION="Bearer nope").status_code for _ in range(4)] == [401] * 4
+    clients_before = _limiter_connections()
+    assert client.get(url, HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
+    assert order[-2:] == ["count sent", "token read"] and hits == []
+    ratelimit._client.script_flush()  # as after a restart of Redis: the next count loads the script again
+    statuses = [client.get(url, HTTP_AUTHORIZATION=f"Bearer {secret}").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert len(hits) == 1  # only the answer to the flushed script came from hit()
+    assert _limiter_connections() == clients_before >= 1  # one connection, reused: none left behind
+
+
+def _limiter_connections():
+    """How many connections the rate limiter (config.ratelimit) has open to Redis."""
+    from config import ratelimit
+
+    return sum(1 for entry in ratelimit._client.client_list() if entry["name"] == ratelimit.CLIENT_NAME)
