@@ -160,6 +160,48 @@ def test_what_a_quoted_colon_announces_comes_along_and_is_no_evidence_for_a_figu
     assert not lacks_figure("Wie viel Strom verbraucht ein Server im Leerlauf?", [quote.text])
 
 
+def test_a_quote_that_ends_with_a_command_line_takes_the_prose_that_explains_it():
+    example = _units(("watch(1) führt ein Programm wiederholt mit einem festen Intervall aus.", 0.3),
+                     ("$ watch w", None), ("Hiermit wird alle 2 Sekunden neu angezeigt, wer angemeldet ist.", None),
+                     ("Ein Satz, der nicht mehr dazugehört, steht hier.", None))
+    assert [u.position for u in select(example)[0]] == [0, 1, 2]
+    # a command line followed by another command line or a heading, a plain sentence followed by anything: no more
+    for after in ("$ watch -n 5 w", "9.4.4 Einen Befehl wiederholt ausführen"):
+        rows = _units((example[0].text, 0.3), ("$ watch w", None), (after, None))
+        assert [u.position for u in select(rows)[0]] == [0, 1]
+    plain = _units(("Der erste Satz nennt die Wörter der Frage.", 0.3), ("Der zweite Satz erklärt sie.", None),
+                   ("Der dritte Satz gehört nicht mehr dazu.", None))
+    assert [u.position for u in select(plain)[0]] == [0, 1]
+
+
+TIMEZONE_TEXT = """# Zeitzone
+
+Das System speichert seine Zeitzone in der Datei /etc/timezone. Sie können sie wie folgt ändern:
+
+$ sudo dpkg-reconfigure tzdata
+
+Danach gilt die neue Einstellung für alle Dienste.
+
+# Drucken
+
+Ein Drucker wird mit lpadmin(8) eingerichtet. Die Warteschlange zeigt lpq(1).
+"""
+
+
+@pytest.mark.django_db
+def test_the_command_a_quoted_sentence_introduces_comes_along(settings, tmp_path):
+    """The sentence that names the question's words is followed by "Sie können sie wie folgt ändern:"; the command
+    that introduces holds none of the question's words, yet it is quoted with them, in the first quote."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    course = make_course(("zeitzone.md", TIMEZONE_TEXT), title="Systemtipps")
+    question = "Wie ändere ich die Zeitzone des Systems?"
+    passages = retrieve(course.pk, question, k=4)
+    quotes = choose_quotes(course.pk, question, passages)
+    first = quotes[0] if quotes else None
+    assert first and first.text.startswith("Das System") and "dpkg-reconfigure tzdata" in first.text, quotes
+    assert passages[first.number - 1].text[first.start:first.end] == first.text
+
+
 # --- Through the real stack ---------------------------------------------------------------------------------
 
 @pytest.mark.worker

@@ -277,7 +277,7 @@ def _announced(group, by_place, taken):
     introduces."""
     colons = [i for i, u in enumerate(group) if u.text.rstrip().endswith(":")]
     if not colons or any(_looks_like_code(u.text) for u in group[colons[-1] + 1:]):
-        return []
+        return _explained(group, by_place, taken)
     last, following = group[-1], []
     for step in range(1, ANNOUNCED_UNITS - (len(group) - 1 - colons[-1]) + 1):
         place = (last.passage, last.position + step)
@@ -288,6 +288,20 @@ def _announced(group, by_place, taken):
         if _looks_like_code(by_place[place].text):
             break
     return following
+
+
+def _explained(group, by_place, taken):
+    """The prose sentence after a group that ends with a command line ("$ watch w", then "Hiermit wird alle 2
+    Sekunden neu angezeigt, wer angemeldet ist."): what the example does, which the group alone does not say. Not
+    after another command line or a heading (branch quotes4)."""
+    last = group[-1] if group else None
+    place = (last.passage, last.position + 1) if last else None
+    if last is None or not _looks_like_code(last.text) or place not in by_place or place in taken:
+        return []
+    following = by_place[place]
+    if _looks_like_code(following.text) or _HEADING.match(following.text):
+        return []
+    return [following]
 
 
 def select(units, limit=QUOTE_LIMIT, margin=CLOSE_MARGIN):
