@@ -14,9 +14,11 @@ from courses.retrieval import retrieve
 from tests.support import INIT_TEXT, make_course, make_member, point_tutor_at, session_headers, sse_events
 from tests.test_tutor_api import lecturer_token
 from tests.test_tutor_chat import _pending_answer, ask_streaming
+from tutor.chat.answerability import lacks_figure
 from tutor.chat.quotes import (
     CLOSE_MARGIN,
     HEADING_WEIGHT,
+    Quote,
     Unit,
     candidates,
     choose_quotes,
@@ -133,6 +135,71 @@ def test_the_unit_before_the_best_comes_along_only_where_it_leads_to_it():
     row = _units(("cd ..", None), ("in das übergeordnete Verzeichnis wechseln", 0.05),
                  ("cd -", None), ("in das vorherige Verzeichnis wechseln", 0.3))
     assert "\n".join(u.text for u in select(row)[0]) == "cd -\nin das vorherige Verzeichnis wechseln"
+
+
+def test_what_a_quoted_colon_announces_comes_along_and_is_no_evidence_for_a_figure():
+    # the runner-up's sentence after the best one ends with ":": the command line it announces is quoted with it
+    editor = _units(("Debian bietet über den Befehl /usr/bin/editor einen einheitlichen Zugriff auf den Editor.", 0.3),
+                    ("Sie können ihn wie folgt ändern:", None), ("$ sudo update-alternatives --config editor", None),
+                    ("Ich empfehle Neulingen die Auswahl vim.basic, da er Syntaxhervorhebung beherrscht.", None))
+    assert [u.position for u in select(editor)[0]] == [0, 1, 2]  # ends at the command line
+    # a table after its introduction: the header and the first row (ANNOUNCED_UNITS after the ":")
+    table = _units(("Es gibt mehrere unabhängige Werkzeuge, um verschlüsselte Passwörter zu erzeugen:", 0.3),
+                   ("Paket Popcon Größe Befehl Funktion", None),
+                   ("whois V:28, I:307 380 mkpasswd Frontend für die crypt(3)-Bibliothek", None),
+                   ("openssl V:841, I:995 2269 openssl passwd", None))
+    assert [u.position for u in select(table)[0]] == [0, 1, 2]
+    no_colon = _units(("Der Editor wird mit update-alternatives gewählt.", 0.3), ("Danach gilt er für alle.", None),
+                      ("$ sudo update-alternatives --config editor", None))
+    assert [u.position for u in select(no_colon)[0]] == [0, 1]
+    # the quote's lead (what the figure and default checks read) stops before the announced table row's counts
+    text = "Hier einige weitere Server:\ntelnetd V:0, I:2 53 TELNET-Server"
+    quote = Quote(text=text, number=1, chunk=1, start=10, end=10 + len(text), score=0.3, lead_end=10 + 27)
+    assert quote.lead == "Hier einige weitere Server:"
+    assert lacks_figure("Wie viel Strom verbraucht ein Server im Leerlauf?", [quote.lead])
+    assert not lacks_figure("Wie viel Strom verbraucht ein Server im Leerlauf?", [quote.text])
+
+
+def test_a_quote_that_ends_with_a_command_line_takes_the_prose_that_explains_it():
+    example = _units(("watch(1) führt ein Programm wiederholt mit einem festen Intervall aus.", 0.3),
+                     ("$ watch w", None), ("Hiermit wird alle 2 Sekunden neu angezeigt, wer angemeldet ist.", None),
+                     ("Ein Satz, der nicht mehr dazugehört, steht hier.", None))
+    assert [u.position for u in select(example)[0]] == [0, 1, 2]
+    # a command line followed by another command line or a heading, a plain sentence followed by anything: no more
+    for after in ("$ watch -n 5 w", "9.4.4 Einen Befehl wiederholt ausführen"):
+        rows = _units((example[0].text, 0.3), ("$ watch w", None), (after, None))
+        assert [u.position for u in select(rows)[0]] == [0, 1]
+    plain = _units(("Der erste Satz nennt die Wörter der Frage.", 0.3), ("Der zweite Satz erklärt sie.", None),
+                   ("Der dritte Satz gehört nicht mehr dazu.", None))
+    assert [u.position for u in select(plain)[0]] == [0, 1]
+
+
+TIMEZONE_TEXT = """# Zeitzone
+
+Das System speichert seine Zeitzone in der Datei /etc/timezone. Sie können sie wie folgt ändern:
+
+$ sudo dpkg-reconfigure tzdata
+
+Danach gilt die neue Einstellung für alle Dienste.
+
+# Drucken
+
+Ein Drucker wird mit lpadmin(8) eingerichtet. Die Warteschlange zeigt lpq(1).
+"""
+
+
+@pytest.mark.django_db
+def test_the_command_a_quoted_sentence_introduces_comes_along(settings, tmp_path):
+    """The sentence that names the question's words is followed by "Sie können sie wie folgt ändern:"; the command
+    that introduces holds none of the question's words, yet it is quoted with them, in the first quote."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    course = make_course(("zeitzone.md", TIMEZONE_TEXT), title="Systemtipps")
+    question = "Wie ändere ich die Zeitzone des Systems?"
+    passages = retrieve(course.pk, question, k=4)
+    quotes = choose_quotes(course.pk, question, passages)
+    first = quotes[0] if quotes else None
+    assert first and first.text.startswith("Das System") and "dpkg-reconfigure tzdata" in first.text, quotes
+    assert passages[first.number - 1].text[first.start:first.end] == first.text
 
 
 # --- Through the real stack ---------------------------------------------------------------------------------

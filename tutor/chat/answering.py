@@ -185,8 +185,9 @@ def respond(course, config, question, turns, out, *, ui_language=None, on_first_
     if judged.level != NONE and (mode != TutorConfig.EXPLANATION_ONLY or detail):
         chosen = choose_quotes(course.pk, question, passages)  # also the evidence for a question asking a detail
         # the detail's evidence: the best quotes, not the third one added only because it scored close to them
-        no_figure = lacks_figure(question, chosen[:QUOTE_LIMIT])
-        no_default = not no_figure and lacks_default(question, chosen[:QUOTE_LIMIT])
+        leads = [quote.lead for quote in chosen[:QUOTE_LIMIT]]
+        no_figure = lacks_figure(question, leads)
+        no_default = not no_figure and lacks_default(question, leads)
         if no_figure or no_default:  # the texts cover the topic but not the figure or the default asked for
             judged = replace(judged, level=NONE)
             evidence["retrieval"] = {**judged.as_dict(), **({"figure": False} if no_figure else {"default": False})}

@@ -46,6 +46,7 @@ RANK_WEIGHT = 0.05
 # retrieval ceiling at 4 passages); answers as long as before on average (~570 characters).
 HEADING_WEIGHT = 0.2
 CLOSE_MARGIN = 0.03
+ANNOUNCED_UNITS = 2  # units quoted after a group that ends with ":" (what it announces: a command, a table's first row)
 SHORT_UNIT_WORDS = 6  # a best unit shorter than this is quoted with the unit before it (a table row's cells)
 _HEADING = re.compile(r"^\d+(?:\.\d+)+\.?\s+\S")  # "9.6.11 SMART verwenden": a heading in a PDF's text
 
@@ -134,6 +135,13 @@ class Quote:
     title: str = ""
     section: str = ""
     page: int | None = None
+    lead_end: int | None = None  # where what the quote's ":" announces begins (None: it announces nothing)
+
+    @property
+    def lead(self):
+        """The quote without what its ":" announces (a table's rows, a command line): the evidence for a figure or
+        a default must come from the sentences chosen, not from a table's Popcon counts quoted after them."""
+        return self.text if self.lead_end is None else self.text[:self.lead_end - self.start].rstrip()
 
     def as_dict(self):
         """The quote as stored with the message and sent to the page."""
@@ -154,6 +162,7 @@ class Unit:
     coverage: float = 0.0
     score: float = 0.0
     context: float = 0.0  # the share of the question's words its section's heading path holds
+    announced: bool = False  # quoted only because the unit before it ends with ":"
 
     @property
     def words(self):
@@ -261,6 +270,40 @@ def _leads_to(previous, unit):
             or unit.words < SHORT_UNIT_WORDS)
 
 
+def _announced(group, by_place, taken):
+    """The units that a unit of the group announces with its closing ":" ("Sie können ihn wie folgt ändern:", "Es
+    gibt mehrere Werkzeuge …:") and the group does not hold yet: ANNOUNCED_UNITS after it in its passage in all (a
+    command line, a table's header and first row), ending at a command line, which is what such a sentence
+    introduces."""
+    colons = [i for i, u in enumerate(group) if u.text.rstrip().endswith(":")]
+    if not colons or any(_looks_like_code(u.text) for u in group[colons[-1] + 1:]):
+        return _explained(group, by_place, taken)
+    last, following = group[-1], []
+    for step in range(1, ANNOUNCED_UNITS - (len(group) - 1 - colons[-1]) + 1):
+        place = (last.passage, last.position + step)
+        if place not in by_place or place in taken:
+            break
+        by_place[place].announced = True
+        following.append(by_place[place])
+        if _looks_like_code(by_place[place].text):
+            break
+    return following
+
+
+def _explained(group, by_place, taken):
+    """The prose sentence after a group that ends with a command line ("$ watch w", then "Hiermit wird alle 2
+    Sekunden neu angezeigt, wer angemeldet ist."): what the example does, which the group alone does not say. Not
+    after another command line or a heading (branch quotes4)."""
+    last = group[-1] if group else None
+    place = (last.passage, last.position + 1) if last else None
+    if last is None or not _looks_like_code(last.text) or place not in by_place or place in taken:
+        return []
+    following = by_place[place]
+    if _looks_like_code(following.text) or _HEADING.match(following.text):
+        return []
+    return [following]
+
+
 def select(units, limit=QUOTE_LIMIT, margin=CLOSE_MARGIN):
     """The units to quote as groups of neighbours, best first: the best unit with the unit after it (an answer often
     follows the sentence that names the question's words, or introduces a command with ":") and the unit before it
@@ -279,6 +322,7 @@ def select(units, limit=QUOTE_LIMIT, margin=CLOSE_MARGIN):
         group = [by_place[(unit.passage, unit.position + d)] for d in range(-before, 2)
                  if (unit.passage, unit.position + d) in by_place
                  and (unit.passage, unit.position + d) not in taken]
+        group += _announced(group, by_place, taken)
         chosen.append(group)
         taken.update((u.passage, u.position) for u in group)
     if len(chosen) == limit and margin > 0:
@@ -297,9 +341,11 @@ def choose_quotes(course_id, question, passages, limit=QUOTE_LIMIT):
     for group in select(units, limit):
         passage = passages[group[0].passage]
         start, end = group[0].start, group[-1].end
+        lead = [u.end for u in group if not u.announced]
+        lead_end = max(lead) if len(lead) < len(group) else None
         quotes.append(Quote(text=passage.text[start:end], number=group[0].passage + 1, chunk=passage.chunk_id,
                             start=start, end=end, score=round(max(u.score for u in group if u.score > float("-inf")), 4),
-                            title=passage.document_title, page=passage.page,
+                            title=passage.document_title, page=passage.page, lead_end=lead_end,
                             section="" if passage.section_path.strip() == passage.document_title.strip()
                             else passage.section_path))
     return quotes
