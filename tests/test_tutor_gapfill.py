@@ -539,6 +539,10 @@ def test_near_synonym_wrong_nouns_and_nouns_that_echo_the_sentence_are_left_out(
     sentence = "Nach der Erkennung eines Gerätes durch den Kernel startet das udev-System einen User-Prozess."
     assert spans.echoes("Startprozess", sentence)  # "startet einen Startprozess"
     assert not spans.echoes("Init-Prozess", sentence)
+    # the key's own first part in a word of the sentence gives it away
+    files = _candidate("Sie müssen die Inhalte alter Konfigurationsdateien lesen, um die Konfigurationsinformationen "
+                       "später wiederherstellen zu können.", "Konfigurationsdateien", spans.TERM)
+    assert spans.gives_away(files, ["Release-Dateien", "Paketdateien", "Gerätedateien"])
 
 
 def test_a_wrong_noun_must_fit_the_adjective_before_the_gap_as_the_course_writes_it():

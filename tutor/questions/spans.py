@@ -88,10 +88,11 @@ ihrer ihres""".split())
 _OBJECT_ES = re.compile(r"\b(?:[Ss]ie|ich|wir|man) es\b|\bes (?:selbst|auch|dann|nun)\b|\b[Dd]as [Gg]leiche\b|"
                         r"\b(?:andererseits|einerseits|solche[nmrs]?)\b|"
                         r"\b(?:[Ff]alls|[Ww]enn|[Oo]b|[Ww]eil|[Dd]a|[Dd]ass) (?:es|er|sie)\b|^Das Ganze\b")
-# A likeness to something the sentence does not say ("auf ähnlichem Wege", "ebenso", "likewise"): the gap's answer
-# depends on what came before (a blind review found "auf ähnlichem Wege … mit vim(1) oder ___" open to ex(1), awk(1)).
+# A likeness to something the sentence does not say ("auf ähnlichem Wege", "ebenso", "likewise", "den entsprechenden
+# seriellen Port"): the gap's answer depends on what came before (a blind review found "auf ähnlichem Wege … mit vim(1)
+# oder ___" open to ex(1), awk(1)). The adverb "entsprechend" ("entsprechend ”?broken”") is no pointer.
 _LIKENESS = re.compile(r"(?i)(?<![\w-])(?:ähnlich\w*|ebenso|genauso|ebenfalls|gleichfalls|gleichermaßen|similar\w*|"
-                       r"likewise|in the same way)(?![\w-])")
+                       r"likewise|in the same way|entsprechende[nmrs]?|corresponding)(?![\w-])")
 # An article or adjective whose case does not agree ("auf des gleiche ___"): a slip of the text, no correct German.
 # A weak adjective after des/dem/den/eines/einem/einen ends in -en, never in a bare -e.
 _CASE_CLASH = re.compile(r"\b(?:des|dem|den|eines|einem|einen)\s+[a-zäöüß]{2,}[a-df-zäöüß]e\s+[\"„“”A-ZÄÖÜ]")
@@ -537,6 +538,9 @@ def gives_away(candidate, wrong):
             return True
     if candidate.kind == COMMAND and _shares_letters(candidate.span, rest, wrong):
         return True
+    if candidate.token_kind == TERM and echoes(candidate.span, rest) and not any(
+            same_family(w, candidate.span) for w in wrong):
+        return True  # "Konfigurationsdateien" beside "Konfigurationsinformationen" in the sentence
     if candidate.kind == COMMAND:
         # a word of the sentence that looks like the key's name and like none of the wrong answers' ("mpack-Paket"
         # for munpack(1), "ripgrep-Paket" for rg(1), "IPROUTE2" for ip(8))
