@@ -22,8 +22,8 @@ from tutor.questions.imports import import_moodle_xml
 from tutor.questions.models import Attempt, GenerationPart, Question, QuestionSet
 
 
-def _chapter_text():
-    parsed = parse_file(CORPUS_DE / "ch03.de.html", "html")
+def _chapter_text(name="ch03.de.html"):
+    parsed = parse_file(CORPUS_DE / name, "html")
     lines = []
     for section in parsed.sections:
         lines.append("#" * min(max(section.level, 1), 6) + " " + section.title)
@@ -33,12 +33,13 @@ def _chapter_text():
 
 @pytest.fixture
 def chapter(db, settings, tmp_path):
-    """A course holding chapter 3 of the German demo text (indexed with the static embeddings)."""
+    """A course holding chapters 1 and 3 of the German demo text (indexed with the static embeddings)."""
     from tests.support import make_course
 
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.EMBEDDING_MODEL = "static"
-    return make_course(("systeminitialisierung.md", _chapter_text()), title="Debian-Referenz")
+    return make_course(("grundlagen.md", _chapter_text("ch01.de.html")), ("systeminitialisierung.md", _chapter_text()),
+                       title="Debian-Referenz")
 
 
 def _generated(course, sections, per_section=3):
@@ -55,7 +56,7 @@ def _generated(course, sections, per_section=3):
 def test_gap_fills_are_built_from_german_text_with_no_model(chapter, settings):
     settings.INFERENCE_URLS = ["http://127.0.0.1:9/v1"]  # nothing answers there: no model is asked
     sections = [s for s in course_sections.sections_with_text(chapter)
-                if s.title.startswith(("3.1 ", "3.2 ", "3.1.2", "3.2.1"))][:4]
+                if s.title.startswith(("1.2 ", "1.2.2 ", "1.2.12 ", "3.2 "))][:4]
     assert sections
     question_set = _generated(chapter, sections)
     made = list(question_set.questions.order_by("position"))
@@ -481,3 +482,81 @@ def test_noun_wrong_answers_are_neither_the_key_s_bare_head_nor_in_another_case(
     wrong = spans.distractor_candidates(_candidate(key, "Heimatverzeichnis", spans.TERM), None, 5, vocabulary=vocab,
                                         embed=_embed)
     assert sorted(wrong) == ["Arbeitsverzeichnis", "Quellverzeichnis", "Wurzelverzeichnis"]
+
+
+# --- Rules of the gapfill4 blind review (docs/questions-rubric.md) -------------------------------------------------
+
+def test_a_gap_fill_takes_at_most_one_wrong_answer_of_a_family_the_key_is_not_of():
+    assert spans.siblings("mkfs(8)", "mkfs.ext2(8)", "fdisk(8)")  # mkfs, mkfs.ext2: fdisk the odd one out
+    assert spans.siblings("grep-status(1)", "grep-dctrl(1)", "apt-rdepends(8)")
+    assert spans.siblings("/var/lock", "/var/run", "/etc/fstab")  # one directory
+    assert not spans.siblings("apt-get(8)", "apt-file(1)", "aptitude(8)")  # the key is of the family too
+    assert not spans.siblings("pam_time(8)", "pam_env(8)", "pam_unix(8)")
+    assert not spans.siblings("/dev/zero", "/dev/sda", "/dev/ttyS0")
+    assert not spans.siblings("-c3", "-u1", "-c0")  # options have no family
+    sentence = ("Bei der Konfiguration von Laufwerkspartitionen können Sie erwägen, parted(8) zu verwenden (obwohl "
+                "fdisk(8) lange als Standard angesehen wurde).")
+    tools = ("Die Werkzeuge mkfs(8), mkfs.ext2(8), mkfs.ext3(8), mkfs.ext4(8), resize2fs(8), umount(8), mkswap(8) "
+             "und gdisk(8) arbeiten mit Partitionen.")
+    vocab = spans.Vocabulary.from_texts([sentence, tools, "Mit fdisk(8) und parted(8) partitionieren Sie Festplatten.",
+                                         *FILLER], language="de")
+    from courses.models import Chunk
+    from tutor.questions import textbuilt
+
+    written = textbuilt.gap_fill(None, [Chunk(text=sentence)], 1, language="de", vocabulary=vocab, embed=_embed)
+    assert written, "no gap fill"
+    question, _problems = written[0]
+    wrong = [o for i, o in enumerate(question.options) if i != question.correct_index]
+    assert len(wrong) == 3 and sum(o.startswith("mkfs") for o in wrong) <= 1, question.options
+
+
+def test_letters_of_the_key_s_name_in_a_word_of_the_sentence_give_it_away():
+    depmod = _candidate('Falls "/lib/modules/kernel-version/modules.dep" mittels depmod(8) nicht korrekt erstellt '
+                        'wurde, könnte es Probleme geben.', "depmod(8)")
+    assert spans.gives_away(depmod, ["lsmod(8)", "modinfo(8)", "systemd(1)"])  # "dep" in "modules.dep"
+    debsums = _candidate("Da die MD5sum-Datenbank gefälscht werden könnte, ist debsums(1) nur von begrenztem Nutzen.",
+                         "debsums(1)")
+    assert spans.gives_away(debsums, ["clamscan(1)", "freshclam(1)", "debuild(1)"])  # "sum"
+    option = _candidate('Setzen Sie den Max-Wert mittels "tune2fs -c0 /dev/partitionsname" auf 0.', "-c0")
+    assert spans.gives_away(option, ["-c3", "-u1", "-d1"])  # the only option with a 0
+    assert not spans.gives_away(option, ["-c3", "-u0", "-d1"])
+    proc = _candidate('Das Verzeichnis "/proc" enthält ein Unterverzeichnis für jeden Prozess.', "/proc")
+    assert spans.gives_away(proc, ["/tmp", "/home", "/run"])  # "Prozess" begins as "proc" does
+    # letters the wrong answers share, or a longer name the key stands in, point nowhere
+    formail = _candidate("Sie teilen eine Mailbox auf, indem Sie procmail(1) und formail(1) verwenden.", "formail(1)")
+    assert not spans.gives_away(formail, ["mutt(1)", "uuencode(1)", "munpack(1)"])
+    pam = _candidate("Die Passwortauswahl ist über die PAM-Module pam_unix(8) und pam_cracklib(8) implementiert.",
+                     "pam_unix(8)")
+    assert not spans.gives_away(pam, ["pam_time(8)", "pam_env(8)", "crontab(1)"])
+    tty = _candidate('Sie schicken Text zur Gerätedatei "/dev/lp0" oder Modembefehle an den Port "/dev/ttyS0".',
+                     "/dev/ttyS0")
+    assert not spans.gives_away(tty, ["/dev/zero", "/dev/sda", "/dev/sr0"])
+
+
+def test_near_synonym_wrong_nouns_and_nouns_that_echo_the_sentence_are_left_out():
+    assert spans.siblings("Boot-Prozess", "Bootstrap-Prozess", "User-Prozess")  # one modifier begins the other
+    assert not spans.siblings("Boot-Prozess", "Init-Prozess", "User-Prozess")
+    sentence = "Nach der Erkennung eines Gerätes durch den Kernel startet das udev-System einen User-Prozess."
+    assert spans.echoes("Startprozess", sentence)  # "startet einen Startprozess"
+    assert not spans.echoes("Init-Prozess", sentence)
+    # the key's own first part in a word of the sentence gives it away
+    files = _candidate("Sie müssen die Inhalte alter Konfigurationsdateien lesen, um die Konfigurationsinformationen "
+                       "später wiederherstellen zu können.", "Konfigurationsdateien", spans.TERM)
+    assert spans.gives_away(files, ["Release-Dateien", "Paketdateien", "Gerätedateien"])
+
+
+def test_a_wrong_noun_must_fit_the_adjective_before_the_gap_as_the_course_writes_it():
+    texts = ["Drücken Sie die linke Strg-Taste.", "Halten Sie die linken Alt-Taste gedrückt.",
+             "Drücken Sie die F1-Taste.", "Drücken Sie die Enter-Taste.", "Die Windows-Taste ist optional.",
+             "Der Zugriff auf einen fernen X-Server ist aus.", "Der Zugriff auf einen fernen Server ist aus.", "Der Webserver und der Mail-Server laufen.",
+             "Der Super-Server startet Dienste."]
+    vocab = spans.Vocabulary.from_texts(texts * 2 + FILLER, language="de")
+    keys = _candidate("Auf der Konsole funktionieren nur die linke Strg- und Alt-Taste wie erwartet.", "Alt-Taste",
+                      spans.TERM)
+    assert spans.adjective_before(keys.sentence, keys.start) == "linke"
+    assert spans.fits_adjective("Strg-Taste", keys, vocab)
+    assert not spans.fits_adjective("F1-Taste", keys, vocab)  # no left F1 key
+    # an adjective the course writes before one noun of the head only says nothing of the others
+    server = _candidate("Eine TCP/IP-Verbindung zu einem fernen X-Server ist in Debian deaktiviert.", "X-Server",
+                        spans.TERM)
+    assert spans.fits_adjective("Webserver", server, vocab) and spans.fits_adjective("Mail-Server", server, vocab)

@@ -190,3 +190,21 @@ def test_an_environment_variable_s_wrong_answers_are_environment_variables():
     key = spans.Candidate(sentence, sentence.index("$PATH"), sentence.index("$PATH") + 5, "$PATH", spans.COMMAND)
     assert sorted(spans.distractor_candidates(key, None, 3, vocabulary=vocab, embed=_embed)) == [
         "$EDITOR", "$HOME", "$LANG"]
+
+
+def test_a_likeness_to_what_the_sentence_does_not_say_and_a_case_slip_are_no_statements():
+    vocab = spans.Vocabulary.from_texts(['Die Befehle vim(1), perl(1), awk(1) und sed(1) und die Ziele '
+                                         '"multi-user.target" und "graphical.target" stehen dort.'] * 3,
+                                        language="de")
+    likeness = ('Mehrere Dateien können auf ähnlichem Wege mittels regulärer Ausdrücke mit vim(1) oder perl(1) '
+                'verarbeitet werden.')
+    slip = 'Die emulierten Runlevel 2 bis 4 verweisen über symbolische Links alle auf des gleiche "multi-user.target".'
+    for sentence in (likeness, slip, likeness.replace("auf ähnlichem Wege", "ebenso")):
+        assert not spans.answer_candidates(sentence, None, "de", vocabulary=vocab), sentence
+    kept = ('Mehrere Dateien können mittels regulärer Ausdrücke mit vim(1) oder perl(1) in einem Durchgang '
+            'verarbeitet werden.')
+    assert spans.answer_candidates(kept, None, "de", vocabulary=vocab)
+    # "Unix-ähnlich" is a word of its own, and "des großen" agrees
+    assert spans._standalone("Das Unix-ähnliche System nutzt den Befehl perl(1) zur Verarbeitung großer Dateien.",
+                             spans.tokens("Das Unix-ähnliche System nutzt den Befehl perl(1) zur Verarbeitung großer "
+                                          "Dateien."), "de")

@@ -88,6 +88,14 @@ ihrer ihres""".split())
 _OBJECT_ES = re.compile(r"\b(?:[Ss]ie|ich|wir|man) es\b|\bes (?:selbst|auch|dann|nun)\b|\b[Dd]as [Gg]leiche\b|"
                         r"\b(?:andererseits|einerseits|solche[nmrs]?)\b|"
                         r"\b(?:[Ff]alls|[Ww]enn|[Oo]b|[Ww]eil|[Dd]a|[Dd]ass) (?:es|er|sie)\b|^Das Ganze\b")
+# A likeness to something the sentence does not say ("auf ähnlichem Wege", "ebenso", "likewise", "den entsprechenden
+# seriellen Port"): the gap's answer depends on what came before (a blind review found "auf ähnlichem Wege … mit vim(1)
+# oder ___" open to ex(1), awk(1)). The adverb "entsprechend" ("entsprechend ”?broken”") is no pointer.
+_LIKENESS = re.compile(r"(?i)(?<![\w-])(?:ähnlich\w*|ebenso|genauso|ebenfalls|gleichfalls|gleichermaßen|similar\w*|"
+                       r"likewise|in the same way|entsprechende[nmrs]?|corresponding)(?![\w-])")
+# An article or adjective whose case does not agree ("auf des gleiche ___"): a slip of the text, no correct German.
+# A weak adjective after des/dem/den/eines/einem/einen ends in -en, never in a bare -e.
+_CASE_CLASH = re.compile(r"\b(?:des|dem|den|eines|einem|einen)\s+[a-zäöüß]{2,}[a-df-zäöüß]e\s+[\"„“”A-ZÄÖÜ]")
 _LEANING = re.compile(r"(?i)\b(?:folgend\w*|wie folgt|unten|oben|obig\w*|vorherig\w*|vorig\w*|nachstehend\w*|"
                       r"tabelle|abschnitt|kapitel|abbildung|siehe|beispielsweise|following|below|above|see)\b")
 # A pointer to reading elsewhere ("Lesen Sie ___ und das … Howto", "Den Grund finden Sie unter ___"): any document
@@ -469,6 +477,8 @@ def _standalone(sentence, words, language):
         return False  # "Das ist …", "Das wird …": a pronoun, not an article
     if _OBJECT_ES.search(sentence) or re.search(r"[\w)]\. [a-zäöüß]", sentence):
         return False  # a pronoun pointing outside, or two sentences where the second starts with code
+    if _LIKENESS.search(sentence) or _CASE_CLASH.search(sentence):
+        return False  # "auf ähnlichem Wege" (like what?), "auf des gleiche": no statement a student can read alone
     if _REFERENCE.search(sentence):
         return False
     if first in ("der", "die", "das", "den", "dem") and len(words) > 1 and words[1][2].casefold() in _NOT_TERMS:
@@ -526,6 +536,11 @@ def gives_away(candidate, wrong):
         if len(part) >= 3 and any(part in p for p in around) or (
                 len(part) < 3 and part.isalpha() and any(p == part for p in around)):
             return True
+    if candidate.kind == COMMAND and _shares_letters(candidate.span, rest, wrong):
+        return True
+    if candidate.token_kind == TERM and echoes(candidate.span, rest) and not any(
+            same_family(w, candidate.span) for w in wrong):
+        return True  # "Konfigurationsdateien" beside "Konfigurationsinformationen" in the sentence
     if candidate.kind == COMMAND:
         # a word of the sentence that looks like the key's name and like none of the wrong answers' ("mpack-Paket"
         # for munpack(1), "ripgrep-Paket" for rg(1), "IPROUTE2" for ip(8))
@@ -537,6 +552,123 @@ def gives_away(candidate, wrong):
                     if _resembles(name, folded) and not any(_resembles(n, folded) for n in names):
                         return True
     return False
+
+
+def _shares_letters(key, rest, wrong):
+    """Whether a word of the sentence shares letters with the key's name that no wrong answer has: a piece of a word
+    (3 letters or more, no stop word) standing in the name ("modules.dep" for depmod(8), "MD5sum-Datenbank" for
+    debsums(1)), a number of the name ("auf 0 setzen" for -c0), or a word beginning as the name does for at least 3
+    of its letters and three quarters of it ("Prozess-ID" for /proc)."""
+    name, names = _name(key), [_name(w) for w in wrong]
+    digits = set(re.findall(r"\d+", name))
+    for piece in re.findall(r"[a-zäöüß]+|\d+", rest.casefold()):
+        if piece.isdigit():
+            if piece in digits and not any(piece in re.findall(r"\d+", n) for n in names):
+                return True
+            continue
+        if len(piece) < 3 or piece in STOPWORDS:
+            continue
+        if piece in name and not any(piece in n for n in names):
+            return True
+        common = len(_common_prefix(piece, name))
+        if len(name) >= 4 and len(piece) > len(name) and common >= max(3, 0.75 * len(name)) and not any(
+                n.startswith(name[:common]) for n in names):
+            return True
+    return False
+
+
+def _common_prefix(a, b):
+    """The letters two words begin with alike."""
+    at = 0
+    while at < min(len(a), len(b)) and a[at] == b[at]:
+        at += 1
+    return a[:at]
+
+
+def family(word):
+    """What names a wrong answer's family, as (shape, name), or None: a code word's name before its first '.', '-' or
+    '_' ("mkfs" for mkfs.ext3(8), "grep" for grep-status(1), "systemd" for systemd.unit(5)), a path's directory
+    ("/var" for /var/lock), a compound noun's part before its head ("boot" for Bootstrap-Prozess). Options (-c3,
+    -u1) have none."""
+    if word.startswith("-"):
+        return None
+    shape = code_shape(word)
+    if shape == "path":
+        parent = word.rstrip("/").rsplit("/", 1)[0]
+        return ("path", parent or "/")
+    if _MANPAGE.match(word) or shape in ("variable", "file", "name", "other"):
+        if not re.search(r"[a-z0-9]", word.casefold()) or (shape in ("name", "other") and word[:1].isupper()):
+            pass  # a noun, below
+        else:
+            return ("code", re.split(r"[._-]", _name(word))[0] or _name(word))
+    noun_head = morphology.head(word)
+    if noun_head:
+        folded = word.casefold()
+        at = folded.rfind(noun_head)
+        modifier = folded[:at].strip("-") if at > 0 else ""
+        return ("noun", modifier) if modifier else None
+    return None
+
+
+def same_family(a, b):
+    """Whether two answers are of one family (``family``): the same directory, or names of which one begins the other
+    (mkfs and mkfs.ext2, $LANG and $LANGUAGE, Boot- and Bootstrap-Prozess: near-synonyms or siblings)."""
+    fa, fb = family(a), family(b)
+    if not fa or not fb or fa[0] != fb[0]:
+        return False
+    if fa[0] == "path":
+        return fa[1] == fb[1]
+    short, long_ = sorted((fa[1], fb[1]), key=len)
+    return len(short) >= 3 and long_.startswith(short)
+
+
+def siblings(word, other, key):
+    """Whether two wrong answers are of one family the key is not part of: a second of them makes the key the odd one
+    out (fdisk(8) among mkfs(8), mkfs.ext2(8), mkfs.ext3(8)) or stands beside its near-synonym (Boot-Prozess,
+    Bootstrap-Prozess), so a gap fill takes at most one."""
+    return same_family(word, other) and not same_family(word, key)
+
+
+def echoes(word, sentence):
+    """Whether a wrong noun's first part begins a word of the sentence ("startet einen Startprozess"): a wrong
+    answer that repeats the sentence reads as a tautology nobody picks."""
+    found = family(word)
+    if not found or found[0] != "noun" or len(found[1]) < 4:
+        return False
+    return any(w.casefold().startswith(found[1]) for _s, _e, w in tokens(sentence) if w != word)
+
+
+def adjective_before(sentence, start):
+    """The adjective right before the gap, over a truncated compound ("die linke Strg- und ___": "linke"), or ''."""
+    before = tokens(sentence[:start])
+    at = len(before) - 1
+    if at >= 1 and before[at][2].casefold() in ("und", "oder", "bzw") and sentence[before[at - 1][1]:][:1] == "-":
+        at -= 2
+    if at < 0:
+        return ""
+    word = before[at][2]
+    if word in _DETERMINERS or word in STOPWORDS or not re.fullmatch(r"[a-zäöüß]{3,}(?:e|en|er|es|em)", word):
+        return ""
+    return word
+
+
+def fits_adjective(word, candidate, vocab):
+    """Whether a wrong noun fits the adjective before the gap as the key does: where the course writes the adjective
+    before two nouns of the key's head or more ("linke Strg-Taste", "linken Alt-Taste"), only those (no "linke
+    F1-Taste": a key with no left one); an adjective the course writes before one such noun only says nothing
+    (the bare head, "fernen Server", counts as none)."""
+    adjective = adjective_before(candidate.sentence, candidate.start)
+    noun_head = morphology.head(candidate.span)
+    if not adjective or not noun_head:
+        return True
+    stem = inflection_key(adjective)
+    cache = vocab.__dict__.setdefault("_after_adjective", {})
+    if (stem, noun_head) not in cache:
+        cache[stem, noun_head] = {w for w, before in vocab.before.items() if w[:1].isupper()
+                                  and noun_head[:-1] in w.casefold() and morphology.head(w) == noun_head and family(w)
+                                  and any(inflection_key(p) == stem for p in before)}
+    written = cache[stem, noun_head]
+    return len(written) < 2 or word in written
 
 
 def _name(word):
@@ -835,6 +967,12 @@ def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None
         # the wrong answers come from where the key is used (builtins(1) beside bash(1), not apt-cache(8) from the
         # package chapter): a word far from every passage of the key is one nobody reading the sentence would pick
         pool = [w for w in pool if neighbours(w, key, vocab)]
+    if kind == TERM and vocab.positions.get(key):
+        # a noun from where its sentence stands, not from wherever the key is used (Konteninformationen and
+        # Backtrace-Informationen of other chapters beside Archivinformationen; Heimatverzeichnis beside the archive's
+        # Wurzelverzeichnis); commands placed this way drew worse ones (chmod(1), sysctl(8) beside script(1))
+        places = sentence_places(candidate, vocab)
+        pool = [w for w in pool if near_places(w, places, vocab)]
     determiner = determiner_before(candidate.sentence, candidate.start) if kind in (TERM, NAME) else ""
     if kind in (TERM, NAME) and vocab.language == "de":
         pool = _fitting(pool, key, candidate, vocab, k)
@@ -892,6 +1030,29 @@ def neighbours(word, key, vocab, near=None):
     """Whether a word stands within NEAR_PASSAGES passages (in reading order) of a passage that holds the key."""
     near = NEAR_PASSAGES if near is None else near
     places = vocab.positions.get(key) or []
+    for position in vocab.positions.get(word) or []:
+        at = bisect.bisect_left(places, position - near)
+        if at < len(places) and places[at] <= position + near:
+            return True
+    return False
+
+
+def sentence_places(candidate, vocab):
+    """The passages (reading order) that hold the key's sentence: those of the key that also hold the sentence's
+    rarest words (each narrowing as long as some are left), or all of the key's."""
+    places = set(vocab.positions.get(candidate.span) or [])
+    rare = sorted({w for _s, _e, w in tokens(candidate.sentence) if w != candidate.span and len(w) > 3
+                   and w.casefold() not in STOPWORDS and vocab.df.get(w)}, key=lambda w: (vocab.df[w], w))
+    for word in rare[:3]:
+        narrowed = places & set(vocab.positions.get(word) or [])
+        if narrowed:
+            places = narrowed
+    return sorted(places)
+
+
+def near_places(word, places, vocab, near=None):
+    """Whether a word stands within NEAR_PASSAGES passages (reading order) of one of these passages."""
+    near = NEAR_PASSAGES if near is None else near
     for position in vocab.positions.get(word) or []:
         at = bisect.bisect_left(places, position - near)
         if at < len(places) and places[at] <= position + near:

@@ -17,7 +17,7 @@ from tutor.questions import item_checks, items, spans
 from tutor.questions.models import Question
 
 WRONG = 3  # wrong answers per gap
-ASKED = 8  # distractor candidates asked for, to keep three the text does not support
+ASKED = 12  # distractor candidates asked for, to keep three the text does not support and of three families
 
 
 def section_text(passages):
@@ -74,6 +74,11 @@ def gap_fill(course, passages, count, *, language, avoid=(), vocabulary=None, em
         wrong = []
         for word in spans.distractor_candidates(candidate, course, ASKED, vocabulary=vocab, embed=embed,
                                                 section_words=words):
+            if any(spans.siblings(word, other, candidate.span) for other in wrong):
+                continue  # a second wrong answer of one family the key is not of: the key would be the odd one out
+            if candidate.token_kind == spans.TERM and (spans.echoes(word, candidate.sentence) or not spans.fits_adjective(
+                    word, candidate, vocab)):
+                continue  # "startet einen Startprozess", "die linke F1-Taste": nobody picks it
             question.options = [word]
             if not item_checks.supported_by(word, question, sentences) and not spans.said_alike(
                     word, candidate.span, candidate.sentence, vocab) and not spans.described_alike(
