@@ -233,6 +233,24 @@ def test_the_tool_drafts_the_question_from_the_sentence_where_its_shape_allows()
         assert answer_first.draft_stem(candidate, "de") == "", sentence
 
 
+def test_a_key_in_a_coordination_is_not_asked_about():
+    """A key that is one of "A und ___" or "A, ___, B" has a sibling that is often a second right answer, and no
+    model phrased such a gap (docs/questions-rubric.md): no answer-first item of it; two clauses joined by "und"
+    are no such coordination."""
+    def candidate(sentence, answer):
+        return answer_first.Candidate(chunk=None, sentence=sentence, answer=answer, sort="command")
+
+    sentence = 'Viele Programme verwenden die Umgebungsvariablen "$EDITOR" oder "$VISUAL", um den Editor zu wählen.'
+    assert answer_first.in_coordination(candidate(sentence, "$VISUAL"))
+    assert answer_first.in_coordination(candidate(sentence, "$EDITOR"))
+    assert answer_first.in_coordination(candidate("Man liest die Abschnitte von bash(1), builtins(1), test(1) und "
+                                                  "sh(1).", "builtins(1)"))
+    assert not answer_first.in_coordination(candidate(
+        "Die Paketquellen stehen in der Datei /etc/apt/sources.list und werden von apt update gelesen.",
+        "/etc/apt/sources.list"))
+    assert not answer_first.in_coordination(candidate("Der Befehl pstree(1) zeigt alle Prozesse an.", "pstree(1)"))
+
+
 def test_a_stem_with_broken_german_grammar_is_refused():
     """Code checks the German the small models broke (docs/questions-rubric.md): a verb the sentence lacks, an
     "um … zu" without its infinitive, a subordinate clause that lost its verb; the right stem passes."""

@@ -235,9 +235,29 @@ def _from_spans(passages, language, course, limit):
         number = said.index(chosen.sentence) if chosen.sentence in said else None
         before = said[max(0, number - CONTEXT_SENTENCES):number] if number is not None else []
         after = said[number + 1:number + 1 + CONTEXT_SENTENCES] if number is not None else []
-        out.append(Candidate(chunk=chunk, sentence=chosen.sentence, answer=chosen.span, sort=chosen.token_kind,
-                             before=before, after=after, score=chosen.score, span=chosen))
+        candidate = Candidate(chunk=chunk, sentence=chosen.sentence, answer=chosen.span, sort=chosen.token_kind,
+                              before=before, after=after, score=chosen.score, span=chosen)
+        if not in_coordination(candidate):
+            out.append(candidate)
     return _spread(out)[:limit]
+
+
+def in_coordination(candidate):
+    """Whether the key is one of a coordination or list in its sentence ("lp(1) und ___", "$EDITOR oder ___",
+    "A, ___, B"): its sibling is often a second right answer, and no model phrased such a gap as a question
+    (Qwen2.5-Coder-1.5B, 8 December: "… bezüglich SIGNALS, JOB CONTROL und welchen Befehl?", "… mit vim(1) oder
+    verarbeitet werden?"; docs/questions-rubric.md)."""
+    tokens = [t.strip("\"„“”»«'") for t in _tokens(gapped(candidate))]
+    if GAP not in tokens:
+        return False
+    gap = tokens.index(GAP)
+    before = tokens[gap - 1].casefold() if gap else ""
+    after = tokens[gap + 1].casefold() if gap + 1 < len(tokens) else ""
+    if after in _COORDINATION and gap + 2 < len(tokens):  # "… in der Datei ___ und werden gelesen": two clauses
+        tags = _tags([candidate.answer if t == GAP else t for t in tokens])
+        if tags is not None and tags[gap + 2] in _FINITE:
+            after = ""
+    return before in _COORDINATION or after in _COORDINATION or (before == "," and after == ",")
 
 
 def _chunk_of(sentence, passages):
