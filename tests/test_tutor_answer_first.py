@@ -188,6 +188,110 @@ def test_the_stem_prompt_names_the_sort_of_key_and_shows_the_sentence_with_its_g
     assert retry[-2]["role"] == "assistant" and "Was steht hier?" in retry[-1]["content"]
 
 
+def test_the_tool_drafts_the_question_from_the_sentence_where_its_shape_allows():
+    """Where the gap is a noun phrase of the main clause, the tool turns the sentence into the question itself
+    (German by construction): the phrase first, a "Vorfeld" moved after the verb, a leading subordinate clause
+    moved to the end. Where the shape is riskier (the gap in a coordination, a quoted command line, a second
+    clause; a noun key with no noun before it; an imperative) it drafts nothing and the model writes the stem."""
+    drafted = {
+        ("Die Einhängepunkte aller Dateisysteme beim Systemstart stehen in der Datei /etc/fstab.", "/etc/fstab"):
+            "In welcher Datei stehen die Einhängepunkte aller Dateisysteme beim Systemstart?",
+        ("Das Verzeichnis /proc enthält für jeden Prozess ein Unterverzeichnis, benannt nach seiner PID.", "/proc"):
+            "Welches Verzeichnis enthält für jeden Prozess ein Unterverzeichnis, benannt nach seiner PID?",
+        ("Wenn Sie wissen möchten, wie der Verzeichisbaum und die Gerätedateien verknüpft sind, führen Sie mount(8) "
+         "ohne Argumente aus.", "mount(8)"):
+            "Welchen Befehl führen Sie ohne Argumente aus, wenn Sie wissen möchten, wie der Verzeichisbaum und die "
+            "Gerätedateien verknüpft sind?",
+        ("Um eine Maus in textbasierten Linux-Konsolen verwenden zu können, müssen Sie gpm(8) als Daemon laufen "
+         "haben.", "gpm(8)"):
+            "Welchen Befehl müssen Sie als Daemon laufen haben, um eine Maus in textbasierten Linux-Konsolen "
+            "verwenden zu können?",
+        ("Mit einer durchdachten Konfiguration kann sudo(8) limitierte administrative Rechte einräumen.", "sudo(8)"):
+            "Welcher Befehl kann mit einer durchdachten Konfiguration limitierte administrative Rechte einräumen?",
+        ("Das Bewegen des Cursors findet meist im NORMAL-Modus statt.", "NORMAL-Modus"):
+            "In welchem Modus findet das Bewegen des Cursors meist statt?",
+    }
+    for (sentence, answer), stem in drafted.items():
+        candidate = answer_first.Candidate(chunk=None, sentence=sentence, answer=answer,
+                                           sort="term" if answer[:1].isupper() else "command")
+        assert answer_first.draft_stem(candidate, "de") == stem, sentence
+        assert answer_first.stem_problems(stem, candidate, "de") == []
+        assert answer_first.draft_stem(candidate, "en") == ""
+    not_drafted = [
+        ("Die beiden von CUPS angebotenen Befehle lp(1) und lpr(1) bieten Optionen.", "lpr(1)", "command"),
+        ("Die Paketquellen stehen in der Datei /etc/apt/sources.list und werden von apt update gelesen.",
+         "/etc/apt/sources.list", "command"),
+        ('Sie sollten die Daten mittels "sudo rm -rf /var/lib/apt/*" entfernen.', "-rf", "code"),
+        ("Verwenden Sie cron(8), um regelmäßig wiederkehrende Aufgaben zu planen.", "cron(8)", "command"),
+        ("Auf manchen Systemen werden einige Optionen von find(1) nicht unterstützt.", "find(1)", "command"),
+        ("Sockets werden von allen Internet-Übertragungen umfassend genutzt.", "Sockets", "term"),
+        ("Jede Konsole erlaubt eine eigene Anmeldung und bietet eine Mehrbenutzer-Umgebung.",
+         "Mehrbenutzer-Umgebung", "term"),
+    ]
+    for sentence, answer, sort in not_drafted:
+        candidate = answer_first.Candidate(chunk=None, sentence=sentence, answer=answer, sort=sort)
+        assert answer_first.draft_stem(candidate, "de") == "", sentence
+
+
+def test_a_key_in_a_coordination_is_not_asked_about():
+    """A key that is one of "A und ___" or "A, ___, B" has a sibling that is often a second right answer, and no
+    model phrased such a gap (docs/questions-rubric.md): no answer-first item of it; two clauses joined by "und"
+    are no such coordination."""
+    def candidate(sentence, answer):
+        return answer_first.Candidate(chunk=None, sentence=sentence, answer=answer, sort="command")
+
+    sentence = 'Viele Programme verwenden die Umgebungsvariablen "$EDITOR" oder "$VISUAL", um den Editor zu wählen.'
+    assert answer_first.in_coordination(candidate(sentence, "$VISUAL"))
+    assert answer_first.in_coordination(candidate(sentence, "$EDITOR"))
+    assert answer_first.in_coordination(candidate("Man liest die Abschnitte von bash(1), builtins(1), test(1) und "
+                                                  "sh(1).", "builtins(1)"))
+    assert not answer_first.in_coordination(candidate(
+        "Die Paketquellen stehen in der Datei /etc/apt/sources.list und werden von apt update gelesen.",
+        "/etc/apt/sources.list"))
+    assert not answer_first.in_coordination(candidate("Der Befehl pstree(1) zeigt alle Prozesse an.", "pstree(1)"))
+
+
+def test_a_stem_with_broken_german_grammar_is_refused():
+    """Code checks the German the small models broke (docs/questions-rubric.md): a verb the sentence lacks, an
+    "um … zu" without its infinitive, a subordinate clause that lost its verb; the right stem passes."""
+    sentence = ("Wenn Sie wissen möchten, wie der Verzeichisbaum und die Gerätedateien verknüpft sind, führen Sie "
+                "mount(8) ohne Argumente aus.")
+    candidate = answer_first.Candidate(chunk=None, sentence=sentence, answer="mount(8)", sort="command")
+    refused = {
+        "Welchen Befehl führen Sie aus, um den Verzeichisbaum und die Gerätedateien verknüpft zu finden?":
+            answer_first.NEW_VERB,
+        "Welchen Befehl führen Sie ohne Argumente aus, um den Verzeichisbaum und die Gerätedateien verknüpft sind?":
+            answer_first.BROKEN_GRAMMAR,
+        "Welchen Befehl führen Sie ohne Argumente aus, wenn Sie den Verzeichisbaum und die Gerätedateien?":
+            answer_first.BROKEN_GRAMMAR,
+    }
+    for stem, code in refused.items():
+        assert [c for c, _detail in answer_first.stem_problems(stem, candidate, "de")] == [code], stem
+    good = ("Welchen Befehl führen Sie ohne Argumente aus, wenn Sie wissen möchten, wie der Verzeichisbaum und die "
+            "Gerätedateien verknüpft sind?")
+    assert answer_first.stem_problems(good, candidate, "de") == []
+
+
+def test_the_model_s_version_of_the_draft_stands_only_where_it_passes_the_checks_and_keeps_the_draft():
+    """The model may correct the tool's draft; its version is taken only where it passes the stem checks and keeps
+    most of the draft's words, else the draft stands; which one is recorded."""
+    sentence = "Die Einhängepunkte aller Dateisysteme beim Systemstart stehen in der Datei /etc/fstab."
+    candidate = answer_first.Candidate(chunk=None, sentence=sentence, answer="/etc/fstab", sort="command")
+    draft = answer_first.draft_stem(candidate, "de")
+    assert answer_first.from_draft(draft, draft, candidate, "de") == (draft, answer_first.STEM_BY_TOOL_KEPT)
+    edited = "In welcher Datei stehen beim Systemstart die Einhängepunkte aller Dateisysteme?"
+    assert answer_first.from_draft(edited, draft, candidate, "de") == (edited, answer_first.STEM_BY_MODEL_EDIT)
+    for broken in ("In welcher Datei stehen die Einhängepunkte /etc/fstab?",  # the key
+                   "In welcher Datei stehen die Einhängepunkte aller Dateisysteme beim Systemstart",  # no "?"
+                   "In welcher Datei findet man die Einhängepunkte aller Dateisysteme beim Systemstart?",  # new verb
+                   "In welcher Datei stehen Einhängepunkte?", ""):  # most of the draft's words lost; nothing
+        assert answer_first.from_draft(broken, draft, candidate, "de") == (draft, answer_first.STEM_BY_TOOL), broken
+    messages = answer_first.draft_messages(candidate, draft, "de")
+    assert messages[-1]["content"] == ("Satz mit Lücke: Die Einhängepunkte aller Dateisysteme beim Systemstart "
+                                       f"stehen in der Datei ___.\nEntwurf: {draft}")
+    assert "/etc/fstab" not in "".join(m["content"] for m in messages)  # the key is never shown
+
+
 class AnswerFirstModel:
     """A stub model for answer-first requests: reads the fixed answer and the sentence from the prompt. Asked for
     the stem alone, it writes a question of the sentence without its key (the first time a stem that asks about the
@@ -206,9 +310,13 @@ class AnswerFirstModel:
             task = next(m["content"] for m in reversed(body["messages"])
                         if m["content"].startswith("Satz mit Lücke: "))
             gapped = re.search(r"^Satz mit Lücke: (.+)$", task, re.M).group(1)
+            draft = re.search(r"^Entwurf: (.+)$", task, re.M)
+            if draft:  # asked to correct the tool's draft: a broken version when `bad_stem`, else the draft
+                self.gaps[draft.group(1)] = gapped
+                return json.dumps({"stem": draft.group(1).rstrip("?") if self.bad_stem else draft.group(1)})
             if self.bad_stem and len(self.stem_prompts) == 1:
                 return json.dumps({"stem": "Welche Zahl steht vor dem Satz?"})
-            stem = "Welche Angabe gilt: " + " ".join(gapped.replace("___", " ").split()).rstrip(".") + "?"
+            stem = " ".join(gapped.replace("___", "welcher Angabe").split()).rstrip(".") + "?"
             self.gaps[stem] = gapped
             return json.dumps({"stem": stem})
         if "distractors" in properties:
@@ -258,7 +366,9 @@ def test_answer_first_items_keep_their_key_verbatim_and_come_out_usable(celery_w
         assert {c["check"]: c["ok"] for c in question.checks}["test_student"] is True
         # the model wrote only the stem (its second, after the first asked about the wording); the wrong options
         # are the tool's, none of them in the source sentence
-        assert question.stem.startswith("Welche Angabe gilt: ") and key not in "".join(map(str, model.stem_prompts))
+        assert "welcher Angabe" in question.stem and key not in "".join(map(str, model.stem_prompts))
+        form = next(c for c in question.checks if c["check"] == "form")
+        assert form["params"]["stem_by"] == answer_first.STEM_BY_MODEL  # no draft: the gap is in a coordination
         assert not {"Quark", "42"} & set(question.options)
         assert all(items.folded(o) not in items.folded(question.explanation) for o in question.options if o != key)
     assert not [r for r in stub_llm.requests if "distractors" in json.dumps(r["body"].get("response_format"))]
@@ -272,6 +382,36 @@ def test_answer_first_items_keep_their_key_verbatim_and_come_out_usable(celery_w
     assert len(prompt) < 2000 and "In der Lücke steht eine Datei." in prompt  # a short prompt: the gapped
     # sentence, the sort of its key, three worked examples
     assert part.model_calls >= 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
+def test_where_the_tool_drafts_the_question_the_draft_stands_when_the_model_breaks_it(celery_worker, stub_llm,
+                                                                                        client, course):
+    """A short answer about a sentence whose gap is a noun phrase of its main clause: the model is shown the tool's
+    draft (not the key) and asked only to correct it; its version is no question, so the draft stands, one request,
+    and the item says the tool wrote its stem."""
+    _, token = make_member(course, Membership.INSTRUCTOR)
+    point_tutor_at(course, stub_llm.url)
+    model = AnswerFirstModel(bad_stem=True, texts=[text for _name, text in COURSE_TEXTS])
+    stub_llm.reply = model
+    section = Section.objects.get(document__course=course, title="Weitere Dateien des Systems")
+    client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 1, "kind": [Question.SHORT]},
+                headers=session_headers(token))
+    question_set = QuestionSet.objects.get(course=course)
+    wait_for(lambda: QuestionSet.objects.get(pk=question_set.pk).generation in (QuestionSet.DONE, QuestionSet.FAILED),
+             timeout=300)
+    part = GenerationPart.objects.get(question_set=question_set)
+    made = list(question_set.questions.select_related("source_chunk"))
+    assert len(made) == 1, (part.reasons, part.dropped_items, part.detail)
+    question = made[0]
+    key = question.accepted_answers[0]
+    assert key.startswith("/etc/") and key in flat(question.source_chunk.text) and key not in question.stem
+    assert re.fullmatch(r"In welcher Datei stehen? (die|der) .+\?", question.stem), question.stem
+    form = next(c for c in question.checks if c["check"] == "form")
+    assert form["params"]["stem_by"] == answer_first.STEM_BY_TOOL  # the model's version had no "?"
+    assert len(model.stem_prompts) == 1 and "Entwurf: " + question.stem in model.stem_prompts[0][-1]["content"]
+    assert key not in "".join(map(str, model.stem_prompts)) and not question.flagged, question.checks
 
 
 @pytest.mark.django_db(transaction=True)
@@ -355,11 +495,23 @@ def test_smollm2_writes_a_stem_alone_for_a_gap_it_is_not_shown_the_key_of(llama_
     mostly do not, docs/questions-rubric.md)."""
     point_tutor_at(course, llama_server, question_test_student=TutorConfig.CHECK_OFF)
     client, _config = generation.client_for(course)
-    sentence = ("Um eine Maus in textbasierten Linux-Konsolen verwenden zu können, müssen Sie gpm(8) als Daemon "
-                "laufen haben.")
-    candidate = answer_first.Candidate(chunk=None, sentence=sentence, answer="gpm(8)", sort="command")
+    sentence = "Verwenden Sie cron(8), um regelmäßig wiederkehrende Aufgaben zu planen."
+    candidate = answer_first.Candidate(chunk=None, sentence=sentence, answer="cron(8)", sort="command")
+    assert answer_first.draft_stem(candidate, "de") == ""  # an imperative: the tool drafts nothing
     item, calls = answer_first.ask_stem(client, candidate, "de")
     problems = answer_first.stem_problems(items.clean(item.get("stem")), candidate, "de")
     print(f"SmolLM2 stem: {item!r} after {calls} request(s); problems {problems}")
     assert isinstance(item, dict) and isinstance(item.get("stem"), str) and calls in (1, 2)
-    assert "gpm" not in "".join(m["content"] for m in answer_first.stem_messages(candidate, "de"))  # never shown
+    assert item["stem_by"] == answer_first.STEM_BY_MODEL
+    assert "cron" not in "".join(m["content"] for m in answer_first.stem_messages(candidate, "de"))  # never shown
+
+    # where the tool drafts the question, the model only corrects it: one request, and the stem passes the checks
+    # whatever the model wrote (its version where it passes them, else the draft)
+    sentence = ("Um eine Maus in textbasierten Linux-Konsolen verwenden zu können, müssen Sie gpm(8) als Daemon "
+                "laufen haben.")
+    candidate = answer_first.Candidate(chunk=None, sentence=sentence, answer="gpm(8)", sort="command")
+    item, calls = answer_first.ask_stem(client, candidate, "de")
+    print(f"SmolLM2 on the draft: {item!r}")
+    assert calls == 1 and item["stem_by"] in (answer_first.STEM_BY_TOOL_KEPT, answer_first.STEM_BY_MODEL_EDIT,
+                                              answer_first.STEM_BY_TOOL)
+    assert answer_first.stem_problems(item["stem"], candidate, "de") == []

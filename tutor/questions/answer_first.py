@@ -235,9 +235,29 @@ def _from_spans(passages, language, course, limit):
         number = said.index(chosen.sentence) if chosen.sentence in said else None
         before = said[max(0, number - CONTEXT_SENTENCES):number] if number is not None else []
         after = said[number + 1:number + 1 + CONTEXT_SENTENCES] if number is not None else []
-        out.append(Candidate(chunk=chunk, sentence=chosen.sentence, answer=chosen.span, sort=chosen.token_kind,
-                             before=before, after=after, score=chosen.score, span=chosen))
+        candidate = Candidate(chunk=chunk, sentence=chosen.sentence, answer=chosen.span, sort=chosen.token_kind,
+                              before=before, after=after, score=chosen.score, span=chosen)
+        if not in_coordination(candidate):
+            out.append(candidate)
     return _spread(out)[:limit]
+
+
+def in_coordination(candidate):
+    """Whether the key is one of a coordination or list in its sentence ("lp(1) und ___", "$EDITOR oder ___",
+    "A, ___, B"): its sibling is often a second right answer, and no model phrased such a gap as a question
+    (Qwen2.5-Coder-1.5B, 8 December: "… bezüglich SIGNALS, JOB CONTROL und welchen Befehl?", "… mit vim(1) oder
+    verarbeitet werden?"; docs/questions-rubric.md)."""
+    tokens = [t.strip("\"„“”»«'") for t in _tokens(gapped(candidate))]
+    if GAP not in tokens:
+        return False
+    gap = tokens.index(GAP)
+    before = tokens[gap - 1].casefold() if gap else ""
+    after = tokens[gap + 1].casefold() if gap + 1 < len(tokens) else ""
+    if after in _COORDINATION and gap + 2 < len(tokens):  # "… in der Datei ___ und werden gelesen": two clauses
+        tags = _tags([candidate.answer if t == GAP else t for t in tokens])
+        if tags is not None and tags[gap + 2] in _FINITE:
+            after = ""
+    return before in _COORDINATION or after in _COORDINATION or (before == "," and after == ",")
 
 
 def _chunk_of(sentence, passages):
@@ -481,7 +501,12 @@ def w_phrase(candidate, language):
         return ""
     text = gapped(candidate)
     before = text.split(GAP, 1)[0].rstrip(" \"„“'(")
-    words = re.findall(r"[\wäöüßÄÖÜ()./$-]+", before)
+    return _phrase(re.findall(r"[\wäöüßÄÖÜ()./$-]+", before), candidate, text)[0]
+
+
+def _phrase(words, candidate, text):
+    """(phrase, how many of `words` it replaces, whether it is the bare rule's): the question phrase for the gap
+    after `words` (the sentence's words before it), see w_phrase."""
     tail = []
     for word in reversed(words[-6:]):
         tail.insert(0, word)
@@ -498,17 +523,218 @@ def w_phrase(candidate, language):
             if not rest or not rest[-1][:1].isupper() or any(not re.fullmatch(r"[\wäöüßÄÖÜ-]+", w) for w in rest):
                 break  # no noun right before the gap ("der ___"): the bare gap's rule below
             phrase = " ".join([head, *rest])
-            return phrase[:1].upper() + phrase[1:]
+            return phrase[:1].upper() + phrase[1:], len(tail) + (1 if preposition else 0), False
         if not (word[:1].isupper() or re.fullmatch(r"[a-zäöüß]+(?:e|en|er|es|em)", word)):
             break  # only adjectives and the noun between the article and the gap
-    noun = _SORT_NOUN.get(sort_words(candidate, language))
+    noun = _SORT_NOUN.get(sort_words(candidate, "de"))
     if noun is None:
-        return ""
+        return "", 0, True
     name, gender = noun
     around = {w.casefold() for w in re.findall(r"\w+", text.replace(GAP, " "))}
     accusative = bool(around & _SUBJECTS)  # someone else is the subject: the gap is an object
     word = {"m": "Welchen" if accusative else "Welcher", "f": "Welche", "n": "Welches"}[gender]
-    return f"{word} {name}"
+    return f"{word} {name}", 0, True
+
+
+# --- The tool's own draft of the question --------------------------------------------------------------------------
+# Where the gap is a noun phrase of the sentence's main clause, the question is the sentence itself with that phrase
+# replaced by its question phrase and put first ("Das Verzeichnis ___ enthält …" → "Welches Verzeichnis enthält …?";
+# "In der GUI bekommen Sie eine ___, indem …" → "Welche Eingabeaufforderung bekommen Sie in der GUI, indem …?";
+# "Wenn …, führen Sie ___ aus." → "Welchen Befehl führen Sie aus, wenn …?"): German by construction where the
+# sentence is. Qwen2.5-Coder-1.5B asked to phrase it alone broke such sentences ("um den Verzeichisbaum und die
+# Gerätedateien verknüpft zu finden"). Elsewhere (the gap in a subordinate clause, a coordination, a quote) no draft.
+
+_FINITE = ("VV(FIN)", "VA(FIN)", "VM(FIN)")
+_KEEP_CASE_TAGS = ("NN", "NE", "FM", "XY")
+_PRONOUNS = {"sie", "man", "es", "er", "wir", "ich", "du", "ihr"}
+_COORDINATION = {"und", "oder", "sowie", "bzw.", "bzw", "/", "&"}
+_SUBORDINATORS = {"wenn", "falls", "da", "weil", "ob", "dass", "als", "während", "nachdem", "sobald", "obwohl",
+                  "damit", "indem", "bevor", "solange", "sofern", "wie", "um", "ohne", "statt", "anstatt"}
+_DATIVE = {"mit", "von", "bei", "aus", "nach", "zu", "seit"}
+_ACCUSATIVE = {"durch", "für", "ohne", "gegen", "um"}
+_WELCH = {("m", "nom"): "welcher", ("m", "acc"): "welchen", ("m", "dat"): "welchem", ("f", "nom"): "welche",
+          ("f", "acc"): "welche", ("f", "dat"): "welcher", ("n", "nom"): "welches", ("n", "acc"): "welches",
+          ("n", "dat"): "welchem"}
+_TRAILING = re.compile(r"^(.*?)([,.;:!?]+)$")
+
+
+def _tokens(text):
+    """The sentence's words with the punctuation after them as tokens of their own ("mount(8)." → "mount(8)", ".")."""
+    out = []
+    for word in text.split():
+        match = _TRAILING.match(word)
+        if match and match.group(1):
+            out.extend([match.group(1), *match.group(2)])
+        else:
+            out.append(word)
+    return out
+
+
+def _join(tokens):
+    """The tokens as text again (no space before punctuation)."""
+    return re.sub(r" ([,.;:!?])", r"\1", " ".join(tokens))
+
+
+def _tags(tokens):
+    """The STTS tags of the tokens (the Hannover Tagger), or None without it."""
+    from tutor.questions import morphology
+
+    tagger = morphology.tagger()
+    if tagger is None:
+        return None
+    try:
+        return [tag for _word, _lemma, tag in tagger.tag_sent(tokens, taglevel=1)]
+    except Exception:  # noqa: BLE001 - a tagger failure means no draft, never a failed item
+        log.warning("answer-first: the tagger failed on %r", tokens[:20], exc_info=True)
+        return None
+
+
+def _lowered(tokens, tags):
+    """The first of these tokens with a small first letter where it starts the sentence only by its place (an
+    article, a preposition), kept where it is a noun, a name, code or the polite "Sie"."""
+    if not tokens:
+        return tokens
+    first = tokens[0]
+    if tags[0].startswith(_KEEP_CASE_TAGS) or first == "Sie" or not first[:1].isalpha() or any(
+            c.isupper() for c in first[1:]):
+        return tokens
+    return [first[:1].lower() + first[1:], *tokens[1:]]
+
+
+def draft_stem(candidate, language):
+    """The tool's question for the candidate, made from its sentence where the gap is a noun phrase of the main
+    clause (see above), or '' where the sentence's shape does not allow it or the draft fails the stem checks."""
+    if language != "de":
+        return ""
+    text = gapped(candidate).strip()
+    if text.count(GAP) != 1 or not text.endswith("."):
+        return ""
+    tokens = _tokens(text)
+    if GAP not in tokens or tokens[-1] != "." or "." in tokens[:-1]:
+        return ""  # an abbreviation or two sentences in one ("… von 8. ASCII ist …")
+    if sum(text.split(GAP, 1)[0].count(q) for q in "\"„“”»«") % 2:
+        return ""  # the gap inside a quoted command line
+    tags = _tags([candidate.answer if t == GAP else t for t in tokens])
+    if tags is None or len(tags) != len(tokens):
+        return ""
+    gap = tokens.index(GAP)
+    phrase, used, bare = _phrase(tokens[:gap], candidate, text)
+    if not phrase:
+        return ""
+    start = gap - used
+    before = tokens[gap - 1].casefold() if gap else ""
+    breaks = [i for i, t in enumerate(tokens[:-1]) if t in ",;:"]
+    if bare:
+        if candidate.sort not in ("command", "code", "number"):
+            return ""  # "Welcher Begriff werden …": a noun key's number and gender are not the sort noun's
+        name, gender = _SORT_NOUN.get(sort_words(candidate, "de"), ("", ""))
+        clause = tokens[max([i + 1 for i in breaks if i < gap], default=0):min([i for i in breaks if i > gap],
+                                                                               default=len(tokens))]
+        object_case = "acc" if {t.casefold() for t in clause} & _PRONOUNS else "nom"  # "führen Sie ___ aus"
+        phrase = f"{_WELCH[(gender, object_case)].capitalize()} {name}"
+    if bare and before:
+        if before in _W_ARTICLE:  # "Die ___ wird …": the article goes with the gap
+            if gap >= 2 and (tokens[gap - 2].casefold() in _PREPOSITIONS or tags[gap - 2].startswith("APPR")):
+                return ""
+            case = ("dat" if before in ("dem", "einem") else "acc" if before in ("den", "einen")
+                    else "nom" if gap == 1 or not {t.casefold() for t in tokens} & _PRONOUNS else "acc")
+            if before in ("der", "einer") and gap != 1:
+                return ""  # dative or genitive too
+            phrase, start = f"{_WELCH[(gender, case)].capitalize()} {name}", gap - 1
+        elif before in _DATIVE | _ACCUSATIVE:  # "mit ___": "Mit welchem Befehl"
+            if before == "von" and gap >= 2 and tags[gap - 2].startswith("NN"):
+                return ""  # "Optionen von ___": the noun's attribute, not the clause's
+            case = "dat" if before in _DATIVE else "acc"
+            phrase, start = f"{tokens[gap - 1].capitalize()} {_WELCH[(gender, case)]} {name}", gap - 1
+        elif tags[gap - 1].startswith(("ADJ", "ART", "APPR", "PIAT", "PDAT", "PPOSAT", "CARD")):
+            return ""  # an adjective, a determiner or another preposition before the bare gap
+    after = tokens[gap + 1] if gap + 1 < len(tokens) else ""
+    if (start and tokens[start - 1].casefold() in _COORDINATION) or after.casefold() in _COORDINATION or (
+            after[:1].isupper() or after[:1] in "(\"„“”»'") or (bare and after in ("des", "der")):
+        return ""  # a gap in a coordination ("lp(1) und ___"), before a noun ("im ___ Wiki") or a bracket
+    segment_start = max([i + 1 for i in breaks if i < start], default=0)
+    if any(start <= i < gap for i in breaks):
+        return ""
+    body_end = len(tokens) - 1
+    if start == 0:  # the gap's phrase starts the sentence: it is the question's start already
+        question = [phrase, *tokens[gap + 1:body_end]]
+    elif segment_start == 0:  # a main clause: "Vorfeld" verb … gap …
+        first = tokens[0].casefold()
+        verbs = [i for i in range(start) if tags[i] in _FINITE and tokens[i][:1].islower()]  # not "Das Bewegen"
+        verb = verbs[0] if verbs else None
+        if verb is None or verb == 0 or len(verbs) > 1 or first in _SUBORDINATORS or "bitte" in {
+                t.casefold() for t in tokens[:verb]}:
+            return ""  # no main clause first, or the gap in a second one ("… und bietet eine ___")
+        front, middle = tokens[:verb], tokens[verb + 1:start]
+        subject = []
+        if middle and middle[0].casefold() in _PRONOUNS:  # "bekommen Sie": the pronoun stays after the verb
+            subject, middle = middle[:1], middle[1:]
+        question = [phrase, tokens[verb], *subject, *_lowered(front, tags[:verb]), *middle,
+                    *tokens[gap + 1:body_end]]
+    else:  # "Wenn …, führen Sie ___ aus.": the main clause first, then the subordinate clauses
+        if tokens[0].casefold() not in _SUBORDINATORS or tags[
+                segment_start] not in _FINITE or any(i > gap for i in breaks):
+            return ""
+        question = [phrase, *tokens[segment_start:start], *tokens[gap + 1:body_end], ",",
+                    *_lowered(tokens[:segment_start - 1], tags)]
+    draft = _join(question) + "?"
+    if stem_problems(draft, candidate, language):
+        return ""
+    return draft
+
+
+# --- German grammar of a stem (code checks: the small models cannot judge it) --------------------------------------
+
+BROKEN_GRAMMAR, NEW_VERB = "grammar", "new_verb"
+
+
+def grammar_problems(stem, candidate):
+    """[(problem, detail)] of a German stem's grammar the tagger can see: no finite verb at all, a subordinate clause
+    (wenn, dass, indem, weil …) without its finite verb, an "um/ohne/statt … zu" without the infinitive, or a full
+    verb the source sentence does not have (Qwen2.5-Coder-1.5B: "um den Verzeichisbaum … verknüpft zu finden")."""
+    tokens = _tokens(stem.rstrip("?").strip() + " ?")
+    tags = _tags(tokens)
+    if tags is None:
+        return []
+    if not any(t in _FINITE for t in tags):
+        return [(BROKEN_GRAMMAR, "no finite verb")]
+    clause, clause_tags = [], []
+    for token, tag in [*zip(tokens, tags, strict=True), (",", "$,")]:
+        if token in ",;:?" and clause:
+            first = clause[0].casefold()
+            if first in ("um", "ohne", "statt", "anstatt") and clause_tags[0] == "KOUI":
+                if not any(t in ("VV(IZU)", "VA(IZU)") for t in clause_tags) and not any(
+                        clause[i].casefold() == "zu" and clause_tags[i + 1].endswith("(INF)")
+                        for i in range(len(clause) - 1)):
+                    return [(BROKEN_GRAMMAR, f"„{first} …“ without „zu“ and an infinitive")]
+            elif first in _SUBORDINATORS and clause_tags[0] == "KOUS" and not any(t in _FINITE for t in clause_tags):
+                return [(BROKEN_GRAMMAR, f"„{first} …“ without its verb")]
+            clause, clause_tags = [], []
+        elif token not in ",;:?":
+            clause.append(token)
+            clause_tags.append(tag)
+    sentence_tokens = _tokens(candidate.sentence)
+    known = _verb_lemmas(sentence_tokens) | {t.casefold() for t in sentence_tokens}
+    new = [word for word, lemma in _full_verbs(tokens) if lemma not in known and word.casefold() not in known]
+    if new:
+        return [(NEW_VERB, ", ".join(new))]
+    return []
+
+
+def _full_verbs(tokens):
+    """[(word, lemma)] of the full verbs (STTS VV…) among the tokens, by the Hannover Tagger."""
+    from tutor.questions import morphology
+
+    tagger = morphology.tagger()
+    if tagger is None:
+        return []
+    return [(word, lemma.casefold()) for word, lemma, tag in tagger.tag_sent(tokens, taglevel=1)
+            if tag.startswith("VV")]
+
+
+def _verb_lemmas(tokens):
+    """The lemmas of the full verbs among the tokens."""
+    return {lemma for _word, lemma in _full_verbs(tokens)}
 
 
 def gapped(candidate):
@@ -542,9 +768,61 @@ def stem_messages(candidate, language, retry=None):
     return messages
 
 
+# Who wrote the stem, recorded on the item (the form check's record, "stem_by"): the tool's draft the model returned
+# unchanged, the draft the model corrected, the draft where the model's version failed the checks, the model alone.
+STEM_BY_TOOL_KEPT, STEM_BY_MODEL_EDIT, STEM_BY_TOOL, STEM_BY_MODEL = "tool_kept", "model_edit", "tool", "model"
+DRAFT_PROMPT = {
+    "de": ("Du prüfst eine Prüfungsfrage auf Deutsch. Du bekommst einen Satz aus einem Lehrtext mit einer Lücke und "
+           "den Entwurf einer Frage nach dem Wort der Lücke. Gib die Frage in korrektem, vollständigem Deutsch "
+           "zurück: ist der Entwurf richtig, unverändert; sonst ändere so wenig wie möglich. Die Frage nennt nie, "
+           "was in der Lücke steht. Antworte nur mit JSON."),
+}
+DRAFT_TASK = {"de": "Satz mit Lücke: {gapped}\nEntwurf: {draft}"}
+DRAFT_EXAMPLE = {"de": ("Das Verzeichnis ___ enthält auf vielen Webservern die ausgelieferten Seiten.",
+                        "Welches Verzeichnis enthält auf vielen Webservern die ausgelieferten Seiten?")}
+MIN_DRAFT_WORDS = 0.7  # the share of the draft's content words the model's version keeps (else: the draft)
+
+
+def draft_messages(candidate, draft, language):
+    """The messages asking the model to check and correct the tool's draft (one worked example, kept as it was)."""
+    example_gapped, example_stem = DRAFT_EXAMPLE[language]
+    return [{"role": "system", "content": DRAFT_PROMPT[language]},
+            {"role": "user", "content": DRAFT_TASK[language].format(gapped=example_gapped, draft=example_stem)},
+            {"role": "assistant", "content": json.dumps({"stem": example_stem}, ensure_ascii=False)},
+            {"role": "user", "content": DRAFT_TASK[language].format(gapped=defuse(gapped(candidate)),
+                                                                    draft=defuse(draft))}]
+
+
+def from_draft(stem, draft, candidate, language):
+    """(stem, stem_by): the model's version of the tool's draft where it passes the stem checks and keeps most of
+    the draft's words, else the draft."""
+    from tutor.questions.item_checks import content_words, word_found
+
+    if stem == draft:
+        return draft, STEM_BY_TOOL_KEPT
+    if not stem or stem_problems(stem, candidate, language):
+        return draft, STEM_BY_TOOL
+    words = content_words(draft)
+    kept = {w for w in words if word_found(w, content_words(stem))}
+    if len(kept) < MIN_DRAFT_WORDS * len(words):
+        return draft, STEM_BY_TOOL
+    return stem, STEM_BY_MODEL_EDIT
+
+
 def ask_stem(client, candidate, language, tries=2):
-    """(item, calls): the model's stem for the candidate ({"stem": …}), asked again once with the reason when the
-    stem checks (stem_problems) refuse it; the last answer either way."""
+    """(item, calls): the stem for the candidate ({"stem": …, "stem_by": …}). Where the tool can draft the question
+    from the sentence (draft_stem), the model is asked only to correct the draft, and the draft stands where its
+    version fails the checks; elsewhere the model writes it, asked again once with the reason when the stem checks
+    (stem_problems) refuse it; the last answer either way."""
+    draft = draft_stem(candidate, language)
+    if draft:
+        item, _cut_off = client.chat_json(draft_messages(candidate, draft, language), stem_schema(),
+                                          max_tokens=STEM_TOKENS, temperature=0.1, kind=BATCH)
+        stem = items.clean(item.get("stem")) if isinstance(item, dict) else ""
+        chosen, by = from_draft(stem, draft, candidate, language)
+        if by == STEM_BY_TOOL:
+            log.info("answer-first: the model's version of the draft refused, the draft stands: %r", stem)
+        return {"stem": chosen, "stem_by": by, "model_stem": stem[:300]}, 1
     item, retry = None, None
     for number in range(tries):
         messages = stem_messages(candidate, language, retry)
@@ -553,10 +831,15 @@ def ask_stem(client, candidate, language, tries=2):
         stem = items.clean(item.get("stem")) if isinstance(item, dict) else ""
         problems = stem_problems(stem, candidate, language)
         if not problems:
-            return item, number + 1
+            return _by_model(item), number + 1
         log.info("answer-first stem refused (%s): %r", problems[0][0], stem)
         retry = (stem, REASONS[language].get(problems[0][0], problems[0][0]))
-    return item, tries
+    return _by_model(item), tries
+
+
+def _by_model(item):
+    """The model's item marked as the model's stem."""
+    return dict(item, stem_by=STEM_BY_MODEL) if isinstance(item, dict) else item
 
 
 # --- Checking the stem --------------------------------------------------------------------------------------------
@@ -569,7 +852,9 @@ REASONS = {
            WRONG_LANGUAGE: "sie ist nicht auf Deutsch",
            POINTS_OUTSIDE: "sie verweist auf etwas außerhalb der Frage",
            ABOUT_WORDING: "sie fragt nach dem Wortlaut statt nach dem Inhalt",
-           "answer_in_stem": "sie enthält die Antwort"},
+           "answer_in_stem": "sie enthält die Antwort",
+           "grammar": "ein Nebensatz hat kein Verb, oder „um … zu“ kein Verb im Infinitiv",
+           "new_verb": "sie hat ein Verb, das nicht im Satz steht"},
     "en": {NOT_A_QUESTION: "it is no wh-question ending with a question mark",
            OFF_SENTENCE: "it does not say the sentence's content",
            WRONG_LANGUAGE: "it is not in English",
@@ -640,6 +925,8 @@ def stem_problems(stem, candidate, language):
     shared = {w for w in content_words(stem) - answer_words if word_found(w, sentence_words)}
     if len(shared) < MIN_SHARED_WORDS:
         return [(OFF_SENTENCE, f"{len(shared)} words of the sentence")]
+    if language == "de":
+        return grammar_problems(stem, candidate)
     return []
 
 

@@ -346,6 +346,10 @@ def _answer_first(course, passages, kind, count, outcome, stems, language, clien
                           item=item)
         if question is None:
             continue
+        if isinstance(item, dict) and item.get("stem_by"):  # who wrote the stem: the tool's draft or the model
+            for record in question.checks:
+                if record.get("check") == item_checks.FORM:
+                    record.setdefault("params", {})["stem_by"] = item["stem_by"]
         outcome.made.append(question)
         stems.add(items.folded(question.stem))
         have += 1
