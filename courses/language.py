@@ -19,7 +19,8 @@ werden wird wurde sind oder wenn kann können sie es ich du wir ihr mein meine d
 wem wessen warum wieso weshalb wozu woran womit wofür worauf welche welcher welches welchen welchem wann über
 durch diese dieser dieses gibt gib hat haben sein bitte noch schon dass nur mehr kein keine man muss soll darf
 geht mache macht machen heißt bedeutet zeige erkläre unter ohne zwischen oder als um neu alle brauch brauche
-befehl datei dateien anzeigen zeigen beenden einrichten ändern löschen finden starten messen
+befehl datei dateien anzeigen zeigen beenden einrichten ändern löschen finden starten messen meinem meinen meiner
+deinem deinen statt anstatt anhand
 """.split()),
     "en": set("""
 the and is are not an of to on for with this that be by it or from can you your which will were have has if at
@@ -29,8 +30,8 @@ please explain show mean means without between
 }
 _GERMAN_LETTERS = re.compile("[äöüß]")
 # Endings of German words that English words of six letters or more do not have ("meldungen", "geschwindigkeit",
-# "grafisch", "ordentlich", "konfigurieren"); "-strung" ("unstrung", "hamstrung") is the English exception
-_GERMAN_ENDINGS = re.compile(r"^(?![a-z]*strung$)[a-zäöüß]{3,}(?:ungen|ung|keit|heit|lich|isch|ieren|iert)$")
+# "grafisch", "ordentlich", "konfigurieren", "installierte"); "-strung" ("unstrung", "hamstrung") is the English exception
+_GERMAN_ENDINGS = re.compile(r"^(?![a-z]*strung$)[a-zäöüß]{3,}(?:ungen|ung|keit|heit|lich|isch|ieren|iert|ierte|ierten)$")
 
 
 def language_scores(text):
