@@ -174,6 +174,20 @@ def test_a_quote_that_ends_with_a_command_line_takes_the_prose_that_explains_it(
     assert [u.position for u in select(plain)[0]] == [0, 1]
 
 
+def test_the_command_that_follows_a_quoted_group_with_its_introduction_comes_along():
+    # the group (the best unit and the one after it) is followed by "... mittels:" and the command line
+    rows = _units(("Wenn Sie die Installation eines Pakets erzwingen, bleibt es nicht vollständig installiert.", 0.3),
+                  ("Sie sollten alle benötigten Pakete über das APT-System installieren.", None),
+                  ("Konfigurieren Sie dann alle unvollständig installierten Pakete mittels:", None),
+                  ("$ sudo dpkg --configure -a", None), ("Ein Satz, der nicht mehr dazugehört, steht hier.", None))
+    assert [u.position for u in select(rows)[0]] == [0, 1, 2, 3]
+    # an introduction followed by prose, or prose followed by a command without an introduction: no more
+    for third, fourth in (("Konfigurieren Sie dann alle Pakete mittels:", "Das geht auch später."),
+                          ("Konfigurieren Sie dann alle Pakete.", "$ sudo dpkg --configure -a")):
+        rows = _units((rows[0].text, 0.3), (rows[1].text, None), (third, None), (fourth, None))
+        assert [u.position for u in select(rows)[0]] == [0, 1]
+
+
 TIMEZONE_TEXT = """# Zeitzone
 
 Das System speichert seine Zeitzone in der Datei /etc/timezone. Sie können sie wie folgt ändern:
