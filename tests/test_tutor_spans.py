@@ -208,3 +208,21 @@ def test_a_likeness_to_what_the_sentence_does_not_say_and_a_case_slip_are_no_sta
     assert spans._standalone("Das Unix-ähnliche System nutzt den Befehl perl(1) zur Verarbeitung großer Dateien.",
                              spans.tokens("Das Unix-ähnliche System nutzt den Befehl perl(1) zur Verarbeitung großer "
                                           "Dateien."), "de")
+
+
+def test_wrong_answers_of_another_kind_than_the_key_are_no_choices():
+    # the manual's section says what kind of command it is
+    assert spans.other_section("cp(1)", "gpm(8)") and spans.other_section("crontab(1)", "pam_unix(8)")
+    assert not spans.other_section("parted(8)", "mount(8)") and not spans.other_section("openssl(1ssl)", "ssh(1)")
+    assert not spans.other_section("$HOME", "mount(8)")  # not a man page: the other rules decide
+    # a path under another top directory (a device among configuration files); a top-level key draws top-level ones
+    assert spans.other_tree("/dev/sda", "/etc/fstab") and spans.other_tree("/var/lock", "/etc/fstab")
+    assert not spans.other_tree("/etc/crypttab", "/etc/fstab")
+    assert spans.other_tree("/dev/shm", "/run") and not spans.other_tree("/tmp", "/run")
+    assert not spans.other_tree("mount(8)", "/etc/fstab")
+    # a wrong answer the course uses everywhere, and twice as often as the key, is known as something else
+    vocab = spans.Vocabulary.from_texts(["Für den Benutzer ist ssh(1) sicherer als telnet(1)."] * 5
+                                        + ["Mit ls(1) sehen Sie die Dateien, mit find(1) finden Sie sie."] * 12,
+                                        language="de")
+    assert spans.everywhere("ls(1)", "ssh(1)", vocab)
+    assert not spans.everywhere("ls(1)", "find(1)", vocab) and not spans.everywhere("telnet(1)", "ssh(1)", vocab)

@@ -577,6 +577,45 @@ def _shares_letters(key, rest, wrong):
     return False
 
 
+def manual_section(word):
+    """A man page's section number ("8" for mount(8), "1" for openssl(1ssl)), or ''."""
+    match = _MANPAGE.match(word)
+    return re.search(r"\((\d)", word).group(1) if match else ""
+
+
+def other_section(word, key):
+    """Whether a wrong man page stands in another section of the manual than the key's: the section says what kind
+    of command it is (8: the administrator's commands and daemons, 1: everyone's, 5: file formats), so cp(1) beside
+    the daemon gpm(8) or crontab(1) beside the PAM module pam_unix(8) is the odd one out nobody picks (a blind review
+    of 28 items, docs/questions-rubric.md)."""
+    mine, theirs = manual_section(key), manual_section(word)
+    return bool(mine and theirs) and mine != theirs
+
+
+EVERYWHERE = 6  # passages: a wrong answer the course uses in this many and in twice as many as the key is one every
+# reader knows as something else (ls(1) as "an alternative to telnet(1)" beside ssh(1), /dev/sda among the files
+# that hold mount options); the key's own frequent siblings stay (bash(1) [20] beside find(1) [14])
+
+
+def everywhere(word, key, vocab):
+    """Whether the course uses a wrong answer everywhere, so that nobody would pick it for this sentence (above)."""
+    mine, theirs = len(vocab.positions.get(key) or []), len(vocab.positions.get(word) or [])
+    return theirs >= EVERYWHERE and theirs >= 2 * mine
+
+
+def other_tree(word, key):
+    """Whether a wrong path lies under another top directory than a key two levels deep or more: the top directory
+    says what a file is (/etc: configuration, /dev: a device, /proc: the kernel's view), so /dev/sda or /var/lock among
+    the files that hold mount options beside /etc/fstab is the odd one out. A top-level key (/sys) draws top-level
+    directories."""
+    if code_shape(key) != "path" or code_shape(word) != "path":
+        return False
+    parts, theirs = [p for p in key.split("/") if p], [p for p in word.split("/") if p]
+    if not key.startswith("/"):
+        return False
+    return not word.startswith(f"/{parts[0]}/") if len(parts) >= 2 else len(theirs) != 1
+
+
 def _common_prefix(a, b):
     """The letters two words begin with alike."""
     at = 0
