@@ -1067,13 +1067,7 @@ NEAR_PASSAGES = 40  # passages (in reading order) a wrong answer may stand from 
 
 def neighbours(word, key, vocab, near=None):
     """Whether a word stands within NEAR_PASSAGES passages (in reading order) of a passage that holds the key."""
-    near = NEAR_PASSAGES if near is None else near
-    places = vocab.positions.get(key) or []
-    for position in vocab.positions.get(word) or []:
-        at = bisect.bisect_left(places, position - near)
-        if at < len(places) and places[at] <= position + near:
-            return True
-    return False
+    return near_places(word, vocab.positions.get(key) or [], vocab, near)
 
 
 def sentence_places(candidate, vocab):
