@@ -188,6 +188,17 @@ def test_the_command_that_follows_a_quoted_group_with_its_introduction_comes_alo
         assert [u.position for u in select(rows)[0]] == [0, 1]
 
 
+def test_a_sentence_that_says_it_introduces_a_command_brings_it_along():
+    rows = _units(("Folgender Befehl liest eine Webseite in eine Textdatei ein.", 0.3),
+                  ("Das ist nützlich, wenn Sie Konfigurationsbeispiele aus dem Web kopieren.", None),
+                  ("$ w3m -dump http://www.remote-site.com/help-info.html >textfile", None),
+                  ("Ein Satz, der nicht mehr dazugehört, steht hier.", None))
+    assert [u.position for u in select(rows)[0]] == [0, 1, 2]
+    plain = _units(("Der Befehl liest eine Webseite in eine Textdatei ein.", 0.3), (rows[1].text, None),
+                   (rows[2].text, None))
+    assert [u.position for u in select(plain)[0]] == [0, 1]
+
+
 TIMEZONE_TEXT = """# Zeitzone
 
 Das System speichert seine Zeitzone in der Datei /etc/timezone. Sie können sie wie folgt ändern:
