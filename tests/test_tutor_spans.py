@@ -144,13 +144,15 @@ def test_noun_distractors_agree_with_the_key_and_code_is_chosen_before_nouns():
     from tutor.questions import morphology
 
     text = NOUNS + "\nDer Befehl sudo(8) gibt einem Benutzer begrenzte Rechte auf der Konsole des Systems."
-    vocab = spans.Vocabulary.from_texts([text, "Die Befehle mount(8), chmod(1) und bash(1) sind wichtig. "
-                                               "Der Befehl ls(1) zeigt Dateien im Format mbox(5)."] * 3, language="de")
+    vocab = spans.Vocabulary.from_texts([text, "Die Befehle mount(8), fdisk(8), parted(8), chmod(1) und bash(1) sind "
+                                               "wichtig. Der Befehl ls(1) zeigt Dateien im Format mbox(5)."] * 3,
+                                        language="de")
     sentence = "Der Befehl sudo(8) gibt einem Benutzer begrenzte Rechte auf der Konsole des Systems."
     found = spans.answer_candidates(sentence, None, "de", vocabulary=vocab)
     assert found and found[0].span == "sudo(8)"  # not "Konsole" or "Benutzer" of the same sentence
     commands = spans.distractor_candidates(found[0], None, 5, vocabulary=vocab, embed=_embed)
     assert len(commands) >= 3 and "mbox(5)" not in commands  # a file format is no command
+    assert not {"chmod(1)", "bash(1)", "ls(1)"} & set(commands)  # nor is everyone's command an administrator's
     keys = ("Die Alt-Taste liegt links. Die Enter-Taste liegt rechts. Die Strg-Taste liegt unten. Die Festplatte "
             "dreht sich. Die Module laden. Die Tab-Taste ist groß. Der Prozess läuft. Eine Konsole zeigt Text.")
     vocab = spans.Vocabulary.from_texts([keys, NOUNS] * 3, language="de")
@@ -220,9 +222,9 @@ def test_wrong_answers_of_another_kind_than_the_key_are_no_choices():
     assert not spans.other_tree("/etc/crypttab", "/etc/fstab")
     assert spans.other_tree("/dev/shm", "/run") and not spans.other_tree("/tmp", "/run")
     assert not spans.other_tree("mount(8)", "/etc/fstab")
-    # a wrong answer the course uses everywhere, and twice as often as the key, is known as something else
+    # a wrong answer the course uses in more than twice as many passages as the key is known as something else
     vocab = spans.Vocabulary.from_texts(["Für den Benutzer ist ssh(1) sicherer als telnet(1)."] * 5
                                         + ["Mit ls(1) sehen Sie die Dateien, mit find(1) finden Sie sie."] * 12,
                                         language="de")
-    assert spans.everywhere("ls(1)", "ssh(1)", vocab)
-    assert not spans.everywhere("ls(1)", "find(1)", vocab) and not spans.everywhere("telnet(1)", "ssh(1)", vocab)
+    assert spans.too_common("ls(1)", "ssh(1)", vocab)
+    assert not spans.too_common("ls(1)", "find(1)", vocab) and not spans.too_common("telnet(1)", "ssh(1)", vocab)

@@ -39,7 +39,8 @@ SAME_HEAD_NOUNS = True  # noun distractors only of the key's compound head (see 
 # Debian-System, Betriebssystem, Dateisystem; Rechnername, Kontoname, Benutzername; Systemumgebung,
 # Debian-Umgebung: heads too broad to tell their compounds apart (a hand review found second right answers)
 _BROAD_HEADS = {"system", "systems", "name", "umgebung"}
-COMMON_FACTOR = 2.5  # a code word in this many times more passages than the key is too general a wrong answer
+COMMON_FACTOR = 2  # a code word in this many times more passages than the key is too general a wrong answer (was
+# 2.5: ls(1) [12] beside ssh(1) [5] passed)
 CODE_FIRST = 1.0  # commands, paths and options are chosen before nouns: by hand they make far better items
 
 # A word of the text: letters, digits and what code and compounds hold inside ('/', '.', '-', '_', '+', ':', '='),
@@ -592,15 +593,13 @@ def other_section(word, key):
     return bool(mine and theirs) and mine != theirs
 
 
-EVERYWHERE = 6  # passages: a wrong answer the course uses in this many and in twice as many as the key is one every
-# reader knows as something else (ls(1) as "an alternative to telnet(1)" beside ssh(1), /dev/sda among the files
-# that hold mount options); the key's own frequent siblings stay (bash(1) [20] beside find(1) [14])
-
-
-def everywhere(word, key, vocab):
-    """Whether the course uses a wrong answer everywhere, so that nobody would pick it for this sentence (above)."""
-    mine, theirs = len(vocab.positions.get(key) or []), len(vocab.positions.get(word) or [])
-    return theirs >= EVERYWHERE and theirs >= 2 * mine
+def too_common(word, key, vocab):
+    """Whether the course uses a wrong code word in more than COMMON_FACTOR times as many passages as the key (and in
+    more than 4): one every reader knows as something else, no plausible answer to a sentence about a special one
+    (apt-get(8) beside debsums(1), ls(1) [12] as "an alternative to telnet(1)" beside ssh(1) [5], ssh(1) among
+    printing commands; a blind judge's reading, docs/questions-rubric.md). The key's frequent siblings stay (bash(1)
+    [20] beside find(1) [14])."""
+    return vocab.df.get(word, 0) > max(COMMON_FACTOR * vocab.df.get(key, 0), 4)
 
 
 def other_tree(word, key):
@@ -992,12 +991,13 @@ def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None
         pool = [w for w in pool if code_shape(w) == shape]
         # apt-get(8) beside debsums(1), bash(1) beside gdb(1): a command used all over the course is no
         # plausible answer to a sentence about a special one
-        most = max(COMMON_FACTOR * vocab.df.get(key, 0), 4)
-        pool = [w for w in pool if vocab.df.get(w, 0) <= most]
+        pool = [w for w in pool if not too_common(w, key, vocab)]
         if shape == "name" and vocab.code.get(f"{key}("):  # a command with a man page: only other commands
             pool = [w for w in pool if vocab.code.get(f"{w}(")]
         if shape == "man":  # commands (sections 1 and 8) among commands, file formats (5) among file formats …
-            pool = [w for w in pool if _man_group(w) == _man_group(key)]
+            pool = [w for w in pool if _man_group(w) == _man_group(key) and not other_section(w, key)]
+        if shape == "path":  # /etc/fstab among /etc's files, /run among top directories
+            pool = [w for w in pool if not other_tree(w, key)]
         if shape == "file":  # multi-user.target: other targets, not de_DE.UTF-8
             pool = [w for w in pool if w.rsplit(".", 1)[-1] == key.rsplit(".", 1)[-1]]
         if shape == "variable":  # $PATH among the environment's variables, not a script's $unit or a "$LC_"

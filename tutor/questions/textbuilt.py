@@ -74,9 +74,6 @@ def gap_fill(course, passages, count, *, language, avoid=(), vocabulary=None, em
         wrong = []
         for word in spans.distractor_candidates(candidate, course, ASKED, vocabulary=vocab, embed=embed,
                                                 section_words=words):
-            if spans.other_section(word, candidate.span) or spans.other_tree(word, candidate.span) or spans.everywhere(
-                    word, candidate.span, vocab):
-                continue  # chmod(1) beside mount(8), fdisk(8), parted(8): another kind of command; ls(1) for ssh(1)
             if any(spans.siblings(word, other, candidate.span) for other in wrong):
                 continue  # a second wrong answer of one family the key is not of: the key would be the odd one out
             if candidate.token_kind == spans.TERM and (spans.echoes(word, candidate.sentence) or not spans.fits_adjective(
