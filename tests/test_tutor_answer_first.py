@@ -339,6 +339,18 @@ class AnswerFirstModel:
         return json.dumps({name: "x" for name in properties})
 
 
+def _generate(client, course, token, section, kind):
+    """(question set, its part) after the lecturer asked the page for one question of the kind about the section
+    and the worker finished (done or failed)."""
+    response = client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 1, "kind": [kind]},
+                           headers=session_headers(token))
+    assert response.status_code == 302, response.content[:300]
+    question_set = QuestionSet.objects.get(course=course)
+    wait_for(lambda: QuestionSet.objects.get(pk=question_set.pk).generation in (QuestionSet.DONE, QuestionSet.FAILED),
+             timeout=300)
+    return question_set, GenerationPart.objects.get(question_set=question_set)
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.worker
 def test_answer_first_items_keep_their_key_verbatim_and_come_out_usable(celery_worker, stub_llm, client, course):
@@ -349,14 +361,8 @@ def test_answer_first_items_keep_their_key_verbatim_and_come_out_usable(celery_w
     stub_llm.reply = model
     section = Section.objects.get(document__course=course, title="Die Quellen der Pakete")
     # one sentence that stands alone with a key of a known shape (a path), and other paths in the course
-    response = client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 1,
-                                                          "kind": [Question.SINGLE]}, headers=session_headers(token))
-    assert response.status_code == 302, response.content[:300]
-    question_set = QuestionSet.objects.get(course=course)
-    wait_for(lambda: QuestionSet.objects.get(pk=question_set.pk).generation in (QuestionSet.DONE, QuestionSet.FAILED),
-             timeout=300)
+    question_set, part = _generate(client, course, token, section, Question.SINGLE)
     made = list(question_set.questions.select_related("source_chunk"))
-    part = GenerationPart.objects.get(question_set=question_set)
     assert len(made) == 1, (part.reasons, part.dropped_items, part.detail)
     for question in made:
         key = question.options[question.correct_index]
@@ -396,12 +402,7 @@ def test_where_the_tool_drafts_the_question_the_draft_stands_when_the_model_brea
     model = AnswerFirstModel(bad_stem=True, texts=[text for _name, text in COURSE_TEXTS])
     stub_llm.reply = model
     section = Section.objects.get(document__course=course, title="Weitere Dateien des Systems")
-    client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 1, "kind": [Question.SHORT]},
-                headers=session_headers(token))
-    question_set = QuestionSet.objects.get(course=course)
-    wait_for(lambda: QuestionSet.objects.get(pk=question_set.pk).generation in (QuestionSet.DONE, QuestionSet.FAILED),
-             timeout=300)
-    part = GenerationPart.objects.get(question_set=question_set)
+    question_set, part = _generate(client, course, token, section, Question.SHORT)
     made = list(question_set.questions.select_related("source_chunk"))
     assert len(made) == 1, (part.reasons, part.dropped_items, part.detail)
     question = made[0]
@@ -424,12 +425,7 @@ def test_a_section_without_an_answer_the_tool_trusts_asks_no_model_and_says_so(c
     point_tutor_at(course, stub_llm.url)
     stub_llm.reply = AnswerFirstModel()
     section = Section.objects.get(document__course=course, title="Wie man den Kurs liest")
-    client.post(f"/c/{course.pk}/questions/", {"section": section.pk, "count": 1, "kind": [Question.SHORT]},
-                headers=session_headers(token))
-    question_set = QuestionSet.objects.get(course=course)
-    wait_for(lambda: QuestionSet.objects.get(pk=question_set.pk).generation in (QuestionSet.DONE, QuestionSet.FAILED),
-             timeout=300)
-    part = GenerationPart.objects.get(question_set=question_set)
+    question_set, part = _generate(client, course, token, section, Question.SHORT)
     assert (part.state, part.error, part.model_calls, question_set.questions.count()) == (
         GenerationPart.FAILED, "no_span", 0, 0)
     assert not [r for r in stub_llm.requests if "messages" in r["body"]]
