@@ -994,8 +994,8 @@ def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None
         pool = [w for w in pool if not too_common(w, key, vocab)]
         if shape == "name" and vocab.code.get(f"{key}("):  # a command with a man page: only other commands
             pool = [w for w in pool if vocab.code.get(f"{w}(")]
-        if shape == "man":  # commands (sections 1 and 8) among commands, file formats (5) among file formats …
-            pool = [w for w in pool if _man_group(w) == _man_group(key) and not other_section(w, key)]
+        if shape == "man":  # the key's own manual section: administrator's commands (8) among them, formats (5) …
+            pool = [w for w in pool if not other_section(w, key)]
         if shape == "path":  # /etc/fstab among /etc's files, /run among top directories
             pool = [w for w in pool if not other_tree(w, key)]
         if shape == "file":  # multi-user.target: other targets, not de_DE.UTF-8
@@ -1098,12 +1098,6 @@ def _after(word, head):
     folded = word.casefold()
     at = folded.rfind(head)
     return folded[at + len(head):] if at >= 0 else None
-
-
-def _man_group(word):
-    """The kind of thing a man page describes: a command (sections 1, 6, 8) or its own section (formats, overviews)."""
-    section = word.rsplit("(", 1)[-1][:1]
-    return "command" if section in "168" else section
 
 
 def _same_modifier(word, key):
