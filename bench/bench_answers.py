@@ -37,6 +37,7 @@ def main():
                         help="how the tutor answers (default: as the installation decides for the model)")
     parser.add_argument("--no-llm", action="store_true", help="no model at all: the quotes are the answers")
     parser.add_argument("--show", action="store_true", help="print each question's outcome and quotes")
+    parser.add_argument("--sources", type=int, default=None, help="passages per answer (default: the product's)")
     args = parser.parse_args()
     if args.no_llm and args.answer_mode in ("both", "explanation"):
         parser.error("--no-llm answers with quotes only")
@@ -63,6 +64,8 @@ def main():
                    "answer_mode": "quotes" if no_llm else args.answer_mode}
         if args.model:
             options["model"] = args.model
+        if args.sources:
+            options["sources"] = args.sources
         call_command("evaluate_answers", **options)
         print(f"wall {time.monotonic() - started:.0f} s (ingestion included)", flush=True)
 

@@ -52,6 +52,27 @@ def test_german_sentences_keep_their_abbreviations_and_code_lines_stand_alone():
                      "Das erste Element der Liste.", "Noch ein Satz."]
 
 
+def test_a_table_a_pdf_ran_into_one_line_is_cut_into_its_rows_and_prose_is_not():
+    files = ("/etc/nologin Einschränkung der Benutzeranmeldung über das pam_nologin(8)-Modul /etc/securetty "
+             "Einschränkung des tty für den root-Zugriff durch das pam_securetty(8)-Modul /etc/security/access.conf "
+             "Zugriffsbeschränkungen setzen über das pam_access(8)-Modul")
+    assert [files[a:b] for a, b in split_sentences(files)] == [
+        "/etc/nologin Einschränkung der Benutzeranmeldung über das pam_nologin(8)-Modul",
+        "/etc/securetty Einschränkung des tty für den root-Zugriff durch das pam_securetty(8)-Modul",
+        "/etc/security/access.conf Zugriffsbeschränkungen setzen über das pam_access(8)-Modul"]
+    packages = ("fonts-croscore V:20, I:44 5278 56 60 40 Chrome OS: Arimo, Tinos und Cousine (Google; MCMATC) "
+                "fonts-crosextracarlito V:23, I:172 2728 57 - - Chrome OS: Carlito (Google; MCM:Calibri )")
+    assert len(split_sentences(packages)) == 2
+    commands = ("ifconfig(8) ip addr Protokoll-Adresse (IP oder IPv6) eines Gerätes route(8) ip route Eintrag in der "
+                "Routing-Tabelle arp(8) ip neigh ARP- oder NDISC-Cache-Eintrag")
+    assert [commands[a:b] for a, b in split_sentences(commands)][-1] == "arp(8) ip neigh ARP- oder NDISC-Cache-Eintrag"
+    for prose in ("Lesen Sie mount(8) und fstab(5) für Details über /etc/fstab und die Optionen",
+                  "/etc/systemd/logind.conf systemd Login-Manager-Konfiguration setzen (siehe logind.conf(5) and "
+                  "systemd-logind.service(8))",
+                  "Die Dateien /etc/passwd und /etc/group sowie /etc/shadow regeln die Konten."):
+        assert split_sentences(prose) == [(0, len(prose))], prose
+
+
 def test_every_unit_of_the_demo_chapter_stands_verbatim_in_its_paragraph():
     doc = parse_html(demo_chapter())
     paragraphs = [text for section in doc.sections for _page, text in section.paragraphs]
@@ -135,6 +156,14 @@ def test_the_unit_before_the_best_comes_along_only_where_it_leads_to_it():
     row = _units(("cd ..", None), ("in das übergeordnete Verzeichnis wechseln", 0.05),
                  ("cd -", None), ("in das vorherige Verzeichnis wechseln", 0.3))
     assert "\n".join(u.text for u in select(row)[0]) == "cd -\nin das vorherige Verzeichnis wechseln"
+
+
+def test_a_table_cell_comes_with_the_cell_before_it():
+    cells = [("help2man V:0, I:8 542 text → manpage", 0.1), ("Automatisch Handbuchseiten aus --help-Ausgabe generieren", 1.0),
+             ("Ein Satz danach, der weit weg ist.", 0.2)]
+    assert [u.position for u in select(_units(*cells), limit=1)[0]] == [0, 1, 2]
+    prose = [("Das ist ein ganzer Satz mit seinem Ende.", 0.1), *cells[1:]]
+    assert [u.position for u in select(_units(*prose), limit=1)[0]] == [1, 2]
 
 
 def test_what_a_quoted_colon_announces_comes_along_and_is_no_evidence_for_a_figure():

@@ -16,6 +16,7 @@ passage, the passage and its character offsets there (the reader view highlights
 """
 
 import collections
+import itertools
 import logging
 import re
 import threading
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 QUOTE_LIMIT = 2  # quotes: the best unit in its context, and the runner-up with the unit after it
 MIN_WORDS = 3  # shorter units (a table cell, a label) are quoted only beside a longer one
-EMBEDDED_UNITS = 8  # units embedded per question: those holding most of the question's words (latency on 2 cores)
+EMBEDDED_UNITS = 16  # units embedded per question: those holding most of the question's words (latency on 2 cores)
 # Scoring, fitted with bench/bench_quotes.py on tests/data/debian_reference_de_qa.jsonl and
 # debian_reference_de_paraphrased.jsonl (e5-small, 4 passages; the held-out set only reported): the quotes hold an
 # expected string for 0.76 of the 70 questions (retrieval's ceiling 0.90); similarity alone 0.73, the best unit
@@ -52,6 +53,11 @@ RANK_WEIGHT = 0.05
 # one ("womit", "Befehl", "Werkzeug"): 0.02-0.05 changed nothing, 0.1 won one of fresh3 and lost one of qa.
 # A sentence that says it introduces what follows ("Folgender Befehl …", "wie folgt") counts as one ending with ":"
 # (branch quotes6, after the blind fresh4-6 runs): fresh6 21 -> 22 of 30, every other set unchanged.
+# A table that a PDF ran into one line is cut into its rows (_rows), a table's cell takes the cell before it
+# (_cell), and 16 units are embedded instead of 8 (branch answers8, the scratch loop over the quotes alone, fresh4-7
+# no longer blind): fresh4-7 85 -> 88 of 115 (the /etc/securetty and arp rows, help2man's cells), qa 57 -> 56 (its
+# expected string is the description of the row beside the answer), answers ~20 characters shorter. Quoting from 6
+# passages instead of 4 was +1 of 115 in the whole pipeline: not taken.
 HEADING_WEIGHT = 0.2
 CLOSE_MARGIN = 0.03
 ANNOUNCED_UNITS = 2  # units quoted after a group that ends with ":" (what it announces: a command, a table's first row)
@@ -115,8 +121,35 @@ def split_sentences(text):
             end = match.end() - (len(match.group(0)) - len(match.group(0).rstrip()))
             units.append(_trimmed(text, line_start + begin, line_start + end))
             begin = stop
-        units.append(_trimmed(text, line_start + begin, line_start + len(line)))
+        units.extend(_rows(text, *_trimmed(text, line_start + begin, line_start + len(line))))
     return [(a, b) for a, b in units if b > a]
+
+
+# Where a row of a table starts inside a line that a PDF ran together: a path or man page ("/etc/securetty
+# Einschränkung …", "arp(8) ip neigh …") or a package with its popularity ("help2man V:0, I:8 …"), after a word.
+_ROW_HEAD = re.compile(r"(?:^|(?<=[\w)”\"] ))(?:/[\w.-]+(?:/[\w.-]+)+|[\w.+-]+\(\d\w?\)|[\w.+-]+ (?:V:\d+, )?I:\d+) ")
+_JOINING = {"und", "oder", "sowie", "über", "mit", "von", "für", "in", "im", "als", "wie", "siehe", "sie", "der", "die",
+            "das", "den", "dem", "des", "ein", "eine", "einen", "and", "or", "with", "of", "for", "as", "see", "the"}
+MIN_ROWS = 2  # row heads a line needs to be read as a table's rows
+ROW_WORDS = 3  # and the words each of its rows needs
+
+
+def _rows(text, start, end):
+    """A prose line's last unit, cut into a table's rows where it is one (no sentence's end, at least MIN_ROWS row
+    heads, none after a joining word as in "mount(8) und fstab(5)"): a row is a unit of its own, so one row can
+    answer without the eight others around it."""
+    unit = text[start:end]
+    if re.search(r"[.!?:;]$", unit):
+        return [(start, end)]
+    heads = [m.start() for m in _ROW_HEAD.finditer(unit)
+             if not m.start() or unit[:m.start()].split()[-1].strip("(\"„“”,").casefold() not in _JOINING]
+    if len(heads) + (heads[:1] != [0]) < MIN_ROWS:
+        return [(start, end)]
+    cuts = sorted({0, *heads, len(unit)})
+    rows = [_trimmed(text, start + a, start + b) for a, b in itertools.pairwise(cuts)]
+    if any(len(re.findall(r"\w+", text[a:b])) < ROW_WORDS for a, b in rows):
+        return [(start, end)]
+    return rows
 
 
 def _trimmed(text, start, end):
@@ -275,7 +308,15 @@ def _leads_to(previous, unit):
     if previous is None:
         return False
     return (previous.text.rstrip().endswith(":") or _looks_like_code(previous.text)
-            or unit.words < SHORT_UNIT_WORDS)
+            or unit.words < SHORT_UNIT_WORDS or _cell(unit) and _cell(previous))
+
+
+CELL_WORDS = 10  # a unit this short without a sentence's end is a table's cell ("help2man V:0, I:8 542 text → manpage")
+
+
+def _cell(unit):
+    """Whether a unit reads as a table's cell: short, and it ends no sentence."""
+    return unit.words < CELL_WORDS and not re.search(r"[.!?:;,]$", unit.text.rstrip())
 
 
 _ANNOUNCING = re.compile(r"(?i)\b(?:(?:der |die |das )?folgende[rns]? (?:Befehl|Kommando|Beispiel)|wie folgt|"

@@ -60,7 +60,8 @@ class Command(BaseCommand):
                             help="auto: as the installation decides for the model (CHAT_QUOTE_CHECK)")
         parser.add_argument("--rewrite", choices=["auto", "on", "off"], default="auto",
                             help="query rewriting by the model (auto: CHAT_QUERY_REWRITE)")
-        parser.add_argument("--sources", type=int, default=4, help="passages given to the model (default 4)")
+        parser.add_argument("--sources", type=int, default=TutorConfig._meta.get_field("sources").default,
+                            help="passages per answer (default: a new course's)")
         parser.add_argument("--limit", type=int, default=None, help="ask at most this many questions of each set")
         parser.add_argument("--language", default="de", help="language of the course texts (default de)")
         parser.add_argument("--embedding-model", default=None, help="default: EMBEDDING_MODEL")
@@ -119,6 +120,15 @@ class Command(BaseCommand):
                        if r.first_visible is not None and not r.declined)
         self.stdout.write(f"first visible text (answered questions, {len(times)}): p50 {percentile(times, 50):.2f} s, "
                           f"p95 {percentile(times, 95):.2f} s")
+        answerable = [r for path in _paths(options["qa"]) for r in results[path]]
+        unanswerable = [r for path in _paths(options["unanswerable"]) for r in results[path]]
+        if len(results) > 2:  # several sets: their questions pooled, beside the first files' line below
+            self.stdout.write(
+                f"all sets pooled: answered_correct {share(answerable, lambda r: r.correct):.2f} "
+                f"({sum(r.correct for r in answerable)} of {len(answerable)}), false_declines "
+                f"{share(answerable, lambda r: r.declined):.2f}, declined_unanswerable "
+                f"{share(unanswerable, lambda r: r.declined):.2f} "
+                f"({sum(r.declined for r in unanswerable)} of {len(unanswerable)})")
         self.stdout.write(f"answered_correct = {correct:.2f}; false_declines = {false_declines:.2f}; "
                           f"declined_unanswerable = {declined:.2f}")
         sys.stdout.flush()
