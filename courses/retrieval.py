@@ -378,6 +378,24 @@ def retrieve(course_id, query, k=5, *, language=None, document_ids=None, also=()
 COMPOUND_STEM = 5  # a question word's stem at least this long, found inside a longer word of a text, counts
 
 
+# German verbs whose particle stands apart in a main clause: "hinzufügen" in a question, "Fügen Sie … hinzu" in the
+# text; "einrichten", "richten Sie … ein".
+SEPARABLE = ("hinzu", "heraus", "herunter", "zurück", "weiter", "durch", "fest", "nach", "voran", "vorbei", "auf",
+             "aus", "ein", "mit", "vor", "weg", "zu", "ab", "an", "um", "los", "her", "hin")
+
+
+def _separated(stems_of_word, found, lowered):
+    """Whether a text holds a separable verb of the question with its particle apart: the verb's stem without the
+    particle among the text's stems, and the particle as a word of its own."""
+    for stem in stems_of_word:
+        for particle in SEPARABLE:
+            rest = stem[len(particle):]
+            if stem.startswith(particle) and len(rest) >= 3 and rest in found \
+                    and re.search(rf"\b{particle}\b", lowered):
+                return True
+    return False
+
+
 def word_coverage(course_id, question, texts, *, language=None):
     """For each text (a sentence of a retrieved passage), the share of the question's words it holds, each word
     weighted by its rarity in the course (BM25's idf) and found by its stem, its compound parts or a synonym the
@@ -403,7 +421,8 @@ def word_coverage(course_id, question, texts, *, language=None):
         lowered = text.lower()
         held = sum(weight for weight, stems_of_word in zip(weights, word_stems, strict=True)
                    if stems_of_word & found
-                   or any(len(stem) >= COMPOUND_STEM and stem in lowered for stem in stems_of_word))
+                   or any(len(stem) >= COMPOUND_STEM and stem in lowered for stem in stems_of_word)
+                   or _separated(stems_of_word, found, lowered))
         shares.append(held / total)
     return shares
 

@@ -48,6 +48,15 @@ def test_a_split_verb_finds_the_passage_that_uses_the_whole_verb(two_courses):
     assert "herunterfahren" in rows[0][5].lower()
 
 
+def test_a_verb_of_the_question_counts_where_the_text_splits_it(two_courses):
+    """"hinzufügen" asked, "Fügen Sie … hinzu" written: the sentence holds the verb (quotes score by this share)."""
+    course_a, _ = two_courses
+    question = "Wie kann ich einen Benutzer zur Gruppe hinzufügen?"
+    split, without = retrieval.word_coverage(course_a.pk, question, [
+        "Fügen Sie den Benutzer mit adduser zur Gruppe hinzu.", "Fügen Sie den Benutzer mit adduser zur Gruppe."])
+    assert split > without > 0
+
+
 def test_german_compounds_in_the_query_are_split_by_the_course_vocabulary(two_courses):
     """"Kernelmeldungen" is not in chapter 3, "Kernel" and "Meldungen" are: the full-text half finds them."""
     _, course_b = two_courses
