@@ -560,3 +560,42 @@ def test_a_wrong_noun_must_fit_the_adjective_before_the_gap_as_the_course_writes
     server = _candidate("Eine TCP/IP-Verbindung zu einem fernen X-Server ist in Debian deaktiviert.", "X-Server",
                         spans.TERM)
     assert spans.fits_adjective("Webserver", server, vocab) and spans.fits_adjective("Mail-Server", server, vocab)
+
+
+# --- What the course says a wrong answer is (branch gapfill6) --------------------------------------------------------
+
+def test_an_item_left_with_too_few_plausible_wrong_answers_is_dropped_with_its_reason(monkeypatch):
+    sentence = ("Bei der Konfiguration von Laufwerkspartitionen können Sie erwägen, parted(8) zu verwenden (obwohl "
+                "fdisk(8) lange als Standard angesehen wurde).")
+    tools = ("Die Werkzeuge mkfs(8), resize2fs(8), umount(8), mkswap(8) und gdisk(8) arbeiten mit "
+             "Laufwerkspartitionen auf Festplatten.")
+    vocab = spans.Vocabulary.from_texts([sentence, tools, "Mit fdisk(8) bearbeiten Sie die Tabelle der Festplatten.",
+                                         *FILLER], language="de")
+    from courses.models import Chunk
+    from tests.test_tutor_spans import _bag
+    from tutor.questions import textbuilt
+
+    written = textbuilt.gap_fill(None, [Chunk(text=sentence)], 1, language="de", vocabulary=vocab, embed=_bag)
+    assert written and not written[0][1], written  # the course describes every wrong answer beside the key's topic
+    monkeypatch.setattr(spans, "PLAUSIBLE_MARGIN", -1.0)  # now every described wrong answer lies too far below it
+    written = textbuilt.gap_fill(None, [Chunk(text=sentence)], 1, language="de", vocabulary=vocab, embed=_bag)
+    assert written, "no item and no reason"
+    question, problems = written[0]
+    assert [code for code, _detail in problems] == [items.IMPLAUSIBLE]
+    assert question.options[question.correct_index] == "fdisk(8)" and "mkfs(8) (" in problems[0][1]
+    assert "plausible" in item_checks.describe(item_checks.form_records(problems)[0])
+
+
+def test_a_second_gap_fill_with_the_same_key_is_a_duplicate(db):
+    stem = "Wenn Sie wissen möchten, wie die Gerätedateien verknüpft sind, führen Sie _____ ohne Argumente aus."
+    first = Question(kind=Question.GAP_FILL, stem=stem, options=["fdisk(8)", "mount(8)", "parted(8)", "mkfs(8)"],
+                     correct_index=1)
+    second = Question(kind=Question.GAP_FILL, options=["mkfs(8)", "parted(8)", "mount(8)", "fdisk(8)"],
+                      correct_index=2, stem="Beim Einbinden eines vfat-Dateisystems durch _____ gilt CP437.")
+    other = Question(kind=Question.GAP_FILL, options=["mkfs(8)", "parted(8)", "mount(8)", "fdisk(8)"],
+                     correct_index=3, stem="Lange galt _____ als Standard zum Partitionieren.")
+    assert item_checks.same_key(second, 0, [first]) is first
+    assert item_checks.same_key(other, 0, [first]) is None
+    entry = item_checks.duplicate(second, 0, [first])
+    assert entry["ok"] is False and entry["reason"] == "same_key"
+    assert "same answer" in item_checks.describe(entry) and "Gerätedateien" in item_checks.describe(entry)

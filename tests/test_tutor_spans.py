@@ -228,3 +228,61 @@ def test_wrong_answers_of_another_kind_than_the_key_are_no_choices():
                                         language="de")
     assert spans.too_common("ls(1)", "ssh(1)", vocab)
     assert not spans.too_common("ls(1)", "find(1)", vocab) and not spans.too_common("telnet(1)", "ssh(1)", vocab)
+
+
+def _bag(texts):
+    """Bag-of-words vectors (words hashed into 256 slots, stop words left out): texts that share words are near (a
+    stand-in for the course's embedding model)."""
+    import math
+    import zlib
+
+    from courses.language import STOPWORDS
+
+    out = []
+    for text in texts:
+        vector = [0.0] * 256
+        for _s, _e, word in spans.tokens(text):
+            if word.casefold() not in STOPWORDS and len(word) > 2:
+                vector[zlib.crc32(word.casefold()[:6].encode()) % 256] += 1.0
+        norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+        out.append([x / norm for x in vector])
+    return out
+
+
+OTHER = [f"Ein Absatz über anderes, Nummer {n}, ohne die Wörter der Sätze oben." for n in range(200)]
+
+
+def _candidate(sentence, span):
+    start = sentence.index(span)
+    return spans.Candidate(sentence, start, start + len(span), span, spans.COMMAND)
+
+
+PRINTING = "Die beiden von CUPS angebotenen Befehle lp(1) und lpr(1) bieten Optionen zum Drucken von Dateien."
+
+
+def test_what_the_course_says_a_word_is_comes_from_its_sentences_and_its_package_table_rows():
+    rows = ("apt-file V:17, I:74 89 APT-Paketsuch-Werkzeug - Befehlszeilen-Interface apt-rdepends V:0, I:6 39 "
+            "rekursive Auflistung von Paketabhängigkeiten\nTabelle 2.1: Liste von Debians Paketmanagement-Werkzeugen")
+    assert spans.table_rows(rows) == [("apt-file", "APT-Paketsuch-Werkzeug - Befehlszeilen-Interface"),
+                                      ("apt-rdepends", "rekursive Auflistung von Paketabhängigkeiten")]
+    html = "Paket\nPopcon\nGröße\nBeschreibung\ngpm\nV:11, I:14\n521\nKopieren und Einfügen auf der Textkonsole (Daemon)\n"
+    assert spans.table_rows(html) == [("gpm", "Kopieren und Einfügen auf der Textkonsole (Daemon)")]
+    vocab = spans.Vocabulary.from_texts([PRINTING, PRINTING.replace("Dateien", "Dateien aller Art"), html,
+                                         "Mit lpr(1) drucken Sie eine Datei auf dem Standarddrucker."], language="de")
+    assert spans.descriptions("gpm(8)", PRINTING, vocab) == ["Kopieren und Einfügen auf der Textkonsole (Daemon)"]
+    # the key's own sentence and its copy (the PDF holds the HTML chapters again) say nothing more of it
+    assert spans.descriptions("lpr(1)", PRINTING, vocab) == ["Mit lpr(1) drucken Sie eine Datei auf dem Standarddrucker."]
+
+
+def test_a_wrong_man_page_the_course_describes_as_something_else_than_the_key_is_implausible():
+    vocab = spans.Vocabulary.from_texts([
+        PRINTING, "Mit lpr(1) drucken Sie Dateien auf dem Drucker, den CUPS bereitstellt.",
+        "Der Befehl lpq(1) zeigt die Warteschlange der Dateien, die CUPS drucken soll.",
+        "Die reinen X-Anwendungen xev(1) und xwininfo(1) zeigen Ereignisse und Fenster an.", *OTHER], language="de")
+    check = spans.Plausibility(_candidate(PRINTING, "lpr(1)"), vocab, _bag)
+    assert check.applies and check.plausible("lpq(1)")  # described with printing, as the key is
+    assert not check.plausible("xev(1)") and check.below("xev(1)") > spans.PLAUSIBLE_MARGIN  # an X application
+    assert check.plausible("lpstat(1)")  # the course says nothing of it: no evidence either way
+    # paths, options and variables are read by their shape, not by what the course says of them
+    path = "Die Optionen zum Einbinden der Dateisysteme werden in \"/etc/fstab\" festgelegt."
+    assert not spans.Plausibility(_candidate(path, "/etc/fstab"), vocab, _bag).applies

@@ -296,9 +296,36 @@ def pair_similarities(pairs, embedder):
             for i, pair in enumerate(pairs)]
 
 
+def _gap_key(question):
+    """A gap fill's key (the option that stood in the gap), or None for other questions."""
+    if question.kind != Question.GAP_FILL or question.correct_index is None:
+        return None
+    options = question.options or []
+    return options[question.correct_index] if 0 <= question.correct_index < len(options) else None
+
+
+def same_key(question, course_id, earlier=()):
+    """A gap fill of the course (not a rejected one) or of `earlier` with the same key as this one, or None: two such
+    items are one question to a student (mount(8) among fdisk, mkfs and parted three times over)."""
+    key = _gap_key(question)
+    if key is None:
+        return None
+    for other in earlier:
+        if other is not question and _gap_key(other) == key:
+            return other
+    stored = (Question.objects.filter(question_set__course_id=course_id, kind=Question.GAP_FILL,
+                                      options__contains=[key])
+              .exclude(review=Question.REJECTED).exclude(pk=question.pk).select_related("question_set"))
+    return next((other for other in stored if _gap_key(other) == key), None)
+
+
 def duplicate(question, course_id, earlier=()):
     """Whether the question (embedded) nearly repeats a question already in the course (not a rejected one) or one
-    of `earlier` (unsaved questions of the same batch)."""
+    of `earlier` (unsaved questions of the same batch), or is a gap fill with the key of one of them."""
+    twin = same_key(question, course_id, earlier)
+    if twin is not None:
+        return record(DUPLICATE, False, "same_key", stem=twin.stem[:200],
+                      set=twin.question_set.title if twin.question_set_id else "")
     limit = duplicate_threshold(question.embedding_model)
     nearest = (Question.objects.filter(question_set__course_id=course_id, embedding_model=question.embedding_model)
                .exclude(review=Question.REJECTED).exclude(pk=question.pk).exclude(embedding=None)
@@ -476,6 +503,8 @@ def describe_reason(check, reason, p=None):
         (FORM, "distractors"): _("Fewer than two usable wrong options (each must differ from the answer and the "
                                  "others, and must not stand in the source sentence)."),
         (FORM, items.GAPS): _("A gap-fill question needs exactly one gap."),
+        (FORM, items.IMPLAUSIBLE): _("Too few plausible wrong answers: the course describes the others as something "
+                                     "else than the sentence asks for, so the answer stands out."),
         (DISTRACTORS, "ok"): _("The text supports none of the wrong answers."),
         (DISTRACTORS, "dropped"): _("A wrong answer that the text supports was taken out."),
         (DISTRACTORS, "too_few"): _("The text supports wrong answers, and too few others are left."),
@@ -489,6 +518,7 @@ def describe_reason(check, reason, p=None):
         (GROUNDED, "not_checked"): _("Not checked: the question has no source passage."),
         (DUPLICATE, "ok"): _("No similar question in the course."),
         (DUPLICATE, "duplicate"): _("Nearly the same as a question already in the course."),
+        (DUPLICATE, "same_key"): _("A gap fill with the same answer is already in the course."),
         (TEST_STUDENT, "ok"): _("Answered right with the passage and not guessed without it."),
         (TEST_STUDENT, "unclear"): _("Unclear or wrong key: the model did not find this answer with the passage."),
         (TEST_STUDENT, "guessable"): _("Guessable: the model answered right without the passage."),
@@ -508,6 +538,8 @@ def describe_reason(check, reason, p=None):
                "grammar": _("it does not fit the gap's article, gender or number"),
                "in_course": _("the course says the same of it elsewhere, so it may be right too")}
         details.append("; ".join(f"“{o['option']}”: {why.get(o['why'], o['why'])}" for o in p["options"]))
+    if check == DUPLICATE and reason == "same_key" and p.get("stem"):
+        details.append(f"“{p['stem']}”")
     if check == DUPLICATE and reason == "duplicate" and "similarity" in p:
         details.append(_("similarity %(similarity)s to “%(stem)s”") % {"similarity": p.get("similarity"),
                                                                        "stem": p.get("stem", "")})

@@ -27,6 +27,9 @@ MAX_RESPONSE_CHARS = 4000
 SCHEMA, EMPTY, TOO_SHORT, PLACEHOLDER, COPIED, OPTIONS, NOT_DISTINCT, LENGTHS, KEY, ANSWERS, REPEATS, GAPS = (
     "schema", "empty", "too_short", "placeholder", "copied", "options", "not_distinct", "lengths", "key", "answers",
     "repeats", "gaps")
+# a gap fill built from the text whose wrong answers the course describes as something else than the key: too few
+# plausible ones are left (tutor.questions.spans.Plausibility)
+IMPLAUSIBLE = "implausible"
 HARD = {SCHEMA, EMPTY, OPTIONS, NOT_DISTINCT, KEY, ANSWERS, GAPS}
 
 

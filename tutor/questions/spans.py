@@ -219,6 +219,11 @@ class Vocabulary:
     # the passages each word stands in (reading order), for the neighbourhood of a key's wrong answers
     mentions: dict = field(default_factory=lambda: defaultdict(list))
     positions: dict = field(default_factory=lambda: defaultdict(list))
+    # what the course says a word is, in its own words: each statement's sentence (as `statements` numbers them) and
+    # the descriptions of the package tables' rows ("gpm V:11, I:14 521 Unix-ähnliches Kopieren-und-Einfügen auf der
+    # Textkonsole (Daemon)") by the words they name (statement_word), for descriptions()
+    texts: list = field(default_factory=list)
+    rows: dict = field(default_factory=lambda: defaultdict(list))
 
     @classmethod
     def from_texts(cls, texts, language="de", signature=(), vectors=None):
@@ -244,6 +249,7 @@ class Vocabulary:
                     for word in {statement_word(w) for _s, _e, w in found}:
                         vocab.mentions[word].append(len(vocab.statements))
                     vocab.statements.append(frozenset(statement_words(found)))
+                    vocab.texts.append(sentence)
                 for number, (_start, _end, word) in enumerate(found):
                     seen.setdefault(word)
                     if _MANPAGE.match(word):
@@ -254,6 +260,10 @@ class Vocabulary:
                     if previous:
                         vocab.before[word][previous] += 1
                     previous = word.casefold()
+            for name, description in table_rows(text):
+                for word in dict.fromkeys([name, *(w for _s, _e, w in tokens(description) if _CODE_WORD.match(w))]):
+                    if description not in vocab.rows[statement_word(word)]:
+                        vocab.rows[statement_word(word)].append(description)
             vocab.df.update(list(seen))
             for word in seen:
                 vocab.positions[word].append(position)
@@ -311,6 +321,18 @@ class Vocabulary:
 
 
 _CODE_WORD = re.compile(r"^(?:[\w.+-]+\(\d\w{0,3}\)|[/$~]\S*\w\S*|--?[a-zA-Z][\w-]*)$")
+# a row of the package tables (Debian Reference: "Paket Popcon Größe Beschreibung"), one field a line or all on one
+_TABLE_ROW = re.compile(r"(?<![\w./+-])([a-z0-9][\w.+-]*)\s+V:\d+,\s*I:\d+\s+\d+\s+([^\n]*?)"
+                        r"(?=\s+[a-z0-9][\w.+-]*\s+V:\d+,\s*I:\d+|\n|$)")
+
+
+def table_rows(text):
+    """[(name, description)] of the package table rows in a passage ("apt-rdepends V:0, I:6 39 rekursive Auflistung
+    von Paketabhängigkeiten")."""
+    return [(m.group(1), " ".join(m.group(2).split())[:300]) for m in _TABLE_ROW.finditer(text)
+            if len(m.group(2).split()) >= 2]
+
+
 MAX_STATEMENT_WORDS = 60  # longer "sentences" are tables and listings run together, no statements
 RARE_SHARE = 0.03  # a word in at most this share of the passages says what a sentence is about
 ALIKE_SHARE = 0.3  # share of those words a sentence about a wrong answer must hold to say the same of it
@@ -1060,6 +1082,77 @@ def distractor_candidates(candidate, course, k=3, *, vocabulary=None, embed=None
         if len(chosen) == k:
             break
     return chosen
+
+
+# --- What the course says a wrong answer is ------------------------------------------------------------------------
+
+DESCRIPTION_PIECES = 10  # the course's sentences and table rows about a word that make its description
+PLAUSIBLE_MARGIN = 0.04  # a wrong man page whose description is this much further from the sentence than the key's
+
+
+def descriptions(word, sentence, vocab, limit=DESCRIPTION_PIECES):
+    """What the course says a word is, in its own words: the package tables' rows that name it ("gpm … Unix-ähnliches
+    Kopieren-und-Einfügen auf der Textkonsole (Daemon)"), then the sentences that name it in reading order, copies of
+    the question's sentence (the PDF holds the HTML chapters again) and bare names (a table's cells) left out; at most
+    `limit`."""
+    whole = statement_words(tokens(sentence))
+    name = statement_word(word)
+    # the word as it stands in a sentence about it: a man page with its section ("find(1)", not the verb "finden",
+    # whose inflection key is the same), other words as they are written
+    written = word.split("(")[0] + "(" if _MANPAGE.match(word) else word
+    out = list(vocab.rows.get(name, ()))
+    for number in vocab.mentions.get(name, ()):
+        if len(out) >= limit:
+            break
+        words = vocab.statements[number]
+        if len(words) >= 3 and len(words & whole) < COPY_SHARE * len(whole):  # no bare name (a table's cell)
+            text = vocab.texts[number]
+            if written in text and text not in out:
+                out.append(text)
+    return out[:limit]
+
+
+class Plausibility:
+    """How near what the course says of a word is to the gap's sentence (the sentence without the key): the best
+    cosine of its descriptions' vectors (the course's embedding model) to the sentence's. A wrong answer far below
+    the key is one the course describes as something else (xev(1) "reine X-Appl." among CUPS's printing commands,
+    vipw(8) beside gpm(8) as a daemon, systemd.service(5) for APT's archives), and a key far above all its wrong
+    answers is given away by what the sentence says of it ("Paketabhängigkeiten rekursiv" → apt-rdepends(8)).
+    Only man pages are judged (a tool's name says what it is for; paths, options and variables are read by their
+    shape); the vectors are computed only when asked for (the last few candidates of an item)."""
+
+    def __init__(self, candidate, vocab, embed):
+        self.candidate, self.vocab, self.embed = candidate, vocab, embed
+        self.applies = code_shape(candidate.span) == "man" and bool(vocab.texts)
+        self.context = " ".join((candidate.sentence[:candidate.start] + " " + candidate.sentence[candidate.end:]).split())
+        self._scores = {}
+
+    def score(self, word):
+        """The word's score, or None where the course describes it nowhere (no evidence either way)."""
+        if word not in self._scores:
+            candidate = self.candidate
+            pieces = descriptions(word, candidate.sentence, self.vocab)
+            if not pieces:
+                self._scores[word] = None
+            else:  # one call with the sentence (an embedder's cache makes it cheap; a stand-in's space is one call's)
+                context, *vectors = self.embed([self.context, *pieces])
+                self._scores[word] = max(sum(a * b for a, b in zip(context, vector, strict=True)) for vector in vectors)
+        return self._scores[word]
+
+    def below(self, word):
+        """How far the word's score lies below the key's (0 where either is not described or the rule does not
+        apply)."""
+        if not self.applies:
+            return 0.0
+        key = self.score(self.candidate.span)
+        if key is None:
+            return 0.0
+        own = self.score(word)
+        return 0.0 if own is None else key - own
+
+    def plausible(self, word):
+        """Whether the course describes the word about as near to the sentence as the key (PLAUSIBLE_MARGIN)."""
+        return self.below(word) <= PLAUSIBLE_MARGIN
 
 
 NEAR_PASSAGES = 40  # passages (in reading order) a wrong answer may stand from the key: the same chapter's topic

@@ -7,7 +7,9 @@ course's own vocabulary that the text does not support (tutor.questions.item_che
 says or describes alike (spans.said_alike, spans.described_alike). Precision before coverage: a key whose name may
 say what it is for (a noun, a command with its manual page, a variable) is asked only where the course says more of
 it with the sentence's words, or names it beside another command (spans.taught, spans.partnered); the hand reviews
-(docs/questions-rubric.md) found the other such items given away by their meaning or open to a second answer.
+(docs/questions-rubric.md) found the other such items given away by their meaning or open to a second answer. A
+wrong man page the course describes much further from the sentence than the key (spans.Plausibility: xev(1) among
+printing commands) is not taken, and an item left with too few plausible ones is dropped with its reason.
 """
 
 import random
@@ -60,6 +62,13 @@ def gap_fill(course, passages, count, *, language, avoid=(), vocabulary=None, em
     asked = {items.folded(s) for s in avoid}
     words = {w for sentence in sentences for _start, _end, w in spans.tokens(sentence)}
     out = []
+    embedder = []
+
+    def course_embed(texts):  # the course's embedding model, looked up only when a description is embedded
+        if not embedder:
+            embedder.append(embed or spans._course_embed(course))
+        return embedder[0](texts)
+
     for candidate in spans.answer_candidates(text, course, language, vocabulary=vocab):
         if len([q for q, problems in out if not problems]) >= count:
             break
@@ -71,7 +80,8 @@ def gap_fill(course, passages, count, *, language, avoid=(), vocabulary=None, em
             # sentence may fit any word of the kind, or give the key away by its meaning (see spans.taught)
         question = Question(kind=Question.GAP_FILL, origin=Question.GENERATED, stem=candidate.gapped,
                             explanation=candidate.sentence, source_chunk=_source(candidate.sentence, passages))
-        wrong = []
+        wrong, implausible = [], []
+        plausibility = spans.Plausibility(candidate, vocab, course_embed)
         for word in spans.distractor_candidates(candidate, course, ASKED, vocabulary=vocab, embed=embed,
                                                 section_words=words):
             if any(spans.siblings(word, other, candidate.span) for other in wrong):
@@ -83,10 +93,20 @@ def gap_fill(course, passages, count, *, language, avoid=(), vocabulary=None, em
             if not item_checks.supported_by(word, question, sentences) and not spans.said_alike(
                     word, candidate.span, candidate.sentence, vocab) and not spans.described_alike(
                     word, candidate.span, candidate.sentence, vocab):
-                wrong.append(word)
+                if plausibility.plausible(word):
+                    wrong.append(word)
+                else:  # the course says it is something else: nobody picks it, or the key stands out
+                    implausible.append(word)
             if len(wrong) == WRONG:
                 break
         if len(wrong) < WRONG:
+            if implausible and len(wrong) + len(implausible) >= WRONG and not spans.gives_away(
+                    candidate, [*wrong, *implausible][:WRONG]):
+                # an item the rule above dropped: the lecturer sees why (the wrong answers it would have had)
+                question.options = [*wrong, *implausible][:WRONG] + [candidate.span]
+                question.correct_index = WRONG
+                out.append((question, [(items.IMPLAUSIBLE, ", ".join(
+                    f"{w} ({plausibility.below(w):+.3f})" for w in implausible))]))
             continue  # too few wrong answers of the key's kind and grammar: no item rather than a giveaway
         if spans.gives_away(candidate, wrong):
             continue  # the sentence holds a part of the key the wrong answers lack: it points to the key
