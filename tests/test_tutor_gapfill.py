@@ -486,6 +486,17 @@ def test_noun_wrong_answers_are_neither_the_key_s_bare_head_nor_in_another_case(
 
 # --- Rules of the gapfill4 blind review (docs/questions-rubric.md) -------------------------------------------------
 
+def _fdisk_item(tools, about, embed):
+    """The gap fills written for the sentence in which fdisk(8) is the key, with a course of it and two more."""
+    from courses.models import Chunk
+    from tutor.questions import textbuilt
+
+    sentence = ("Bei der Konfiguration von Laufwerkspartitionen können Sie erwägen, parted(8) zu verwenden (obwohl "
+                "fdisk(8) lange als Standard angesehen wurde).")
+    vocab = spans.Vocabulary.from_texts([sentence, tools, about, *FILLER], language="de")
+    return textbuilt.gap_fill(None, [Chunk(text=sentence)], 1, language="de", vocabulary=vocab, embed=embed)
+
+
 def test_a_gap_fill_takes_at_most_one_wrong_answer_of_a_family_the_key_is_not_of():
     assert spans.siblings("mkfs(8)", "mkfs.ext2(8)", "fdisk(8)")  # mkfs, mkfs.ext2: fdisk the odd one out
     assert spans.siblings("grep-status(1)", "grep-dctrl(1)", "apt-rdepends(8)")
@@ -494,16 +505,9 @@ def test_a_gap_fill_takes_at_most_one_wrong_answer_of_a_family_the_key_is_not_of
     assert not spans.siblings("pam_time(8)", "pam_env(8)", "pam_unix(8)")
     assert not spans.siblings("/dev/zero", "/dev/sda", "/dev/ttyS0")
     assert not spans.siblings("-c3", "-u1", "-c0")  # options have no family
-    sentence = ("Bei der Konfiguration von Laufwerkspartitionen können Sie erwägen, parted(8) zu verwenden (obwohl "
-                "fdisk(8) lange als Standard angesehen wurde).")
     tools = ("Die Werkzeuge mkfs(8), mkfs.ext2(8), mkfs.ext3(8), mkfs.ext4(8), resize2fs(8), umount(8), mkswap(8) "
              "und gdisk(8) arbeiten mit Partitionen.")
-    vocab = spans.Vocabulary.from_texts([sentence, tools, "Mit fdisk(8) und parted(8) partitionieren Sie Festplatten.",
-                                         *FILLER], language="de")
-    from courses.models import Chunk
-    from tutor.questions import textbuilt
-
-    written = textbuilt.gap_fill(None, [Chunk(text=sentence)], 1, language="de", vocabulary=vocab, embed=_embed)
+    written = _fdisk_item(tools, "Mit fdisk(8) und parted(8) partitionieren Sie Festplatten.", _embed)
     assert written, "no gap fill"
     question, _problems = written[0]
     wrong = [o for i, o in enumerate(question.options) if i != question.correct_index]
@@ -565,20 +569,15 @@ def test_a_wrong_noun_must_fit_the_adjective_before_the_gap_as_the_course_writes
 # --- What the course says a wrong answer is (branch gapfill6) --------------------------------------------------------
 
 def test_an_item_left_with_too_few_plausible_wrong_answers_is_dropped_with_its_reason(monkeypatch):
-    sentence = ("Bei der Konfiguration von Laufwerkspartitionen können Sie erwägen, parted(8) zu verwenden (obwohl "
-                "fdisk(8) lange als Standard angesehen wurde).")
+    from tests.test_tutor_spans import _bag
+
     tools = ("Die Werkzeuge mkfs(8), resize2fs(8), umount(8), mkswap(8) und gdisk(8) arbeiten mit "
              "Laufwerkspartitionen auf Festplatten.")
-    vocab = spans.Vocabulary.from_texts([sentence, tools, "Mit fdisk(8) bearbeiten Sie die Tabelle der Festplatten.",
-                                         *FILLER], language="de")
-    from courses.models import Chunk
-    from tests.test_tutor_spans import _bag
-    from tutor.questions import textbuilt
-
-    written = textbuilt.gap_fill(None, [Chunk(text=sentence)], 1, language="de", vocabulary=vocab, embed=_bag)
+    about = "Mit fdisk(8) bearbeiten Sie die Tabelle der Festplatten."
+    written = _fdisk_item(tools, about, _bag)
     assert written and not written[0][1], written  # the course describes every wrong answer beside the key's topic
     monkeypatch.setattr(spans, "PLAUSIBLE_MARGIN", -1.0)  # now every described wrong answer lies too far below it
-    written = textbuilt.gap_fill(None, [Chunk(text=sentence)], 1, language="de", vocabulary=vocab, embed=_bag)
+    written = _fdisk_item(tools, about, _bag)
     assert written, "no item and no reason"
     question, problems = written[0]
     assert [code for code, _detail in problems] == [items.IMPLAUSIBLE]
