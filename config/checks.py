@@ -1,4 +1,6 @@
-"""Django's deployment checks for the middleware it finds by name, run by class instead.
+"""Django's deployment checks for the middleware it finds by name, run by class instead; and that the middleware an
+API request with a token skips (settings.API_TOKEN_SKIPS_MIDDLEWARE, config.asgi) is neither the security headers' nor
+the Content-Security-Policy's.
 
 Django's ``check --deploy`` looks for ``django.middleware.security.SecurityMiddleware`` and
 ``django.middleware.csrf.CsrfViewMiddleware`` by their dotted names in MIDDLEWARE; config.middleware lists
@@ -9,7 +11,7 @@ still applies; settings.SILENCED_SYSTEM_CHECKS silences only the name tests.
 """
 
 from django.conf import settings
-from django.core.checks import Tags, Warning, register
+from django.core.checks import Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 DJANGO_MIDDLEWARE = ("django.middleware.security.SecurityMiddleware", "django.middleware.csrf.CsrfViewMiddleware")
@@ -44,3 +46,17 @@ def security_checks_by_class(app_configs, **kwargs):
 
 
 NAME_TESTS = ("security.W001", "security.W003")
+
+
+KEPT_FOR_TOKENS = ("django.middleware.security.SecurityMiddleware", "config.csp.ContentSecurityPolicyMiddleware")
+
+
+@register(Tags.security)
+def token_chain_keeps_the_headers(app_configs, **kwargs):
+    """config.asgi's chain for API requests with a token (MIDDLEWARE less API_TOKEN_SKIPS_MIDDLEWARE) keeps the
+    security headers and the CSP: every response carries them."""
+    skipped = [import_string(path) for path in getattr(settings, "API_TOKEN_SKIPS_MIDDLEWARE", [])]
+    return [Error(f"API_TOKEN_SKIPS_MIDDLEWARE skips {kept}: every response, an API token's too, must carry its headers",
+                  id="config.E001")
+            for kept in KEPT_FOR_TOKENS
+            if any(isinstance(found, type) and issubclass(found, import_string(kept)) for found in skipped)]

@@ -182,6 +182,17 @@ MIDDLEWARE = [
     "config.middleware.MessageMiddleware",
     "config.csp.ContentSecurityPolicyMiddleware",  # own scripts and styles only; the LMS may frame the tool
 ]
+# An API request with a token (``Authorization: Bearer …``, under /api/, to a view exempt from CSRF as DRF's are)
+# runs MIDDLEWARE less these (config.asgi): DRF's token authentication decides who it is and never asks the session,
+# a view exempt from CSRF is not checked, and an API answer shows no flash messages, so their work (reading the
+# session for its CSRF secret, a lazy user, a message store) was wasted there. The metrics, the security headers,
+# the language and the CSP stay; config.checks refuses a list that would skip those.
+API_TOKEN_SKIPS_MIDDLEWARE = [
+    "config.middleware.SessionMiddleware",
+    "config.middleware.CsrfViewMiddleware",
+    "config.middleware.AuthenticationMiddleware",
+    "config.middleware.MessageMiddleware",
+]
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"

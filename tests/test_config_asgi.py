@@ -3,12 +3,15 @@ the middleware and the view on the request's thread in one hand-over, with every
 Content-Security-Policy, CSRF, the token read on every request); async views keep Django's async path."""
 
 import asyncio
+import json
 import re
 from unittest import mock
 from urllib.parse import urlencode
 
 import pytest
 from asgiref.sync import SyncToAsync
+from django.conf import settings
+from django.test import override_settings
 
 from config.asgi import ASGIHandler
 
@@ -76,6 +79,106 @@ def test_an_api_request_is_one_hand_over_with_its_headers_and_its_token_read_eve
     token.revoke()
     status, headers, content = call(handler, "GET", url, auth)
     assert status == 401 and b"revoked" in content
+
+
+def recorded_sql():
+    """Patch Django's cursors (in every thread) to record each statement; returns (patcher, statements)."""
+    from django.db.backends.utils import CursorWrapper
+
+    statements = []
+    original = CursorWrapper._execute
+
+    def execute(self, sql, *args, **kwargs):
+        statements.append(sql)
+        return original(self, sql, *args, **kwargs)
+
+    return mock.patch.object(CursorWrapper, "_execute", execute), statements
+
+
+def test_an_api_request_with_a_token_does_not_touch_the_session_store():
+    """A bearer token's request to the API takes the token chain (config.asgi): no session is read or saved, no
+    cookie is set, even where the request also brings a session (its cookie and header); the token alone decides who
+    it is. Its security headers, CSP and language are those of every request. Without the token the same request
+    reads its session."""
+    from courses.models import ApiToken, Course, Membership, PersonSession
+    from courses.sessions import SessionStore
+    from tests.support import make_member
+
+    course = Course.objects.create(title="Kurs")
+    lecturer, session_key = make_member(course, Membership.INSTRUCTOR)
+    _learner, learner_key = make_member(course, Membership.LEARNER)
+    _token, secret = ApiToken.issue(lecturer, name="t", scope=ApiToken.WRITE, course=course)
+    handler, url = ASGIHandler(), f"/api/v1/courses/{course.pk}/"
+    session = [("X-Tutor-Session", learner_key), ("Cookie", f"{settings.SESSION_COOKIE_NAME}={learner_key}")]
+    assert call(handler, "GET", url, [("Authorization", f"Bearer {secret}")])[0] == 200  # warm-up
+    table = PersonSession._meta.db_table
+    for headers in ([("Authorization", f"Bearer {secret}")], [("authorization", f"bearer {secret}"), *session]):
+        patcher, statements = recorded_sql()
+        with patcher, mock.patch.object(SessionStore, "load", side_effect=AssertionError("the session was read")):
+            status, found, content = call(handler, "GET", url, headers)
+        assert status == 200 and json.loads(content)["access"] == "write"  # the token's lecturer, not the learner
+        assert statements and not [sql for sql in statements if table in sql], statements
+        assert "set-cookie" not in found and "content-security-policy" in found
+        assert found["x-content-type-options"] == ["nosniff"] and found["referrer-policy"]
+    status, found, content = call(handler, "GET", url, [("Authorization", "Bearer wrong"), *session])
+    assert status == 401  # a session beside a wrong token does not let the request in
+    status, found, content = call(handler, "GET", "/api/v1/no-such-thing/",
+                                  [("Authorization", f"Bearer {secret}"), ("Accept-Language", "de")])
+    assert status == 404 and "Diesen Endpunkt" in json.loads(content)["detail"] and found["content-language"] == ["de"]
+    patcher, statements = recorded_sql()
+    with patcher:
+        status, found, content = call(handler, "GET", url, session[:1])  # the page's own call: its session
+    assert status == 200 and json.loads(content)["access"] == "read" and [sql for sql in statements if table in sql]
+
+
+def test_a_session_s_api_change_without_its_csrf_token_is_still_refused():
+    """The pages' calls to the API with the session take the whole chain: a change without the session's CSRF
+    token is refused (DRF's SessionAuthentication, Django's check), with it accepted. A header of another scheme
+    than Bearer does not take the token chain."""
+    from courses.models import Course, Membership
+    from tests.support import make_member, session_headers
+
+    course = Course.objects.create(title="Kurs")
+    _lecturer, key = make_member(course, Membership.INSTRUCTOR)
+    handler, url = ASGIHandler(), f"/api/v1/courses/{course.pk}/settings/"
+    body = json.dumps({"sources": 6}).encode()
+    typed = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    for without_token in ([("X-Tutor-Session", key), *typed],
+                          [("X-Tutor-Session", key), *typed, ("Authorization", "Basic dXNlcjpwdw==")]):
+        status, _headers, content = call(handler, "PATCH", url, without_token, body)
+        assert status == 403 and json.loads(content)["detail"].startswith("CSRF Failed")
+    status, _headers, content = call(handler, "PATCH", url, [*session_headers(key).items(), *typed], body)
+    assert status == 200 and json.loads(content)["sources"] == 6
+
+
+def test_which_requests_take_the_token_chain():
+    from config.asgi import token_middleware, token_request
+
+    handler = ASGIHandler()
+
+    def takes(path, *headers):
+        scope = {"headers": [(name.encode(), value.encode()) for name, value in headers]}
+        return token_request(scope, path, handler.sync_view(path))
+
+    assert takes("/api/v1/courses/", ("authorization", "Bearer abc"))
+    assert takes("/api/v1/courses/", ("authorization", "BEARER abc"), ("authorization", "Basic x"))
+    assert not takes("/api/v1/courses/", ("authorization", "Basic abc"))
+    assert not takes("/api/v1/courses/", ("x-tutor-session", "abc"))
+    assert not takes("/health/live", ("authorization", "Bearer abc"))  # not the API
+    chain = token_middleware()
+    assert "config.middleware.SecurityMiddleware" in chain and "config.csp.ContentSecurityPolicyMiddleware" in chain
+    assert not set(chain) & set(settings.API_TOKEN_SKIPS_MIDDLEWARE)
+    assert chain == [path for path in settings.MIDDLEWARE if path in chain]  # in MIDDLEWARE's order
+
+
+def test_the_token_chain_may_not_skip_the_security_headers_or_the_csp():
+    from config.checks import token_chain_keeps_the_headers
+
+    assert token_chain_keeps_the_headers(None) == []
+    skips = [*settings.API_TOKEN_SKIPS_MIDDLEWARE, "config.middleware.SecurityMiddleware",
+             "config.csp.ContentSecurityPolicyMiddleware"]
+    with override_settings(API_TOKEN_SKIPS_MIDDLEWARE=skips):
+        assert [error.id for error in token_chain_keeps_the_headers(None)] == ["config.E001", "config.E001"]
 
 
 def test_a_page_s_form_post_is_still_checked_for_its_csrf_token(django_user_model):
