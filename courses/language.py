@@ -20,7 +20,7 @@ wem wessen warum wieso weshalb wozu woran womit wofür worauf welche welcher wel
 durch diese dieser dieses gibt gib hat haben sein bitte noch schon dass nur mehr kein keine man muss soll darf
 geht mache macht machen heißt bedeutet zeige erkläre unter ohne zwischen oder als um neu alle brauch brauche
 befehl datei dateien anzeigen zeigen beenden einrichten ändern löschen finden starten messen meinem meinen meiner
-deinem deinen statt anstatt anhand
+deinem deinen statt anstatt anhand paket pakete dauert ewig freier freie altem alten privater anhang verhalten
 """.split()),
     "en": set("""
 the and is are not an of to on for with this that be by it or from can you your which will were have has if at
