@@ -31,7 +31,15 @@ from django.urls import reverse
 from config import metrics
 from courses import rerank
 from courses.embeddings import get_embedder
-from courses.language import TS_CONFIGS, expand_query, keyword_text, lexemes, separable_verbs, ts_config
+from courses.language import (
+    SEPARABLE_PARTICLES,
+    TS_CONFIGS,
+    expand_query,
+    keyword_text,
+    lexemes,
+    separable_verbs,
+    ts_config,
+)
 from courses.models import Document
 from courses.vector_index import VALID_SQL
 
@@ -379,16 +387,15 @@ COMPOUND_STEM = 5  # a question word's stem at least this long, found inside a l
 
 
 # German verbs whose particle stands apart in a main clause: "hinzufügen" in a question, "Fügen Sie … hinzu" in the
-# text; "einrichten", "richten Sie … ein".
-SEPARABLE = ("hinzu", "heraus", "herunter", "zurück", "weiter", "durch", "fest", "nach", "voran", "vorbei", "auf",
-             "aus", "ein", "mit", "vor", "weg", "zu", "ab", "an", "um", "los", "her", "hin")
+# text; "einrichten", "richten Sie … ein". The particles are the query's (courses.language), longest first.
+_PARTICLES = sorted(SEPARABLE_PARTICLES, key=len, reverse=True)
 
 
 def _separated(stems_of_word, found, lowered):
     """Whether a text holds a separable verb of the question with its particle apart: the verb's stem without the
     particle among the text's stems, and the particle as a word of its own."""
     for stem in stems_of_word:
-        for particle in SEPARABLE:
+        for particle in _PARTICLES:
             rest = stem[len(particle):]
             if stem.startswith(particle) and len(rest) >= 3 and rest in found \
                     and re.search(rf"\b{particle}\b", lowered):
