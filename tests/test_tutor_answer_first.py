@@ -511,3 +511,93 @@ def test_smollm2_writes_a_stem_alone_for_a_gap_it_is_not_shown_the_key_of(llama_
     assert calls == 1 and item["stem_by"] in (answer_first.STEM_BY_TOOL_KEPT, answer_first.STEM_BY_MODEL_EDIT,
                                               answer_first.STEM_BY_TOOL)
     assert answer_first.stem_problems(item["stem"], candidate, "de") == []
+
+
+def _c(sentence, answer, sort="command"):
+    return answer_first.Candidate(chunk=None, sentence=sentence, answer=answer, sort=sort)
+
+
+IFS = _c('Wenn Sie "$IFS" in ":" ändern, können Sie auf nette Weise "/etc/passwd" mit der Shell verarbeiten.', "$IFS")
+PATH = _c('Sie können die Umgebungsvariable "$PATH" der Bash-Shell über die Dateien "~/.bash_profile" oder '
+          '"~/.bashrc" verändern.', "$PATH")
+SCRIPT = _c("Die grundsätzliche Methode, um die Aktivitäten auf der Shell aufzuzeichnen ist, sie via script(1) laufen "
+            "zu lassen.", "script(1)")
+SYS = _c('Das Verzeichnis unterhalb von "/sys" enthält vom Kernel exportierte Datenstrukturen, deren Attribute sowie '
+         'die Anbindungen zwischen ihnen.', "/sys")
+
+
+def test_a_stem_with_broken_german_word_order_or_agreement_is_refused():
+    """Judge 6's garbled stems (Qwen2.5-Coder-1.5B, written alone where the tool drafted none): the polite "Sie"
+    with a singular verb, an infinitive before the finite verb, "um … zu" without its comma, a preposition that
+    ends the question; a stem in the right order passes."""
+    refused = [
+        (IFS, "Welche Umgebungsvariable ändert Sie in ':' um '/etc/passwd' mit der Shell zu verarbeiten?", "Sie"),
+        (IFS, "Welche Umgebungsvariable ändern Sie in ':' um '/etc/passwd' mit der Shell zu verarbeiten?", "comma"),
+        (PATH, "Welche Umgebungsvariable der Bash-Shell über die Dateien '~/.bash_profile' oder '~/.bashrc' "
+               "verändern können Sie?", "before the finite verb"),
+        (SCRIPT, "Welchen Befehl lassen Sie die Aktivitäten auf der Shell grundsätzlich aufzuzeichnen laufen via?",
+         "without its object"),
+    ]
+    for candidate, stem, why in refused:
+        problems = answer_first.stem_problems(stem, candidate, "de")
+        assert problems and problems[0][0] == answer_first.BROKEN_GRAMMAR and why in problems[0][1], (stem, problems)
+    good = [(IFS, "Welche Umgebungsvariable ändern Sie in ':', um '/etc/passwd' auf nette Weise mit der Shell zu "
+                  "verarbeiten?"),
+            (PATH, 'Welche Umgebungsvariable der Bash-Shell können Sie über die Dateien "~/.bash_profile" oder '
+                   '"~/.bashrc" verändern?')]
+    for candidate, stem in good:
+        assert answer_first.stem_problems(stem, candidate, "de") == [], stem
+
+
+def test_a_stem_must_keep_the_sentence_s_content_and_add_no_words_of_its_own():
+    """A model's stem that leaves out most of what its sentence says ("Welchen Befehl lassen Sie laufen?" for the
+    basic method of recording the shell's activities) or adds a word the sentence lacks ("unterhalb von 'bin'" for "/sys") is refused; the sort noun of
+    the question phrase ("Befehl", "Verzeichnis") is no such word."""
+    problems = answer_first.stem_problems("Welchen Befehl lassen Sie laufen?", SCRIPT, "de")
+    assert [code for code, _d in problems] == [answer_first.LEFT_OUT]
+    assert answer_first.stem_problems("Welchen Befehl laufen die Aktivitäten auf der Shell via?", SCRIPT, "de")
+    stem = ("Welches Verzeichnis unterhalb von 'bin' enthält vom Kernel exportierte Datenstrukturen, deren Attribute "
+            "sowie die Anbindungen zwischen ihnen?")
+    assert answer_first.stem_problems(stem, SYS, "de") == [(answer_first.NEW_WORDS, "bin")]
+    assert answer_first.stem_problems(stem.replace("'bin'", "'/'"), SYS, "de") == []
+    assert answer_first.new_words("Welchen Befehl müssen Sie als Daemon laufen haben, um eine Maus zu verwenden?",
+                                  _c("Um eine Maus verwenden zu können, müssen Sie gpm(8) als Daemon laufen haben.",
+                                     "gpm(8)")) == []
+
+
+def test_the_tool_drafts_the_question_where_the_key_is_quoted_and_keeps_a_genitive_with_its_phrase():
+    """A quoted key ("/run", "$PATH" in the HTML text) is a noun phrase as well; a genitive right after it goes
+    with the question phrase (not after the verb, where it would read as a dative)."""
+    run = _c('Das Verzeichnis "/run" wird im frühen Stadium des Boot-Prozesses als tmpfs eingebunden.', "/run")
+    assert answer_first.draft_stem(run, "de") == ("Welches Verzeichnis wird im frühen Stadium des Boot-Prozesses als "
+                                                  "tmpfs eingebunden?")
+    assert answer_first.draft_stem(PATH, "de") == ('Welche Umgebungsvariable der Bash-Shell können Sie über die '
+                                                   'Dateien "~/.bash_profile" oder "~/.bashrc" verändern?')
+    # "der" after the key is a genitive only where a pronoun is the subject already: here it may be the subject
+    assert answer_first.draft_stem(_c('Im Verzeichnis "/boot" legt der Kernel sein Abbild ab.', "/boot"), "de") in (
+        "", "In welchem Verzeichnis legt der Kernel sein Abbild ab?")
+
+
+def test_a_short_answer_is_not_asked_where_its_sentence_names_one_way_of_several():
+    """A command or variable the sentence names as what the reader uses or may use ("führen Sie mount(8) … aus",
+    "mit dem Befehl adduser(8)", "via script(1)", "Sie können "$PATH" … verändern") has other ways a student may
+    type (findmnt, useradd: judge 6): no short answer of it; the key as the subject, a required command and paths
+    are kept; multiple choice keeps all."""
+    one_way = [
+        _c("Weitere Benutzerkonten können durch root mit dem Befehl adduser(8) erstellt werden.", "adduser(8)"),
+        _c("Wenn Sie wissen möchten, wie der Verzeichisbaum und die Gerätedateien verknüpft sind, führen Sie mount(8) "
+           "ohne Argumente aus.", "mount(8)"),
+        SCRIPT, PATH, IFS]
+    kept = [
+        _c("Mit einer durchdachten und vorsichtigen Konfiguration kann sudo(8) auf einem System, das Sie sich mit "
+           "mehreren Leuten teilen, limitierte administrative Rechte einräumen.", "sudo(8)"),
+        _c("Um eine Maus in textbasierten Linux-Konsolen verwenden zu können, müssen Sie gpm(8) als Daemon laufen "
+           "haben.", "gpm(8)"),
+        _c("Die Einhängepunkte aller Dateisysteme beim Systemstart stehen in der Datei /etc/fstab.", "/etc/fstab"),
+        SYS]
+    for candidate in one_way:
+        assert answer_first.one_way_of_several(candidate), candidate.sentence
+    for candidate in kept:
+        assert not answer_first.one_way_of_several(candidate), candidate.sentence
+    assert answer_first.for_kind(one_way + kept, Question.SHORT) == kept
+    assert answer_first.for_kind(one_way + kept, Question.SINGLE) == one_way + kept

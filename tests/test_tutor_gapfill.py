@@ -598,3 +598,24 @@ def test_a_second_gap_fill_with_the_same_key_is_a_duplicate(db):
     entry = item_checks.duplicate(second, 0, [first])
     assert entry["ok"] is False and entry["reason"] == "same_key"
     assert "same answer" in item_checks.describe(entry) and "Gerätedateien" in item_checks.describe(entry)
+
+
+def test_a_second_multiple_choice_question_with_the_same_code_key_is_a_duplicate(db):
+    """Answer-first multiple choice: mount(8) twice among the same wrong answers is one question to a student (judge
+    6); a key that is no command, path, option or variable (a sentence, a number) is not compared."""
+    first = Question(kind=Question.SINGLE, stem="Welchen Befehl führen Sie ohne Argumente aus, …?",
+                     options=["gpm(8)", "mount(8)", "pppd(8)", "sysctl(8)"], correct_index=1)
+    second = Question(kind=Question.SINGLE, stem="Welcher Befehl kann Teile des Verzeichnisbaums anknüpfen?",
+                      options=["mount(8)", "gpm(8)", "pppd(8)", "sysctl(8)"], correct_index=0)
+    other = Question(kind=Question.SINGLE, stem="Welcher Befehl kann Rechte einräumen?",
+                     options=["mount(8)", "sudo(8)", "pppd(8)", "vipw(8)"], correct_index=1)
+    assert item_checks.same_key(second, 0, [first]) is first
+    assert item_checks.same_key(other, 0, [first]) is None
+    entry = item_checks.duplicate(second, 0, [first])
+    assert entry["ok"] is False and entry["reason"] == item_checks.SAME_ANSWER
+    assert "multiple-choice" in item_checks.describe(entry)
+    worded = Question(kind=Question.SINGLE, stem="Wie viele?", options=["drei", "vier"], correct_index=0)
+    assert item_checks.same_key(Question(kind=Question.SINGLE, stem="Wie viele noch?", options=["drei", "fünf"],
+                                         correct_index=0), 0, [worded]) is None
+    gap = Question(kind=Question.GAP_FILL, stem="… führen Sie _____ aus.", options=first.options, correct_index=1)
+    assert item_checks.same_key(second, 0, [gap]) is None  # one kind is compared with its own kind

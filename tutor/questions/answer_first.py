@@ -218,7 +218,48 @@ def for_kind(candidates, kind):
     choice from all."""
     if kind != Question.SHORT:
         return list(candidates)
-    return [c for c in candidates if c.sort in SHORT_ANSWER_SORTS or c.sort == "code"]
+    return [c for c in candidates if (c.sort in SHORT_ANSWER_SORTS or c.sort == "code") and not one_way_of_several(c)]
+
+
+_REQUIRED = {"muss", "müssen", "musst", "nur", "ausschließlich", "erforderlich", "notwendig", "benötigt"}
+_PERSONS = {"sie", "man", "wir", "ich", "du"}
+
+
+def one_way_of_several(candidate):
+    """Whether a command or variable key stands in its sentence as what the reader uses or may use for a task (the
+    object of "Sie"/"man": "führen Sie mount(8) ohne Argumente aus", "Sie können "$PATH" … verändern"), or as
+    the means after a preposition ("mit dem Befehl adduser(8)", "via script(1)"), rather than as what the sentence
+    is about (its subject: "sudo(8) kann … einräumen") or as what is required ("müssen", "nur"). Such a sentence
+    names one way of several, and a student who types another is right too (findmnt for mount(8), useradd for
+    adduser(8): judge 6, docs/questions-rubric.md); the multiple-choice item is unharmed, its options say which
+    ways are offered. Paths, files and numbers are places and facts, not ways: never."""
+    from tutor.questions import spans as text_spans
+
+    shape = text_spans.code_shape(candidate.answer)
+    if shape not in ("man", "name", "variable") or (shape == "man" and candidate.answer.rsplit("(", 1)[-1][:1]
+                                                     not in "168"):
+        return False
+    tokens = [t.strip("\"„“”»«'") or t for t in _tokens(_QUOTED_GAP.sub(GAP, gapped(candidate)))]
+    if GAP not in tokens:
+        return False
+    gap = tokens.index(GAP)
+    first = max([i + 1 for i, t in enumerate(tokens[:gap]) if t in ",;:"], default=0)
+    last = min([i for i, t in enumerate(tokens) if i > gap and t in ",;:."], default=len(tokens))
+    clause = [t.casefold() for t in tokens[first:last]]
+    if set(clause) & _REQUIRED:
+        return False
+    at = gap - 1
+    while at >= first and (tokens[at][:1].isupper() and tokens[at].casefold() not in _W_ARTICLE
+                           or re.fullmatch(r"[a-zäöüß]+(?:e|en|er|es|em)", tokens[at])
+                           and tokens[at].casefold() not in {*_W_ARTICLE, *_PREPOSITIONS}):
+        at -= 1  # the noun and its adjectives before the key ("dem neuen Befehl ___")
+    if at >= first and tokens[at].casefold() in _W_ARTICLE:
+        if tokens[at].casefold() in ("dem", "den", "einem", "einen"):
+            return True  # an object
+        at -= 1
+    if at >= first and tokens[at].casefold() in _PREPOSITIONS:
+        return True
+    return bool(set(clause[:gap - first]) & _PERSONS or set(clause[gap - first + 1:]) & _PERSONS)
 
 
 def _from_spans(passages, language, course, limit):
@@ -601,12 +642,31 @@ def _lowered(tokens, tags):
     return [first[:1].lower() + first[1:], *tokens[1:]]
 
 
+_QUOTED_GAP = re.compile(r"[\"„“»']" + GAP + r"[\"“”«']")
+
+
+def _genitive_after(tokens, tags, gap):
+    """Where a genitive attribute right after the gap ends ("___ des Kernels", "___ der Bash-Shell"), or 0: "des"
+    is genitive always; "der" only where a pronoun ("Sie", "man") is the clause's subject already (else "der
+    Kernel" may be the subject itself)."""
+    article = tokens[gap + 1].casefold() if gap + 1 < len(tokens) else ""
+    if article not in ("des", "der"):
+        return 0
+    if article == "der" and not any(t.casefold() in _PRONOUNS and tag in ("PPER", "PIS")
+                                    for t, tag in zip(tokens[:gap], tags[:gap], strict=True)):
+        return 0
+    end = gap + 2
+    while end < len(tokens) and tags[end].startswith("ADJ"):
+        end += 1
+    return end + 1 if end < len(tokens) and tags[end] in ("NN", "NE") else 0
+
+
 def draft_stem(candidate, language):
     """The tool's question for the candidate, made from its sentence where the gap is a noun phrase of the main
     clause (see above), or '' where the sentence's shape does not allow it or the draft fails the stem checks."""
     if language != "de":
         return ""
-    text = gapped(candidate).strip()
+    text = _QUOTED_GAP.sub(GAP, gapped(candidate).strip())  # a quoted key ("/run") is a noun phrase as well
     if text.count(GAP) != 1 or not text.endswith("."):
         return ""
     tokens = _tokens(text)
@@ -648,7 +708,11 @@ def draft_stem(candidate, language):
             phrase, start = f"{tokens[gap - 1].capitalize()} {_WELCH[(gender, case)]} {name}", gap - 1
         elif tags[gap - 1].startswith(("ADJ", "ART", "APPR", "PIAT", "PDAT", "PPOSAT", "CARD")):
             return ""  # an adjective, a determiner or another preposition before the bare gap
-    after = tokens[gap + 1] if gap + 1 < len(tokens) else ""
+    rest = gap + 1  # where the sentence goes on after the gap's phrase
+    genitive = _genitive_after(tokens, tags, gap)
+    if genitive and not bare:  # "die Umgebungsvariable ___ der Bash-Shell": the attribute goes with the phrase
+        phrase, rest = " ".join([phrase, *tokens[gap + 1:genitive]]), genitive
+    after = tokens[rest] if rest < len(tokens) else ""
     if (start and tokens[start - 1].casefold() in _COORDINATION) or after.casefold() in _COORDINATION or (
             after[:1].isupper() or after[:1] in "(\"„“”»'") or (bare and after in ("des", "der")):
         return ""  # a gap in a coordination ("lp(1) und ___"), before a noun ("im ___ Wiki") or a bracket
@@ -657,7 +721,7 @@ def draft_stem(candidate, language):
         return ""
     body_end = len(tokens) - 1
     if start == 0:  # the gap's phrase starts the sentence: it is the question's start already
-        question = [phrase, *tokens[gap + 1:body_end]]
+        question = [phrase, *tokens[rest:body_end]]
     elif segment_start == 0:  # a main clause: "Vorfeld" verb … gap …
         first = tokens[0].casefold()
         verbs = [i for i in range(start) if tags[i] in _FINITE and tokens[i][:1].islower()]  # not "Das Bewegen"
@@ -670,12 +734,12 @@ def draft_stem(candidate, language):
         if middle and middle[0].casefold() in _PRONOUNS:  # "bekommen Sie": the pronoun stays after the verb
             subject, middle = middle[:1], middle[1:]
         question = [phrase, tokens[verb], *subject, *_lowered(front, tags[:verb]), *middle,
-                    *tokens[gap + 1:body_end]]
+                    *tokens[rest:body_end]]
     else:  # "Wenn …, führen Sie ___ aus.": the main clause first, then the subordinate clauses
         if tokens[0].casefold() not in _SUBORDINATORS or tags[
                 segment_start] not in _FINITE or any(i > gap for i in breaks):
             return ""
-        question = [phrase, *tokens[segment_start:start], *tokens[gap + 1:body_end], ",",
+        question = [phrase, *tokens[segment_start:start], *tokens[rest:body_end], ",",
                     *_lowered(tokens[:segment_start - 1], tags)]
     draft = _join(question) + "?"
     if stem_problems(draft, candidate, language):
@@ -698,6 +762,9 @@ def grammar_problems(stem, candidate):
         return []
     if not any(t in _FINITE for t in tags):
         return [(BROKEN_GRAMMAR, "no finite verb")]
+    found = _order_problems(tokens, tags)
+    if found:
+        return [(BROKEN_GRAMMAR, found)]
     clause, clause_tags = [], []
     for token, tag in [*zip(tokens, tags, strict=True), (",", "$,")]:
         if token in ",;:?" and clause:
@@ -719,6 +786,51 @@ def grammar_problems(stem, candidate):
     if new:
         return [(NEW_VERB, ", ".join(new))]
     return []
+
+
+_NONFINITE = ("VV(INF)", "VV(PP)", "VV(IZU)", "VA(INF)", "VA(PP)", "VM(INF)", "VM(PP)")
+_INFINITIVE_CLAUSE = {"um", "ohne", "statt", "anstatt"}
+_NO_PARTICLE = {"via", "mittels", "von", "für", "seit", "zwischen", "unterhalb", "oberhalb", "innerhalb", "außerhalb"}
+
+
+def _order_problems(tokens, tags):
+    """What breaks a German W-question's word order or agreement where the tagger sees it, or '': the polite "Sie"
+    beside a singular verb ("ändert Sie", Qwen2.5-Coder-1.5B); an infinitive or participle before the finite verb
+    of the main clause (the verb must stand second: "… verändern können Sie?"); an "um/ohne/statt … zu" clause
+    without the comma before it ("ändert Sie in ':' um '/etc/passwd' … zu verarbeiten"); a preposition that ends
+    the question without its object ("… auf der Shell via?")."""
+    pairs = list(zip(tokens, tags, strict=True))
+    for i, (token, _tag) in enumerate(pairs):
+        if token == "Sie" and i:
+            for j in (i - 1, i + 1):
+                if j < len(pairs) and pairs[j][1] in _FINITE and not pairs[j][0].endswith("n") and pairs[j][0] != "sind":
+                    return f"„Sie“ with „{pairs[j][0]}“"
+    main = []
+    for token, tag in pairs:
+        if token in ",;:?":
+            break
+        main.append((token, tag))
+    for token, tag in main:
+        if tag in _FINITE:
+            break
+        if tag in _NONFINITE:
+            return f"„{token}“ before the finite verb"
+    clause = []
+    for token, tag in [*pairs, (",", "$,")]:
+        if token in ",;:?":
+            words = [t.casefold() for t, _tag in clause]
+            for k, word in enumerate(words[1:], start=1):
+                if word in _INFINITIVE_CLAUSE and any(
+                        clause[m][1] in ("VV(IZU)", "VA(IZU)") or words[m] == "zu" and m + 1 < len(clause)
+                        and clause[m + 1][1].endswith("(INF)") for m in range(k + 1, len(clause))):
+                    return f"no comma before „{clause[k][0]} … zu“"
+            clause = []
+        else:
+            clause.append((token, tag))
+    end = [(t, tag) for t, tag in pairs if t not in "?"]
+    if end and (end[-1][1] in ("APPR", "APPRART") or end[-1][0].casefold() in _NO_PARTICLE):
+        return f"„{end[-1][0]}“ without its object"
+    return ""
 
 
 def _full_verbs(tokens):
@@ -844,8 +956,8 @@ def _by_model(item):
 
 # --- Checking the stem --------------------------------------------------------------------------------------------
 
-NOT_A_QUESTION, OFF_SENTENCE, WRONG_LANGUAGE, POINTS_OUTSIDE, ABOUT_WORDING = (
-    "not_a_question", "off_the_sentence", "language", "points_outside", "about_the_wording")
+NOT_A_QUESTION, OFF_SENTENCE, WRONG_LANGUAGE, POINTS_OUTSIDE, ABOUT_WORDING, NEW_WORDS, LEFT_OUT = (
+    "not_a_question", "off_the_sentence", "language", "points_outside", "about_the_wording", "new_words", "left_out")
 REASONS = {
     "de": {NOT_A_QUESTION: "sie ist keine W-Frage mit einem Fragezeichen am Ende",
            OFF_SENTENCE: "sie sagt nicht den Inhalt des Satzes",
@@ -854,13 +966,17 @@ REASONS = {
            ABOUT_WORDING: "sie fragt nach dem Wortlaut statt nach dem Inhalt",
            "answer_in_stem": "sie enthält die Antwort",
            "grammar": "ein Nebensatz hat kein Verb, oder „um … zu“ kein Verb im Infinitiv",
-           "new_verb": "sie hat ein Verb, das nicht im Satz steht"},
+           "new_verb": "sie hat ein Verb, das nicht im Satz steht",
+           "new_words": "sie hat Wörter, die nicht im Satz stehen",
+           "left_out": "sie lässt zu viel vom Inhalt des Satzes weg"},
     "en": {NOT_A_QUESTION: "it is no wh-question ending with a question mark",
            OFF_SENTENCE: "it does not say the sentence's content",
            WRONG_LANGUAGE: "it is not in English",
            POINTS_OUTSIDE: "it points to something outside the question",
            ABOUT_WORDING: "it asks about the wording, not the content",
-           "answer_in_stem": "it contains the answer"},
+           "answer_in_stem": "it contains the answer",
+           "new_words": "it has words the sentence does not have",
+           "left_out": "it leaves out too much of the sentence's content"},
 }
 MIN_SHARED_WORDS = 2
 _W_WORD = {
@@ -926,8 +1042,47 @@ def stem_problems(stem, candidate, language):
     if len(shared) < MIN_SHARED_WORDS:
         return [(OFF_SENTENCE, f"{len(shared)} words of the sentence")]
     if language == "de":
-        return grammar_problems(stem, candidate)
+        new = new_words(stem, candidate)
+        if new:
+            return [(NEW_WORDS, ", ".join(new))]
+        broken = grammar_problems(stem, candidate)
+        if broken:
+            return broken
+    stem_words = content_words(stem)
+    said = {w for w in sentence_words if not _W_WORD["de"].fullmatch(w) and not _W_WORD["en"].fullmatch(w)}
+    kept = {w for w in said if word_found(w, stem_words)}
+    if said and len(kept) < MIN_KEPT * len(said):
+        return [(LEFT_OUT, ", ".join(sorted(said - kept)[:8]))]
     return []
+
+
+_QUESTION_NOUNS = {"angabe", "wert", "begriff", "bezeichnung", "kommando", "werkzeug"}  # nouns of a question phrase
+MIN_KEPT = 0.6  # the share of the sentence's content words (the key's aside) a stem must keep
+_NAMING_TAGS = ("NN", "NE", "FM", "XY", "CARD", "ADJ", "TRUNC")
+
+
+def new_words(stem, candidate):
+    """The nouns, names, code, numbers and adjectives of a German stem that its sentence lacks (German endings
+    forgiven), the question phrase's sort nouns ("Befehl", "Verzeichnis") aside: a stem that adds a word says
+    something the course did not (Qwen2.5-Coder-1.5B: "Welches Verzeichnis unterhalb von 'bin' …" for "Das
+    Verzeichnis unterhalb von "/sys" …"). Full verbs are grammar_problems' (new_verb)."""
+    from tutor.questions.item_checks import content_words, word_found
+
+    tokens = _tokens(stem.rstrip("?").strip() + " ?")
+    tags = _tags(tokens)
+    if tags is None:
+        return []
+    sentence_words = content_words(candidate.sentence)
+    allowed = {w.casefold() for name, _gender in _SORT_NOUN.values() for w in re.findall(r"\w+", name)}
+    allowed |= content_words(sort_words(candidate, "de")) | _QUESTION_NOUNS
+    new = []
+    for token, tag in zip(tokens, tags, strict=True):
+        if not tag.startswith(_NAMING_TAGS) or _W_WORD["de"].fullmatch(token):
+            continue
+        for word in content_words(token):
+            if word not in allowed and not word_found(word, sentence_words) and word not in new:
+                new.append(word)
+    return new
 
 
 # --- Checking what came back --------------------------------------------------------------------------------------

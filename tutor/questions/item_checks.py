@@ -296,24 +296,35 @@ def pair_similarities(pairs, embedder):
             for i, pair in enumerate(pairs)]
 
 
+_CODE_KEY = re.compile(r"^(?:[\w.+-]+\(\d\w{0,3}\)|[/$~]\S*\w\S*|--?[a-zA-Z][\w-]*)$")  # spans._CODE_WORD
+
+
+SAME_ANSWER = "same_answer"
+
+
 def _gap_key(question):
-    """A gap fill's key (the option that stood in the gap), or None for other questions."""
-    if question.kind != Question.GAP_FILL or question.correct_index is None:
+    """A gap fill's key (the option that stood in the gap), a multiple-choice question's key where it is a command,
+    path, option or variable (answer-first: mount(8) twice among sysctl, pppd and gpm, judge 6), or None."""
+    if question.kind not in (Question.GAP_FILL, Question.SINGLE) or question.correct_index is None:
         return None
     options = question.options or []
-    return options[question.correct_index] if 0 <= question.correct_index < len(options) else None
+    key = options[question.correct_index] if 0 <= question.correct_index < len(options) else None
+    if question.kind == Question.SINGLE and not (key and _CODE_KEY.match(key)):
+        return None
+    return key
 
 
 def same_key(question, course_id, earlier=()):
-    """A gap fill of the course (not a rejected one) or of `earlier` with the same key as this one, or None: two such
-    items are one question to a student (mount(8) among fdisk, mkfs and parted three times over)."""
+    """A gap fill (or a multiple-choice question with a code key) of the course (not a rejected one) or of
+    `earlier` of the same kind and with the same key as this one, or None: two such items are one question to a
+    student (mount(8) among fdisk, mkfs and parted three times over)."""
     key = _gap_key(question)
     if key is None:
         return None
     for other in earlier:
-        if other is not question and _gap_key(other) == key:
+        if other is not question and other.kind == question.kind and _gap_key(other) == key:
             return other
-    stored = (Question.objects.filter(question_set__course_id=course_id, kind=Question.GAP_FILL,
+    stored = (Question.objects.filter(question_set__course_id=course_id, kind=question.kind,
                                       options__contains=[key])
               .exclude(review=Question.REJECTED).exclude(pk=question.pk).select_related("question_set"))
     return next((other for other in stored if _gap_key(other) == key), None)
@@ -324,7 +335,8 @@ def duplicate(question, course_id, earlier=()):
     of `earlier` (unsaved questions of the same batch), or is a gap fill with the key of one of them."""
     twin = same_key(question, course_id, earlier)
     if twin is not None:
-        return record(DUPLICATE, False, "same_key", stem=twin.stem[:200],
+        return record(DUPLICATE, False, "same_key" if question.kind == Question.GAP_FILL else SAME_ANSWER,
+                      stem=twin.stem[:200],
                       set=twin.question_set.title if twin.question_set_id else "")
     limit = duplicate_threshold(question.embedding_model)
     nearest = (Question.objects.filter(question_set__course_id=course_id, embedding_model=question.embedding_model)
@@ -519,6 +531,11 @@ def describe_reason(check, reason, p=None):
         (DUPLICATE, "ok"): _("No similar question in the course."),
         (DUPLICATE, "duplicate"): _("Nearly the same as a question already in the course."),
         (DUPLICATE, "same_key"): _("A gap fill with the same answer is already in the course."),
+        (DUPLICATE, SAME_ANSWER): _("A multiple-choice question with the same answer is already in the course."),
+        (FORM, "grammar"): _("The question's German is broken (word order, agreement, a clause without its verb)."),
+        (FORM, "new_verb"): _("The question has a verb its source sentence does not have."),
+        (FORM, "new_words"): _("The question has words its source sentence does not have."),
+        (FORM, "left_out"): _("The question leaves out too much of its source sentence."),
         (TEST_STUDENT, "ok"): _("Answered right with the passage and not guessed without it."),
         (TEST_STUDENT, "unclear"): _("Unclear or wrong key: the model did not find this answer with the passage."),
         (TEST_STUDENT, "guessable"): _("Guessable: the model answered right without the passage."),
@@ -538,7 +555,7 @@ def describe_reason(check, reason, p=None):
                "grammar": _("it does not fit the gap's article, gender or number"),
                "in_course": _("the course says the same of it elsewhere, so it may be right too")}
         details.append("; ".join(f"“{o['option']}”: {why.get(o['why'], o['why'])}" for o in p["options"]))
-    if check == DUPLICATE and reason == "same_key" and p.get("stem"):
+    if check == DUPLICATE and reason in ("same_key", SAME_ANSWER) and p.get("stem"):
         details.append(f"“{p['stem']}”")
     if check == DUPLICATE and reason == "duplicate" and "similarity" in p:
         details.append(_("similarity %(similarity)s to “%(stem)s”") % {"similarity": p.get("similarity"),

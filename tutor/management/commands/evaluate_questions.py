@@ -146,6 +146,12 @@ class Command(BaseCommand):
                                               for i, o in enumerate(question.options)))
             else:
                 out.write(f"    answer: {items.answer_text(question)}")
+            form = next((c for c in question.checks if c.get("check") == item_checks.FORM), {})
+            stem_by = (form.get("params") or {}).get("stem_by")
+            if stem_by:  # who wrote the stem (answer-first): the tool's draft or the model
+                out.write(f"    stem by: {stem_by}")
+            if question.explanation:
+                out.write(f"    explanation: {question.explanation}")
             for name, ok, text, _stale in item_checks.described(question):
                 out.write(f"    {'ok ' if ok else '-- ' if ok is None else 'NO '}{name}: {text}")
         dropped_items = [item for part in parts for item in part.dropped_items]
