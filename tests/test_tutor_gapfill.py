@@ -507,7 +507,8 @@ def test_a_gap_fill_takes_at_most_one_wrong_answer_of_a_family_the_key_is_not_of
     assert not spans.siblings("-c3", "-u1", "-c0")  # options have no family
     tools = ("Die Werkzeuge mkfs(8), mkfs.ext2(8), mkfs.ext3(8), mkfs.ext4(8), resize2fs(8), umount(8), mkswap(8) "
              "und gdisk(8) arbeiten mit Partitionen.")
-    written = _fdisk_item(tools, "Mit fdisk(8) und parted(8) partitionieren Sie Festplatten.", _embed)
+    # (the course does not name fdisk(8) with parted(8) elsewhere: that would ask for parted(8)'s group, gapfill8)
+    written = _fdisk_item(tools, "Mit fdisk(8) partitionieren Sie Festplatten.", _embed)
     assert written, "no gap fill"
     question, _problems = written[0]
     wrong = [o for i, o in enumerate(question.options) if i != question.correct_index]
@@ -619,3 +620,25 @@ def test_a_second_multiple_choice_question_with_the_same_code_key_is_a_duplicate
                                          correct_index=0), 0, [worded]) is None
     gap = Question(kind=Question.GAP_FILL, stem="… führen Sie _____ aus.", options=first.options, correct_index=1)
     assert item_checks.same_key(second, 0, [gap]) is None  # one kind is compared with its own kind
+
+
+# --- Branch gapfill8 -----------------------------------------------------------------------------------------------
+
+def test_an_item_whose_sentence_states_the_key_s_table_row_is_dropped_with_its_reason():
+    from courses.models import Chunk
+    from tests.test_tutor_spans import CRYPT, CRYPT_ROWS
+    from tutor.questions import textbuilt
+
+    vocab = spans.Vocabulary.from_texts([
+        CRYPT, CRYPT_ROWS, "Mit xfsdump(8) und xfsrestore(8) sichern Sie XFS-Dateisysteme auf Festplatten.",
+        "Mit umount(8) hängen Sie ein Dateisystem aus, mit mount(8) binden Sie es ein.",
+        "Die Werkzeuge cryptsetup(8), mkfs(8) und losetup(8) richten Festplatten-Images ein.", *FILLER], language="de")
+    def alike(texts):  # every description as near to the sentence as the key's: no wrong answer is implausible
+        return [[1.0, 0.0] for _text in texts]
+
+    written = textbuilt.gap_fill(None, [Chunk(text=CRYPT)], 1, language="de", vocabulary=vocab, embed=alike)
+    keyed = [(q, p) for q, p in written if q.options and q.options[q.correct_index] == "cryptsetup(8)"]
+    assert keyed, written
+    question, problems = keyed[0]
+    assert [code for code, _detail in problems] == [items.DEFINED] and "versc" in problems[0][1]
+    assert "description" in item_checks.describe(item_checks.form_records(problems)[0])

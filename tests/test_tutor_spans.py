@@ -286,3 +286,58 @@ def test_a_wrong_man_page_the_course_describes_as_something_else_than_the_key_is
     # paths, options and variables are read by their shape, not by what the course says of them
     path = "Die Optionen zum Einbinden der Dateisysteme werden in \"/etc/fstab\" festgelegt."
     assert not spans.Plausibility(_candidate(path, "/etc/fstab"), vocab, _bag).applies
+
+
+def test_a_wrong_answer_whose_name_holds_a_word_of_the_sentence_lures_and_the_key_s_own_words_do_not():
+    candidate = _candidate(PRINTING, "lpr(1)")
+    assert spans.lures("lpoptions(1)", candidate)  # "bieten Optionen": the sentence seems to name it
+    assert not spans.lures("lpq(1)", candidate) and not spans.lures("lpstat(1)", candidate)
+    # a word the key's name holds as well is no lure (gives_away reads the key's name in the sentence)
+    mail = "Sie können eine Mailbox aufsplitten, indem Sie procmail(1) und formail(1) verwenden."
+    assert not spans.lures("mailx(1)", _candidate(mail, "formail(1)"))
+    assert spans.lures("mailbox-tool(1)", _candidate(mail, "formail(1)"))  # "Mailbox" stands in its name only
+
+
+# --- Branch gapfill8: the group the course names a key in, and its one-line definition ------------------------------
+
+EDITORS = "Wenn Sie vim(1) nicht mögen, können Sie für die meisten Systemwartungsaufgaben auch mcedit(1) benutzen."
+
+
+def test_wrong_answers_come_from_the_group_the_course_names_the_key_and_its_partner_in():
+    vocab = spans.Vocabulary.from_texts([
+        EDITORS, "Wenn Ihnen vim(1) oder nano(1) nicht behagen, setzen Sie den Editor auf mcedit(1).",
+        "Die Editoren emacs(1) und mcedit(1) laufen auch auf der Textkonsole.",
+        "Mit grep(1), sed(1) und perl(1) verarbeiten Sie Text über reguläre Ausdrücke.", *OTHER], language="de")
+    candidate = _candidate(EDITORS, "vim(1)")
+    partners = spans.course_partners(candidate, vocab)
+    assert partners == ["mcedit(1)"]  # the course names vim(1) with mcedit(1) in another sentence
+    assert spans.outside_group("sed(1)", partners, EDITORS, vocab)  # never named with mcedit(1): the odd one out
+    assert spans.outside_group("perl(1)", partners, EDITORS, vocab)
+    assert not spans.outside_group("emacs(1)", partners, EDITORS, vocab)
+    # the key's own sentence (and its copy in the PDF) groups nothing: without another sentence, no partner
+    alone = spans.Vocabulary.from_texts([EDITORS, EDITORS.replace("benutzen", "verwenden"), *OTHER], language="de")
+    assert spans.course_partners(candidate, alone) == []
+    # paths, options and variables are not grouped this way
+    path = "Die Datei \"/etc/fstab\" ersetzt /etc/mtab(5) nicht."
+    assert spans.course_partners(_candidate(path, "/etc/fstab"), vocab) == []
+
+
+CRYPT = "Bei verschlüsselten Daten wird ein Festplatten-Image mittels fallocate(1) erstellt und mit cryptsetup(8) konfiguriert."
+CRYPT_ROWS = ("cryptsetup V:30, I:77 406 Werkzeug zur Verschlüsselung von blockorientierten Geräten (dm-crypt / LUKS)\n"
+              "xfsdump V:1, I:4 3000 Sicherung und Wiederherstellung von XFS-Dateisystemen\n")
+
+
+def test_a_sentence_that_says_what_the_key_s_table_row_says_and_of_no_wrong_answer_gives_it_away():
+    texts = [CRYPT, CRYPT_ROWS, "Mit xfsdump(8) und xfsrestore(8) sichern Sie XFS-Dateisysteme.",
+             "Mit umount(8) hängen Sie ein Dateisystem aus.", *OTHER]
+    vocab = spans.Vocabulary.from_texts(texts, language="de")
+    candidate = _candidate(CRYPT, "cryptsetup(8)")
+    assert spans.defined_away(candidate, ["xfsdump(8)", "xfsrestore(8)", "umount(8)"], vocab) == {"versc"}
+    # a wrong answer the course also says encrypts: the sentence no longer singles the key out
+    vocab = spans.Vocabulary.from_texts([*texts, "Auch cryptmount(8) richtet die Verschlüsselung ein."],
+                                        language="de")
+    assert not spans.defined_away(candidate, ["xfsdump(8)", "cryptmount(8)", "umount(8)"], vocab)
+    # a key with no table row: the rule has no definition to read (its sentences repeat what the course teaches)
+    no_row = spans.Vocabulary.from_texts([CRYPT, "Mit cryptsetup(8) richten Sie die Verschlüsselung ein.", *OTHER],
+                                         language="de")
+    assert not spans.defined_away(candidate, ["xfsdump(8)", "xfsrestore(8)", "umount(8)"], no_row)

@@ -517,6 +517,8 @@ def describe_reason(check, reason, p=None):
         (FORM, items.GAPS): _("A gap-fill question needs exactly one gap."),
         (FORM, items.IMPLAUSIBLE): _("Too few plausible wrong answers: the course describes the others as something "
                                      "else than the sentence asks for, so the answer stands out."),
+        (FORM, items.DEFINED): _("The sentence says what the course's own description of the answer says, and "
+                                 "of none of the wrong answers: the answer stands out."),
         (DISTRACTORS, "ok"): _("The text supports none of the wrong answers."),
         (DISTRACTORS, "dropped"): _("A wrong answer that the text supports was taken out."),
         (DISTRACTORS, "too_few"): _("The text supports wrong answers, and too few others are left."),

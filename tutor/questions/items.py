@@ -30,6 +30,9 @@ SCHEMA, EMPTY, TOO_SHORT, PLACEHOLDER, COPIED, OPTIONS, NOT_DISTINCT, LENGTHS, K
 # a gap fill built from the text whose wrong answers the course describes as something else than the key: too few
 # plausible ones are left (tutor.questions.spans.Plausibility)
 IMPLAUSIBLE = "implausible"
+# a gap fill built from the text whose sentence says what the course's one-line description of the key (its package
+# table row) says, and nothing the course says of the wrong answers does: the key stands out (spans.defined_away)
+DEFINED = "defined"
 HARD = {SCHEMA, EMPTY, OPTIONS, NOT_DISTINCT, KEY, ANSWERS, GAPS}
 
 

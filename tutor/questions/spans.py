@@ -440,6 +440,61 @@ def described_alike(word, key, sentence, vocab):
     return hits >= 2 and hits >= DESCRIBED_SHARE * _described_hits(key, terms, whole, vocab)
 
 
+def _named_together(word, other, whole, vocab):
+    """Whether a sentence of the course names both words, copies of the key's sentence (whose words are `whole`)
+    left out."""
+    other = statement_word(other)
+    for number in vocab.mentions.get(statement_word(word), ()):
+        words = vocab.statements[number]
+        if other in words and len(words & whole) < COPY_SHARE * len(whole):
+            return True
+    return False
+
+
+def course_partners(candidate, vocab):
+    """The man pages the key's sentence names beside a man-page key that the course also names together with the
+    key in another sentence: "Wenn Sie vim(1) nicht mögen, … auch mcedit(1)" where the course says "Wenn Ihnen
+    vim(1) oder nano(1) nicht behagen, … mcedit". The course groups them, so the gap asks for one of that group."""
+    if code_shape(candidate.span) != "man":
+        return []
+    whole = statement_words(tokens(candidate.sentence))
+    return [w for _s, _e, w in tokens(candidate.sentence) if w != candidate.span and _MANPAGE.match(w)
+            and _named_together(candidate.span, w, whole, vocab)]
+
+
+def outside_group(word, partners, sentence, vocab):
+    """Whether a wrong answer is one the course never names beside any of the key's partners (course_partners): the
+    odd one out of the group the sentence asks from (grep(1), sed(1), perl(1) beside vim(1) for "auch mcedit(1)";
+    umount(8) beside fdisk(8) for "parted(8) … obwohl ___ lange als Standard angesehen wurde")."""
+    whole = statement_words(tokens(sentence))
+    return bool(partners) and not any(_named_together(word, p, whole, vocab) for p in partners)
+
+
+def _row_stems(word, vocab):
+    """The words of the package tables' rows about a word (what the course says it is, in one line), as _stem gives
+    them."""
+    return {_stem(statement_word(w)) for row in vocab.rows.get(statement_word(word), ()) for _s, _e, w in tokens(row)
+            if w.casefold() not in STOPWORDS and len(w) > 2}
+
+
+def defined_away(candidate, wrong, vocab):
+    """The sentence's rarer words that the course's one-line definition of a man-page key (its package table row,
+    "cryptsetup … Werkzeug zur Verschlüsselung von blockorientierten Geräten") holds and that nothing the course
+    says of any wrong answer (its rows and sentences) holds: the sentence states what the key is, and the wrong
+    answers are something else ("Bei verschlüsselten Daten … mit ___ konfiguriert"). Only the rows count: the
+    course's sentences repeat what it teaches, so a key's sentences share the question's words in good items too."""
+    if code_shape(candidate.span) != "man" or not vocab.rows.get(statement_word(candidate.span)):
+        return set()
+    terms = _sentence_terms(candidate.sentence, candidate.span, vocab, leave=wrong)
+    hits = terms & _row_stems(candidate.span, vocab)
+    if not hits:
+        return set()
+    whole = statement_words(tokens(candidate.sentence))
+    for word in wrong:
+        hits -= _row_stems(word, vocab) | {_stem(w) for w in _description(word, whole, vocab)}
+    return hits
+
+
 def _rare_terms(text, vocab):
     """The terms a sentence is about, as statement_word gives them: its nouns (in German the capitalised words) and
     code words that few of the course's passages hold."""
@@ -597,6 +652,28 @@ def _shares_letters(key, rest, wrong):
         if len(name) >= 4 and len(piece) > len(name) and common >= max(3, 0.75 * len(name)) and not any(
                 n.startswith(name[:common]) for n in names):
             return True
+    return False
+
+
+LURE_LETTERS = 5  # the shortest start of a sentence's word that, standing in a wrong answer's name, names it
+
+
+def lures(word, candidate):
+    """Whether a wrong code answer's name holds the start of a word of the sentence (5 letters or more) that the
+    key's name does not: the sentence seems to name it, so a student may defend it as a second right answer
+    (lpoptions(1) beside "… bieten Optionen, um das Drucken anzupassen", where the key is lpr(1)). The mirror of
+    gives_away, which reads the key's name in the sentence."""
+    name, key = _name(word), _name(candidate.span)
+    rest = candidate.sentence[:candidate.start] + " " + candidate.sentence[candidate.end:]
+    for piece in re.findall(r"[a-zäöüß]+", rest.casefold()):
+        if len(piece) < LURE_LETTERS or piece in STOPWORDS or piece in key:
+            continue
+        for size in range(len(piece), LURE_LETTERS - 1, -1):  # the longest start of the word the name holds
+            start = piece[:size]
+            if start in name:
+                if start not in key:
+                    return True
+                break
     return False
 
 

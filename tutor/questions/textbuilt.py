@@ -82,10 +82,15 @@ def gap_fill(course, passages, count, *, language, avoid=(), vocabulary=None, em
                             explanation=candidate.sentence, source_chunk=_source(candidate.sentence, passages))
         wrong, implausible = [], []
         plausibility = spans.Plausibility(candidate, vocab, course_embed)
+        partners = spans.course_partners(candidate, vocab)
         for word in spans.distractor_candidates(candidate, course, ASKED, vocabulary=vocab, embed=embed,
                                                 section_words=words):
             if any(spans.siblings(word, other, candidate.span) for other in wrong):
                 continue  # a second wrong answer of one family the key is not of: the key would be the odd one out
+            if candidate.kind == spans.COMMAND and spans.lures(word, candidate):
+                continue  # its name holds a word of the sentence ("Optionen", lpoptions(1)): a second right answer
+            if partners and spans.outside_group(word, partners, candidate.sentence, vocab):
+                continue  # the course groups the key with a command of the sentence, and never names this with it
             if candidate.token_kind == spans.TERM and (spans.echoes(word, candidate.sentence) or not spans.fits_adjective(
                     word, candidate, vocab)):
                 continue  # "startet einen Startprozess", "die linke F1-Taste": nobody picks it
@@ -110,6 +115,11 @@ def gap_fill(course, passages, count, *, language, avoid=(), vocabulary=None, em
             continue  # too few wrong answers of the key's kind and grammar: no item rather than a giveaway
         if spans.gives_away(candidate, wrong):
             continue  # the sentence holds a part of the key the wrong answers lack: it points to the key
+        defined = spans.defined_away(candidate, wrong, vocab)
+        if defined:  # the sentence says what the course's table row says the key is, and of no wrong answer
+            question.options, question.correct_index = [*wrong, candidate.span], WRONG
+            out.append((question, [(items.DEFINED, ", ".join(sorted(defined)))]))
+            continue
         options = wrong + [candidate.span]
         random.Random(zlib.crc32(candidate.sentence.encode())).shuffle(options)
         question.options, question.correct_index = options, options.index(candidate.span)
