@@ -64,7 +64,8 @@ RANK_WEIGHT = 0.05
 # Every quoted description cell takes its row's name cells (not only the best unit's), and a quoted table caption
 # brings the row of its table that adds most of the question's words to the quote (branch answers9, the scratch loop
 # over the quotes alone, fresh8/9 no longer blind): fresh4-9 132 -> 135 of 175 (lpadmin, "systemd-analyze blame",
-# puTTY), no set lost one; answers as long as before on average.
+# puTTY), no set lost one; answers as long as before on average. A path the question names counts as one word,
+# as written (courses.retrieval.word_coverage): 135 -> 136 ("/bin/sh").
 HEADING_WEIGHT = 0.2
 CLOSE_MARGIN = 0.03
 ANNOUNCED_UNITS = 2  # units quoted after a group that ends with ":" (what it announces: a command, a table's first row)
