@@ -182,6 +182,18 @@ def test_every_quoted_description_cell_comes_with_its_row_s_name_cells():
     assert [[u.position for u in g] for g in select(prose)] == [[0, 1], [3, 4]]
 
 
+def test_a_close_third_quote_that_announces_a_command_brings_it_along():
+    # blind fresh9: "Über folgende Befehle wird die System- und Hardware-Zeit … gesetzt:" came third, without the
+    # "hwclock --utc --systohc" it announces
+    rows = _units(("Zeiten werden auf einem Debian-System normalerweise in der Lokalzeit angezeigt.", 0.30),
+                  ("Ein Satz dazwischen steht hier.", None),
+                  ("Die Hardware-Zeit wird auch als BIOS- oder CMOS-Uhr bezeichnet.", 0.20),
+                  ("Noch ein Satz dazwischen steht hier.", None), ("Und noch ein Satz steht hier.", None),
+                  ("Über folgende Befehle wird die System- und Hardware-Zeit gesetzt:", 0.20 - CLOSE_MARGIN / 2),
+                  ("# date MMDDhhmmCCYY # hwclock --utc --systohc", None), ("Ein Satz danach steht hier.", None))
+    assert [[u.position for u in g] for g in select(rows)] == [[0, 1], [2, 3], [5, 6]]
+
+
 def _held(question):
     """A stand-in for word_coverage: the share of the question's words that each text holds."""
     words = set(re.findall(r"\w+", question.casefold()))

@@ -11,7 +11,7 @@ section's headings: the question's words that the heading path holds count for e
 (a sentence under "Zugriff auf Partitionen über die UUID-Kennung" need not repeat "Partition"). It quotes the best
 unit with the unit after it (and the one before where that introduces it), then the runner-up with the unit after
 it (QUOTE_LIMIT quotes), and, when the next unit scores nearly as well as the runner-up (within CLOSE_MARGIN: the
-scores cannot tell them apart), that unit alone as a third. A table's description cell comes with the name cells
+scores cannot tell them apart), that unit as a third (with what its ":" announces). A table's description cell comes with the name cells
 of its row, and a quoted caption of a table with the row that adds most of the question's words. Each Quote keeps its text exactly as it stands in the
 passage, the passage and its character offsets there (the reader view highlights it).
 """
@@ -65,7 +65,8 @@ RANK_WEIGHT = 0.05
 # brings the row of its table that adds most of the question's words to the quote (branch answers9, the scratch loop
 # over the quotes alone, fresh8/9 no longer blind): fresh4-9 132 -> 135 of 175 (lpadmin, "systemd-analyze blame",
 # puTTY), no set lost one; answers as long as before on average. A path the question names counts as one word,
-# as written (courses.retrieval.word_coverage): 135 -> 136 ("/bin/sh").
+# as written (courses.retrieval.word_coverage): 135 -> 136 ("/bin/sh"); a close third that ends with ":" brings what
+# it announces, as the other quotes do: 136 -> 137 ("hwclock --utc --systohc").
 HEADING_WEIGHT = 0.2
 CLOSE_MARGIN = 0.03
 ANNOUNCED_UNITS = 2  # units quoted after a group that ends with ":" (what it announces: a command, a table's first row)
@@ -480,7 +481,8 @@ def select(units, limit=QUOTE_LIMIT, margin=CLOSE_MARGIN, held=None):
         close = next((u for u in ranked if (u.passage, u.position) not in taken), None)
         if close is not None and close.score >= last - margin:
             before, after = _row_mates(close, by_place, taken)
-            chosen.append(before + [close] + after)
+            group = before + [close] + after
+            chosen.append(group + _announced(group, by_place, taken) if _announces(close.text) else group)
     return chosen
 
 
