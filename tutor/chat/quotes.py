@@ -11,9 +11,10 @@ section's headings: the question's words that the heading path holds count for e
 (a sentence under "Zugriff auf Partitionen über die UUID-Kennung" need not repeat "Partition"). It quotes the best
 unit with the unit after it (and the one before where that introduces it), then the runner-up with the unit after
 it (QUOTE_LIMIT quotes), and, when the next unit scores nearly as well as the runner-up (within CLOSE_MARGIN: the
-scores cannot tell them apart), that unit as a third (with what its ":" announces). A table's description cell comes with the name cells
-of its row, and a quoted caption of a table with the row that adds most of the question's words. Each Quote keeps its text exactly as it stands in the
-passage, the passage and its character offsets there (the reader view highlights it).
+scores cannot tell them apart), that unit as a third (with what its ":" announces). A table's description cell
+comes with the name cells of its row, and a quoted caption of a table with the row that adds most of the question's
+words. Each Quote keeps its text exactly as it stands in the passage, the passage and its character offsets there
+(the reader view highlights it).
 """
 
 import collections
@@ -186,6 +187,7 @@ class Quote:
     section: str = ""
     page: int | None = None
     lead_end: int | None = None  # where what the quote's ":" announces begins (None: it announces nothing)
+    close: bool = False  # the third quote, added only because it scored close to the runner-up: no evidence
 
     @property
     def lead(self):
@@ -213,6 +215,7 @@ class Unit:
     score: float = 0.0
     context: float = 0.0  # the share of the question's words its section's heading path holds
     announced: bool = False  # quoted only because the unit before it ends with ":"
+    close: bool = False  # quoted third only because it scored close to the runner-up
 
     @property
     def words(self):
@@ -480,6 +483,7 @@ def select(units, limit=QUOTE_LIMIT, margin=CLOSE_MARGIN, held=None):
         last = max(u.score for u in primary[-1])
         close = next((u for u in ranked if (u.passage, u.position) not in taken), None)
         if close is not None and close.score >= last - margin:
+            close.close = True
             before, after = _row_mates(close, by_place, taken)
             group = before + [close] + after
             chosen.append(group + _announced(group, by_place, taken) if _announces(close.text) else group)
@@ -497,8 +501,10 @@ def choose_quotes(course_id, question, passages, limit=QUOTE_LIMIT):
         lead = [u.end for u in group if not u.announced]
         lead_end = max(lead) if len(lead) < len(group) else None
         quotes.append(Quote(text=passage.text[start:end], number=group[0].passage + 1, chunk=passage.chunk_id,
-                            start=start, end=end, score=round(max((u.score for u in group if u.score > float("-inf")), default=0.0), 4),
+                            start=start, end=end,
+                            score=round(max((u.score for u in group if u.score > float("-inf")), default=0.0), 4),
                             title=passage.document_title, page=passage.page, lead_end=lead_end,
+                            close=any(u.close for u in group),
                             section="" if passage.section_path.strip() == passage.document_title.strip()
                             else passage.section_path))
     return quotes
