@@ -176,6 +176,14 @@ def test_every_quoted_description_cell_comes_with_its_row_s_name_cells():
                   ("Alle Units auflisten, sortiert nach der Dauer ihrer Initialisierung", 0.20 - CLOSE_MARGIN / 2),
                   ('"systemd-analyze blame"', None), ("Noch ein ganzer Satz zum Schluss.", None))
     assert [[u.position for u in g] for g in select(rows)] == [[0, 1], [2, 3, 4], [5, 6]]
+    # the best unit too, a description longer than a cell (blind fresh10: dialout), and a package table's row with
+    # its popularity and size cells between name and description
+    best = _units(("dialout", None), ('voller und direkter Zugriff auf serielle Ports ("/dev/ttyS[0-3]")', 0.3),
+                  ("dip", None), ("eingeschränkter Zugriff auf serielle Ports für Einwahl-Verbindungen", 0.1))
+    assert [u.position for u in select(best, limit=1)[0]] == [0, 1, 2]
+    package = _units(("Ein Satz vor der Tabelle endet hier.", 0.3), ("Noch ein Satz.", None), ("mingetty", None),
+                     ("V:0, I:3", None), ("38", None), ("getty(8) nur für die Konsole", 0.2), ("mgetty", None))
+    assert [[u.position for u in g] for g in select(package)] == [[0, 1], [2, 3, 4, 5, 6]]
     # a sentence is no cell: a runner-up sentence does not take a short unit before it
     prose = _units(*((u.text, u.score if u.score > float("-inf") else None) for u in rows[:3]),
                    ("Der Befehl lpadmin richtet Drucker ein.", 0.20), ("Ein Satz danach.", None))

@@ -67,7 +67,9 @@ RANK_WEIGHT = 0.05
 # over the quotes alone, fresh8/9 no longer blind): fresh4-9 132 -> 135 of 175 (lpadmin, "systemd-analyze blame",
 # puTTY), no set lost one; answers as long as before on average. A path the question names counts as one word,
 # as written (courses.retrieval.word_coverage): 135 -> 136 ("/bin/sh"); a close third that ends with ":" brings what
-# it announces, as the other quotes do: 136 -> 137 ("hwclock --utc --systohc").
+# it announces, as the other quotes do: 136 -> 137 ("hwclock --utc --systohc"). After the blind fresh10/11 (now in
+# the loop): the best unit's row too, and a package row's name across its popularity and size cells: fresh10-13
+# 101 -> 102 of 120 (dialout), fresh4-9 unchanged.
 HEADING_WEIGHT = 0.2
 CLOSE_MARGIN = 0.03
 ANNOUNCED_UNITS = 2  # units quoted after a group that ends with ":" (what it announces: a command, a table's first row)
@@ -409,10 +411,18 @@ def _row_mates(unit, by_place, taken, after=True):
         return [], []
     sides = []
     for step in (-1, 1) if after else (-1,):
+        cells = []
         place = (unit.passage, unit.position + step)
+        while step < 0 and place in by_place and place not in taken and len(cells) < 2 and _FIGURE_CELL.match(
+                by_place[place].text):  # a package table's popularity and size cells stand between
+            cells.insert(0, by_place[place])
+            place = (place[0], place[1] - 1)
         neighbour = by_place.get(place)
-        sides.append([neighbour] if place not in taken and _name_cell(neighbour) else [])
+        sides.append([neighbour, *cells] if place not in taken and _name_cell(neighbour) else [])
     return sides[0], (sides[1] if after else [])
+
+
+_FIGURE_CELL = re.compile(r"^(?:V:\d+, I:\d+|I:\d+|\d+)$")  # "V:0, I:2", "38": a package's popularity, its size
 
 
 def _table_rows(caption, by_place):
@@ -466,8 +476,8 @@ def select(units, limit=QUOTE_LIMIT, margin=CLOSE_MARGIN, held=None):
         if (unit.passage, unit.position) in taken:
             continue
         previous = by_place.get((unit.passage, unit.position - 1))
-        before = 1 if (_leads_to(previous, unit) if not chosen
-                       else _row_mates(unit, by_place, taken, after=False)[0]) else 0
+        mates = _row_mates(unit, by_place, taken, after=False)[0]
+        before = 1 if not chosen and _leads_to(previous, unit) else len(mates)
         group = [by_place[(unit.passage, unit.position + d)] for d in range(-before, 2)
                  if (unit.passage, unit.position + d) in by_place
                  and (unit.passage, unit.position + d) not in taken]
