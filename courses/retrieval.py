@@ -422,7 +422,15 @@ def word_coverage(course_id, question, texts, *, language=None):
         stems = lexemes(cursor, [" ".join(forms) for _word, forms, _count in terms.words] + texts, configs)
     word_stems, text_stems = stems[:len(terms.words)], stems[len(terms.words):]
     weights = [idf(count, sizes[0]) for _word, _forms, count in terms.words]
-    total = sum(weights) or 1.0
+    # a path the question names ("/bin/sh") is one word of it, found as written, not its pieces "bin" and "sh",
+    # which a sentence naming the path never holds on their own (the full-text index keeps a path whole)
+    paths = list(dict.fromkeys(p.lower() for p in _PATH.findall(question)))
+    pieces = {piece for path in paths for piece in re.findall(r"\w+", path)}
+    for index, (word, _forms, _count) in enumerate(terms.words):
+        if word in pieces:
+            weights[index] = 0.0
+    path_weight = idf(1, sizes[0])
+    total = (sum(weights) + path_weight * len(paths)) or 1.0
     shares = []
     for text, found in zip(texts, text_stems, strict=True):
         lowered = text.lower()
@@ -430,8 +438,13 @@ def word_coverage(course_id, question, texts, *, language=None):
                    if stems_of_word & found
                    or any(len(stem) >= COMPOUND_STEM and stem in lowered for stem in stems_of_word)
                    or _separated(stems_of_word, found, lowered))
+        held += path_weight * sum(bool(re.search(rf"(?<![\w/.-]){re.escape(path)}(?![\w/-])", lowered))
+                                  for path in paths)
         shares.append(held / total)
     return shares
+
+
+_PATH = re.compile(r"(?<![\w/.-])~?/[\w.+-]*\w(?:/[\w.+-]*\w)*")  # "/bin/sh", "/etc/apt/sources.list", "~/.bashrc"
 
 
 # The same text uploaded twice (a script as HTML and as PDF, the demo course's chapters among them) gives pairs of

@@ -57,6 +57,18 @@ def test_a_verb_of_the_question_counts_where_the_text_splits_it(two_courses):
     assert split > without > 0
 
 
+def test_a_path_of_the_question_counts_whole_and_as_written(two_courses):
+    """"/bin/sh" is one word of the question, held by a sentence that names the path (in typographic quotes too),
+    not by one that names another path with the same pieces; its pieces "bin" and "sh" weigh nothing alone (blind
+    fresh8: the sentence that answers held none of the question's words)."""
+    course_a, _ = two_courses
+    question = "worauf zeigt /bin/sh bei debian eigentlich?"
+    named, other, plain = retrieval.word_coverage(course_a.pk, question, [
+        "Die Standard-POSIX-Shell ”/bin/sh” ist ein symbolischer Link auf /usr/bin/dash.",
+        "Die Shell /bin/shx liegt unter /usr/bin.", "Debian"])
+    assert named > plain > other == 0
+
+
 def test_german_compounds_in_the_query_are_split_by_the_course_vocabulary(two_courses):
     """"Kernelmeldungen" is not in chapter 3, "Kernel" and "Meldungen" are: the full-text half finds them."""
     _, course_b = two_courses

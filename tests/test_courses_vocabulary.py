@@ -22,6 +22,12 @@ def test_inflected_and_compound_german_words_are_general_language(word):
     assert general_word(word)
 
 
+@pytest.mark.parametrize("word", ["mitinstalliert", "umbelegen", "herausgefunden", "hinzugefügt"])
+def test_a_separable_particle_before_a_german_word_is_general_language(word):
+    # blind fresh10: "mitinstalliert" and "umbelegen" were taken for names the course lacks
+    assert general_word(word)
+
+
 @pytest.mark.parametrize("word", ["podman", "tailscale", "wireguard", "nextcloud", "certbot", "mokutil", "zram",
                                   "yubikey", "rspamd"])
 def test_names_of_tools_are_no_general_language(word):
@@ -81,6 +87,36 @@ def test_a_hyphenated_english_name_is_unknown_unless_the_course_holds_it_or_all_
     assert unknown_words(chapter3.pk, "Wie blocke ich Werbung im Heimnetz mit Pi-hole?") == ["pi-hole"]
     assert unknown_words(chapter3.pk, "Was zeigt systemctl list-units an?") == []  # the course's own word
     assert unknown_words(chapter3.pk, "Wie lade ich meine User-Units neu?") == []  # "user" and "units" it uses
+
+
+NOTES = """# Shell und Dienste
+
+Tragen Sie die Zeile in die Datei ~/.bashrc ein, dann gilt sie für jede neue Shell.
+
+Debian stellt seine freien Quellen auf einem git-Repository bereit. Der kleine Port-Knock-Daemon knockd öffnet
+einen Port erst nach einer Folge von Verbindungsversuchen.
+"""
+
+
+@pytest.fixture
+def notes(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return make_course(("notizen.md", NOTES), title="Notizen")
+
+
+@pytest.mark.django_db
+def test_a_word_of_a_path_is_known_where_a_path_of_the_course_holds_it(notes):
+    # blind fresh10: "~/.bashrc" gave "bashrc", which the course writes only inside its paths
+    assert unknown_words(notes.pk, "Was trage ich in die ~/.bashrc ein?") == []
+    assert unknown_words(notes.pk, "Was trage ich in die ~/.zshrc ein?") == ["zshrc"]
+
+
+@pytest.mark.django_db
+def test_a_hyphenated_name_s_parts_are_found_by_their_english_stems(notes):
+    # blind fresh11: "Git-Repositories" for the course's "git-Repository", "Port-Knocking" for "Port-Knock-Daemon"
+    assert unknown_words(notes.pk, "Wo stellt Debian seine Git-Repositories bereit?") == []
+    assert unknown_words(notes.pk, "Welcher Daemon kann Port-Knocking?") == []
+    assert unknown_words(notes.pk, "Wie blocke ich Werbung mit Pi-hole?") == ["pi-hole"]
 
 
 @pytest.mark.django_db

@@ -166,6 +166,66 @@ def test_a_table_cell_comes_with_the_cell_before_it():
     assert [u.position for u in select(_units(*prose), limit=1)[0]] == [1, 2]
 
 
+def test_every_quoted_description_cell_comes_with_its_row_s_name_cells():
+    # the runner-up and a close third are description cells of tables: each comes with the names of its row, on
+    # whichever side the table puts them (blind fresh8: lpadmin, "systemd-analyze blame")
+    rows = _units(("Einige Gruppen erlauben ihren Mitgliedern besondere Befehle ohne root-Rechte.", 0.30),
+                  ("Ein Satz dahinter, der nichts sagt.", None),
+                  ("lpadmin", None), ("Befehle ausführen, um Drucker hinzuzufügen und zu entfernen", 0.20),
+                  ("Ein anderer Satz, der weit zurückliegt.", None),
+                  ("Alle Units auflisten, sortiert nach der Dauer ihrer Initialisierung", 0.20 - CLOSE_MARGIN / 2),
+                  ('"systemd-analyze blame"', None), ("Noch ein ganzer Satz zum Schluss.", None))
+    assert [[u.position for u in g] for g in select(rows)] == [[0, 1], [2, 3, 4], [5, 6]]
+    # the best unit too, a description longer than a cell (blind fresh10: dialout), and a package table's row with
+    # its popularity and size cells between name and description
+    best = _units(("dialout", None), ('voller und direkter Zugriff auf serielle Ports ("/dev/ttyS[0-3]")', 0.3),
+                  ("dip", None), ("eingeschränkter Zugriff auf serielle Ports für Einwahl-Verbindungen", 0.1))
+    assert [u.position for u in select(best, limit=1)[0]] == [0, 1, 2]
+    package = _units(("Ein Satz vor der Tabelle endet hier.", 0.3), ("Noch ein Satz.", None), ("mingetty", None),
+                     ("V:0, I:3", None), ("38", None), ("getty(8) nur für die Konsole", 0.2), ("mgetty", None))
+    assert [[u.position for u in g] for g in select(package)] == [[0, 1], [2, 3, 4, 5, 6]]
+    # a sentence is no cell: a runner-up sentence does not take a short unit before it
+    prose = _units(*((u.text, u.score if u.score > float("-inf") else None) for u in rows[:3]),
+                   ("Der Befehl lpadmin richtet Drucker ein.", 0.20), ("Ein Satz danach.", None))
+    assert [[u.position for u in g] for g in select(prose)] == [[0, 1], [3, 4]]
+
+
+def test_a_close_third_quote_that_announces_a_command_brings_it_along():
+    # blind fresh9: "Über folgende Befehle wird die System- und Hardware-Zeit … gesetzt:" came third, without the
+    # "hwclock --utc --systohc" it announces
+    rows = _units(("Zeiten werden auf einem Debian-System normalerweise in der Lokalzeit angezeigt.", 0.30),
+                  ("Ein Satz dazwischen steht hier.", None),
+                  ("Die Hardware-Zeit wird auch als BIOS- oder CMOS-Uhr bezeichnet.", 0.20),
+                  ("Noch ein Satz dazwischen steht hier.", None), ("Und noch ein Satz steht hier.", None),
+                  ("Über folgende Befehle wird die System- und Hardware-Zeit gesetzt:", 0.20 - CLOSE_MARGIN / 2),
+                  ("# date MMDDhhmmCCYY # hwclock --utc --systohc", None), ("Ein Satz danach steht hier.", None))
+    assert [[u.position for u in g] for g in select(rows)] == [[0, 1], [2, 3], [5, 6]]
+
+
+def _held(question):
+    """A stand-in for word_coverage: the share of the question's words that each text holds."""
+    words = set(re.findall(r"\w+", question.casefold()))
+    return lambda texts: [len(words & set(re.findall(r"\w+", t.casefold()))) / len(words) for t in texts]
+
+
+def test_a_quoted_table_caption_brings_the_row_that_adds_the_question_s_words():
+    # HTML: the caption ("Tabelle 1.8." and its title) stands before the table; the header cell "Gruppe" repeats
+    # the caption's words, the row about printers adds the question's "Drucker"
+    html = _units(("Einige Gruppen erlauben ihren Mitgliedern Befehle ohne root-Rechte:", 0.3),
+                  ("Tabelle 1.8.", None), ("Liste erwähnenswerter Gruppen zur Ausführung besonderer Befehle", None),
+                  ("Gruppe", None), ("Befehle, die ausgeführt werden können", None), ("sudo", None),
+                  ("sudo ohne sein Passwort ausführen", None), ("lpadmin", None),
+                  ("Befehle ausführen, um Drucker hinzuzufügen und zu entfernen", None),
+                  ("Eine vollständige Liste der Gruppen finden Sie in der Dokumentation des Pakets base-passwd.", 0.1))
+    groups = select(html, held=_held("Drucker verwalten ohne root-Rechte, welche Gruppen?"))
+    assert [[u.position for u in g] for g in groups][:2] == [[0, 1, 2], [7, 8]]
+    assert [[u.position for u in g] for g in select(html)][:2] == [[0, 1, 2], [9]]  # without word counts: no row
+    # PDF: the caption follows its table (blind fresh8: puTTY)
+    pdf = _units(("Umgebung freies SSH-Programm Windows puTTY (GPL) Mac OS X OpenSSH (GPL)", None),
+                 ("Tabelle 6.10: Liste freier SSH-Clients für andere Plattformen", 0.3), ("$ ssh-agent bash", None))
+    assert [[u.position for u in g] for g in select(pdf, held=_held("freier ssh client für windows"))] == [[1, 2], [0]]
+
+
 def test_what_a_quoted_colon_announces_comes_along_and_is_no_evidence_for_a_figure():
     # the runner-up's sentence after the best one ends with ":": the command line it announces is quoted with it
     editor = _units(("Debian bietet über den Befehl /usr/bin/editor einen einheitlichen Zugriff auf den Editor.", 0.3),

@@ -37,7 +37,7 @@ from tutor.chat.answerability import (
     lacks_figure,
 )
 from tutor.chat.models import Citation, Message
-from tutor.chat.quotes import QUOTE_LIMIT, choose_quotes, quotes_text
+from tutor.chat.quotes import choose_quotes, quotes_text
 from tutor.chat.relevance import relevant_passages
 from tutor.chat.stream import Publisher, fail_if_unfinished
 from tutor.inference.client import InferenceClient, InferenceError
@@ -184,8 +184,9 @@ def respond(course, config, question, turns, out, *, ui_language=None, on_first_
     detail = asks_for_figure(question) or asks_for_default(question)
     if judged.level != NONE and (mode != TutorConfig.EXPLANATION_ONLY or detail):
         chosen = choose_quotes(course.pk, question, passages)  # also the evidence for a question asking a detail
-        # the detail's evidence: the best quotes, not the third one added only because it scored close to them
-        leads = [quote.lead for quote in chosen[:QUOTE_LIMIT]]
+        # the detail's evidence: the best quotes (and a table's row that one of them brings), not the third one
+        # added only because it scored close to them
+        leads = [quote.lead for quote in chosen if not quote.close]
         no_figure = lacks_figure(question, leads)
         no_default = not no_figure and lacks_default(question, leads)
         if no_figure or no_default:  # the texts cover the topic but not the figure or the default asked for

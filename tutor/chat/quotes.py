@@ -11,8 +11,10 @@ section's headings: the question's words that the heading path holds count for e
 (a sentence under "Zugriff auf Partitionen über die UUID-Kennung" need not repeat "Partition"). It quotes the best
 unit with the unit after it (and the one before where that introduces it), then the runner-up with the unit after
 it (QUOTE_LIMIT quotes), and, when the next unit scores nearly as well as the runner-up (within CLOSE_MARGIN: the
-scores cannot tell them apart), that unit alone as a third. Each Quote keeps its text exactly as it stands in the
-passage, the passage and its character offsets there (the reader view highlights it).
+scores cannot tell them apart), that unit as a third (with what its ":" announces). A table's description cell
+comes with the name cells of its row, and a quoted caption of a table with the row that adds most of the question's
+words. Each Quote keeps its text exactly as it stands in the passage, the passage and its character offsets there
+(the reader view highlights it).
 """
 
 import collections
@@ -60,6 +62,14 @@ RANK_WEIGHT = 0.05
 # passages instead of 4 was +1 of 115 in the whole pipeline: not taken.
 # A question's separable verb counts where the text splits it (courses.retrieval._separated: "hinzufügen",
 # "Fügen Sie … hinzu"): fresh4-7 88 -> 89, every other set unchanged.
+# Every quoted description cell takes its row's name cells (not only the best unit's), and a quoted table caption
+# brings the row of its table that adds most of the question's words to the quote (branch answers9, the scratch loop
+# over the quotes alone, fresh8/9 no longer blind): fresh4-9 132 -> 135 of 175 (lpadmin, "systemd-analyze blame",
+# puTTY), no set lost one; answers as long as before on average. A path the question names counts as one word,
+# as written (courses.retrieval.word_coverage): 135 -> 136 ("/bin/sh"); a close third that ends with ":" brings what
+# it announces, as the other quotes do: 136 -> 137 ("hwclock --utc --systohc"). After the blind fresh10/11 (now in
+# the loop): the best unit's row too, and a package row's name across its popularity and size cells: fresh10-13
+# 101 -> 102 of 120 (dialout), fresh4-9 unchanged.
 HEADING_WEIGHT = 0.2
 CLOSE_MARGIN = 0.03
 ANNOUNCED_UNITS = 2  # units quoted after a group that ends with ":" (what it announces: a command, a table's first row)
@@ -179,6 +189,7 @@ class Quote:
     section: str = ""
     page: int | None = None
     lead_end: int | None = None  # where what the quote's ":" announces begins (None: it announces nothing)
+    close: bool = False  # the third quote, added only because it scored close to the runner-up: no evidence
 
     @property
     def lead(self):
@@ -206,6 +217,7 @@ class Unit:
     score: float = 0.0
     context: float = 0.0  # the share of the question's words its section's heading path holds
     announced: bool = False  # quoted only because the unit before it ends with ":"
+    close: bool = False  # quoted third only because it scored close to the runner-up
 
     @property
     def words(self):
@@ -381,7 +393,75 @@ def _procedure(last, by_place, taken):
     return [intro, command]
 
 
-def select(units, limit=QUOTE_LIMIT, margin=CLOSE_MARGIN):
+NAME_WORDS = 3  # a table's cell this short beside a quoted description cell is the row's name ("lpadmin")
+_CAPTION = re.compile(r"^(?:Tabelle|Table) \d+(?:\.\d+)*([.:])")  # "Tabelle 1.8." (HTML), "Tabelle 6.10:" (PDF)
+TABLE_UNITS = 40  # units a table's rows are looked for in, beside its caption
+
+
+def _name_cell(unit):
+    """Whether a unit reads as the name cell of a table's row: a command, package or group, a few words at most."""
+    return unit is not None and unit.words <= NAME_WORDS and not re.search(r"[.!?:;,]$", unit.text.rstrip())
+
+
+def _row_mates(unit, by_place, taken, after=True):
+    """The name cells beside a quoted description cell, which the description alone does not name ("lpadmin" before
+    "Befehle ausführen, um Drucker … hinzuzufügen", '"systemd-analyze blame"' after "Alle Units auflisten, sortiert
+    nach der Dauer ihrer Initialisierung"): the cells of its row, whichever side a table puts its names."""
+    if not _cell(unit) and re.search(r"[.!?:;]$", unit.text.rstrip()):
+        return [], []
+    sides = []
+    for step in (-1, 1) if after else (-1,):
+        cells = []
+        place = (unit.passage, unit.position + step)
+        while step < 0 and place in by_place and place not in taken and len(cells) < 2 and _FIGURE_CELL.match(
+                by_place[place].text):  # a package table's popularity and size cells stand between
+            cells.insert(0, by_place[place])
+            place = (place[0], place[1] - 1)
+        neighbour = by_place.get(place)
+        sides.append([neighbour, *cells] if place not in taken and _name_cell(neighbour) else [])
+    return sides[0], (sides[1] if after else [])
+
+
+_FIGURE_CELL = re.compile(r"^(?:V:\d+, I:\d+|I:\d+|\d+)$")  # "V:0, I:2", "38": a package's popularity, its size
+
+
+def _table_rows(caption, by_place):
+    """The units of a quoted caption's table in its passage: after an HTML caption ("Tabelle 1.8. Liste …"), before a
+    PDF's ("… Tabelle 6.10: Liste …", which follows its table), up to a sentence of prose or another caption."""
+    step = 1 if _CAPTION.match(caption.text).group(1) == "." else -1
+    rows, position = [], caption.position + step * (2 if step == 1 else 1)  # an HTML caption's title is a unit
+    while len(rows) < TABLE_UNITS and (caption.passage, position) in by_place:
+        unit = by_place[(caption.passage, position)]
+        if _CAPTION.match(unit.text) or _HEADING.match(unit.text) or (
+                re.search(r"[.!?:]$", unit.text.rstrip()) and unit.words >= CELL_WORDS):
+            break
+        rows.append(unit)
+        position += step
+    return rows
+
+
+def _table_row(group, by_place, taken, held):
+    """For a group quoting a table's caption (the question names what the table lists), the row of that table that
+    adds most of the question's words to those the group holds (held: the share of them that texts hold), with its
+    row's name cells: the caption alone answers nothing, and a header cell repeats the caption's words."""
+    caption = next((u for u in group if _CAPTION.match(u.text)), None)
+    if caption is None or held is None:
+        return []
+    rows = [u for u in _table_rows(caption, by_place) if (u.passage, u.position) not in taken]
+    if not rows:
+        return []
+    quoted = " ".join(u.text for u in group)
+    shares = held([f"{quoted} {u.text}" for u in rows] + [quoted])
+    gains = [share - shares[-1] for share in shares[:-1]]
+    top = max(gains)
+    if top <= 0 or sum(gain == top for gain in gains) > 1:
+        return []
+    best = rows[gains.index(top)]
+    before, after = _row_mates(best, by_place, taken)
+    return before + [best] + after
+
+
+def select(units, limit=QUOTE_LIMIT, margin=CLOSE_MARGIN, held=None):
     """The units to quote as groups of neighbours, best first: the best unit with the unit after it (an answer often
     follows the sentence that names the question's words, or introduces a command with ":") and the unit before it
     where that leads to it (_leads_to), then the next best unit not taken yet with the unit after it, up to limit
@@ -389,24 +469,34 @@ def select(units, limit=QUOTE_LIMIT, margin=CLOSE_MARGIN):
     them apart, and one short sentence more costs the reader less than a missed answer)."""
     ranked = sorted((u for u in eligible(units) if u.score > float("-inf")), key=lambda u: -u.score)
     by_place = {(u.passage, u.position): u for u in units}
-    chosen, taken = [], set()
+    chosen, taken, primary = [], set(), []
     for unit in ranked:
-        if len(chosen) >= limit:
+        if len(primary) >= limit:
             break
         if (unit.passage, unit.position) in taken:
             continue
-        before = 1 if not chosen and _leads_to(by_place.get((unit.passage, unit.position - 1)), unit) else 0
+        previous = by_place.get((unit.passage, unit.position - 1))
+        mates = _row_mates(unit, by_place, taken, after=False)[0]
+        before = 1 if not chosen and _leads_to(previous, unit) else len(mates)
         group = [by_place[(unit.passage, unit.position + d)] for d in range(-before, 2)
                  if (unit.passage, unit.position + d) in by_place
                  and (unit.passage, unit.position + d) not in taken]
         group += _announced(group, by_place, taken)
         chosen.append(group)
+        primary.append(group)
         taken.update((u.passage, u.position) for u in group)
-    if len(chosen) == limit and margin > 0:
-        last = max(u.score for u in chosen[-1])
+        row = _table_row(group, by_place, taken, held)
+        if row:
+            chosen.append(row)
+            taken.update((u.passage, u.position) for u in row)
+    if len(primary) == limit and margin > 0:
+        last = max(u.score for u in primary[-1])
         close = next((u for u in ranked if (u.passage, u.position) not in taken), None)
         if close is not None and close.score >= last - margin:
-            chosen.append([close])
+            close.close = True
+            before, after = _row_mates(close, by_place, taken)
+            group = before + [close] + after
+            chosen.append(group + _announced(group, by_place, taken) if _announces(close.text) else group)
     return chosen
 
 
@@ -415,14 +505,16 @@ def choose_quotes(course_id, question, passages, limit=QUOTE_LIMIT):
     first; neighbouring units of one passage are one quote."""
     units = score_units(course_id, question, passages, candidates(passages))
     quotes = []
-    for group in select(units, limit):
+    for group in select(units, limit, held=lambda texts: word_coverage(course_id, question, texts)):
         passage = passages[group[0].passage]
         start, end = group[0].start, group[-1].end
         lead = [u.end for u in group if not u.announced]
         lead_end = max(lead) if len(lead) < len(group) else None
         quotes.append(Quote(text=passage.text[start:end], number=group[0].passage + 1, chunk=passage.chunk_id,
-                            start=start, end=end, score=round(max(u.score for u in group if u.score > float("-inf")), 4),
+                            start=start, end=end,
+                            score=round(max((u.score for u in group if u.score > float("-inf")), default=0.0), 4),
                             title=passage.document_title, page=passage.page, lead_end=lead_end,
+                            close=any(u.close for u in group),
                             section="" if passage.section_path.strip() == passage.document_title.strip()
                             else passage.section_path))
     return quotes
