@@ -22,6 +22,7 @@ geht mache macht machen heißt bedeutet zeige erkläre unter ohne zwischen oder 
 befehl datei dateien anzeigen zeigen beenden einrichten ändern löschen finden starten messen meinem meinen meiner
 deinem deinen statt anstatt anhand paket pakete dauert ewig freier freie altem alten privater anhang verhalten
 gibts nen nem beim nimmt klappt komplett sperren wieder laut buch festplatte schnellere statische abschalten
+zwei drei vier durchsuchen interaktiv
 """.split()),
     "en": set("""
 the and is are not an of to on for with this that be by it or from can you your which will were have has if at
