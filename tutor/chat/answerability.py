@@ -113,7 +113,7 @@ _FIGURE_QUESTION = re.compile(
     r"^\W*(?:(?:seit|bis|ab|um|für|nach|in|vor|auf|since|until|in|for|on|at)\s+)?"
     r"(?:wie\s+(?:viele?|lange?|gro(?:ß|ss)|hoch|alt|oft|schnell|weit|schwer|teuer|breit|tief|spät|früh)"
     r"|wann|welche[mnrs]?\s+(?:jahr|datum|[\w-]*version|(?:maximale|minimale|größte|kleinste|höchste)\w*"
-    r"|(?:[\w]+-)?port(?:nummer)?|\w*größe|\w*länge|anzahl)"
+    r"|(?:[\w]+-)?port(?:nummer)?|[\w-]*größe|[\w-]*länge|anzahl)"
     r"|how\s+(?:many|much|long|big|large|high|old|often|fast|far)|when|what\s+year"
     r"|which\s+(?:year|[\w-]*version|port)|what\s+(?:is\s+the\s+)?(?:maximum|minimum|largest|smallest))\b",
     re.IGNORECASE)
@@ -124,10 +124,10 @@ _NUMBER_WORD = re.compile(
     r"stündlich|jährlich|minütlich|januar|februar|märz|april|mai|juni|juli|august|september|oktober|november|"
     r"dezember|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|hundred|thousand|millions?|"
     r"billions?|twice|daily|weekly|monthly|hourly|yearly)\b", re.IGNORECASE)
-# numbers that are no figure: a manual page's section ("mdadm(8)"), the popularity columns of a package table
-# ("V:116, I:406"), a heading's or a cross-reference's number ("9.4.8 Einen Befehl…", "Abschnitt 4.5.2")
+# numbers that are no figure: a manual page's section ("mdadm(8)"), the popularity and size columns of a package
+# table ("V:116, I:406 1036"), a heading's or a cross-reference's number ("9.4.8 Einen Befehl…", "Abschnitt 4.5.2")
 _NO_FIGURE = re.compile(
-    r"\w\(\d\w*\)|\b[VI]:\d+|(?:^|\n)\s*[A-Z]?\d+(?:\.\d+)*\.?\s+(?=[A-ZÄÖÜ])"
+    r"\w\(\d\w*\)|\bV:\d+,\s*I:\d+\s+\d+|\b[VI]:\d+|(?:^|\n)\s*[A-Z]?\d+(?:\.\d+)*\.?\s+(?=[A-ZÄÖÜ])"
     r"|\b(?:Abschnitt|Abschnitten|Tabelle|Kapitel|Abbildung|Beispiel|Section|Table|Chapter|Figure|Example)"
     r"\s+[A-Z]?\d+(?:\.\d+)*", re.IGNORECASE)
 
