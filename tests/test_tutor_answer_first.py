@@ -129,6 +129,13 @@ def test_the_stem_must_be_a_question_in_the_course_s_language_about_the_sentence
         assert [c for c, _detail in answer_first.stem_problems(stem, candidate, "de")] == [code], stem
     copied = answer_first.STEM_EXAMPLES["de"][0][3]
     assert [c for c, _d in answer_first.stem_problems(copied, candidate, "de")] == [items.COPIED]
+    # another name of the sentence in the key's place (Qwen2.5-Coder-1.5B on the whole book, 7 Dec evening)
+    fdisk = answer_first.Candidate(chunk=None, sort="command", answer="fdisk(8)", sentence=(
+        "Bei der Konfiguration von Laufwerkspartitionen können Sie erwägen, parted(8) zu verwenden (obwohl fdisk(8) "
+        "lange als Standard angesehen wurde)."))
+    swapped = ("Welchen Befehl können Sie erwägen, parted(8) zu verwenden (obwohl parted(8) lange als Standard "
+               "angesehen wurde)?")
+    assert [c for c, _d in answer_first.stem_problems(swapped, fdisk, "de")] == [answer_first.OFF_SENTENCE]
     smollm2 = "Welchen Befehl liest der Python-Interpreter aus, um eine Maus in Linux-Konsolen zu verwenden?"
     assert [c for c, _d in answer_first.stem_problems(smollm2, candidate, "de")] == [items.COPIED]
     # a man page's key is accepted typed with or without its section; the explanation is the source sentence

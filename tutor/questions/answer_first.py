@@ -1021,6 +1021,10 @@ def stem_problems(stem, candidate, language):
     folded = f" {items.folded(stem)} "
     if any(f" {items.folded(form)} " in folded for form in _key_forms(candidate.answer) if items.folded(form)):
         return [(ANSWER_IN_STEM, stem)]
+    sentence_rest = candidate.sentence.replace(candidate.answer, " ")
+    repeated = sorted(name for name in set(_CODE_NAME.findall(stem)) if stem.count(name) > sentence_rest.count(name))
+    if repeated:  # another name of the sentence put in the key's place ("… parted(8) … (obwohl parted(8) …)")
+        return [(OFF_SENTENCE, f"{repeated[0]} more often than the sentence names it")]
     if items.folded(stem) in {items.folded(example) for example in EXAMPLE_STEM.values()} or any(
             items.folded(stem) == items.folded(example[3]) for examples in STEM_EXAMPLES.values()
             for example in examples):
@@ -1056,6 +1060,7 @@ def stem_problems(stem, candidate, language):
     return []
 
 
+_CODE_NAME = re.compile(r"[\w.+-]+\(\d\w*\)|(?<![\w/])/[\w.+-]+(?:/[\w.+-]+)*|\$\w+")  # mount(8), /etc/fstab, $PATH
 _QUESTION_NOUNS = {"angabe", "wert", "begriff", "bezeichnung", "kommando", "werkzeug"}  # nouns of a question phrase
 MIN_KEPT = 0.6  # the share of the sentence's content words (the key's aside) a stem must keep
 _NAMING_TAGS = ("NN", "NE", "FM", "XY", "CARD", "ADJ", "TRUNC")
