@@ -242,7 +242,7 @@ def test_what_a_quoted_colon_announces_comes_along_and_is_no_evidence_for_a_figu
                       ("$ sudo update-alternatives --config editor", None))
     assert [u.position for u in select(no_colon)[0]] == [0, 1]
     # the quote's lead (what the figure and default checks read) stops before the announced table row's counts
-    text = "Hier einige weitere Server:\ntelnetd V:0, I:2 53 TELNET-Server"
+    text = "Hier einige weitere Server:\ntelnetd V:0, I:2 53 TELNET-Server, 2 Prozesse"  # popularity, size: no figure
     quote = Quote(text=text, number=1, chunk=1, start=10, end=10 + len(text), score=0.3, lead_end=10 + 27)
     assert quote.lead == "Hier einige weitere Server:"
     assert lacks_figure("Wie viel Strom verbraucht ein Server im Leerlauf?", [quote.lead])
