@@ -430,6 +430,7 @@ def word_coverage(course_id, question, texts, *, language=None):
         if word in pieces:
             weights[index] = 0.0
     path_weight = idf(1, sizes[0])
+    written = [re.compile(rf"(?<![\w/.-]){re.escape(path)}(?![\w/-])") for path in paths]
     total = (sum(weights) + path_weight * len(paths)) or 1.0
     shares = []
     for text, found in zip(texts, text_stems, strict=True):
@@ -438,8 +439,7 @@ def word_coverage(course_id, question, texts, *, language=None):
                    if stems_of_word & found
                    or any(len(stem) >= COMPOUND_STEM and stem in lowered for stem in stems_of_word)
                    or _separated(stems_of_word, found, lowered))
-        held += path_weight * sum(bool(re.search(rf"(?<![\w/.-]){re.escape(path)}(?![\w/-])", lowered))
-                                  for path in paths)
+        held += path_weight * sum(bool(pattern.search(lowered)) for pattern in written)
         shares.append(held / total)
     return shares
 

@@ -248,7 +248,8 @@ def names(course_id, question, configs=None):
         if pieces:
             cursor.execute(KNOWN_PIECES_SQL, {"pieces": sorted(pieces), "configs": configs, "course": int(course_id)})
             in_course = {row[0] for row in cursor.fetchall()}
-        in_paths = [w for w in absent if w in path_words(question)]
+        inside_paths = path_words(question)
+        in_paths = [w for w in absent if w in inside_paths]
         inside = {}
         if in_paths:  # "~/.bashrc": the course's lexeme is the path ("~/.bashrc", "/etc/skel/.bashrc"), not "bashrc"
             cursor.execute(FOREIGN_SQL, {"words": in_paths, "configs": configs, "course": int(course_id)})
