@@ -8,12 +8,14 @@ These workers use a broker database of their own (the session's worker never see
 PostgreSQL and Redis for everything else.
 """
 
+import hashlib
 import json
 import os
 import re
 import signal
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.conf import settings as django_settings
@@ -96,19 +98,53 @@ def cluster(worker_env, settings, tmp_path):
     app.connection_for_write().default_channel.client.flushdb()
 
 
-def test_an_ingestion_whose_worker_is_killed_completes_on_the_other_worker_once(cluster):
-    course = Course.objects.create(title="Debian")
-    document = add_document(course, "debian-reference.de.pdf",
-                            (CORPUS_DE / "debian-reference.de.pdf").read_bytes(), enqueue=False)
-    cluster.start("ingest")
-    cluster.send("courses.tasks.ingest_document", document.pk, queue="ingest", priority=0)
-    wait_for(lambda: Document.objects.filter(pk=document.pk, pages_done__gt=0).exists(), 120, "the ingestion")
-    killed, survivor = cluster.kill_the_busy_one()
-    assert Document.objects.get(pk=document.pk).status != Document.READY
-    assert not Chunk.objects.filter(document=document).exists()  # nothing half-written
+class _GatedEmbeddings(BaseHTTPRequestHandler):
+    """An OpenAI-compatible /v1/embeddings stand-in on loopback that holds every batch of passages until the test
+    opens its gate: the ingestion is then known to stand in its embedding step, parsed and nothing stored, when its
+    worker is killed (waiting for a page count instead raced a fast ingestion, which once finished first)."""
 
-    wait_for(lambda: Document.objects.filter(pk=document.pk, status=Document.READY).exists(), 300,
-             f"the ingestion on the other worker:\n{cluster.logs()}")
+    def do_POST(self):  # noqa: N802
+        texts = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["input"]
+        if len(texts) > 1:  # a batch of passages, not the one-text dimension probe
+            self.server.held.set()
+            self.server.gate.wait(120)
+        data = [{"index": i, "embedding": list(hashlib.sha256(t.encode()).digest()[:8])} for i, t in enumerate(texts)]
+        payload = json.dumps({"data": data}).encode()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:  # the killed worker's request
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_ingestion_whose_worker_is_killed_completes_on_the_other_worker_once(cluster):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _GatedEmbeddings)
+    server.held, server.gate = threading.Event(), threading.Event()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        course = Course.objects.create(title="Debian")
+        document = add_document(course, "debian-reference.de.pdf",
+                                (CORPUS_DE / "debian-reference.de.pdf").read_bytes(), enqueue=False)
+        cluster.start("ingest", EMBEDDING_MODEL="server:gated",
+                      EMBEDDING_URL=f"http://127.0.0.1:{server.server_address[1]}/v1")
+        cluster.send("courses.tasks.ingest_document", document.pk, queue="ingest", priority=0)
+        assert server.held.wait(180), f"the ingestion's first batch of passages:\n{cluster.logs()}"
+        killed, survivor = cluster.kill_the_busy_one()
+        assert Document.objects.get(pk=document.pk).status == Document.EMBEDDING
+        assert not Chunk.objects.filter(document=document).exists()  # nothing half-written
+        server.gate.set()
+
+        wait_for(lambda: Document.objects.filter(pk=document.pk, status=Document.READY).exists(), 300,
+                 f"the ingestion on the other worker:\n{cluster.logs()}")
+    finally:
+        server.gate.set()
+        server.shutdown()
     document.refresh_from_db()
     chunks = Chunk.objects.filter(document=document)
     assert chunks.count() == document.chunks_total == document.chunks_done > 500
