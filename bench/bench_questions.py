@@ -72,6 +72,7 @@ def main():
     parser.add_argument("--model", choices=["stub", "smollm2", "none"], default="stub",
                         help="none: only questions built from the text (gap fill), no model")
     parser.add_argument("--docs", default=str(DEMO))
+    parser.add_argument("--language", default="de", choices=["de", "en"], help="the course's language")
     parser.add_argument("--sections", type=int, default=10)
     parser.add_argument("--per-section", type=int, default=3)
     parser.add_argument("--kinds", default="multichoice")
@@ -104,7 +105,7 @@ def main():
         settings.INFERENCE_URL = url
         try:
             call_command("evaluate_questions", docs=args.docs, per_section=args.per_section, sections=args.sections,
-                         kinds=args.kinds, tries=args.tries, inference_url=url, no_model=args.model == "none",
+                         kinds=args.kinds, language=args.language, tries=args.tries, inference_url=url, no_model=args.model == "none",
                          sample=args.sample, method=args.method)
         finally:
             if stub is not None:

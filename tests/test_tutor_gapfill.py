@@ -642,3 +642,32 @@ def test_an_item_whose_sentence_states_the_key_s_table_row_is_dropped_with_its_r
     question, problems = keyed[0]
     assert [code for code, _detail in problems] == [items.DEFINED] and "versc" in problems[0][1]
     assert "description" in item_checks.describe(item_checks.form_records(problems)[0])
+
+
+# --- Branch open9 ----------------------------------------------------------------------------------------------------
+
+def test_an_item_whose_sentence_may_hold_for_its_wrong_answers_is_dropped_with_its_reason():
+    from courses.models import Chunk
+    from tests.test_tutor_spans import BASHRC, VARIABLES
+    from tutor.questions import textbuilt
+
+    texts = [BASHRC, *VARIABLES, "Die Umgebungsvariable $CDPATH nennt die Verzeichnisse, in die cd(1) wechselt.",
+             "Die Umgebungsvariable $EDITOR nennt den Editor, den Programme starten.", *FILLER]
+
+    def alike(texts):
+        return [[1.0, 0.0] for _text in texts]
+
+    def written_for(sentence, vocab):
+        built = textbuilt.gap_fill(None, [Chunk(text=sentence)], 1, language="de", vocabulary=vocab, embed=alike)
+        return [(q, p) for q, p in built if q.options and q.options[q.correct_index] == "$PATH"]
+
+    keyed = written_for(BASHRC, spans.Vocabulary.from_texts(texts, language="de"))
+    assert keyed, "no item and no reason"
+    question, problems = keyed[0]
+    assert [code for code, _detail in problems] == [items.OPEN]
+    assert "$PATH" not in problems[0][1] and len(question.options) == 4
+    assert "may hold for them too" in item_checks.describe(item_checks.form_records(problems)[0])
+    # the same kind of sentence about what the course says of $PATH alone is an item
+    search = "Welches Programm die Shell startet, entscheidet die Reihenfolge der Verzeichnisse in \"$PATH\"."
+    keyed = written_for(search, spans.Vocabulary.from_texts([search, *texts[1:]], language="de"))
+    assert keyed and keyed[0][1] == [], keyed

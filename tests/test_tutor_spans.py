@@ -341,3 +341,46 @@ def test_a_sentence_that_says_what_the_key_s_table_row_says_and_of_no_wrong_answ
     no_row = spans.Vocabulary.from_texts([CRYPT, "Mit cryptsetup(8) richten Sie die Verschlüsselung ein.", *OTHER],
                                          language="de")
     assert not spans.defined_away(candidate, ["xfsdump(8)", "xfsrestore(8)", "umount(8)"], no_row)
+
+
+# --- Branch open9: a sentence that asks for the key and not for any word of its kind ----------------------------------
+
+BASHRC = "Sie können die Umgebungsvariable \"$PATH\" der Bash-Shell über die Dateien \"~/.bashrc\" verändern."
+VARIABLES = ["Die Umgebungsvariable $PATH nennt die Verzeichnisse, in denen die Shell nach Programmen sucht.",
+             "Die Umgebungsvariable $HOME nennt das Heimatverzeichnis des Benutzers.",
+             "Die Umgebungsvariable $LANG legt das Gebietsschema fest."]
+
+
+def test_a_sentence_that_may_hold_for_any_word_of_the_key_s_kind_singles_nothing_out():
+    vocab = spans.Vocabulary.from_texts([BASHRC, *VARIABLES, *OTHER], language="de")
+    wrong = ["$HOME", "$LANG", "$CDPATH"]
+    # "Umgebungsvariable" the course says of every variable; "~/.bashrc" is a file, not a second variable
+    assert spans.singled_out(_candidate(BASHRC, "$PATH"), wrong, vocab) == set()
+    # what the course says of $PATH alone asks for it
+    search = "Welches Programm die Shell startet, entscheidet die Reihenfolge der Verzeichnisse in \"$PATH\"."
+    vocab = spans.Vocabulary.from_texts([search, *VARIABLES, *OTHER], language="de")
+    assert spans.singled_out(_candidate(search, "$PATH"), wrong, vocab) >= {"progr"}
+    # a second variable beside the key: the sentence pairs them
+    pair = "Viele Programme lesen die Umgebungsvariablen \"$EDITOR\" oder \"$VISUAL\"."
+    assert spans.singled_out(_candidate(pair, "$VISUAL"), wrong, vocab) == {"$EDITOR"}
+
+
+def test_a_word_the_course_says_of_a_wrong_answer_too_singles_the_key_out_no_more():
+    options = "Auf Unix-artigen Nicht-Debian-Systemen werden einige Optionen von find(1) nicht unterstützt."
+    texts = [options, "Mit find(1) und seinen Optionen suchen Sie Dateien nach Namen.",
+             "Die Optionen von xargs(1) lesen Argumente von der Standardeingabe.",
+             "Mit cpio(1) packen Sie Archive.", "Mit bash(1) starten Sie eine Shell.", *OTHER]
+    vocab = spans.Vocabulary.from_texts(texts, language="de")
+    candidate = _candidate(options, "find(1)")
+    assert spans.singled_out(candidate, ["cpio(1)", "bash(1)", "tar(1)"], vocab) == {"optio"}
+    assert spans.singled_out(candidate, ["cpio(1)", "bash(1)", "xargs(1)"], vocab) == set()  # xargs has options too
+    # "Nicht-Debian-Systemen" is no word about find(1), though the course writes "nicht" beside it elsewhere
+    assert "nicht" not in spans.singled_out(candidate, ["cpio(1)", "bash(1)", "tar(1)"], vocab)
+
+
+def test_a_wrong_answer_named_after_the_key_points_to_it():
+    assert spans.named_after("ssh-add(1)", "ssh(1)")
+    assert spans.named_after("/etc/fstab.d", "/etc/fstab")
+    assert not spans.named_after("ssh(1)", "ssh-add(1)")
+    assert not spans.named_after("screen(1)", "ssh(1)")
+    assert not spans.named_after("$LANGUAGE", "$LANG")  # a sibling of another name (same_family reads those)

@@ -519,6 +519,8 @@ def describe_reason(check, reason, p=None):
                                      "else than the sentence asks for, so the answer stands out."),
         (FORM, items.DEFINED): _("The sentence says what the course's own description of the answer says, and "
                                  "of none of the wrong answers: the answer stands out."),
+        (FORM, items.OPEN): _("Nothing in the sentence asks for the answer rather than the wrong answers: what it "
+                              "says may hold for them too."),
         (DISTRACTORS, "ok"): _("The text supports none of the wrong answers."),
         (DISTRACTORS, "dropped"): _("A wrong answer that the text supports was taken out."),
         (DISTRACTORS, "too_few"): _("The text supports wrong answers, and too few others are left."),

@@ -33,6 +33,10 @@ IMPLAUSIBLE = "implausible"
 # a gap fill built from the text whose sentence says what the course's one-line description of the key (its package
 # table row) says, and nothing the course says of the wrong answers does: the key stands out (spans.defined_away)
 DEFINED = "defined"
+# a gap fill built from the text whose sentence says nothing that asks for the key rather than its wrong answers
+# (no word of the key's shape beside it, none of its rarer words the course says of the key and of no wrong answer):
+# any of them may fit (tutor.questions.spans.singled_out)
+OPEN = "open"
 HARD = {SCHEMA, EMPTY, OPTIONS, NOT_DISTINCT, KEY, ANSWERS, GAPS}
 
 

@@ -495,6 +495,44 @@ def defined_away(candidate, wrong, vocab):
     return hits
 
 
+def singled_out(candidate, wrong, vocab):
+    """What in a code word's sentence asks for the key and for none of its wrong answers: a word of the key's own
+    shape beside it that the sentence pairs it with ("procmail(1) und ___", "$EDITOR oder ___", "___ und
+    pam_cracklib(8)"), or the sentence's rarer words that the course says of the key elsewhere (its sentences and
+    table rows) and of no wrong answer ("vom Kernel exportierte Datenstrukturen" for /sys). Empty where the sentence
+    says what may hold for any word of the kind: "Sie können die Umgebungsvariable ___ über ~/.bashrc verändern"
+    (any variable can be), "einige Optionen von ___ werden auf Nicht-Debian-Systemen nicht unterstützt" (xargs'
+    too); the blind judges found such items open to a second answer. A vocabulary without sentences gives no
+    evidence either way (True)."""
+    if not vocab.mentions:
+        return {True}
+    shape = code_shape(candidate.span)
+    pairs = {w for _s, _e, w in tokens(candidate.sentence)
+             if w != candidate.span and _CODE_WORD.match(w) and code_shape(w) == shape}
+    if pairs:
+        return pairs
+    whole = statement_words(tokens(candidate.sentence))
+    terms = {t for t in _sentence_terms(candidate.sentence, candidate.span, vocab, leave=wrong)
+             if t not in STOPWORDS}  # "Nicht-Debian-Systemen" is no word about the key
+
+    def said_of(word):
+        return _row_stems(word, vocab) | {_stem(w) for w in _description(word, whole, vocab)}
+
+    hits = terms & said_of(candidate.span)
+    for word in wrong:
+        if not hits:
+            break
+        hits -= said_of(word)
+    return hits
+
+
+def named_after(word, key):
+    """Whether a wrong answer is named after the key ("ssh-add(1)" for ssh(1), "/etc/fstab.d" for /etc/fstab): its
+    name points to the key, which a student then picks as the one the others come from."""
+    name, key_name = _name(word), _name(key)
+    return len(key_name) >= 2 and re.match(re.escape(key_name) + r"[._-]\w", name) is not None
+
+
 def _rare_terms(text, vocab):
     """The terms a sentence is about, as statement_word gives them: its nouns (in German the capitalised words) and
     code words that few of the course's passages hold."""

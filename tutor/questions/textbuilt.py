@@ -87,6 +87,8 @@ def gap_fill(course, passages, count, *, language, avoid=(), vocabulary=None, em
                                                 section_words=words):
             if any(spans.siblings(word, other, candidate.span) for other in wrong):
                 continue  # a second wrong answer of one family the key is not of: the key would be the odd one out
+            if candidate.kind == spans.COMMAND and spans.named_after(word, candidate.span):
+                continue  # "ssh-add(1)" beside the key ssh(1): its name points to the key
             if candidate.kind == spans.COMMAND and spans.lures(word, candidate):
                 continue  # its name holds a word of the sentence ("Optionen", lpoptions(1)): a second right answer
             if partners and spans.outside_group(word, partners, candidate.sentence, vocab):
@@ -119,6 +121,11 @@ def gap_fill(course, passages, count, *, language, avoid=(), vocabulary=None, em
         if defined:  # the sentence says what the course's table row says the key is, and of no wrong answer
             question.options, question.correct_index = [*wrong, candidate.span], WRONG
             out.append((question, [(items.DEFINED, ", ".join(sorted(defined)))]))
+            continue
+        if candidate.kind == spans.COMMAND and not spans.singled_out(candidate, wrong, vocab):
+            # nothing the sentence says asks for the key rather than a wrong answer ("~/.bashrc" for $PATH)
+            question.options, question.correct_index = [*wrong, candidate.span], WRONG
+            out.append((question, [(items.OPEN, ", ".join(wrong))]))
             continue
         options = wrong + [candidate.span]
         random.Random(zlib.crc32(candidate.sentence.encode())).shuffle(options)
