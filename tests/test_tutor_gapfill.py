@@ -310,6 +310,10 @@ def test_text_built_items_take_keys_of_a_closed_class_with_a_shape():
     assert not textbuilt.builds_well(key("less", spans.COMMAND))  # a bare name draws "head", "sort", "uniq"
     assert not textbuilt.builds_well(key("festgelegt/eingeschränkt", spans.COMMAND))
     assert not textbuilt.builds_well(key("UEFI", spans.NAME))
+    # a term only in German: in English the tool cannot tell a noun from any other word ("between", "through")
+    assert textbuilt.builds_well(key("Gerätedatei", spans.TERM))
+    assert not textbuilt.builds_well(key("reports", spans.TERM), "en")
+    assert textbuilt.builds_well(key("less(1)", spans.COMMAND), "en")
 
 
 def test_a_section_with_nothing_to_blank_says_so_and_does_not_blame_the_model(db, settings, tmp_path):

@@ -268,9 +268,10 @@ def _from_spans(passages, language, course, limit):
     from tutor.questions import textbuilt
 
     out = []
+    text_language = text_spans.course_vocabulary(course).language
     for chosen in text_spans.answer_candidates(textbuilt.section_text(passages), course, language):
         chunk = _chunk_of(chosen.sentence, passages)
-        if chunk is None or not textbuilt.builds_well(chosen):
+        if chunk is None or not textbuilt.builds_well(chosen, text_language):
             continue
         said = text_spans.sentences(chunk.text)
         number = said.index(chosen.sentence) if chosen.sentence in said else None
