@@ -608,3 +608,29 @@ def test_a_short_answer_is_not_asked_where_its_sentence_names_one_way_of_several
         assert not answer_first.one_way_of_several(candidate), candidate.sentence
     assert answer_first.for_kind(one_way + kept, Question.SHORT) == kept
     assert answer_first.for_kind(one_way + kept, Question.SINGLE) == one_way + kept
+
+
+def test_a_multiple_choice_key_the_sentence_asks_for_no_more_than_its_wrong_options_is_not_asked(monkeypatch):
+    """The gap fill's rule (spans.singled_out) for answer-first multiple choice: "~/.bashrc" is where any variable
+    may be set (judge 7: every option right), "$EDITOR oder ___" pairs the key with its partner."""
+    from tests.test_tutor_spans import BASHRC, OTHER, VARIABLES
+    from tutor.questions import spans
+
+    pair = "Viele Programme lesen die Umgebungsvariablen \"$EDITOR\" oder \"$VISUAL\", um den Editor zu wählen."
+    texts = [BASHRC, *VARIABLES, pair]
+    course = object()
+    monkeypatch.setattr(spans, "course_vocabulary", lambda _course: spans.Vocabulary.from_texts(
+        [*texts, *OTHER], language="de"))
+
+    def candidate(sentence, key):
+        at = sentence.index(key)
+        return answer_first.Candidate(chunk=None, sentence=sentence, answer=key, sort="code",
+                                      span=spans.Candidate(sentence, at, at + len(key), key, spans.COMMAND))
+
+    bashrc, paired = candidate(BASHRC, "$PATH"), candidate(pair, "$VISUAL")
+    assert answer_first.open_key(bashrc, ["$HOME", "$LANG", "$CDPATH"], course)
+    assert not answer_first.open_key(paired, ["$HOME", "$LANG", "$CDPATH"], course)
+    assert not answer_first.open_key(bashrc, ["$HOME"], course)  # too few wrong options to judge by
+    # a course of a few passages cannot tell a rarer word from a common one: no evidence either way
+    monkeypatch.setattr(spans, "course_vocabulary", lambda _course: spans.Vocabulary.from_texts(texts, language="de"))
+    assert not answer_first.open_key(bashrc, ["$HOME", "$LANG", "$CDPATH"], course)

@@ -378,9 +378,18 @@ def test_a_word_the_course_says_of_a_wrong_answer_too_singles_the_key_out_no_mor
     assert "nicht" not in spans.singled_out(candidate, ["cpio(1)", "bash(1)", "tar(1)"], vocab)
 
 
+def test_a_piece_of_a_file_s_mode_is_no_option():
+    vocab = spans.Vocabulary.from_texts(["Mit ps --pid 1 sehen Sie den ersten Prozess.", "-rw-r--r-- 1 root root",
+                                         "Die Datei hat die Rechte -rw-r und wird mit rm -rf entfernt."], language="en")
+    assert vocab.kind_of("-rw-r") is None and vocab.kind_of("-rw-r--r--") is None
+    assert vocab.kind_of("-rf") == spans.COMMAND and vocab.kind_of("--pid") == spans.COMMAND
+
+
 def test_a_wrong_answer_named_after_the_key_points_to_it():
     assert spans.named_after("ssh-add(1)", "ssh(1)")
     assert spans.named_after("/etc/fstab.d", "/etc/fstab")
     assert not spans.named_after("ssh(1)", "ssh-add(1)")
     assert not spans.named_after("screen(1)", "ssh(1)")
     assert not spans.named_after("$LANGUAGE", "$LANG")  # a sibling of another name (same_family reads those)
+    assert spans.named_after("exim(8)", "exim4(8)") and spans.named_after("python3(1)", "python(1)")
+    assert not spans.named_after("mkfs.ext3(8)", "mkfs.ext4(8)") and not spans.named_after("ext3", "ext4")

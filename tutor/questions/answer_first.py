@@ -221,6 +221,18 @@ def for_kind(candidates, kind):
     return [c for c in candidates if (c.sort in SHORT_ANSWER_SORTS or c.sort == "code") and not one_way_of_several(c)]
 
 
+def open_key(candidate, wrong, course):
+    """Whether a multiple-choice item over a command, path, option or variable key asks for the key no more than
+    for its wrong options (the gap fill's rule, tutor.questions.spans.singled_out): "Welche Umgebungsvariable
+    können Sie über ~/.bashrc verändern?" among $HOME, $IFS and $LANG (judge 7: every option right)."""
+    from tutor.questions import spans as text_spans
+
+    chosen = candidate.span
+    if chosen is None or course is None or chosen.kind != text_spans.COMMAND or len(wrong) < 2:
+        return False
+    return not text_spans.singled_out(chosen, list(wrong), text_spans.course_vocabulary(course))
+
+
 _REQUIRED = {"muss", "müssen", "musst", "nur", "ausschließlich", "erforderlich", "notwendig", "benötigt"}
 _PERSONS = {"sie", "man", "wir", "ich", "du"}
 

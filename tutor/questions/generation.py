@@ -303,6 +303,10 @@ def _answer_first(course, passages, kind, count, outcome, stems, language, clien
         if not answer_first.MODEL_DISTRACTORS:
             candidates = [c for c in candidates if len(answer_first.usable_tool_options(
                 c, tools.get(id(c), ()), supported)) >= answer_first.DISTRACTORS]
+        # no request for a key whose sentence asks for it no more than for the tool's wrong options (they are the
+        # item's options: the model writes only the stem)
+        candidates = [c for c in candidates if not answer_first.open_key(c, answer_first.usable_tool_options(
+            c, tools.get(id(c), ()), supported)[:answer_first.DISTRACTORS], course)]
     candidates = candidates[:count * ROUNDS]
 
     have = 0
@@ -340,6 +344,10 @@ def _answer_first(course, passages, kind, count, outcome, stems, language, clien
             candidate, kind, item, tool, supported=supported, language=language)
         if replaced:
             log.info("answer-first: wrong options replaced by the tool's own: %s", replaced)
+        if question is not None and not problems and kind == Question.SINGLE and answer_first.open_key(
+                candidate, [o for i, o in enumerate(question.options) if i != question.correct_index], course):
+            problems = [(items.OPEN, ", ".join(o for i, o in enumerate(question.options)
+                                               if i != question.correct_index))]
         if question is not None and not problems:
             problems = items.form_problems(question)
         question = _check(course, question, problems, passages, stems, outcome, language, client, policy, tries,

@@ -291,6 +291,8 @@ class Vocabulary:
         if _MANPAGE.match(word) or (len(word) > 2 and word[0] in "/$~" and re.search(r"\w", word)):
             return COMMAND
         if re.match(r"^--?[a-zA-Z][\w-]*$", word):
+            if re.fullmatch(r"-[rwxst]+-[rwxst-]*", word):
+                return None  # a piece of a file's mode as ls -l shows it ("-rw-r--r--"), no option
             # "Datensicherung und -wiederherstellung": the rest of a German compound, no option
             return None if re.fullmatch(r"-[a-zäöüß]{4,}(?:ung|heit|keit|schaft|ion|tät|ität|nis)", word) else COMMAND
         if _NUMBER.match(word):
@@ -502,10 +504,11 @@ def singled_out(candidate, wrong, vocab):
     table rows) and of no wrong answer ("vom Kernel exportierte Datenstrukturen" for /sys). Empty where the sentence
     says what may hold for any word of the kind: "Sie können die Umgebungsvariable ___ über ~/.bashrc verändern"
     (any variable can be), "einige Optionen von ___ werden auf Nicht-Debian-Systemen nicht unterstützt" (xargs'
-    too); the blind judges found such items open to a second answer. A vocabulary without sentences gives no
-    evidence either way (True)."""
-    if not vocab.mentions:
-        return {True}
+    too); the blind judges found such items open to a second answer. A vocabulary without sentences or with too
+    few passages to tell rarer words (RARE_SHARE), or a key the course says nothing more of, gives no evidence
+    either way (True)."""
+    if not vocab.mentions or vocab.passages * RARE_SHARE < 1:
+        return {True}  # no sentences, or too few passages to tell a rarer word from a common one
     shape = code_shape(candidate.span)
     pairs = {w for _s, _e, w in tokens(candidate.sentence)
              if w != candidate.span and _CODE_WORD.match(w) and code_shape(w) == shape}
@@ -518,7 +521,10 @@ def singled_out(candidate, wrong, vocab):
     def said_of(word):
         return _row_stems(word, vocab) | {_stem(w) for w in _description(word, whole, vocab)}
 
-    hits = terms & said_of(candidate.span)
+    key_said = said_of(candidate.span)
+    if not key_said:
+        return {True}  # the course says nothing more of the key: no evidence either way (as for Plausibility)
+    hits = terms & key_said
     for word in wrong:
         if not hits:
             break
@@ -528,8 +534,12 @@ def singled_out(candidate, wrong, vocab):
 
 def named_after(word, key):
     """Whether a wrong answer is named after the key ("ssh-add(1)" for ssh(1), "/etc/fstab.d" for /etc/fstab): its
-    name points to the key, which a student then picks as the one the others come from."""
+    name points to the key, which a student then picks as the one the others come from. Or it is the key's program
+    in another version ("exim(8)" beside exim4(8)): a second right answer."""
     name, key_name = _name(word), _name(key)
+    short, long_ = sorted((name, key_name), key=len)
+    if len(short) >= 3 and long_.startswith(short) and long_[len(short):].isdigit():
+        return True
     return len(key_name) >= 2 and re.match(re.escape(key_name) + r"[._-]\w", name) is not None
 
 
