@@ -169,6 +169,13 @@ class CourseGrant:
         return LEVELS.index(self.level) >= LEVELS.index(needed)
 
 
+def bearer_secret(header):
+    """The secret of an ``Authorization: Bearer <secret>`` header (the scheme in any case; '' when none follows),
+    None for another scheme or no header: the one reading of the header, here and in config.asgi.token_request."""
+    scheme, _sep, secret = header.partition(" ")
+    return secret.strip() if scheme.lower() == "bearer" else None
+
+
 class ApiTokenAuthentication(authentication.BaseAuthentication):
     """``Authorization: Bearer <API token>``: a course's or an admin's token (courses.models.ApiToken), usable only
     while neither revoked nor expired; its last use is recorded (at most once a minute). Read on every request from
@@ -176,10 +183,9 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
     Redis counts the request for the rate limit (config.api.TokenRateThrottle.begin: the two round trips overlap)."""
 
     def authenticate(self, request):
-        scheme, _sep, secret = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer":
+        secret = bearer_secret(request.headers.get("Authorization", ""))
+        if secret is None:
             return None
-        secret = secret.strip()
         digest = ApiToken.digest_of(secret) if secret else None
         counting = digest and TokenRateThrottle.begin(request, ApiToken.rate_key_of(digest))  # Redis meanwhile
         try:
