@@ -393,3 +393,18 @@ def test_a_wrong_answer_named_after_the_key_points_to_it():
     assert not spans.named_after("$LANGUAGE", "$LANG")  # a sibling of another name (same_family reads those)
     assert spans.named_after("exim(8)", "exim4(8)") and spans.named_after("python3(1)", "python(1)")
     assert not spans.named_after("mkfs.ext3(8)", "mkfs.ext4(8)") and not spans.named_after("ext3", "ext4")
+
+
+def test_a_sentence_that_points_here_or_to_this_document_is_no_statement():
+    """Judge 9: "Check your USB memory stick location with mount(8) first before executing commands here" and "you
+    can process this document with tex(1)" need the text around them."""
+    for sentence, language in [
+            ("Check your USB memory stick location with mount(8) first before executing commands here.", "en"),
+            ("I heard that you can process this document with tex(1) after commenting lines 7 to 10.", "en"),
+            ("The empty disk image can be made using dd(1) as follows.", "en"),
+            ("Die Befehle hier führen Sie mit sudo(8) aus.", "de")]:
+        assert not spans._standalone(sentence, spans.tokens(sentence), language), sentence
+    kept = "Primary debugger on Debian is gdb(1) which enables you to inspect a program while it executes."
+    assert spans._standalone(kept, spans.tokens(kept), "en")
+    assert spans._standalone("Die Hierarchie der Prozesse zeigt pstree(1) an.",
+                             spans.tokens("Die Hierarchie der Prozesse zeigt pstree(1) an."), "de")

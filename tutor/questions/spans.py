@@ -98,7 +98,8 @@ _LIKENESS = re.compile(r"(?i)(?<![\w-])(?:ähnlich\w*|ebenso|genauso|ebenfalls|g
 # A weak adjective after des/dem/den/eines/einem/einen ends in -en, never in a bare -e.
 _CASE_CLASH = re.compile(r"\b(?:des|dem|den|eines|einem|einen)\s+[a-zäöüß]{2,}[a-df-zäöüß]e\s+[\"„“”A-ZÄÖÜ]")
 _LEANING = re.compile(r"(?i)\b(?:folgend\w*|wie folgt|unten|oben|obig\w*|vorherig\w*|vorig\w*|nachstehend\w*|"
-                      r"tabelle|abschnitt|kapitel|abbildung|siehe|beispielsweise|following|below|above|see)\b")
+                      r"tabelle|abschnitt|kapitel|abbildung|siehe|beispielsweise|hier|dieses dokument\w*|"
+                      r"following|below|above|see|here|as follows|this document)\b")
 # A pointer to reading elsewhere ("Lesen Sie ___ und das … Howto", "Den Grund finden Sie unter ___"): any document
 # of the kind fits its gap, and the hand reviews found none of them usable.
 _REFERENCE = re.compile(r"(?i)^(?:bitte\s+)?(?:lesen|schauen|sehen|konsultieren)\s+sie\b|"
