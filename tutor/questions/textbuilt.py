@@ -9,7 +9,9 @@ say what it is for (a noun, a command with its manual page, a variable) is asked
 it with the sentence's words, or names it beside another command (spans.taught, spans.partnered); the hand reviews
 (docs/questions-rubric.md) found the other such items given away by their meaning or open to a second answer. A
 wrong man page the course describes much further from the sentence than the key (spans.Plausibility: xev(1) among
-printing commands) is not taken, and an item left with too few plausible ones is dropped with its reason.
+printing commands) is not taken, and an item left with too few plausible ones is dropped with its reason; so is one
+whose sentence asks for its code key no more than for the wrong answers (spans.singled_out: "~/.bashrc" for $PATH).
+An English course gets code keys and numbers only (builds_well).
 """
 
 import random
