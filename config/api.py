@@ -149,6 +149,14 @@ class Pagination(pagination.PageNumberPagination):
     max_page_size = 200
 
 
+def bearer_secret(header):
+    """The secret of an ``Authorization: Bearer <secret>`` header (the scheme in any case; '' when none follows),
+    None for another scheme or no header: the one reading of the header, for the token chain
+    (config.asgi.token_request) and the token's authentication (courses.access.ApiTokenAuthentication)."""
+    scheme, _sep, secret = header.partition(" ")
+    return secret.strip() if scheme.lower() == "bearer" else None
+
+
 class TokenRateThrottle(throttling.SimpleRateThrottle):
     """At most API_RATE_LIMIT requests per API token (per person for sessions, per address
     otherwise); over it, 429 with Retry-After. DRF's throttle, counted by the tool's one rate limiter

@@ -183,7 +183,7 @@ def token_request(scope, path_info, match):
     """Whether a sync view's request takes the token chain: under /api/, to a view exempt from CSRF (DRF's), and its
     Authorization header names the Bearer scheme (as courses.access.ApiTokenAuthentication reads it: the first
     header's scheme, in any case). Such a request is authenticated by its token or refused; no session is asked."""
-    from courses.access import bearer_secret  # the apps are loaded by the first request
+    from config.api import bearer_secret  # DRF, loaded by the first request
 
     if not path_info.startswith("/api/") or not getattr(match.func, "csrf_exempt", False):
         return False

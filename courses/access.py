@@ -38,7 +38,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import authentication, exceptions, permissions
 
-from config.api import TokenRateThrottle
+from config.api import TokenRateThrottle, bearer_secret
 from config.threads import db_in_thread
 from courses.models import ApiToken, Course, Membership
 
@@ -167,13 +167,6 @@ class CourseGrant:
     def allows(self, needed):
         """Whether this grant reaches the needed level."""
         return LEVELS.index(self.level) >= LEVELS.index(needed)
-
-
-def bearer_secret(header):
-    """The secret of an ``Authorization: Bearer <secret>`` header (the scheme in any case; '' when none follows),
-    None for another scheme or no header: the one reading of the header, here and in config.asgi.token_request."""
-    scheme, _sep, secret = header.partition(" ")
-    return secret.strip() if scheme.lower() == "bearer" else None
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
