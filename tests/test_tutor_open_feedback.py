@@ -8,6 +8,7 @@ import pytest
 
 from courses.models import Chunk, Membership
 from tests.support import INIT_TEXT, make_member, point_tutor_at, session_headers, wait_for
+from tests.test_tutor_llm import llama_server  # noqa: F401  (the real llama.cpp server fixture)
 from tutor.questions import open_feedback
 from tutor.questions.models import Attempt, OpenAnswerFeedback, Question, QuestionSet
 
@@ -106,3 +107,45 @@ def test_a_student_cannot_reach_the_lecturer_s_page_and_an_empty_answer_gets_no_
     assert client.get(f"/c/{course.pk}/questions/{question_set.pk}/open-answers/", headers=session_headers(token)).status_code == 403
     client.post(f"/c/{course.pk}/practice/{question_set.pk}/", {f"q-{single.pk}": "0", f"q-{essay.pk}": " "}, headers=session_headers(token))
     assert Attempt.objects.filter(user=learner).exists() and not OpenAnswerFeedback.objects.exists()
+
+
+@pytest.mark.llm
+def test_smollm2_s_feedback_on_an_open_answer_is_stored_only_when_a_student_can_read_it(llama_server,  # noqa: F811
+                                                                                       course):
+    """The real embedded model server (SmolLM2 through llama.cpp) asked for feedback on one open answer. What it
+    wrote here once was '} ``` Ausgewachsenen Punkte: -' with the points "missing" and "feedback" (the schema's
+    field names): no feedback a student should read, so such an answer ends as failed (bad_response), and a usable
+    one is stored with the rubric's own lines as its points. Either way the set's score is untouched (open answers
+    count only when the lecturer says so)."""
+    from django.contrib.auth import get_user_model
+
+    point_tutor_at(course, llama_server, timeout_seconds=300)
+    question_set, _single, essay, _chunk = essay_set(course)
+    learner = get_user_model().objects.create(username="lernende")
+    attempt = Attempt.objects.create(question_set=question_set, user=learner, answers={str(essay.pk): ANSWER})
+    OpenAnswerFeedback.objects.create(attempt=attempt, question=essay)
+    outcome = open_feedback.write_feedback(attempt.pk, essay.pk)
+    feedback = OpenAnswerFeedback.objects.get(attempt=attempt, question=essay)
+    print(f"SmolLM2 feedback: {outcome} ({feedback.model_seconds:.1f} s) {feedback.ai_text!r}; present "
+          f"{feedback.present}, missing {feedback.missing}, error {feedback.error!r}")
+    assert feedback.model_seconds > 0
+    if outcome == "failed":
+        assert feedback.state == OpenAnswerFeedback.FAILED and feedback.error == "bad_response"
+        assert not feedback.ai_text and not feedback.present and not feedback.missing
+    else:
+        assert outcome == "done" and feedback.state == OpenAnswerFeedback.DONE
+        assert set(feedback.present) | set(feedback.missing) <= set(RUBRIC)
+        assert not feedback.ai_text or len(feedback.ai_text.split()) >= open_feedback.MIN_WORDS
+    attempt.refresh_from_db()
+    assert attempt.credits.get(str(essay.pk)) is None
+
+
+def test_feedback_that_is_no_text_a_student_can_read_or_names_no_rubric_point_is_left_out():
+    read = open_feedback._read
+    assert read({"present": [], "missing": ["missing", "feedback"], "feedback": "} ``` Ausgewachsenen Punkte: -"},
+                RUBRIC) == ([], [], "")
+    present, missing, text = read({
+        "present": ["Er ist der erste Prozess, den der Kernel startet."], "missing": ["hat die PID 1", "Er hat die PID 1"],
+        "feedback": "Gut erklärt. Ergänzen Sie die PID des Prozesses."}, RUBRIC)
+    assert present == [RUBRIC[0]] and missing == [RUBRIC[1]] and text.startswith("Gut erklärt")
+    assert read({"present": [], "missing": [], "feedback": "Gut."}, RUBRIC)[2] == ""  # too short to be feedback

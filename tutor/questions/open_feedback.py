@@ -8,6 +8,7 @@ score and grade follow.
 """
 
 import logging
+import re
 import time
 
 from django.conf import settings
@@ -74,10 +75,15 @@ def _enqueue(ids):
 
 # --- The task ----------------------------------------------------------------------------------------------------
 
+def rubric_points(question):
+    """The lines of the question's rubric, without their bullets."""
+    return [line.strip(" -•*") for line in (question.rubric or "").splitlines() if line.strip(" -•*")]
+
+
 def build_messages(question, answer, language, budget):
     """The request for feedback on one answer within about `budget` tokens: the source passage (cut to what fits),
     the rubric and model answer, the student's answer, all as data; then the task."""
-    rubric = [line.strip(" -•*") for line in (question.rubric or "").splitlines() if line.strip(" -•*")]
+    rubric = rubric_points(question)
     blocks = [f"{'Frage' if language == 'de' else 'Question'}: {defuse(question.stem)}",
               "<rubric>\n" + "\n".join(f"- {defuse(r)}" for r in rubric) + "\n</rubric>" if rubric else "",
               f"{'Musterantwort' if language == 'de' else 'Model answer'}: {defuse(question.model_answer)}"
@@ -114,7 +120,7 @@ def write_feedback(attempt_id, question_id):
         data, _cut_off = client.chat_json_fitted(
             lambda budget: build_messages(question, answer, language, budget), SCHEMA, max_tokens=ANSWER_TOKENS,
             prompt_tokens=settings.GENERATION_PROMPT_TOKENS or None, temperature=0.2, kind=BATCH)
-        present, missing, text = _read(data)
+        present, missing, text = _read(data, rubric_points(question))
         if not text and not present and not missing:
             raise FeedbackUnusable()
     except (InferenceError, FeedbackUnusable) as exc:
@@ -137,17 +143,40 @@ class FeedbackUnusable(Exception):
     code = "bad_response"
 
 
-def _read(data):
-    """(present, missing, feedback text) of the model's answer, cleaned; placeholders dropped."""
+_WORDS = re.compile(r"[^\W\d_]{2,}")
+_DEBRIS = re.compile(r"```|[{}]|^[\[\]:,-]")  # JSON or code left in a sentence: '} ``` Punkte: -'
+MIN_WORDS = 4  # a feedback text has at least this many words
+
+
+def _read(data, rubric):
+    """(present, missing, feedback text) of the model's answer, cleaned. A point counts only as the rubric's own
+    line it names (most of that line's words): SmolLM2 listed the schema's field names ("missing", "feedback") as
+    points, which would have made a credit of nothing. A text of a few words or with JSON or code left in it is no
+    feedback a student should read ('} ``` Ausgewachsenen Punkte: -', SmolLM2 on a German answer)."""
     if not isinstance(data, dict):
         return [], [], ""
 
     def points(value):
         found = [items.clean(v) for v in value] if isinstance(value, list) else []
-        return [p for p in dict.fromkeys(found) if p and not items.is_placeholder(p)][:MAX_POINTS]
+        named = [_rubric_line(p, rubric) for p in found if p and not items.is_placeholder(p)]
+        return [p for p in dict.fromkeys(named) if p][:MAX_POINTS]
 
     text = items.clean(data.get("feedback"))
-    return points(data.get("present")), points(data.get("missing")), "" if items.is_placeholder(text) else text
+    if items.is_placeholder(text) or len(_WORDS.findall(text)) < MIN_WORDS or _DEBRIS.search(text):
+        text = ""
+    present = points(data.get("present"))
+    return present, [p for p in points(data.get("missing")) if p not in present], text
+
+
+def _rubric_line(point, rubric):
+    """The rubric line a point names: the one whose words it holds most of (at least half), or None."""
+    said = {w.casefold() for w in _WORDS.findall(point)}
+    best, share = None, 0.5
+    for line in rubric:
+        words = {w.casefold() for w in _WORDS.findall(line)}
+        if words and len(said & words) / len(words) >= share:
+            best, share = line, len(said & words) / len(words)
+    return best
 
 
 # --- Grades --------------------------------------------------------------------------------------------------------
