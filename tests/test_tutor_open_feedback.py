@@ -134,7 +134,7 @@ def test_smollm2_s_feedback_on_an_open_answer_is_stored_only_when_a_student_can_
         assert not feedback.ai_text and not feedback.present and not feedback.missing
     else:
         assert outcome == "done" and feedback.state == OpenAnswerFeedback.DONE
-        assert set(feedback.present) | set(feedback.missing) <= set(RUBRIC)
+        assert set(feedback.present) | set(feedback.missing) == set(RUBRIC)  # each rubric point, where it stands
         assert not feedback.ai_text or len(feedback.ai_text.split()) >= open_feedback.MIN_WORDS
     attempt.refresh_from_db()
     assert attempt.credits.get(str(essay.pk)) is None
@@ -149,3 +149,12 @@ def test_feedback_that_is_no_text_a_student_can_read_or_names_no_rubric_point_is
         "feedback": "Gut erklärt. Ergänzen Sie die PID des Prozesses."}, RUBRIC)
     assert present == [RUBRIC[0]] and missing == [RUBRIC[1]] and text.startswith("Gut erklärt")
     assert read({"present": [], "missing": [], "feedback": "Gut."}, RUBRIC)[2] == ""  # too short to be feedback
+
+
+def test_a_point_the_model_calls_present_needs_its_words_in_the_answer():
+    """Qwen2.5-Coder-1.5B called two of three points present in an answer about something else, and praised it."""
+    held = open_feedback._held_to_the_answer
+    assert held(RUBRIC[:2], [], "Die Antwort enthält beide Punkte.", "Er löscht temporäre Dateien.") == (
+        [], RUBRIC[:2], "")  # the praise judged the answer wrongly: the points alone remain
+    assert held(RUBRIC[:2], RUBRIC[2:], "Gut.", ANSWER) == ([RUBRIC[0]], [RUBRIC[1], RUBRIC[2]], "")
+    assert held(RUBRIC[:1], RUBRIC[1:], "Gut erklärt.", ANSWER) == (RUBRIC[:1], RUBRIC[1:], "Gut erklärt.")

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from courses.language import STOPWORDS
 from tutor.inference.client import BATCH, InferenceError, count_tokens, truncate_to_tokens
 from tutor.inference.prompts import defuse
 from tutor.questions import items
@@ -120,9 +121,12 @@ def write_feedback(attempt_id, question_id):
         data, _cut_off = client.chat_json_fitted(
             lambda budget: build_messages(question, answer, language, budget), SCHEMA, max_tokens=ANSWER_TOKENS,
             prompt_tokens=settings.GENERATION_PROMPT_TOKENS or None, temperature=0.2, kind=BATCH)
-        present, missing, text = _read(data, rubric_points(question))
+        rubric = rubric_points(question)
+        present, missing, text = _held_to_the_answer(*_read(data, rubric), answer)
         if not text and not present and not missing:
             raise FeedbackUnusable()
+        # a rubric point the model named in neither list is missing too (the credit is a share of the whole rubric)
+        missing += [line for line in rubric if line not in present and line not in missing][:MAX_POINTS - len(missing)]
     except (InferenceError, FeedbackUnusable) as exc:
         code = getattr(exc, "code", "bad_response")
         log.warning("feedback on question %s of attempt %s failed: %s", question_id, attempt_id, code)
@@ -166,6 +170,31 @@ def _read(data, rubric):
         text = ""
     present = points(data.get("present"))
     return present, [p for p in points(data.get("missing")) if p not in present], text
+
+
+ANSWER_SHARE = 0.5  # a rubric point is present only where the answer holds this share of the point's words
+
+
+def _held_to_the_answer(present, missing, text, answer):
+    """The model's points checked against the student's answer, as the chat's quotes are against the course: a point
+    called present whose words (their first five letters, stopwords left out) the answer mostly lacks is missing.
+    Qwen2.5-Coder-1.5B called two of three points present in "Er löscht temporäre Dateien." (an answer about
+    something else) and praised it. Where a point moves, the model's text judged the answer wrongly and is left
+    out: the points alone remain."""
+    said = _content(answer)
+    held = []
+    for point in present:
+        words = _content(point)
+        if words and len(words & said) / len(words) >= ANSWER_SHARE:
+            held.append(point)
+    if len(held) == len(present):
+        return present, missing, text
+    return held, [*[p for p in present if p not in held], *missing], ""
+
+
+def _content(text):
+    """A text's content words as their first five letters (stopwords and words under three letters left out)."""
+    return {w.casefold()[:5] for w in _WORDS.findall(text) if len(w) >= 3 and w.casefold() not in STOPWORDS}
 
 
 def _rubric_line(point, rubric):
