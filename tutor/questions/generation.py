@@ -298,15 +298,14 @@ def _answer_first(course, passages, kind, count, outcome, stems, language, clien
         for candidate in candidates[:count * ROUNDS * 3]:
             tools[id(candidate)] = answer_first.distractor_candidates(candidate, pool, language, limit=12,
                                                                       course=course)
-        candidates.sort(key=lambda c: len(answer_first.usable_tool_options(c, tools.get(id(c), ()), supported))
-                        < answer_first.DISTRACTORS)
+        usable = {id(c): answer_first.usable_tool_options(c, tools.get(id(c), ()), supported) for c in candidates}
+        candidates.sort(key=lambda c: len(usable[id(c)]) < answer_first.DISTRACTORS)
         if not answer_first.MODEL_DISTRACTORS:
-            candidates = [c for c in candidates if len(answer_first.usable_tool_options(
-                c, tools.get(id(c), ()), supported)) >= answer_first.DISTRACTORS]
+            candidates = [c for c in candidates if len(usable[id(c)]) >= answer_first.DISTRACTORS]
         # no request for a key whose sentence asks for it no more than for the tool's wrong options (they are the
         # item's options: the model writes only the stem)
-        candidates = [c for c in candidates if not answer_first.open_key(c, answer_first.usable_tool_options(
-            c, tools.get(id(c), ()), supported)[:answer_first.DISTRACTORS], course)]
+        candidates = [c for c in candidates
+                      if not answer_first.open_key(c, usable[id(c)][:answer_first.DISTRACTORS], course)]
     candidates = candidates[:count * ROUNDS]
 
     have = 0
